@@ -1,0 +1,320 @@
+"""Parse the text of one 《行业动态周报》 issue, as extracted from its PDF, into an `IssueDoc`.
+
+Accepted layout (blank lines may appear between any two lines; CRLF/CR line ends and a
+UTF-8 BOM are accepted)::
+
+    行业动态周报                         title line
+    中国网络视听协会                     publisher line
+    第 396 期                            issue number (spaces optional)
+    2024 年 1 月 8 日                    date; also 2024年1月8日 or 2024-01-08 (or / .)
+    摘要:                                ':' or '：'
+    - ◆全国宣传部长会议在京召开 …         one bullet per line; '- ', '◆', '•', '●' are stripped
+    要闻                                 section heading
+    全国宣传部长会议在京召开 …            article title
+    1 月 3 日，全国宣传部长会议在京召开。  one or more paragraphs, separated by blank lines
+    …                                    more articles, more sections
+    编辑部：…  责编：…  复核：…  注：…  报：…  发：…    the foot, one label per line
+
+Section names are not known in advance; the body's structure comes from the shape of
+each block (a block = consecutive non-blank lines):
+
+* A paragraph ends with sentence-final punctuation (。！？!?…；; maybe followed by closing
+  quotes or brackets, as in ……。”). Titles and headings do not.
+* A section heading is short (at most 10 characters), has no punctuation, and is followed
+  by an article title. An article title is followed by at least one paragraph.
+* PDF page breaks cut paragraphs in two. Inside an article body, a block that does not end
+  with final punctuation is joined to the next block, with no space (CJK text, or an ASCII
+  word cut in two) unless the first piece ended with whitespace, kept as one space.
+* The first block after a title is always a paragraph. After a complete paragraph, an
+  unfinished block still starts a (cut) paragraph when it reads like prose: it contains
+  '。', ends with a comma-like mark, or is longer than any title (80 characters).
+  Otherwise it is the next article's title, or a section heading if it is heading-shaped
+  and followed by a title.
+* The foot starts at the first labelled line (编辑部/责编/复核/注/报/发, then ':' or '：')
+  that is followed by another labelled line or ends the file. 编辑部 and 注 are kept as
+  strings; 责编 and 复核 are name lists (split on spaces, 、 and commas); 报 and 发 go to
+  `distribution`, split on ；;、,， with each item kept exactly as written (so
+  '高校等协作机构' stays as is, not shortened to '高校'). Nothing may follow the 发 line.
+
+Known limits: a title that ends in ？ or ！ reads as a paragraph; a title of 10 characters
+or fewer without punctuation, followed by a short unfinished first paragraph, reads as a
+section heading.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from .document import ArticleDoc, IssueDoc, SectionDoc
+
+__all__ = ["IssueParseError", "parse_issue"]
+
+
+class IssueParseError(ValueError):
+    """The input is not a bulletin issue; `line` is 1-based, `message` says what was expected."""
+
+    def __init__(self, line: int, message: str):
+        super().__init__(f"line {line}: {message}")
+        self.line = line
+        self.message = message
+
+    def __reduce__(self):  # keep it picklable despite the two-argument constructor
+        return (type(self), (self.line, self.message))
+
+
+_ISSUE = re.compile(r"第\s*(\d{1,6})\s*期")
+_DATES = (
+    re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日"),
+    re.compile(r"(\d{4})\s*[-/.]\s*(\d{1,2})\s*[-/.]\s*(\d{1,2})"),
+)
+_SUMMARY = re.compile(r"摘\s*要\s*[:：]?")
+_BULLET = re.compile(r"(?P<dash>[-*－]\s*)?(?P<mark>[◆◇•●■▪])?\s*(?P<text>.*)")
+_LABEL = re.compile(r"(编辑部|责编|复核|注|报|发)\s*[:：]\s*(.*)")
+_NAME_SEP = re.compile(r"[\s、，,;；/]+")
+_DIST_SEP = re.compile(r"\s*[；;、，,]\s*")
+# C0/C1 controls (tab and form feed are fine: pdftotext emits \f at page breaks) and lone
+# surrogates, which no text file contains and which could not be stored later anyway.
+_BAD_CHAR = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+_FINAL = set("。！？!?…；;")
+_CLOSERS = "”’\"'」』）)》〉】]"
+_MID_SENTENCE = tuple("，,、：:（(《“‘—-")
+_PUNCT = set("，。、；：！？,.;:!?“”\"'‘’《》〈〉（）()【】[]「」『』…—")
+_HEADING_MAX = 10
+_TITLE_MAX = 80
+
+
+@dataclass
+class _Line:
+    no: int  # 1-based line number of the first line
+    text: str  # stripped
+    gap: bool  # the (last) raw line ended with whitespace
+    starts_block: bool = True  # preceded by a blank line
+
+
+def _is_final(text: str) -> bool:
+    core = text.rstrip(_CLOSERS)  # "……。”" ends a sentence, "“新规”" does not
+    if not core:
+        return False
+    if core[-1] == ".":  # "end." is a sentence, "2." is a decimal cut at the page end
+        return len(core) < 2 or not core[-2].isdigit()
+    return core[-1] in _FINAL
+
+
+def _reads_as_prose(text: str) -> bool:
+    return "。" in text or text.endswith(_MID_SENTENCE) or len(text) > _TITLE_MAX
+
+
+def _is_title(text: str) -> bool:
+    return not _is_final(text) and not _reads_as_prose(text)
+
+
+def _is_heading(text: str) -> bool:
+    return len(text.replace(" ", "")) <= _HEADING_MAX and not _PUNCT.intersection(text)
+
+
+def _join(a: _Line, b: _Line) -> _Line:
+    return _Line(a.no, a.text + (" " if a.gap else "") + b.text, b.gap, a.starts_block)
+
+
+def _q(text: str) -> str:
+    return f"'{text}'" if len(text) <= 30 else f"'{text[:30]}…'"
+
+
+def _decode(source: str | bytes) -> str:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise IssueParseError(1, "the file looks like UTF-16; expected UTF-8 text")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            head = data[: e.start].replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            raise IssueParseError(
+                head.count(b"\n") + 1,
+                f"invalid UTF-8 byte 0x{data[e.start]:02x}; expected UTF-8 text",
+            ) from None
+    elif isinstance(source, str):
+        text = source
+    else:
+        raise TypeError(f"parse_issue() needs str or bytes, not {type(source).__name__}")
+    return text.removeprefix("\ufeff")
+
+
+def _read_lines(text: str) -> tuple[list[_Line], int]:
+    """Non-blank lines, and the number of the last line (for "found the end of the file")."""
+    raw_lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    items, blank_before = [], True
+    for no, raw in enumerate(raw_lines, 1):
+        if bad := _BAD_CHAR.search(raw):
+            raise IssueParseError(
+                no, f"unexpected control character U+{ord(bad.group()):04X}; "
+                "expected plain text (is this a binary file?)")
+        if text_ := raw.strip():
+            items.append(_Line(no, text_, raw != raw.rstrip(), blank_before))
+        blank_before = not text_
+    return items, len(raw_lines)
+
+
+def _looks_like(text: str) -> str | None:
+    """Name a header line that appears where something else was expected."""
+    if _ISSUE.fullmatch(text):
+        return "the issue number"
+    if any(p.fullmatch(text) for p in _DATES):
+        return "the date"
+    if _SUMMARY.fullmatch(text):
+        return "the summary heading"
+    return None
+
+
+def _bullet(text: str) -> str | None:
+    m = _BULLET.fullmatch(text)
+    return m["text"] if m and (m["dash"] or m["mark"]) else None
+
+
+def parse_issue(source: str | bytes) -> IssueDoc:
+    """Parse one issue's text; raise IssueParseError naming the line and what was expected."""
+    items, last_no = _read_lines(_decode(source))
+    if not items:
+        raise IssueParseError(1, "the file is empty; expected the bulletin title (行业动态周报)")
+
+    def take(i: int, what: str) -> _Line:
+        if i >= len(items):
+            raise IssueParseError(last_no, f"expected {what}, found the end of the file")
+        return items[i]
+
+    title = take(0, "the bulletin title (e.g. 行业动态周报)")
+    publisher = take(1, "the publisher line (e.g. 中国网络视听协会)")
+    for line, what in ((title, "the bulletin title (e.g. 行业动态周报)"),
+                       (publisher, "the publisher line (e.g. 中国网络视听协会)")):
+        if found := _looks_like(line.text):
+            raise IssueParseError(line.no, f"expected {what}, found {found} {_q(line.text)}")
+
+    number_line = take(2, "the issue number like '第 396 期'")
+    if not (m := _ISSUE.fullmatch(number_line.text)):
+        raise IssueParseError(number_line.no, "expected the issue number like '第 396 期', "
+                              f"found {_q(number_line.text)}")
+    number = int(m[1])
+
+    date_line = take(3, "the date like '2024 年 1 月 8 日'")
+    m = next(filter(None, (p.fullmatch(date_line.text) for p in _DATES)), None)
+    if not m:
+        raise IssueParseError(date_line.no, "expected the date like '2024 年 1 月 8 日' or "
+                              f"'2024-01-08', found {_q(date_line.text)}")
+    try:
+        date = dt.date(int(m[1]), int(m[2]), int(m[3]))
+    except ValueError as e:
+        raise IssueParseError(date_line.no, f"invalid date {_q(date_line.text)}: {e}") from None
+
+    summary_line = take(4, "the summary heading '摘要:'")
+    if not _SUMMARY.fullmatch(summary_line.text):
+        raise IssueParseError(summary_line.no, "expected the summary heading '摘要:' after "
+                              f"the date, found {_q(summary_line.text)}")
+    summary, i = [], 5
+    while i < len(items) and (text := _bullet(items[i].text)) is not None:
+        if not text:
+            raise IssueParseError(items[i].no, "expected the summary text after the bullet mark")
+        summary.append(text)
+        i += 1
+    if not summary:
+        raise IssueParseError(take(i, "a summary bullet like '- ◆…'").no,
+                              "expected at least one summary bullet like '- ◆…' after '摘要:'")
+
+    # The foot starts at a labelled line followed by another one (or by nothing), so that a
+    # "注：…" paragraph inside an article is not taken for the foot.
+    labelled = [bool(_LABEL.fullmatch(it.text)) for it in items]
+    foot = next((f for f in range(i, len(items))
+                 if labelled[f] and (f + 1 == len(items) or labelled[f + 1])), len(items))
+    blocks: list[_Line] = []
+    for it in items[i:foot]:
+        if blocks and not it.starts_block:  # a wrapped line continues its block
+            blocks[-1] = _join(blocks[-1], it)
+        else:
+            blocks.append(it)
+    if foot < len(items):
+        end_no, end_what = items[foot].no, f"the foot {_q(items[foot].text)}"
+    else:
+        end_no, end_what = last_no, "the end of the file"
+    sections = _parse_body(blocks, end_no, end_what)
+    if foot == len(items):
+        raise IssueParseError(last_no, "expected the foot (编辑部：…, 责编：…, 发：…) after "
+                              "the last article, found the end of the file")
+    credits, distribution = _parse_foot(items[foot:])
+    return IssueDoc(number=number, date=date, title=title.text, publisher=publisher.text,
+                    summary=summary, sections=sections, credits=credits,
+                    distribution=distribution)
+
+
+def _parse_body(blocks: list[_Line], end_no: int, end_what: str) -> list[SectionDoc]:
+    n = len(blocks)
+
+    def starts_section(i: int) -> bool:  # a heading-shaped block followed by a title or the end
+        return (i < n and _is_heading(blocks[i].text)
+                and (i + 1 >= n or _is_title(blocks[i + 1].text)))
+
+    def found(i: int) -> str:
+        return f"section heading {_q(blocks[i].text)}" if i < n else end_what
+
+    if not blocks:
+        raise IssueParseError(end_no, "expected a section heading (a short line like '要闻') "
+                              f"after the summary, found {end_what}")
+    sections, i = [], 0
+    while i < n:
+        head = blocks[i]
+        if not _is_heading(head.text):
+            raise IssueParseError(head.no, "expected a section heading (a short line without "
+                                  f"punctuation, like '要闻'), found {_q(head.text)}")
+        i += 1
+        if i >= n or starts_section(i):
+            raise IssueParseError(head.no, f"section {_q(head.text)} has no article: expected "
+                                  f"an article title after the heading, found {found(i)}")
+        section = SectionDoc(head.text, [])
+        sections.append(section)
+        while i < n and not starts_section(i):
+            title = blocks[i]
+            if not _is_title(title.text):  # only possible right after the heading
+                raise IssueParseError(title.no, "expected an article title (a line without "
+                                      f"final punctuation), found {_q(title.text)}")
+            i += 1
+            if i >= n or starts_section(i):
+                raise IssueParseError(title.no, f"article {_q(title.text)} has no paragraph: "
+                                      f"expected a paragraph after the title, found {found(i)}")
+            article = ArticleDoc(title.text, [])
+            section.articles.append(article)
+            while True:
+                para = blocks[i]
+                i += 1
+                # An unfinished paragraph was cut by a page break: glue the pieces back.
+                while not _is_final(para.text) and i < n and not starts_section(i):
+                    para = _join(para, blocks[i])
+                    i += 1
+                article.paragraphs.append(para.text)
+                if i >= n or not (_is_final(blocks[i].text) or _reads_as_prose(blocks[i].text)):
+                    break  # the next block is a title (or a heading, or nothing)
+    return sections
+
+
+def _parse_foot(lines: list[_Line]) -> tuple[dict, dict]:
+    credits: dict = {}
+    distribution: dict = {}
+    for line in lines:
+        if "发" in distribution:
+            raise IssueParseError(line.no, "unexpected text after the '发：' line; the "
+                                  f"distribution list ends the bulletin, found {_q(line.text)}")
+        if not (m := _LABEL.fullmatch(line.text)):
+            raise IssueParseError(line.no, "expected a foot line such as '责编：…' or '发：…', "
+                                  f"found {_q(line.text)}")
+        label, value = m[1], m[2].strip()
+        if label in credits or label in distribution:
+            raise IssueParseError(line.no, f"expected one '{label}：' line, found a second one")
+        if not value:
+            raise IssueParseError(line.no, f"expected some text after '{label}：'")
+        if label in ("编辑部", "注"):
+            credits[label] = value
+        elif label in ("责编", "复核"):
+            credits[label] = [p for p in _NAME_SEP.split(value) if p]
+        else:
+            distribution[label] = [p for p in _DIST_SEP.split(value) if p]
+    return credits, distribution

@@ -1,0 +1,36 @@
+"""Storing issues: import (parse, then upsert by number, all or nothing)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from newsletter.bulletin.models import Issue, IssueStatus
+from newsletter.bulletin.parser import parse_issue
+
+
+class IssueImportError(ValueError):
+    pass
+
+
+def import_issue(session: Session, source: str | bytes) -> tuple[Issue, bool]:
+    """Parse and store an issue; re-importing a number replaces that draft's content.
+
+    Returns (issue, created). Raises IssueParseError (nothing written) for a malformed
+    file, IssueImportError for an issue that was already sent.
+    """
+    doc = parse_issue(source)
+    issue = session.scalar(select(Issue).where(Issue.number == doc.number))
+    created = issue is None
+    if issue is None:
+        issue = Issue(number=doc.number)
+        session.add(issue)
+    elif issue.status != IssueStatus.DRAFT:
+        raise IssueImportError(f"issue {doc.number} is {issue.status}; it cannot be replaced")
+    try:
+        issue.fill_from_doc(doc)
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    return issue, created

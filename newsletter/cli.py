@@ -1,0 +1,181 @@
+"""Command-line interface: `flask --app newsletter issues|send|seed ...`."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from newsletter.extensions import db
+
+issues_cli = AppGroup("issues", help="Parse and import weekly issues.")
+
+
+@issues_cli.command("parse")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def issues_parse(path: Path) -> None:
+    """Print the parsed issue as JSON; write nothing."""
+    from newsletter.bulletin.parser import IssueParseError, parse_issue
+
+    try:
+        doc = parse_issue(_read(path))
+    except IssueParseError as exc:
+        click.echo(f"{path}: {exc}", err=True)
+        sys.exit(2)
+    click.echo(json.dumps(doc.to_json(), ensure_ascii=False, indent=2))
+
+
+@issues_cli.command("import")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def issues_import(path: Path) -> None:
+    """Store the issue (re-importing a number updates its draft)."""
+    from newsletter.bulletin.parser import IssueParseError
+    from newsletter.bulletin.service import IssueImportError, import_issue
+
+    try:
+        issue, created = import_issue(db.session, _read(path))
+    except (IssueParseError, IssueImportError) as exc:
+        click.echo(f"{path}: {exc}", err=True)
+        sys.exit(2)
+    articles = sum(len(s.articles) for s in issue.sections)
+    click.echo(f"{'imported' if created else 'updated'} issue {issue.number} "
+               f"({len(issue.sections)} sections, {articles} articles)")
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        click.echo(f"{path}: cannot read: {exc.strerror}", err=True)
+        sys.exit(2)
+
+
+class _DefaultCommandGroup(AppGroup):
+    """`send 396 ...` runs the `issue` command; `send resume 7` the named one."""
+
+    def resolve_command(self, ctx, args):
+        if args and args[0] not in self.commands:
+            args = ["issue", *args]
+        return super().resolve_command(ctx, args)
+
+
+send_cli = _DefaultCommandGroup("send", help="Send an issue: `send NUMBER [--group CODE] [--wait]`.")
+
+
+@send_cli.command("issue", hidden=True)
+@click.argument("number", type=int)
+@click.option("--group", "groups", multiple=True,
+              help="Group code (repeatable). Default: every group.")
+@click.option("--test", "test_addresses", multiple=True, help="Send a test to this address.")
+@click.option("--wait", is_flag=True, help="Block until every delivery is final.")
+@click.option("--timeout", type=float, default=3600.0, help="Seconds --wait waits at most.")
+def send_issue(number: int, groups: tuple[str, ...], test_addresses: tuple[str, ...],
+               wait: bool, timeout: float) -> None:
+    """Create a send of issue NUMBER and queue its deliveries."""
+    from sqlalchemy import select
+
+    from newsletter.delivery import jobs, pipeline
+    from subscribers.models import Group
+
+    settings = pipeline.PipelineSettings.from_config(current_app.config)
+    codes = list(groups) or list(db.session.scalars(select(Group.code).order_by(Group.position)))
+    try:
+        send = pipeline.create_send(db.session, settings, number, codes,
+                                    test_addresses=list(test_addresses) or None)
+    except pipeline.SendError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    total = sum(_counts(send.id).values())
+    enqueued = jobs.enqueue_send(send.id)
+    click.echo(f"send {send.id}: issue {number}, {total} deliveries in {enqueued} jobs")
+    if wait:
+        _wait(send.id, timeout)
+
+
+@send_cli.command("resume")
+@click.argument("send_id", type=int)
+@click.option("--wait", is_flag=True)
+@click.option("--timeout", type=float, default=3600.0)
+def send_resume(send_id: int, wait: bool, timeout: float) -> None:
+    """Rebuild the queue of a send from the database (after a Redis loss or a pause)."""
+    from newsletter.delivery import jobs, pipeline
+
+    settings = pipeline.PipelineSettings.from_config(current_app.config)
+    pipeline.recover(db.session, settings)
+    enqueued = jobs.enqueue_send(send_id)
+    click.echo(f"send {send_id}: {enqueued} jobs enqueued")
+    if wait:
+        _wait(send_id, timeout)
+
+
+@send_cli.command("status")
+@click.argument("send_id", type=int)
+def send_status(send_id: int) -> None:
+    """Print the delivery counts of a send as JSON."""
+    click.echo(json.dumps(_counts(send_id)))
+
+
+def _counts(send_id: int) -> dict[str, int]:
+    from newsletter.delivery import store
+    db.session.expire_all()
+    return store.counts(db.session, send_id)
+
+
+def _wait(send_id: int, timeout: float) -> None:
+    from newsletter.delivery import store
+    from newsletter.delivery.models import DeliveryState
+
+    deadline = time.monotonic() + timeout
+    final = DeliveryState.final()
+    while True:
+        counts = _counts(send_id)
+        total = sum(counts.values())
+        done = sum(n for state, n in counts.items() if state in final)
+        click.echo(f"\r[{_bar(done, total)}] {done}/{total}", nl=False, err=True)
+        if done >= total:
+            click.echo("", err=True)
+            break
+        if time.monotonic() > deadline:
+            click.echo(f"\ntimed out; counts: {json.dumps(counts)}", err=True)
+            sys.exit(1)
+        time.sleep(0.5)
+    click.echo(json.dumps(counts))
+
+
+def _bar(done: int, total: int, width: int = 30) -> str:
+    filled = width * done // total if total else width
+    return "#" * filled + "-" * (width - filled)
+
+
+@click.command("seed")
+@click.option("--demo", is_flag=True, help="Also add a few demo subscribers.")
+@click.option("--sample", is_flag=True, help="Also import the sample issue (第 396 期).")
+def seed(demo: bool, sample: bool) -> None:
+    """Create the nine subscriber groups (idempotent)."""
+    from subscribers.seed import seed_demo_subscribers, seed_groups
+
+    click.echo(f"groups created: {seed_groups(db.session)}")
+    if demo:
+        click.echo(f"demo subscribers created: {seed_demo_subscribers(db.session)}")
+    if sample:
+        from newsletter.bulletin.models import Issue
+        from newsletter.bulletin.service import import_issue
+        from newsletter.config import PROJECT_ROOT
+        from sqlalchemy import select
+
+        text = (PROJECT_ROOT / "samples" / "weekly-396.txt").read_bytes()
+        existing = db.session.scalar(select(Issue).where(Issue.number == 396))
+        if existing is None or existing.status == "draft":
+            issue, _ = import_issue(db.session, text)
+            click.echo(f"sample issue {issue.number} loaded")
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(issues_cli)
+    app.cli.add_command(send_cli)
+    app.cli.add_command(seed)

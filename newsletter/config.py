@@ -1,0 +1,63 @@
+"""Settings, read from the environment with safe development defaults.
+
+Every setting can be overridden by an environment variable of the same name, or by the
+mapping passed to `create_app(config)` (tests do that).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = PROJECT_ROOT / "instance"
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def from_environment(env: os._Environ | dict | None = None) -> dict:
+    """Build the Flask config mapping from environment variables."""
+    env = os.environ if env is None else env
+    return {
+        "SECRET_KEY": env.get("SECRET_KEY", "dev-only-secret-change-me"),
+        "SQLALCHEMY_DATABASE_URI": _database_url(
+            env.get("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'newsletter.db'}")
+        ),
+        "REDIS_URL": env.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        # Queue names are prefixed so that several instances (or test runs) can share a Redis.
+        "QUEUE_PREFIX": env.get("QUEUE_PREFIX", "newsletter"),
+        "SMTP_HOST": env.get("SMTP_HOST", "127.0.0.1"),
+        "SMTP_PORT": int(env.get("SMTP_PORT", "8025")),
+        "SMTP_USERNAME": env.get("SMTP_USERNAME") or None,
+        "SMTP_PASSWORD": env.get("SMTP_PASSWORD") or None,
+        "SMTP_STARTTLS": _bool(env.get("SMTP_STARTTLS"), False),
+        "SMTP_TIMEOUT": float(env.get("SMTP_TIMEOUT", "30")),
+        "MAIL_FROM": env.get("MAIL_FROM", "行业动态周报 <weekly@localhost>"),
+        "BASE_URL": env.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+        "LIST_ID": env.get("LIST_ID", "weekly.newsletter.localhost"),
+        "BATCH_SIZE": int(env.get("BATCH_SIZE", "200")),
+        "MAX_ATTEMPTS": int(env.get("MAX_ATTEMPTS", "5")),
+        # Transient SMTP failures retry after RETRY_BASE_SECONDS * 2^(attempt-1), capped.
+        "RETRY_BASE_SECONDS": float(env.get("RETRY_BASE_SECONDS", "30")),
+        "RETRY_MAX_SECONDS": float(env.get("RETRY_MAX_SECONDS", "3600")),
+        # A claim older than this belongs to a dead worker and goes back to the queue.
+        "CLAIM_TIMEOUT_SECONDS": float(env.get("CLAIM_TIMEOUT_SECONDS", "300")),
+        # The dev mailbox page reads the sink's maildir; empty disables the page.
+        "DEV_MAILBOX_DIR": env.get("DEV_MAILBOX_DIR", ""),
+        "BABEL_DEFAULT_LOCALE": "zh_CN",
+        "BABEL_DEFAULT_TIMEZONE": env.get("TIMEZONE", "Asia/Shanghai"),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    }
+
+
+def _database_url(url: str) -> str:
+    # psycopg 3 is the driver we ship; plain postgresql:// URLs would ask for psycopg2.
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url

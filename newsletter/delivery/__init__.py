@@ -1,0 +1,1 @@
+"""The send pipeline: sends, deliveries, queueing, SMTP transport. Knows nothing about HTTP."""

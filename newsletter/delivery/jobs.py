@@ -1,0 +1,107 @@
+"""RQ jobs and queues: the only module that imports rq.
+
+Jobs are plain functions that take ids; they find the app that `worker.py` created once
+(or create one from the environment), so a job never carries objects across Redis.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, has_app_context
+from redis import Redis
+from rq import Queue
+
+from newsletter.delivery import pipeline
+from newsletter.delivery.transport import SmtpSettings, SmtpTransport
+from newsletter.extensions import db
+from newsletter.render import Edition
+
+_app: Flask | None = None
+
+
+def set_app(app: Flask) -> None:
+    """Called by worker.py: jobs run inside this app (created once, before any job)."""
+    global _app
+    _app = app
+
+
+def _job_app() -> Flask:
+    global _app
+    if _app is None:
+        from newsletter import create_app
+        _app = create_app()
+    return _app
+
+
+def redis_connection(config) -> Redis:
+    return Redis.from_url(config["REDIS_URL"])
+
+
+def queue_names(config) -> list[str]:
+    """In the order workers drain them: the priority edition's queue first."""
+    prefix = config["QUEUE_PREFIX"]
+    return [f"{prefix}:priority", f"{prefix}:default"]
+
+
+def queue_for(config, edition: str, connection: Redis | None = None) -> Queue:
+    priority, default = queue_names(config)
+    name = priority if edition == Edition.PRIORITY.value else default
+    return Queue(name, connection=connection or redis_connection(config))
+
+
+def enqueue_send(send_id: int) -> int:
+    """Enqueue a batch job for every delivery of the send that is waiting now.
+
+    Safe to call again at any time (`send resume`): a batch only sends deliveries it can
+    still claim, so jobs enqueued twice never mail anyone twice.
+    """
+    config = current_app.config
+    settings = pipeline.PipelineSettings.from_config(config)
+    connection = redis_connection(config)
+    queues = {e.value: queue_for(config, e.value, connection) for e in Edition}
+    jobs = 0
+    pending: dict[str, list] = {e.value: [] for e in Edition}
+    for edition, ids in pipeline.plan_batches(db.session, settings, send_id):
+        queue = queues[edition]
+        pending[edition].append(Queue.prepare_data(
+            send_batch, args=(send_id, ids), timeout=3600, result_ttl=600,
+            failure_ttl=7 * 86400, description=f"send {send_id}: {len(ids)} {edition}",
+        ))
+        if len(pending[edition]) >= 100:
+            queue.enqueue_many(pending[edition])
+            jobs += len(pending[edition])
+            pending[edition] = []
+    for edition, datas in pending.items():
+        if datas:
+            queues[edition].enqueue_many(datas)
+            jobs += len(datas)
+    return jobs
+
+
+def send_batch(send_id: int, delivery_ids: list[int]) -> dict:
+    """The RQ job: deliver one batch over one SMTP connection."""
+    app = current_app._get_current_object() if has_app_context() else _job_app()
+    with app.app_context():
+        settings = pipeline.PipelineSettings.from_config(app.config)
+        with SmtpTransport(SmtpSettings.from_config(app.config)) as transport:
+            result = pipeline.deliver_batch(db.session, settings, transport, send_id,
+                                            delivery_ids)
+        db.session.remove()
+    return result.__dict__
+
+
+def sweep() -> dict:
+    """Periodic recovery (worker.py runs it): stale claims and due retries re-enqueued."""
+    app = current_app._get_current_object() if has_app_context() else _job_app()
+    with app.app_context():
+        settings = pipeline.PipelineSettings.from_config(app.config)
+        groups = pipeline.recover(db.session, settings)
+        connection = redis_connection(app.config)
+        jobs = 0
+        for (send_id, edition), ids in groups.items():
+            queue = queue_for(app.config, edition, connection)
+            for start in range(0, len(ids), settings.batch_size):
+                queue.enqueue(send_batch, send_id, ids[start:start + settings.batch_size],
+                              job_timeout=3600)
+                jobs += 1
+        db.session.remove()
+    return {"requeued": sum(len(v) for v in groups.values()), "jobs": jobs}

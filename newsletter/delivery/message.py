@@ -1,0 +1,119 @@
+"""MIME messages built cheaply per recipient.
+
+Measured: building a bulletin with the `email` package costs ~8 ms per message, more than
+handing it to SMTP. So the parts common to a variant (From, Subject, boundary, MIME headers)
+are encoded once in `MessageTemplate`, and `build()` only base64-encodes the personalised
+bodies and writes the few per-recipient headers. The output is plain RFC 5322 with CRLF line
+ends; the tests parse it back with the `email` package to check it.
+
+Every header value is checked for CR/LF: a name or address cannot inject a header.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+from email.header import Header
+from email.utils import format_datetime, formataddr, parseaddr
+from zoneinfo import ZoneInfo
+
+
+class HeaderInjectionError(ValueError):
+    """A header value contained a line break (or another control character)."""
+
+
+def check_header_value(value: str, what: str) -> str:
+    if any(ch in value for ch in "\r\n\x00"):
+        raise HeaderInjectionError(f"{what} contains a line break: {value!r}")
+    return value
+
+
+def _encode_header(value: str) -> str:
+    if value.isascii():
+        return value
+    return Header(value, "utf-8", maxlinelen=76).encode(linesep="\r\n")
+
+
+def _b64_body(text: str) -> bytes:
+    # encodebytes wraps at 76 columns with LF; SMTP wants CRLF.
+    return base64.encodebytes(text.encode("utf-8")).replace(b"\n", b"\r\n")
+
+
+def domain_of(address: str) -> str:
+    return parseaddr(address)[1].rpartition("@")[2] or "localhost"
+
+
+@dataclass
+class MessageTemplate:
+    """What every message of one variant shares, encoded once."""
+
+    mail_from: str            # the From header, e.g. '行业动态周报 <weekly@example.org>'
+    subject: str
+    list_id: str
+    timezone: str = "Asia/Shanghai"
+
+    def __post_init__(self) -> None:
+        check_header_value(self.mail_from, "From")
+        check_header_value(self.subject, "Subject")
+        check_header_value(self.list_id, "List-Id")
+        name, addr = parseaddr(self.mail_from)
+        self.from_address = addr
+        self._from_header = formataddr((name, addr), charset="utf-8")
+        self._subject_header = _encode_header(self.subject)
+        self._boundary = "=_nl_" + secrets.token_hex(12)
+        self.domain = domain_of(self.mail_from)
+
+    def new_message_id(self, hint: str = "") -> str:
+        left = f"{hint}.{secrets.token_hex(8)}" if hint else secrets.token_hex(12)
+        return f"<{left}@{self.domain}>"
+
+    def build(
+        self,
+        *,
+        to_email: str,
+        to_name: str,
+        message_id: str,
+        html: str | None,
+        text: str,
+        list_unsubscribe: list[str],
+        one_click: bool = True,
+        extra_headers: dict[str, str] | None = None,
+        now: dt.datetime | None = None,
+    ) -> bytes:
+        """The whole message as bytes; `html=None` gives a plain-text-only message."""
+        check_header_value(to_email, "recipient address")
+        check_header_value(to_name, "recipient name")
+        check_header_value(message_id, "Message-ID")
+        for url in list_unsubscribe:
+            check_header_value(url, "List-Unsubscribe")
+        now = now or dt.datetime.now(ZoneInfo(self.timezone))
+        headers = [
+            f"From: {self._from_header}",
+            f"To: {formataddr((to_name, to_email), charset='utf-8')}",
+            f"Subject: {self._subject_header}",
+            f"Date: {format_datetime(now)}",
+            f"Message-ID: {message_id}",
+            f"List-Id: <{self.list_id}>",
+            "MIME-Version: 1.0",
+        ]
+        if list_unsubscribe:
+            headers.append("List-Unsubscribe: " + ", ".join(f"<{u}>" for u in list_unsubscribe))
+            if one_click:
+                headers.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
+        for key, value in (extra_headers or {}).items():
+            headers.append(f"{check_header_value(key, 'header name')}: "
+                           f"{_encode_header(check_header_value(value, key))}")
+        text_part = (b'Content-Type: text/plain; charset="utf-8"\r\n'
+                     b"Content-Transfer-Encoding: base64\r\n\r\n" + _b64_body(text))
+        if html is None:
+            head = "\r\n".join(headers).encode("ascii") + b"\r\n"
+            return head + text_part
+        b = self._boundary.encode("ascii")
+        headers.append(f'Content-Type: multipart/alternative; boundary="{self._boundary}"')
+        head = "\r\n".join(headers).encode("ascii") + b"\r\n\r\n"
+        html_part = (b'Content-Type: text/html; charset="utf-8"\r\n'
+                     b"Content-Transfer-Encoding: base64\r\n\r\n" + _b64_body(html))
+        return (head + b"--" + b + b"\r\n" + text_part + b"--" + b + b"\r\n" + html_part
+                + b"--" + b + b"--\r\n")

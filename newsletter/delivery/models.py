@@ -1,0 +1,130 @@
+"""Send-side models: Send, SendVariant (rendered once per send), Delivery, DeliveryEvent."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlalchemy import (
+    JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from newsletter.extensions import db
+from newsletter.timeutil import utcnow
+
+
+class SendStatus(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+    DONE = "done"
+
+
+class DeliveryState(StrEnum):
+    QUEUED = "queued"        # waiting for a worker
+    SENDING = "sending"      # claimed by a worker; being handed to SMTP
+    DEFERRED = "deferred"    # a transient failure; retried after next_attempt_at
+    SENT = "sent"            # accepted by the SMTP server
+    FAILED = "failed"        # permanent failure, or retries exhausted
+    BOUNCED = "bounced"      # a bounce came back after acceptance
+    CANCELLED = "cancelled"  # the send was cancelled before this one went out
+
+    @classmethod
+    def final(cls) -> frozenset["DeliveryState"]:
+        return frozenset({cls.SENT, cls.FAILED, cls.BOUNCED, cls.CANCELLED})
+
+
+class EventKind(StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    DEFERRED = "deferred"
+    FAILED = "failed"
+    BOUNCED = "bounced"
+    OPENED = "opened"
+    CLICKED = "clicked"
+    UNSUBSCRIBED = "unsubscribed"
+    COMPLAINED = "complained"
+
+
+class Send(db.Model):
+    __tablename__ = "sends"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default=SendStatus.QUEUED)
+    group_codes: Mapped[list] = mapped_column(JSON, default=list)
+    is_test: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+    issue = relationship("Issue")
+    variants: Mapped[list["SendVariant"]] = relationship(
+        back_populates="send", cascade="all, delete-orphan"
+    )
+
+
+class SendVariant(db.Model):
+    """One edition of the issue as rendered for this send, with per-recipient placeholders.
+
+    Rendering happens once, when the send is created; workers only substitute placeholders.
+    Freezing it here also means an edit made while a send runs cannot split the audience.
+    """
+
+    __tablename__ = "send_variants"
+    __table_args__ = (UniqueConstraint("send_id", "edition"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    send_id: Mapped[int] = mapped_column(ForeignKey("sends.id", ondelete="CASCADE"))
+    edition: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(300))
+    html: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+
+    send: Mapped[Send] = relationship(back_populates="variants")
+
+
+class Delivery(db.Model):
+    """One email of one send to one address: exactly one row, whatever happens."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("send_id", "email"),
+        Index("ix_deliveries_send_state", "send_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    send_id: Mapped[int] = mapped_column(ForeignKey("sends.id", ondelete="CASCADE"))
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    edition: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), default=DeliveryState.QUEUED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claim_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    message_id: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    smtp_response: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+    send: Mapped[Send] = relationship()
+
+
+class DeliveryEvent(db.Model):
+    __tablename__ = "delivery_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -1,0 +1,289 @@
+"""The send pipeline: create a send, plan its batches, deliver a batch, recover.
+
+listmonk's separation: this module talks to the database only through `store` and to
+SMTP only through `transport`; queueing lives in `jobs` (the only rq import). Nothing here
+knows about HTTP or Flask requests: functions take a session and plain settings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import random
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from newsletter.bulletin.models import Issue, IssueStatus
+from newsletter.delivery import store
+from newsletter.delivery.message import MessageTemplate
+from newsletter.delivery.models import (
+    Delivery, DeliveryState, Send, SendStatus, SendVariant,
+)
+from newsletter.delivery.transport import PermanentError, SmtpTransport, TransientError
+from newsletter.render import Edition, RenderedEdition, personalise, render_edition
+from newsletter.timeutil import utcnow
+from subscribers import tokens
+
+
+class SendError(ValueError):
+    """A send cannot be created or changed as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    secret_key: str
+    base_url: str
+    mail_from: str
+    list_id: str
+    batch_size: int = 200
+    max_attempts: int = 5
+    retry_base_seconds: float = 30.0
+    retry_max_seconds: float = 3600.0
+    claim_timeout_seconds: float = 300.0
+
+    @classmethod
+    def from_config(cls, config) -> "PipelineSettings":
+        return cls(
+            secret_key=config["SECRET_KEY"],
+            base_url=config["BASE_URL"],
+            mail_from=config["MAIL_FROM"],
+            list_id=config["LIST_ID"],
+            batch_size=int(config.get("BATCH_SIZE", 200)),
+            max_attempts=int(config.get("MAX_ATTEMPTS", 5)),
+            retry_base_seconds=float(config.get("RETRY_BASE_SECONDS", 30)),
+            retry_max_seconds=float(config.get("RETRY_MAX_SECONDS", 3600)),
+            claim_timeout_seconds=float(config.get("CLAIM_TIMEOUT_SECONDS", 300)),
+        )
+
+
+def archive_url(settings: PipelineSettings, number: int) -> str:
+    return f"{settings.base_url}/archive/{number}"
+
+
+# --- creating a send ------------------------------------------------------------------
+
+def create_send(session: Session, settings: PipelineSettings, issue_number: int,
+                group_codes: list[str], *, test_addresses: list[str] | None = None) -> Send:
+    """Render the editions once, then write the send and one delivery per recipient.
+
+    All in one transaction: a send either exists with all its deliveries or not at all.
+    A test send mails the given addresses (marked as a test) instead of the groups.
+    """
+    issue = session.scalar(select(Issue).where(Issue.number == issue_number))
+    if issue is None:
+        raise SendError(f"no issue number {issue_number}")
+    if not test_addresses:
+        from subscribers.models import Group
+        known = set(session.scalars(select(Group.code).where(Group.code.in_(group_codes))))
+        unknown = [c for c in group_codes if c not in known]
+        if unknown or not group_codes:
+            raise SendError(f"unknown group codes: {', '.join(unknown) or '(none given)'}")
+    doc = issue.to_doc()
+    send = Send(issue_id=issue.id, group_codes=list(group_codes), is_test=bool(test_addresses),
+                status=SendStatus.QUEUED)
+    for edition in Edition:
+        rendered = render_edition(doc, edition, archive_url=archive_url(settings, issue.number))
+        subject = ("[测试] " + rendered.subject) if test_addresses else rendered.subject
+        send.variants.append(SendVariant(edition=edition.value, subject=subject,
+                                         html=rendered.html, text=rendered.text))
+    session.add(send)
+    session.flush()
+    if test_addresses:
+        rows = [{"send_id": send.id, "subscriber_id": None, "email": a.strip().lower(),
+                 "name": "", "edition": Edition.REGULAR.value, "state": DeliveryState.QUEUED,
+                 "created_at": utcnow(), "updated_at": utcnow()}
+                for a in dict.fromkeys(test_addresses)]
+        store.insert_deliveries(session, rows)
+    else:
+        batch: list[dict] = []
+        for sid, email, name, prio in store.recipients(session, group_codes):
+            batch.append({"send_id": send.id, "subscriber_id": sid, "email": email,
+                          "name": name or "", "state": DeliveryState.QUEUED,
+                          "edition": (Edition.PRIORITY if prio else Edition.REGULAR).value,
+                          "created_at": utcnow(), "updated_at": utcnow()})
+            if len(batch) >= store.PAGE:
+                store.insert_deliveries(session, batch)
+                batch = []
+        store.insert_deliveries(session, batch)
+    session.commit()
+    return send
+
+
+def plan_batches(session: Session, settings: PipelineSettings,
+                 send_id: int) -> Iterator[tuple[str, list[int]]]:
+    """(edition, delivery ids) for every delivery a worker may take now: priority first."""
+    now = utcnow()
+    for edition in (Edition.PRIORITY, Edition.REGULAR):
+        batch: list[int] = []
+        for delivery_id in store.waiting_ids(session, send_id, edition.value, now):
+            batch.append(delivery_id)
+            if len(batch) >= settings.batch_size:
+                yield edition.value, batch
+                batch = []
+        if batch:
+            yield edition.value, batch
+
+
+# --- delivering a batch ---------------------------------------------------------------
+
+def subscriber_links(settings: PipelineSettings, subscriber_id: int | None) -> dict[str, str]:
+    if subscriber_id is None:  # a test address: links that lead nowhere harmful
+        return {"unsubscribe_url": f"{settings.base_url}/unsubscribe/test",
+                "preferences_url": f"{settings.base_url}/preferences/test"}
+    unsub = tokens.make_token(settings.secret_key, tokens.UNSUBSCRIBE, subscriber_id)
+    prefs = tokens.make_token(settings.secret_key, tokens.PREFERENCES, subscriber_id)
+    return {"unsubscribe_url": f"{settings.base_url}/unsubscribe/{unsub}",
+            "preferences_url": f"{settings.base_url}/preferences/{prefs}"}
+
+
+def verp_address(settings: PipelineSettings, template: MessageTemplate, delivery_id: int) -> str:
+    """The envelope sender that names the delivery, signed so bounces cannot be forged."""
+    sig = hmac.new(settings.secret_key.encode(), str(delivery_id).encode(),
+                   hashlib.sha256).hexdigest()[:10]
+    local, _, domain = template.from_address.partition("@")
+    return f"{local}+b{delivery_id}-{sig}@{domain or template.domain}"
+
+
+class _Variants:
+    """Per-process cache of a send's rendered variants and message templates."""
+
+    def __init__(self) -> None:
+        self._cache: dict[int, dict[str, tuple[RenderedEdition, MessageTemplate]]] = {}
+
+    def get(self, session: Session, settings: PipelineSettings, send_id: int, edition: str):
+        if send_id not in self._cache:
+            if len(self._cache) > 8:
+                self._cache.clear()
+            variants = session.scalars(select(SendVariant).where(SendVariant.send_id == send_id))
+            self._cache[send_id] = {
+                v.edition: (RenderedEdition.from_stored(v.subject, v.html, v.text),
+                            MessageTemplate(settings.mail_from, v.subject, settings.list_id))
+                for v in variants
+            }
+        return self._cache[send_id][edition]
+
+
+_variants = _Variants()
+
+
+def backoff(settings: PipelineSettings, attempts: int) -> dt.timedelta:
+    base = settings.retry_base_seconds * (2 ** max(attempts - 1, 0))
+    delay = min(base, settings.retry_max_seconds) * random.uniform(0.8, 1.2)
+    return dt.timedelta(seconds=delay)
+
+
+@dataclass
+class BatchResult:
+    sent: int = 0
+    deferred: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+
+def deliver_batch(session: Session, settings: PipelineSettings, transport: SmtpTransport,
+                  send_id: int, delivery_ids: list[int]) -> BatchResult:
+    """Claim the batch's waiting deliveries and hand each to SMTP over one connection.
+
+    A delivery's row is written right after the server accepts it, so a crash can repeat
+    at most the one message in flight. Deliveries already final are skipped: running the
+    same batch twice is harmless.
+    """
+    result = BatchResult()
+    status = store.send_status(session, send_id)
+    if status in (SendStatus.PAUSED, SendStatus.CANCELLED, None):
+        result.skipped = len(delivery_ids)
+        return result
+    _mark_started(session, send_id)
+    token = secrets.token_hex(16)
+    claimed = store.claim(session, delivery_ids, token)
+    result.skipped = len(delivery_ids) - len(claimed)
+    for n, delivery in enumerate(claimed):
+        if n and n % 20 == 0 and store.send_status(session, send_id) != SendStatus.SENDING:
+            store.release(session, token)  # paused or cancelled mid-batch
+            break
+        _deliver_one(session, settings, transport, delivery, result)
+    finish_if_done(session, send_id)
+    return result
+
+
+def _deliver_one(session, settings, transport, delivery: Delivery, result: BatchResult) -> None:
+    rendered, template = _variants.get(session, settings, delivery.send_id, delivery.edition)
+    links = subscriber_links(settings, delivery.subscriber_id)
+    html, text = personalise(rendered, {**links, "name": delivery.name, "open_pixel_url": ""})
+    message_id = delivery.message_id or template.new_message_id(f"{delivery.send_id}.{delivery.id}")
+    try:
+        message = template.build(
+            to_email=delivery.email, to_name=delivery.name, message_id=message_id,
+            html=html, text=text,
+            list_unsubscribe=[links["unsubscribe_url"]],
+        )
+        response = transport.send(verp_address(settings, template, delivery.id),
+                                  delivery.email, message)
+    except TransientError as exc:
+        if delivery.attempts >= settings.max_attempts:
+            store.mark_failed(session, delivery, f"gave up after {delivery.attempts} attempts: {exc}")
+            result.failed += 1
+        else:
+            store.mark_deferred(session, delivery, str(exc),
+                                utcnow() + backoff(settings, delivery.attempts))
+            result.deferred += 1
+        return
+    except PermanentError as exc:
+        store.mark_failed(session, delivery, str(exc))
+        if exc.hard and delivery.subscriber_id is not None:
+            store.suppress(session, delivery.email, "bounced", str(exc))
+        result.failed += 1
+        return
+    except ValueError as exc:  # a header that failed validation: never retry
+        store.mark_failed(session, delivery, f"message not built: {exc}")
+        result.failed += 1
+        return
+    store.mark_sent(session, delivery, message_id, response)
+    result.sent += 1
+
+
+def _mark_started(session: Session, send_id: int) -> None:
+    send = session.get(Send, send_id)
+    if send.status == SendStatus.QUEUED:
+        send.status = SendStatus.SENDING
+        send.started_at = utcnow()
+        if not send.is_test:
+            send.issue.status = IssueStatus.SENDING
+        session.commit()
+
+
+def finish_if_done(session: Session, send_id: int) -> bool:
+    if store.unfinished(session, send_id):
+        return False
+    send = session.get(Send, send_id)
+    if send.status in (SendStatus.QUEUED, SendStatus.SENDING):
+        send.status = SendStatus.DONE
+        send.finished_at = utcnow()
+        if not send.is_test:
+            send.issue.status = IssueStatus.SENT
+        session.commit()
+    return True
+
+
+# --- recovery -------------------------------------------------------------------------
+
+def recover(session: Session, settings: PipelineSettings) -> dict[tuple[int, str], list[int]]:
+    """Stale claims (a dead worker) and due retries back to the queue.
+
+    Returns the requeued delivery ids grouped by (send id, edition), for the caller to
+    enqueue; active sends that have nothing left are marked done.
+    """
+    now = utcnow()
+    cutoff = now - dt.timedelta(seconds=settings.claim_timeout_seconds)
+    groups: dict[tuple[int, str], list[int]] = {}
+    for delivery_id, send_id, edition in (store.requeue_stale(session, cutoff)
+                                          + store.requeue_due(session, now)):
+        groups.setdefault((send_id, edition), []).append(delivery_id)
+    for send_id in store.active_sends(session):
+        finish_if_done(session, send_id)
+    return groups

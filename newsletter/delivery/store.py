@@ -1,0 +1,219 @@
+"""The SQL the send pipeline needs, and nothing else. Every function takes the session.
+
+Deliveries move between states only through the guarded UPDATEs here: a claim succeeds
+only for rows still waiting, so two workers (or a job enqueued twice) can never both send
+the same delivery.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+
+from sqlalchemy import Integer, and_, cast, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from newsletter.delivery.models import Delivery, DeliveryEvent, DeliveryState, Send
+from newsletter.timeutil import utcnow
+from subscribers.models import (
+    Group, Membership, Subscriber, SubscriberStatus, Suppression, email_hash,
+)
+
+PAGE = 1000
+
+
+def recipients(session: Session, group_codes: list[str]) -> Iterator[tuple[int, str, str, bool]]:
+    """(subscriber id, email, name, wants priority edition) for active, unsuppressed
+    subscribers of the groups, one row per subscriber, paged by id (memory stays flat)."""
+    last_id = 0
+    priority = func.max(cast(Group.is_priority, Integer))
+    while True:
+        rows = session.execute(
+            select(Subscriber.id, Subscriber.email, Subscriber.name, priority)
+            .join(Membership, Membership.subscriber_id == Subscriber.id)
+            .join(Group, Group.id == Membership.group_id)
+            .where(Group.code.in_(group_codes), Subscriber.status == SubscriberStatus.ACTIVE,
+                   Subscriber.id > last_id)
+            .group_by(Subscriber.id, Subscriber.email, Subscriber.name)
+            .order_by(Subscriber.id)
+            .limit(PAGE)
+        ).all()
+        if not rows:
+            return
+        hashes = {email_hash(r[1]): r for r in rows}
+        suppressed = set(session.scalars(
+            select(Suppression.email_hash).where(Suppression.email_hash.in_(hashes))
+        ))
+        for h, (sid, email, name, prio) in hashes.items():
+            if h not in suppressed:
+                yield sid, email, name, bool(prio)
+        last_id = rows[-1][0]
+
+
+def insert_deliveries(session: Session, rows: list[dict]) -> None:
+    if rows:
+        session.execute(insert(Delivery), rows)
+
+
+def waiting_ids(session: Session, send_id: int, edition: str, now: dt.datetime) -> Iterator[int]:
+    """Ids of deliveries of one edition that a worker may take now, in id order, paged."""
+    last_id = 0
+    while True:
+        ids = session.scalars(
+            select(Delivery.id)
+            .where(Delivery.send_id == send_id, Delivery.edition == edition,
+                   Delivery.id > last_id, _ready(now))
+            .order_by(Delivery.id).limit(PAGE)
+        ).all()
+        if not ids:
+            return
+        yield from ids
+        last_id = ids[-1]
+
+
+def _ready(now: dt.datetime):
+    return or_(
+        Delivery.state == DeliveryState.QUEUED,
+        and_(Delivery.state == DeliveryState.DEFERRED,
+             or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)),
+    )
+
+
+def claim(session: Session, ids: Iterable[int], token: str) -> list[Delivery]:
+    """Atomically take the still-waiting deliveries among `ids` for this worker."""
+    now = utcnow()
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(list(ids)), _ready(now))
+        .values(state=DeliveryState.SENDING, claim_token=token, claimed_at=now,
+                attempts=Delivery.attempts + 1, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return list(session.scalars(
+        select(Delivery).where(Delivery.claim_token == token,
+                               Delivery.state == DeliveryState.SENDING).order_by(Delivery.id)
+    ))
+
+
+def _finish(session: Session, delivery: Delivery, values: dict, event: str, detail: str) -> None:
+    now = utcnow()
+    # Guarded by the claim token: a row reclaimed by the stale-claim sweep is not ours any more.
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery.id, Delivery.claim_token == delivery.claim_token)
+        .values(claim_token=None, updated_at=now, **values)
+        .execution_options(synchronize_session=False)
+    )
+    session.add(DeliveryEvent(delivery_id=delivery.id, kind=event, detail=detail[:500],
+                              created_at=now))
+    session.commit()
+
+
+def mark_sent(session: Session, delivery: Delivery, message_id: str, response: str) -> None:
+    _finish(session, delivery, {"state": DeliveryState.SENT, "message_id": message_id,
+                                "smtp_response": response, "sent_at": utcnow(),
+                                "last_error": None}, "sent", response)
+
+
+def mark_deferred(session: Session, delivery: Delivery, error: str, retry_at: dt.datetime) -> None:
+    _finish(session, delivery, {"state": DeliveryState.DEFERRED, "last_error": error,
+                                "next_attempt_at": retry_at}, "deferred", error)
+
+
+def mark_failed(session: Session, delivery: Delivery, error: str) -> None:
+    _finish(session, delivery, {"state": DeliveryState.FAILED, "last_error": error},
+            "failed", error)
+
+
+def release(session: Session, token: str) -> int:
+    """Give back claimed-but-unsent deliveries (the send was paused mid-batch)."""
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.claim_token == token, Delivery.state == DeliveryState.SENDING)
+        .values(state=DeliveryState.QUEUED, claim_token=None, attempts=Delivery.attempts - 1)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return result.rowcount
+
+
+def cancel_waiting(session: Session, send_id: int) -> int:
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.send_id == send_id,
+               Delivery.state.in_([DeliveryState.QUEUED, DeliveryState.DEFERRED]))
+        .values(state=DeliveryState.CANCELLED, claim_token=None, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return result.rowcount
+
+
+def requeue_stale(session: Session, older_than: dt.datetime) -> list[tuple[int, int, str]]:
+    """Deliveries claimed by a worker that died, back to the queue: (id, send id, edition).
+
+    The one message a dead worker was handing to SMTP when it died may have been accepted
+    without its row being written: that is the documented window for a duplicate.
+    """
+    return _requeue(session, [Delivery.state == DeliveryState.SENDING,
+                              Delivery.claimed_at < older_than])
+
+
+def requeue_due(session: Session, now: dt.datetime) -> list[tuple[int, int, str]]:
+    """Deferred deliveries whose retry time has come, back to the queue."""
+    return _requeue(session, [Delivery.state == DeliveryState.DEFERRED,
+                              Delivery.next_attempt_at <= now])
+
+
+def _requeue(session: Session, cond: list) -> list[tuple[int, int, str]]:
+    rows = session.execute(
+        select(Delivery.id, Delivery.send_id, Delivery.edition).where(*cond).order_by(Delivery.id)
+    ).all()
+    if rows:
+        session.execute(
+            update(Delivery).where(Delivery.id.in_([r[0] for r in rows]), *cond)
+            .values(state=DeliveryState.QUEUED, claim_token=None)
+            .execution_options(synchronize_session=False)
+        )
+    session.commit()
+    return [tuple(r) for r in rows]
+
+
+def active_sends(session: Session) -> list[int]:
+    from newsletter.delivery.models import SendStatus
+    return list(session.scalars(
+        select(Send.id).where(Send.status.in_([SendStatus.QUEUED, SendStatus.SENDING]))
+    ))
+
+
+def suppress(session: Session, email: str, reason: str, detail: str = "") -> None:
+    h = email_hash(email)
+    if session.scalar(select(Suppression.id).where(Suppression.email_hash == h)) is None:
+        session.add(Suppression(email_hash=h, reason=reason, detail=detail[:500]))
+    session.execute(
+        update(Subscriber).where(Subscriber.email == email.lower())
+        .values(status=SubscriberStatus.BOUNCED if reason == "bounced"
+                else SubscriberStatus.SUPPRESSED)
+    )
+    session.commit()
+
+
+def counts(session: Session, send_id: int) -> dict[str, int]:
+    rows = session.execute(
+        select(Delivery.state, func.count()).where(Delivery.send_id == send_id)
+        .group_by(Delivery.state)
+    ).all()
+    return {state: n for state, n in rows}
+
+
+def unfinished(session: Session, send_id: int) -> int:
+    return session.scalar(
+        select(func.count()).select_from(Delivery)
+        .where(Delivery.send_id == send_id,
+               Delivery.state.not_in(list(DeliveryState.final())))
+    )
+
+
+def send_status(session: Session, send_id: int) -> str | None:
+    return session.scalar(select(Send.status).where(Send.id == send_id))

@@ -1,0 +1,1 @@
+"""The development mailbox: what the local SMTP sink received."""

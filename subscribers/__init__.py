@@ -1,0 +1,1 @@
+"""The subscriber domain: groups, subscribers, memberships and the suppression list."""

@@ -1,0 +1,176 @@
+"""Shared fixtures: the app on SQLite (and PostgreSQL when TEST_POSTGRES_URL is set),
+a real Redis on 127.0.0.1, a real aiosmtpd server on a free loopback port, and real RQ
+worker processes.
+
+Database-backed tests take the `app` fixture, which is parametrised over the backends:
+with TEST_POSTGRES_URL set (as `.ci/run` does) every such test runs on both.
+The schema comes from the migrations (upgraded once per session and backend); each test
+starts from empty tables.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from redis import Redis
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from newsletter import MIGRATIONS_DIR, create_app
+from newsletter.devsmtp import SinkServer
+from newsletter.extensions import db
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "samples" / "weekly-396.txt"
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
+
+BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+
+
+def _make_postgres_database() -> str:
+    """A database of its own for this test session, dropped at the end."""
+    url = make_url(POSTGRES_URL).set(drivername="postgresql+psycopg")
+    name = f"nl_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_postgres_database(db_url: str) -> None:
+    url = make_url(db_url)
+    admin = create_engine(url.set(database=make_url(POSTGRES_URL).database),
+                          isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request, tmp_path_factory):
+    """A migrated, empty database per backend for the whole session."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    else:
+        url = _make_postgres_database()
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
+    with app.app_context():
+        from flask_migrate import upgrade
+        upgrade(directory=MIGRATIONS_DIR)
+        db.engine.dispose()
+    yield url
+    if request.param == "postgresql":
+        _drop_postgres_database(url)
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server (aiosmtpd) on a free loopback port, keeping what it receives."""
+    server = SinkServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def queue_prefix(request):
+    """Queue names of their own, so tests never see each other's jobs in the shared Redis."""
+    prefix = f"nltest:{uuid.uuid4().hex[:10]}"
+    yield prefix
+    redis = Redis.from_url(REDIS_URL)
+    keys = list(redis.scan_iter(f"*{prefix}*", count=1000))
+    if keys:
+        redis.delete(*keys)
+
+
+@pytest.fixture
+def app_config(database_url, smtp, queue_prefix, tmp_path):
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "REDIS_URL": REDIS_URL,
+        "QUEUE_PREFIX": queue_prefix,
+        "SMTP_HOST": smtp.host,
+        "SMTP_PORT": smtp.port,
+        "MAIL_FROM": "行业动态周报 <weekly@news.example.org>",
+        "BASE_URL": "http://newsletter.test",
+        "RETRY_BASE_SECONDS": 0.2,
+        "DEV_MAILBOX_DIR": str(tmp_path / "mailbox"),
+    }
+
+
+@pytest.fixture
+def app(app_config):
+    app = create_app(app_config)
+    with app.app_context():
+        _empty_tables()
+        from subscribers.seed import seed_groups
+        seed_groups(db.session)
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+def _empty_tables() -> None:
+    for table in reversed(db.metadata.sorted_tables):
+        db.session.execute(table.delete())
+    db.session.commit()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+def worker_env(app) -> dict[str, str]:
+    """Environment for a worker process that talks to this test's database, Redis, SMTP."""
+    c = app.config
+    env = dict(os.environ)
+    env.update({
+        "DATABASE_URL": c["SQLALCHEMY_DATABASE_URI"],
+        "REDIS_URL": c["REDIS_URL"],
+        "QUEUE_PREFIX": c["QUEUE_PREFIX"],
+        "SMTP_HOST": c["SMTP_HOST"],
+        "SMTP_PORT": str(c["SMTP_PORT"]),
+        "SECRET_KEY": c["SECRET_KEY"],
+        "MAIL_FROM": c["MAIL_FROM"],
+        "BASE_URL": c["BASE_URL"],
+        "RETRY_BASE_SECONDS": str(c.get("RETRY_BASE_SECONDS", 30)),
+    })
+    return env
+
+
+@pytest.fixture
+def run_worker(app):
+    """Run a real RQ worker process (`python worker.py`) against this test's services."""
+    procs: list[subprocess.Popen] = []
+
+    def start(*args: str, burst: bool = True) -> subprocess.Popen:
+        cmd = [sys.executable, str(ROOT / "worker.py"), *(["--burst"] if burst else []), *args]
+        proc = subprocess.Popen(cmd, env=worker_env(app), cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def sample_text() -> bytes:
+    return SAMPLE.read_bytes()
