@@ -163,16 +163,10 @@ def seed(demo: bool, sample: bool) -> None:
     if demo:
         click.echo(f"demo subscribers created: {seed_demo_subscribers(db.session)}")
     if sample:
-        from newsletter.bulletin.models import Issue
-        from newsletter.bulletin.service import import_issue
-        from newsletter.config import PROJECT_ROOT
-        from sqlalchemy import select
+        from newsletter.bulletin.service import load_sample
 
-        text = (PROJECT_ROOT / "samples" / "weekly-396.txt").read_bytes()
-        existing = db.session.scalar(select(Issue).where(Issue.number == 396))
-        if existing is None or existing.status == "draft":
-            issue, _ = import_issue(db.session, text)
-            click.echo(f"sample issue {issue.number} loaded")
+        issue = load_sample(db.session)
+        click.echo(f"sample issue {issue.number} loaded" if issue else "sample issue already sent")
 
 
 def register(app: Flask) -> None:

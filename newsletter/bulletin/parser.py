@@ -11,12 +11,12 @@ UTF-8 BOM are accepted)::
     - ◆全国宣传部长会议在京召开 …         one bullet per line; '- ', '◆', '•', '●' are stripped
     要闻                                 section heading
     全国宣传部长会议在京召开 …            article title
-    1 月 3 日，全国宣传部长会议在京召开。  one or more paragraphs, separated by blank lines
+    1 月 3 日，全国宣传部长会议在京召开。  paragraphs, separated by blank lines
     …                                    more articles, more sections
-    编辑部：…  责编：…  复核：…  注：…  报：…  发：…    the foot, one label per line
+    编辑部：… 责编：… 复核：… 注：… 报：… 发：…   the foot, one label per line, 发 last
 
-Section names are not known in advance; the body's structure comes from the shape of
-each block (a block = consecutive non-blank lines):
+Section names are not known in advance: the body's structure comes from the shape of each
+block (consecutive non-blank lines).
 
 * A paragraph ends with sentence-final punctuation (。！？!?…；; maybe followed by closing
   quotes or brackets, as in ……。”). Titles and headings do not.
@@ -28,17 +28,18 @@ each block (a block = consecutive non-blank lines):
 * The first block after a title is always a paragraph. After a complete paragraph, an
   unfinished block still starts a (cut) paragraph when it reads like prose: it contains
   '。', ends with a comma-like mark, or is longer than any title (80 characters).
-  Otherwise it is the next article's title, or a section heading if it is heading-shaped
-  and followed by a title.
+  Otherwise it is the next title, or a section heading when heading-shaped and followed
+  by a title.
 * The foot starts at the first labelled line (编辑部/责编/复核/注/报/发, then ':' or '：')
-  that is followed by another labelled line or ends the file. 编辑部 and 注 are kept as
-  strings; 责编 and 复核 are name lists (split on spaces, 、 and commas); 报 and 发 go to
-  `distribution`, split on ；;、,， with each item kept exactly as written (so
-  '高校等协作机构' stays as is, not shortened to '高校'). Nothing may follow the 发 line.
+  followed by another labelled line or by the end of the file, so a "注：…" paragraph
+  inside an article stays a paragraph. 编辑部 and 注 are strings; 责编 and 复核 are name
+  lists (split on spaces, 、 and commas); 报 and 发 go to `distribution`, split on
+  ；;、,， with each item kept as written ('高校等协作机构' is not shortened to '高校').
 
-Known limits: a title that ends in ？ or ！ reads as a paragraph; a title of 10 characters
-or fewer without punctuation, followed by a short unfinished first paragraph, reads as a
-section heading.
+Known limits: a title ending in ？ or ！ reads as a paragraph; a title of at most 10
+characters without punctuation, followed by a short unfinished first paragraph without
+'。', reads as a section heading; a "注：…" paragraph ending the last article is taken
+for the foot.
 """
 
 from __future__ import annotations
@@ -185,33 +186,25 @@ def parse_issue(source: str | bytes) -> IssueDoc:
             raise IssueParseError(last_no, f"expected {what}, found the end of the file")
         return items[i]
 
+    def expect(i: int, what: str, *patterns: re.Pattern) -> tuple[_Line, re.Match]:
+        line = take(i, what)
+        if m := next(filter(None, (p.fullmatch(line.text) for p in patterns)), None):
+            return line, m
+        raise IssueParseError(line.no, f"expected {what}, found {_q(line.text)}")
+
     title = take(0, "the bulletin title (e.g. 行业动态周报)")
     publisher = take(1, "the publisher line (e.g. 中国网络视听协会)")
     for line, what in ((title, "the bulletin title (e.g. 行业动态周报)"),
                        (publisher, "the publisher line (e.g. 中国网络视听协会)")):
         if found := _looks_like(line.text):
             raise IssueParseError(line.no, f"expected {what}, found {found} {_q(line.text)}")
-
-    number_line = take(2, "the issue number like '第 396 期'")
-    if not (m := _ISSUE.fullmatch(number_line.text)):
-        raise IssueParseError(number_line.no, "expected the issue number like '第 396 期', "
-                              f"found {_q(number_line.text)}")
-    number = int(m[1])
-
-    date_line = take(3, "the date like '2024 年 1 月 8 日'")
-    m = next(filter(None, (p.fullmatch(date_line.text) for p in _DATES)), None)
-    if not m:
-        raise IssueParseError(date_line.no, "expected the date like '2024 年 1 月 8 日' or "
-                              f"'2024-01-08', found {_q(date_line.text)}")
+    number = int(expect(2, "the issue number like '第 396 期'", _ISSUE)[1][1])
+    date_line, m = expect(3, "the date like '2024 年 1 月 8 日' or '2024-01-08'", *_DATES)
     try:
         date = dt.date(int(m[1]), int(m[2]), int(m[3]))
     except ValueError as e:
         raise IssueParseError(date_line.no, f"invalid date {_q(date_line.text)}: {e}") from None
-
-    summary_line = take(4, "the summary heading '摘要:'")
-    if not _SUMMARY.fullmatch(summary_line.text):
-        raise IssueParseError(summary_line.no, "expected the summary heading '摘要:' after "
-                              f"the date, found {_q(summary_line.text)}")
+    expect(4, "the summary heading '摘要:' after the date", _SUMMARY)
     summary, i = [], 5
     while i < len(items) and (text := _bullet(items[i].text)) is not None:
         if not text:

@@ -34,3 +34,14 @@ def import_issue(session: Session, source: str | bytes) -> tuple[Issue, bool]:
         session.rollback()
         raise
     return issue, created
+
+
+def load_sample(session: Session) -> Issue | None:
+    """Import the bundled sample issue (第 396 期) unless it has gone beyond draft."""
+    from newsletter.config import PROJECT_ROOT
+
+    existing = session.scalar(select(Issue).where(Issue.number == 396))
+    if existing is not None and existing.status != IssueStatus.DRAFT:
+        return None
+    issue, _ = import_issue(session, (PROJECT_ROOT / "samples" / "weekly-396.txt").read_bytes())
+    return issue

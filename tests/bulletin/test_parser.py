@@ -308,6 +308,10 @@ def _garbled_inputs():
             else:
                 lines[i] = ""
         yield "\n".join(lines)
+    pieces = LINES[19:181] + ["", "", "海外", "注：备注。", "近", "，", "。", "”", "uses the "]
+    for _ in range(200):  # a valid header, a body of shuffled pieces, with or without the foot
+        body = [rng.choice(pieces) for _ in range(rng.randrange(40))]
+        yield "\n".join(LINES[:19] + body + LINES[181:] * rng.randrange(2))
     for _ in range(150):  # flipped bytes
         data = bytearray(SAMPLE_BYTES)
         for _ in range(rng.randrange(1, 5)):

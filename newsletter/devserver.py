@@ -1,0 +1,68 @@
+"""Everything for a local run in one process tree: `python -m newsletter.devserver`.
+
+Embedded defaults: SQLite under instance/, the local Redis, an SMTP sink on 127.0.0.1:8025
+that keeps mail in instance/mailbox (shown at /dev/mailbox), one RQ worker, the groups, a few
+demo subscribers and the sample issue. `scripts/run` installs what is needed and calls this.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from newsletter.config import INSTANCE_DIR, PROJECT_ROOT
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 5000)))
+    parser.add_argument("--smtp-port", type=int, default=int(os.environ.get("SMTP_PORT", 8025)))
+    args = parser.parse_args(argv)
+
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("DEV_MAILBOX_DIR", str(INSTANCE_DIR / "mailbox"))
+    os.environ.setdefault("SMTP_HOST", "127.0.0.1")
+    os.environ["SMTP_PORT"] = str(args.smtp_port)
+    os.environ.setdefault("BASE_URL", f"http://{args.host}:{args.port}")
+
+    from flask_migrate import upgrade
+
+    from newsletter import MIGRATIONS_DIR, create_app
+    from newsletter.devsmtp import SinkServer
+    from newsletter.extensions import db
+
+    app = create_app()
+    with app.app_context():
+        upgrade(directory=MIGRATIONS_DIR)
+        from newsletter.bulletin.service import load_sample
+        from subscribers.seed import seed_demo_subscribers, seed_groups
+
+        seed_groups(db.session)
+        seed_demo_subscribers(db.session)
+        load_sample(db.session)
+        db.engine.dispose()
+
+    sink = SinkServer(args.smtp_port, os.environ["DEV_MAILBOX_DIR"]).start()
+    worker = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "worker.py")], cwd=PROJECT_ROOT)
+    print(f"\n  行业动态周报 · 订阅服务 running at {os.environ['BASE_URL']}/\n"
+          f"  SMTP sink on 127.0.0.1:{args.smtp_port} (mail shown at /dev/mailbox/)\n"
+          f"  try: .venv/bin/flask --app newsletter send 396 --wait\n", flush=True)
+    try:
+        app.run(host=args.host, port=args.port, debug=False, use_reloader=False)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        sink.stop()
+        time.sleep(0.1)
+
+
+if __name__ == "__main__":
+    main()
