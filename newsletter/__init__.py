@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 from flask import Flask
 
 from newsletter import config as config_module
-from newsletter.extensions import csrf, db, migrate
+from newsletter.extensions import babel, csrf, db, login_manager, migrate
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent / "migrations")
+
+# Modules whose `bp` blueprint the app serves, by feature.
+BLUEPRINTS = [
+    "newsletter.views",
+    "newsletter.staff.views",
+    "newsletter.bulletin.views",
+    "newsletter.devmail.views",
+]
+
+# Modules whose models make up the schema (importing them registers the tables).
+MODELS = [
+    "newsletter.bulletin.models",
+    "newsletter.delivery.models",
+    "newsletter.staff.models",
+    "subscribers.models",
+]
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -19,22 +36,22 @@ def create_app(config: dict | None = None) -> Flask:
         app.config.update(config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    # Importing the models registers their tables with the metadata (migrations need them).
-    import newsletter.bulletin.models  # noqa: F401
-    import newsletter.delivery.models  # noqa: F401
-    import subscribers.models  # noqa: F401
+    for module in MODELS:
+        importlib.import_module(module)
+
+    from newsletter import i18n
+    from newsletter.staff import auth  # noqa: F401  registers the login user loader
 
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
     csrf.init_app(app)
+    login_manager.init_app(app)
+    babel.init_app(app, locale_selector=i18n.select_locale,
+                   default_translation_directories=str(Path(__file__).parent / "translations"))
+    app.after_request(i18n.remember_choice)
 
-    from newsletter import views
-    from newsletter.bulletin import views as bulletin_views
-    from newsletter.devmail import views as devmail_views
-
-    app.register_blueprint(views.bp)
-    app.register_blueprint(bulletin_views.bp)
-    app.register_blueprint(devmail_views.bp)
+    for module in BLUEPRINTS:
+        app.register_blueprint(importlib.import_module(module).bp)
 
     from newsletter import cli
 

@@ -173,3 +173,6 @@ def register(app: Flask) -> None:
     app.cli.add_command(issues_cli)
     app.cli.add_command(send_cli)
     app.cli.add_command(seed)
+    from newsletter.staff.cli import staff_cli
+
+    app.cli.add_command(staff_cli)

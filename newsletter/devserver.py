@@ -38,18 +38,20 @@ def main(argv: list[str] | None = None) -> None:
 
     app = create_app()
     with app.app_context():
-        upgrade(directory=MIGRATIONS_DIR)
+        upgrade(directory=MIGRATIONS_DIR, revision="heads")
         from newsletter.bulletin.service import load_sample
         from subscribers.seed import seed_demo_subscribers, seed_groups
 
         seed_groups(db.session)
         seed_demo_subscribers(db.session)
         load_sample(db.session)
+        _ensure_dev_admin()
         db.engine.dispose()
 
     sink = SinkServer(args.smtp_port, os.environ["DEV_MAILBOX_DIR"]).start()
     worker = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "worker.py")], cwd=PROJECT_ROOT)
     print(f"\n  行业动态周报 · 订阅服务 running at {os.environ['BASE_URL']}/\n"
+          f"  staff login: {DEV_ADMIN[0]} / {DEV_ADMIN[1]} (development only)\n"
           f"  SMTP sink on 127.0.0.1:{args.smtp_port} (mail shown at /dev/mailbox/)\n"
           f"  try: .venv/bin/flask --app newsletter send 396 --wait\n", flush=True)
     try:
@@ -62,6 +64,24 @@ def main(argv: list[str] | None = None) -> None:
             worker.kill()
         sink.stop()
         time.sleep(0.1)
+
+
+DEV_ADMIN = ("admin@example.org", "admin-dev-password")
+
+
+def _ensure_dev_admin() -> None:
+    """A local admin account, so the staff pages can be opened right away (dev only)."""
+    from sqlalchemy import select
+
+    from newsletter.extensions import db
+    from newsletter.staff.models import Role, StaffUser
+
+    email, password = DEV_ADMIN
+    if db.session.scalar(select(StaffUser).where(StaffUser.email == email)) is None:
+        user = StaffUser(email=email, name="开发管理员", roles=[r.value for r in Role])
+        user.set_password(password)
+        db.session.add(user)
+        db.session.commit()
 
 
 if __name__ == "__main__":

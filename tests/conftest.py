@@ -63,7 +63,7 @@ def database_url(request, tmp_path_factory):
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
     with app.app_context():
         from flask_migrate import upgrade
-        upgrade(directory=MIGRATIONS_DIR)
+        upgrade(directory=MIGRATIONS_DIR, revision="heads")
         db.engine.dispose()
     yield url
     if request.param == "postgresql":
@@ -215,3 +215,46 @@ def browser():
 def screenshot_dir() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture
+def make_staff(app):
+    """Create a staff account with the given roles; returns the user."""
+    from newsletter.staff.models import StaffUser
+
+    def make(*roles: str, email: str | None = None, password: str = "correct horse battery"):
+        user = StaffUser(email=email or f"{'-'.join(roles) or 'staff'}-{uuid.uuid4().hex[:6]}@example.org",
+                         name="测试员工", roles=list(roles))
+        user.set_password(password)
+        db.session.add(user)
+        db.session.commit()
+        return user
+
+    return make
+
+
+def csrf_token(client, path: str) -> str:
+    """The CSRF token of the form on `path`, as a browser would read it."""
+    import re
+
+    html = client.get(path).get_data(as_text=True)
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+@pytest.fixture
+def staff_client(app, make_staff):
+    """A test client logged in (through the real login form) as staff holding `roles`."""
+
+    def client_for(*roles: str):
+        password = "correct horse battery"
+        user = make_staff(*(roles or ("admin",)), password=password)
+        client = app.test_client()
+        response = client.post("/staff/login", data={
+            "csrf_token": csrf_token(client, "/staff/login"),
+            "email": user.email, "password": password})
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return client
+
+    return client_for

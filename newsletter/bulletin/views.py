@@ -9,6 +9,7 @@ from newsletter.bulletin.models import Issue, IssueStatus
 from newsletter.delivery.models import Send
 from newsletter.extensions import db
 from newsletter.render import Edition, personalise, render_edition
+from newsletter.staff.auth import role_required
 
 bp = Blueprint("bulletin", __name__)
 
@@ -31,6 +32,7 @@ def _web_html(issue: Issue, edition: Edition) -> str:
 
 
 @bp.get("/issues")
+@role_required()
 def issue_list():
     """All issues, newest first, with their send counts."""
     issues = db.session.scalars(select(Issue).order_by(Issue.number.desc())).all()
@@ -40,6 +42,7 @@ def issue_list():
 
 
 @bp.get("/issues/<int:number>")
+@role_required()
 def issue_detail(number: int):
     """One issue: its sections, and its email in a frame at phone and desktop widths."""
     issue = _issue_or_404(number)
@@ -54,6 +57,7 @@ def issue_detail(number: int):
 
 
 @bp.get("/issues/<int:number>/email")
+@role_required()
 def issue_email(number: int):
     """The rendered email HTML of one edition (what the preview frame shows)."""
     issue = _issue_or_404(number)

@@ -8,6 +8,8 @@ from email.parser import BytesParser
 
 from flask import Blueprint, abort, current_app, render_template
 
+from newsletter.staff.auth import role_required
+
 bp = Blueprint("devmail", __name__, url_prefix="/dev/mailbox")
 
 
@@ -23,6 +25,7 @@ def _parse(raw: bytes):
 
 
 @bp.get("/")
+@role_required()
 def inbox():
     """Every message the sink received, newest first."""
     box = _maildir()
@@ -36,6 +39,7 @@ def inbox():
 
 
 @bp.get("/<key>")
+@role_required()
 def message(key: str):
     """One message: headers, text part and HTML part."""
     box = _maildir()
@@ -53,6 +57,7 @@ def message(key: str):
 
 
 @bp.get("/<key>/html")
+@role_required()
 def message_html(key: str):
     """The HTML part alone, for the preview frame."""
     box = _maildir()

@@ -8,8 +8,13 @@ Render once per edition (and section filter); personalise once per recipient.
 """
 
 from newsletter.render.edition import (
-    GMAIL_CLIP_BYTES, PRIORITY_MARK, SIZE_WARN_BYTES, Edition, RenderedEdition,
-    render_edition, subject_for,
+    GMAIL_CLIP_BYTES,
+    PRIORITY_MARK,
+    SIZE_WARN_BYTES,
+    Edition,
+    RenderedEdition,
+    render_edition,
+    subject_for,
 )
 from newsletter.render.engine import DEFAULT_TEMPLATE_DIR, TEMPLATE_ENV_VAR
 from newsletter.render.placeholders import PLACEHOLDERS, personalise, token

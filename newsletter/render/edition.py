@@ -18,7 +18,12 @@ from markupsafe import Markup
 from newsletter.bulletin.document import IssueDoc
 from newsletter.render import engine
 from newsletter.render.markup import (
-    date_cn, inline_html, inline_text, paragraphs_of, squash, strip_bullet,
+    date_cn,
+    inline_html,
+    inline_text,
+    paragraphs_of,
+    squash,
+    strip_bullet,
 )
 from newsletter.render.placeholders import split_tokens, token
 
@@ -55,7 +60,7 @@ class RenderedEdition:
             self.html_bytes = len(self.html.encode("utf-8"))
 
     @classmethod
-    def from_stored(cls, subject: str, html: str, text: str) -> "RenderedEdition":
+    def from_stored(cls, subject: str, html: str, text: str) -> RenderedEdition:
         """Rebuild from what a SendVariant row keeps (subject, html, text)."""
         return cls(subject=subject, html=html, text=text)
 
@@ -77,7 +82,7 @@ def _credit(value) -> str:
 def _intro(shown: int, total: int, filtered: bool) -> str:
     if filtered and shown < total:
         return f"按您的订阅偏好，本期为您精选 {shown} 条动态（全期共 {total} 条）。"
-    return f"本期共收录 {total} 条行业动态，以下为摘要与目录。"
+    return f"本期共收录 {total} 条行业动态。"
 
 
 def _build_context(doc: IssueDoc, edition: Edition, archive_url: str,

@@ -125,7 +125,7 @@ def substitutions(values: dict[str, str]) -> tuple[dict[str, str], dict[str, str
     return html_subst, text_subst
 
 
-def personalise(rendered: "RenderedEdition", values: dict[str, str]) -> tuple[str, str]:
+def personalise(rendered: RenderedEdition, values: dict[str, str]) -> tuple[str, str]:
     """Return (html, text) of `rendered` for one recipient.
 
     `values`: ``unsubscribe_url`` and ``preferences_url`` (required, http(s) URLs), ``name``

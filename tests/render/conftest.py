@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+
 import pytest
+from render_support import EDITOR_NOTE, SAMPLE
 
 from newsletter.bulletin.document import ArticleDoc, IssueDoc, SectionDoc
 from newsletter.bulletin.parser import parse_issue
-
-from render_support import EDITOR_NOTE, SAMPLE
 
 
 @pytest.fixture
@@ -26,8 +26,8 @@ def sample_doc() -> IssueDoc:
         sections=[
             SectionDoc("要闻", [ArticleDoc(
                 "全国宣传部长会议在京召开 蔡奇出席并讲话",
-                ["1 月 3 日，全国宣传部长会议在京召开。中共中央政治局常委、中央书记处书记"
-                 "蔡奇出席会议并讲话。"])]),
+                [("1 月 3 日，全国宣传部长会议在京召开。中共中央政治局常委、中央书记处书记"
+                  "蔡奇出席会议并讲话。")])]),
             SectionDoc("行业", [
                 ArticleDoc("国家网信办发布第三批深度合成服务算法备案信息",
                            ["1 月 5 日，国家网信办公开发布第三批境内深度合成服务算法备案信息。"]),
@@ -37,8 +37,8 @@ def sample_doc() -> IssueDoc:
             ]),
             SectionDoc("人事", [ArticleDoc(
                 "董昕就任国家广播电视总局副局长",
-                ["1月5日，据人社部网站消息，国务院任免国家工作人员。任命董昕为国家广播电视"
-                 "总局副局长，免去杨小伟的国家广播电视总局副局长职务。"])]),
+                [("1月5日，据人社部网站消息，国务院任免国家工作人员。任命董昕为国家广播电视"
+                  "总局副局长，免去杨小伟的国家广播电视总局副局长职务。")])]),
         ],
         credits={"编辑部": "中国网络视听协会 对外合作部", "责编": ["余力", "何紫薇"],
                  "复核": ["文超", "王小野"],

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import copy
 import re
+from pathlib import Path
 
 import lxml.html
-from render_support import ARCHIVE_URL, EDITOR_NOTE
+import pytest
 from markupsafe import escape
+from render_support import ARCHIVE_URL, EDITOR_NOTE
 
 from newsletter.render import (
-    GMAIL_CLIP_BYTES, PLACEHOLDERS, Edition, render_edition, token,
+    GMAIL_CLIP_BYTES,
+    PLACEHOLDERS,
+    Edition,
+    render_edition,
+    token,
 )
 
 TOKENS = {token(k) for k in PLACEHOLDERS}
@@ -159,13 +165,13 @@ def test_rendering_is_deterministic(sample_doc):
 
 
 def test_archive_url_must_be_http(sample_doc):
-    import pytest
     with pytest.raises(ValueError):
         render_edition(sample_doc, Edition.REGULAR, archive_url="javascript:alert(1)")
 
 
 def test_no_flask_or_database_imports():
     import newsletter.render as pkg
-    src = "".join(p.read_text() for p in __import__("pathlib").Path(pkg.__file__).parent.glob("*.py"))
+    folder = Path(pkg.__file__).parent
+    src = "".join(p.read_text(encoding="utf-8") for p in folder.glob("*.py"))
     assert not re.search(r"^\s*(from|import)\s+(flask|sqlalchemy|newsletter\.extensions)",
-                         src, re.M)
+                         src, re.MULTILINE)

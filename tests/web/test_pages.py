@@ -23,7 +23,8 @@ def test_health_is_503_when_redis_is_unreachable(app, client):
     assert response.get_json()["redis"].startswith("error")
 
 
-def test_issue_list_and_detail_show_the_sample(client, sample_text):
+def test_issue_list_and_detail_show_the_sample(staff_client, sample_text):
+    client = staff_client("editor")
     import_issue(db.session, sample_text)
     listing = client.get("/issues").get_data(as_text=True)
     assert "第 396 期" in listing and "2024年1月8日" in listing
@@ -34,7 +35,16 @@ def test_issue_list_and_detail_show_the_sample(client, sample_text):
     assert "全国宣传部长会议在京召开" in email and "{{" not in email
 
 
-def test_unknown_issue_and_bad_edition_are_errors(client, sample_text):
+def test_staff_pages_send_anonymous_visitors_to_the_login(client, sample_text):
+    import_issue(db.session, sample_text)
+    for path in ("/issues", "/issues/396", "/issues/396/email", "/dev/mailbox/"):
+        response = client.get(path)
+        assert response.status_code == 302
+        assert response.headers["Location"].startswith("/staff/login?next=")
+
+
+def test_unknown_issue_and_bad_edition_are_errors(staff_client, sample_text):
+    client = staff_client("reviewer")
     assert client.get("/issues/1").status_code == 404
     import_issue(db.session, sample_text)
     assert client.get("/issues/396/email?edition=vip").status_code == 400
@@ -51,11 +61,21 @@ def test_archive_shows_only_issues_that_went_out(client, sample_text):
 
 
 @pytest.mark.browser
-def test_issue_page_in_chromium(live_server, browser, screenshot_dir, sample_text):
+def test_issue_page_in_chromium(live_server, browser, screenshot_dir, sample_text, make_staff):
     import_issue(db.session, sample_text)
+    make_staff("editor", email="editor@example.org", password="correct horse battery")
+    context = browser.new_context()
+    login = context.new_page()
+    login.goto(f"{live_server}/staff/login?next=/issues/396")
+    login.fill("input[name=email]", "editor@example.org")
+    login.fill("input[name=password]", "correct horse battery")
+    login.click("button[type=submit]")
+    login.wait_for_url("**/issues/396")
+    login.close()
     for width in (375, 800):
-        page = browser.new_page(viewport={"width": width, "height": 900})
-        page.goto(f"{live_server}/issues/396")
+        page = context.new_page()
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(f"{live_server}/issues/396", wait_until="networkidle")
         assert "第 396 期" in page.inner_text("h1")
         assert page.locator("iframe").count() == 2
         page.screenshot(path=str(screenshot_dir / f"issue-page-{width}.png"), full_page=True)

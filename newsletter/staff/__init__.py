@@ -1,0 +1,1 @@
+"""Staff: accounts, roles, login, and the role check every staff route goes through."""

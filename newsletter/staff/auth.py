@@ -1,0 +1,51 @@
+"""Login management and the role check for staff routes.
+
+Every staff view is decorated with `role_required(...)`: anonymous users are sent to the
+login page, logged-in users without the role get 403.
+"""
+
+from __future__ import annotations
+
+import functools
+from urllib.parse import urlsplit
+
+from flask import abort, redirect, request, url_for
+from flask_login import current_user
+
+from newsletter.extensions import db, login_manager
+from newsletter.staff.models import Role, StaffUser
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> StaffUser | None:
+    return db.session.get(StaffUser, int(user_id)) if user_id.isdigit() else None
+
+
+def role_required(*roles: Role):
+    """Allow logged-in staff holding any of `roles` (admins always); no roles: any staff."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapped(*args, **kwargs):
+            if not current_user.is_authenticated:
+                return redirect(url_for("staff.login", next=request.full_path.rstrip("?")))
+            if roles and not current_user.has_role(*roles):
+                abort(403)
+            return view(*args, **kwargs)
+
+        wrapped.required_roles = tuple(roles)  # read by the route x role test matrix
+        return wrapped
+
+    return decorator
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """Only same-site relative paths: never an open redirect after login."""
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return default
+    if "\\" in target:
+        return default
+    return target
