@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 from enum import StrEnum
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from newsletter.extensions import db
@@ -64,6 +64,11 @@ class Subscriber(db.Model):
     organisation: Mapped[str] = mapped_column(String(200), default="")
     status: Mapped[str] = mapped_column(String(16), default=SubscriberStatus.PENDING, index=True)
     locale: Mapped[str] = mapped_column(String(16), default="zh_CN")
+    # Preferences the reader sets in the preference center.
+    format: Mapped[str] = mapped_column(String(8), default="html")       # "html" or "text"
+    sections: Mapped[list | None] = mapped_column(JSON, nullable=True)   # None: every section
+    paused_until: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    tracking_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 

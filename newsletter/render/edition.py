@@ -47,8 +47,13 @@ class Edition(StrEnum):
     PRIORITY = "priority"  # 报：协会领导 — carries the 编者按
 
 
-@dataclass
+@dataclass(frozen=True)
 class RenderedEdition:
+    """One rendered edition, shared by all its recipients: treat it as immutable.
+
+    `html`/`text` contain the placeholder tokens; `personalise` fills them in.
+    """
+
     subject: str
     html: str
     text: str
@@ -57,7 +62,7 @@ class RenderedEdition:
 
     def __post_init__(self) -> None:
         if self.html_bytes < 0:
-            self.html_bytes = len(self.html.encode("utf-8"))
+            object.__setattr__(self, "html_bytes", len(self.html.encode("utf-8")))
 
     @classmethod
     def from_stored(cls, subject: str, html: str, text: str) -> RenderedEdition:
