@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     # built once, and a SIGKILL takes the whole worker (no orphaned work-horse keeps sending).
     worker = SimpleWorker(queues, connection=connection, name=args.name)
     try:
-        worker.work(burst=args.burst, logging_level="WARNING")
+        worker.work(burst=args.burst, logging_level="WARNING", with_scheduler=True)
     finally:
         stop.set()
 

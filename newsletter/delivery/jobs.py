@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Flask, current_app, has_app_context
 from redis import Redis
-from rq import Queue
+from rq import Queue, Retry
 
 from newsletter.delivery import pipeline
 from newsletter.delivery.transport import SmtpSettings, SmtpTransport
@@ -105,3 +105,37 @@ def sweep() -> dict:
                 jobs += 1
         db.session.remove()
     return {"requeued": sum(len(v) for v in groups.values()), "jobs": jobs}
+
+
+def enqueue_transactional(to_email: str, subject: str, text: str, html: str | None = None,
+                          to_name: str = "") -> str:
+    """Queue a one-off email (confirmation link, fresh preference link, password reset).
+
+    Goes on the priority queue: a reader waiting for a confirmation should not wait for
+    the weekly. Returns the RQ job id.
+    """
+    from newsletter.delivery.message import check_header_value
+
+    for value, what in ((to_email, "address"), (to_name, "name"), (subject, "subject")):
+        check_header_value(value, what)  # refuse header injection before anything is queued
+    config = current_app.config
+    queue = queue_for(config, Edition.PRIORITY.value)
+    job = queue.enqueue(send_transactional, to_email, to_name, subject, text, html,
+                        retry=Retry(max=5, interval=[10, 30, 60, 300, 900]),
+                        result_ttl=3600, failure_ttl=7 * 86400)
+    return job.id
+
+
+def send_transactional(to_email: str, to_name: str, subject: str, text: str,
+                       html: str | None) -> str:
+    """The RQ job behind enqueue_transactional; transient SMTP errors make RQ retry it."""
+    from newsletter.delivery.message import MessageTemplate
+
+    app = current_app._get_current_object() if has_app_context() else _job_app()
+    with app.app_context():
+        template = MessageTemplate(app.config["MAIL_FROM"], subject, app.config["LIST_ID"])
+        message = template.build(to_email=to_email, to_name=to_name,
+                                 message_id=template.new_message_id("tx"), html=html, text=text,
+                                 list_unsubscribe=[])
+        with SmtpTransport(SmtpSettings.from_config(app.config)) as transport:
+            return transport.send(template.from_address, to_email, message)

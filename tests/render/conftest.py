@@ -6,10 +6,10 @@ import copy
 import datetime as dt
 
 import pytest
-from render_support import EDITOR_NOTE, SAMPLE
 
 from newsletter.bulletin.document import ArticleDoc, IssueDoc, SectionDoc
 from newsletter.bulletin.parser import parse_issue
+from tests.render.render_support import EDITOR_NOTE, SAMPLE
 
 
 @pytest.fixture

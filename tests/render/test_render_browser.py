@@ -7,9 +7,9 @@ a person to look at.
 from __future__ import annotations
 
 import pytest
-from render_support import ARCHIVE_URL, REPO, VALUES
 
 from newsletter.render import Edition, personalise, render_edition
+from tests.render.render_support import ARCHIVE_URL, REPO, VALUES
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -9,7 +9,6 @@ from pathlib import Path
 import lxml.html
 import pytest
 from markupsafe import escape
-from render_support import ARCHIVE_URL, EDITOR_NOTE
 
 from newsletter.render import (
     GMAIL_CLIP_BYTES,
@@ -18,6 +17,7 @@ from newsletter.render import (
     render_edition,
     token,
 )
+from tests.render.render_support import ARCHIVE_URL, EDITOR_NOTE
 
 TOKENS = {token(k) for k in PLACEHOLDERS}
 

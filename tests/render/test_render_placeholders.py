@@ -6,10 +6,10 @@ import re
 
 import lxml.html
 import pytest
-from render_support import ARCHIVE_URL, VALUES
 
 from newsletter.render import PLACEHOLDERS, Edition, RenderedEdition, personalise, token
 from newsletter.render.engine import compile_mjml, inline_css
+from tests.render.render_support import ARCHIVE_URL, VALUES
 
 LEFTOVER = re.compile(r"\{\{|\}\}")
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import lxml.html
-from render_support import ARCHIVE_URL, VALUES
 
 from newsletter.bulletin.document import ArticleDoc, SectionDoc
 from newsletter.render import Edition, personalise, render_edition
 from newsletter.render.markup import inline_html, inline_text
+from tests.render.render_support import ARCHIVE_URL, VALUES
 
 EVIL_TITLE = '<script>alert(1)</script>标题"引号"'
 EVIL_PARA = '图片<img src=x onerror="alert(2)">结束 & <b>粗</b>'

@@ -6,10 +6,10 @@ import re
 import shutil
 
 import pytest
-from render_support import ARCHIVE_URL
 
 from newsletter.render import DEFAULT_TEMPLATE_DIR, TEMPLATE_ENV_VAR, Edition, render_edition
 from newsletter.render.edition import FONT_STACK
+from tests.render.render_support import ARCHIVE_URL
 
 # The MJML 4 tags we use or may use; mjml-python accepts unknown tags silently.
 KNOWN_TAGS = {

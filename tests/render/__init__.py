@@ -1,0 +1,1 @@
+"""Tests of newsletter.render: no database, no Flask."""
