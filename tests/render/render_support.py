@@ -1,5 +1,4 @@
-"""Constants shared by the renderer tests (a plain module: `conftest` is ambiguous
-when several test folders have one)."""
+"""Constants shared by the renderer tests (importable, unlike conftest)."""
 
 from __future__ import annotations
 
