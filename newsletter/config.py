@@ -44,6 +44,17 @@ def from_environment(env: os._Environ | dict | None = None) -> dict:
         # Transient SMTP failures retry after RETRY_BASE_SECONDS * 2^(attempt-1), capped.
         "RETRY_BASE_SECONDS": float(env.get("RETRY_BASE_SECONDS", "30")),
         "RETRY_MAX_SECONDS": float(env.get("RETRY_MAX_SECONDS", "3600")),
+        # Messages per second / per hour across all workers (0: no limit).
+        "RATE_PER_SECOND": int(env.get("RATE_PER_SECOND", "0")),
+        "RATE_PER_HOUR": int(env.get("RATE_PER_HOUR", "0")),
+        # A regular batch waits at most this long for priority deliveries to go out first.
+        "PRIORITY_GATE_SECONDS": float(env.get("PRIORITY_GATE_SECONDS", "600")),
+        # DKIM signing, when a private key file is configured.
+        "DKIM_SELECTOR": env.get("DKIM_SELECTOR", ""),
+        "DKIM_DOMAIN": env.get("DKIM_DOMAIN", ""),
+        "DKIM_KEY_FILE": env.get("DKIM_KEY_FILE", ""),
+        # mailto: address offered in List-Unsubscribe beside the one-click URL.
+        "UNSUBSCRIBE_MAILTO": env.get("UNSUBSCRIBE_MAILTO", ""),
         # A claim older than this belongs to a dead worker and goes back to the queue.
         "CLAIM_TIMEOUT_SECONDS": float(env.get("CLAIM_TIMEOUT_SECONDS", "300")),
         # The dev mailbox page reads the sink's maildir; empty disables the page.

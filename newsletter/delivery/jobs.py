@@ -10,7 +10,8 @@ from flask import Flask, current_app, has_app_context
 from redis import Redis
 from rq import Queue, Retry
 
-from newsletter.delivery import pipeline
+from newsletter.delivery import pipeline, ratelimit
+from newsletter.delivery.message import DkimSigner
 from newsletter.delivery.transport import SmtpSettings, SmtpTransport
 from newsletter.extensions import db
 from newsletter.render import Edition
@@ -83,7 +84,12 @@ def send_batch(send_id: int, delivery_ids: list[int]) -> dict:
     with app.app_context():
         settings = pipeline.PipelineSettings.from_config(app.config)
         with SmtpTransport(SmtpSettings.from_config(app.config)) as transport:
-            result = pipeline.deliver_batch(db.session, settings, transport, send_id,
+            senders = pipeline.Senders(
+                transport=transport,
+                limiter=ratelimit.from_config(redis_connection(app.config), app.config),
+                signer=DkimSigner.from_config(app.config),
+            )
+            result = pipeline.deliver_batch(db.session, settings, senders, send_id,
                                             delivery_ids)
         db.session.remove()
     return result.__dict__

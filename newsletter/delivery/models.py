@@ -15,6 +15,7 @@ from newsletter.timeutil import utcnow
 
 
 class SendStatus(StrEnum):
+    SCHEDULED = "scheduled"  # waits for scheduled_at; deliveries are written when it fires
     QUEUED = "queued"
     SENDING = "sending"
     PAUSED = "paused"
@@ -57,6 +58,8 @@ class Send(db.Model):
     group_codes: Mapped[list] = mapped_column(JSON, default=list)
     is_test: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(320), default="")
+    scheduled_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
@@ -67,18 +70,23 @@ class Send(db.Model):
 
 
 class SendVariant(db.Model):
-    """One edition of the issue as rendered for this send, with per-recipient placeholders.
+    """One variant of the issue as rendered for this send, with per-recipient placeholders.
 
-    Rendering happens once, when the send is created; workers only substitute placeholders.
-    Freezing it here also means an edit made while a send runs cannot split the audience.
+    A variant is an edition x format x section choice (`key`, see pipeline.variant_key).
+    Rendering happens once per variant when the send is created; workers only substitute
+    placeholders. Freezing it here also means an edit made while a send runs cannot split
+    the audience.
     """
 
     __tablename__ = "send_variants"
-    __table_args__ = (UniqueConstraint("send_id", "edition"),)
+    __table_args__ = (UniqueConstraint("send_id", "key", name="uq_send_variants_send_key"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     send_id: Mapped[int] = mapped_column(ForeignKey("sends.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
     edition: Mapped[str] = mapped_column(String(16))
+    format: Mapped[str] = mapped_column(String(8), default="html")
+    sections: Mapped[list | None] = mapped_column(JSON, nullable=True)
     subject: Mapped[str] = mapped_column(String(300))
     html: Mapped[str] = mapped_column(Text)
     text: Mapped[str] = mapped_column(Text)
@@ -93,6 +101,8 @@ class Delivery(db.Model):
     __table_args__ = (
         UniqueConstraint("send_id", "email"),
         Index("ix_deliveries_send_state", "send_id", "state"),
+        # The priority gate asks "is any priority delivery still waiting?" before each batch.
+        Index("ix_deliveries_edition_state", "edition", "state"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -103,6 +113,7 @@ class Delivery(db.Model):
     email: Mapped[str] = mapped_column(String(320))
     name: Mapped[str] = mapped_column(String(200), default="")
     edition: Mapped[str] = mapped_column(String(16))
+    variant: Mapped[str] = mapped_column(String(255), default="")
     state: Mapped[str] = mapped_column(String(16), default=DeliveryState.QUEUED)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     claim_token: Mapped[str | None] = mapped_column(String(32), nullable=True)

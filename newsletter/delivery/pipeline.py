@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import random
 import secrets
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -20,7 +21,8 @@ from sqlalchemy.orm import Session
 
 from newsletter.bulletin.models import Issue, IssueStatus
 from newsletter.delivery import store
-from newsletter.delivery.message import MessageTemplate
+from newsletter.delivery.message import DkimSigner, MessageTemplate
+from newsletter.delivery.ratelimit import RateLimiter
 from newsletter.delivery.models import (
     Delivery, DeliveryState, Send, SendStatus, SendVariant,
 )
@@ -45,6 +47,8 @@ class PipelineSettings:
     retry_base_seconds: float = 30.0
     retry_max_seconds: float = 3600.0
     claim_timeout_seconds: float = 300.0
+    priority_gate_seconds: float = 600.0
+    unsubscribe_mailto: str = ""
 
     @classmethod
     def from_config(cls, config) -> "PipelineSettings":
@@ -58,6 +62,8 @@ class PipelineSettings:
             retry_base_seconds=float(config.get("RETRY_BASE_SECONDS", 30)),
             retry_max_seconds=float(config.get("RETRY_MAX_SECONDS", 3600)),
             claim_timeout_seconds=float(config.get("CLAIM_TIMEOUT_SECONDS", 300)),
+            priority_gate_seconds=float(config.get("PRIORITY_GATE_SECONDS", 600)),
+            unsubscribe_mailto=config.get("UNSUBSCRIBE_MAILTO", ""),
         )
 
 
@@ -67,11 +73,26 @@ def archive_url(settings: PipelineSettings, number: int) -> str:
 
 # --- creating a send ------------------------------------------------------------------
 
+def variant_key(edition: str, fmt: str, sections: list[str] | None) -> str:
+    """Names one rendering: edition x format x section choice (None: every section)."""
+    return f"{edition}|{fmt}|" + ("*" if sections is None else ",".join(sections))
+
+
+def _sections_for(all_sections: list[str], chosen: list[str] | None) -> list[str] | None:
+    """The reader's choice restricted to this issue, in issue order; None when it is all."""
+    if chosen is None:
+        return None
+    kept = [name for name in all_sections if name in set(chosen)]
+    return None if len(kept) == len(all_sections) else kept
+
+
 def create_send(session: Session, settings: PipelineSettings, issue_number: int,
-                group_codes: list[str], *, test_addresses: list[str] | None = None) -> Send:
-    """Render the editions once, then write the send and one delivery per recipient.
+                group_codes: list[str], *, test_addresses: list[str] | None = None,
+                test_edition: str = "regular", created_by: str = "") -> Send:
+    """Write the send, its rendered variants and one delivery per recipient.
 
     All in one transaction: a send either exists with all its deliveries or not at all.
+    Each distinct variant (edition x format x sections) is rendered exactly once here.
     A test send mails the given addresses (marked as a test) instead of the groups.
     """
     issue = session.scalar(select(Issue).where(Issue.number == issue_number))
@@ -84,28 +105,41 @@ def create_send(session: Session, settings: PipelineSettings, issue_number: int,
         if unknown or not group_codes:
             raise SendError(f"unknown group codes: {', '.join(unknown) or '(none given)'}")
     doc = issue.to_doc()
+    all_sections = [s.name for s in doc.sections]
     send = Send(issue_id=issue.id, group_codes=list(group_codes), is_test=bool(test_addresses),
-                status=SendStatus.QUEUED)
-    for edition in Edition:
-        rendered = render_edition(doc, edition, archive_url=archive_url(settings, issue.number))
-        subject = ("[测试] " + rendered.subject) if test_addresses else rendered.subject
-        send.variants.append(SendVariant(edition=edition.value, subject=subject,
-                                         html=rendered.html, text=rendered.text))
+                status=SendStatus.QUEUED, created_by=created_by)
     session.add(send)
     session.flush()
+    rendered_keys: set[str] = set()
+
+    def variant(edition: str, fmt: str, sections: list[str] | None) -> str:
+        key = variant_key(edition, fmt, sections)
+        if key not in rendered_keys:
+            rendered = render_edition(doc, Edition(edition), sections=sections,
+                                      archive_url=archive_url(settings, issue.number))
+            subject = ("[测试] " + rendered.subject) if test_addresses else rendered.subject
+            session.add(SendVariant(send_id=send.id, key=key, edition=edition, format=fmt,
+                                    sections=sections, subject=subject, html=rendered.html,
+                                    text=rendered.text))
+            rendered_keys.add(key)
+        return key
+
+    def row(sid, email, name, edition, key) -> dict:
+        now = utcnow()
+        return {"send_id": send.id, "subscriber_id": sid, "email": email, "name": name,
+                "edition": edition, "variant": key, "state": DeliveryState.QUEUED,
+                "created_at": now, "updated_at": now}
+
     if test_addresses:
-        rows = [{"send_id": send.id, "subscriber_id": None, "email": a.strip().lower(),
-                 "name": "", "edition": Edition.REGULAR.value, "state": DeliveryState.QUEUED,
-                 "created_at": utcnow(), "updated_at": utcnow()}
-                for a in dict.fromkeys(test_addresses)]
-        store.insert_deliveries(session, rows)
+        key = variant(test_edition, "html", None)
+        store.insert_deliveries(session, [row(None, a.strip().lower(), "", test_edition, key)
+                                          for a in dict.fromkeys(test_addresses)])
     else:
         batch: list[dict] = []
-        for sid, email, name, prio in store.recipients(session, group_codes):
-            batch.append({"send_id": send.id, "subscriber_id": sid, "email": email,
-                          "name": name or "", "state": DeliveryState.QUEUED,
-                          "edition": (Edition.PRIORITY if prio else Edition.REGULAR).value,
-                          "created_at": utcnow(), "updated_at": utcnow()})
+        for r in store.recipients(session, group_codes):
+            edition = (Edition.PRIORITY if r.priority else Edition.REGULAR).value
+            key = variant(edition, r.format, _sections_for(all_sections, r.sections))
+            batch.append(row(r.subscriber_id, r.email, r.name, edition, key))
             if len(batch) >= store.PAGE:
                 store.insert_deliveries(session, batch)
                 batch = []
@@ -150,22 +184,21 @@ def verp_address(settings: PipelineSettings, template: MessageTemplate, delivery
 
 
 class _Variants:
-    """Per-process cache of a send's rendered variants and message templates."""
+    """Per-process cache of a send's rendered variants and their message templates."""
 
     def __init__(self) -> None:
-        self._cache: dict[int, dict[str, tuple[RenderedEdition, MessageTemplate]]] = {}
+        self._cache: dict[int, dict[str, tuple[str, RenderedEdition, MessageTemplate]]] = {}
 
-    def get(self, session: Session, settings: PipelineSettings, send_id: int, edition: str):
+    def get(self, session: Session, settings: PipelineSettings, send_id: int, key: str):
         if send_id not in self._cache:
             if len(self._cache) > 8:
                 self._cache.clear()
-            variants = session.scalars(select(SendVariant).where(SendVariant.send_id == send_id))
             self._cache[send_id] = {
-                v.edition: (RenderedEdition.from_stored(v.subject, v.html, v.text),
-                            MessageTemplate(settings.mail_from, v.subject, settings.list_id))
-                for v in variants
+                v.key: (v.format, RenderedEdition.from_stored(v.subject, v.html, v.text),
+                        MessageTemplate(settings.mail_from, v.subject, settings.list_id))
+                for v in session.scalars(select(SendVariant).where(SendVariant.send_id == send_id))
             }
-        return self._cache[send_id][edition]
+        return self._cache[send_id][key]
 
 
 _variants = _Variants()
@@ -178,6 +211,15 @@ def backoff(settings: PipelineSettings, attempts: int) -> dt.timedelta:
 
 
 @dataclass
+class Senders:
+    """What a batch sends through: one SMTP connection, the shared rate limit, DKIM."""
+
+    transport: SmtpTransport
+    limiter: "RateLimiter | None" = None
+    signer: DkimSigner | None = None
+
+
+@dataclass
 class BatchResult:
     sent: int = 0
     deferred: int = 0
@@ -185,45 +227,68 @@ class BatchResult:
     skipped: int = 0
 
 
-def deliver_batch(session: Session, settings: PipelineSettings, transport: SmtpTransport,
+def deliver_batch(session: Session, settings: PipelineSettings, senders: Senders,
                   send_id: int, delivery_ids: list[int]) -> BatchResult:
     """Claim the batch's waiting deliveries and hand each to SMTP over one connection.
 
     A delivery's row is written right after the server accepts it, so a crash can repeat
     at most the one message in flight. Deliveries already final are skipped: running the
-    same batch twice is harmless.
+    same batch twice is harmless. Regular deliveries wait while any priority delivery of
+    a running send is still waiting (priority first, even across workers).
     """
     result = BatchResult()
     status = store.send_status(session, send_id)
-    if status in (SendStatus.PAUSED, SendStatus.CANCELLED, None):
+    if status in (SendStatus.PAUSED, SendStatus.CANCELLED, None) or not delivery_ids:
         result.skipped = len(delivery_ids)
         return result
+    regular = store.edition_of(session, delivery_ids[0]) != Edition.PRIORITY.value
+    if regular:
+        _yield_to_priority(session, settings)
     _mark_started(session, send_id)
     token = secrets.token_hex(16)
     claimed = store.claim(session, delivery_ids, token)
     result.skipped = len(delivery_ids) - len(claimed)
     for n, delivery in enumerate(claimed):
-        if n and n % 20 == 0 and store.send_status(session, send_id) != SendStatus.SENDING:
-            store.release(session, token)  # paused or cancelled mid-batch
-            break
-        _deliver_one(session, settings, transport, delivery, result)
+        if n and n % 20 == 0:
+            if store.send_status(session, send_id) != SendStatus.SENDING:
+                store.release(session, token)  # paused or cancelled mid-batch
+                break
+            if regular:
+                _yield_to_priority(session, settings)
+        if senders.limiter is not None:
+            senders.limiter.acquire()
+        _deliver_one(session, settings, senders, delivery, result)
     finish_if_done(session, send_id)
     return result
 
 
-def _deliver_one(session, settings, transport, delivery: Delivery, result: BatchResult) -> None:
-    rendered, template = _variants.get(session, settings, delivery.send_id, delivery.edition)
+def _yield_to_priority(session: Session, settings: PipelineSettings) -> None:
+    deadline = time.monotonic() + settings.priority_gate_seconds
+    while store.priority_waiting(session) and time.monotonic() < deadline:
+        session.rollback()  # end the read transaction so the next look sees new commits
+        time.sleep(0.05)
+    session.rollback()
+
+
+def _deliver_one(session, settings, senders: Senders, delivery: Delivery,
+                 result: BatchResult) -> None:
+    fmt, rendered, template = _variants.get(session, settings, delivery.send_id,
+                                            delivery.variant)
     links = subscriber_links(settings, delivery.subscriber_id)
     html, text = personalise(rendered, {**links, "name": delivery.name, "open_pixel_url": ""})
     message_id = delivery.message_id or template.new_message_id(f"{delivery.send_id}.{delivery.id}")
+    unsubscribe = [links["unsubscribe_url"]]
+    if settings.unsubscribe_mailto:
+        unsubscribe.append(f"mailto:{settings.unsubscribe_mailto}?subject=unsubscribe")
     try:
         message = template.build(
             to_email=delivery.email, to_name=delivery.name, message_id=message_id,
-            html=html, text=text,
-            list_unsubscribe=[links["unsubscribe_url"]],
+            html=None if fmt == "text" else html, text=text, list_unsubscribe=unsubscribe,
         )
-        response = transport.send(verp_address(settings, template, delivery.id),
-                                  delivery.email, message)
+        if senders.signer is not None:
+            message = senders.signer.sign(message)
+        response = senders.transport.send(verp_address(settings, template, delivery.id),
+                                          delivery.email, message)
     except TransientError as exc:
         if delivery.attempts >= settings.max_attempts:
             store.mark_failed(session, delivery, f"gave up after {delivery.attempts} attempts: {exc}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 from sqlalchemy import Integer, and_, cast, func, insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -22,19 +23,33 @@ from subscribers.models import (
 PAGE = 1000
 
 
-def recipients(session: Session, group_codes: list[str]) -> Iterator[tuple[int, str, str, bool]]:
-    """(subscriber id, email, name, wants priority edition) for active, unsuppressed
-    subscribers of the groups, one row per subscriber, paged by id (memory stays flat)."""
+@dataclass(frozen=True)
+class Recipient:
+    subscriber_id: int
+    email: str
+    name: str
+    priority: bool            # in a priority group among the send's groups
+    format: str               # "html" or "text"
+    sections: list[str] | None
+    tracking_opt_out: bool
+
+
+def recipients(session: Session, group_codes: list[str]) -> Iterator[Recipient]:
+    """Active, unpaused, unsuppressed subscribers of the groups, once each, paged by id
+    (memory stays flat however long the list)."""
     last_id = 0
     priority = func.max(cast(Group.is_priority, Integer))
+    now = utcnow()
     while True:
         rows = session.execute(
-            select(Subscriber.id, Subscriber.email, Subscriber.name, priority)
+            select(Subscriber.id, Subscriber.email, Subscriber.name, priority, Subscriber.format,
+                   Subscriber.sections, Subscriber.tracking_opt_out)
             .join(Membership, Membership.subscriber_id == Subscriber.id)
             .join(Group, Group.id == Membership.group_id)
             .where(Group.code.in_(group_codes), Subscriber.status == SubscriberStatus.ACTIVE,
+                   or_(Subscriber.paused_until.is_(None), Subscriber.paused_until <= now),
                    Subscriber.id > last_id)
-            .group_by(Subscriber.id, Subscriber.email, Subscriber.name)
+            .group_by(Subscriber.id)
             .order_by(Subscriber.id)
             .limit(PAGE)
         ).all()
@@ -44,10 +59,23 @@ def recipients(session: Session, group_codes: list[str]) -> Iterator[tuple[int, 
         suppressed = set(session.scalars(
             select(Suppression.email_hash).where(Suppression.email_hash.in_(hashes))
         ))
-        for h, (sid, email, name, prio) in hashes.items():
+        for h, (sid, email, name, prio, fmt, sections, opt_out) in hashes.items():
             if h not in suppressed:
-                yield sid, email, name, bool(prio)
+                yield Recipient(sid, email, name or "", bool(prio), fmt or "html",
+                                sections, bool(opt_out))
         last_id = rows[-1][0]
+
+
+def priority_waiting(session: Session) -> bool:
+    """Is any priority delivery of a running send still waiting to be handed to SMTP?"""
+    from newsletter.delivery.models import SendStatus
+    return session.scalar(
+        select(Delivery.id).join(Send, Send.id == Delivery.send_id)
+        .where(Delivery.edition == "priority",
+               Delivery.state.in_([DeliveryState.QUEUED, DeliveryState.SENDING]),
+               Send.status.in_([SendStatus.QUEUED, SendStatus.SENDING]))
+        .limit(1)
+    ) is not None
 
 
 def insert_deliveries(session: Session, rows: list[dict]) -> None:
@@ -213,6 +241,10 @@ def unfinished(session: Session, send_id: int) -> int:
         .where(Delivery.send_id == send_id,
                Delivery.state.not_in(list(DeliveryState.final())))
     )
+
+
+def edition_of(session: Session, delivery_id: int) -> str | None:
+    return session.scalar(select(Delivery.edition).where(Delivery.id == delivery_id))
 
 
 def send_status(session: Session, send_id: int) -> str | None:
