@@ -74,8 +74,10 @@ send_cli = _DefaultCommandGroup("send", help="Send an issue: `send NUMBER [--gro
 @click.option("--test", "test_addresses", multiple=True, help="Send a test to this address.")
 @click.option("--wait", is_flag=True, help="Block until every delivery is final.")
 @click.option("--timeout", type=float, default=3600.0, help="Seconds --wait waits at most.")
+@click.option("--at", "at", default=None,
+              help="Schedule instead of sending now: 'YYYY-MM-DD HH:MM' in TIMEZONE (Asia/Shanghai).")
 def send_issue(number: int, groups: tuple[str, ...], test_addresses: tuple[str, ...],
-               wait: bool, timeout: float) -> None:
+               wait: bool, timeout: float, at: str | None) -> None:
     """Create a send of issue NUMBER and queue its deliveries."""
     from sqlalchemy import select
 
@@ -84,12 +86,19 @@ def send_issue(number: int, groups: tuple[str, ...], test_addresses: tuple[str, 
 
     settings = pipeline.PipelineSettings.from_config(current_app.config)
     codes = list(groups) or list(db.session.scalars(select(Group.code).order_by(Group.position)))
+    scheduled_at = _parse_local_time(at) if at else None
     try:
         send = pipeline.create_send(db.session, settings, number, codes,
-                                    test_addresses=list(test_addresses) or None)
+                                    test_addresses=list(test_addresses) or None,
+                                    scheduled_at=scheduled_at, created_by="cli")
     except pipeline.SendError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    if scheduled_at is not None:
+        jobs.schedule_start(send.id, scheduled_at)
+        click.echo(f"send {send.id}: issue {number} scheduled for {at} "
+                   f"({current_app.config['BABEL_DEFAULT_TIMEZONE']})")
+        return
     total = sum(_counts(send.id).values())
     enqueued = jobs.enqueue_send(send.id)
     click.echo(f"send {send.id}: issue {number}, {total} deliveries in {enqueued} jobs")
@@ -105,12 +114,47 @@ def send_resume(send_id: int, wait: bool, timeout: float) -> None:
     """Rebuild the queue of a send from the database (after a Redis loss or a pause)."""
     from newsletter.delivery import jobs, pipeline
 
+    from newsletter.delivery import control
+    from newsletter.delivery.models import Send, SendStatus
+
     settings = pipeline.PipelineSettings.from_config(current_app.config)
+    send = db.session.get(Send, send_id)
+    if send is None:
+        click.echo(f"error: no send {send_id}", err=True)
+        sys.exit(2)
+    if send.status == SendStatus.PAUSED:
+        control.resume_send(db.session, send_id)
     pipeline.recover(db.session, settings)
     enqueued = jobs.enqueue_send(send_id)
     click.echo(f"send {send_id}: {enqueued} jobs enqueued")
     if wait:
         _wait(send_id, timeout)
+
+
+@send_cli.command("pause")
+@click.argument("send_id", type=int)
+def send_pause(send_id: int) -> None:
+    """Pause a running send (workers stop within 20 messages)."""
+    _control("pause_send", send_id)
+
+
+@send_cli.command("cancel")
+@click.argument("send_id", type=int)
+def send_cancel(send_id: int) -> None:
+    """Cancel a send: what has not gone out is cancelled."""
+    _control("cancel_send", send_id)
+
+
+def _control(action: str, send_id: int) -> None:
+    from newsletter.delivery import control
+    from newsletter.delivery.pipeline import SendError
+
+    try:
+        getattr(control, action)(db.session, send_id)
+    except SendError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(json.dumps(control.progress(db.session, send_id), ensure_ascii=False))
 
 
 @send_cli.command("status")
@@ -120,6 +164,26 @@ def send_status(send_id: int) -> None:
     click.echo(json.dumps(_counts(send_id)))
 
 
+def _parse_local_time(value: str):
+    """'YYYY-MM-DD HH:MM' in the configured timezone -> naive UTC, in the future."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from newsletter.timeutil import utcnow
+
+    try:
+        local = dt.datetime.strptime(value.strip(), "%Y-%m-%d %H:%M")
+    except ValueError:
+        click.echo(f"error: --at wants 'YYYY-MM-DD HH:MM', got {value!r}", err=True)
+        sys.exit(2)
+    tz = ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
+    utc = local.replace(tzinfo=tz).astimezone(dt.UTC).replace(tzinfo=None)
+    if utc <= utcnow():
+        click.echo(f"error: {value} is in the past", err=True)
+        sys.exit(2)
+    return utc
+
+
 def _counts(send_id: int) -> dict[str, int]:
     from newsletter.delivery import store
     db.session.expire_all()
@@ -127,24 +191,26 @@ def _counts(send_id: int) -> dict[str, int]:
 
 
 def _wait(send_id: int, timeout: float) -> None:
-    from newsletter.delivery import store
-    from newsletter.delivery.models import DeliveryState
+    """Draw a progress bar until every delivery is final; print the counts as JSON."""
+    from newsletter.delivery import control
 
     deadline = time.monotonic() + timeout
-    final = DeliveryState.final()
     while True:
-        counts = _counts(send_id)
-        total = sum(counts.values())
-        done = sum(n for state, n in counts.items() if state in final)
-        click.echo(f"\r[{_bar(done, total)}] {done}/{total}", nl=False, err=True)
-        if done >= total:
+        db.session.expire_all()
+        p = control.progress(db.session, send_id)
+        done = p["total"] - p["remaining"]
+        eta = f" ETA {p['eta_seconds']}s" if p["eta_seconds"] else ""
+        click.echo(f"\r[{_bar(done, p['total'])}] {done}/{p['total']} "
+                   f"{p['rate_per_second']:.1f}/s{eta}   ", nl=False, err=True)
+        if p["remaining"] == 0:
             click.echo("", err=True)
             break
         if time.monotonic() > deadline:
-            click.echo(f"\ntimed out; counts: {json.dumps(counts)}", err=True)
+            click.echo(f"\ntimed out; counts: {json.dumps(p['counts'])}", err=True)
             sys.exit(1)
+        db.session.rollback()
         time.sleep(0.5)
-    click.echo(json.dumps(counts))
+    click.echo(json.dumps(p["counts"]))
 
 
 def _bar(done: int, total: int, width: int = 30) -> str:
@@ -176,3 +242,6 @@ def register(app: Flask) -> None:
     from newsletter.staff.cli import staff_cli
 
     app.cli.add_command(staff_cli)
+    from newsletter.tracking import cli as tracking_cli
+
+    tracking_cli.register(app)

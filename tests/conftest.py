@@ -147,8 +147,14 @@ def worker_env(app) -> dict[str, str]:
         "SECRET_KEY": c["SECRET_KEY"],
         "MAIL_FROM": c["MAIL_FROM"],
         "BASE_URL": c["BASE_URL"],
-        "RETRY_BASE_SECONDS": str(c.get("RETRY_BASE_SECONDS", 30)),
     })
+    # Settings a test may tune (app_config or app.config) travel to the worker too.
+    for key in ("RETRY_BASE_SECONDS", "RETRY_MAX_SECONDS", "CLAIM_TIMEOUT_SECONDS",
+                "BATCH_SIZE", "MAX_ATTEMPTS", "RATE_PER_SECOND", "RATE_PER_HOUR",
+                "PRIORITY_GATE_SECONDS", "DKIM_SELECTOR", "DKIM_DOMAIN", "DKIM_KEY_FILE",
+                "UNSUBSCRIBE_MAILTO", "TRACKING_ENABLED"):
+        if key in c and c[key] not in (None, ""):
+            env[key] = str(c[key])
     return env
 
 
@@ -157,9 +163,9 @@ def run_worker(app):
     """Run a real RQ worker process (`python worker.py`) against this test's services."""
     procs: list[subprocess.Popen] = []
 
-    def start(*args: str, burst: bool = True) -> subprocess.Popen:
+    def start(*args: str, burst: bool = True, env: dict | None = None) -> subprocess.Popen:
         cmd = [sys.executable, str(ROOT / "worker.py"), *(["--burst"] if burst else []), *args]
-        proc = subprocess.Popen(cmd, env=worker_env(app), cwd=ROOT,
+        proc = subprocess.Popen(cmd, env={**worker_env(app), **(env or {})}, cwd=ROOT,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         procs.append(proc)
         return proc

@@ -78,6 +78,28 @@ def enqueue_send(send_id: int) -> int:
     return jobs
 
 
+def schedule_start(send_id: int, at) -> str:
+    """Ask RQ's scheduler to start the send at `at` (naive UTC). Moving a send schedules
+    again; the job that fires at the old time finds the send not due and does nothing."""
+    import datetime as dt
+
+    queue = queue_for(current_app.config, Edition.PRIORITY.value)
+    job = queue.enqueue_at(at.replace(tzinfo=dt.UTC), start_scheduled_send, send_id,
+                           job_timeout=3600)
+    return job.id
+
+
+def start_scheduled_send(send_id: int) -> dict:
+    """The scheduled job: write the deliveries of a due send and enqueue its batches."""
+    app = current_app._get_current_object() if has_app_context() else _job_app()
+    with app.app_context():
+        settings = pipeline.PipelineSettings.from_config(app.config)
+        started = pipeline.start_scheduled(db.session, settings, send_id)
+        jobs = enqueue_send(send_id) if started else 0
+        db.session.remove()
+    return {"started": started, "jobs": jobs}
+
+
 def send_batch(send_id: int, delivery_ids: list[int]) -> dict:
     """The RQ job: deliver one batch over one SMTP connection."""
     app = current_app._get_current_object() if has_app_context() else _job_app()

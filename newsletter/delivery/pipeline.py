@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from newsletter.bulletin.models import Issue, IssueStatus
@@ -88,28 +88,69 @@ def _sections_for(all_sections: list[str], chosen: list[str] | None) -> list[str
 
 def create_send(session: Session, settings: PipelineSettings, issue_number: int,
                 group_codes: list[str], *, test_addresses: list[str] | None = None,
-                test_edition: str = "regular", created_by: str = "") -> Send:
+                test_edition: str = "regular", created_by: str = "",
+                scheduled_at: dt.datetime | None = None) -> Send:
     """Write the send, its rendered variants and one delivery per recipient.
 
     All in one transaction: a send either exists with all its deliveries or not at all.
     Each distinct variant (edition x format x sections) is rendered exactly once here.
     A test send mails the given addresses (marked as a test) instead of the groups.
+    With `scheduled_at` (naive UTC) only the send is written, status SCHEDULED: its
+    recipients are chosen when it starts (`start_scheduled`), so late subscribers get it.
     """
     issue = session.scalar(select(Issue).where(Issue.number == issue_number))
     if issue is None:
         raise SendError(f"no issue number {issue_number}")
     if not test_addresses:
-        from subscribers.models import Group
-        known = set(session.scalars(select(Group.code).where(Group.code.in_(group_codes))))
-        unknown = [c for c in group_codes if c not in known]
-        if unknown or not group_codes:
-            raise SendError(f"unknown group codes: {', '.join(unknown) or '(none given)'}")
-    doc = issue.to_doc()
-    all_sections = [s.name for s in doc.sections]
+        _check_groups(session, group_codes)
+    if test_edition not in {e.value for e in Edition}:
+        raise SendError(f"unknown edition {test_edition!r}")
     send = Send(issue_id=issue.id, group_codes=list(group_codes), is_test=bool(test_addresses),
-                status=SendStatus.QUEUED, created_by=created_by)
+                status=SendStatus.SCHEDULED if scheduled_at else SendStatus.QUEUED,
+                created_by=created_by, scheduled_at=scheduled_at)
     session.add(send)
     session.flush()
+    if scheduled_at is None:
+        _populate(session, settings, send, issue, test_addresses, test_edition)
+    session.commit()
+    return send
+
+
+def _check_groups(session: Session, group_codes: list[str]) -> None:
+    from subscribers.models import Group
+    known = set(session.scalars(select(Group.code).where(Group.code.in_(group_codes))))
+    unknown = [c for c in group_codes if c not in known]
+    if unknown or not group_codes:
+        raise SendError(f"unknown group codes: {', '.join(unknown) or '(none given)'}")
+
+
+def start_scheduled(session: Session, settings: PipelineSettings, send_id: int) -> bool:
+    """Turn a due scheduled send into a queued one with its deliveries; False if it is
+    not (or no longer) due: moved, cancelled, or already started by another process."""
+    now = utcnow()
+    claimed = session.execute(
+        update(Send).where(Send.id == send_id, Send.status == SendStatus.SCHEDULED,
+                           Send.scheduled_at <= now)
+        .values(status=SendStatus.QUEUED).execution_options(synchronize_session=False)
+    ).rowcount
+    if not claimed:
+        session.rollback()
+        return False
+    send = session.get(Send, send_id)
+    session.refresh(send)
+    try:
+        _populate(session, settings, send, send.issue, None, Edition.REGULAR.value)
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    return True
+
+
+def _populate(session: Session, settings: PipelineSettings, send: Send, issue: Issue,
+              test_addresses: list[str] | None, test_edition: str) -> None:
+    doc = issue.to_doc()
+    all_sections = [s.name for s in doc.sections]
     rendered_keys: set[str] = set()
 
     def variant(edition: str, fmt: str, sections: list[str] | None) -> str:
@@ -134,18 +175,16 @@ def create_send(session: Session, settings: PipelineSettings, issue_number: int,
         key = variant(test_edition, "html", None)
         store.insert_deliveries(session, [row(None, a.strip().lower(), "", test_edition, key)
                                           for a in dict.fromkeys(test_addresses)])
-    else:
-        batch: list[dict] = []
-        for r in store.recipients(session, group_codes):
-            edition = (Edition.PRIORITY if r.priority else Edition.REGULAR).value
-            key = variant(edition, r.format, _sections_for(all_sections, r.sections))
-            batch.append(row(r.subscriber_id, r.email, r.name, edition, key))
-            if len(batch) >= store.PAGE:
-                store.insert_deliveries(session, batch)
-                batch = []
-        store.insert_deliveries(session, batch)
-    session.commit()
-    return send
+        return
+    batch: list[dict] = []
+    for r in store.recipients(session, send.group_codes):
+        edition = (Edition.PRIORITY if r.priority else Edition.REGULAR).value
+        key = variant(edition, r.format, _sections_for(all_sections, r.sections))
+        batch.append(row(r.subscriber_id, r.email, r.name, edition, key))
+        if len(batch) >= store.PAGE:
+            store.insert_deliveries(session, batch)
+            batch = []
+    store.insert_deliveries(session, batch)
 
 
 def plan_batches(session: Session, settings: PipelineSettings,
@@ -227,6 +266,11 @@ class BatchResult:
     skipped: int = 0
 
 
+# How often (in messages) a batch looks up whether its send was paused or cancelled, and
+# whether a priority send now needs the way: a query each time, so not every message.
+CHECK_EVERY = 10
+
+
 def deliver_batch(session: Session, settings: PipelineSettings, senders: Senders,
                   send_id: int, delivery_ids: list[int]) -> BatchResult:
     """Claim the batch's waiting deliveries and hand each to SMTP over one connection.
@@ -249,7 +293,7 @@ def deliver_batch(session: Session, settings: PipelineSettings, senders: Senders
     claimed = store.claim(session, delivery_ids, token)
     result.skipped = len(delivery_ids) - len(claimed)
     for n, delivery in enumerate(claimed):
-        if n and n % 20 == 0:
+        if n and n % CHECK_EVERY == 0:
             if store.send_status(session, send_id) != SendStatus.SENDING:
                 store.release(session, token)  # paused or cancelled mid-batch
                 break
@@ -349,6 +393,11 @@ def recover(session: Session, settings: PipelineSettings) -> dict[tuple[int, str
     for delivery_id, send_id, edition in (store.requeue_stale(session, cutoff)
                                           + store.requeue_due(session, now)):
         groups.setdefault((send_id, edition), []).append(delivery_id)
+    for send_id in store.due_scheduled(session, now):
+        # A fallback for a scheduled job lost with Redis: the database says it is due.
+        if start_scheduled(session, settings, send_id):
+            for edition, ids in plan_batches(session, settings, send_id):
+                groups.setdefault((send_id, edition), []).extend(ids)
     for send_id in store.active_sends(session):
         finish_if_done(session, send_id)
     return groups

@@ -243,6 +243,21 @@ def unfinished(session: Session, send_id: int) -> int:
     )
 
 
+def sent_since(session: Session, send_id: int, since: dt.datetime) -> int:
+    return session.scalar(
+        select(func.count()).select_from(Delivery)
+        .where(Delivery.send_id == send_id, Delivery.state == DeliveryState.SENT,
+               Delivery.sent_at >= since)
+    )
+
+
+def due_scheduled(session: Session, now: dt.datetime) -> list[int]:
+    from newsletter.delivery.models import SendStatus
+    return list(session.scalars(
+        select(Send.id).where(Send.status == SendStatus.SCHEDULED, Send.scheduled_at <= now)
+    ))
+
+
 def edition_of(session: Session, delivery_id: int) -> str | None:
     return session.scalar(select(Delivery.edition).where(Delivery.id == delivery_id))
 

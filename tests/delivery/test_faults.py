@@ -1,0 +1,216 @@
+"""Faults, for real: a worker SIGKILLed mid-batch, Redis restarted mid-send, an SMTP server
+that defers, refuses and hangs up. Real worker processes, real Redis, real SMTP on loopback.
+"""
+
+from __future__ import annotations
+
+import collections
+import signal
+import subprocess
+import time
+
+import pytest
+from redis import Redis
+from sqlalchemy import select
+
+from newsletter.bulletin.service import import_issue
+from newsletter.delivery.models import Delivery, DeliveryState, Send, SendStatus
+from newsletter.delivery.pipeline import CHECK_EVERY
+from newsletter.devsmtp import SinkServer, free_port
+from newsletter.extensions import db
+from subscribers.models import Subscriber, SubscriberStatus, Suppression, email_hash
+from tests.delivery.support import (
+    FaultyHandler, HoldingHandler, all_final, bulk_subscribers, state_counts, wait_until,
+)
+
+
+@pytest.fixture
+def smtp(request):
+    """The loopback SMTP server, with the handler the test asks for (indirect param)."""
+    factory = getattr(request, "param", None)
+    server = SinkServer(handler=factory() if factory else None).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def app_config(app_config):
+    return {**app_config, "BATCH_SIZE": 100, "CLAIM_TIMEOUT_SECONDS": 2,
+            "RETRY_BASE_SECONDS": 0.2, "RETRY_MAX_SECONDS": 1, "MAX_ATTEMPTS": 4}
+
+
+def start_send(runner, *groups: str) -> int:
+    args = ["send", "396"] + [a for g in groups for a in ("--group", g)]
+    result = runner.invoke(args=args)
+    assert result.exit_code == 0, result.output
+    return db.session.scalar(select(Send.id).order_by(Send.id.desc()))
+
+
+def arrivals(smtp) -> collections.Counter:
+    return collections.Counter(r for m in smtp.received for r in m.rcpt_tos)
+
+
+@pytest.mark.parametrize("smtp", [lambda: HoldingHandler(hold_at=700)], indirect=True)
+def test_worker_killed_mid_batch_second_worker_finishes_exactly_once(
+        app, runner, smtp, run_worker, sample_text):
+    import_issue(db.session, sample_text)
+    emails = bulk_subscribers(2000, "members")
+    send_id = start_send(runner, "members")
+
+    first = run_worker("--sweep-interval", "0.5", burst=False)
+    # The 700th message is held inside its SMTP transaction: kill the worker right there.
+    assert smtp.handler.holding.wait(timeout=120), "the first worker never got that far"
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    smtp.handler.release.set()
+    before = state_counts(send_id)
+    assert before.get(DeliveryState.SENT, 0) == 699
+    assert before.get(DeliveryState.SENDING, 0) >= 1   # the dead worker's claims
+
+    run_worker("--sweep-interval", "0.5", burst=False)  # its sweep reclaims the dead claims
+    wait_until(lambda: all_final(send_id), 180, "every delivery final")
+
+    counts = arrivals(smtp)
+    assert len(counts) == 2000 and set(counts) == set(emails)
+    assert max(counts.values()) == 1, [a for a, n in counts.items() if n > 1]
+    assert state_counts(send_id) == {DeliveryState.SENT: 2000}
+    db.session.rollback()
+    assert db.session.get(Send, send_id).status == SendStatus.DONE
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """A Redis server of this test's own, on its own port, that the test may restart."""
+    port = free_port()
+
+    def start() -> subprocess.Popen:
+        proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                                 "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+                                stdout=subprocess.DEVNULL)
+        wait_until(lambda: _pings(port), 10, "redis to start")
+        return proc
+
+    procs = [start()]
+    yield port, procs, start
+    for proc in procs:
+        proc.kill()
+        proc.wait()
+
+
+def _pings(port: int) -> bool:
+    try:
+        return Redis(port=port, socket_timeout=0.5).ping()
+    except Exception:
+        return False
+
+
+@pytest.fixture
+def redis_app_config(app_config, own_redis):
+    port = own_redis[0]
+    return {**app_config, "REDIS_URL": f"redis://127.0.0.1:{port}/0", "RATE_PER_SECOND": 400}
+
+
+def test_redis_restarted_mid_send_resume_finishes_without_duplicates(
+        app, runner, smtp, run_worker, sample_text, own_redis, redis_app_config):
+    app.config.update(redis_app_config)
+    port, procs, start_redis = own_redis
+    import_issue(db.session, sample_text)
+    emails = bulk_subscribers(1500, "media")
+    send_id = start_send(runner, "media")
+    worker = run_worker(burst=False)
+    wait_until(lambda: state_counts(send_id).get(DeliveryState.SENT, 0) >= 300, 60,
+               "300 sent")
+    procs[0].kill()             # Redis dies: every queued job is gone with it
+    procs[0].wait()
+    worker.wait(timeout=60)     # the worker cannot go on without Redis
+    procs.append(start_redis())  # an empty Redis on the same port
+    time.sleep(2.1)              # claims of the dead worker are now stale
+
+    result = runner.invoke(args=["send", "resume", str(send_id)])
+    assert result.exit_code == 0, result.output
+    run_worker(burst=False)
+    wait_until(lambda: all_final(send_id), 120, "every delivery final")
+
+    counts = arrivals(smtp)
+    assert set(counts) == set(emails) and max(counts.values()) == 1
+    assert state_counts(send_id) == {DeliveryState.SENT: 1500}
+
+
+FLAKY = {
+    "hard1@example.org": DeliveryState.FAILED, "perm1@example.org": DeliveryState.FAILED,
+    "soft1@example.org": DeliveryState.SENT, "busy1@example.org": DeliveryState.SENT,
+    "drop1@example.org": DeliveryState.SENT, "never1@example.org": DeliveryState.FAILED,
+    "fine1@example.org": DeliveryState.SENT,
+}
+
+
+@pytest.mark.parametrize("smtp", [FaultyHandler], indirect=True)
+def test_deferrals_refusals_and_dropped_connections_land_as_specified(
+        app, runner, smtp, run_worker, sample_text):
+    from tests.delivery.test_send_end_to_end import add_readers
+
+    import_issue(db.session, sample_text)
+    add_readers({address: ("", ["tech"]) for address in FLAKY})
+    send_id = start_send(runner, "tech")
+    run_worker("--sweep-interval", "0.2", burst=False)
+    wait_until(lambda: all_final(send_id), 60, "every delivery final")
+
+    db.session.rollback()
+    rows = {d.email: d for d in db.session.scalars(select(Delivery))}
+    assert {e: d.state for e, d in rows.items()} == FLAKY
+    assert rows["soft1@example.org"].attempts == 3       # two 451s, then accepted
+    assert rows["busy1@example.org"].attempts == 2       # 421 once
+    assert rows["drop1@example.org"].attempts == 2       # dropped once
+    assert rows["never1@example.org"].attempts == 4      # MAX_ATTEMPTS
+    assert "gave up" in rows["never1@example.org"].last_error
+    assert rows["hard1@example.org"].last_error.startswith("550")
+    # A bad mailbox is suppressed; a refused message is not the address's fault.
+    hashes = set(db.session.scalars(select(Suppression.email_hash)))
+    assert email_hash("hard1@example.org") in hashes
+    assert email_hash("perm1@example.org") not in hashes
+    hard = db.session.scalar(select(Subscriber).where(Subscriber.email == "hard1@example.org"))
+    assert hard.status == SubscriberStatus.BOUNCED
+    # Accepted exactly once each, in spite of the retries.
+    counts = arrivals(smtp)
+    assert counts == {e: 1 for e, s in FLAKY.items() if s == DeliveryState.SENT}
+
+
+def test_priority_edition_arrives_before_any_regular_one_with_two_workers(
+        app, runner, smtp, run_worker, sample_text):
+    import_issue(db.session, sample_text)
+    app.config["BATCH_SIZE"] = 10
+    leaders = bulk_subscribers(40, "leadership", prefix="leader")
+    regulars = bulk_subscribers(400, "members", prefix="member")
+    # A regular send is already running when the priority send is triggered.
+    regular_send = start_send(runner, "members")
+    run_worker(burst=False, env={"BATCH_SIZE": "10"})
+    run_worker(burst=False, env={"BATCH_SIZE": "10"})
+    wait_until(lambda: state_counts(regular_send).get(DeliveryState.SENT, 0) >= 50, 60,
+               "the regular send to be under way")
+    priority_send = start_send(runner, "leadership")
+    wait_until(lambda: all_final(priority_send) and all_final(regular_send), 120,
+               "both sends final")
+
+    order = [m.rcpt_tos[0] for m in smtp.received]
+    assert sorted(order) == sorted(leaders + regulars)
+    first_leader = min(order.index(a) for a in leaders)
+    last_leader = max(order.index(a) for a in leaders)
+    # Once the priority send starts, regular batches yield to it: a worker in the middle
+    # of a regular batch finishes at most CHECK_EVERY more messages before it looks.
+    between = [a for a in order[first_leader:last_leader] if a.startswith("member")]
+    assert len(between) <= 2 * CHECK_EVERY, between
+    assert order.index(regulars[-1]) > last_leader  # the regular send was not done yet
+
+
+def test_in_one_send_to_both_lists_every_priority_message_comes_first(
+        app, runner, smtp, run_worker, sample_text):
+    import_issue(db.session, sample_text)
+    leaders = bulk_subscribers(30, "leadership", prefix="leader")
+    regulars = bulk_subscribers(300, "members", prefix="member")
+    send_id = start_send(runner, "leadership", "members")
+    run_worker(burst=False, env={"BATCH_SIZE": "10"})
+    run_worker(burst=False, env={"BATCH_SIZE": "10"})
+    wait_until(lambda: all_final(send_id), 120, "the send final")
+    order = [m.rcpt_tos[0] for m in smtp.received]
+    assert sorted(order) == sorted(leaders + regulars)
+    assert set(order[:30]) == set(leaders)
