@@ -109,6 +109,14 @@ def app_config(database_url, smtp, queue_prefix, tmp_path):
 @pytest.fixture
 def app(app_config):
     app = create_app(app_config)
+
+    @app.before_request
+    def _forget_previous_request_user():
+        # The tests keep one app context open (for db access), and Flask reuses it for the
+        # test client's requests, so `g` would carry one client's login into the next.
+        from flask import g
+        g.pop("_login_user", None)
+
     with app.app_context():
         _empty_tables()
         from subscribers.seed import seed_groups
@@ -244,7 +252,8 @@ def csrf_token(client, path: str) -> str:
     import re
 
     html = client.get(path).get_data(as_text=True)
-    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html)
+    match = (re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html)
+             or re.search(r'type="hidden" name="csrf_token" value="([^"]+)"', html))
     assert match, f"no CSRF token on {path}"
     return match.group(1)
 

@@ -63,7 +63,8 @@ def _transition(session: Session, send_id: int, allowed: set[SendStatus], to: Se
 
 def progress(session: Session, send_id: int) -> dict:
     """Counts, current rate (messages/s over the last minute) and ETA of a send."""
-    send = session.get(Send, send_id)
+    # Workers change the row from other processes: always read it afresh.
+    send = session.get(Send, send_id, populate_existing=True)
     if send is None:
         raise SendError(f"no send {send_id}")
     counts = store.counts(session, send_id)

@@ -1,0 +1,1 @@
+"""Staff pages to start, schedule, watch and control sends (thin views over delivery/)."""

@@ -1,0 +1,155 @@
+"""Send pages: choose groups and see who gets which edition, confirm or schedule; watch
+progress live; pause, resume, cancel, reschedule."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template,
+                   request, url_for)
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import DateTimeLocalField, SelectMultipleField, StringField
+from wtforms.validators import DataRequired, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from newsletter.bulletin.models import Issue
+from newsletter.delivery import control, jobs, pipeline, store
+from newsletter.delivery.models import Send, SendStatus
+from newsletter.extensions import db
+from newsletter.staff.auth import role_required
+from newsletter.staff.models import Role
+from newsletter.timeutil import to_local, utcnow
+from subscribers.models import Group
+
+bp = Blueprint("sends", __name__)
+
+
+class SendForm(FlaskForm):
+    groups = SelectMultipleField("分组", validators=[DataRequired("请至少选择一个分组。")],
+                                 option_widget=CheckboxInput(), widget=ListWidget(prefix_label=False))
+    scheduled_at = DateTimeLocalField("定时发送（北京时间，可留空立即发送）", format="%Y-%m-%dT%H:%M",
+                                      validators=[Optional()])
+    action = StringField()
+
+
+class RescheduleForm(FlaskForm):
+    scheduled_at = DateTimeLocalField("新的发送时间（北京时间）", format="%Y-%m-%dT%H:%M",
+                                      validators=[DataRequired("请填写时间。")])
+
+
+def _tz() -> ZoneInfo:
+    return ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
+
+
+def _issue_or_404(number: int) -> Issue:
+    issue = db.session.scalar(select(Issue).where(Issue.number == number))
+    if issue is None:
+        abort(404)
+    return issue
+
+
+def _send_or_404(send_id: int) -> Send:
+    send = db.session.get(Send, send_id)
+    if send is None:
+        abort(404)
+    return send
+
+
+@bp.route("/issues/<int:number>/send", methods=["GET", "POST"])
+@role_required(Role.SENDER)
+def new_send(number: int):
+    """Choose groups; 'preview' shows the audience per edition, 'confirm' sends or schedules."""
+    issue = _issue_or_404(number)
+    groups = db.session.scalars(select(Group).order_by(Group.position)).all()
+    form = SendForm()
+    form.groups.choices = [(g.code, f"{g.distribution}：{g.name}") for g in groups]
+    if request.method == "GET":
+        form.groups.data = [g.code for g in groups]
+    audience = None
+    if form.validate_on_submit():
+        audience = store.audience_counts(db.session, form.groups.data)
+        if form.action.data == "confirm":
+            at = None
+            if form.scheduled_at.data:
+                at = form.scheduled_at.data.replace(tzinfo=_tz()).astimezone(dt.UTC)
+                at = at.replace(tzinfo=None)
+                if at <= utcnow():
+                    form.scheduled_at.errors.append("定时发送的时间已经过去。")
+                    return render_template("sends/new.html", issue=issue, form=form,
+                                           audience=audience), 400
+            try:
+                send = pipeline.create_send(
+                    db.session, pipeline.PipelineSettings.from_config(current_app.config),
+                    number, form.groups.data, created_by=current_user.email, scheduled_at=at)
+            except pipeline.SendError as exc:
+                flash(str(exc), "error")
+                return render_template("sends/new.html", issue=issue, form=form,
+                                       audience=audience), 400
+            if at is None:
+                jobs.enqueue_send(send.id)
+            else:
+                jobs.schedule_start(send.id, at)
+            return redirect(url_for("sends.detail", send_id=send.id))
+    elif request.method == "POST":
+        return render_template("sends/new.html", issue=issue, form=form, audience=None), 400
+    return render_template("sends/new.html", issue=issue, form=form, audience=audience)
+
+
+@bp.get("/sends")
+@role_required()
+def send_list():
+    """Every send, newest first."""
+    sends = db.session.scalars(select(Send).order_by(Send.id.desc()).limit(200)).all()
+    return render_template("sends/list.html", sends=sends, to_local=to_local)
+
+
+@bp.get("/sends/<int:send_id>")
+@role_required()
+def detail(send_id: int):
+    """A send's progress (live), with its controls."""
+    send = _send_or_404(send_id)
+    progress = control.progress(db.session, send_id)
+    form = RescheduleForm()
+    if send.scheduled_at:
+        form.scheduled_at.data = to_local(send.scheduled_at, str(_tz())).replace(tzinfo=None)
+    return render_template("sends/detail.html", send=send, progress=progress, form=form,
+                           to_local=to_local, SendStatus=SendStatus)
+
+
+@bp.get("/sends/<int:send_id>/progress.json")
+@role_required()
+def progress_json(send_id: int):
+    """Progress as JSON: counts, rate, ETA."""
+    _send_or_404(send_id)
+    return jsonify(control.progress(db.session, send_id))
+
+
+@bp.post("/sends/<int:send_id>/<action>")
+@role_required(Role.SENDER)
+def act(send_id: int, action: str):
+    """Pause, resume, cancel or reschedule (POST with the CSRF token)."""
+    _send_or_404(send_id)
+    form = RescheduleForm() if action == "reschedule" else FlaskForm()
+    if not form.validate_on_submit():
+        flash("；".join(e for errs in form.errors.values() for e in errs) or "表单无效。", "error")
+        return redirect(url_for("sends.detail", send_id=send_id))
+    try:
+        if action == "pause":
+            control.pause_send(db.session, send_id)
+        elif action == "resume":
+            control.resume_send(db.session, send_id)
+            jobs.enqueue_send(send_id)
+        elif action == "cancel":
+            control.cancel_send(db.session, send_id)
+        elif action == "reschedule":
+            at = form.scheduled_at.data.replace(tzinfo=_tz()).astimezone(dt.UTC).replace(tzinfo=None)
+            control.reschedule_send(db.session, send_id, at)
+            jobs.schedule_start(send_id, at)
+        else:
+            abort(404)
+    except pipeline.SendError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("sends.detail", send_id=send_id))
