@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask
 
 from newsletter import config as config_module
-from newsletter.extensions import babel, csrf, db, login_manager, migrate
+from newsletter.extensions import babel, csrf, db, login_manager, migrate, tune_sqlite
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent / "migrations")
 
@@ -18,6 +18,11 @@ BLUEPRINTS = [
     "newsletter.staff.views",
     "newsletter.bulletin.views",
     "newsletter.devmail.views",
+    "newsletter.sends.views",
+    "subscribers.public_views",
+    "subscribers.staff_views",
+    "newsletter.tracking.views",
+    "newsletter.reports.views",
 ]
 
 # Modules whose models make up the schema (importing them registers the tables).
@@ -26,6 +31,7 @@ MODELS = [
     "newsletter.delivery.models",
     "newsletter.staff.models",
     "subscribers.models",
+    "newsletter.tracking.models",
 ]
 
 
@@ -43,6 +49,8 @@ def create_app(config: dict | None = None) -> Flask:
     from newsletter.staff import auth  # noqa: F401  registers the login user loader
 
     db.init_app(app)
+    with app.app_context():
+        tune_sqlite(db.engine)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
     csrf.init_app(app)
     login_manager.init_app(app)

@@ -21,3 +21,19 @@ login_manager = LoginManager()
 login_manager.login_view = "staff.login"
 login_manager.session_protection = "strong"
 babel = Babel()
+
+
+def tune_sqlite(engine) -> None:
+    """WAL and a busy timeout: the web app and several workers write to one SQLite file."""
+    from sqlalchemy import event
+
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()

@@ -6,6 +6,8 @@ Jobs are plain functions that take ids; they find the app that `worker.py` creat
 
 from __future__ import annotations
 
+import secrets
+
 from flask import Flask, current_app, has_app_context
 from redis import Redis
 from rq import Queue, Retry
@@ -66,6 +68,7 @@ def enqueue_send(send_id: int) -> int:
         pending[edition].append(Queue.prepare_data(
             send_batch, args=(send_id, ids), timeout=3600, result_ttl=600,
             failure_ttl=7 * 86400, description=f"send {send_id}: {len(ids)} {edition}",
+            retry=BATCH_RETRY,
         ))
         if len(pending[edition]) >= 100:
             queue.enqueue_many(pending[edition])
@@ -100,6 +103,11 @@ def start_scheduled_send(send_id: int) -> dict:
     return {"started": started, "jobs": jobs}
 
 
+# A batch that fails as a whole (the database went away, say) is retried by RQ; its claims
+# are given back first, so the retry (or the sweep) sends what was not sent.
+BATCH_RETRY = Retry(max=3, interval=[2, 10, 30])
+
+
 def send_batch(send_id: int, delivery_ids: list[int]) -> dict:
     """The RQ job: deliver one batch over one SMTP connection."""
     app = current_app._get_current_object() if has_app_context() else _job_app()
@@ -111,9 +119,16 @@ def send_batch(send_id: int, delivery_ids: list[int]) -> dict:
                 limiter=ratelimit.from_config(redis_connection(app.config), app.config),
                 signer=DkimSigner.from_config(app.config),
             )
-            result = pipeline.deliver_batch(db.session, settings, senders, send_id,
-                                            delivery_ids)
-        db.session.remove()
+            token = secrets.token_hex(16)
+            try:
+                result = pipeline.deliver_batch(db.session, settings, senders, send_id,
+                                                delivery_ids, token)
+            except Exception:
+                db.session.rollback()
+                pipeline.release_claims(db.session, token)
+                raise
+            finally:
+                db.session.remove()
     return result.__dict__
 
 
@@ -129,7 +144,7 @@ def sweep() -> dict:
             queue = queue_for(app.config, edition, connection)
             for start in range(0, len(ids), settings.batch_size):
                 queue.enqueue(send_batch, send_id, ids[start:start + settings.batch_size],
-                              job_timeout=3600)
+                              job_timeout=3600, retry=BATCH_RETRY)
                 jobs += 1
         db.session.remove()
     return {"requeued": sum(len(v) for v in groups.values()), "jobs": jobs}

@@ -272,7 +272,7 @@ CHECK_EVERY = 10
 
 
 def deliver_batch(session: Session, settings: PipelineSettings, senders: Senders,
-                  send_id: int, delivery_ids: list[int]) -> BatchResult:
+                  send_id: int, delivery_ids: list[int], token: str | None = None) -> BatchResult:
     """Claim the batch's waiting deliveries and hand each to SMTP over one connection.
 
     A delivery's row is written right after the server accepts it, so a crash can repeat
@@ -289,7 +289,7 @@ def deliver_batch(session: Session, settings: PipelineSettings, senders: Senders
     if regular:
         _yield_to_priority(session, settings)
     _mark_started(session, send_id)
-    token = secrets.token_hex(16)
+    token = token or secrets.token_hex(16)
     claimed = store.claim(session, delivery_ids, token)
     result.skipped = len(delivery_ids) - len(claimed)
     for n, delivery in enumerate(claimed):
@@ -304,6 +304,14 @@ def deliver_batch(session: Session, settings: PipelineSettings, senders: Senders
         _deliver_one(session, settings, senders, delivery, result)
     finish_if_done(session, send_id)
     return result
+
+
+def release_claims(session: Session, token: str) -> None:
+    """After a batch failed as a whole: the deliveries it still holds back to the queue."""
+    try:
+        store.release(session, token)
+    except Exception:  # the database may be what failed: the stale-claim sweep will do it
+        session.rollback()
 
 
 def _yield_to_priority(session: Session, settings: PipelineSettings) -> None:
