@@ -44,6 +44,22 @@ class SinkHandler:
         return "250 Message accepted for delivery"
 
 
+class CountingHandler:
+    """Keeps nothing but a count and the arrival time of each message (for benchmarks)."""
+
+    def __init__(self):
+        self.count = 0
+        self.first_at: float | None = None
+        self.last_at: float | None = None
+
+    async def handle_DATA(self, server, session, envelope):
+        now = time.time()
+        self.first_at = self.first_at or now
+        self.last_at = now
+        self.count += 1
+        return "250 Message accepted for delivery"
+
+
 class SinkServer:
     """An aiosmtpd server on loopback in a background thread."""
 
@@ -80,14 +96,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8025)
     parser.add_argument("--maildir", default=str(Path("instance") / "mailbox"))
+    parser.add_argument("--discard", action="store_true",
+                        help="keep nothing; print the count on exit (benchmarks)")
     args = parser.parse_args(argv)
-    server = SinkServer(args.port, args.maildir, host=args.host).start()
+    handler = CountingHandler() if args.discard else None
+    server = SinkServer(args.port, args.maildir, handler=handler, host=args.host).start()
     print(f"SMTP sink on {args.host}:{args.port}, storing in {args.maildir}", flush=True)
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         server.stop()
+        if handler is not None:
+            print(f"received {handler.count}", flush=True)
 
 
 if __name__ == "__main__":

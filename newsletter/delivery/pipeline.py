@@ -24,7 +24,7 @@ from newsletter.delivery import store
 from newsletter.delivery.message import DkimSigner, MessageTemplate
 from newsletter.delivery.ratelimit import RateLimiter
 from newsletter.delivery.models import (
-    Delivery, DeliveryState, Send, SendStatus, SendVariant,
+    DeliveryState, Send, SendStatus, SendVariant,
 )
 from newsletter.delivery.transport import PermanentError, SmtpTransport, TransientError
 from newsletter.render import Edition, RenderedEdition, personalise, render_edition
@@ -322,7 +322,7 @@ def _yield_to_priority(session: Session, settings: PipelineSettings) -> None:
     session.rollback()
 
 
-def _deliver_one(session, settings, senders: Senders, delivery: Delivery,
+def _deliver_one(session, settings, senders: Senders, delivery: store.Claimed,
                  result: BatchResult) -> None:
     fmt, rendered, template = _variants.get(session, settings, delivery.send_id,
                                             delivery.variant)

@@ -123,7 +123,24 @@ def _ready(now: dt.datetime):
     )
 
 
-def claim(session: Session, ids: Iterable[int], token: str) -> list[Delivery]:
+@dataclass(frozen=True)
+class Claimed:
+    """A claimed delivery as plain data: holding ORM objects would make every commit in
+    the batch expire all of them (quadratic in the batch size)."""
+
+    id: int
+    send_id: int
+    subscriber_id: int | None
+    email: str
+    name: str
+    edition: str
+    variant: str
+    attempts: int
+    message_id: str | None
+    claim_token: str
+
+
+def claim(session: Session, ids: Iterable[int], token: str) -> list[Claimed]:
     """Atomically take the still-waiting deliveries among `ids` for this worker."""
     now = utcnow()
     session.execute(
@@ -134,13 +151,18 @@ def claim(session: Session, ids: Iterable[int], token: str) -> list[Delivery]:
         .execution_options(synchronize_session=False)
     )
     session.commit()
-    return list(session.scalars(
-        select(Delivery).where(Delivery.claim_token == token,
-                               Delivery.state == DeliveryState.SENDING).order_by(Delivery.id)
-    ))
+    rows = session.execute(
+        select(Delivery.id, Delivery.send_id, Delivery.subscriber_id, Delivery.email,
+               Delivery.name, Delivery.edition, Delivery.variant, Delivery.attempts,
+               Delivery.message_id, Delivery.claim_token)
+        .where(Delivery.claim_token == token, Delivery.state == DeliveryState.SENDING)
+        .order_by(Delivery.id)
+    ).all()
+    session.commit()
+    return [Claimed(*row) for row in rows]
 
 
-def _finish(session: Session, delivery: Delivery, values: dict, event: str, detail: str) -> None:
+def _finish(session: Session, delivery: Claimed, values: dict, event: str, detail: str) -> None:
     now = utcnow()
     # Guarded by the claim token: a row reclaimed by the stale-claim sweep is not ours any more.
     session.execute(
@@ -149,23 +171,23 @@ def _finish(session: Session, delivery: Delivery, values: dict, event: str, deta
         .values(claim_token=None, updated_at=now, **values)
         .execution_options(synchronize_session=False)
     )
-    session.add(DeliveryEvent(delivery_id=delivery.id, kind=event, detail=detail[:500],
-                              created_at=now))
+    session.execute(insert(DeliveryEvent).values(delivery_id=delivery.id, kind=event,
+                                                 detail=detail[:500], created_at=now))
     session.commit()
 
 
-def mark_sent(session: Session, delivery: Delivery, message_id: str, response: str) -> None:
+def mark_sent(session: Session, delivery: Claimed, message_id: str, response: str) -> None:
     _finish(session, delivery, {"state": DeliveryState.SENT, "message_id": message_id,
                                 "smtp_response": response, "sent_at": utcnow(),
                                 "last_error": None}, "sent", response)
 
 
-def mark_deferred(session: Session, delivery: Delivery, error: str, retry_at: dt.datetime) -> None:
+def mark_deferred(session: Session, delivery: Claimed, error: str, retry_at: dt.datetime) -> None:
     _finish(session, delivery, {"state": DeliveryState.DEFERRED, "last_error": error,
                                 "next_attempt_at": retry_at}, "deferred", error)
 
 
-def mark_failed(session: Session, delivery: Delivery, error: str) -> None:
+def mark_failed(session: Session, delivery: Claimed, error: str) -> None:
     _finish(session, delivery, {"state": DeliveryState.FAILED, "last_error": error},
             "failed", error)
 
