@@ -16,6 +16,7 @@ from rq import Queue, SimpleWorker
 
 from newsletter import create_app
 from newsletter.delivery import jobs
+from newsletter.tracking.jobs import flush_job
 
 log = logging.getLogger("newsletter.worker")
 
@@ -29,6 +30,8 @@ def sweeper(app, stop: threading.Event, interval: float) -> None:
                 result = jobs.sweep()
                 if result["requeued"]:
                     log.info("sweep requeued %(requeued)s deliveries in %(jobs)s jobs", result)
+                with app.app_context():
+                    flush_job()  # tracked opens/clicks from Redis into the database
             except Exception:  # the sweep must never take the worker down
                 log.exception("sweep failed")
             finally:

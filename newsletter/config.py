@@ -55,6 +55,12 @@ def from_environment(env: os._Environ | dict | None = None) -> dict:
         "DKIM_KEY_FILE": env.get("DKIM_KEY_FILE", ""),
         # mailto: address offered in List-Unsubscribe beside the one-click URL.
         "UNSUBSCRIBE_MAILTO": env.get("UNSUBSCRIBE_MAILTO", ""),
+        # Tracking: opens (pixel) and clicks (signed redirects); off = nothing recorded.
+        "TRACKING_ENABLED": _bool(env.get("TRACKING_ENABLED"), True),
+        "SOFT_BOUNCE_WEEKS": int(env.get("SOFT_BOUNCE_WEEKS", "3")),
+        "BOT_CLICK_SECONDS": float(env.get("BOT_CLICK_SECONDS", "2")),
+        "BOUNCE_WEBHOOK_SECRET": env.get("BOUNCE_WEBHOOK_SECRET", ""),
+        "FEEDBACK_ADDRESSES": env.get("FEEDBACK_ADDRESSES", ""),
         # A claim older than this belongs to a dead worker and goes back to the queue.
         "CLAIM_TIMEOUT_SECONDS": float(env.get("CLAIM_TIMEOUT_SECONDS", "300")),
         # The dev mailbox page reads the sink's maildir; empty disables the page.

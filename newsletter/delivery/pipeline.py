@@ -29,6 +29,9 @@ from newsletter.delivery.models import (
 from newsletter.delivery.transport import PermanentError, SmtpTransport, TransientError
 from newsletter.render import Edition, RenderedEdition, personalise, render_edition
 from newsletter.timeutil import utcnow
+from newsletter.tracking.links import (
+    TrackingSettings, rewrite_links, store_links, tracking_values,
+)
 from subscribers import tokens
 
 
@@ -49,6 +52,7 @@ class PipelineSettings:
     claim_timeout_seconds: float = 300.0
     priority_gate_seconds: float = 600.0
     unsubscribe_mailto: str = ""
+    tracking: TrackingSettings | None = None
 
     @classmethod
     def from_config(cls, config) -> "PipelineSettings":
@@ -64,6 +68,7 @@ class PipelineSettings:
             claim_timeout_seconds=float(config.get("CLAIM_TIMEOUT_SECONDS", 300)),
             priority_gate_seconds=float(config.get("PRIORITY_GATE_SECONDS", 600)),
             unsubscribe_mailto=config.get("UNSUBSCRIBE_MAILTO", ""),
+            tracking=TrackingSettings.from_config(config),
         )
 
 
@@ -152,15 +157,18 @@ def _populate(session: Session, settings: PipelineSettings, send: Send, issue: I
     doc = issue.to_doc()
     all_sections = [s.name for s in doc.sections]
     rendered_keys: set[str] = set()
+    links: list[dict] = []  # one click table for every variant of the send
 
     def variant(edition: str, fmt: str, sections: list[str] | None) -> str:
+        nonlocal links
         key = variant_key(edition, fmt, sections)
         if key not in rendered_keys:
             rendered = render_edition(doc, Edition(edition), sections=sections,
                                       archive_url=archive_url(settings, issue.number))
+            html, links = rewrite_links(rendered.html, links)
             subject = ("[测试] " + rendered.subject) if test_addresses else rendered.subject
             session.add(SendVariant(send_id=send.id, key=key, edition=edition, format=fmt,
-                                    sections=sections, subject=subject, html=rendered.html,
+                                    sections=sections, subject=subject, html=html,
                                     text=rendered.text))
             rendered_keys.add(key)
         return key
@@ -175,6 +183,7 @@ def _populate(session: Session, settings: PipelineSettings, send: Send, issue: I
         key = variant(test_edition, "html", None)
         store.insert_deliveries(session, [row(None, a.strip().lower(), "", test_edition, key)
                                           for a in dict.fromkeys(test_addresses)])
+        store_links(session, send.id, links)
         return
     batch: list[dict] = []
     for r in store.recipients(session, send.group_codes):
@@ -185,6 +194,7 @@ def _populate(session: Session, settings: PipelineSettings, send: Send, issue: I
             store.insert_deliveries(session, batch)
             batch = []
     store.insert_deliveries(session, batch)
+    store_links(session, send.id, links)
 
 
 def plan_batches(session: Session, settings: PipelineSettings,
@@ -327,7 +337,11 @@ def _deliver_one(session, settings, senders: Senders, delivery: store.Claimed,
     fmt, rendered, template = _variants.get(session, settings, delivery.send_id,
                                             delivery.variant)
     links = subscriber_links(settings, delivery.subscriber_id)
-    html, text = personalise(rendered, {**links, "name": delivery.name, "open_pixel_url": ""})
+    # Test addresses (no subscriber) are never tracked: they would count as readers.
+    opted_out = delivery.subscriber_id is None or delivery.tracking_opt_out
+    tracking = tracking_values(settings.tracking, delivery.send_id, delivery.id,
+                               opted_out=opted_out)
+    html, text = personalise(rendered, {**links, "name": delivery.name, **tracking})
     message_id = delivery.message_id or template.new_message_id(f"{delivery.send_id}.{delivery.id}")
     unsubscribe = [links["unsubscribe_url"]]
     if settings.unsubscribe_mailto:

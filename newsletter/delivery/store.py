@@ -138,6 +138,7 @@ class Claimed:
     attempts: int
     message_id: str | None
     claim_token: str
+    tracking_opt_out: bool = False
 
 
 def claim(session: Session, ids: Iterable[int], token: str) -> list[Claimed]:
@@ -154,12 +155,14 @@ def claim(session: Session, ids: Iterable[int], token: str) -> list[Claimed]:
     rows = session.execute(
         select(Delivery.id, Delivery.send_id, Delivery.subscriber_id, Delivery.email,
                Delivery.name, Delivery.edition, Delivery.variant, Delivery.attempts,
-               Delivery.message_id, Delivery.claim_token)
+               Delivery.message_id, Delivery.claim_token,
+               func.coalesce(Subscriber.tracking_opt_out, False))
+        .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .where(Delivery.claim_token == token, Delivery.state == DeliveryState.SENDING)
         .order_by(Delivery.id)
     ).all()
     session.commit()
-    return [Claimed(*row) for row in rows]
+    return [Claimed(*row[:-1], tracking_opt_out=bool(row[-1])) for row in rows]
 
 
 def _finish(session: Session, delivery: Claimed, values: dict, event: str, detail: str) -> None:

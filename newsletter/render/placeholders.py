@@ -34,10 +34,11 @@ PLACEHOLDERS: dict[str, str] = {
     "preferences_url": "preference-centre link of this recipient",
     "greeting": "salutation built from values['name']",
     "open_pixel": "1x1 open-tracking <img> built from values['open_pixel_url'], or nothing",
+    "click_base": "signed click-redirect base of this recipient; tracked links are {{click_base}}/<n>",
 }
 
 REQUIRED_VALUES = ("unsubscribe_url", "preferences_url")
-OPTIONAL_VALUES = ("name", "open_pixel_url")
+OPTIONAL_VALUES = ("name", "open_pixel_url", "click_base_url")
 
 _TOKEN_RE = re.compile(r"\{\{([A-Za-z_][A-Za-z0-9_]*)\}\}")
 
@@ -104,6 +105,7 @@ def substitutions(values: dict[str, str]) -> tuple[dict[str, str], dict[str, str
     unsub = _check_url("unsubscribe_url", values["unsubscribe_url"], required=True)
     prefs = _check_url("preferences_url", values["preferences_url"], required=True)
     pixel = _check_url("open_pixel_url", values.get("open_pixel_url") or "", required=False)
+    click = _check_url("click_base_url", values.get("click_base_url") or "", required=False)
     name = " ".join((values.get("name") or "").split())  # no newlines into a salutation
     greeting = f"尊敬的{name}：" if name else "尊敬的读者："
     esc = _html.escape
@@ -115,12 +117,14 @@ def substitutions(values: dict[str, str]) -> tuple[dict[str, str], dict[str, str
             f'<img src="{esc(pixel, quote=True)}" width="1" height="1" alt="" '
             'style="display:block;width:1px;height:1px;border:0;">' if pixel else ""
         ),
+        "click_base": esc(click, quote=True),
     }
     text_subst = {
         "unsubscribe_url": unsub,
         "preferences_url": prefs,
         "greeting": greeting,
         "open_pixel": "",
+        "click_base": click,
     }
     return html_subst, text_subst
 

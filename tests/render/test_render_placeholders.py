@@ -41,6 +41,8 @@ def test_tokens_pass_through_mjml_and_premailer_in_hrefs():
 
 def test_rendered_edition_contains_every_token_once_or_more(rendered):
     for name in PLACEHOLDERS:
+        if name == "click_base":  # put in by the send pipeline's link rewriting, not here
+            continue
         assert token(name) in rendered.html, name
     for name in ("unsubscribe_url", "preferences_url", "greeting"):
         assert token(name) in rendered.text, name

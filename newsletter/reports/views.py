@@ -1,0 +1,130 @@
+"""Report pages for staff: per send, across issues, list growth, per subscriber; CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from sqlalchemy import select
+
+from newsletter.delivery.models import Send
+from newsletter.extensions import db
+from newsletter.reports import queries
+from newsletter.staff.auth import role_required
+from newsletter.staff.models import Role
+from newsletter.timeutil import to_local
+from subscribers.models import Subscriber, normalise_email
+
+bp = Blueprint("reports", __name__, url_prefix="/reports")
+STAFF = (Role.REVIEWER, Role.SENDER, Role.EDITOR)
+
+EDITION_NAMES = {"regular": "普通版", "priority": "领导版"}
+
+
+def _tz() -> str:
+    return current_app.config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai")
+
+
+@bp.app_template_filter("local_time")
+def local_time(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    local = to_local(value, _tz())
+    return local.strftime(fmt) if local else ""
+
+
+@bp.get("/")
+@role_required(*STAFF)
+def index():
+    """Recent sends, trends over 52 weeks, list growth, subscriber lookup."""
+    return render_template("reports/index.html",
+                           sends=queries.recent_sends(db.session),
+                           trends=queries.trends(db.session, tz=_tz()),
+                           growth=queries.list_growth(db.session))
+
+
+def _send_or_404(send_id: int) -> Send:
+    send = db.session.get(Send, send_id)
+    if send is None:
+        abort(404)
+    return send
+
+
+@bp.get("/sends/<int:send_id>")
+@role_required(*STAFF)
+def send_report(send_id: int):
+    """One send: totals and rates, by edition and group, timeline, top links, failures."""
+    send = _send_or_404(send_id)
+    rows, reasons = queries.failures(db.session, send_id)
+    return render_template(
+        "reports/send.html", send=send, totals=queries.send_totals(db.session, send_id),
+        editions=queries.by_edition(db.session, send_id),
+        groups=queries.by_group(db.session, send_id),
+        timeline=queries.timeline(db.session, send),
+        links=queries.top_links(db.session, send_id), failures=rows, reasons=reasons,
+        edition_names=EDITION_NAMES)
+
+
+@bp.get("/sends/<int:send_id>.csv")
+@role_required(*STAFF)
+def send_csv(send_id: int):
+    """Every delivery of the send with its outcome, as CSV (UTF-8 with BOM, for Excel)."""
+    send = _send_or_404(send_id)
+    header = ["邮箱", "姓名", "版本", "状态", "发送时间", "打开次数", "首次打开", "点击次数",
+              "点击的链接", "软退信", "错误"]
+
+    def generate():
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(header)
+        yield "\ufeff" + buf.getvalue()
+        for d, s in queries.delivery_rows(db.session, send_id):
+            buf.seek(0)
+            buf.truncate()
+            writer.writerow([_csv_safe(d.email), _csv_safe(d.name), d.edition, d.state,
+                             local_time(d.sent_at), s["opens"], local_time(s["first_open"]),
+                             s["clicks"], " ".join(str(n) for n in sorted(s["links"])),
+                             s["soft"], _csv_safe(d.last_error or "")])
+            yield buf.getvalue()
+
+    filename = f"send-{send.id}-issue-{send.issue.number}.csv"
+    return Response(generate(), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _csv_safe(value: str) -> str:
+    # a cell starting with = + - @ is a formula to Excel: neutralise it
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+@bp.get("/subscribers")
+@role_required(*STAFF)
+def subscriber_lookup():
+    """Find a subscriber by email and go to their history."""
+    email = normalise_email(request.args.get("email", ""))
+    sub = db.session.scalar(select(Subscriber).where(Subscriber.email == email)) if email else None
+    if sub is None:
+        return render_template("reports/subscriber.html", subscriber=None, history=[],
+                               email=email, not_found=bool(email)), 404 if email else 200
+    return redirect(url_for("reports.subscriber_report", subscriber_id=sub.id))
+
+
+@bp.get("/subscribers/<int:subscriber_id>")
+@role_required(*STAFF)
+def subscriber_report(subscriber_id: int):
+    """One subscriber's deliveries with their events."""
+    sub = db.session.get(Subscriber, subscriber_id)
+    if sub is None:
+        abort(404)
+    return render_template("reports/subscriber.html", subscriber=sub, email=sub.email,
+                           history=queries.subscriber_history(db.session, subscriber_id),
+                           not_found=False, edition_names=EDITION_NAMES)
+

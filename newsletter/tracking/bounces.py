@@ -1,0 +1,194 @@
+"""Reading bounce and complaint reports: pure functions of the raw message bytes.
+
+* DSN (RFC 3464): `multipart/report; report-type=delivery-status` with a
+  `message/delivery-status` part (one per-message block, then one block per recipient:
+  Final-Recipient, Action, Status, Diagnostic-Code) and usually the original message or
+  its headers (`message/rfc822`, `text/rfc822-headers`).
+* ARF (RFC 5965): `multipart/report; report-type=feedback-report` with a
+  `message/feedback-report` part (Feedback-Type, Original-Rcpt-To, ...) and the original
+  message or its headers.
+
+Anything else raises `BounceParseError`: the callers log it and drop the message.
+"""
+
+from __future__ import annotations
+
+import email
+import re
+from dataclasses import dataclass, field
+from email import policy
+from email.message import Message
+from email.parser import HeaderParser
+
+HARD, SOFT, DELAY = "hard", "soft", "delay"
+
+_STATUS_RE = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+_BASIC_CODE_RE = re.compile(r"\b([245])\d\d\b")
+_MSGID_RE = re.compile(r"<[^<>\s]+@[^<>\s]+>")
+# "5.0.0" says only "permanent": these words in the diagnostic mean the address is gone.
+_GONE_RE = re.compile(r"user unknown|unknown user|no such user|does not exist|doesn't exist|"
+                      r"invalid recipient|recipient rejected|unknown recipient|no mailbox|"
+                      r"mailbox unavailable|address rejected|not found|用户不存在|地址不存在",
+                      re.IGNORECASE)
+
+
+class BounceParseError(ValueError):
+    """The message is not a report we can read; the text says what was wrong."""
+
+
+@dataclass
+class RecipientStatus:
+    recipient: str
+    action: str
+    status: str
+    diagnostic: str
+    klass: str | None  # hard / soft / delay, or None: not a failure (delivered, relayed)
+
+
+@dataclass
+class Report:
+    kind: str                                   # "dsn" or "arf"
+    recipients: list[RecipientStatus] = field(default_factory=list)
+    feedback_type: str = ""                     # ARF only
+    original_rcpt: str = ""                     # ARF Original-Rcpt-To
+    message_ids: list[str] = field(default_factory=list)   # of the original message
+    addresses: list[str] = field(default_factory=list)     # where a VERP address may be
+    report_id: str = ""                         # the report's own Message-ID, for dedup
+
+    @property
+    def worst(self) -> RecipientStatus | None:
+        """The recipient status that matters most: hard, then soft, then delay."""
+        order = {HARD: 0, SOFT: 1, DELAY: 2}
+        failing = [r for r in self.recipients if r.klass]
+        return min(failing, key=lambda r: order[r.klass]) if failing else None
+
+
+def classify(action: str, status: str, diagnostic: str = "") -> str | None:
+    """hard / soft / delay / None from a DSN recipient's Action and Status (RFC 3463)."""
+    action = action.strip().lower()
+    if action in {"delivered", "relayed", "expanded"}:
+        return None
+    if action == "delayed":
+        return DELAY
+    m = _STATUS_RE.search(status) or _STATUS_RE.search(diagnostic)
+    if m:
+        cls, subject, detail = m.group(1), int(m.group(2)), int(m.group(3))
+    else:
+        basic = _BASIC_CODE_RE.search(diagnostic)
+        if not basic:
+            return None if action != "failed" else SOFT
+        cls, subject, detail = basic.group(1), 0, 0
+    if cls == "2":
+        return None
+    if cls == "4":
+        return SOFT
+    if subject == 1 and detail not in (7, 8):  # bad destination address (7/8: our sender)
+        return HARD
+    if (subject, detail) in {(2, 1), (4, 4)}:  # mailbox disabled; no route to the domain
+        return HARD
+    if (subject, detail) == (0, 0):
+        return HARD if _GONE_RE.search(diagnostic) else SOFT
+    return SOFT  # full mailbox, too big, policy/spam blocks, system trouble: may pass later
+
+
+def parse(raw: bytes) -> Report:
+    """Read a DSN or an ARF report; BounceParseError for anything else."""
+    if not raw or not raw.strip():
+        raise BounceParseError("empty message")
+    try:
+        msg = email.message_from_bytes(raw, policy=policy.compat32)
+    except Exception as exc:  # the parser is lenient; this is belt and braces
+        raise BounceParseError(f"unreadable message: {exc}") from exc
+    if msg.get_content_type() != "multipart/report" or not msg.is_multipart():
+        raise BounceParseError(f"not a report: Content-Type {msg.get_content_type()}")
+    report_type = (msg.get_param("report-type") or "").lower()
+    parts = list(msg.walk())
+    originals = [p for p in parts if p.get_content_type() in
+                 ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers")]
+    original = _original_headers(originals[0]) if originals else None
+    report_id = " ".join((msg.get("Message-ID") or "").split())[:200]
+    outer_addrs = [msg.get(h, "") for h in ("To", "Delivered-To", "X-Original-To",
+                                            "Envelope-To", "X-Envelope-To")]
+    orig_addrs = ([original.get(h, "") for h in ("Return-Path", "Sender", "X-Envelope-From")]
+                  if original is not None else [])
+    message_ids = _MSGID_RE.findall(original.get("Message-ID", "")) if original is not None else []
+
+    if report_type == "delivery-status":
+        status_part = next((p for p in parts
+                            if p.get_content_type() == "message/delivery-status"), None)
+        if status_part is None:
+            raise BounceParseError("delivery-status report without a message/delivery-status part")
+        recipients = _recipients(status_part)
+        if not recipients:
+            raise BounceParseError("delivery-status part names no recipient with an Action")
+        return Report("dsn", recipients=recipients, message_ids=message_ids,
+                      addresses=[a for a in outer_addrs + orig_addrs if a], report_id=report_id)
+    if report_type == "feedback-report":
+        fb_part = next((p for p in parts
+                        if p.get_content_type() == "message/feedback-report"), None)
+        fields = _feedback_fields(fb_part) if fb_part is not None else None
+        if not fields or not fields.get("feedback-type"):
+            raise BounceParseError("feedback report without a Feedback-Type")
+        rcpt = fields.get("original-rcpt-to", "")
+        return Report("arf", feedback_type=fields["feedback-type"].strip().lower()[:32],
+                      original_rcpt=_strip_addr(rcpt), message_ids=message_ids,
+                      addresses=[a for a in outer_addrs + orig_addrs
+                                 + [fields.get("original-mail-from", "")] if a],
+                      report_id=report_id)
+    raise BounceParseError(f"unknown report-type {report_type!r}")
+
+
+def _original_headers(part: Message) -> Message | None:
+    payload = part.get_payload()
+    if isinstance(payload, list):  # message/rfc822: already parsed
+        return payload[0] if payload and isinstance(payload[0], Message) else None
+    if isinstance(payload, str):   # text/rfc822-headers: parse the text
+        try:
+            body = part.get_payload(decode=True) or b""
+            return HeaderParser(policy=policy.compat32).parsestr(
+                body.decode("utf-8", "replace"))
+        except (ValueError, LookupError, TypeError):
+            return None
+    return None
+
+
+def _recipients(part: Message) -> list[RecipientStatus]:
+    blocks = part.get_payload()
+    if isinstance(blocks, str):  # unusual encodings leave the blocks as text
+        blocks = _blocks_from_text(part.get_payload(decode=True) or b"")
+    out = []
+    for block in blocks[1:] if len(blocks) > 1 else blocks:  # first: per-message fields
+        if not isinstance(block, Message):
+            continue
+        action = " ".join((block.get("Action") or "").split())
+        recipient = _strip_addr(block.get("Final-Recipient") or block.get("Original-Recipient")
+                                or "")
+        if not action or not recipient:
+            continue
+        status = " ".join((block.get("Status") or "").split())[:32]
+        diagnostic = " ".join((block.get("Diagnostic-Code") or "").split())[:400]
+        out.append(RecipientStatus(recipient, action.lower(), status, diagnostic,
+                                   classify(action, status, diagnostic)))
+    return out
+
+
+def _blocks_from_text(body: bytes) -> list[Message]:
+    text = body.decode("utf-8", "replace").replace("\r\n", "\n")
+    return [HeaderParser(policy=policy.compat32).parsestr(chunk)
+            for chunk in re.split(r"\n\s*\n", text) if chunk.strip()]
+
+
+def _feedback_fields(part: Message) -> dict[str, str]:
+    payload = part.get_payload()
+    block = payload[0] if isinstance(payload, list) and payload else None
+    if block is None and isinstance(payload, str):
+        block = HeaderParser(policy=policy.compat32).parsestr(payload.lstrip())
+    if not isinstance(block, Message):
+        return {}
+    return {k.lower(): " ".join(str(v).split()) for k, v in block.items()}
+
+
+def _strip_addr(value: str) -> str:
+    """'rfc822; a@b.c' or '<a@b.c>' -> 'a@b.c' (lower-cased)."""
+    value = value.split(";", 1)[1] if ";" in value else value
+    return value.strip().strip("<>").strip().lower()[:320]

@@ -1,0 +1,83 @@
+"""`flask bounces ingest FILE...`, `flask bounces serve`, `flask tracking flush`."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from newsletter.extensions import db
+
+bounces_cli = AppGroup("bounces", help="Bounce and complaint intake (DSN, ARF).")
+tracking_cli = AppGroup("tracking", help="Open/click event buffer.")
+
+
+@bounces_cli.command("ingest")
+@click.argument("paths", nargs=-1, required=True,
+                type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--rcpt", default="", help="The envelope recipient (VERP address), if known.")
+def bounces_ingest(paths: tuple[Path, ...], rcpt: str) -> None:
+    """Apply DSN/ARF messages stored as files (one message per file; '-' reads stdin)."""
+    from newsletter.tracking.intake import ingest
+    from newsletter.tracking.links import TrackingSettings
+
+    settings = TrackingSettings.from_config(current_app.config)
+    dropped = 0
+    for path in paths:
+        try:
+            raw = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+        except OSError as exc:
+            click.echo(f"{path}: cannot read: {exc.strerror}", err=True)
+            dropped += 1
+            continue
+        result = ingest(db.session, raw, settings, envelope_rcpts=[rcpt] if rcpt else [],
+                        source=f"file {path}")
+        dropped += result.outcome == "dropped"
+        click.echo(f"{path}: {result.outcome}"
+                   + (f" delivery {result.delivery_id}" if result.delivery_id else "")
+                   + (" (address suppressed)" if result.suppressed else "")
+                   + (f": {result.detail}" if result.detail else ""))
+    if dropped:
+        sys.exit(1)
+
+
+@bounces_cli.command("serve")
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", type=int, default=2525)
+def bounces_serve(host: str, port: int) -> None:
+    """Run the inbound SMTP server for the VERP bounce address."""
+    from newsletter.devsmtp import SinkServer
+    from newsletter.tracking.inbound import BounceHandler
+
+    app = current_app._get_current_object()
+    server = SinkServer(port=port, host=host, handler=BounceHandler(app)).start()
+    click.echo(f"bounce intake listening on {host}:{port}")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.stop()
+
+
+@tracking_cli.command("flush")
+@click.option("--loop", "interval", type=float, default=0.0,
+              help="Keep flushing every INTERVAL seconds (0: once and exit).")
+def tracking_flush(interval: float) -> None:
+    """Move buffered open/click events from Redis into the database."""
+    from newsletter.tracking.jobs import flush_job
+
+    while True:
+        click.echo(json.dumps(flush_job()))
+        if interval <= 0:
+            return
+        time.sleep(interval)
+
+
+def register(app) -> None:
+    app.cli.add_command(bounces_cli)
+    app.cli.add_command(tracking_cli)

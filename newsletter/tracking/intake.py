@@ -1,0 +1,201 @@
+"""Bounce and complaint intake: a parsed report applied to the delivery it names.
+
+The delivery is found from the VERP envelope address (signed: a forged bounce cannot name
+a delivery) or, failing that, from the original Message-ID (random per message). Then:
+
+* hard bounce  -> Delivery.state = bounced, event, address suppressed;
+* soft bounce  -> event; the address is suppressed once the last N weeks it was mailed in
+  (SOFT_BOUNCE_WEEKS, default 3) each had a bounce;
+* delayed      -> a `deferred` event (the remote server is still trying);
+* complaint    -> event, address suppressed (ARF; "not-spam" feedback is ignored).
+
+Every outcome is idempotent: the same report fed twice (SMTP and then the file CLI, say)
+changes nothing the second time. Malformed input is logged and dropped, never raised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from newsletter.delivery import store
+from newsletter.delivery.models import (
+    Delivery,
+    DeliveryEvent,
+    DeliveryState,
+    EventKind,
+    Send,
+)
+from newsletter.timeutil import utcnow
+from newsletter.tracking import signing
+from newsletter.tracking.bounces import DELAY, HARD, SOFT, BounceParseError, Report, parse
+from newsletter.tracking.links import TrackingSettings
+from newsletter.tracking.models import TrackedEvent
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestResult:
+    outcome: str          # hard / soft / delay / complaint / ignored / duplicate / dropped
+    delivery_id: int | None = None
+    detail: str = ""
+    suppressed: bool = False
+
+
+def ingest(session: Session, raw: bytes, settings: TrackingSettings, *,
+           envelope_rcpts: list[str] | tuple[str, ...] = (), source: str = "") -> IngestResult:
+    """Apply one DSN or ARF message. Never raises for bad input: returns outcome 'dropped'."""
+    try:
+        report = parse(raw)
+    except BounceParseError as exc:
+        log.warning("bounce intake (%s): dropped: %s", source or "?", exc)
+        return IngestResult("dropped", detail=str(exc))
+    delivery = find_delivery(session, settings, report, envelope_rcpts)
+    if delivery is None:
+        detail = "no delivery matches the VERP address or the Message-ID"
+        log.warning("bounce intake (%s): dropped %s report: %s", source or "?", report.kind, detail)
+        return IngestResult("dropped", detail=detail)
+    if report.kind == "arf":
+        return _complaint(session, settings, report, delivery, raw)
+    return _bounce(session, settings, report, delivery, raw)
+
+
+def find_delivery(session: Session, settings: TrackingSettings, report: Report,
+                  envelope_rcpts=()) -> Delivery | None:
+    for address in [*envelope_rcpts, *report.addresses]:
+        delivery_id = signing.read_verp(settings.secret_key, address)
+        if delivery_id is not None:
+            delivery = session.get(Delivery, delivery_id)
+            if delivery is not None:
+                return delivery
+    for message_id in report.message_ids:
+        delivery = session.scalar(select(Delivery).where(Delivery.message_id == message_id))
+        if delivery is not None:
+            return delivery
+    return None
+
+
+def _key(kind: str, delivery_id: int, what: str, report: Report, raw: bytes) -> str:
+    origin = report.report_id or hashlib.sha256(raw).hexdigest()
+    return hashlib.sha256(f"{kind}|{delivery_id}|{what}|{origin}".encode()).hexdigest()[:40]
+
+
+def _record(session: Session, delivery: Delivery, kind: str, detail: str, key: str,
+            bounce: str = "") -> None:
+    event = DeliveryEvent(delivery_id=delivery.id, kind=kind, detail=detail[:500],
+                          created_at=utcnow())
+    session.add(event)
+    session.flush()
+    session.add(TrackedEvent(key=key, event_id=event.id, send_id=delivery.send_id,
+                             delivery_id=delivery.id, kind=kind, bounce=bounce,
+                             created_at=event.created_at))
+
+
+def _seen(session: Session, key: str) -> bool:
+    return session.get(TrackedEvent, key) is not None
+
+
+def _bounce(session, settings, report: Report, delivery: Delivery, raw: bytes) -> IngestResult:
+    worst = report.worst
+    if worst is None:
+        return IngestResult("ignored", delivery.id, "report says delivered/relayed")
+    detail = f"{worst.klass} {worst.status or '-'} {worst.diagnostic}".strip()
+    key = _key("dsn", delivery.id, f"{worst.klass}|{worst.status}", report, raw)
+    if _seen(session, key):
+        return IngestResult("duplicate", delivery.id, detail)
+    if worst.klass == DELAY:
+        _record(session, delivery, EventKind.DEFERRED, f"remote delay: {detail}", key, DELAY)
+        session.commit()
+        return IngestResult(DELAY, delivery.id, detail)
+    _record(session, delivery, EventKind.BOUNCED, detail, key, worst.klass)
+    result = IngestResult(worst.klass, delivery.id, detail)
+    if worst.klass == HARD:
+        if delivery.state != DeliveryState.CANCELLED:
+            delivery.state = DeliveryState.BOUNCED
+            delivery.last_error = detail[:500]
+        session.commit()
+        if delivery.subscriber_id is not None:
+            store.suppress(session, delivery.email, "bounced", detail)
+            result.suppressed = True
+        return result
+    session.commit()
+    weeks = settings.soft_bounce_weeks
+    if delivery.subscriber_id is not None and soft_bounce_streak(session, delivery.email, weeks):
+        store.suppress(session, delivery.email, "bounced", f"soft bounces {weeks} weeks in a row")
+        result.suppressed = True
+    return result
+
+
+def soft_bounce_streak(session: Session, email: str, weeks: int) -> bool:
+    """Whether each of the last `weeks` ISO weeks in which `email` was mailed had a bounce.
+
+    Weeks without a send are skipped, not counted as good: the chain is of mailings.
+    """
+    if weeks <= 0:
+        return False
+    bounced = exists(select(DeliveryEvent.id).where(
+        DeliveryEvent.delivery_id == Delivery.id, DeliveryEvent.kind == EventKind.BOUNCED))
+    rows = session.execute(
+        select(Send.created_at, bounced)
+        .select_from(Delivery).join(Send, Send.id == Delivery.send_id)
+        .where(Delivery.email == email.lower(), Send.is_test.is_(False),
+               Delivery.state.in_([DeliveryState.SENT, DeliveryState.BOUNCED]))
+        .order_by(Send.created_at.desc()).limit(weeks * 5)
+    ).all()
+    per_week: dict[tuple[int, int], bool] = {}
+    for created_at, had_bounce in rows:
+        week = tuple(created_at.isocalendar())[:2]
+        per_week[week] = per_week.get(week, False) or bool(had_bounce)
+    recent = list(per_week.values())[:weeks]
+    return len(recent) >= weeks and all(recent)
+
+
+def _complaint(session, settings, report: Report, delivery: Delivery, raw: bytes) -> IngestResult:
+    if report.feedback_type == "not-spam":
+        return IngestResult("ignored", delivery.id, "feedback type not-spam")
+    detail = f"ARF {report.feedback_type}"
+    key = _key("arf", delivery.id, report.feedback_type, report, raw)
+    if _seen(session, key):
+        return IngestResult("duplicate", delivery.id, detail)
+    _record(session, delivery, EventKind.COMPLAINED, detail, key)
+    session.commit()
+    result = IngestResult("complaint", delivery.id, detail)
+    if delivery.subscriber_id is not None:
+        store.suppress(session, delivery.email, "complained", detail)
+        result.suppressed = True
+    return result
+
+
+def record_unsubscribe(session: Session, subscriber_id: int, *, days: int = 60) -> int | None:
+    """Attach an `unsubscribed` event to the subscriber's latest delivery (for the reports).
+
+    For the unsubscribe service to call; returns the delivery id, or None when the
+    subscriber was not mailed in the last `days` days. Does not commit.
+    """
+    import datetime as dt
+
+    delivery_id = session.scalar(
+        select(Delivery.id).where(Delivery.subscriber_id == subscriber_id,
+                                  Delivery.sent_at >= utcnow() - dt.timedelta(days=days))
+        .order_by(Delivery.sent_at.desc()).limit(1))
+    if delivery_id is not None:
+        session.add(DeliveryEvent(delivery_id=delivery_id, kind=EventKind.UNSUBSCRIBED,
+                                  detail="", created_at=utcnow()))
+    return delivery_id
+
+
+__all__ = [
+    "DELAY",
+    "HARD",
+    "SOFT",
+    "IngestResult",
+    "find_delivery",
+    "ingest",
+    "record_unsubscribe",
+    "soft_bounce_streak",
+]

@@ -1,0 +1,54 @@
+"""Entry points that run the tracking work inside an app: the periodic/queued event flush.
+
+Plain functions taking nothing but ids (RQ's advice; enqueueing stays in delivery/jobs.py,
+the only rq import). `flush_job` may be run by RQ, by the worker's periodic thread, or by
+`flask tracking flush`; a Redis lock lets one run at a time (two would still be correct,
+only slower).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from flask import Flask, current_app, has_app_context
+from redis import Redis
+from redis.exceptions import LockError
+
+from newsletter.extensions import db
+from newsletter.tracking import events
+from newsletter.tracking.links import TrackingSettings
+
+log = logging.getLogger(__name__)
+
+
+def redis_for(app: Flask) -> Redis:
+    """One client (one connection pool) per app: the endpoints reuse its connections."""
+    client = app.extensions.get("tracking_redis")
+    if client is None:
+        client = Redis.from_url(app.config["REDIS_URL"], socket_timeout=5,
+                                socket_connect_timeout=2)
+        app.extensions["tracking_redis"] = client
+    return client
+
+
+def flush_job(limit: int | None = None) -> dict:
+    """Flush buffered open/click events into the database; returns the counts."""
+    from newsletter.delivery import jobs as delivery_jobs
+
+    app = current_app._get_current_object() if has_app_context() else delivery_jobs._job_app()
+    with app.app_context():
+        settings = TrackingSettings.from_config(app.config)
+        redis = redis_for(app)
+        lock = redis.lock(f"{settings.events_key}:flush-lock", timeout=300)
+        if not lock.acquire(blocking=True, blocking_timeout=10):
+            return {"skipped": "another flush is running"}
+        try:
+            result = events.flush(db.session, redis, settings, limit=limit)
+        finally:
+            with contextlib.suppress(LockError):  # expired while we worked
+                lock.release()
+            db.session.remove()
+    if result.read:
+        log.info("tracking flush: %s", result.__dict__)
+    return result.__dict__

@@ -1,0 +1,120 @@
+"""Public tracking endpoints (pixel, click redirects) and the bounce webhook.
+
+The pixel and the tracked click answer without the database: the token is checked by
+HMAC, the event goes to Redis (`events.record`), and the click target comes from the
+send's link table cached in the process (one database read per send and process).
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import logging
+
+from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
+from redis.exceptions import RedisError
+
+from newsletter.extensions import csrf, db
+from newsletter.tracking import events, signing
+from newsletter.tracking.intake import ingest
+from newsletter.tracking.jobs import redis_for
+from newsletter.tracking.links import LinkCache, TrackingSettings
+
+log = logging.getLogger(__name__)
+bp = Blueprint("tracking", __name__)
+
+# A 1x1 transparent GIF (42 bytes).
+PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+NO_STORE = {"Cache-Control": "no-store, no-cache, must-revalidate, private", "Pragma": "no-cache"}
+MAX_BOUNCE_BYTES = 10 * 1024 * 1024
+
+
+def _settings() -> TrackingSettings:
+    s = current_app.extensions.get("tracking_settings")
+    if s is None:
+        s = current_app.extensions["tracking_settings"] = TrackingSettings.from_config(
+            current_app.config)
+    return s
+
+
+def _links() -> LinkCache:
+    cache = current_app.extensions.get("tracking_links")
+    if cache is None:
+        cache = current_app.extensions["tracking_links"] = LinkCache()
+    return cache
+
+
+def _record(kind: str, send_id: int, delivery_id: int, link_n: int = 0) -> None:
+    settings = _settings()
+    if not settings.enabled:
+        return  # switched off globally: serve, record nothing
+    bot = events.classify_request(request.method, request.headers.get("User-Agent"),
+                                  request.remote_addr)
+    try:
+        events.record(redis_for(current_app), settings.events_key, kind, send_id,
+                      delivery_id, link_n, bot)
+    except RedisError as exc:  # the reader still gets the image / the page
+        log.warning("tracking: event not recorded, Redis unavailable: %s", exc)
+
+
+@bp.get("/t/o/<token>.gif")
+def open_pixel(token: str):
+    """The open-tracking pixel: always a GIF; 404 (still a GIF) for a bad token."""
+    ids = signing.read_delivery_token(_settings().secret_key, token)
+    if ids is None:
+        return Response(PIXEL, status=404, mimetype="image/gif", headers=NO_STORE)
+    _record(events.OPEN, *ids)
+    return Response(PIXEL, mimetype="image/gif", headers=NO_STORE)
+
+
+@bp.get("/t/c/<token>/<int:n>")
+def click(token: str, n: int):
+    """A tracked link: record the click, redirect to the stored URL."""
+    ids = signing.read_delivery_token(_settings().secret_key, token)
+    url = _links().url(db.session, ids[0], n) if ids else None
+    if url is None:
+        return _invalid_link()
+    _record(events.CLICK, ids[0], ids[1], n)
+    return _redirect(url)
+
+
+@bp.get("/t/r/<token>/<int:n>")
+def plain_redirect(token: str, n: int):
+    """An untracked link (the reader opted out): redirect only, no event, no reader id."""
+    send_id = signing.read_send_token(_settings().secret_key, token)
+    url = _links().url(db.session, send_id, n) if send_id else None
+    if url is None:
+        return _invalid_link()
+    return _redirect(url)
+
+
+def _redirect(url: str) -> Response:
+    response = redirect(url, code=302)
+    response.headers.update(NO_STORE)
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _invalid_link():
+    return render_template("tracking/invalid_link.html"), 404
+
+
+@bp.post("/webhooks/bounce")
+@csrf.exempt
+def bounce_webhook():
+    """A DSN or ARF message as the raw request body; X-Bounce-Secret must match the config."""
+    secret = _settings().webhook_secret
+    given = request.headers.get("X-Bounce-Secret", "")
+    if not secret:
+        return jsonify(error="bounce webhook is not configured"), 404
+    if not hmac.compare_digest(given.encode(), secret.encode()):
+        return jsonify(error="bad or missing X-Bounce-Secret header"), 403
+    raw = request.stream.read(MAX_BOUNCE_BYTES + 1)
+    if len(raw) > MAX_BOUNCE_BYTES:
+        return jsonify(error="message too large"), 413
+    rcpt = request.args.get("rcpt", "")
+    result = ingest(db.session, raw, _settings(), envelope_rcpts=[rcpt] if rcpt else [],
+                    source="webhook")
+    status = 422 if result.outcome == "dropped" else 200
+    return jsonify(outcome=result.outcome, delivery_id=result.delivery_id,
+                   detail=result.detail, suppressed=result.suppressed), status
