@@ -1,17 +1,54 @@
-"""Issue pages: the list of issues, one issue with its rendered email, the web archive."""
+"""Issue pages. Staff: list, import, the issue page (preview of both editions, test send),
+the edit page. Public: the web archive (index and one issue, regular edition only).
+
+Thin views: forms parse the request, `service`/`editing`/`preview`/`archive` do the work.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user
 from sqlalchemy import func, select
+from werkzeug.datastructures import ImmutableMultiDict
 
-from newsletter.bulletin.models import Issue, IssueStatus
+from newsletter.bulletin import archive, editing, preview
+from newsletter.bulletin.forms import ImportForm, IssueEditForm, SendTestForm
+from newsletter.bulletin.models import Issue
+from newsletter.bulletin.parser import IssueParseError
+from newsletter.bulletin.service import IssueImportError, import_issue
 from newsletter.delivery.models import Send
 from newsletter.extensions import db
-from newsletter.render import Edition, personalise, render_edition
+from newsletter.render import Edition
+from newsletter.render.markup import date_cn
+from newsletter.review import models as review_models
+from newsletter.review import service as review_service
 from newsletter.staff.auth import role_required
+from newsletter.staff.models import Role
 
 bp = Blueprint("bulletin", __name__)
+
+DEFAULT_IMPORT_MAX_BYTES = 1024 * 1024  # the sample is 16 KB; a real issue stays far below
+FORM_OVERHEAD_BYTES = 64 * 1024         # multipart boundaries and the CSRF field
+# The iframe documents: no script, no plugins, no same-origin access even if opened alone.
+FRAME_CSP = ("sandbox allow-popups allow-popups-to-escape-sandbox; default-src 'none'; "
+             "style-src 'unsafe-inline'; img-src http: https: data:; frame-ancestors 'self'")
+ARCHIVE_CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; "
+               "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+
+
+@bp.app_template_filter("cn_date")
+def cn_date(value) -> str:
+    return date_cn(value) if value else ""
 
 
 def _issue_or_404(number: int) -> Issue:
@@ -21,15 +58,24 @@ def _issue_or_404(number: int) -> Issue:
     return issue
 
 
-def _web_html(issue: Issue, edition: Edition) -> str:
-    """The email as a web page: links neutral, no tracking pixel."""
-    base = current_app.config["BASE_URL"]
-    rendered = render_edition(issue.to_doc(), edition, archive_url=f"{base}/archive/{issue.number}")
-    html, _ = personalise(rendered, {"unsubscribe_url": f"{base}/unsubscribe",
-                                     "preferences_url": f"{base}/preferences",
-                                     "name": "", "open_pixel_url": ""})
-    return html
+def _base_url() -> str:
+    return current_app.config["BASE_URL"]
 
+
+def _import_limit() -> int:
+    return int(current_app.config.get("IMPORT_MAX_BYTES", DEFAULT_IMPORT_MAX_BYTES))
+
+
+def _note_change(issue: Issue, action) -> None:
+    """Tell the approval workflow who changed the issue: an approved issue goes back to
+    review (and its scheduled sends are cancelled); its editor may not approve it."""
+    cancelled = review_service.note_edit(db.session, issue, current_user._get_current_object(), action)
+    if cancelled:
+        flash(_("本期批准后内容被修改，已退回待审核，并撤销了定时发送 %(ids)s。",
+                ids="、".join(f"#{i}" for i in cancelled)), "warning")
+
+
+# --- list and import -----------------------------------------------------------------------
 
 @bp.get("/issues")
 @role_required()
@@ -38,43 +84,223 @@ def issue_list():
     issues = db.session.scalars(select(Issue).order_by(Issue.number.desc())).all()
     send_counts = dict(db.session.execute(
         select(Send.issue_id, func.count()).group_by(Send.issue_id)).all())
-    return render_template("bulletin/list.html", issues=issues, send_counts=send_counts)
+    return render_template("bulletin/list.html", issues=issues, send_counts=send_counts,
+                           can_edit=current_user.has_role(Role.EDITOR))
+
+
+@bp.url_value_preprocessor
+def _limit_upload(endpoint, values):
+    # Runs before CSRFProtect reads the body: an oversized upload stops at 413 unread.
+    if endpoint == "bulletin.issue_import" and request.method == "POST":
+        request.max_content_length = _import_limit() + FORM_OVERHEAD_BYTES
+
+
+@bp.errorhandler(413)
+def _too_large(exc):
+    # The body was refused unread: let later readers (after_request hooks) see an empty form
+    # instead of hitting the same 413 again.
+    request.__dict__["form"] = ImmutableMultiDict()
+    request.__dict__["files"] = ImmutableMultiDict()
+    if request.endpoint != "bulletin.issue_import" or not (
+            current_user.is_authenticated and current_user.has_role(Role.EDITOR)):
+        return exc
+    form = ImportForm(formdata=None)
+    form.file.errors = [_("文件太大：上限为 %(kb)s KB。请确认选的是周报的纯文本文件。",
+                          kb=_import_limit() // 1024)]
+    return render_template("bulletin/import.html", form=form, limit=_import_limit()), 413
+
+
+@bp.route("/issues/import", methods=["GET", "POST"])
+@role_required(Role.EDITOR)
+def issue_import():
+    """Upload an issue's text; a malformed file shows the parser's line-numbered message."""
+    form = ImportForm()
+    limit = _import_limit()
+    if form.validate_on_submit():
+        data = form.file.data.read(limit + 1)
+        if len(data) > limit:
+            form.file.errors = [_("文件太大：上限为 %(kb)s KB。请确认选的是周报的纯文本文件。",
+                                  kb=limit // 1024)]
+        else:
+            try:
+                issue, created = import_issue(db.session, data)
+            except IssueParseError as exc:
+                form.file.errors = [_("无法导入：第 %(line)s 行：%(msg)s",
+                                      line=exc.line, msg=exc.message)]
+            except IssueImportError as exc:
+                form.file.errors = [_("无法导入：%(msg)s", msg=str(exc))]
+            else:
+                _note_change(issue, review_models.ReviewAction.IMPORTED)
+                articles = sum(len(s.articles) for s in issue.sections)
+                flash(_("%(what)s第 %(n)s 期：%(s)s 个栏目，%(a)s 篇文章。",
+                        what=_("已导入") if created else _("已更新草稿"), n=issue.number,
+                        s=len(issue.sections), a=articles), "success")
+                return redirect(url_for("bulletin.issue_detail", number=issue.number))
+        return render_template("bulletin/import.html", form=form, limit=limit), 400
+    status = 400 if request.method == "POST" else 200
+    return render_template("bulletin/import.html", form=form, limit=limit), status
+
+
+# --- the issue page: preview and test send ------------------------------------------------
+
+def _edition_arg(value: str | None) -> Edition:
+    try:
+        return Edition(value or Edition.REGULAR.value)
+    except ValueError:
+        abort(400)
+
+
+def _issue_page(issue: Issue, edition: Edition, test_form: SendTestForm, status: int = 200):
+    rendered = preview.render_all(issue.to_doc(), _base_url())
+    _, text = preview.sample_copy(rendered[edition], _base_url())
+    sends = db.session.scalars(select(Send).where(Send.issue_id == issue.id)
+                               .order_by(Send.id.desc()).limit(20)).all()
+    return render_template(
+        "bulletin/detail.html", issue=issue, edition=edition, figures=preview.figures(rendered),
+        current=rendered[edition], text=text, sends=sends, test_form=test_form,
+        article_count=sum(len(s.articles) for s in issue.sections),
+        can_edit=current_user.has_role(Role.EDITOR), editable=editing.is_editable(issue),
+        status_label=editing.STATUS_LABELS.get(issue.status, issue.status),
+        priority_supported=preview.supports_test_edition(),
+    ), status
 
 
 @bp.get("/issues/<int:number>")
 @role_required()
 def issue_detail(number: int):
-    """One issue: its sections, and its email in a frame at phone and desktop widths."""
+    """One issue: both editions at phone and desktop widths, sizes, warnings, test send."""
     issue = _issue_or_404(number)
-    edition = _edition_arg()
-    rendered = render_edition(issue.to_doc(), edition,
-                              archive_url=f"{current_app.config['BASE_URL']}/archive/{number}")
-    sends = db.session.scalars(select(Send).where(Send.issue_id == issue.id)
-                               .order_by(Send.id.desc())).all()
-    article_count = sum(len(s.articles) for s in issue.sections)
-    return render_template("bulletin/detail.html", issue=issue, edition=edition,
-                           rendered=rendered, sends=sends, article_count=article_count)
+    edition = _edition_arg(request.args.get("edition"))
+    return _issue_page(issue, edition, SendTestForm(formdata=None, edition=edition.value))
+
+
+@bp.get("/issues/<int:number>/preview")
+@role_required()
+def issue_preview(number: int):
+    """The preview lives on the issue page."""
+    return redirect(url_for("bulletin.issue_detail", number=number,
+                            edition=request.args.get("edition")) + "#preview")
+
+
+@bp.post("/issues/<int:number>/test-send")
+@role_required(Role.EDITOR)
+def issue_test_send(number: int):
+    """Mail the chosen edition to a few addresses through the normal queue, marked [测试]."""
+    issue = _issue_or_404(number)
+    form = SendTestForm()
+    edition = _edition_arg(form.edition.data)
+    if form.validate():
+        try:
+            addresses = preview.parse_test_addresses(form.addresses.data)
+            send = preview.send_test(db.session, current_app.config, issue.number, edition,
+                                     addresses, created_by=current_user.email)
+        except preview.SendTestError as exc:
+            form.addresses.errors = [*form.addresses.errors, str(exc)]
+        else:
+            flash(_("测试邮件（%(label)s）已排入发送队列：%(to)s（发送 #%(id)s）。",
+                    label=preview.EDITION_LABELS[edition], to="、".join(addresses),
+                    id=send.id), "success")
+            return redirect(url_for("bulletin.issue_detail", number=number,
+                                    edition=edition.value) + "#test-send")
+    return _issue_page(issue, edition, form, status=400)
 
 
 @bp.get("/issues/<int:number>/email")
 @role_required()
 def issue_email(number: int):
-    """The rendered email HTML of one edition (what the preview frame shows)."""
+    """The rendered email HTML of one edition, as the preview frames show it."""
     issue = _issue_or_404(number)
-    return _web_html(issue, _edition_arg())
+    edition = _edition_arg(request.args.get("edition"))
+    html, _text = preview.sample_copy(preview.render(issue.to_doc(), edition, _base_url()),
+                                      _base_url())
+    return html, 200, {"Content-Security-Policy": FRAME_CSP,
+                       "X-Content-Type-Options": "nosniff",
+                       "Cache-Control": "no-store"}
+
+
+# --- editing -----------------------------------------------------------------------------------
+
+def _edit_page(issue: Issue, form: IssueEditForm, errors=(), status: int = 200,
+               pending: bool = False):
+    return render_template(
+        "bulletin/edit.html", issue=issue, form=form, errors=list(errors),
+        editable=editing.is_editable(issue), pending=pending,
+        status_label=editing.STATUS_LABELS.get(issue.status, issue.status)), status
+
+
+@bp.get("/issues/<int:number>/edit")
+@role_required(Role.EDITOR)
+def issue_edit(number: int):
+    """The whole issue in one form: front matter, 编者按, 摘要, sections and articles."""
+    issue = _issue_or_404(number)
+    form = IssueEditForm.from_doc(editing.editable_doc(issue), editing.version_of(issue))
+    return _edit_page(issue, form)
+
+
+@bp.post("/issues/<int:number>/edit")
+@role_required(Role.EDITOR)
+def issue_edit_save(number: int):
+    """Save the form, with at most one structural action (move, delete, add) applied."""
+    issue = _issue_or_404(number)
+    if not editing.is_editable(issue):
+        form = IssueEditForm.from_doc(editing.editable_doc(issue), editing.version_of(issue))
+        flash(_("第 %(n)s 期%(s)s，内容已定稿，不能再修改。", n=issue.number,
+                s=editing.STATUS_LABELS.get(issue.status, issue.status)), "error")
+        return _edit_page(issue, form, status=409)
+    form = IssueEditForm()
+    form.set_choices()
+    if not form.validate():  # CSRF, and values of the wrong type (number, date)
+        return _edit_page(issue, form, form.error_list(), status=400)
+
+    doc, moves = form.to_doc(issue.to_doc())
+    try:
+        result = editing.apply_op(doc, request.form.get("op", "save"))
+    except editing.EditError as exc:
+        return _edit_page(issue, form, [("", p.message) for p in exc.problems], status=400)
+    editing.move_articles(result.doc, moves)
+    doc = editing.clean_doc(result.doc)
+    if not result.save:  # a blank section/article to fill in: shown, not stored yet
+        flash(result.notice, "info")
+        return _edit_page(issue, IssueEditForm.from_doc(doc, form.version.data),
+                          pending=True)
+    try:
+        saved = editing.save_issue(db.session, number, doc, version=form.version.data)
+    except editing.EditError as exc:
+        version = getattr(exc, "current_version", form.version.data)
+        fresh = IssueEditForm.from_doc(doc, version)
+        code = 409 if isinstance(exc, (editing.IssueReadOnly, editing.StaleEdit)) else 422
+        return _edit_page(issue, fresh, fresh.add_problems(exc.problems), status=code,
+                          pending=True)
+    _note_change(saved, review_models.ReviewAction.EDITED)
+    flash(result.notice, "success")
+    anchor = f"#{result.focus}" if result.focus else ""
+    return redirect(url_for("bulletin.issue_edit", number=saved.number) + anchor)
+
+
+# --- the public archive ------------------------------------------------------------------------
+
+def _public(response_body: str, status: int = 200):
+    return response_body, status, {"Content-Security-Policy": ARCHIVE_CSP,
+                                   "Cache-Control": "public, max-age=300"}
+
+
+@bp.get("/archive")
+def archive_index():
+    """Every sent issue, newest first, 20 to a page."""
+    try:
+        page = archive.index_page(db.session, request.args.get("page", 1, type=int))
+    except archive.PageNotFound:
+        abort(404)
+    return _public(render_template("bulletin/archive_index.html", listing=page))
 
 
 @bp.get("/archive/<int:number>")
 def archive_issue(number: int):
-    """The public web copy of an issue: always the regular edition."""
-    issue = _issue_or_404(number)
-    if issue.status == IssueStatus.DRAFT:
+    """One issue as a web page: the regular edition's content, anchors `#a-<n>`."""
+    issue = archive.public_issue(db.session, number)
+    if issue is None:
         abort(404)
-    return _web_html(issue, Edition.REGULAR)
-
-
-def _edition_arg() -> Edition:
-    try:
-        return Edition(request.args.get("edition", Edition.REGULAR.value))
-    except ValueError:
-        abort(400)
+    prev_n, next_n = archive.neighbours(db.session, number)
+    return _public(render_template("bulletin/archive_issue.html",
+                                   page=archive.page_context(archive.public_doc(issue)),
+                                   prev_n=prev_n, next_n=next_n))

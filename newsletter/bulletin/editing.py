@@ -1,0 +1,342 @@
+"""Correcting an imported issue: validate a whole edited IssueDoc, then save it atomically.
+
+Plain functions over `IssueDoc` (no Flask, no forms): the edit page turns its fields into an
+IssueDoc, may apply one structural operation (`apply_op`: move/delete/add), and calls
+`save_issue`, which either writes everything or nothing. Problems come back as
+`EditError.problems`, each naming the place it belongs to (a path such as
+``("sections", 2, "articles", 0, "title")``) and a message a person can act on.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from newsletter.bulletin.document import ArticleDoc, IssueDoc, SectionDoc
+from newsletter.bulletin.models import Issue, IssueStatus
+from newsletter.timeutil import utcnow
+
+# Limits that match the columns (String(n)) or keep an issue sane for email.
+MAX_NUMBER = 999_999
+MAX_ISSUE_TITLE = 200
+MAX_PUBLISHER = 200
+MAX_SECTION_NAME = 64
+MAX_ARTICLE_TITLE = 500
+MAX_EDITOR_NOTE = 5_000
+MAX_SUMMARY_ITEM = 300
+RESERVED_SECTION_NAMES = {"摘要"}  # the renderer treats 摘要 as the summary box
+
+STATUS_LABELS = {IssueStatus.DRAFT: "草稿", IssueStatus.SENDING: "发送中",
+                 IssueStatus.SENT: "已发送"}
+
+# C0/C1 controls other than tab and newline: PostgreSQL refuses NUL, mail clients the rest.
+_CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+FieldPath = tuple  # ("title",), ("sections", 1, "name"), ("sections", 1, "articles", 3, "body")
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: FieldPath
+    message: str
+
+
+class EditError(ValueError):
+    """The edit was refused; nothing was written. `problems` says where and why."""
+
+    def __init__(self, problems: list[Problem] | str):
+        if isinstance(problems, str):
+            problems = [Problem((), problems)]
+        self.problems = problems
+        super().__init__("; ".join(p.message for p in problems))
+
+
+class IssueReadOnly(EditError):
+    """The issue is being sent or was sent: its content is final."""
+
+
+class StaleEdit(EditError):
+    """Someone saved the issue after this form was loaded; `current_version` is theirs."""
+
+    def __init__(self, message: str, current_version: str):
+        super().__init__(message)
+        self.current_version = current_version
+
+
+# --- text <-> paragraphs ----------------------------------------------------------------
+
+def _wide(ch: str) -> bool:
+    return unicodedata.east_asian_width(ch) in "WF"
+
+
+def body_to_paragraphs(body: str) -> list[str]:
+    """Paragraphs are separated by blank lines; lines inside one are joined.
+
+    Joined without a space when either side is CJK (Chinese has no spaces between
+    words), with one space between Latin words.
+    """
+    paragraphs: list[str] = []
+    for block in re.split(r"\n[ \t\u3000]*\n", normalise_newlines(body)):
+        text = ""
+        for line in block.split("\n"):
+            line = line.strip()
+            if not line:
+                continue
+            if text and not (_wide(text[-1]) or _wide(line[0])):
+                text += " "
+            text += line
+        if text:
+            paragraphs.append(text)
+    return paragraphs
+
+
+def paragraphs_to_body(paragraphs: list[str]) -> str:
+    return "\n\n".join(paragraphs)
+
+
+def summary_to_lines(text: str) -> list[str]:
+    return [line.strip() for line in normalise_newlines(text).split("\n") if line.strip()]
+
+
+def normalise_newlines(text: str | None) -> str:
+    return (text or "").replace("\r\n", "\n").replace("\r", "\n")
+
+
+# --- validation ---------------------------------------------------------------------------
+
+def validate(doc: IssueDoc) -> list[Problem]:
+    """Everything that can be checked without the database, in page order."""
+    problems: list[Problem] = []
+
+    def need(value: str, path: FieldPath, what: str, limit: int) -> None:
+        if not value.strip():
+            problems.append(Problem(path, f"{what}不能为空。"))
+        elif len(value) > limit:
+            problems.append(Problem(path, f"{what}太长：{len(value)} 字，最多 {limit} 字。"))
+        elif _CONTROL_RE.search(value):
+            problems.append(Problem(path, f"{what}含有不可见的控制字符，请删除后再保存。"))
+
+    if not 1 <= doc.number <= MAX_NUMBER:
+        problems.append(Problem(("number",), f"期号应在 1 到 {MAX_NUMBER} 之间。"))
+    if not dt.date(1990, 1, 1) <= doc.date <= dt.date(2100, 12, 31):
+        problems.append(Problem(("date",), "日期不在合理范围内（1990 年至 2100 年）。"))
+    need(doc.title, ("title",), "刊名", MAX_ISSUE_TITLE)
+    need(doc.publisher, ("publisher",), "出版单位", MAX_PUBLISHER)
+    if doc.editor_note:
+        if len(doc.editor_note) > MAX_EDITOR_NOTE:
+            problems.append(Problem(("editor_note",),
+                                    f"编者按太长：{len(doc.editor_note)} 字，最多 {MAX_EDITOR_NOTE} 字。"))
+        elif _CONTROL_RE.search(doc.editor_note):
+            problems.append(Problem(("editor_note",), "编者按含有不可见的控制字符。"))
+    for n, item in enumerate(doc.summary, 1):
+        if len(item) > MAX_SUMMARY_ITEM or _CONTROL_RE.search(item):
+            problems.append(Problem(("summary",), f"摘要第 {n} 条太长或含有控制字符。"))
+
+    if not doc.sections:
+        problems.append(Problem(("sections",), "一期至少要有一个栏目。"))
+    seen: dict[str, int] = {}
+    for i, section in enumerate(doc.sections):
+        name = section.name.strip()
+        label = f"栏目「{name}」" if name else f"第 {i + 1} 个栏目"
+        need(section.name, ("sections", i, "name"), f"第 {i + 1} 个栏目的名称", MAX_SECTION_NAME)
+        if name in RESERVED_SECTION_NAMES:
+            problems.append(Problem(("sections", i, "name"),
+                                    f"栏目不能叫「{name}」：它是摘要框的名字。"))
+        elif name and name in seen:
+            problems.append(Problem(("sections", i, "name"),
+                                    f"栏目「{name}」重名：与第 {seen[name] + 1} 个栏目同名。"))
+        seen.setdefault(name, i)
+        if not section.articles:
+            problems.append(Problem(("sections", i, "name"),
+                                    f"{label}没有文章：请加入文章或删除此栏目。"))
+        for j, article in enumerate(section.articles):
+            where = f"{label}第 {j + 1} 篇文章"
+            need(article.title, ("sections", i, "articles", j, "title"), f"{where}的标题",
+                 MAX_ARTICLE_TITLE)
+            if not article.paragraphs:
+                problems.append(Problem(("sections", i, "articles", j, "body"),
+                                        f"{where}没有正文：至少要有一段。"))
+            elif any(_CONTROL_RE.search(p) for p in article.paragraphs):
+                problems.append(Problem(("sections", i, "articles", j, "body"),
+                                        f"{where}的正文含有不可见的控制字符。"))
+    return problems
+
+
+# --- structural operations ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class OpResult:
+    doc: IssueDoc
+    save: bool      # False: the result is a working copy to finish in the form (a blank item)
+    focus: str      # element id on the edit page to scroll back to
+    notice: str
+
+
+def _swap(items: list, a: int, b: int) -> None:
+    items[a], items[b] = items[b], items[a]
+
+
+def apply_op(doc: IssueDoc, op: str) -> OpResult:
+    """Apply one button of the edit page to `doc`, in place.
+
+    Ops: ``save``; ``sec-up:i``, ``sec-down:i``, ``sec-del:i``, ``sec-add``;
+    ``art-up:i:j``, ``art-down:i:j``, ``art-del:i:j``, ``art-add:i``. Indices are 0-based
+    positions in `doc` as the page showed it. Adding leaves a blank item to fill in
+    (``save`` is False).
+    """
+    name, _, args = (op or "save").partition(":")
+    try:
+        idx = [int(a) for a in args.split(":")] if args else []
+    except ValueError:
+        raise EditError(f"无法识别的操作：{op!r}") from None
+    secs = doc.sections
+
+    def section(i: int) -> SectionDoc:
+        if not 0 <= i < len(secs):
+            raise EditError("要操作的栏目已不存在，请刷新页面后重试。")
+        return secs[i]
+
+    def article(i: int, j: int) -> list[ArticleDoc]:
+        arts = section(i).articles
+        if not 0 <= j < len(arts):
+            raise EditError("要操作的文章已不存在，请刷新页面后重试。")
+        return arts
+
+    match name, len(idx):
+        case "save", 0:
+            return OpResult(doc, True, "", "已保存。")
+        case "sec-up", 1:
+            section(idx[0])
+            if idx[0] > 0:
+                _swap(secs, idx[0], idx[0] - 1)
+            return OpResult(doc, True, f"s{max(idx[0] - 1, 0)}", "栏目已上移并保存。")
+        case "sec-down", 1:
+            section(idx[0])
+            if idx[0] < len(secs) - 1:
+                _swap(secs, idx[0], idx[0] + 1)
+            return OpResult(doc, True, f"s{min(idx[0] + 1, len(secs) - 1)}",
+                            "栏目已下移并保存。")
+        case "sec-del", 1:
+            gone = section(idx[0])
+            del secs[idx[0]]
+            return OpResult(doc, True, "", f"栏目「{gone.name}」及其 {len(gone.articles)} "
+                                           "篇文章已删除并保存。")
+        case "sec-add", 0:
+            secs.append(SectionDoc("", [ArticleDoc("", [])]))
+            return OpResult(doc, False, f"s{len(secs) - 1}",
+                            "已在末尾加入新栏目：填写栏目名称和第一篇文章后点“保存”。")
+        case "art-up" | "art-down", 2:
+            i, j = idx
+            arts = article(i, j)
+            k = j - 1 if name == "art-up" else j + 1
+            if 0 <= k < len(arts):
+                _swap(arts, j, k)
+            else:
+                k = j
+            return OpResult(doc, True, f"s{i}-a{k}", "文章顺序已调整并保存。")
+        case "art-del", 2:
+            i, j = idx
+            gone = article(i, j).pop(j)
+            return OpResult(doc, True, f"s{i}", f"文章「{gone.title or '（无标题）'}」已删除并保存。")
+        case "art-add", 1:
+            arts = section(idx[0]).articles
+            arts.append(ArticleDoc("", []))
+            return OpResult(doc, False, f"s{idx[0]}-a{len(arts) - 1}",
+                            "已加入一篇空白文章：填写标题和正文后点“保存”。")
+    raise EditError(f"无法识别的操作：{op!r}")
+
+
+def move_articles(doc: IssueDoc, moves: list[tuple[ArticleDoc, SectionDoc]]) -> int:
+    """Move each article to the end of its target section, in place; returns how many moved.
+
+    Articles and sections are named by identity, so this can follow `apply_op`: a move
+    whose article or target section was just deleted is dropped.
+    """
+    moved = 0
+    for article, target in moves:
+        if not any(s is target for s in doc.sections):
+            continue
+        source = next((s for s in doc.sections if any(a is article for a in s.articles)), None)
+        if source is None or source is target:
+            continue
+        source.articles[:] = [a for a in source.articles if a is not article]
+        target.articles.append(article)
+        moved += 1
+    return moved
+
+
+# --- saving ---------------------------------------------------------------------------------
+
+def version_of(issue: Issue) -> str:
+    """What the edit form carries to detect a concurrent save (optimistic locking)."""
+    return issue.updated_at.isoformat() if issue.updated_at else ""
+
+
+def is_editable(issue: Issue) -> bool:
+    return issue.status == IssueStatus.DRAFT
+
+
+def _read_only_message(issue: Issue) -> str:
+    label = STATUS_LABELS.get(issue.status, issue.status)
+    return f"第 {issue.number} 期{label}，内容已定稿，不能再修改。"
+
+
+def save_issue(session: Session, number: int, doc: IssueDoc, *,
+               version: str | None = None) -> Issue:
+    """Replace issue `number`'s content with `doc`, all or nothing.
+
+    Raises IssueReadOnly (not a draft), StaleEdit (saved by someone else since `version`),
+    EditError (invalid content; the problems name the fields). Credits and distribution
+    are not part of the edit form and are kept from the stored issue.
+    """
+    try:
+        issue = session.scalar(select(Issue).where(Issue.number == number).with_for_update())
+        if issue is None:
+            raise EditError(f"第 {number} 期不存在（可能已被改了期号）。")
+        if not is_editable(issue):
+            raise IssueReadOnly(_read_only_message(issue))
+        if version is not None and version != version_of(issue):
+            raise StaleEdit("保存失败：本期在您编辑期间已被他人保存。您的修改仍在表单里；"
+                            "核对后再点一次“保存”将覆盖对方的修改。", version_of(issue))
+        problems = validate(doc)
+        if doc.number != issue.number and session.scalar(
+                select(Issue.id).where(Issue.number == doc.number)) is not None:
+            problems.insert(0, Problem(("number",), f"第 {doc.number} 期已存在，期号不能重复。"))
+        if problems:
+            raise EditError(problems)
+        doc = copy.deepcopy(doc)
+        doc.credits, doc.distribution = dict(issue.credits or {}), dict(issue.distribution or {})
+        issue.fill_from_doc(doc)
+        issue.editor_note = (doc.editor_note or "").strip() or None
+        issue.updated_at = utcnow()
+        session.commit()
+        return issue
+    except IntegrityError:  # a concurrent save took the number between check and commit
+        session.rollback()
+        raise EditError([Problem(("number",), f"第 {doc.number} 期已存在，期号不能重复。")])
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def editable_doc(issue: Issue) -> IssueDoc:
+    """The issue as the edit form shows it (the editor note included)."""
+    return issue.to_doc()
+
+
+def clean_doc(doc: IssueDoc) -> IssueDoc:
+    """Trim what people type: surrounding whitespace of names and titles."""
+    doc = copy.deepcopy(doc)
+    doc.title, doc.publisher = doc.title.strip(), doc.publisher.strip()
+    for section in doc.sections:
+        section.name = section.name.strip()
+        for article in section.articles:
+            article.title = " ".join(article.title.split())
+    return doc
