@@ -11,29 +11,17 @@ import pytest
 from newsletter.render import Edition, personalise, render_edition
 from tests.render.render_support import ARCHIVE_URL, REPO, VALUES
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 ARTIFACTS = REPO / "test-artifacts"
 
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-def render_browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
 @pytest.mark.parametrize("width,scheme", [(375, "light"), (800, "light"), (375, "dark")])
-def test_layout_in_chromium(render_browser, big_doc, width, scheme):
+def test_layout_in_chromium(browser, big_doc, width, scheme):
     r = render_edition(big_doc, Edition.PRIORITY, archive_url=ARCHIVE_URL)
     # no pixel: set_content would try to fetch it
     html, _ = personalise(r, {**VALUES, "open_pixel_url": ""})
-    page = render_browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
+    page = browser.new_page(viewport={"width": width, "height": 900}, color_scheme=scheme)
     try:
         page.route("**/*", lambda route: route.abort())  # offline: nothing may be fetched
         page.set_content(html, wait_until="load")
