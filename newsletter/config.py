@@ -65,6 +65,9 @@ def from_environment(env: os._Environ | dict | None = None) -> dict:
         "CLAIM_TIMEOUT_SECONDS": float(env.get("CLAIM_TIMEOUT_SECONDS", "300")),
         # The dev mailbox page reads the sink's maildir; empty disables the page.
         "DEV_MAILBOX_DIR": env.get("DEV_MAILBOX_DIR", ""),
+        # Behind a reverse proxy: how many proxies set X-Forwarded-For/-Proto (0: none), so
+        # per-IP rate limits and generated URLs see the reader, not the proxy.
+        "PROXY_COUNT": int(env.get("PROXY_COUNT", "0")),
         "BABEL_DEFAULT_LOCALE": "zh_CN",
         "BABEL_DEFAULT_TIMEZONE": env.get("TIMEZONE", "Asia/Shanghai"),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},

@@ -6,7 +6,7 @@ stored language is used by the pages that know the subscriber; otherwise zh_CN.
 
 from __future__ import annotations
 
-from flask import g, request
+from flask import g, has_request_context, request
 
 SUPPORTED = ("zh_CN", "en")
 COOKIE = "lang"
@@ -23,7 +23,9 @@ def _normalise(value: str | None) -> str | None:
 
 
 def select_locale() -> str:
-    chosen = _normalise(request.args.get("lang")) if request else None
+    if not has_request_context():  # a worker or the CLI: mail code passes force_locale
+        return "zh_CN"
+    chosen = _normalise(request.args.get("lang"))
     if chosen:
         g.set_lang_cookie = chosen
         return chosen

@@ -6,7 +6,9 @@ import datetime as dt
 import hashlib
 from enum import StrEnum
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from newsletter.extensions import db
@@ -27,6 +29,14 @@ class SubscriberStatus(StrEnum):
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"
     SUPPRESSED = "suppressed"
+
+
+class SuppressionReason(StrEnum):
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"          # a hard bounce
+    COMPLAINED = "complained"    # marked as spam
+    ERASED = "erased"            # personal data deleted on request
+    MANUAL = "manual"            # added by staff (e.g. asked by phone)
 
 
 def normalise_email(address: str) -> str:
@@ -71,6 +81,9 @@ class Subscriber(db.Model):
     tracking_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    unsubscribed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    # Where the consent came from: "form", "import-attested", "import-opt-in", "staff".
+    source: Mapped[str] = mapped_column(String(32), default="", server_default="")
 
     memberships: Mapped[list["Membership"]] = relationship(
         back_populates="subscriber", cascade="all, delete-orphan"
@@ -86,6 +99,8 @@ class Subscriber(db.Model):
 
 class Membership(db.Model):
     __tablename__ = "memberships"
+    # The staff list filters by group and pages by subscriber id: one index serves both.
+    __table_args__ = (Index("ix_memberships_group_subscriber", "group_id", "subscriber_id"),)
 
     subscriber_id: Mapped[int] = mapped_column(
         ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
@@ -110,3 +125,40 @@ class Suppression(db.Model):
     reason: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ImportStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class SubscriberImport(db.Model):
+    """One CSV import: its file until it has run, its progress, and its outcome.
+
+    The uploaded bytes live here (not on the web server's disk) so a worker on another
+    machine can read them; they are dropped once the import has finished.
+    """
+
+    __tablename__ = "subscriber_imports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    filename: Mapped[str] = mapped_column(String(255), default="")
+    data: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
+    mode: Mapped[str] = mapped_column(String(16))            # "confirmed" or "opt_in"
+    default_group: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default=ImportStatus.QUEUED)
+    total_rows: Mapped[int] = mapped_column(Integer, default=0)
+    processed_rows: Mapped[int] = mapped_column(Integer, default=0)
+    created_count: Mapped[int] = mapped_column(Integer, default=0)
+    updated_count: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged_count: Mapped[int] = mapped_column(Integer, default=0)
+    skipped_count: Mapped[int] = mapped_column(Integer, default=0)
+    mailed_count: Mapped[int] = mapped_column(Integer, default=0)
+    # [{"line": 7, "reason": "..."}], at most MAX_REPORTED_ERRORS of them.
+    errors: Mapped[list] = mapped_column(JSON, default=list)
+    message: Mapped[str] = mapped_column(String(500), default="")
+    staff_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)

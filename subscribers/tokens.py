@@ -6,6 +6,8 @@ preference-center token, and each token names one subscriber id.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 UNSUBSCRIBE = "unsubscribe"
@@ -48,3 +50,24 @@ def read_token(secret_key: str, purpose: str, token: str, max_age: int | None = 
     if not isinstance(value, int):
         raise TokenError("link invalid")
     return value
+
+
+def read_token_issued(secret_key: str, purpose: str, token: str,
+                      max_age: int | None = None) -> tuple[int, dt.datetime]:
+    """Like `read_token`, plus when the token was signed (naive UTC, whole seconds).
+
+    The pages compare it with the subscriber's creation time: on SQLite a deleted row's id
+    can be given to the next new row, and a link made for the old one must not act on it.
+    """
+    try:
+        value, signed_at = _serializer(secret_key, purpose).loads(
+            token, max_age=MAX_AGE[purpose] if max_age is None else max_age,
+            return_timestamp=True,
+        )
+    except SignatureExpired as exc:
+        raise TokenError("link expired", expired=True) from exc
+    except BadSignature as exc:
+        raise TokenError("link invalid") from exc
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TokenError("link invalid")
+    return value, signed_at.astimezone(dt.UTC).replace(tzinfo=None)
