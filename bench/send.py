@@ -66,6 +66,7 @@ def run(args, env, port: int, database: str) -> None:
     from newsletter.extensions import db
     from newsletter.timeutil import utcnow
     from subscribers.seed import seed_groups
+    from tests.conftest import approve_for_tests
     from tests.delivery.support import bulk_subscribers
 
     app = create_app()
@@ -73,6 +74,7 @@ def run(args, env, port: int, database: str) -> None:
         upgrade(directory=MIGRATIONS_DIR, revision="heads")
         seed_groups(db.session)
         load_sample(db.session)
+        approve_for_tests(396)  # sending needs an issue approved by a second person
         t = time.perf_counter()
         bulk_subscribers(args.leaders, "leadership", prefix="leader")
         bulk_subscribers(args.subscribers - args.leaders, "members", prefix="member")

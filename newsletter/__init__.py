@@ -23,6 +23,7 @@ BLUEPRINTS = [
     "subscribers.staff_views",
     "newsletter.tracking.views",
     "newsletter.reports.views",
+    "newsletter.review.views", "newsletter.api.views", "newsletter.security",
 ]
 
 # Modules whose models make up the schema (importing them registers the tables).
@@ -32,6 +33,7 @@ MODELS = [
     "newsletter.staff.models",
     "subscribers.models",
     "newsletter.tracking.models",
+    "newsletter.review.models",
 ]
 
 
@@ -41,6 +43,11 @@ def create_app(config: dict | None = None) -> Flask:
     if config:
         app.config.update(config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if app.config.get("PROXY_COUNT"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = int(app.config["PROXY_COUNT"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
     for module in MODELS:
         importlib.import_module(module)
@@ -57,6 +64,9 @@ def create_app(config: dict | None = None) -> Flask:
     babel.init_app(app, locale_selector=i18n.select_locale,
                    default_translation_directories=str(Path(__file__).parent / "translations"))
     app.after_request(i18n.remember_choice)
+    from flask_babel import get_locale
+
+    app.jinja_env.globals["get_locale"] = get_locale
 
     for module in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(module).bp)

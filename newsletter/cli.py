@@ -242,6 +242,12 @@ def register(app: Flask) -> None:
     from newsletter.staff.cli import staff_cli
 
     app.cli.add_command(staff_cli)
+    from newsletter.review.cli import review_cli
+
+    app.cli.add_command(review_cli)
     from newsletter.tracking import cli as tracking_cli
 
     tracking_cli.register(app)
+    from subscribers.cli import subscribers_cli
+
+    app.cli.add_command(subscribers_cli)

@@ -44,14 +44,17 @@ def main(argv: list[str] | None = None) -> None:
 
         seed_groups(db.session)
         seed_demo_subscribers(db.session)
-        load_sample(db.session)
-        _ensure_dev_admin()
+        sample = load_sample(db.session)
+        _ensure_dev_staff()
+        if sample is not None:
+            _approve_sample(sample)
         db.engine.dispose()
 
     sink = SinkServer(args.smtp_port, os.environ["DEV_MAILBOX_DIR"]).start()
     worker = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "worker.py")], cwd=PROJECT_ROOT)
     print(f"\n  行业动态周报 · 订阅服务 running at {os.environ['BASE_URL']}/\n"
-          f"  staff login: {DEV_ADMIN[0]} / {DEV_ADMIN[1]} (development only)\n"
+          f"  staff logins (development only, password {DEV_PASSWORD}): "
+          f"{', '.join(e for e, _, _ in DEV_STAFF)}\n"
           f"  SMTP sink on 127.0.0.1:{args.smtp_port} (mail shown at /dev/mailbox/)\n"
           f"  try: .venv/bin/flask --app newsletter send 396 --wait\n", flush=True)
     try:
@@ -66,22 +69,44 @@ def main(argv: list[str] | None = None) -> None:
         time.sleep(0.1)
 
 
-DEV_ADMIN = ("admin@example.org", "admin-dev-password")
+# Development-only accounts (printed at start): an admin, and an editor and a reviewer so
+# that the sample can go through the 责编/复核 approval the way staff would do it.
+DEV_PASSWORD = "admin-dev-password"
+DEV_STAFF = [("admin@example.org", "开发管理员", ["editor", "reviewer", "sender", "admin"]),
+             ("editor@example.org", "示例责编", ["editor"]),
+             ("reviewer@example.org", "示例复核", ["reviewer"])]
 
 
-def _ensure_dev_admin() -> None:
-    """A local admin account, so the staff pages can be opened right away (dev only)."""
+def _ensure_dev_staff() -> None:
     from sqlalchemy import select
 
     from newsletter.extensions import db
-    from newsletter.staff.models import Role, StaffUser
+    from newsletter.staff.models import StaffUser
 
-    email, password = DEV_ADMIN
-    if db.session.scalar(select(StaffUser).where(StaffUser.email == email)) is None:
-        user = StaffUser(email=email, name="开发管理员", roles=[r.value for r in Role])
-        user.set_password(password)
-        db.session.add(user)
-        db.session.commit()
+    for email, name, roles in DEV_STAFF:
+        if db.session.scalar(select(StaffUser).where(StaffUser.email == email)) is None:
+            user = StaffUser(email=email, name=name, roles=roles)
+            user.set_password(DEV_PASSWORD)
+            db.session.add(user)
+    db.session.commit()
+
+
+def _approve_sample(issue) -> None:
+    """Submit (by the dev editor) and approve (by the dev reviewer) the freshly loaded
+    sample, so `send 396` works out of the box; a real issue goes through the pages."""
+    from sqlalchemy import select
+
+    from newsletter.extensions import db
+    from newsletter.review import service as review
+    from newsletter.staff.models import StaffUser
+
+    editor, reviewer = (db.session.scalar(select(StaffUser).where(StaffUser.email == e))
+                        for e in ("editor@example.org", "reviewer@example.org"))
+    try:
+        review.submit(db.session, issue, editor)
+        review.approve(db.session, issue, reviewer)
+    except review.ReviewError:
+        db.session.rollback()  # already in review or approved: leave it as staff left it
 
 
 if __name__ == "__main__":

@@ -273,3 +273,31 @@ def staff_client(app, make_staff):
         return client
 
     return client_for
+
+
+def approve_for_tests(issue_or_number):
+    """Put an issue through the 责编/复核 approval (one editor submits, another person
+    approves), as every non-test send needs. Returns the issue."""
+    from sqlalchemy import select
+
+    from newsletter.bulletin.models import Issue
+    from newsletter.review import service
+    from newsletter.review.models import WorkflowState
+    from newsletter.staff.models import StaffUser
+
+    issue = issue_or_number
+    if not isinstance(issue, Issue):
+        issue = db.session.scalar(select(Issue).where(Issue.number == int(issue_or_number)))
+    if service.workflow_state(db.session, issue) == WorkflowState.APPROVED:
+        return issue
+    people = []
+    for role in ("editor", "reviewer"):
+        user = StaffUser(email=f"approve-{role}-{uuid.uuid4().hex[:8]}@example.org",
+                         name=f"测试{role}", roles=[role])
+        user.set_password(uuid.uuid4().hex)
+        db.session.add(user)
+        people.append(user)
+    db.session.commit()
+    service.submit(db.session, issue, people[0])
+    service.approve(db.session, issue, people[1])
+    return issue

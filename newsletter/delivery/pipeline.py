@@ -108,6 +108,8 @@ def create_send(session: Session, settings: PipelineSettings, issue_number: int,
         raise SendError(f"no issue number {issue_number}")
     if not test_addresses:
         _check_groups(session, group_codes)
+        from newsletter.review.service import ensure_sendable  # the 责编/复核 approval
+        ensure_sendable(session, issue)  # NotApproved (a SendError) unless approved as is
     if test_edition not in {e.value for e in Edition}:
         raise SendError(f"unknown edition {test_edition!r}")
     send = Send(issue_id=issue.id, group_codes=list(group_codes), is_test=bool(test_addresses),

@@ -18,7 +18,13 @@ from newsletter.staff.models import Role, StaffUser
 
 @login_manager.user_loader
 def load_user(user_id: str) -> StaffUser | None:
-    return db.session.get(StaffUser, int(user_id)) if user_id.isdigit() else None
+    """The session names "id:password stamp": a changed password or a deactivated account
+    ends the session on its next request."""
+    ident, _, stamp = user_id.partition(":")
+    user = db.session.get(StaffUser, int(ident)) if ident.isdigit() else None
+    if user is None or not user.active or stamp != user.password_stamp:
+        return None
+    return user
 
 
 def role_required(*roles: Role):

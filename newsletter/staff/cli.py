@@ -26,8 +26,13 @@ def create(email: str, roles: tuple[str, ...], name: str, password: str) -> None
     if "@" not in email or any(c in email for c in "\r\n "):
         click.echo(f"error: not an email address: {email!r}", err=True)
         sys.exit(2)
-    if len(password) < 10:
-        click.echo("error: the password needs at least 10 characters", err=True)
+    from newsletter.staff.accounts import AccountError, check_name, check_password
+
+    try:
+        name = check_name(name)
+        check_password(password, email=email)
+    except AccountError as exc:
+        click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     user = db.session.scalar(select(StaffUser).where(StaffUser.email == email))
     created = user is None

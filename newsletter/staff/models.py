@@ -1,13 +1,14 @@
-"""Staff accounts and their roles."""
+"""Staff accounts and their roles, per-staff API tokens, and the audit log."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from enum import StrEnum
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, Boolean, DateTime, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, event
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from newsletter.extensions import db
@@ -19,6 +20,10 @@ class Role(StrEnum):
     REVIEWER = "reviewer"  # approve or send back an issue
     SENDER = "sender"      # start, schedule, pause, cancel a send
     ADMIN = "admin"        # staff accounts, groups, settings; may do everything
+
+
+ROLE_LABELS = {Role.EDITOR: "编辑", Role.REVIEWER: "复核", Role.SENDER: "发送",
+               Role.ADMIN: "管理员"}
 
 
 class StaffUser(UserMixin, db.Model):
@@ -46,5 +51,76 @@ class StaffUser(UserMixin, db.Model):
         return Role.ADMIN in mine or any(str(r) in mine for r in roles)
 
     @property
+    def password_stamp(self) -> str:
+        """Changes whenever the password does: signed links and sessions carry it, so a
+        new password ends every older session and makes reset links single-use."""
+        return hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]
+
+    def get_id(self) -> str:  # what Flask-Login keeps in the session cookie
+        return f"{self.id}:{self.password_stamp}"
+
+    @property
+    def display_name(self) -> str:
+        return self.name.strip() or self.email.split("@", 1)[0]
+
+    @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
         return self.active
+
+
+class ApiToken(db.Model):
+    """A per-staff API token. Only the SHA-256 of the token is stored; the token itself is
+    shown once, when it is made. Scopes are roles: a token can do what its scopes AND its
+    owner's current roles both allow."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16))          # shown in lists: "nl_AbC1…"
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list] = mapped_column(JSON, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+    staff: Mapped[StaffUser] = relationship()
+
+    def usable(self, now: dt.datetime) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class AuditEntry(db.Model):
+    """One staff action: who, what, when, from where. Rows are only ever inserted: the ORM
+    refuses to change or delete them, and a database trigger refuses UPDATE."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    # No foreign key: the log outlives whatever it names.
+    actor_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    actor_email: Mapped[str] = mapped_column(String(320), default="")
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str] = mapped_column(String(200), default="")
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+    via: Mapped[str] = mapped_column(String(8), default="web")  # web, api, cli
+
+
+class AuditLogIsAppendOnly(RuntimeError):
+    pass
+
+
+@event.listens_for(AuditEntry, "before_update")
+def _refuse_update(mapper, connection, target):
+    raise AuditLogIsAppendOnly("audit log entries cannot be changed")
+
+
+@event.listens_for(AuditEntry, "before_delete")
+def _refuse_delete(mapper, connection, target):
+    raise AuditLogIsAppendOnly("audit log entries cannot be deleted")

@@ -1,63 +1,189 @@
-"""Staff login and logout."""
+"""Staff login and logout (rate-limited, with lockout), password links, own password.
+
+The account, group, token and audit pages are in `admin_views`, on this same blueprint.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import logging
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import login_user, logout_user
-from flask_wtf import FlaskForm
-from sqlalchemy import select
-from wtforms import EmailField, PasswordField
-from wtforms.validators import DataRequired, Length
+from flask_login import current_user, login_user, logout_user
 
 from newsletter.extensions import db
-from newsletter.staff.auth import safe_next
-from newsletter.staff.models import StaffUser
+from newsletter.ratelimit import RateLimiter, RateLimitUnavailable
+from newsletter.staff import accounts, audit
+from newsletter.staff.auth import role_required, safe_next
+from newsletter.staff.forms import (
+    ForgotForm,
+    LoginForm,
+    PasswordChangeForm,
+    PasswordSetForm,
+    form_errors,
+)
 from newsletter.timeutil import utcnow
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
+bp.after_app_request(audit.audit_request)
 
 MAX_FAILURES = 5
 LOCKOUT = dt.timedelta(minutes=15)
+RATES = {
+    "LOGIN_RATE_PER_IP": "20/600",          # login attempts per address per 10 minutes
+    "PASSWORD_RESET_RATE_PER_IP": "5/3600",
+    "PASSWORD_RESET_RATE_PER_EMAIL": "3/3600",
+}
+log = logging.getLogger(__name__)
 
 
-class LoginForm(FlaskForm):
-    email = EmailField("邮箱", validators=[DataRequired(), Length(max=320)])
-    password = PasswordField("密码", validators=[DataRequired(), Length(max=200)])
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked against when the email is unknown, so both paths cost one hash check."""
+    from werkzeug.security import generate_password_hash
+    return generate_password_hash("no account has this password")
+
+
+def _allowed(name: str, value: str) -> float:
+    """0 if this hit is within the limit named by config key `name`, else seconds to wait.
+    Redis being down lets the request through: the per-account lockout still holds."""
+    from newsletter.delivery.jobs import redis_connection
+
+    config = current_app.config
+    try:
+        limiter = RateLimiter.from_spec(redis_connection(config),
+                                        f"{config['QUEUE_PREFIX']}:rl:{name.lower()}",
+                                        config.get(name, RATES[name]))
+        decision = limiter.hit(value)
+    except RateLimitUnavailable:
+        log.warning("rate limiter unavailable; %s not limited", name)
+        return 0.0
+    return 0.0 if decision.allowed else max(decision.retry_after, 1.0)
+
+
+def _too_many(template: str, form, wait: float):
+    minutes = int(wait // 60) + 1
+    flash(_("尝试次数过多，请 %(n)s 分钟后再试。", n=minutes), "error")
+    return render_template(template, form=form), 429, {"Retry-After": str(int(wait) + 1)}
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """Sign in; five failures lock the account for fifteen minutes."""
+    """Sign in; five failures lock the account for fifteen minutes; 20 tries per IP / 10 min."""
     form = LoginForm()
-    if form.validate_on_submit():
-        user = db.session.scalar(
-            select(StaffUser).where(StaffUser.email == form.email.data.strip().lower()))
-        now = utcnow()
-        if user is not None and user.locked_until and user.locked_until > now:
-            flash(_("登录失败次数过多，账户已暂时锁定，请稍后再试。"), "error")
-        elif user is not None and user.active and user.check_password(form.password.data):
-            user.failed_logins = 0
-            user.locked_until = None
-            db.session.commit()
-            login_user(user)
-            return redirect(safe_next(request.args.get("next"), url_for("bulletin.issue_list")))
-        else:
-            if user is not None:
-                user.failed_logins += 1
-                if user.failed_logins >= MAX_FAILURES:
-                    user.locked_until = now + LOCKOUT
-                    user.failed_logins = 0
-                db.session.commit()
-            flash(_("邮箱或密码不正确。"), "error")
+    if not form.validate_on_submit():
+        status = 400 if request.method == "POST" else 200
+        return render_template("staff/login.html", form=form), status
+    email = form.email.data.strip().lower()
+    wait = _allowed("LOGIN_RATE_PER_IP", request.remote_addr or "")
+    if wait:
+        audit.record("login.rate_limited", email, actor_email=email)
+        return _too_many("staff/login.html", form, wait)
+    user = accounts.by_email(db.session, email)
+    now = utcnow()
+    if user is not None and user.locked_until and user.locked_until > now:
+        audit.record("login.locked", email, actor_email=email)
+        flash(_("登录失败次数过多，账户已暂时锁定，请稍后再试，或使用“忘记密码”。"), "error")
         return render_template("staff/login.html", form=form), 401
-    return render_template("staff/login.html", form=form)
+    from werkzeug.security import check_password_hash
+
+    good = (user.check_password(form.password.data) if user is not None
+            else check_password_hash(_dummy_hash(), form.password.data) and False)
+    if good and user.active:
+        user.failed_logins, user.locked_until = 0, None
+        db.session.commit()
+        login_user(user)
+        audit.record("login", user.email, actor=user)
+        return redirect(safe_next(request.args.get("next"), url_for("bulletin.issue_list")))
+    detail = {}
+    if user is not None:
+        user.failed_logins += 1
+        if user.failed_logins >= MAX_FAILURES:
+            user.locked_until, user.failed_logins = now + LOCKOUT, 0
+            detail["locked_until"] = user.locked_until.isoformat()
+        db.session.commit()
+    audit.record("login.failed", email, detail, actor_email=email)
+    flash(_("邮箱或密码不正确。"), "error")
+    return render_template("staff/login.html", form=form), 401
 
 
 @bp.post("/logout")
 def logout():
     """Sign out (a POST with the CSRF token, so no link can log staff out)."""
+    if current_user.is_authenticated:
+        audit.record("logout", current_user.email)
     logout_user()
     return redirect(url_for("staff.login"))
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+def password_forgot():
+    """Ask for a reset link; the answer is the same whether the address has an account."""
+    form = ForgotForm()
+    if form.validate_on_submit():
+        email = form.email.data.strip().lower()
+        wait = (_allowed("PASSWORD_RESET_RATE_PER_IP", request.remote_addr or "")
+                or _allowed("PASSWORD_RESET_RATE_PER_EMAIL", email))
+        if wait:
+            return _too_many("staff/password_forgot.html", form, wait)
+        sent = accounts.request_reset(db.session, email)
+        audit.record("password.reset_requested", email, {"mailed": sent}, actor_email=email)
+        return render_template("staff/message.html", title=_("请查收邮件"), body=_(
+            "如果该邮箱有员工账号，我们已发送重设密码的链接，1 小时内有效。"
+            "没有收到？请检查垃圾邮件，或联系管理员。"))
+    return render_template("staff/password_forgot.html", form=form), (
+        400 if request.method == "POST" else 200)
+
+
+@bp.route("/password/<token>", methods=["GET", "POST"])
+def password_set(token: str):
+    """Set a password from an emailed link (reset or invitation); the link works once."""
+    try:
+        user, purpose = accounts.user_from_link(db.session, token)
+    except accounts.AccountError as exc:
+        return render_template("staff/message.html", title=_("链接不可用"), body=str(exc),
+                               forgot=True), 400
+    form = PasswordSetForm()
+    if form.validate_on_submit():
+        try:
+            accounts.set_password(db.session, user, form.password.data, form.confirm.data)
+        except accounts.AccountError as exc:
+            form.password.errors = [str(exc)]
+        else:
+            audit.record(f"password.{purpose}", user.email, actor=user)
+            logout_user()
+            flash(_("密码已设置，请用新密码登录。"), "success")
+            return redirect(url_for("staff.login"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("staff/password_set.html", form=form, user=user,
+                           purpose=purpose), status
+
+
+@bp.route("/me", methods=["GET", "POST"])
+@role_required()
+def me():
+    """Your account: roles, and a new password (which signs out your other sessions)."""
+    form = PasswordChangeForm()
+    user = current_user._get_current_object()
+    if form.validate_on_submit():
+        if not user.check_password(form.current.data):
+            form.current.errors = [_("当前密码不正确。")]
+        else:
+            try:
+                accounts.set_password(db.session, user, form.password.data, form.confirm.data)
+            except accounts.AccountError as exc:
+                form.password.errors = [str(exc)]
+            else:
+                audit.record("password.changed", user.email)
+                login_user(user)  # this session goes on with the new stamp
+                flash(_("密码已修改；其他设备上的登录已失效。"), "success")
+                return redirect(url_for("staff.me"))
+    elif request.method == "POST":
+        flash("；".join(form_errors(form)), "error")
+    status = 400 if request.method == "POST" else 200
+    return render_template("staff/me.html", form=form, user=user), status
+
+
+from newsletter.staff import admin_views  # noqa: F401  (routes on this blueprint)

@@ -19,6 +19,7 @@ from newsletter.delivery.pipeline import CHECK_EVERY
 from newsletter.devsmtp import SinkServer, free_port
 from newsletter.extensions import db
 from subscribers.models import Subscriber, SubscriberStatus, Suppression, email_hash
+from tests.conftest import approve_for_tests
 from tests.delivery.support import (
     FaultyHandler, HoldingHandler, all_final, bulk_subscribers, state_counts, wait_until,
 )
@@ -53,7 +54,7 @@ def arrivals(smtp) -> collections.Counter:
 @pytest.mark.parametrize("smtp", [lambda: HoldingHandler(hold_at=700)], indirect=True)
 def test_worker_killed_mid_batch_second_worker_finishes_exactly_once(
         app, runner, smtp, run_worker, sample_text):
-    import_issue(db.session, sample_text)
+    approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
     emails = bulk_subscribers(2000, "members")
     send_id = start_send(runner, "members")
 
@@ -114,7 +115,7 @@ def test_redis_restarted_mid_send_resume_finishes_without_duplicates(
         app, runner, smtp, run_worker, sample_text, own_redis, redis_app_config):
     app.config.update(redis_app_config)
     port, procs, start_redis = own_redis
-    import_issue(db.session, sample_text)
+    approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
     emails = bulk_subscribers(1500, "media")
     send_id = start_send(runner, "media")
     worker = run_worker(burst=False)
@@ -149,7 +150,7 @@ def test_deferrals_refusals_and_dropped_connections_land_as_specified(
         app, runner, smtp, run_worker, sample_text):
     from tests.delivery.test_send_end_to_end import add_readers
 
-    import_issue(db.session, sample_text)
+    approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
     add_readers({address: ("", ["tech"]) for address in FLAKY})
     send_id = start_send(runner, "tech")
     run_worker("--sweep-interval", "0.2", burst=False)
@@ -177,7 +178,7 @@ def test_deferrals_refusals_and_dropped_connections_land_as_specified(
 
 def test_priority_edition_arrives_before_any_regular_one_with_two_workers(
         app, runner, smtp, run_worker, sample_text):
-    import_issue(db.session, sample_text)
+    approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
     app.config["BATCH_SIZE"] = 10
     leaders = bulk_subscribers(40, "leadership", prefix="leader")
     regulars = bulk_subscribers(400, "members", prefix="member")
@@ -204,7 +205,7 @@ def test_priority_edition_arrives_before_any_regular_one_with_two_workers(
 
 def test_in_one_send_to_both_lists_every_priority_message_comes_first(
         app, runner, smtp, run_worker, sample_text):
-    import_issue(db.session, sample_text)
+    approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
     leaders = bulk_subscribers(30, "leadership", prefix="leader")
     regulars = bulk_subscribers(300, "members", prefix="member")
     send_id = start_send(runner, "leadership", "members")

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from newsletter.bulletin.service import import_issue
 from newsletter.delivery.models import DeliveryState, Send
 from newsletter.extensions import db
-from tests.conftest import csrf_token
+from tests.conftest import approve_for_tests, csrf_token
 from tests.delivery.support import all_final, bulk_subscribers, state_counts, wait_until
 
 
@@ -39,7 +39,7 @@ def app_config(app_config, dkim_key):
 
 def test_messages_are_dkim_signed_and_carry_both_unsubscribe_ways(app, runner, smtp, run_worker,
                                                                   sample_text, dkim_key):
-    import_issue(db.session, sample_text)
+    approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
     bulk_subscribers(3, "media")
     assert runner.invoke(args=["send", "396", "--group", "media"]).exit_code == 0
     assert run_worker().wait(timeout=60) == 0
@@ -65,7 +65,7 @@ def test_messages_are_dkim_signed_and_carry_both_unsubscribe_ways(app, runner, s
 
 def test_rate_limit_holds_across_two_workers(app, runner, smtp, run_worker, sample_text):
     app.config["RATE_PER_SECOND"] = 10
-    import_issue(db.session, sample_text)
+    approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
     bulk_subscribers(40, "media")
     assert runner.invoke(args=["send", "396", "--group", "media"]).exit_code == 0
     env = {"RATE_PER_SECOND": "10", "BATCH_SIZE": "5"}
@@ -82,7 +82,7 @@ def test_rate_limit_holds_across_two_workers(app, runner, smtp, run_worker, samp
 
 def test_pause_stops_workers_and_resume_finishes_exactly_once(app, runner, smtp, run_worker,
                                                               sample_text, staff_client):
-    import_issue(db.session, sample_text)
+    approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
     emails = bulk_subscribers(300, "media")
     assert runner.invoke(args=["send", "396", "--group", "media"]).exit_code == 0
     send_id = db.session.scalar(select(Send.id))

@@ -13,6 +13,7 @@ from newsletter.bulletin.service import import_issue
 from newsletter.delivery.models import Delivery, DeliveryEvent, DeliveryState, Send, SendStatus
 from newsletter.extensions import db
 from subscribers.models import Group, Membership, Subscriber, SubscriberStatus
+from tests.conftest import approve_for_tests
 
 READERS = {
     # email: (name, groups)
@@ -38,7 +39,7 @@ def parse(raw: bytes) -> email.message.EmailMessage:
 
 def test_sample_goes_out_once_per_reader_with_the_right_edition(app, runner, smtp, run_worker,
                                                                sample_text):
-    import_issue(db.session, sample_text)
+    approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
     add_readers()
     add_readers({"pending@example.org": ("待确认", ["media"])}, status=SubscriberStatus.PENDING)
 
@@ -88,7 +89,7 @@ def test_sample_goes_out_once_per_reader_with_the_right_edition(app, runner, smt
 
 def test_send_wait_blocks_until_final_and_prints_counts(app, runner, smtp, run_worker,
                                                        sample_text):
-    import_issue(db.session, sample_text)
+    approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
     add_readers()
     run_worker(burst=False)  # a long-running worker, as in production
     result = runner.invoke(args=["send", "396", "--group", "media", "--group", "universities",
@@ -103,7 +104,7 @@ def test_send_wait_blocks_until_final_and_prints_counts(app, runner, smtp, run_w
 def test_send_of_unknown_issue_or_group_is_a_clear_error(app, runner, sample_text):
     result = runner.invoke(args=["send", "999"])
     assert result.exit_code == 2 and "no issue number 999" in result.output
-    import_issue(db.session, sample_text)
+    approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
     result = runner.invoke(args=["send", "396", "--group", "nosuch"])
     assert result.exit_code == 2 and "nosuch" in result.output
     assert db.session.scalar(select(Send)) is None

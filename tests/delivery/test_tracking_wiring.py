@@ -14,6 +14,7 @@ from newsletter.delivery.models import Delivery, DeliveryEvent
 from newsletter.extensions import db
 from newsletter.tracking.jobs import flush_job
 from subscribers.models import Subscriber
+from tests.conftest import approve_for_tests
 from tests.delivery.test_send_end_to_end import add_readers
 
 
@@ -23,7 +24,7 @@ def html_of(received) -> str:
 
 
 def test_tracked_and_untracked_readers(app, client, runner, smtp, run_worker, sample_text):
-    import_issue(db.session, sample_text)
+    approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
     add_readers({"tracked@example.org": ("甲", ["media"]), "private@example.org": ("乙", ["media"])})
     private = db.session.scalar(select(Subscriber).where(Subscriber.email == "private@example.org"))
     private.tracking_opt_out = True

@@ -16,6 +16,7 @@ from newsletter.tracking import signing
 from newsletter.tracking.inbound import BounceHandler
 from newsletter.tracking.jobs import flush_job
 from newsletter.tracking.links import open_pixel_url
+from tests.conftest import approve_for_tests
 from tests.delivery.test_send_end_to_end import READERS, add_readers
 from tests.tracking.conftest import sample
 
@@ -24,7 +25,7 @@ UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537
 
 def test_bounce_to_the_real_verp_sender_and_opens_show_in_the_report(
         app, runner, smtp, run_worker, client, sample_text, staff_client):
-    import_issue(db.session, sample_text)
+    approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
     add_readers()
     assert runner.invoke(args=["send", "396"]).exit_code == 0
     assert run_worker().wait(timeout=120) == 0

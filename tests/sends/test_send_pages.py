@@ -12,7 +12,7 @@ from newsletter.delivery import jobs, pipeline
 from newsletter.delivery.models import Delivery, Send, SendStatus
 from newsletter.extensions import db
 from newsletter.timeutil import utcnow
-from tests.conftest import csrf_token
+from tests.conftest import approve_for_tests, csrf_token
 from tests.delivery.support import all_final, wait_until
 from tests.delivery.test_send_end_to_end import READERS, add_readers
 
@@ -25,7 +25,7 @@ def post_send(client, groups, action, scheduled_at=""):
 
 def test_sender_sees_audience_per_edition_then_sends(staff_client, app, smtp, run_worker,
                                                      sample_text):
-    import_issue(db.session, sample_text)
+    approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
     add_readers()
     client = staff_client("sender")
     page = post_send(client, ["leadership", "members", "media", "universities"], "preview")
@@ -47,7 +47,7 @@ def test_sender_sees_audience_per_edition_then_sends(staff_client, app, smtp, ru
 
 
 def test_no_group_or_a_past_time_re_renders_with_a_message(staff_client, sample_text):
-    import_issue(db.session, sample_text)
+    approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
     client = staff_client("sender")
     page = post_send(client, [], "confirm")
     assert page.status_code == 400 and "请至少选择一个分组" in page.get_data(as_text=True)
@@ -57,14 +57,14 @@ def test_no_group_or_a_past_time_re_renders_with_a_message(staff_client, sample_
 
 
 def test_only_senders_may_start_or_control_a_send(staff_client, client, sample_text):
-    import_issue(db.session, sample_text)
+    approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
     editor = staff_client("editor")
     assert editor.get("/issues/396/send").status_code == 403
     assert client.get("/issues/396/send").status_code == 302  # anonymous: to the login
 
 
 def test_schedule_move_and_cancel(staff_client, sample_text):
-    import_issue(db.session, sample_text)
+    approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
     add_readers()
     client = staff_client("sender")
     response = post_send(client, ["media"], "confirm", "2099-01-05T09:00")
@@ -89,7 +89,7 @@ def test_schedule_move_and_cancel(staff_client, sample_text):
 
 
 def test_control_without_csrf_token_changes_nothing(staff_client, sample_text):
-    import_issue(db.session, sample_text)
+    approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
     add_readers()
     client = staff_client("sender")
     post_send(client, ["media"], "confirm", "2099-01-05T09:00")
@@ -101,7 +101,7 @@ def test_control_without_csrf_token_changes_nothing(staff_client, sample_text):
 
 def test_a_scheduled_send_starts_on_time_through_rq_scheduler(app, smtp, run_worker,
                                                               sample_text):
-    import_issue(db.session, sample_text)
+    approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
     add_readers()
     settings = pipeline.PipelineSettings.from_config(app.config)
     at = utcnow() + dt.timedelta(seconds=2)

@@ -1,0 +1,265 @@
+"""The API blueprint and its plumbing: token auth with scopes, JSON errors, cursors,
+request-body checks. Resource modules add their routes to `bp`."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import functools
+import re
+
+from flask import Blueprint, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from newsletter.extensions import csrf, db
+from newsletter.staff import apitokens, audit
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)  # authenticated by the Authorization header only, never by a cookie
+
+MAX_BODY_BYTES = 2 * 1024 * 1024
+MAX_ID = 2**31 - 1  # ids in URLs above this are not ours (and overflow SQLite / int4)
+DEFAULT_LIMIT, MAX_LIMIT = 50, 200
+_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+          405: "method_not_allowed", 409: "conflict", 413: "too_large",
+          415: "unsupported_media_type", 422: "invalid", 429: "rate_limited",
+          500: "internal_error", 503: "unavailable"}
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, code: str | None = None, **extra):
+        super().__init__(message)
+        self.status, self.message = status, message
+        self.code = code or _CODES.get(status, "error")
+        self.extra = extra
+
+
+def error_response(status: int, message: str, code: str | None = None, **extra):
+    body = {"status": status, "code": code or _CODES.get(status, "error"), "message": message}
+    body.update(extra)
+    response = jsonify(error=body)
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response
+
+
+def is_api_request() -> bool:
+    return request.path == "/api/v1" or request.path.startswith("/api/v1/")
+
+
+@bp.errorhandler(ApiError)
+def _api_error(exc: ApiError):
+    return error_response(exc.status, exc.message, exc.code, **exc.extra)
+
+
+@bp.app_errorhandler(HTTPException)
+def _http_error(exc: HTTPException):
+    """JSON for every HTTP error under /api/v1 (404s of unknown paths too); others as usual."""
+    if not is_api_request():
+        return exc
+    messages = {404: "no such resource", 405: "method not allowed here",
+                413: f"request body too large (limit {MAX_BODY_BYTES // 1024} KB)",
+                400: "malformed request"}
+    return error_response(exc.code or 500, messages.get(exc.code, exc.description or ""))
+
+
+@bp.app_errorhandler(500)
+def _server_error(exc):
+    if not is_api_request():
+        return exc
+    return error_response(500, "internal error; it has been logged")
+
+
+@bp.before_request
+def _check_request():
+    """Body size limit; query parameters the document does not name are refused (a typo
+    such as ?limt=10 should not silently give the default)."""
+    request.max_content_length = MAX_BODY_BYTES
+    unknown = sorted(set(request.args) - _query_names(request.path[len(bp.url_prefix):]))
+    if unknown:
+        raise ApiError(400, f"unknown query parameter(s): {', '.join(unknown)[:200]}")
+
+
+@functools.cache
+def _query_templates() -> list[tuple[re.Pattern, frozenset[str]]]:
+    from newsletter.api.openapi import document
+
+    out = []
+    for path, ops in document()["paths"].items():
+        pattern = re.compile("^" + re.sub(r"\\{\w+\\}", "[^/]+", re.escape(path)) + "$")
+        names = {p["name"] for op in ops.values() for p in op.get("parameters", [])
+                 if p["in"] == "query"}
+        out.append((pattern, frozenset(names)))
+    return out
+
+
+def _query_names(path: str) -> frozenset[str]:
+    for pattern, names in _query_templates():
+        if pattern.match(path):
+            return names
+    return frozenset()
+
+
+# --- auth -----------------------------------------------------------------------------------
+
+def scope_required(*scopes: str):
+    """Bearer token with any of `scopes` (none: any valid token). Sets `required_scopes`."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapped(*args, **kwargs):
+            header = request.headers.get("Authorization", "")
+            kind, _, plain = header.partition(" ")
+            if kind.lower() != "bearer" or not plain.strip():
+                raise ApiError(401, "an API token is required: Authorization: Bearer <token>")
+            token = apitokens.authenticate(db.session, plain.strip())
+            if token is None:
+                raise ApiError(401, "the API token is unknown, revoked or expired")
+            allowed = apitokens.effective_scopes(token)
+            if scopes and not allowed & set(scopes):
+                raise ApiError(403, f"this token lacks the scope: {' or '.join(scopes)}")
+            request.environ[audit.API_USER] = token.staff
+            request.environ[audit.VIA] = "api"
+            request.environ["newsletter.api_token"] = token
+            return view(*args, **kwargs)
+
+        wrapped.required_scopes = tuple(scopes)  # read by the route x role test matrix
+        return wrapped
+
+    return decorator
+
+
+def actor():
+    return request.environ[audit.API_USER]
+
+
+def record(action: str, target: str, detail: dict | None = None) -> None:
+    token = request.environ.get("newsletter.api_token")
+    audit.record(f"api.{action}", target, {**(detail or {}),
+                                           "token": token.prefix if token else ""})
+
+
+# --- input ----------------------------------------------------------------------------------
+
+def json_body(allowed: set[str], required: set[str] = frozenset()) -> dict:
+    if not request.is_json:
+        raise ApiError(415, "send the body as JSON (Content-Type: application/json)")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise ApiError(400, f"unknown field(s): {', '.join(unknown)}")
+    missing = sorted(required - set(body))
+    if missing:
+        raise ApiError(400, f"missing field(s): {', '.join(missing)}")
+    return body
+
+
+def text_field(body: dict, key: str, max_len: int, *, multiline: bool = False,
+               default: str | None = None) -> str | None:
+    if key not in body:
+        return default
+    value = body[key]
+    if not isinstance(value, str):
+        raise ApiError(400, f"{key} must be a string")
+    if len(value) > max_len:
+        raise ApiError(400, f"{key} is longer than {max_len} characters")
+    if ("\x00" in value or (_CONTROL.search(value) if multiline
+                            else any(ord(c) < 32 or ord(c) == 127 for c in value))):
+        raise ApiError(400, f"{key} must not contain line breaks or control characters"
+                       if not multiline else f"{key} must not contain control characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from a \ud800 escape
+        raise ApiError(400, f"{key} is not valid Unicode text") from None
+    return value
+
+
+def bool_field(body: dict, key: str, default: bool | None = None) -> bool | None:
+    if key not in body:
+        return default
+    if not isinstance(body[key], bool):
+        raise ApiError(400, f"{key} must be true or false")
+    return body[key]
+
+
+def code_list(body: dict, key: str, max_items: int = 100) -> list[str] | None:
+    if key not in body:
+        return None
+    value = body[key]
+    if (not isinstance(value, list) or len(value) > max_items
+            or not all(isinstance(v, str) and 0 < len(v) <= 64 for v in value)):
+        raise ApiError(400, f"{key} must be a list of up to {max_items} codes")
+    return list(dict.fromkeys(value))
+
+
+def datetime_field(body: dict, key: str) -> dt.datetime | None:
+    """An ISO 8601 time with a zone offset -> naive UTC."""
+    if body.get(key) is None:
+        return None
+    value = body[key]
+    try:
+        if not isinstance(value, str) or len(value) > 40:
+            raise ValueError
+        parsed = dt.datetime.fromisoformat(value.upper())
+        parsed.astimezone(dt.UTC)
+    except (ValueError, OverflowError):
+        raise ApiError(400, f"{key} must be an ISO 8601 time, e.g. 2026-12-01T09:00:00+08:00")
+    if parsed.tzinfo is None:
+        raise ApiError(400, f"{key} needs a time zone offset, e.g. +08:00 or Z")
+    return parsed.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds") + "Z" if value else None
+
+
+def query_text(name: str, max_len: int, min_len: int = 0) -> str:
+    value = request.args.get(name)
+    if value is None:
+        return ""
+    if not min_len <= len(value) <= max_len or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ApiError(400, f"{name} must be {min_len}–{max_len} characters of one line")
+    return value
+
+
+# --- cursor pagination ------------------------------------------------------------------------
+
+def page_args() -> tuple[int, int | None]:
+    """(limit, the key to continue after) from ?limit= and ?cursor=."""
+    raw = request.args.get("limit", str(DEFAULT_LIMIT))
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise ApiError(400, f"limit must be a whole number from 1 to {MAX_LIMIT}")
+    cursor = request.args.get("cursor")
+    if cursor is None:
+        return int(raw), None
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,40}", cursor):
+        raise ApiError(400, "cursor is not valid: pass back next_cursor as it was given")
+    try:
+        decoded = base64.urlsafe_b64decode(cursor.encode("ascii") + b"=" * (-len(cursor) % 4))
+        kind, _, value = decoded.decode("ascii").partition(":")
+        if kind != "k" or not value.isdigit() or len(value) > 18:
+            raise ValueError
+    except (ValueError, UnicodeError, binascii.Error):
+        raise ApiError(422, "cursor is not one this API gave out: pass back next_cursor as is")
+    return int(raw), int(value)
+
+
+def make_cursor(key: int) -> str:
+    return base64.urlsafe_b64encode(f"k:{key}".encode()).decode().rstrip("=")
+
+
+def paged(rows: list, limit: int, key, render) -> dict:
+    """rows: up to limit + 1 items in order; the extra one only says there is more."""
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"items": [render(r) for r in rows],
+            "next_cursor": make_cursor(key(rows[-1])) if more and rows else None}
+
+
+def config():
+    return current_app.config

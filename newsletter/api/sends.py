@@ -1,0 +1,165 @@
+"""API sends (create, schedule, status/progress, pause, resume, cancel) and reports."""
+
+from __future__ import annotations
+
+from flask import request
+from sqlalchemy import select
+
+from newsletter.api.core import (
+    MAX_ID,
+    ApiError,
+    actor,
+    bp,
+    code_list,
+    config,
+    datetime_field,
+    iso,
+    json_body,
+    page_args,
+    paged,
+    record,
+    scope_required,
+)
+from newsletter.delivery import control, jobs, pipeline
+from newsletter.delivery.models import Send
+from newsletter.extensions import db
+from newsletter.staff.models import Role
+from newsletter.timeutil import utcnow
+from subscribers.models import Group
+
+
+def send_out(send: Send) -> dict:
+    p = control.progress(db.session, send.id)
+    return {"id": send.id, "issue": send.issue.number, "status": send.status,
+            "groups": list(send.group_codes or []), "is_test": send.is_test,
+            "created_by": send.created_by, "created_at": iso(send.created_at),
+            "scheduled_at": iso(send.scheduled_at), "started_at": iso(send.started_at),
+            "finished_at": iso(send.finished_at),
+            "progress": {k: p[k] for k in ("total", "sent", "failed", "deferred", "cancelled",
+                                           "remaining", "rate_per_second", "eta_seconds")}}
+
+
+def _send(send_id: int) -> Send:
+    send = (db.session.get(Send, send_id, populate_existing=True)
+            if send_id <= MAX_ID else None)
+    if send is None:
+        raise ApiError(404, f"no send {send_id}")
+    return send
+
+
+@bp.get("/sends")
+@scope_required()
+def sends_list():
+    """Sends, newest first; ?issue=NUMBER narrows to one issue."""
+    limit, after = page_args()
+    query = select(Send).order_by(Send.id.desc())
+    issue = request.args.get("issue")
+    if issue is not None:
+        if not issue.isdigit() or not 0 < int(issue) <= MAX_ID:
+            raise ApiError(400, "issue must be an issue number")
+        from newsletter.bulletin.models import Issue
+        query = query.join(Issue, Issue.id == Send.issue_id).where(Issue.number == int(issue))
+    if after is not None:
+        query = query.where(Send.id < after)
+    rows = list(db.session.scalars(query.limit(limit + 1)))
+    return paged(rows, limit, lambda s: s.id, send_out)
+
+
+@bp.post("/sends")
+@scope_required(Role.SENDER)
+def sends_create():
+    """Send an approved issue to groups now, or at `scheduled_at`."""
+    body = json_body({"issue", "groups", "scheduled_at"}, {"issue"})
+    number = body["issue"]
+    if not isinstance(number, int) or isinstance(number, bool) or not 0 < number <= MAX_ID:
+        raise ApiError(400, "issue must be an issue number")
+    codes = code_list(body, "groups")
+    if codes is None:
+        codes = list(db.session.scalars(select(Group.code).order_by(Group.position)))
+    if not codes:
+        raise ApiError(400, "groups must name at least one group code")
+    at = datetime_field(body, "scheduled_at")
+    if at is not None and at <= utcnow():
+        raise ApiError(422, "scheduled_at is in the past")
+    try:
+        send = pipeline.create_send(db.session, pipeline.PipelineSettings.from_config(config()),
+                                    number, codes, created_by=actor().email, scheduled_at=at)
+    except pipeline.SendError as exc:
+        db.session.rollback()
+        status = 404 if str(exc).startswith("no issue") else 422
+        raise ApiError(status, str(exc), "not_approved" if _is_review(exc) else None)
+    if at is None:
+        jobs.enqueue_send(send.id)
+    else:
+        jobs.schedule_start(send.id, at)
+    record("send.created", f"send:{send.id}", {"issue": number, "groups": codes,
+                                               "scheduled_at": iso(at)})
+    return send_out(send), 201
+
+
+def _is_review(exc: Exception) -> bool:
+    from newsletter.review.service import NotApproved
+    return isinstance(exc, NotApproved)
+
+
+@bp.get("/sends/<int:send_id>")
+@scope_required()
+def sends_get(send_id: int):
+    """A send with its live progress."""
+    return send_out(_send(send_id))
+
+
+@bp.post("/sends/<int:send_id>/<any(pause, resume, cancel):action>")
+@scope_required(Role.SENDER)
+def sends_control(send_id: int, action: str):
+    send = _send(send_id)
+    try:
+        if action == "pause":
+            control.pause_send(db.session, send_id)
+        elif action == "resume":
+            control.resume_send(db.session, send_id)
+            jobs.enqueue_send(send_id)
+        else:
+            control.cancel_send(db.session, send_id)
+    except pipeline.SendError as exc:
+        raise ApiError(409, str(exc))
+    record(f"send.{action}", f"send:{send_id}")
+    return send_out(_send(send.id))
+
+
+@bp.post("/sends/<int:send_id>/schedule")
+@scope_required(Role.SENDER)
+def sends_schedule(send_id: int):
+    """Move a scheduled send that has not started."""
+    _send(send_id)
+    body = json_body({"scheduled_at"}, {"scheduled_at"})
+    at = datetime_field(body, "scheduled_at")
+    if at is None:
+        raise ApiError(400, "scheduled_at is required")
+    try:
+        control.reschedule_send(db.session, send_id, at)
+    except pipeline.SendError as exc:
+        raise ApiError(409 if "cannot become" in str(exc) else 422, str(exc))
+    jobs.schedule_start(send_id, at)
+    record("send.rescheduled", f"send:{send_id}", {"scheduled_at": iso(at)})
+    return send_out(_send(send_id))
+
+
+@bp.get("/reports/sends/<int:send_id>")
+@scope_required()
+def reports_send(send_id: int):
+    """Delivery and engagement totals of a send, overall and per edition."""
+    from newsletter.reports import queries
+
+    _send(send_id)
+
+    def totals(t) -> dict:
+        return {"key": t.key, "total": t.total, "delivered": t.delivered, "failed": t.failed,
+                "bounced": t.bounced, "unique_opens": t.unique_opens, "opens": t.opens,
+                "unique_clicks": t.unique_clicks, "clicks": t.clicks,
+                "unsubscribes": t.unsubscribes, "complaints": t.complaints,
+                "delivered_rate": t.delivered_rate, "open_rate": t.open_rate,
+                "click_rate": t.click_rate, "bounce_rate": t.bounce_rate}
+
+    return {"send_id": send_id, "totals": totals(queries.send_totals(db.session, send_id)),
+            "by_edition": [totals(t) for t in queries.by_edition(db.session, send_id)]}

@@ -1,0 +1,127 @@
+"""Security by default for every response: headers, cookie settings, a nonce for scripts.
+
+* Content-Security-Policy for pages: scripts only from /static or inline ones carrying this
+  request's nonce, styles only from /static (plus `style=` attributes, which the progress
+  bars use), frames and forms same-origin only. Every `<script>` written in a template
+  file gets the nonce when the template is compiled (`ScriptNonce`), so template authors
+  need do nothing, while markup that arrives in data never carries it.
+  A response that sets its own CSP (the email preview, the archive) keeps it.
+* X-Frame-Options DENY, except the email preview frames (SAMEORIGIN); frame-ancestors too.
+* Referrer-Policy same-origin: token-bearing URLs (preferences, unsubscribe, password
+  links) never leak to other sites. nosniff, a restrictive Permissions-Policy.
+* Session cookie: HttpOnly, SameSite=Lax, Secure unless the app runs in development or
+  testing (COOKIE_SECURE=1/0 overrides). Pages for logged-in staff are not cached.
+* Bodies over MAX_CONTENT_LENGTH (32 MB unless set) get a clear 413 page.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+
+from flask import Blueprint, current_app, g, has_request_context, render_template_string, request
+from flask_login import current_user
+from jinja2.ext import Extension
+
+bp = Blueprint("security", __name__)
+
+# Endpoints whose pages are shown in a same-origin <iframe>.
+FRAMEABLE = {"bulletin.issue_email", "devmail.message_html"}
+DEFAULT_MAX_CONTENT_LENGTH = 32 * 1024 * 1024
+
+
+def csp_nonce() -> str:
+    if not has_request_context():
+        return ""
+    if "csp_nonce" not in g or g.csp_nonce_request is not request._get_current_object():
+        # One per request (tests reuse one app context, hence the request check).
+        g.csp_nonce = secrets.token_urlsafe(18)
+        g.csp_nonce_request = request._get_current_object()
+    return g.csp_nonce
+
+
+class ScriptNonce(Extension):
+    """Adds the request's nonce to each `<script` tag of a template's source (trusted),
+    before Jinja compiles it."""
+
+    _TAG = re.compile(r"<script(?![^>]*\bnonce=)(?=[\s>])", re.IGNORECASE)
+
+    def preprocess(self, source, name, filename=None):
+        return self._TAG.sub('<script nonce="{{ csp_nonce() }}"', source)
+
+
+def page_policy(nonce: str | None, frameable: bool) -> str:
+    script = f"script-src 'self' 'nonce-{nonce}'" if nonce else "script-src 'self'"
+    return "; ".join([
+        "default-src 'self'", script, "style-src 'self'", "style-src-attr 'unsafe-inline'",
+        "img-src 'self' data:", "font-src 'self'", "connect-src 'self'", "frame-src 'self'",
+        "object-src 'none'", "base-uri 'none'", "form-action 'self'",
+        "frame-ancestors 'self'" if frameable else "frame-ancestors 'none'",
+    ])
+
+
+def secure_cookies_wanted(app) -> bool:
+    forced = os.environ.get("COOKIE_SECURE", app.config.get("COOKIE_SECURE", "auto"))
+    if str(forced).lower() in ("1", "true", "yes", "on"):
+        return True
+    if str(forced).lower() in ("0", "false", "no", "off"):
+        return False
+    development = (app.testing or app.debug
+                   or str(app.config.get("BASE_URL", "")).startswith("http://"))
+    return not development
+
+
+@bp.record_once
+def _configure(state) -> None:
+    app = state.app
+    secure = secure_cookies_wanted(app)
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=secure, REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax", REMEMBER_COOKIE_SECURE=secure,
+        PREFERRED_URL_SCHEME="https" if secure else "http")
+    if not app.config.get("MAX_CONTENT_LENGTH"):
+        app.config["MAX_CONTENT_LENGTH"] = DEFAULT_MAX_CONTENT_LENGTH
+    app.jinja_env.globals["csp_nonce"] = csp_nonce
+    app.jinja_env.add_extension(ScriptNonce)
+
+
+@bp.after_app_request
+def set_headers(response):
+    headers = response.headers
+    frameable = request.endpoint in FRAMEABLE
+    if "Content-Security-Policy" not in headers:
+        html = response.mimetype == "text/html"
+        same = g.get("csp_nonce_request") is request._get_current_object()
+        nonce = g.get("csp_nonce") if same else None
+        headers["Content-Security-Policy"] = (page_policy(nonce, frameable) if html
+                                              else "default-src 'none'; frame-ancestors 'none'")
+    headers.setdefault("X-Frame-Options", "SAMEORIGIN" if frameable else "DENY")
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if request.is_secure:
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    if (request.endpoint != "static" and "Cache-Control" not in headers
+            and current_user and current_user.is_authenticated):
+        headers["Cache-Control"] = "no-store"
+    return response
+
+
+_TOO_LARGE = """{% extends "base.html" %}{% block title %}文件太大{% endblock %}
+{% block content %}<section class="card narrow"><h1>文件太大</h1>
+<p>提交的内容超过了 {{ mb }} MB 的上限，没有保存任何内容。请缩小文件后重试。</p>
+<p><a href="/">返回首页</a></p></section>{% endblock %}"""
+
+
+@bp.app_errorhandler(413)
+def too_large(exc):
+    """A clear answer for an oversized body (pages with their own 413 handler keep theirs)."""
+    from newsletter.api.core import error_response, is_api_request
+
+    limit = request.max_content_length or current_app.config["MAX_CONTENT_LENGTH"]
+    if is_api_request():
+        return error_response(413, f"request body too large (limit {limit // 1024} KB)")
+    return render_template_string(_TOO_LARGE, mb=max(limit // (1024 * 1024), 1)), 413
