@@ -111,11 +111,13 @@ def app(app_config):
     app = create_app(app_config)
 
     @app.before_request
-    def _forget_previous_request_user():
+    def _forget_previous_request_state():
         # The tests keep one app context open (for db access), and Flask reuses it for the
-        # test client's requests, so `g` would carry one client's login into the next.
+        # test client's requests, so `g` would carry one client's login and CSRF token
+        # into the next request; a real server has one app context per request.
         from flask import g
         g.pop("_login_user", None)
+        g.pop("csrf_token", None)
 
     with app.app_context():
         _empty_tables()

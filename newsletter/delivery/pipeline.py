@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import hmac
 import random
 import secrets
@@ -33,6 +34,9 @@ from newsletter.tracking.links import (
     TrackingSettings, rewrite_links, store_links, tracking_values,
 )
 from subscribers import tokens
+
+
+log = logging.getLogger(__name__)
 
 
 class SendError(ValueError):
@@ -145,6 +149,14 @@ def start_scheduled(session: Session, settings: PipelineSettings, send_id: int) 
         return False
     send = session.get(Send, send_id)
     session.refresh(send)
+    from newsletter.review.service import NotApproved, ensure_sendable
+    try:
+        ensure_sendable(session, send.issue)  # changed since it was scheduled? then not
+    except NotApproved as exc:
+        send.status, send.finished_at = SendStatus.CANCELLED, utcnow()
+        session.commit()
+        log.warning("scheduled send %s cancelled at start: %s", send_id, exc)
+        return False
     try:
         _populate(session, settings, send, send.issue, None, Edition.REGULAR.value)
         session.commit()

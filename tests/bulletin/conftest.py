@@ -100,21 +100,6 @@ def stored(number: int = 396) -> Issue:
     return db.session.scalar(select(Issue).where(Issue.number == number))
 
 
-@pytest.fixture(autouse=True)
-def _csrf_per_request(app):
-    """The test clients' requests share the test's app context, hence `g`, where Flask-WTF
-    caches the CSRF token: with two clients, one would get the other's. Forget it at the
-    start of every request, as a real server (one app context per request) does."""
-    from flask import g, request_started
-
-    def forget(sender, **extra):
-        g.pop("csrf_token", None)
-
-    request_started.connect(forget, app)
-    yield
-    request_started.disconnect(forget, app)
-
-
 def page_csrf(client, path: str) -> str:
     """Any CSRF token on the page (the logout form has one on every staff page)."""
     html = client.get(path).get_data(as_text=True)

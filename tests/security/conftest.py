@@ -1,1 +1,1 @@
-from tests.staff.conftest import _fresh_csrf_per_request, api, staff  # noqa: F401
+from tests.staff.conftest import api, staff  # noqa: F401

@@ -4,6 +4,7 @@ cancelling, pausing, live progress; and who may do it."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 from sqlalchemy import select
 
@@ -116,3 +117,21 @@ def test_a_scheduled_send_starts_on_time_through_rq_scheduler(app, smtp, run_wor
     assert send.status == SendStatus.DONE and send.started_at >= at
     assert sorted(r for m in smtp.received for r in m.rcpt_tos) == ["media@example.com",
                                                                    "uni@example.edu"]
+
+
+def test_a_scheduled_send_whose_issue_changed_since_approval_is_cancelled(app, sample_text):
+    from newsletter.bulletin.models import Issue
+
+    approve_for_tests(import_issue(db.session, sample_text)[0])
+    add_readers()
+    settings = pipeline.PipelineSettings.from_config(app.config)
+    send = pipeline.create_send(db.session, settings, 396, ["media"],
+                                scheduled_at=utcnow() + dt.timedelta(seconds=1))
+    issue = db.session.scalar(select(Issue))
+    issue.title = "行业动态周报（未经复核的修改）"  # e.g. a re-import nobody recorded
+    db.session.commit()
+    time.sleep(1.1)
+    assert pipeline.start_scheduled(db.session, settings, send.id) is False
+    db.session.refresh(send)
+    assert send.status == SendStatus.CANCELLED
+    assert db.session.scalar(select(Delivery)) is None

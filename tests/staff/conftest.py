@@ -38,17 +38,6 @@ def links_in(message_bytes: bytes) -> list[str]:
     return re.findall(r"https?://\S+", part.get_content())
 
 
-@pytest.fixture(autouse=True)
-def _fresh_csrf_per_request(app):
-    """Flask-WTF caches the CSRF token in `g`; the tests keep one app context (one `g`)
-    open across requests, so a second client would get the first one's token."""
-    from flask import g
-
-    @app.before_request
-    def _forget_csrf():
-        g.pop("csrf_token", None)
-
-
 @pytest.fixture
 def staff(app, make_staff):
     """make_staff with a readable name: staff("editor", name="王编辑")."""
