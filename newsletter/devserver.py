@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     sink = SinkServer(args.smtp_port, os.environ["DEV_MAILBOX_DIR"]).start()
     worker = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "worker.py")], cwd=PROJECT_ROOT)
     print(f"\n  行业动态周报 · 订阅服务 running at {os.environ['BASE_URL']}/\n"
-          f"  staff logins (development only, password {DEV_PASSWORD}): "
+          f"  staff sign-in: {os.environ['BASE_URL']}/staff/login (development only, password {DEV_PASSWORD}): "
           f"{', '.join(e for e, _, _ in DEV_STAFF)}\n"
           f"  SMTP sink on 127.0.0.1:{args.smtp_port} (mail shown at /dev/mailbox/)\n"
           f"  try: .venv/bin/flask --app newsletter send 396 --wait\n", flush=True)

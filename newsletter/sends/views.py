@@ -115,8 +115,10 @@ def detail(send_id: int):
     form = RescheduleForm()
     if send.scheduled_at:
         form.scheduled_at.data = to_local(send.scheduled_at, str(_tz())).replace(tzinfo=None)
+    names = dict(db.session.execute(select(Group.code, Group.name)).all())
+    group_names = [names.get(code, code) for code in send.group_codes]
     return render_template("sends/detail.html", send=send, progress=progress, form=form,
-                           to_local=to_local, SendStatus=SendStatus)
+                           to_local=to_local, group_names=group_names)
 
 
 @bp.get("/sends/<int:send_id>/progress.json")
