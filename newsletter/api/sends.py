@@ -114,13 +114,7 @@ def sends_get(send_id: int):
 def sends_control(send_id: int, action: str):
     send = _send(send_id)
     try:
-        if action == "pause":
-            control.pause_send(db.session, send_id)
-        elif action == "resume":
-            control.resume_send(db.session, send_id)
-            jobs.enqueue_send(send_id)
-        else:
-            control.cancel_send(db.session, send_id)
+        jobs.control_send(send_id, action)
     except pipeline.SendError as exc:
         raise ApiError(409, str(exc))
     record(f"send.{action}", f"send:{send_id}")

@@ -90,6 +90,25 @@ def enqueue_send(send_id: int) -> int:
     return jobs
 
 
+CONTROL_ACTIONS = ("pause", "resume", "cancel")
+
+
+def control_send(send_id: int, action: str) -> None:
+    """Pause, resume or cancel a send; resuming also re-enqueues its waiting deliveries.
+    Raises pipeline.SendError when the send's state does not allow it."""
+    from newsletter.delivery import control
+
+    if action == "pause":
+        control.pause_send(db.session, send_id)
+    elif action == "resume":
+        control.resume_send(db.session, send_id)
+        enqueue_send(send_id)
+    elif action == "cancel":
+        control.cancel_send(db.session, send_id)
+    else:
+        raise ValueError(f"unknown action {action!r}")
+
+
 def schedule_start(send_id: int, at) -> str:
     """Ask RQ's scheduler to start the send at `at` (naive UTC). Moving a send schedules
     again; the job that fires at the old time finds the send not due and does nothing."""

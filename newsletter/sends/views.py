@@ -17,7 +17,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from newsletter.bulletin.models import Issue
 from newsletter.delivery import control, jobs, pipeline, store
-from newsletter.delivery.models import Send, SendStatus
+from newsletter.delivery.models import Send
 from newsletter.extensions import db
 from newsletter.staff.auth import role_required
 from newsletter.staff.models import Role
@@ -139,13 +139,8 @@ def act(send_id: int, action: str):
         flash("；".join(e for errs in form.errors.values() for e in errs) or "表单无效。", "error")
         return redirect(url_for("sends.detail", send_id=send_id))
     try:
-        if action == "pause":
-            control.pause_send(db.session, send_id)
-        elif action == "resume":
-            control.resume_send(db.session, send_id)
-            jobs.enqueue_send(send_id)
-        elif action == "cancel":
-            control.cancel_send(db.session, send_id)
+        if action in jobs.CONTROL_ACTIONS:
+            jobs.control_send(send_id, action)
         elif action == "reschedule":
             at = form.scheduled_at.data.replace(tzinfo=_tz()).astimezone(dt.UTC).replace(tzinfo=None)
             control.reschedule_send(db.session, send_id, at)

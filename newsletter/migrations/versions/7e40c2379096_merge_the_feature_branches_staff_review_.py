@@ -5,8 +5,6 @@ Revises: 5e1f7a2c9d44, 7d3e1a9c5b20, b8c9f72120a1, c0cee4562e25
 Create Date: 2026-11-26 01:48:21.855669
 
 """
-from alembic import op
-import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
