@@ -47,8 +47,6 @@ def from_environment(env: os._Environ | dict | None = None) -> dict:
         # Messages per second / per hour across all workers (0: no limit).
         "RATE_PER_SECOND": int(env.get("RATE_PER_SECOND", "0")),
         "RATE_PER_HOUR": int(env.get("RATE_PER_HOUR", "0")),
-        # A regular batch waits at most this long for priority deliveries to go out first.
-        "PRIORITY_GATE_SECONDS": float(env.get("PRIORITY_GATE_SECONDS", "600")),
         # DKIM signing, when a private key file is configured.
         "DKIM_SELECTOR": env.get("DKIM_SELECTOR", ""),
         "DKIM_DOMAIN": env.get("DKIM_DOMAIN", ""),

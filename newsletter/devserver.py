@@ -51,7 +51,11 @@ def main(argv: list[str] | None = None) -> None:
         db.engine.dispose()
 
     sink = SinkServer(args.smtp_port, os.environ["DEV_MAILBOX_DIR"]).start()
-    worker = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "worker.py")], cwd=PROJECT_ROOT)
+    # Its own process group (RQ's scheduler is a child of the worker), ended with us even
+    # when we are stopped by a signal: a stray worker would keep taking the dev queues.
+    worker = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "worker.py")], cwd=PROJECT_ROOT,
+                              start_new_session=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"\n  行业动态周报 · 订阅服务 running at {os.environ['BASE_URL']}/\n"
           f"  staff sign-in: {os.environ['BASE_URL']}/staff/login (development only, password {DEV_PASSWORD}): "
           f"{', '.join(e for e, _, _ in DEV_STAFF)}\n"
@@ -60,11 +64,11 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app.run(host=args.host, port=args.port, debug=False, use_reloader=False)
     finally:
-        worker.send_signal(signal.SIGTERM)
+        os.killpg(worker.pid, signal.SIGTERM)  # a warm shutdown: the current job finishes
         try:
             worker.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            worker.kill()
+            os.killpg(worker.pid, signal.SIGKILL)
         sink.stop()
         time.sleep(0.1)
 

@@ -161,7 +161,7 @@ def worker_env(app) -> dict[str, str]:
     # Settings a test may tune (app_config or app.config) travel to the worker too.
     for key in ("RETRY_BASE_SECONDS", "RETRY_MAX_SECONDS", "CLAIM_TIMEOUT_SECONDS",
                 "BATCH_SIZE", "MAX_ATTEMPTS", "RATE_PER_SECOND", "RATE_PER_HOUR",
-                "PRIORITY_GATE_SECONDS", "DKIM_SELECTOR", "DKIM_DOMAIN", "DKIM_KEY_FILE",
+                "DKIM_SELECTOR", "DKIM_DOMAIN", "DKIM_KEY_FILE",
                 "UNSUBSCRIBE_MAILTO", "TRACKING_ENABLED"):
         if key in c and c[key] not in (None, ""):
             env[key] = str(c[key])
@@ -175,16 +175,28 @@ def run_worker(app):
 
     def start(*args: str, burst: bool = True, env: dict | None = None) -> subprocess.Popen:
         cmd = [sys.executable, str(ROOT / "worker.py"), *(["--burst"] if burst else []), *args]
+        # A session of its own: RQ's scheduler runs in a child process of the worker, and
+        # killing the group takes both (killing only the worker would orphan the child).
         proc = subprocess.Popen(cmd, env={**worker_env(app), **(env or {})}, cwd=ROOT,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True)
         procs.append(proc)
         return proc
 
     yield start
     for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
+        kill_worker(proc)
+
+
+def kill_worker(proc: subprocess.Popen) -> None:
+    """SIGKILL a worker started by `run_worker` with everything it started (a dead machine)."""
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=10)
 
 
 @pytest.fixture

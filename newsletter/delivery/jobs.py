@@ -83,10 +83,10 @@ def enqueue_send(send_id: int) -> int:
             queue.enqueue_many(pending[edition])
             jobs += len(pending[edition])
             pending[edition] = []
-    for edition, datas in pending.items():
-        if datas:
-            queues[edition].enqueue_many(datas)
-            jobs += len(datas)
+    for edition in (Edition.PRIORITY.value, Edition.REGULAR.value):  # priority first
+        if pending[edition]:
+            queues[edition].enqueue_many(pending[edition])
+            jobs += len(pending[edition])
     return jobs
 
 
@@ -157,6 +157,9 @@ def send_batch(send_id: int, delivery_ids: list[int]) -> dict:
                 raise
             finally:
                 db.session.remove()
+        if result.yielded:  # gave way to priority deliveries: go round again, behind them
+            queue_for(app.config, Edition.REGULAR.value).enqueue(
+                send_batch, send_id, result.yielded, job_timeout=3600, retry=BATCH_RETRY)
     return result.__dict__
 
 

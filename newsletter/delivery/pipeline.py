@@ -15,7 +15,7 @@ import random
 import secrets
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -54,7 +54,6 @@ class PipelineSettings:
     retry_base_seconds: float = 30.0
     retry_max_seconds: float = 3600.0
     claim_timeout_seconds: float = 300.0
-    priority_gate_seconds: float = 600.0
     unsubscribe_mailto: str = ""
     tracking: TrackingSettings | None = None
 
@@ -70,7 +69,6 @@ class PipelineSettings:
             retry_base_seconds=float(config.get("RETRY_BASE_SECONDS", 30)),
             retry_max_seconds=float(config.get("RETRY_MAX_SECONDS", 3600)),
             claim_timeout_seconds=float(config.get("CLAIM_TIMEOUT_SECONDS", 300)),
-            priority_gate_seconds=float(config.get("PRIORITY_GATE_SECONDS", 600)),
             unsubscribe_mailto=config.get("UNSUBSCRIBE_MAILTO", ""),
             tracking=TrackingSettings.from_config(config),
         )
@@ -288,6 +286,9 @@ class BatchResult:
     deferred: int = 0
     failed: int = 0
     skipped: int = 0
+    # Regular deliveries handed back because priority ones are waiting: the job enqueues
+    # them again behind the priority queue instead of holding its worker.
+    yielded: list[int] = field(default_factory=list)
 
 
 # How often (in messages) a batch looks up whether its send was paused or cancelled, and
@@ -301,8 +302,10 @@ def deliver_batch(session: Session, settings: PipelineSettings, senders: Senders
 
     A delivery's row is written right after the server accepts it, so a crash can repeat
     at most the one message in flight. Deliveries already final are skipped: running the
-    same batch twice is harmless. Regular deliveries wait while any priority delivery of
-    a running send is still waiting (priority first, even across workers).
+    same batch twice is harmless. A regular batch gives way while any priority delivery of
+    a running send is still waiting (priority first, even across workers): before it
+    starts and every CHECK_EVERY messages it hands its remaining deliveries back in
+    `result.yielded` rather than wait, so a single worker cannot block on itself.
     """
     result = BatchResult()
     status = store.send_status(session, send_id)
@@ -310,8 +313,9 @@ def deliver_batch(session: Session, settings: PipelineSettings, senders: Senders
         result.skipped = len(delivery_ids)
         return result
     regular = store.edition_of(session, delivery_ids[0]) != Edition.PRIORITY.value
-    if regular:
-        _yield_to_priority(session, settings)
+    if regular and _priority_waiting(session):
+        result.yielded = list(delivery_ids)
+        return result
     _mark_started(session, send_id)
     token = token or secrets.token_hex(16)
     claimed = store.claim(session, delivery_ids, token)
@@ -321,8 +325,10 @@ def deliver_batch(session: Session, settings: PipelineSettings, senders: Senders
             if store.send_status(session, send_id) != SendStatus.SENDING:
                 store.release(session, token)  # paused or cancelled mid-batch
                 break
-            if regular:
-                _yield_to_priority(session, settings)
+            if regular and _priority_waiting(session):
+                store.release(session, token)
+                result.yielded = [d.id for d in claimed[n:]]
+                break
         if senders.limiter is not None:
             senders.limiter.acquire()
         _deliver_one(session, settings, senders, delivery, result)
@@ -338,12 +344,12 @@ def release_claims(session: Session, token: str) -> None:
         session.rollback()
 
 
-def _yield_to_priority(session: Session, settings: PipelineSettings) -> None:
-    deadline = time.monotonic() + settings.priority_gate_seconds
-    while store.priority_waiting(session) and time.monotonic() < deadline:
-        session.rollback()  # end the read transaction so the next look sees new commits
-        time.sleep(0.05)
-    session.rollback()
+def _priority_waiting(session: Session) -> bool:
+    waiting = store.priority_waiting(session)
+    session.rollback()  # end the read transaction so the next look sees new commits
+    if waiting:
+        time.sleep(0.2)  # give the priority batches a moment before this one comes round again
+    return waiting
 
 
 def _deliver_one(session, settings, senders: Senders, delivery: store.Claimed,

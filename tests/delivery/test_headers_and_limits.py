@@ -105,4 +105,3 @@ def test_pause_stops_workers_and_resume_finishes_exactly_once(app, runner, smtp,
     for m in smtp.received:
         counts[m.rcpt_tos[0]] = counts.get(m.rcpt_tos[0], 0) + 1
     assert sorted(counts) == sorted(emails) and set(counts.values()) == {1}
-    worker.kill()
