@@ -169,23 +169,30 @@ def worker_env(app) -> dict[str, str]:
 
 
 @pytest.fixture
-def run_worker(app):
-    """Run a real RQ worker process (`python worker.py`) against this test's services."""
+def run_worker(app, tmp_path):
+    """Run a real RQ worker process (`python worker.py`) against this test's services.
+
+    Its output goes to a file (a pipe nobody reads could fill and stall the worker);
+    `proc.stdout.read()` gives what it printed so far."""
     procs: list[subprocess.Popen] = []
 
     def start(*args: str, burst: bool = True, env: dict | None = None) -> subprocess.Popen:
         cmd = [sys.executable, str(ROOT / "worker.py"), *(["--burst"] if burst else []), *args]
-        # A session of its own: RQ's scheduler runs in a child process of the worker, and
-        # killing the group takes both (killing only the worker would orphan the child).
-        proc = subprocess.Popen(cmd, env={**worker_env(app), **(env or {})}, cwd=ROOT,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        log = tmp_path / f"worker-{len(procs)}.log"
+        with open(log, "wb") as out:
+            # A session of its own: RQ's scheduler runs in a child process of the worker,
+            # and killing the group takes both (killing only the worker orphans the child).
+            proc = subprocess.Popen(cmd, env={**worker_env(app), **(env or {})}, cwd=ROOT,
+                                    stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        proc.stdout = open(log, "rb")  # noqa: SIM115 - closed in the teardown below
         procs.append(proc)
         return proc
 
     yield start
     for proc in procs:
         kill_worker(proc)
+        proc.stdout.close()
 
 
 def kill_worker(proc: subprocess.Popen) -> None:

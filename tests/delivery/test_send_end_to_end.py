@@ -46,8 +46,7 @@ def test_sample_goes_out_once_per_reader_with_the_right_edition(app, runner, smt
     result = runner.invoke(args=["send", "396"])
     assert result.exit_code == 0, result.output
     worker = run_worker()
-    assert worker.wait(timeout=120) == 0
-    print(worker.stdout.read().decode())
+    assert worker.wait(timeout=120) == 0, worker.stdout.read().decode()
 
     # One email per active subscriber, none for the pending one, none twice.
     rcpts = sorted(r for m in smtp.received for r in m.rcpt_tos)
