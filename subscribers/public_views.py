@@ -78,6 +78,21 @@ def _unavailable_page():
                            body=_("服务暂时不可用，请稍后再试。")), 503
 
 
+def _checked_and_allowed(kind: str, template: str, form):
+    """Per-IP limit, then validation, then per-address limit: the response that refuses
+    the submission (form errors, limit reached, limiter unavailable), or None to go on."""
+    try:
+        _check_rate(kind, "ip", request.remote_addr or "-")
+        if not form.validate():
+            return render_template(template, form=form), 400
+        _check_rate(kind, "addr", form.email.data)
+    except _Limited as exc:
+        return _limited_page(template, exc.retry_after, form=form)
+    except RateLimitUnavailable:
+        return _unavailable_page()
+    return None
+
+
 def _link_problem(error: service.LinkError, status: int | None = None):
     form = forms.LinkRequestForm()
     code = status or (410 if error.expired else 400)
@@ -108,15 +123,9 @@ def subscribe():
     if request.method == "GET":
         form.sections.data = offered
         return render_template("subscribers/subscribe.html", form=form)
-    try:
-        _check_rate("subscribe", "ip", request.remote_addr or "-")
-        if not form.validate():
-            return render_template("subscribers/subscribe.html", form=form), 400
-        _check_rate("subscribe", "addr", form.email.data)
-    except _Limited as exc:
-        return _limited_page("subscribers/subscribe.html", exc.retry_after, form=form)
-    except RateLimitUnavailable:
-        return _unavailable_page()
+    refused = _checked_and_allowed("subscribe", "subscribers/subscribe.html", form)
+    if refused is not None:
+        return refused
     choices = service.Choices(name=form.name.data or "", organisation=form.organisation.data or "",
                               groups=form.groups.data, sections=form.sections.data,
                               locale=_current_locale())
@@ -261,15 +270,9 @@ def request_link():
     form = forms.LinkRequestForm()
     if request.method == "GET":
         return render_template("subscribers/link_request.html", form=form)
-    try:
-        _check_rate("link", "ip", request.remote_addr or "-")
-        if not form.validate():
-            return render_template("subscribers/link_request.html", form=form), 400
-        _check_rate("link", "addr", form.email.data)
-    except _Limited as exc:
-        return _limited_page("subscribers/link_request.html", exc.retry_after, form=form)
-    except RateLimitUnavailable:
-        return _unavailable_page()
+    refused = _checked_and_allowed("link", "subscribers/link_request.html", form)
+    if refused is not None:
+        return refused
     service.send_fresh_link(db.session, form.email.data)
     return render_template("subscribers/message.html", title=_("请查收邮件"),
                            body=_("如果该地址在我们的订阅名单中，我们已向它发送了新的链接。"))
