@@ -134,23 +134,23 @@ def send_resume(send_id: int, wait: bool, timeout: float) -> None:
 @send_cli.command("pause")
 @click.argument("send_id", type=int)
 def send_pause(send_id: int) -> None:
-    """Pause a running send (workers stop within 20 messages)."""
-    _control("pause_send", send_id)
+    """Pause a running send (workers stop within 10 messages)."""
+    _control("pause", send_id)
 
 
 @send_cli.command("cancel")
 @click.argument("send_id", type=int)
 def send_cancel(send_id: int) -> None:
     """Cancel a send: what has not gone out is cancelled."""
-    _control("cancel_send", send_id)
+    _control("cancel", send_id)
 
 
 def _control(action: str, send_id: int) -> None:
-    from newsletter.delivery import control
+    from newsletter.delivery import control, jobs
     from newsletter.delivery.pipeline import SendError
 
     try:
-        getattr(control, action)(db.session, send_id)
+        jobs.control_send(send_id, action)
     except SendError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -18,7 +18,7 @@ from newsletter.timeutil import utcnow
 
 
 def pause_send(session: Session, send_id: int) -> None:
-    """Workers stop taking this send's deliveries (within 20 messages); `resume_send` goes on."""
+    """Workers stop taking this send's deliveries (within 10 messages (CHECK_EVERY)); `resume_send` goes on."""
     _transition(session, send_id, {SendStatus.QUEUED, SendStatus.SENDING}, SendStatus.PAUSED)
 
 

@@ -135,3 +135,17 @@ def test_a_scheduled_send_whose_issue_changed_since_approval_is_cancelled(app, s
     db.session.refresh(send)
     assert send.status == SendStatus.CANCELLED
     assert db.session.scalar(select(Delivery)) is None
+
+
+def test_cli_pause_and_cancel_report_progress_and_refuse_impossible_steps(app, runner,
+                                                                         sample_text):
+    approve_for_tests(import_issue(db.session, sample_text)[0])
+    add_readers()
+    assert runner.invoke(args=["send", "396", "--group", "media"]).exit_code == 0
+    send_id = db.session.scalar(select(Send.id))
+    paused = runner.invoke(args=["send", "pause", str(send_id)])
+    assert paused.exit_code == 0 and '"status": "paused"' in paused.output
+    cancelled = runner.invoke(args=["send", "cancel", str(send_id)])
+    assert cancelled.exit_code == 0 and '"cancelled": 1' in cancelled.output
+    again = runner.invoke(args=["send", "pause", str(send_id)])
+    assert again.exit_code == 2 and "cannot become paused" in again.output
