@@ -110,7 +110,9 @@ def test_a_scheduled_send_starts_on_time_through_rq_scheduler(app, smtp, run_wor
                                 scheduled_at=at)
     jobs.schedule_start(send.id, at)
     run_worker(burst=False)
-    wait_until(lambda: db.session.get(Send, send.id) and all_final(send.id), 30,
+    # The last batch commits its deliveries, then marks the send done: wait for both.
+    wait_until(lambda: all_final(send.id) and db.session.get(
+        Send, send.id, populate_existing=True).status == SendStatus.DONE, 30,
                "the scheduled send to go out")
     db.session.rollback()
     send = db.session.get(Send, send.id)
