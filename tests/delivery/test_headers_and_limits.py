@@ -87,7 +87,7 @@ def test_pause_stops_workers_and_resume_finishes_exactly_once(app, runner, smtp,
     assert runner.invoke(args=["send", "396", "--group", "media"]).exit_code == 0
     send_id = db.session.scalar(select(Send.id))
     app.config["RATE_PER_SECOND"] = 50
-    worker = run_worker(burst=False, env={"RATE_PER_SECOND": "50", "BATCH_SIZE": "50"})
+    run_worker(burst=False, env={"RATE_PER_SECOND": "50", "BATCH_SIZE": "50"})
     wait_until(lambda: state_counts(send_id).get(DeliveryState.SENT, 0) >= 20, 30, "20 sent")
 
     client = staff_client("sender")
