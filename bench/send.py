@@ -61,9 +61,9 @@ def run(args, env, port: int, database: str) -> None:
 
     from newsletter import MIGRATIONS_DIR, create_app
     from newsletter.bulletin.service import load_sample
-    from newsletter.delivery import jobs, pipeline
     from newsletter.delivery.models import Delivery, DeliveryState
     from newsletter.extensions import db
+    from newsletter.sends import service
     from newsletter.timeutil import utcnow
     from subscribers.seed import seed_groups
     from tests.conftest import approve_for_tests
@@ -81,14 +81,10 @@ def run(args, env, port: int, database: str) -> None:
         print(f"seeded {args.subscribers} subscribers in {time.perf_counter() - t:.1f}s "
               f"({database.split(':')[0]})")
 
-        settings = pipeline.PipelineSettings.from_config(app.config)
         t = time.perf_counter()
-        send = pipeline.create_send(db.session, settings, 396, ["leadership", "members"])
-        created = time.perf_counter() - t
-        t = time.perf_counter()
-        n_jobs = jobs.enqueue_send(send.id)
-        enqueued = time.perf_counter() - t
-        print(f"send created in {created:.2f}s, {n_jobs} jobs enqueued in {enqueued:.2f}s")
+        started = service.send_issue(db.session, app.config, 396, ["leadership", "members"])
+        send, n_jobs = started.send, started.jobs
+        print(f"send created and {n_jobs} jobs enqueued in {time.perf_counter() - t:.2f}s")
 
         start_wall = utcnow()
         t0 = time.perf_counter()
@@ -113,7 +109,9 @@ def run(args, env, port: int, database: str) -> None:
             Delivery.send_id == send.id, Delivery.edition == "priority"))
         first_regular = db.session.scalar(select(func.min(Delivery.sent_at)).where(
             Delivery.send_id == send.id, Delivery.edition == "regular"))
-        message = _one_message(db.session, settings, send.id)
+        from newsletter.delivery.pipeline import PipelineSettings
+
+        message = _one_message(db.session, PipelineSettings.from_config(app.config), send.id)
 
     raw_rate = _raw_rate(port, message, args.raw_messages)
     e2e_rate = sent / elapsed
