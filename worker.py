@@ -16,13 +16,14 @@ from rq import Queue, SimpleWorker
 
 from newsletter import create_app
 from newsletter.delivery import jobs
+from newsletter.extensions import redis_store
 from newsletter.tracking.jobs import flush_job
 
 log = logging.getLogger("newsletter.worker")
 
 
 def sweeper(app, stop: threading.Event, interval: float) -> None:
-    connection = jobs.redis_connection(app.config)
+    connection = redis_store.client(app.config)
     lock = connection.lock(f"{app.config['QUEUE_PREFIX']}:sweep-lock", timeout=max(interval * 4, 30))
     while not stop.wait(interval):
         if lock.acquire(blocking=False):
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     import newsletter.delivery.pipeline  # noqa: F401  preload before the first job
     import newsletter.render  # noqa: F401
 
-    connection = jobs.redis_connection(app.config)
+    connection = redis_store.client(app.config, blocking=True)
     queues = [Queue(name, connection=connection) for name in jobs.queue_names(app.config)]
     stop = threading.Event()
     if not args.burst:

@@ -43,7 +43,8 @@ def main() -> None:
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database, "SMTP_PORT": str(port),
            "QUEUE_PREFIX": f"nlbench:{uuid.uuid4().hex[:8]}", "BATCH_SIZE": str(args.batch_size),
-           "MAIL_FROM": "行业动态周报 <weekly@bench.example.org>", "SECRET_KEY": "bench"}
+           "MAIL_FROM": "行业动态周报 <weekly@bench.example.org>", "SECRET_KEY": "bench",
+           "APP_ENV": "testing"}
     os.environ.update(env)
     sink = subprocess.Popen([sys.executable, "-m", "newsletter.devsmtp", "--port", str(port),
                              "--discard"], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, redirect, url_for
 from sqlalchemy import text
 
-from newsletter.extensions import db
+from newsletter.extensions import db, redis_store
 
 bp = Blueprint("core", __name__)
 
@@ -19,7 +19,6 @@ def index():
 @bp.get("/health")
 def health():
     """Whether the database and Redis answer; 503 when either does not."""
-    from newsletter.delivery.jobs import redis_connection
 
     checks: dict[str, str] = {}
     try:
@@ -28,7 +27,7 @@ def health():
     except Exception as exc:  # report, never raise: this page is for monitors
         checks["database"] = f"error: {exc.__class__.__name__}"
     try:
-        redis_connection(current_app.config).ping()
+        redis_store.client(current_app.config).ping()
         checks["redis"] = "ok"
     except Exception as exc:
         checks["redis"] = f"error: {exc.__class__.__name__}"

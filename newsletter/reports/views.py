@@ -32,7 +32,7 @@ EDITION_NAMES = {"regular": "普通版", "priority": "领导版"}
 
 
 def _tz() -> str:
-    return current_app.config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai")
+    return current_app.config["BABEL_DEFAULT_TIMEZONE"]
 
 
 @bp.app_template_filter("local_time")

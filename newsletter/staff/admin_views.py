@@ -31,7 +31,7 @@ from newsletter.timeutil import to_local, utcnow
 
 
 def _tz() -> str:
-    return current_app.config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai")
+    return current_app.config["BABEL_DEFAULT_TIMEZONE"]
 
 
 def _local(value):
