@@ -59,6 +59,13 @@ def from_environment(env: os._Environ | dict | None = None) -> dict:
         "BOT_CLICK_SECONDS": float(env.get("BOT_CLICK_SECONDS", "2")),
         "BOUNCE_WEBHOOK_SECRET": env.get("BOUNCE_WEBHOOK_SECRET", ""),
         "FEEDBACK_ADDRESSES": env.get("FEEDBACK_ADDRESSES", ""),
+        # The fixed envelope sender's mailbox, read for bounces and unsubscribe mail:
+        # imaps://user:pass@host:993/INBOX or pop3s://user:pass@host:995 (empty: off).
+        "BOUNCE_MAILBOX_URL": env.get("BOUNCE_MAILBOX_URL", ""),
+        "BOUNCE_MAILBOX_CA_FILE": env.get("BOUNCE_MAILBOX_CA_FILE", ""),
+        "BOUNCE_MAILBOX_FOLDER": env.get("BOUNCE_MAILBOX_FOLDER", "Processed"),
+        "BOUNCE_POLL_SECONDS": float(env.get("BOUNCE_POLL_SECONDS", "300")),
+        "BOUNCE_POLL_LIMIT": int(env.get("BOUNCE_POLL_LIMIT", "500")),
         # A claim older than this belongs to a dead worker and goes back to the queue.
         "CLAIM_TIMEOUT_SECONDS": float(env.get("CLAIM_TIMEOUT_SECONDS", "300")),
         # The dev mailbox page reads the sink's maildir; empty disables the page.
