@@ -36,6 +36,12 @@ def from_environment(env: os._Environ | dict | None = None) -> dict:
         "SMTP_PASSWORD": env.get("SMTP_PASSWORD") or None,
         "SMTP_STARTTLS": _bool(env.get("SMTP_STARTTLS"), False),
         "SMTP_TIMEOUT": float(env.get("SMTP_TIMEOUT", "30")),
+        # The default relay's envelope sender: verp (per-delivery bounce address) or fixed
+        # (the login / From address, as hosted relays require).
+        "SMTP_ENVELOPE": env.get("SMTP_ENVELOPE", "verp"),
+        # Several named relays with limits and quotas (TOML, see delivery/relays.py);
+        # empty: the SMTP_* settings are the one relay.
+        "RELAYS_FILE": env.get("RELAYS_FILE", ""),
         "MAIL_FROM": env.get("MAIL_FROM", "行业动态周报 <weekly@localhost>"),
         "BASE_URL": env.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
         "LIST_ID": env.get("LIST_ID", "weekly.newsletter.localhost"),
