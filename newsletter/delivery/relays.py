@@ -65,8 +65,9 @@ class Limits:
                 if getattr(self, name) > 0]
 
     def sustained_per_second(self) -> float:
-        """The long-run rate the windows allow (0: unlimited)."""
-        rates = [w.limit / w.seconds for w in self.windows()]
+        """The steady rate the windows under a day allow (0: unlimited); the daily quota
+        is a budget, not a pace."""
+        rates = [w.limit / w.seconds for w in self.windows() if w.seconds < 86400]
         return min(rates) if rates else 0.0
 
 
