@@ -12,6 +12,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from newsletter.devsmtp import free_port
+
+__all__ = ["free_port"]  # re-exported for tests/mta.py
+
 POSTFIX_SBIN = "/usr/sbin/postfix"
 DOVECOT = "/usr/sbin/dovecot"
 
@@ -22,12 +26,6 @@ class RigError(RuntimeError):
 
 def installed() -> bool:
     return os.path.exists(POSTFIX_SBIN) and os.path.exists(DOVECOT) and bool(shutil.which("openssl"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(port: int, timeout: float = 20.0, what: str = "port") -> None:
