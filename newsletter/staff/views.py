@@ -15,7 +15,7 @@ from flask_login import current_user, login_user, logout_user
 from newsletter.extensions import db, redis_store
 from newsletter.ratelimit import RateLimiter, RateLimitUnavailable
 from newsletter.staff import accounts, audit, lockout
-from newsletter.staff.auth import role_required, safe_next
+from newsletter.staff.auth import can_open, role_required, safe_next
 from newsletter.staff.forms import (
     ForgotForm,
     LoginForm,
@@ -27,6 +27,7 @@ from newsletter.timeutil import utcnow
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 bp.after_app_request(audit.audit_request)
+bp.add_app_template_global(can_open, "can_open")
 
 log = logging.getLogger(__name__)
 
