@@ -257,8 +257,8 @@ def load(overrides: Mapping | None = None, env: Mapping | None = None) -> dict:
             raw = overrides.pop(setting.config_key)
         else:
             raw = env.get(setting.env)
-            if raw is not None and raw.strip() == "":
-                raw = None  # VAR= in a unit file means "not set"
+        if isinstance(raw, str) and raw.strip() == "":
+            raw = None  # VAR= in a unit file means "not set"
         if raw is None:
             values[setting.config_key] = setting.default
             continue
@@ -284,7 +284,7 @@ def settle(mapping: Mapping) -> dict:
     values = dict(mapping)
     for setting in SETTINGS:
         raw = values.get(setting.config_key)
-        if raw is None:
+        if raw is None or (isinstance(raw, str) and raw.strip() == ""):
             values[setting.config_key] = setting.default
         elif isinstance(raw, str):
             try:

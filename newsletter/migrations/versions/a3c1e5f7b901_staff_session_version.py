@@ -1,7 +1,7 @@
 """staff: session_version (server-side session invalidation)
 
 Revision ID: a3c1e5f7b901
-Revises: 7e40c2379096
+Revises: 9c1d2e3f4a5b
 Create Date: 2026-12-01 08:40:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = 'a3c1e5f7b901'
-down_revision = '7e40c2379096'
+down_revision = '9c1d2e3f4a5b'
 branch_labels = None
 depends_on = None
 
