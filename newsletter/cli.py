@@ -42,6 +42,12 @@ def issues_import(path: Path) -> None:
     except (IssueParseError, IssueImportError) as exc:
         click.echo(f"{path}: {exc}", err=True)
         sys.exit(2)
+    from newsletter.review import service as review_service
+    from newsletter.review.models import ReviewAction
+    from newsletter.staff import audit_text
+
+    review_service.note_edit(db.session, issue, None, ReviewAction.IMPORTED)
+    audit_text.record_import(issue, created, via="cli", source=str(path))
     articles = sum(len(s.articles) for s in issue.sections)
     click.echo(f"{'imported' if created else 'updated'} issue {issue.number} "
                f"({len(issue.sections)} sections, {articles} articles)")
@@ -81,9 +87,11 @@ send_cli = _DefaultCommandGroup("send", help="Send an issue: `send NUMBER [--gro
 @click.option("--timeout", type=float, default=3600.0, help="Seconds --wait waits at most.")
 @click.option("--at", "at", default=None,
               help="Schedule instead of sending now: 'YYYY-MM-DD HH:MM' in TIMEZONE (Asia/Shanghai).")
+@click.option("--dry-run", is_flag=True,
+              help="Only forecast how long the send would take at the relays' limits.")
 def send_issue(number: int, groups: tuple[str, ...], only_new: bool,
                test_addresses: tuple[str, ...], edition: str, as_email: str | None, wait: bool,
-               timeout: float, at: str | None) -> None:
+               timeout: float, at: str | None, dry_run: bool) -> None:
     """Create a send of issue NUMBER and queue its deliveries (sends.service)."""
     from sqlalchemy import select
 
@@ -93,6 +101,9 @@ def send_issue(number: int, groups: tuple[str, ...], only_new: bool,
 
     actor = _staff(as_email) if as_email else None
     codes = list(groups) or list(db.session.scalars(select(Group.code).order_by(Group.position)))
+    if dry_run:
+        _dry_run(codes, _parse_local_time(at) if at else None)
+        return
     scheduled_at = _parse_local_time(at) if at else None
     try:
         if test_addresses:
@@ -132,6 +143,24 @@ def _staff(email: str):
         click.echo(f"error: no active staff account {email}", err=True)
         sys.exit(2)
     return user
+
+
+def _dry_run(codes: list[str], at) -> None:
+    """Print the forecast (delivery.planning) of sending to `codes`; writes nothing."""
+    from newsletter.delivery.jobs import redis_connection
+    from newsletter.delivery.planning import forecast_for
+    from newsletter.delivery.relays import RelayConfigError
+
+    try:
+        f = forecast_for(db.session, current_app.config, redis_connection(current_app.config),
+                         codes, now=at)
+    except RelayConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    for line in f.summary():
+        click.echo(line)
+    click.echo(json.dumps({k: v for k, v in f.to_json().items() if k != "summary"},
+                          ensure_ascii=False))
 
 
 @send_cli.command("resume")

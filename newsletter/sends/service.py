@@ -40,11 +40,11 @@ from newsletter.bulletin.models import Issue
 from newsletter.delivery import control, jobs, store
 from newsletter.delivery.models import Send, SendStatus
 from newsletter.delivery.pipeline import PipelineSettings, SendError
-from newsletter.extensions import db
+from newsletter.extensions import db, redis_store
 from newsletter.render import Edition
 from newsletter.review.service import NotApproved, ensure_sendable
 from newsletter.sends import writer
-from newsletter.staff import audit
+from newsletter.staff import audit_text
 from newsletter.staff.models import StaffUser
 from newsletter.timeutil import utcnow
 from subscribers.models import Group
@@ -178,7 +178,7 @@ def send_issue(session: Session, config, number: int, group_codes: list[str], *,
         log.error("send %s created but not queued: %s", send.id, exc)
         started.warning = (f"发送 #{send.id} 已创建，但发送队列暂时不可用（{exc}）；"
                            f"队列恢复后运行 flask send resume {send.id}。")
-    _audit_send(send, issue, started, actor, via)
+    _audit(send, actor, via)
     return started
 
 
@@ -361,14 +361,14 @@ def send_test(session: Session, config, number: int, addresses: str | list[str],
     except RedisError as exc:
         started.warning = (f"测试发送 #{send.id} 已创建，但发送队列暂时不可用（{exc}）；"
                            f"队列恢复后运行 flask send resume {send.id}。")
-    _audit_test(send, issue, to, edition, actor, via)
+    _audit(send, actor, via, recipients=len(to))
     return started
 
 
 def _test_rate_limit(config, actor: StaffUser | None, via: str) -> None:
     limiter = ratelimit.RateLimiter.from_spec(
-        jobs.redis_connection(config), f"{config['QUEUE_PREFIX']}:rl:test-send",
-        config.get("TEST_SEND_RATE", "20/hour"))
+        redis_store.client(config), f"{config['QUEUE_PREFIX']}:rl:test-send",
+        config["TEST_SEND_RATE"])
     try:
         decision = limiter.hit(f"staff:{actor.id}" if actor is not None else via)
     except ratelimit.RateLimitUnavailable as exc:
@@ -383,37 +383,13 @@ def _window(seconds: float) -> str:
     return {3600: "小时", 86400: "天", 60: "分钟"}.get(int(seconds), f" {int(seconds)} 秒")
 
 
-# --- audit --------------------------------------------------------------------------------
+# --- audit ----------------------------------------------------------------------------------
 
-def _audit_send(send: Send, issue: Issue, started: Started, actor, via: str) -> None:
-    names = dict(db.session.execute(select(Group.code, Group.name)
-                                    .where(Group.code.in_(send.group_codes))).all())
-    groups = "、".join(names.get(c, c) for c in send.group_codes)
-    who = actor.display_name if actor is not None else via
-    total = sum(store.counts(db.session, send.id).values())
-    what = "补发" if send.only_new else "发送"
-    sentence = (f"{who} 定时{what}第 {issue.number} 期给 {groups}" if send.scheduled_at
-                else f"{who} 向 {len(send.group_codes)} 个分组{what}第 {issue.number} 期"
-                     f"（{total:,} 人）")
-    _record("send.created", send, {"sentence": sentence, "issue": issue.number,
-                                   "groups": send.group_codes, "only_new": send.only_new,
-                                   "skipped_received": started.skipped_received,
-                                   "scheduled_at": send.scheduled_at.isoformat()
-                                   if send.scheduled_at else None}, actor, via)
-
-
-def _audit_test(send: Send, issue: Issue, to: list[str], edition: str, actor, via: str) -> None:
-    who = actor.display_name if actor is not None else via
-    sentence = f"{who} 发送第 {issue.number} 期的测试邮件给 {len(to)} 个地址"
-    _record("send.test", send, {"sentence": sentence, "issue": issue.number, "edition": edition,
-                                "to": to}, actor, via)
-
-
-def _record(action: str, send: Send, detail: dict, actor, via: str) -> None:
+def _audit(send: Send, actor, via: str, recipients: int | None = None) -> None:
+    """One entry per send whichever door it came through (staff.audit_text's sentences)."""
     try:
-        # API entries keep their "api." prefix (the audit log's filter by action relies on it).
-        audit.record(("api." if via == "api" else "") + action, f"send:{send.id}", detail,
-                     actor=actor, via=None if via == "web" else via)
+        audit_text.record_send(send, recipients=recipients, actor=actor,
+                               via=None if via in ("web", "api") else via)
     except Exception:  # noqa: BLE001 - the send exists; a lost audit line must not hide it
         db.session.rollback()
         log.exception("audit entry for send %s not written", send.id)

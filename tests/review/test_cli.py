@@ -28,4 +28,4 @@ def test_submit_approve_then_send_from_the_shell(app, runner, staff, sample_text
     entries = db.session.scalars(select(AuditEntry).where(AuditEntry.via == "cli")).all()
     assert [(e.action, e.actor_email) for e in entries] == [
         ("review.submitted", both.email), ("review.approved", reviewer.email),
-        ("send.created", reviewer.email)]  # the command line's sends are in the log too
+        ("send.created", reviewer.email)]  # the CLI send is audited too (issue 13), as --as

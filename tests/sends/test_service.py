@@ -283,8 +283,10 @@ def test_approved_content_goes_anywhere_rate_limited_and_audited(app, approved, 
     service.send_test(db.session, app.config, 396, ["proof9@outside.example"],
                       actor=someone_else)
     assert sends() == 3
-    entries = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "send.test")
+    from newsletter.staff.audit_text import describe
+
+    entries = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "send.created")
                                  .order_by(AuditEntry.id)).all()
     assert [e.actor_email for e in entries] == [editor.email, editor.email, someone_else.email]
-    assert entries[0].detail["to"] == ["proof0@outside.example"]
-    assert "测试邮件" in entries[0].detail["sentence"]
+    assert entries[0].detail["test"] is True and entries[0].detail["recipients"] == 1
+    assert "测试发送第 396 期" in describe(entries[0], {})[1]
