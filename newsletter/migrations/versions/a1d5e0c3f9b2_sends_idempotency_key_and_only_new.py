@@ -1,7 +1,7 @@
 """sends: idempotency key (one send per double click or retried request) and only_new
 
 Revision ID: a1d5e0c3f9b2
-Revises: 7e40c2379096
+Revises: b4d2f6a8c012
 Create Date: 2026-12-01 08:30:00
 
 """
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = 'a1d5e0c3f9b2'
-down_revision = '7e40c2379096'
+down_revision = 'b4d2f6a8c012'
 branch_labels = None
 depends_on = None
 
