@@ -240,7 +240,7 @@ def docx_bomb(docx_bytes: bytes, inflated: int = 64 * 1024 * 1024) -> bytes:
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
         for info in src.infolist():
             z.writestr(info, src.read(info))
-        with z.open("customXml/item1.xml", "w", force_zip64=True) as part:
+        with z.open("customXml/item99.xml", "w", force_zip64=True) as part:
             part.write(b"<a>")
             block = b" " * (1 << 20)
             for _ in range(inflated >> 20):

@@ -97,6 +97,12 @@ def _styled(paragraph) -> Styled:
                   align == _CENTER, level)
 
 
+def _is_list_item(paragraph) -> bool:
+    """Numbered or bulleted by Word (directly, or by its style, as "List Bullet" is)."""
+    elements = [paragraph._p] + [s.element for s in _style_chain(paragraph.style)]
+    return any(e.pPr is not None and e.pPr.numPr is not None for e in elements)
+
+
 def read_docx(data: bytes) -> tuple[list[SourceLine], int, list[str]]:
     """(lines numbered by paragraph, the last paragraph's number, notes)."""
     import docx  # python-docx; imported here so text imports do not pay for it
@@ -114,7 +120,7 @@ def read_docx(data: bytes) -> tuple[list[SourceLine], int, list[str]]:
     for no, p in enumerate(paragraphs, 1):
         s = _styled(p)
         text = s.text.strip()
-        if p._p.pPr is not None and p._p.pPr.numPr is not None and text:
+        if text and _is_list_item(p):
             text = "- " + text  # a Word list item (its bullet is not in the text)
         chars += len(text)
         if chars > limits.MAX_TEXT_CHARS:

@@ -62,15 +62,18 @@ def _lines_of(page, page_no: int) -> list[_Line]:
 def _open(data: bytes):
     import pdfplumber
     from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
-    from pdfminer.pdfparser import PDFSyntaxError
 
     try:
         pdf = pdfplumber.open(io.BytesIO(data))
         pages = pdf.pages
-    except (PDFPasswordIncorrect, PDFEncryptionError):
-        raise _whole("the PDF is encrypted (it needs a password); export it again "
-                          "without a password") from None
-    except (PDFSyntaxError, Exception) as exc:  # pdfminer raises many kinds on broken files
+    except Exception as exc:  # pdfminer raises many kinds on broken files
+        causes, e = [], exc
+        while e is not None and len(causes) < 5:  # pdfplumber wraps pdfminer's errors
+            causes += [e, *[a for a in e.args if isinstance(a, BaseException)]]
+            e = e.__cause__ or e.__context__
+        if any(isinstance(c, (PDFPasswordIncorrect, PDFEncryptionError)) for c in causes):
+            raise _whole("the PDF is encrypted (it needs a password); export it again "
+                         "without a password") from None
         raise _whole(f"not a readable PDF ({type(exc).__name__}: {exc})") from None
     if len(pages) > limits.MAX_PDF_PAGES:
         pdf.close()

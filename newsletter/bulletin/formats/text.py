@@ -25,9 +25,10 @@ def _utf16_without_bom(data: bytes) -> str | None:
     if len(sample) < 8 or len(sample) % 2:
         return None
     even, odd = sample[0::2].count(0), sample[1::2].count(0)
-    if odd > len(sample) // 16 and even == 0:
+    enough = max(len(sample) // 40, 2)  # (a CJK character may have a zero byte too: 一 4E00)
+    if odd >= enough and odd > 3 * even:
         return "utf-16-le"
-    if even > len(sample) // 16 and odd == 0:
+    if even >= enough and even > 3 * odd:
         return "utf-16-be"
     return None
 
