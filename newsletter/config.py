@@ -36,6 +36,12 @@ def from_environment(env: os._Environ | dict | None = None) -> dict:
         "SMTP_PASSWORD": env.get("SMTP_PASSWORD") or None,
         "SMTP_STARTTLS": _bool(env.get("SMTP_STARTTLS"), False),
         "SMTP_TIMEOUT": float(env.get("SMTP_TIMEOUT", "30")),
+        # The default relay's envelope sender: verp (per-delivery bounce address) or fixed
+        # (the login / From address, as hosted relays require).
+        "SMTP_ENVELOPE": env.get("SMTP_ENVELOPE", "verp"),
+        # Several named relays with limits and quotas (TOML, see delivery/relays.py);
+        # empty: the SMTP_* settings are the one relay.
+        "RELAYS_FILE": env.get("RELAYS_FILE", ""),
         "MAIL_FROM": env.get("MAIL_FROM", "行业动态周报 <weekly@localhost>"),
         "BASE_URL": env.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
         "LIST_ID": env.get("LIST_ID", "weekly.newsletter.localhost"),
@@ -59,6 +65,13 @@ def from_environment(env: os._Environ | dict | None = None) -> dict:
         "BOT_CLICK_SECONDS": float(env.get("BOT_CLICK_SECONDS", "2")),
         "BOUNCE_WEBHOOK_SECRET": env.get("BOUNCE_WEBHOOK_SECRET", ""),
         "FEEDBACK_ADDRESSES": env.get("FEEDBACK_ADDRESSES", ""),
+        # The fixed envelope sender's mailbox, read for bounces and unsubscribe mail:
+        # imaps://user:pass@host:993/INBOX or pop3s://user:pass@host:995 (empty: off).
+        "BOUNCE_MAILBOX_URL": env.get("BOUNCE_MAILBOX_URL", ""),
+        "BOUNCE_MAILBOX_CA_FILE": env.get("BOUNCE_MAILBOX_CA_FILE", ""),
+        "BOUNCE_MAILBOX_FOLDER": env.get("BOUNCE_MAILBOX_FOLDER", "Processed"),
+        "BOUNCE_POLL_SECONDS": float(env.get("BOUNCE_POLL_SECONDS", "300")),
+        "BOUNCE_POLL_LIMIT": int(env.get("BOUNCE_POLL_LIMIT", "500")),
         # A claim older than this belongs to a dead worker and goes back to the queue.
         "CLAIM_TIMEOUT_SECONDS": float(env.get("CLAIM_TIMEOUT_SECONDS", "300")),
         # The dev mailbox page reads the sink's maildir; empty disables the page.

@@ -26,7 +26,7 @@ from newsletter.bulletin.service import (
 from newsletter.bulletin.views import _note_change, bp
 from newsletter.extensions import db
 from newsletter.review import models as review_models
-from newsletter.staff import audit
+from newsletter.staff import audit, audit_text
 from newsletter.staff.auth import role_required
 from newsletter.staff.models import Role
 from subscribers.models import Group
@@ -183,6 +183,7 @@ def _save(preview: importpreview.Preview):
     except IssueImportError as exc:
         return _preview_page(preview, _("无法导入：%(msg)s", msg=str(exc)), 400)
     _note_change(issue, review_models.ReviewAction.IMPORTED)
+    audit_text.record_import(issue, created, source=preview.filename)
     articles = sum(len(s.articles) for s in issue.sections)
     warned = sum(1 for n in result.notices if n.level == "warning")
     flash(_("%(what)s第 %(n)s 期：%(s)s 个栏目，%(a)s 篇文章。",

@@ -26,7 +26,6 @@ from newsletter.bulletin.models import Issue
 from newsletter.delivery.models import Send
 from newsletter.extensions import db
 from newsletter.render import Edition
-from newsletter.render.markup import date_cn
 from newsletter.review import models as review_models
 from newsletter.review import service as review_service
 from newsletter.staff.auth import role_required
@@ -39,11 +38,6 @@ FRAME_CSP = ("sandbox allow-popups allow-popups-to-escape-sandbox; default-src '
              "style-src 'unsafe-inline'; img-src http: https: data:; frame-ancestors 'self'")
 ARCHIVE_CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; "
                "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
-
-
-@bp.app_template_filter("cn_date")
-def cn_date(value) -> str:
-    return date_cn(value) if value else ""
 
 
 def _issue_or_404(number: int) -> Issue:
@@ -62,11 +56,11 @@ def _note_change(issue: Issue, action) -> None:
     review (and its scheduled sends are cancelled); its editor may not approve it."""
     cancelled = review_service.note_edit(db.session, issue, current_user._get_current_object(), action)
     if cancelled:
-        flash(_("本期批准后内容被修改，已退回待审核，并撤销了定时发送 %(ids)s。",
+        flash(_("本期批准后内容被修改，已退回待复核，并撤销了定时发送 %(ids)s。",
                 ids="、".join(f"#{i}" for i in cancelled)), "warning")
 
 
-# --- list (the import pages are in import_views) -----------------------------------------------------------------------
+# --- list (the import pages are in import_views) ---------------------------------------
 
 @bp.get("/issues")
 @role_required()
