@@ -1,7 +1,7 @@
 """group aliases: other names for a group, confirmed on the import page
 
 Revision ID: 9a61c3e5d2b7
-Revises: 7e40c2379096
+Revises: 9c1d2e3f4a5b
 Create Date: 2026-12-01 09:05:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '9a61c3e5d2b7'
-down_revision = '7e40c2379096'
+down_revision = '9c1d2e3f4a5b'
 branch_labels = None
 depends_on = None
 
