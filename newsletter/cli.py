@@ -39,11 +39,11 @@ def issues_parse(path: Path) -> None:
 def issues_import(path: Path) -> None:
     """Store the issue (re-importing a number updates its draft)."""
     from newsletter.bulletin.parser import IssueParseError
-    from newsletter.bulletin.service import IssueImportError, import_document
+    from newsletter.bulletin.service import IssueImportError, IssueTooLarge, import_document
 
     try:
         issue, created, notices = import_document(db.session, _read(path), filename=path.name)
-    except (IssueParseError, IssueImportError) as exc:
+    except (IssueParseError, IssueImportError, IssueTooLarge) as exc:
         click.echo(f"{path}: {exc}", err=True)
         sys.exit(2)
     _echo_warnings(path, notices, None)

@@ -24,9 +24,10 @@ from newsletter.api.core import (
     text_field,
 )
 from newsletter.bulletin import limits
+from newsletter.bulletin.document import check_size
 from newsletter.bulletin.models import Issue
 from newsletter.bulletin.parser import IssueParseError
-from newsletter.bulletin.service import IssueImportError, read_upload, store_doc
+from newsletter.bulletin.service import IssueImportError, IssueTooLarge, read_upload, store_doc
 from newsletter.extensions import db
 from newsletter.review import service as review
 from newsletter.review.models import IssueReview, ReviewAction
@@ -111,6 +112,7 @@ def issues_import():
     try:
         result = read_upload(db.session, data)
         if dry_run:
+            check_size(result.doc)
             return {"document": result.doc.to_json(),
                     "warnings": [n.to_json() for n in result.notices]}, 200
         issue, created = store_doc(db.session, result.doc)
@@ -118,6 +120,9 @@ def issues_import():
         db.session.rollback()
         raise ApiError(422, str(exc), "parse_error", line=exc.line, page=exc.page,
                        where=exc.where)
+    except IssueTooLarge as exc:
+        db.session.rollback()
+        raise ApiError(413, str(exc), "too_large")
     except IssueImportError as exc:
         db.session.rollback()
         raise ApiError(409, str(exc))

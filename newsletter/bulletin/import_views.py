@@ -15,10 +15,12 @@ from sqlalchemy import select
 from werkzeug.datastructures import ImmutableMultiDict
 
 from newsletter.bulletin import formats, importpreview, limits
+from newsletter.bulletin.document import check_size
 from newsletter.bulletin.forms import ImportForm, ImportPreviewForm
 from newsletter.bulletin.parser import IssueParseError
 from newsletter.bulletin.service import (
     IssueImportError,
+    IssueTooLarge,
     group_directory,
     remember_alias,
     store_doc,
@@ -36,7 +38,8 @@ _ENDPOINTS = {"bulletin.issue_import", "bulletin.issue_import_preview"}
 
 
 def _import_limit() -> int:
-    return int(current_app.config.get("IMPORT_MAX_BYTES", limits.MAX_FILE_BYTES))
+    # the setting, and never above what the format readers accept
+    return min(current_app.config["IMPORT_MAX_BYTES"], limits.MAX_FILE_BYTES)
 
 
 def _too_big_message() -> str:
@@ -85,10 +88,12 @@ def issue_import():
         else:
             try:
                 extracted = formats.extract(data, filename)
-                formats.parse_extracted(extracted)  # a malformed file stays on this page
+                check_size(formats.parse_extracted(extracted).doc)  # bad files stay here
                 return _preview_page(importpreview.Preview(extracted, {}, filename))
             except IssueParseError as exc:
                 form.file.errors = [_error_text(exc)]
+            except IssueTooLarge as exc:
+                form.file.errors = [_("无法导入：%(msg)s", msg=str(exc))]
             except importpreview.PreviewExpired as exc:
                 form.file.errors = [str(exc)]
         return render_template("bulletin/import.html", form=form, limit=limit), 400
@@ -180,7 +185,7 @@ def _save(preview: importpreview.Preview):
         issue, created = store_doc(db.session, result.doc)
     except IssueParseError as exc:
         return _preview_page(preview, _error_text(exc), 400)
-    except IssueImportError as exc:
+    except (IssueImportError, IssueTooLarge) as exc:
         return _preview_page(preview, _("无法导入：%(msg)s", msg=str(exc)), 400)
     _note_change(issue, review_models.ReviewAction.IMPORTED)
     audit_text.record_import(issue, created, source=preview.filename)

@@ -8,9 +8,13 @@ from sqlalchemy.orm import Session
 
 from newsletter.bulletin import formats, groupnames
 from newsletter.bulletin.checks import Notice
-from newsletter.bulletin.document import IssueDoc
+from newsletter.bulletin.document import IssueDoc, IssueTooLarge, check_size
 from newsletter.bulletin.models import Issue, IssueStatus
 from subscribers.models import Group, GroupAlias
+
+
+__all__ = ["IssueImportError", "IssueTooLarge", "group_directory", "import_document",
+           "import_issue", "load_sample", "read_upload", "remember_alias", "store_doc"]
 
 
 class IssueImportError(ValueError):
@@ -51,8 +55,9 @@ def read_upload(session: Session, data: bytes, overrides: dict[int, str] | None 
 
 
 def store_doc(session: Session, doc: IssueDoc) -> tuple[Issue, bool]:
-    """Upsert the issue by number; returns (issue, created). IssueImportError for an issue
-    that was already sent (nothing written)."""
+    """Upsert the issue by number; returns (issue, created). IssueTooLarge for one over the
+    size limits, IssueImportError for an issue that was already sent (nothing written)."""
+    check_size(doc)  # IssueTooLarge before anything is touched
     issue = session.scalar(select(Issue).where(Issue.number == doc.number))
     created = issue is None
     if issue is None:
@@ -82,7 +87,8 @@ def import_issue(session: Session, source: str | bytes) -> tuple[Issue, bool]:
     """Parse and store an issue; re-importing a number replaces that draft's content.
 
     Returns (issue, created). Raises IssueParseError (nothing written) for a malformed
-    file, IssueImportError for an issue that was already sent.
+    file, IssueTooLarge for one over the size limits, IssueImportError for an issue that
+    was already sent.
     """
     data = source.encode("utf-8") if isinstance(source, str) else bytes(source)
     issue, created, _ = import_document(session, data)
