@@ -213,14 +213,20 @@ def _result(verdict: Verdict, stage: Stage, code, enhanced, text, reason, retry_
                           reason, retry_after)
 
 
-def _what_it_says(code: int, enhanced: str | None, text: str) -> tuple[Verdict, str, float | None]:
+def _what_it_says(code: int, enhanced: str | None, text: str, *,
+                  trust_code: bool = False) -> tuple[Verdict, str, float | None]:
     """The answer on its own (stage aside): words first, then the enhanced code, then the
-    bare code."""
+    bare code. With `trust_code` (a DSN's Status field, the reporting MTA's conclusion), a
+    specific enhanced code outweighs words about the reader or the message; words about our
+    sender or throttling still win."""
     temporary = code < 500
+    subject_detail = tuple(int(p) for p in enhanced.split(".")[1:]) if enhanced else None
+    trusted = trust_code and not temporary and subject_detail in _ENHANCED_TABLE
     for pattern, rule in _COMPILED:
+        if trusted and rule.permanent not in (V.RELAY, V.TRANSIENT):
+            continue
         if pattern.search(text):
             return (rule.temporary if temporary else rule.permanent), rule.reason, rule.retry_after
-    subject_detail = tuple(int(p) for p in enhanced.split(".")[1:]) if enhanced else None
     if temporary:
         if subject_detail == (2, 2):
             return V.SOFT_BOUNCE, "收件人邮箱已满（4.2.2）：稍后重试", None
@@ -350,9 +356,20 @@ def classify_dsn(action: str, status: str, diagnostic: str) -> Classification:
         if verdict in (V.TRANSIENT, V.SOFT_BOUNCE):
             verdict, reason = V.SOFT_BOUNCE, f"对方服务器多次暂时拒收后放弃投递（{enhanced or code}）"
         return _result(verdict, Stage.DSN, code, enhanced, text or status, reason, retry)
-    verdict, reason, retry = _what_it_says(code_for_rules, enhanced, f"{status} {text}".strip())
+    verdict, reason, retry = _what_it_says(code_for_rules, enhanced, f"{status} {text}".strip(),
+                                           trust_code=_parse_enhanced(status) == enhanced)
     return _result(verdict, Stage.DSN, code, enhanced, text or status, reason, retry)
 
 
-__all__ = ["RULES", "Classification", "Stage", "Verdict", "classify_dsn", "classify_error",
-           "classify_smtp"]
+def classify_detected(permanent: bool, text: str = "") -> Classification:
+    """A bounce in a provider's own format, whose failed recipient a heuristic detector
+    (Mailman's flufl.bounce) found: permanent means the detector read "this address failed
+    for good", temporary "it failed for now"."""
+    if permanent:
+        return _result(V.HARD_BOUNCE, Stage.DSN, None, None, text,
+                       "非标准退信：检测器判定该地址永久失败")
+    return _result(V.SOFT_BOUNCE, Stage.DSN, None, None, text, "非标准退信：该地址暂时无法投递")
+
+
+__all__ = ["RULES", "Classification", "Rule", "Stage", "Verdict", "classify_detected",
+           "classify_dsn", "classify_error", "classify_smtp"]

@@ -379,3 +379,13 @@ def test_dsn_fields():
     c = classify_dsn("failed", "5.1.1", "smtp; 550 5.1.1 <r@example.org>: User unknown")
     assert (c.code, c.enhanced) == (550, "5.1.1")
     assert c.text.startswith("550 5.1.1")
+
+
+def test_dsn_status_field_outweighs_words_about_the_reader():
+    """The Status field is the reporting MTA's conclusion; words about our sender still win."""
+    assert classify_dsn("failed", "5.1.1", "smtp; 552 5.2.2 Mailbox full").verdict == HARD
+    assert classify_dsn("failed", "5.2.2", "smtp; 550 user unknown").verdict == SOFT
+    assert classify_dsn("failed", "5.1.1", "smtp; 550 5.1.1 blocked using zen.spamhaus.org"
+                        ).verdict == RELAY
+    # the same words in a live SMTP answer are read as they are
+    assert classify_smtp(S.RCPT, 552, "5.1.1 Mailbox full").verdict == SOFT
