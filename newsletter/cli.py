@@ -42,6 +42,12 @@ def issues_import(path: Path) -> None:
     except (IssueParseError, IssueImportError) as exc:
         click.echo(f"{path}: {exc}", err=True)
         sys.exit(2)
+    from newsletter.review import service as review_service
+    from newsletter.review.models import ReviewAction
+    from newsletter.staff import audit_text
+
+    review_service.note_edit(db.session, issue, None, ReviewAction.IMPORTED)
+    audit_text.record_import(issue, created, via="cli", source=str(path))
     articles = sum(len(s.articles) for s in issue.sections)
     click.echo(f"{'imported' if created else 'updated'} issue {issue.number} "
                f"({len(issue.sections)} sections, {articles} articles)")
@@ -99,6 +105,9 @@ def send_issue(number: int, groups: tuple[str, ...], test_addresses: tuple[str, 
     except pipeline.SendError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    from newsletter.staff import audit_text
+
+    audit_text.record_send(send, via="cli")
     if scheduled_at is not None:
         jobs.schedule_start(send.id, scheduled_at)
         click.echo(f"send {send.id}: issue {number} scheduled for {at} "

@@ -1,7 +1,7 @@
 """suppression provenance: verdict, send, delivery and the subscriber's previous status
 
 Revision ID: 3c51d0a7e9b2
-Revises: 7e40c2379096
+Revises: b4d2f6a8c012
 Create Date: 2026-12-01 08:45:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '3c51d0a7e9b2'
-down_revision = '7e40c2379096'
+down_revision = 'b4d2f6a8c012'
 branch_labels = None
 depends_on = None
 
