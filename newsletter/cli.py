@@ -313,6 +313,7 @@ def register(app: Flask) -> None:
     from newsletter.tracking import cli as tracking_cli
 
     tracking_cli.register(app)
-    from subscribers.cli import subscribers_cli
+    from subscribers.cli import subscribers_cli, suppressions_cli
 
     app.cli.add_command(subscribers_cli)
+    app.cli.add_command(suppressions_cli)

@@ -171,6 +171,13 @@ class Suppression(db.Model):
     reason: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # Where it came from, so a mistaken wave can be lifted (subscribers.suppression): the
+    # classifier's verdict ("hard_bounce", or "soft_streak", "complaint", "manual"), the send
+    # and delivery that caused it, and the subscriber's status before it was changed.
+    verdict: Mapped[str] = mapped_column(String(32), default="")
+    send_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    delivery_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    previous_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
     @validates("detail")
     def _scrub(self, _key: str, value: str | None) -> str:
