@@ -1,7 +1,7 @@
 """sends: idempotency key (one send per double click or retried request) and only_new
 
 Revision ID: a1d5e0c3f9b2
-Revises: b4d2f6a8c012
+Revises: 3c51d0a7e9b2, 9a61c3e5d2b7
 Create Date: 2026-12-01 08:30:00
 
 """
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = 'a1d5e0c3f9b2'
-down_revision = 'b4d2f6a8c012'
+down_revision = ('3c51d0a7e9b2', '9a61c3e5d2b7')  # also joins main's two heads
 branch_labels = None
 depends_on = None
 
