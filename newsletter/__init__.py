@@ -43,6 +43,10 @@ def create_app(config: dict | None = None) -> Flask:
     if config:
         app.config.update(config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    from newsletter.tracking.fastpath import TrackingFastPath
+
+    # Inside ProxyFix, so the fast path sees the reader's address and scheme.
+    app.wsgi_app = TrackingFastPath(app, app.wsgi_app)
     if app.config.get("PROXY_COUNT"):
         from werkzeug.middleware.proxy_fix import ProxyFix
 
