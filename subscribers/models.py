@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from enum import StrEnum
 
 from sqlalchemy import (
     JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from newsletter.extensions import db
 from newsletter.timeutil import utcnow
@@ -46,6 +47,17 @@ def normalise_email(address: str) -> str:
 
 def email_hash(address: str) -> str:
     return hashlib.sha256(normalise_email(address).encode()).hexdigest()
+
+
+# Anything shaped like an address (a DSN's "<reader@example.org>: User unknown", a VERP
+# sender "bounce+17-ab@…"), including the local part of a bare "user@" left by truncation.
+_ADDRESS_RE = re.compile(r"[^\s<>()\[\]\"',;:]+@[^\s<>()\[\]\"',;:]*")
+ADDRESS_REMOVED = "〔地址已隐去〕"
+
+
+def scrub_addresses(text: str | None) -> str:
+    """`text` with every email address replaced: the suppression list keeps hashes only."""
+    return _ADDRESS_RE.sub(ADDRESS_REMOVED, text or "")
 
 
 class Group(db.Model):
@@ -88,6 +100,9 @@ class Subscriber(db.Model):
     memberships: Mapped[list["Membership"]] = relationship(
         back_populates="subscriber", cascade="all, delete-orphan"
     )
+    requests: Mapped[list["SubscriptionRequest"]] = relationship(
+        back_populates="subscriber", cascade="all, delete-orphan", passive_deletes=True
+    )
 
     @property
     def groups(self) -> list[Group]:
@@ -114,6 +129,22 @@ class Membership(db.Model):
     group: Mapped[Group] = relationship(lazy="joined")
 
 
+class SubscriptionRequest(db.Model):
+    """What a /subscribe submission asked for an address already on file: kept here, not
+    written to the subscriber, until the mailbox owner confirms (a stranger typing someone's
+    address changes nothing). The confirmation link applies the request it was sent for."""
+
+    __tablename__ = "subscription_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True)
+    choices: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    subscriber: Mapped[Subscriber] = relationship(back_populates="requests")
+
+
 class Suppression(db.Model):
     """Addresses that must never be mailed again, kept as a hash so erasure keeps nothing."""
 
@@ -125,6 +156,11 @@ class Suppression(db.Model):
     reason: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    @validates("detail")
+    def _scrub(self, _key: str, value: str | None) -> str:
+        # Every writer (bounce intake, the pipeline, staff) goes through here.
+        return scrub_addresses(value)[:500]
 
 
 class ImportStatus(StrEnum):

@@ -30,6 +30,7 @@ from newsletter.delivery.models import (
 from newsletter.delivery.transport import PermanentError, SmtpTransport, TransientError
 from newsletter.render import Edition, RenderedEdition, personalise, render_edition
 from newsletter.timeutil import utcnow
+from newsletter.tracking.bounces import REF_HEADER
 from newsletter.tracking.links import (
     TrackingSettings, rewrite_links, store_links, tracking_values,
 )
@@ -64,12 +65,12 @@ class PipelineSettings:
             base_url=config["BASE_URL"],
             mail_from=config["MAIL_FROM"],
             list_id=config["LIST_ID"],
-            batch_size=int(config.get("BATCH_SIZE", 200)),
-            max_attempts=int(config.get("MAX_ATTEMPTS", 5)),
-            retry_base_seconds=float(config.get("RETRY_BASE_SECONDS", 30)),
-            retry_max_seconds=float(config.get("RETRY_MAX_SECONDS", 3600)),
-            claim_timeout_seconds=float(config.get("CLAIM_TIMEOUT_SECONDS", 300)),
-            unsubscribe_mailto=config.get("UNSUBSCRIBE_MAILTO", ""),
+            batch_size=config["BATCH_SIZE"],
+            max_attempts=config["MAX_ATTEMPTS"],
+            retry_base_seconds=config["RETRY_BASE_SECONDS"],
+            retry_max_seconds=config["RETRY_MAX_SECONDS"],
+            claim_timeout_seconds=config["CLAIM_TIMEOUT_SECONDS"],
+            unsubscribe_mailto=config["UNSUBSCRIBE_MAILTO"],
             tracking=TrackingSettings.from_config(config),
         )
 
@@ -236,6 +237,14 @@ def subscriber_links(settings: PipelineSettings, subscriber_id: int | None) -> d
             "preferences_url": f"{settings.base_url}/preferences/{prefs}"}
 
 
+def unsubscribe_mailto(settings: PipelineSettings, subscriber_id: int | None) -> str:
+    """The List-Unsubscribe mailto: its subject carries the reader's signed token, so the
+    mailbox poller (tracking.mailbox) unsubscribes the right reader whoever writes."""
+    token = (tokens.make_token(settings.secret_key, tokens.UNSUBSCRIBE, subscriber_id)
+             if subscriber_id is not None else "test")
+    return f"mailto:{settings.unsubscribe_mailto}?subject=unsubscribe%20{token}"
+
+
 def verp_address(settings: PipelineSettings, template: MessageTemplate, delivery_id: int) -> str:
     """The envelope sender that names the delivery, signed so bounces cannot be forged."""
     sig = hmac.new(settings.secret_key.encode(), str(delivery_id).encode(),
@@ -365,16 +374,17 @@ def _deliver_one(session, settings, senders: Senders, delivery: store.Claimed,
     message_id = delivery.message_id or template.new_message_id(f"{delivery.send_id}.{delivery.id}")
     unsubscribe = [links["unsubscribe_url"]]
     if settings.unsubscribe_mailto:
-        unsubscribe.append(f"mailto:{settings.unsubscribe_mailto}?subject=unsubscribe")
+        unsubscribe.append(unsubscribe_mailto(settings, delivery.subscriber_id))
+    verp = verp_address(settings, template, delivery.id)
     try:
         message = template.build(
             to_email=delivery.email, to_name=delivery.name, message_id=message_id,
             html=None if fmt == "text" else html, text=text, list_unsubscribe=unsubscribe,
+            extra_headers={REF_HEADER: verp},  # names the delivery in bounces without VERP
         )
         if senders.signer is not None:
             message = senders.signer.sign(message)
-        response = senders.transport.send(verp_address(settings, template, delivery.id),
-                                          delivery.email, message)
+        response = senders.transport.send(verp, delivery.email, message)
     except TransientError as exc:
         if delivery.attempts >= settings.max_attempts:
             store.mark_failed(session, delivery, f"gave up after {delivery.attempts} attempts: {exc}")
