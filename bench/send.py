@@ -101,7 +101,7 @@ def run_pass(args, children: Children, tmp: Path, port: int, dkim: bool) -> dict
     database, drop = fresh_database(args.database, tmp, tag)
     env = {**os.environ, "DATABASE_URL": database, "SMTP_PORT": str(port),
            "QUEUE_PREFIX": f"nlbench:{tag}", "BATCH_SIZE": str(args.batch_size),
-           "MAIL_FROM": f"行业动态周报 <{FROM}>", "SECRET_KEY": "bench-" + tag,
+           "MAIL_FROM": f"行业动态周报 <{FROM}>", "SECRET_KEY": "bench-" + tag, "APP_ENV": "testing",
            "DKIM_SELECTOR": "", "DKIM_DOMAIN": "", "DKIM_KEY_FILE": ""}
     if dkim:
         env.update(DKIM_SELECTOR="bench", DKIM_DOMAIN="bench.example.org",
