@@ -76,6 +76,21 @@ class Group(db.Model):
         return f"<Group {self.code}>"
 
 
+class GroupAlias(db.Model):
+    """Another name for a group, as the bulletin's foot writes it ("理事会" for 协会领导):
+    confirmed once by an editor on the import page, used by every later import."""
+
+    __tablename__ = "group_aliases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alias: Mapped[str] = mapped_column(String(128), unique=True)  # stored as groupnames.key()
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), index=True)
+    created_by: Mapped[str] = mapped_column(String(320), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    group: Mapped[Group] = relationship()
+
+
 class Subscriber(db.Model):
     __tablename__ = "subscribers"
 
