@@ -1,6 +1,6 @@
 """The RQ worker: `python -m newsletter.worker [--burst]` (or `python worker.py`, the shim).
 
-Creates the app once and preloads rendering and delivery before taking jobs (RQ's advice),
+Creates the app once (without its web parts) and preloads delivery before taking jobs,
 then drains the queues strictly in order: the priority edition's queue first. A background
 thread runs the recovery sweep (stale claims of dead workers, due retries) every few seconds;
 a Redis lock makes sure only one worker sweeps at a time.
@@ -17,7 +17,6 @@ from rq import Queue, SimpleWorker
 from newsletter import create_app
 from newsletter.delivery import jobs
 from newsletter.extensions import db, redis_store
-from newsletter.sends import service as send_service
 from newsletter.tracking.jobs import flush_job
 
 log = logging.getLogger("newsletter.worker")
@@ -35,6 +34,26 @@ def mailbox_poller(app, stop: threading.Event) -> None:
             log.exception("bounce mailbox poll failed")
 
 
+def _start_due_scheduled(app) -> list[int]:
+    """Scheduled sends that are due but whose RQ job was lost (the database says so)."""
+    if not db.session.scalar(_due_query()):
+        return []
+    # Imported only when one is due: starting a send renders it (MJML, premailer).
+    from newsletter.sends import service as send_service
+
+    return send_service.start_due(db.session, app.config)
+
+
+def _due_query():
+    from sqlalchemy import select
+
+    from newsletter.delivery.models import Send, SendStatus
+    from newsletter.timeutil import utcnow
+
+    return select(Send.id).where(Send.status == SendStatus.SCHEDULED,
+                                 Send.scheduled_at <= utcnow()).limit(1)
+
+
 def sweeper(app, stop: threading.Event, interval: float) -> None:
     connection = redis_store.client(app.config)
     lock = connection.lock(f"{app.config['QUEUE_PREFIX']}:sweep-lock", timeout=max(interval * 4, 30))
@@ -45,7 +64,7 @@ def sweeper(app, stop: threading.Event, interval: float) -> None:
                 if result["requeued"]:
                     log.info("sweep requeued %(requeued)s deliveries in %(jobs)s jobs", result)
                 with app.app_context():
-                    started = send_service.start_due(db.session, app.config)
+                    started = _start_due_scheduled(app)
                     db.session.remove()
                 if started:
                     log.info("sweep started scheduled sends %s", started)
@@ -68,10 +87,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
-    app = create_app()
+    # No pages, forms or CLI in a worker; the render engine (MJML, premailer) loads only if
+    # a job renders (a scheduled send starting), not to personalise stored renderings.
+    app = create_app(web=False)
     jobs.set_app(app)
-    import newsletter.delivery.pipeline  # noqa: F401  preload before the first job
-    import newsletter.render  # noqa: F401
+    import newsletter.delivery.pipeline  # noqa: F401  preload what every send job uses
 
     connection = redis_store.client(app.config, blocking=True)
     queues = [Queue(name, connection=connection) for name in jobs.queue_names(app.config)]
