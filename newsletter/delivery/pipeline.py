@@ -264,7 +264,7 @@ class _Variants:
         self._cache: dict[int, dict[str, tuple[str, RenderedEdition, MessageTemplate]]] = {}
 
     def get(self, session: Session, settings: PipelineSettings, send_id: int, key: str):
-        if send_id not in self._cache:
+        if key not in self._cache.get(send_id, {}):  # new send (or a reused id): load
             if len(self._cache) > 8:
                 self._cache.clear()
             self._cache[send_id] = {
