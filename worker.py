@@ -23,6 +23,18 @@ from newsletter.tracking.jobs import flush_job
 log = logging.getLogger("newsletter.worker")
 
 
+def mailbox_poller(app, stop: threading.Event) -> None:
+    """Reads the bounce mailbox every BOUNCE_POLL_SECONDS when BOUNCE_MAILBOX_URL is set."""
+    from newsletter.tracking.jobs import poll_mailbox_job
+
+    interval = float(app.config.get("BOUNCE_POLL_SECONDS", 300))
+    while not stop.wait(interval):
+        try:
+            poll_mailbox_job()
+        except Exception:  # a mailbox problem must never take the worker down
+            log.exception("bounce mailbox poll failed")
+
+
 def sweeper(app, stop: threading.Event, interval: float) -> None:
     connection = jobs.redis_connection(app.config)
     lock = connection.lock(f"{app.config['QUEUE_PREFIX']}:sweep-lock",
@@ -67,6 +79,8 @@ def main(argv: list[str] | None = None) -> None:
     if not args.burst:
         threading.Thread(target=sweeper, args=(app, stop, args.sweep_interval),
                          daemon=True).start()
+        if app.config.get("BOUNCE_MAILBOX_URL"):
+            threading.Thread(target=mailbox_poller, args=(app, stop), daemon=True).start()
     connection = jobs.redis_connection(app.config)
     wait, round_ = 0.5, 0
     try:

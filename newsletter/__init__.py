@@ -67,6 +67,10 @@ def create_app(config: dict | None = None) -> Flask:
     from flask_babel import get_locale
 
     app.jinja_env.globals["get_locale"] = get_locale
+    from newsletter import display, errors
+
+    display.register(app)
+    errors.register(app)
 
     for module in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(module).bp)

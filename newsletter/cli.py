@@ -42,6 +42,12 @@ def issues_import(path: Path) -> None:
     except (IssueParseError, IssueImportError) as exc:
         click.echo(f"{path}: {exc}", err=True)
         sys.exit(2)
+    from newsletter.review import service as review_service
+    from newsletter.review.models import ReviewAction
+    from newsletter.staff import audit_text
+
+    review_service.note_edit(db.session, issue, None, ReviewAction.IMPORTED)
+    audit_text.record_import(issue, created, via="cli", source=str(path))
     articles = sum(len(s.articles) for s in issue.sections)
     click.echo(f"{'imported' if created else 'updated'} issue {issue.number} "
                f"({len(issue.sections)} sections, {articles} articles)")
@@ -76,8 +82,10 @@ send_cli = _DefaultCommandGroup("send", help="Send an issue: `send NUMBER [--gro
 @click.option("--timeout", type=float, default=3600.0, help="Seconds --wait waits at most.")
 @click.option("--at", "at", default=None,
               help="Schedule instead of sending now: 'YYYY-MM-DD HH:MM' in TIMEZONE (Asia/Shanghai).")
+@click.option("--dry-run", is_flag=True,
+              help="Only forecast how long the send would take at the relays' limits.")
 def send_issue(number: int, groups: tuple[str, ...], test_addresses: tuple[str, ...],
-               wait: bool, timeout: float, at: str | None) -> None:
+               wait: bool, timeout: float, at: str | None, dry_run: bool) -> None:
     """Create a send of issue NUMBER and queue its deliveries."""
     from sqlalchemy import select
 
@@ -86,6 +94,9 @@ def send_issue(number: int, groups: tuple[str, ...], test_addresses: tuple[str, 
 
     settings = pipeline.PipelineSettings.from_config(current_app.config)
     codes = list(groups) or list(db.session.scalars(select(Group.code).order_by(Group.position)))
+    if dry_run:
+        _dry_run(codes, _parse_local_time(at) if at else None)
+        return
     scheduled_at = _parse_local_time(at) if at else None
     try:
         send = pipeline.create_send(db.session, settings, number, codes,
@@ -94,6 +105,9 @@ def send_issue(number: int, groups: tuple[str, ...], test_addresses: tuple[str, 
     except pipeline.SendError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    from newsletter.staff import audit_text
+
+    audit_text.record_send(send, via="cli")
     if scheduled_at is not None:
         jobs.schedule_start(send.id, scheduled_at)
         click.echo(f"send {send.id}: issue {number} scheduled for {at} "
@@ -104,6 +118,24 @@ def send_issue(number: int, groups: tuple[str, ...], test_addresses: tuple[str, 
     click.echo(f"send {send.id}: issue {number}, {total} deliveries in {enqueued} jobs")
     if wait:
         _wait(send.id, timeout)
+
+
+def _dry_run(codes: list[str], at) -> None:
+    """Print the forecast (delivery.planning) of sending to `codes`; writes nothing."""
+    from newsletter.delivery.jobs import redis_connection
+    from newsletter.delivery.planning import forecast_for
+    from newsletter.delivery.relays import RelayConfigError
+
+    try:
+        f = forecast_for(db.session, current_app.config, redis_connection(current_app.config),
+                         codes, now=at)
+    except RelayConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    for line in f.summary():
+        click.echo(line)
+    click.echo(json.dumps({k: v for k, v in f.to_json().items() if k != "summary"},
+                          ensure_ascii=False))
 
 
 @send_cli.command("resume")

@@ -40,6 +40,12 @@ def from_environment(env: os._Environ | dict | None = None) -> dict:
         "SMTP_SECURITY": env.get("SMTP_SECURITY", ""),
         "SMTP_CA_FILE": env.get("SMTP_CA_FILE", ""),
         "SMTP_TIMEOUT": float(env.get("SMTP_TIMEOUT", "30")),
+        # The default relay's envelope sender: verp (per-delivery bounce address) or fixed
+        # (the login / From address, as hosted relays require).
+        "SMTP_ENVELOPE": env.get("SMTP_ENVELOPE", "verp"),
+        # Several named relays with limits and quotas (TOML, see delivery/relays.py);
+        # empty: the SMTP_* settings are the one relay.
+        "RELAYS_FILE": env.get("RELAYS_FILE", ""),
         "MAIL_FROM": env.get("MAIL_FROM", "行业动态周报 <weekly@localhost>"),
         "BASE_URL": env.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
         "LIST_ID": env.get("LIST_ID", "weekly.newsletter.localhost"),
@@ -73,6 +79,13 @@ def from_environment(env: os._Environ | dict | None = None) -> dict:
         "IN_DOUBT_POLICY": env.get("IN_DOUBT_POLICY", "resend"),
         # The regular edition waits at most this long for deferred priority copies.
         "PRIORITY_GRACE_MINUTES": float(env.get("PRIORITY_GRACE_MINUTES", "10")),
+        # The fixed envelope sender's mailbox, read for bounces and unsubscribe mail:
+        # imaps://user:pass@host:993/INBOX or pop3s://user:pass@host:995 (empty: off).
+        "BOUNCE_MAILBOX_URL": env.get("BOUNCE_MAILBOX_URL", ""),
+        "BOUNCE_MAILBOX_CA_FILE": env.get("BOUNCE_MAILBOX_CA_FILE", ""),
+        "BOUNCE_MAILBOX_FOLDER": env.get("BOUNCE_MAILBOX_FOLDER", "Processed"),
+        "BOUNCE_POLL_SECONDS": float(env.get("BOUNCE_POLL_SECONDS", "300")),
+        "BOUNCE_POLL_LIMIT": int(env.get("BOUNCE_POLL_LIMIT", "500")),
         # The dev mailbox page reads the sink's maildir; empty disables the page.
         "DEV_MAILBOX_DIR": env.get("DEV_MAILBOX_DIR", ""),
         # Behind a reverse proxy: how many proxies set X-Forwarded-For/-Proto (0: none), so

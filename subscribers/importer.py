@@ -17,10 +17,14 @@ from dataclasses import dataclass, field
 
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import (
+    Boolean, Column, DateTime, Integer, MetaData, String, Table, cast, insert, literal, null,
+    select, text, update,
+)
 from sqlalchemy.orm import Session
 
 from newsletter.timeutil import utcnow
+from subscribers.bulk import bulk_load
 from subscribers.models import (
     Group,
     Membership,
@@ -31,7 +35,6 @@ from subscribers.models import (
     normalise_email,
 )
 
-CHUNK = 1000
 ANALYZE_AFTER = 5000  # new rows after which PostgreSQL's statistics are refreshed
 MAX_REPORTED_ERRORS = 500
 CONFIRMED, OPT_IN = "confirmed", "opt_in"
@@ -233,21 +236,40 @@ def _check_row(line, cells, cols, groups, default_group, seen, result) -> Row | 
 
 
 # --- writing ----------------------------------------------------------------------------------
+# Set-based: the checked rows go into a temporary staging table in one COPY (PostgreSQL) or
+# one executemany (SQLite); three joins find what exists (subscribers, suppressions,
+# memberships); the new subscribers are inserted from the staging table in one
+# INSERT … SELECT … RETURNING, their memberships and the added ones in one more bulk load;
+# changed names go in one executemany. One transaction: an import is all there or not at all.
+# Measured (bench/csv_import.py): per-chunk IN lists and inserts cost 5 s of write per 30 k
+# rows on PostgreSQL; this is a few tenths of a second.
+
+_stage_meta = MetaData()
+STAGE = Table("_import_rows", _stage_meta,
+              Column("line", Integer, primary_key=True), Column("email", String(320)),
+              Column("email_hash", String(64)), Column("name", String(200)),
+              Column("organisation", String(200)),
+              prefixes=["TEMPORARY"], postgresql_on_commit="DROP")
+NEW = Table("_import_new", _stage_meta, Column("line", Integer, primary_key=True),
+            prefixes=["TEMPORARY"], postgresql_on_commit="DROP")
+
 
 def apply(session: Session, rows: list[Row], mode: str, result: ImportResult,
           progress: Callable[[int], None] | None = None) -> ImportResult:
-    """Upsert the rows by email, CHUNK at a time, committing each chunk."""
+    """Upsert the rows by email in one transaction, then report progress once."""
     if mode not in (CONFIRMED, OPT_IN):
         raise ValueError(f"unknown import mode {mode!r}")
     group_ids = dict(session.execute(select(Group.code, Group.id)).all())
-    done = result.skipped
-    for start in range(0, len(rows), CHUNK):
-        chunk = rows[start:start + CHUNK]
-        _apply_chunk(session, chunk, mode, group_ids, result)
+    try:
+        _write(session, rows, mode, group_ids, result)
         session.commit()
-        done += len(chunk)
-        if progress:
-            progress(done)
+    except Exception:
+        session.rollback()
+        raise
+    finally:
+        _drop_stage(session)
+    if progress:
+        progress(result.skipped + len(rows))
     result.errors.sort(key=lambda e: e["line"])
     if result.created >= ANALYZE_AFTER and session.get_bind().dialect.name == "postgresql":
         # Fresh statistics now, not at autovacuum's next round: the staff list's plans
@@ -258,31 +280,42 @@ def apply(session: Session, rows: list[Row], mode: str, result: ImportResult,
     return result
 
 
-def _inline(values: list):
-    """An IN list rendered into the SQL text. With bound parameters, psycopg prepares the
-    statement after a few chunks and PostgreSQL may keep a generic plan made while the
-    table was small: measured at 2 s per 1000-row chunk on 100 k rows (a sequential scan
-    comparing every row with every value), against a few ms with the values inline.
-    The values are checked addresses, hex hashes and ids."""
-    return bindparam("values", values, expanding=True, literal_execute=True)
+def _drop_stage(session: Session) -> None:
+    # PostgreSQL drops them at commit (ON COMMIT DROP) or rollback; SQLite keeps temporary
+    # tables for the connection's life, and the connection goes back to the pool.
+    if session.get_bind().dialect.name != "postgresql":
+        for table in (STAGE, NEW):
+            session.execute(text(f"DROP TABLE IF EXISTS temp.{table.name}"))
+        session.commit()
 
 
-def _apply_chunk(session, chunk: list[Row], mode: str, group_ids: dict[str, int],
-                 result: ImportResult) -> None:
+def _write(session: Session, rows: list[Row], mode: str, group_ids: dict[str, int],
+           result: ImportResult) -> None:
+    if not rows:
+        return
     now = utcnow()
-    emails = [r.email for r in chunk]
-    existing = {s.email: s for s in session.execute(
-        select(Subscriber.id, Subscriber.email, Subscriber.status, Subscriber.name,
-               Subscriber.organisation).where(Subscriber.email.in_(_inline(emails)))).all()}
-    suppressed = set(session.scalars(select(Suppression.email_hash).where(
-        Suppression.email_hash.in_(_inline([email_hash(e) for e in emails])))))
-    have = set(session.execute(select(Membership.subscriber_id, Membership.group_id).where(
-        Membership.subscriber_id.in_(_inline([s.id for s in existing.values()])))).all())
+    conn = session.connection()
+    STAGE.create(conn)
+    NEW.create(conn)
+    bulk_load(session, STAGE.name, ("line", "email", "email_hash", "name", "organisation"),
+              ((r.line, r.email, email_hash(r.email), r.name, r.organisation) for r in rows))
+    if conn.dialect.name == "postgresql":
+        session.execute(text(f"ANALYZE {STAGE.name}"))
+    s, st = Subscriber.__table__, STAGE
+    existing = {e.email: e for e in session.execute(
+        select(s.c.id, s.c.email, s.c.status, s.c.name, s.c.organisation)
+        .join(st, st.c.email == s.c.email))}
+    suppressed = set(session.scalars(select(st.c.email).join(
+        Suppression.__table__, Suppression.__table__.c.email_hash == st.c.email_hash)))
+    m = Membership.__table__
+    have = set(session.execute(select(m.c.subscriber_id, m.c.group_id)
+                               .join(s, s.c.id == m.c.subscriber_id)
+                               .join(st, st.c.email == s.c.email)).all())
 
     new_rows, updates, memberships = [], [], []
-    for row in chunk:
+    for row in rows:
         old = existing.get(row.email)
-        if (old is not None and old.status in UNSUBSCRIBED_LIKE) or email_hash(row.email) in suppressed:
+        if (old is not None and old.status in UNSUBSCRIBED_LIKE) or row.email in suppressed:
             result.error(row.line, _("该地址已退订或在屏蔽名单中，不会被重新订阅"))
             continue
         if old is None:
@@ -307,19 +340,22 @@ def _apply_chunk(session, chunk: list[Row], mode: str, group_ids: dict[str, int]
         else:
             result.unchanged += 1
 
-    for values in updates:  # few per chunk in practice; each names only what changed
-        session.execute(update(Subscriber).where(Subscriber.id == values.pop("id"))
-                        .values(**values))
+    if updates:  # one executemany per set of changed columns
+        session.execute(update(Subscriber), updates)
     if new_rows:
         confirmed = mode == CONFIRMED
-        inserted = session.execute(insert(Subscriber).returning(Subscriber.id, Subscriber.email), [
-            {"email": r.email, "name": r.name, "organisation": r.organisation,
-             "status": SubscriberStatus.ACTIVE if confirmed else SubscriberStatus.PENDING,
-             "confirmed_at": now if confirmed else None, "created_at": now, "locale": "zh_CN",
-             "format": "html", "tracking_opt_out": False,
-             "source": "import-attested" if confirmed else "import-opt-in"}
-            for r in new_rows]).all()
-        ids = {email: sid for sid, email in inserted}
+        bulk_load(session, NEW.name, ("line",), ((r.line,) for r in new_rows))
+        status = SubscriberStatus.ACTIVE if confirmed else SubscriberStatus.PENDING
+        inserted = session.execute(insert(s).from_select(
+            ["email", "name", "organisation", "status", "confirmed_at", "created_at", "locale",
+             "format", "tracking_opt_out", "source"],
+            select(st.c.email, st.c.name, st.c.organisation, literal(str(status), String),
+                   literal(now, DateTime) if confirmed else cast(null(), DateTime),
+                   literal(now, DateTime), literal("zh_CN", String), literal("html", String),
+                   literal(False, Boolean),
+                   literal("import-attested" if confirmed else "import-opt-in", String))
+            .join(NEW, NEW.c.line == st.c.line)).returning(s.c.id, s.c.email)).all()
+        ids = dict((email, sid) for sid, email in inserted)
         for r in new_rows:
             memberships += [(ids[r.email], group_ids[c]) for c in r.groups]
             if not confirmed:
@@ -327,6 +363,5 @@ def _apply_chunk(session, chunk: list[Row], mode: str, group_ids: dict[str, int]
                                                  locale="zh_CN"))
         result.created += len(new_rows)
     if memberships:
-        session.execute(insert(Membership), [
-            {"subscriber_id": sid, "group_id": gid, "created_at": now}
-            for sid, gid in dict.fromkeys(memberships)])
+        bulk_load(session, "memberships", ("subscriber_id", "group_id", "created_at"),
+                  ((sid, gid, now) for sid, gid in dict.fromkeys(memberships)))

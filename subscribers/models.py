@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from enum import StrEnum
 
 from sqlalchemy import (
     JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from newsletter.extensions import db
 from newsletter.timeutil import utcnow
@@ -46,6 +47,17 @@ def normalise_email(address: str) -> str:
 
 def email_hash(address: str) -> str:
     return hashlib.sha256(normalise_email(address).encode()).hexdigest()
+
+
+# Anything shaped like an address (a DSN's "<reader@example.org>: User unknown", a VERP
+# sender "bounce+17-ab@…"), including the local part of a bare "user@" left by truncation.
+_ADDRESS_RE = re.compile(r"[^\s<>()\[\]\"',;:]+@[^\s<>()\[\]\"',;:]*")
+ADDRESS_REMOVED = "〔地址已隐去〕"
+
+
+def scrub_addresses(text: str | None) -> str:
+    """`text` with every email address replaced: the suppression list keeps hashes only."""
+    return _ADDRESS_RE.sub(ADDRESS_REMOVED, text or "")
 
 
 class Group(db.Model):
@@ -125,6 +137,11 @@ class Suppression(db.Model):
     reason: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    @validates("detail")
+    def _scrub(self, _key: str, value: str | None) -> str:
+        # Every writer (bounce intake, the pipeline, staff) goes through here.
+        return scrub_addresses(value)[:500]
 
 
 class ImportStatus(StrEnum):

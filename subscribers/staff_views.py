@@ -26,25 +26,13 @@ from sqlalchemy import select
 from newsletter.extensions import db
 from newsletter.staff.auth import role_required
 from newsletter.staff.models import Role
-from newsletter.timeutil import to_local, utcnow
+from newsletter.timeutil import utcnow
 from subscribers import admin, forms, importer, jobs
 from subscribers.models import Group, Subscriber, SubscriberImport
 
 bp = Blueprint("subscribers", __name__, url_prefix="/staff/subscribers")
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
-
-
-@bp.context_processor
-def _helpers() -> dict:
-    def local_time(value) -> str:
-        """Naive UTC from the database, shown in the configured time zone."""
-        if value is None:
-            return "—"
-        tz = current_app.config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai")
-        return to_local(value, tz).strftime("%Y-%m-%d %H:%M")
-
-    return {"local_time": local_time}
 
 
 @bp.errorhandler(CSRFError)

@@ -108,7 +108,9 @@ def issues_import():
         db.session.rollback()
         raise ApiError(409, str(exc))
     review.note_edit(db.session, issue, actor(), ReviewAction.IMPORTED)
-    record("issue.imported", f"issue:{issue.number}", {"created": created})
+    record("issue.imported", f"issue:{issue.number}",
+           {"created": created, "issue": issue.number, "sections": len(issue.sections),
+            "articles": sum(len(s.articles) for s in issue.sections)})
     return {"issue": issue_detail(issue), "created": created}, 201 if created else 200
 
 
@@ -168,7 +170,11 @@ def subscribers_list():
     if after is not None:
         query = query.where(Subscriber.id < after)
     rows = list(db.session.scalars(query.limit(limit + 1)))
-    return paged(rows, limit, lambda s: s.id, subscriber_out)
+    answer = paged(rows, limit, lambda s: s.id, subscriber_out)
+    # Personal data leaving the system: audited like the pages' exports.
+    record("subscriber.listed", "subscribers", {"count": min(len(rows), limit),
+                                                "query": sorted(request.args)[:10]})
+    return answer
 
 
 @bp.post("/subscribers")
@@ -217,7 +223,9 @@ def subscribers_create():
 @bp.get("/subscribers/<int:subscriber_id>")
 @scope_required(Role.EDITOR)
 def subscribers_get(subscriber_id: int):
-    return subscriber_out(_subscriber(subscriber_id))
+    sub = _subscriber(subscriber_id)
+    record("subscriber.read", f"subscriber:{sub.id}")
+    return subscriber_out(sub)
 
 
 @bp.patch("/subscribers/<int:subscriber_id>")

@@ -29,9 +29,9 @@ from newsletter.bulletin.service import IssueImportError, import_issue
 from newsletter.delivery.models import Send
 from newsletter.extensions import db
 from newsletter.render import Edition
-from newsletter.render.markup import date_cn
 from newsletter.review import models as review_models
 from newsletter.review import service as review_service
+from newsletter.staff import audit_text
 from newsletter.staff.auth import role_required
 from newsletter.staff.models import Role
 
@@ -44,11 +44,6 @@ FRAME_CSP = ("sandbox allow-popups allow-popups-to-escape-sandbox; default-src '
              "style-src 'unsafe-inline'; img-src http: https: data:; frame-ancestors 'self'")
 ARCHIVE_CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; "
                "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
-
-
-@bp.app_template_filter("cn_date")
-def cn_date(value) -> str:
-    return date_cn(value) if value else ""
 
 
 def _issue_or_404(number: int) -> Issue:
@@ -71,7 +66,7 @@ def _note_change(issue: Issue, action) -> None:
     review (and its scheduled sends are cancelled); its editor may not approve it."""
     cancelled = review_service.note_edit(db.session, issue, current_user._get_current_object(), action)
     if cancelled:
-        flash(_("本期批准后内容被修改，已退回待审核，并撤销了定时发送 %(ids)s。",
+        flash(_("本期批准后内容被修改，已退回待复核，并撤销了定时发送 %(ids)s。",
                 ids="、".join(f"#{i}" for i in cancelled)), "warning")
 
 
@@ -131,6 +126,7 @@ def issue_import():
                 form.file.errors = [_("无法导入：%(msg)s", msg=str(exc))]
             else:
                 _note_change(issue, review_models.ReviewAction.IMPORTED)
+                audit_text.record_import(issue, created, source=form.file.data.filename or "")
                 articles = sum(len(s.articles) for s in issue.sections)
                 flash(_("%(what)s第 %(n)s 期：%(s)s 个栏目，%(a)s 篇文章。",
                         what=_("已导入") if created else _("已更新草稿"), n=issue.number,

@@ -34,12 +34,14 @@ from newsletter.delivery.classify import Classification, Verdict
 from newsletter.delivery.message import DkimSigner, domain_of
 from newsletter.delivery.models import DeliveryState, Send, SendStatus
 from newsletter.delivery.pipeline import (
-    PipelineSettings, _variants, plan_batches, start_scheduled, subscriber_links, verp_address,
+    PipelineSettings, _variants, plan_batches, start_scheduled, subscriber_links,
+    unsubscribe_mailto, verp_address,
 )
 from newsletter.delivery.ratelimit import RateLimiter
 from newsletter.delivery.transport import SmtpFailure, queue_id
 from newsletter.render import Edition, personalise
 from newsletter.timeutil import utcnow
+from newsletter.tracking.bounces import REF_HEADER
 from newsletter.tracking.links import tracking_values
 
 log = logging.getLogger(__name__)
@@ -228,17 +230,18 @@ def _deliver_one(session, settings: PipelineSettings, senders: Senders,
     html, text = personalise(rendered, {**links, "name": delivery.name, **tracking})
     unsubscribe = [links["unsubscribe_url"]]
     if settings.unsubscribe_mailto:
-        unsubscribe.append(f"mailto:{settings.unsubscribe_mailto}?subject=unsubscribe")
+        unsubscribe.append(unsubscribe_mailto(settings, delivery.subscriber_id))
     streak = senders.streak(delivery.send_id)
+    verp = verp_address(settings, template, delivery.id)
     try:
         message = template.build(
             to_email=delivery.email, to_name=delivery.name, message_id=delivery.message_id,
             html=None if fmt == "text" else html, text=text, list_unsubscribe=unsubscribe,
+            extra_headers={REF_HEADER: verp},  # names the delivery in bounces without VERP
         )
         if senders.signer is not None:
             message = senders.signer.sign(message)
-        answer = senders.transport.send(verp_address(settings, template, delivery.id),
-                                        delivery.email, message)
+        answer = senders.transport.send(verp, delivery.email, message)
     except SmtpFailure as failure:
         return _settle(session, settings, senders, delivery, failure.classification, result)
     except ValueError as exc:  # a header that failed validation: never retry

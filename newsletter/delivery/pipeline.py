@@ -249,6 +249,14 @@ def subscriber_links(settings: PipelineSettings, subscriber_id: int | None) -> d
             "preferences_url": f"{settings.base_url}/preferences/{prefs}"}
 
 
+def unsubscribe_mailto(settings: PipelineSettings, subscriber_id: int | None) -> str:
+    """The List-Unsubscribe mailto: its subject carries the reader's signed token, so the
+    mailbox poller (tracking.mailbox) unsubscribes the right reader whoever writes."""
+    token = (tokens.make_token(settings.secret_key, tokens.UNSUBSCRIBE, subscriber_id)
+             if subscriber_id is not None else "test")
+    return f"mailto:{settings.unsubscribe_mailto}?subject=unsubscribe%20{token}"
+
+
 def verp_address(settings: PipelineSettings, template: MessageTemplate, delivery_id: int) -> str:
     """The envelope sender that names the delivery, signed so bounces cannot be forged."""
     sig = hmac.new(settings.secret_key.encode(), str(delivery_id).encode(),

@@ -76,7 +76,7 @@ class RenderedEdition:
 
 
 def subject_for(doc: IssueDoc, edition: Edition) -> str:
-    base = f"{doc.title} 第{doc.number}期（{date_cn(doc.date)}）"
+    base = f"{doc.title} 第 {doc.number} 期（{date_cn(doc.date)}）"
     return f"【{PRIORITY_MARK}】{base}" if edition is Edition.PRIORITY else base
 
 

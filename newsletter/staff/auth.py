@@ -55,3 +55,17 @@ def safe_next(target: str | None, default: str) -> str:
     if "\\" in target:
         return default
     return target
+
+
+def can_open(endpoint: str) -> bool:
+    """Whether the current user passes `endpoint`'s role check: nav links use this, so no
+    page offers a link its reader would get a 403 from."""
+    if not current_user.is_authenticated:
+        return False
+    from flask import current_app
+
+    view = current_app.view_functions.get(endpoint)
+    if view is None:
+        return False
+    roles = getattr(view, "required_roles", None)
+    return roles is None or not roles or current_user.has_role(*roles)

@@ -16,7 +16,7 @@ from flask_login import current_user, login_user, logout_user
 from newsletter.extensions import db
 from newsletter.ratelimit import RateLimiter, RateLimitUnavailable
 from newsletter.staff import accounts, audit
-from newsletter.staff.auth import role_required, safe_next
+from newsletter.staff.auth import can_open, role_required, safe_next
 from newsletter.staff.forms import (
     ForgotForm,
     LoginForm,
@@ -28,6 +28,7 @@ from newsletter.timeutil import utcnow
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 bp.after_app_request(audit.audit_request)
+bp.add_app_template_global(can_open, "can_open")
 
 MAX_FAILURES = 5
 LOCKOUT = dt.timedelta(minutes=15)

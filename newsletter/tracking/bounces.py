@@ -8,6 +8,11 @@
   `message/feedback-report` part (Feedback-Type, Original-Rcpt-To, ...) and the original
   message or its headers.
 
+* Anything else that a big provider sends instead (Sina, Yahoo, Exchange, qmail, Postfix
+  without a report, ...): `flufl.bounce`, Mailman's detectors, finds the failed recipients
+  (`parse_nonstandard`, kind "nonstandard"); the original message is then found from any
+  Message-ID or `X-Newsletter-Bounce` address quoted in the text.
+
 Anything else raises `BounceParseError`: the callers log it and drop the message.
 """
 
@@ -25,6 +30,10 @@ HARD, SOFT, DELAY = "hard", "soft", "delay"
 _STATUS_RE = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _BASIC_CODE_RE = re.compile(r"\b([245])\d\d\b")
 _MSGID_RE = re.compile(r"<[^<>\s]+@[^<>\s]+>")
+# Every message we send names its delivery in this header (the signed VERP address), so a
+# bounce that quotes the original headers is matched even when the envelope was fixed.
+REF_HEADER = "X-Newsletter-Bounce"
+_VERPISH_RE = re.compile(r"[\w.+-]+\+b[1-9][0-9]{0,11}-[0-9a-f]{10}@[\w.-]+", re.IGNORECASE)
 # "5.0.0" says only "permanent": these words in the diagnostic mean the address is gone.
 _GONE_RE = re.compile(r"user unknown|unknown user|no such user|does not exist|doesn't exist|"
                       r"invalid recipient|recipient rejected|unknown recipient|no mailbox|"
@@ -47,7 +56,7 @@ class RecipientStatus:
 
 @dataclass
 class Report:
-    kind: str                                   # "dsn" or "arf"
+    kind: str                                   # "dsn", "arf" or "nonstandard"
     recipients: list[RecipientStatus] = field(default_factory=list)
     feedback_type: str = ""                     # ARF only
     original_rcpt: str = ""                     # ARF Original-Rcpt-To
@@ -109,7 +118,8 @@ def parse(raw: bytes) -> Report:
     report_id = " ".join((msg.get("Message-ID") or "").split())[:200]
     outer_addrs = [msg.get(h, "") for h in ("To", "Delivered-To", "X-Original-To",
                                             "Envelope-To", "X-Envelope-To")]
-    orig_addrs = ([original.get(h, "") for h in ("Return-Path", "Sender", "X-Envelope-From")]
+    orig_addrs = ([original.get(h, "") for h in ("Return-Path", "Sender", "X-Envelope-From",
+                                                 REF_HEADER)]
                   if original is not None else [])
     message_ids = _MSGID_RE.findall(original.get("Message-ID", "")) if original is not None else []
 
@@ -136,6 +146,55 @@ def parse(raw: bytes) -> Report:
                                  + [fields.get("original-mail-from", "")] if a],
                       report_id=report_id)
     raise BounceParseError(f"unknown report-type {report_type!r}")
+
+
+def parse_any(raw: bytes) -> Report:
+    """`parse`, and when the message is no RFC report, Mailman's detectors."""
+    try:
+        return parse(raw)
+    except BounceParseError as exc:
+        if not raw or not raw.strip():
+            raise
+        try:
+            return parse_nonstandard(raw)
+        except BounceParseError:
+            raise exc from None
+
+
+def parse_nonstandard(raw: bytes) -> Report:
+    """A provider's own bounce format, read by flufl.bounce; BounceParseError if none fits."""
+    from flufl.bounce import all_failures
+
+    msg = email.message_from_bytes(raw, policy=policy.compat32)
+    if (msg.get("Auto-Submitted") or "").lower().startswith("auto-replied"):
+        raise BounceParseError("an auto-reply, not a bounce")
+    try:
+        temporary, permanent = all_failures(msg)
+    except Exception as exc:  # a detector choking on odd input: not a bounce we can read
+        raise BounceParseError(f"bounce detectors failed: {exc}") from exc
+    recipients = []
+    for klass, found in ((HARD, permanent), (SOFT, temporary - permanent)):
+        for addr in sorted(found):
+            addr = (addr.decode("utf-8", "replace") if isinstance(addr, bytes) else addr)
+            addr = _strip_addr(addr)
+            if "@" in addr:
+                recipients.append(RecipientStatus(
+                    addr, "failed", "5.0.0" if klass == HARD else "4.0.0",
+                    f"non-standard bounce ({'permanent' if klass == HARD else 'temporary'})",
+                    klass))
+    if not recipients:
+        raise BounceParseError("no bounce detector recognised the message")
+    text = raw.decode("utf-8", "replace")
+    for part in msg.walk():  # quoted originals may be base64 or quoted-printable
+        if not part.is_multipart():
+            body = part.get_payload(decode=True)
+            if body:
+                text += "\n" + body.decode("utf-8", "replace")
+    own_id = " ".join((msg.get("Message-ID") or "").split())
+    ids = [m for m in dict.fromkeys(_MSGID_RE.findall(text)) if m != own_id]
+    return Report("nonstandard", recipients=recipients, message_ids=ids[:50],
+                  addresses=list(dict.fromkeys(_VERPISH_RE.findall(text)))[:20],
+                  report_id=own_id[:200])
 
 
 def _original_headers(part: Message) -> Message | None:

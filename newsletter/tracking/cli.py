@@ -64,6 +64,27 @@ def bounces_serve(host: str, port: int) -> None:
         server.stop()
 
 
+@bounces_cli.command("poll")
+@click.option("--loop", "interval", type=float, default=0.0,
+              help="Keep polling every INTERVAL seconds (0: once and exit).")
+@click.option("--url", default=None, help="Mailbox URL (default: BOUNCE_MAILBOX_URL).")
+def bounces_poll(interval: float, url: str | None) -> None:
+    """Read the bounce mailbox (IMAP/POP3): bounces, complaints, unsubscribe mail."""
+    from newsletter.tracking.jobs import poll_mailbox_job
+    from newsletter.tracking.mailbox import MailboxError
+
+    while True:
+        try:
+            click.echo(json.dumps(poll_mailbox_job(url=url), ensure_ascii=False))
+        except MailboxError as exc:
+            click.echo(f"error: {exc}", err=True)
+            if interval <= 0:
+                sys.exit(2)
+        if interval <= 0:
+            return
+        time.sleep(interval)
+
+
 @tracking_cli.command("flush")
 @click.option("--loop", "interval", type=float, default=0.0,
               help="Keep flushing every INTERVAL seconds (0: once and exit).")

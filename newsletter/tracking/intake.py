@@ -32,7 +32,7 @@ from newsletter.delivery.models import (
 )
 from newsletter.timeutil import utcnow
 from newsletter.tracking import signing
-from newsletter.tracking.bounces import DELAY, HARD, SOFT, BounceParseError, Report, parse
+from newsletter.tracking.bounces import DELAY, HARD, SOFT, BounceParseError, Report, parse_any
 from newsletter.tracking.links import TrackingSettings
 from newsletter.tracking.models import TrackedEvent
 
@@ -51,7 +51,7 @@ def ingest(session: Session, raw: bytes, settings: TrackingSettings, *,
            envelope_rcpts: list[str] | tuple[str, ...] = (), source: str = "") -> IngestResult:
     """Apply one DSN or ARF message. Never raises for bad input: returns outcome 'dropped'."""
     try:
-        report = parse(raw)
+        report = parse_any(raw)
     except BounceParseError as exc:
         log.warning("bounce intake (%s): dropped: %s", source or "?", exc)
         return IngestResult("dropped", detail=str(exc))
@@ -60,6 +60,12 @@ def ingest(session: Session, raw: bytes, settings: TrackingSettings, *,
         detail = "no delivery matches the VERP address or the Message-ID"
         log.warning("bounce intake (%s): dropped %s report: %s", source or "?", report.kind, detail)
         return IngestResult("dropped", detail=detail)
+    if report.kind == "nonstandard":
+        # Heuristic detectors: only a failure of the very address we mailed counts.
+        report.recipients = [r for r in report.recipients if r.recipient == delivery.email]
+        if not report.recipients:
+            return IngestResult("dropped", delivery.id,
+                                "the bounce names other addresses than the delivery's")
     if report.kind == "arf":
         return _complaint(session, settings, report, delivery, raw)
     return _bounce(session, settings, report, delivery, raw)

@@ -52,3 +52,27 @@ def flush_job(limit: int | None = None) -> dict:
     if result.read:
         log.info("tracking flush: %s", result.__dict__)
     return result.__dict__
+
+
+def poll_mailbox_job(url: str | None = None) -> dict:
+    """Read the bounce mailbox once (tracking.mailbox.poll) under a Redis lock, so two
+    workers never read it at once; MailboxError when it cannot be read as configured."""
+    from newsletter.delivery import jobs as delivery_jobs
+    from newsletter.tracking.mailbox import MailboxSettings, poll
+
+    app = current_app._get_current_object() if has_app_context() else delivery_jobs._job_app()
+    with app.app_context():
+        settings = MailboxSettings.from_config(app.config, url)
+        lock = redis_for(app).lock(f"{app.config.get('QUEUE_PREFIX', 'newsletter')}"
+                                   f":mailbox-lock", timeout=600)
+        if not lock.acquire(blocking=True, blocking_timeout=10):
+            return {"skipped": "another poll is running"}
+        try:
+            result = poll(db.session, settings, TrackingSettings.from_config(app.config))
+        finally:
+            with contextlib.suppress(LockError):
+                lock.release()
+            db.session.remove()
+    if result:
+        log.info("mailbox poll: %s", result)
+    return result

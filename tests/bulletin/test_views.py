@@ -322,7 +322,7 @@ def test_a_reviewer_may_look_but_not_edit_import_or_send_tests(staff_client, edi
 def test_the_issue_page_shows_both_editions_with_sizes_and_frames(editor, sample_issue):
     page = editor.get("/issues/396").get_data(as_text=True)
     assert "普通版" in page and "领导版" in page and "正在预览" in page
-    assert "【领导版】行业动态周报 第396期（2024年1月8日）" in page
+    assert "【领导版】行业动态周报 第 396 期（2024年1月8日）" in page
     assert page.count("HTML ") >= 2 and "KB" in page and "Gmail 截断上限的" in page
     assert page.count('src="/issues/396/email?edition=regular"') == 2
     assert 'sandbox="allow-popups allow-popups-to-escape-sandbox"' in page

@@ -1,0 +1,399 @@
+"""The relays a send goes through, their limits, and pacing per receiving domain.
+
+`load(config)` reads `RELAYS_FILE` (TOML) or, without one, makes a single relay named
+`default` from the `SMTP_*` settings:
+
+    [[relay]]
+    name = "exmail"                       # 腾讯企业邮
+    host = "smtp.exmail.qq.com"
+    port = 465
+    security = "ssl"                      # none | starttls | ssl (implicit TLS)
+    username = "weekly@assoc.org.cn"
+    password_env = "EXMAIL_PASSWORD"      # or password = "…" (better kept out of the file)
+    envelope = "fixed"                    # verp | fixed (the login: hosted relays demand it)
+    per_minute = 30
+    per_day = 1500                        # the daily quota
+    order = 1                             # lower first; equal order shares by weight
+    weight = 1
+
+    [domains."163.com"]                   # overrides a shipped default
+    per_minute = 50
+    connections = 3
+
+`RelayPool` picks, for one recipient, a relay with room under its limits (counted in Redis
+across every worker and machine, `ratelimit.RateLimiter`) and under the receiving domain's
+pace, in order and by weight, skipping relays paused by their circuit breaker. When none
+has room it says how long to wait and why; `quota_exhausted()` tells when every relay is out
+of its daily quota and when the first one opens again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import random
+import secrets
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.utils import parseaddr
+from pathlib import Path
+
+from redis import Redis
+
+from newsletter.delivery.ratelimit import RateLimiter, Slots, Window
+
+ENVELOPES = ("verp", "fixed")
+SECURITIES = ("none", "starttls", "ssl")
+LIMIT_WINDOWS = {"per_second": 1.0, "per_minute": 60.0, "per_hour": 3600.0, "per_day": 86400.0}
+
+
+class RelayConfigError(ValueError):
+    """The relays file cannot be used; the message names the file, the relay and the field."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    per_second: int = 0
+    per_minute: int = 0
+    per_hour: int = 0
+    per_day: int = 0
+
+    def windows(self) -> list[Window]:
+        return [Window(seconds, getattr(self, name)) for name, seconds in LIMIT_WINDOWS.items()
+                if getattr(self, name) > 0]
+
+    def sustained_per_second(self) -> float:
+        """The steady rate the windows under a day allow (0: unlimited); the daily quota
+        is a budget, not a pace."""
+        rates = [w.limit / w.seconds for w in self.windows() if w.seconds < 86400]
+        return min(rates) if rates else 0.0
+
+
+@dataclass(frozen=True)
+class Relay:
+    name: str
+    host: str
+    port: int
+    security: str = "none"
+    username: str | None = None
+    password: str | None = None
+    ca_file: str | None = None
+    timeout: float = 30.0
+    envelope: str = "verp"
+    envelope_sender: str = ""     # for `fixed`: the address every message goes out with
+    limits: Limits = field(default_factory=Limits)
+    order: int = 0
+    weight: int = 1
+
+    def __repr__(self) -> str:  # never the password
+        return (f"Relay({self.name!r}, {self.host}:{self.port}, {self.security}, "
+                f"envelope={self.envelope})")
+
+    def smtp_settings(self):
+        """The transport's settings for this relay (delivery.transport.SmtpSettings)."""
+        from newsletter.delivery.transport import SmtpSettings
+
+        values = {"host": self.host, "port": self.port, "username": self.username,
+                  "password": self.password, "timeout": self.timeout,
+                  "security": self.security, "ca_file": self.ca_file,
+                  "starttls": self.security == "starttls"}
+        known = {f.name for f in dataclasses.fields(SmtpSettings)}
+        return SmtpSettings(**{k: v for k, v in values.items() if k in known})
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How fast one receiving domain is fed: messages per minute, messages in flight."""
+
+    per_minute: int = 0
+    connections: int = 0
+
+
+# Shipped defaults (receivers' published or observed limits; see the README). NetEase asks
+# for <= 3,000/hour per sender; QQ Mail and Outlook defer senders that go too fast.
+DEFAULT_PACES: dict[str, Pace] = {
+    "qq.com": Pace(40, 3), "foxmail.com": Pace(40, 3), "vip.qq.com": Pace(40, 3),
+    "163.com": Pace(50, 3), "126.com": Pace(50, 3), "yeah.net": Pace(50, 3),
+    "vip.163.com": Pace(50, 3), "sina.com": Pace(30, 2), "sina.cn": Pace(30, 2),
+    "sohu.com": Pace(30, 2), "139.com": Pace(30, 2), "aliyun.com": Pace(60, 3),
+    "gmail.com": Pace(100, 5), "outlook.com": Pace(60, 3), "hotmail.com": Pace(60, 3),
+    "live.com": Pace(60, 3), "yahoo.com": Pace(60, 3),
+}
+# A domain that answered 4xx is slowed from its pace (or this, when it had none) by half
+# per deferral, down to an eighth, for SLOW_SECONDS after the last deferral.
+UNPACED_SLOW_PER_MINUTE = 60
+SLOW_SECONDS = 600
+MAX_SLOW_LEVEL = 3
+
+
+@dataclass(frozen=True)
+class RelayConfig:
+    relays: tuple[Relay, ...]
+    paces: dict[str, Pace]
+    source: str = "SMTP_*"
+
+    def relay(self, name: str) -> Relay:
+        for relay in self.relays:
+            if relay.name == name:
+                return relay
+        raise RelayConfigError(f"no relay named {name!r} (relays: "
+                               f"{', '.join(r.name for r in self.relays)})")
+
+
+def load(config, env: dict | None = None) -> RelayConfig:
+    """The relays from RELAYS_FILE, or the single `default` relay of the SMTP_* settings."""
+    env = os.environ if env is None else env
+    path = config.get("RELAYS_FILE") or ""
+    mail_from = parseaddr(config.get("MAIL_FROM", ""))[1]
+    if not path:
+        return RelayConfig((_default_relay(config, mail_from),), dict(DEFAULT_PACES))
+    try:
+        data = tomllib.loads(Path(path).read_text("utf-8"))
+    except OSError as exc:
+        raise RelayConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise RelayConfigError(f"{path}: not valid TOML: {exc}") from exc
+    unknown = set(data) - {"relay", "domains"}
+    if unknown:
+        raise RelayConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))} "
+                               f"(expected [[relay]] and [domains.\"…\"])")
+    entries = data.get("relay") or []
+    if not isinstance(entries, list) or not entries:
+        raise RelayConfigError(f"{path}: no [[relay]] entry")
+    relays = [_relay_from(path, n, entry, env, mail_from, config)
+              for n, entry in enumerate(entries, 1)]
+    names = [r.name for r in relays]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise RelayConfigError(f"{path}: relay name(s) used twice: {', '.join(dupes)}")
+    paces = dict(DEFAULT_PACES)
+    domains = data.get("domains") or {}
+    if not isinstance(domains, dict):
+        raise RelayConfigError(f"{path}: [domains] must be a table of [domains.\"qq.com\"]")
+    for domain, values in domains.items():
+        where = f"{path}: [domains.\"{domain}\"]"
+        if not isinstance(values, dict):
+            raise RelayConfigError(f"{where}: must be a table")
+        _only(where, values, {"per_minute", "connections"})
+        paces[domain.lower()] = Pace(_int(where, values, "per_minute", 0),
+                                     _int(where, values, "connections", 0))
+    return RelayConfig(tuple(relays), paces, source=path)
+
+
+def _default_relay(config, mail_from: str) -> Relay:
+    security = (config.get("SMTP_SECURITY") or "").strip().lower()
+    if not security:
+        security = "starttls" if config.get("SMTP_STARTTLS") else "none"
+    envelope = (config.get("SMTP_ENVELOPE") or "verp").strip().lower()
+    return Relay(
+        name="default", host=config.get("SMTP_HOST", "127.0.0.1"),
+        port=int(config.get("SMTP_PORT", 25)), security=security,
+        username=config.get("SMTP_USERNAME") or None, password=config.get("SMTP_PASSWORD") or None,
+        ca_file=config.get("SMTP_CA_FILE") or None, timeout=float(config.get("SMTP_TIMEOUT", 30)),
+        envelope=envelope if envelope in ENVELOPES else "verp",
+        envelope_sender=_fixed_sender(config.get("SMTP_USERNAME"), mail_from),
+        limits=Limits(per_second=int(config.get("RATE_PER_SECOND", 0) or 0),
+                      per_hour=int(config.get("RATE_PER_HOUR", 0) or 0)))
+
+
+def _fixed_sender(username: str | None, mail_from: str) -> str:
+    # Hosted relays want the login as the envelope sender; else the From address.
+    return username if username and "@" in username else mail_from
+
+
+_RELAY_KEYS = {"name", "host", "port", "security", "username", "password", "password_env",
+               "username_env", "ca_file", "timeout", "envelope", "envelope_sender", "order",
+               "weight", *LIMIT_WINDOWS}
+
+
+def _relay_from(path: str, n: int, entry, env, mail_from: str, config) -> Relay:
+    where = f"{path}: [[relay]] #{n}"
+    if not isinstance(entry, dict):
+        raise RelayConfigError(f"{where}: must be a table")
+    name = entry.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise RelayConfigError(f"{where}: needs a name")
+    where = f"{path}: relay {name!r}"
+    _only(where, entry, _RELAY_KEYS)
+    host = entry.get("host")
+    if not isinstance(host, str) or not host.strip():
+        raise RelayConfigError(f"{where}: needs a host")
+    security = str(entry.get("security", "none")).lower()
+    if security not in SECURITIES:
+        raise RelayConfigError(f"{where}: security must be one of {', '.join(SECURITIES)}, "
+                               f"not {security!r}")
+    port = _int(where, entry, "port", 465 if security == "ssl" else 25)
+    if not 0 < port < 65536:
+        raise RelayConfigError(f"{where}: port must be 1–65535, not {port}")
+    envelope = str(entry.get("envelope", "verp")).lower()
+    if envelope not in ENVELOPES:
+        raise RelayConfigError(f"{where}: envelope must be verp or fixed, not {envelope!r}")
+    username = _secret(where, entry, env, "username")
+    password = _secret(where, entry, env, "password")
+    sender = str(entry.get("envelope_sender") or _fixed_sender(username, mail_from))
+    weight = _int(where, entry, "weight", 1)
+    if weight < 1:
+        raise RelayConfigError(f"{where}: weight must be at least 1")
+    return Relay(name=name.strip(), host=host.strip(), port=port, security=security,
+                 username=username, password=password, ca_file=entry.get("ca_file") or None,
+                 timeout=float(entry.get("timeout", config.get("SMTP_TIMEOUT", 30))),
+                 envelope=envelope, envelope_sender=sender,
+                 limits=Limits(**{k: _int(where, entry, k, 0) for k in LIMIT_WINDOWS}),
+                 order=_int(where, entry, "order", 0), weight=weight)
+
+
+def _secret(where: str, entry: dict, env, key: str) -> str | None:
+    var = entry.get(f"{key}_env")
+    if var:
+        if var not in env:
+            raise RelayConfigError(f"{where}: {key}_env names {var}, which is not set")
+        return env[var]
+    value = entry.get(key)
+    return str(value) if value not in (None, "") else None
+
+
+def _int(where: str, entry: dict, key: str, default: int) -> int:
+    value = entry.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise RelayConfigError(f"{where}: {key} must be a whole number ≥ 0, not {value!r}")
+    return value
+
+
+def _only(where: str, entry: dict, allowed: set[str]) -> None:
+    unknown = set(entry) - allowed
+    if unknown:
+        raise RelayConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+
+
+def domain_of(address: str) -> str:
+    return address.rpartition("@")[2].strip().lower()
+
+
+# --- the pool ---------------------------------------------------------------------------
+
+@dataclass
+class Grant:
+    """A relay may take one message to `domain` now (already counted); `release()` after."""
+
+    relay: Relay
+    domain: str
+    _slots: Slots | None = None
+    _holder: str = ""
+
+    def release(self) -> None:
+        if self._slots is not None:
+            self._slots.release(self._holder)
+            self._slots = None
+
+
+@dataclass
+class Wait:
+    """No relay may take it now: wait `seconds`. reason: domain | rate | quota | paused."""
+
+    seconds: float
+    reason: str
+    relay_waits: dict[str, float] = field(default_factory=dict)
+
+
+class RelayPool:
+    def __init__(self, redis: Redis, prefix: str, relay_config: RelayConfig,
+                 paused: Callable[[str], bool] | None = None):
+        self.redis, self.prefix, self.config = redis, prefix, relay_config
+        self.paused = paused or (lambda name: False)
+        self._relay_limiters = {r.name: RateLimiter(redis, f"{prefix}:relay:{r.name}",
+                                                    r.limits.windows())
+                                for r in relay_config.relays}
+
+    # domains ------------------------------------------------------------------------
+    def pace(self, domain: str) -> Pace:
+        """The domain's pace now: its configured one, slowed after deferrals."""
+        base = self.config.paces.get(domain, Pace())
+        level = int(self.redis.get(self._slow_key(domain)) or 0)
+        if not level:
+            return base
+        per_minute = base.per_minute or UNPACED_SLOW_PER_MINUTE
+        return Pace(max(per_minute >> level, 1), base.connections)
+
+    def deferred(self, domain: str) -> int:
+        """A domain answered 4xx: halve its pace (down to an eighth) for SLOW_SECONDS."""
+        key = self._slow_key(domain)
+        with self.redis.pipeline() as pipe:
+            pipe.incr(key)
+            pipe.expire(key, SLOW_SECONDS)
+            level = pipe.execute()[0]
+        if level > MAX_SLOW_LEVEL:
+            self.redis.set(key, MAX_SLOW_LEVEL, ex=SLOW_SECONDS)
+            level = MAX_SLOW_LEVEL
+        return level
+
+    def _slow_key(self, domain: str) -> str:
+        return f"{self.prefix}:domain:{domain}:slow"
+
+    def _domain_limiter(self, domain: str, pace: Pace) -> RateLimiter:
+        return RateLimiter(self.redis, f"{self.prefix}:domain:{domain}",
+                           [Window(60.0, pace.per_minute)])
+
+    # relays -------------------------------------------------------------------------
+    def limiter(self, relay_name: str) -> RateLimiter:
+        return self._relay_limiters[relay_name]
+
+    def _candidates(self) -> list[Relay]:
+        """Relays not paused, by order; within one order, shuffled by weight."""
+        out: list[Relay] = []
+        for order in sorted({r.order for r in self.config.relays}):
+            group = [r for r in self.config.relays if r.order == order and not self.paused(r.name)]
+            while group:
+                pick = random.choices(group, weights=[r.weight for r in group])[0]
+                out.append(pick)
+                group.remove(pick)
+        return out
+
+    def acquire(self, rcpt: str) -> Grant | Wait:
+        """A relay for one message to `rcpt`, counted against its limits and the domain's."""
+        domain = domain_of(rcpt)
+        candidates = self._candidates()
+        if not candidates:
+            return Wait(30.0, "paused")
+        pace = self.pace(domain)
+        slots = None
+        holder = secrets.token_hex(8)
+        if pace.connections:
+            slots = Slots(self.redis, f"{self.prefix}:domain:{domain}:slots", pace.connections)
+            if not slots.try_take(holder):
+                return Wait(0.05, "domain")
+        domain_limiter = self._domain_limiter(domain, pace)
+        waits: dict[str, float] = {}
+        for relay in candidates:
+            wait = (self._relay_limiters[relay.name] + domain_limiter).try_acquire()
+            if wait == 0:
+                return Grant(relay, domain, slots, holder)
+            waits[relay.name] = wait
+        if slots is not None:
+            slots.release(holder)
+        if domain_limiter.windows and not domain_limiter.usage()[0].left:
+            return Wait(min(waits.values()), "domain", waits)
+        quota = self.quota_exhausted(candidates)
+        return Wait(min(waits.values()), "quota" if quota else "rate", waits)
+
+    def quota_exhausted(self, relays: list[Relay] | None = None) -> dt.datetime | None:
+        """When every relay (not paused) is out of its daily quota: the UTC time the first
+        opens again; None while one still has some left (or has no daily quota)."""
+        opens: list[int] = []
+        for relay in relays if relays is not None else self._candidates():
+            day = [u for u in self._relay_limiters[relay.name].usage() if u.window.seconds >= 86400]
+            if not day or day[0].left:
+                return None
+            opens.append(day[0].frees_at_ms)
+        if not opens:
+            return None
+        return dt.datetime.fromtimestamp(min(opens) / 1000, dt.UTC).replace(tzinfo=None)
+
+    def quota_left(self) -> dict[str, int | None]:
+        """Messages each relay may still send in its day window (None: no daily quota)."""
+        out: dict[str, int | None] = {}
+        for relay in self.config.relays:
+            day = [u for u in self._relay_limiters[relay.name].usage() if u.window.seconds >= 86400]
+            out[relay.name] = day[0].left if day else None
+        return out
