@@ -100,6 +100,9 @@ class Subscriber(db.Model):
     memberships: Mapped[list["Membership"]] = relationship(
         back_populates="subscriber", cascade="all, delete-orphan"
     )
+    requests: Mapped[list["SubscriptionRequest"]] = relationship(
+        back_populates="subscriber", cascade="all, delete-orphan", passive_deletes=True
+    )
 
     @property
     def groups(self) -> list[Group]:
@@ -124,6 +127,22 @@ class Membership(db.Model):
 
     subscriber: Mapped[Subscriber] = relationship(back_populates="memberships")
     group: Mapped[Group] = relationship(lazy="joined")
+
+
+class SubscriptionRequest(db.Model):
+    """What a /subscribe submission asked for an address already on file: kept here, not
+    written to the subscriber, until the mailbox owner confirms (a stranger typing someone's
+    address changes nothing). The confirmation link applies the request it was sent for."""
+
+    __tablename__ = "subscription_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True)
+    choices: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    subscriber: Mapped[Subscriber] = relationship(back_populates="requests")
 
 
 class Suppression(db.Model):

@@ -32,7 +32,6 @@ from subscribers.models import Group, Subscriber, SubscriberImport
 
 bp = Blueprint("subscribers", __name__, url_prefix="/staff/subscribers")
 
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
 
 @bp.errorhandler(CSRFError)
@@ -189,8 +188,8 @@ def import_csv():
         return render_template("subscribers/staff/import.html", form=form, recent=recent)
     if not form.validate():
         return render_template("subscribers/staff/import.html", form=form, recent=recent), 400
-    data = form.file.data.read(MAX_UPLOAD_BYTES + 1)
-    limit = int(current_app.config.get("SUBSCRIBER_IMPORT_MAX_BYTES", MAX_UPLOAD_BYTES))
+    limit = current_app.config["SUBSCRIBER_IMPORT_MAX_BYTES"]
+    data = form.file.data.read(limit + 1)
     error = None
     if len(data) > limit:
         error = _("文件太大（上限 %(mb)s MB），请拆分后分批导入。", mb=limit // (1024 * 1024))

@@ -24,7 +24,7 @@ from newsletter.api.core import (
 )
 from newsletter.bulletin.models import Issue
 from newsletter.bulletin.parser import IssueParseError
-from newsletter.bulletin.service import IssueImportError, import_issue
+from newsletter.bulletin.service import IssueImportError, IssueTooLarge, import_issue
 from newsletter.extensions import db
 from newsletter.review import service as review
 from newsletter.review.models import IssueReview, ReviewAction
@@ -104,6 +104,9 @@ def issues_import():
     except IssueParseError as exc:
         db.session.rollback()
         raise ApiError(422, f"line {exc.line}: {exc.message}", "parse_error", line=exc.line)
+    except IssueTooLarge as exc:
+        db.session.rollback()
+        raise ApiError(413, str(exc), "too_large")
     except IssueImportError as exc:
         db.session.rollback()
         raise ApiError(409, str(exc))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from newsletter.bulletin.document import IssueTooLarge, check_size
 from newsletter.bulletin.models import Issue, IssueStatus
 from newsletter.bulletin.parser import parse_issue
 
@@ -13,13 +14,18 @@ class IssueImportError(ValueError):
     pass
 
 
+__all__ = ["IssueImportError", "IssueTooLarge", "import_issue", "load_sample"]
+
+
 def import_issue(session: Session, source: str | bytes) -> tuple[Issue, bool]:
     """Parse and store an issue; re-importing a number replaces that draft's content.
 
     Returns (issue, created). Raises IssueParseError (nothing written) for a malformed
-    file, IssueImportError for an issue that was already sent.
+    file, IssueTooLarge for one over the size limits, IssueImportError for an issue that
+    was already sent.
     """
     doc = parse_issue(source)
+    check_size(doc)  # IssueTooLarge before anything is touched
     issue = session.scalar(select(Issue).where(Issue.number == doc.number))
     created = issue is None
     if issue is None:

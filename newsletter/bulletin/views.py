@@ -25,7 +25,7 @@ from newsletter.bulletin import archive, editing, preview
 from newsletter.bulletin.forms import ImportForm, IssueEditForm, SendTestForm
 from newsletter.bulletin.models import Issue
 from newsletter.bulletin.parser import IssueParseError
-from newsletter.bulletin.service import IssueImportError, import_issue
+from newsletter.bulletin.service import IssueImportError, IssueTooLarge, import_issue
 from newsletter.delivery.models import Send
 from newsletter.extensions import db
 from newsletter.render import Edition
@@ -37,7 +37,6 @@ from newsletter.staff.models import Role
 
 bp = Blueprint("bulletin", __name__)
 
-DEFAULT_IMPORT_MAX_BYTES = 1024 * 1024  # the sample is 16 KB; a real issue stays far below
 FORM_OVERHEAD_BYTES = 64 * 1024         # multipart boundaries and the CSRF field
 # The iframe documents: no script, no plugins, no same-origin access even if opened alone.
 FRAME_CSP = ("sandbox allow-popups allow-popups-to-escape-sandbox; default-src 'none'; "
@@ -58,7 +57,7 @@ def _base_url() -> str:
 
 
 def _import_limit() -> int:
-    return int(current_app.config.get("IMPORT_MAX_BYTES", DEFAULT_IMPORT_MAX_BYTES))
+    return current_app.config["IMPORT_MAX_BYTES"]
 
 
 def _note_change(issue: Issue, action) -> None:
@@ -122,7 +121,7 @@ def issue_import():
             except IssueParseError as exc:
                 form.file.errors = [_("无法导入：第 %(line)s 行：%(msg)s",
                                       line=exc.line, msg=exc.message)]
-            except IssueImportError as exc:
+            except (IssueImportError, IssueTooLarge) as exc:
                 form.file.errors = [_("无法导入：%(msg)s", msg=str(exc))]
             else:
                 _note_change(issue, review_models.ReviewAction.IMPORTED)

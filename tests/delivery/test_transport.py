@@ -140,9 +140,13 @@ def test_starttls_verifies_the_certificate(serve, certificate):
 
 
 def test_settings_read_the_older_starttls_switch_and_refuse_unknown_modes():
+    from newsletter.config import ConfigError, settle
+
     base = {"SMTP_HOST": "h", "SMTP_PORT": 25}
-    assert SmtpSettings.from_config({**base, "SMTP_STARTTLS": True}).security == "starttls"
-    assert SmtpSettings.from_config({**base, "SMTP_SECURITY": "SSL"}).security == "ssl"
-    assert SmtpSettings.from_config(base).security == "none"
+    assert SmtpSettings.from_config(settle({**base, "SMTP_STARTTLS": True})).security == "starttls"
+    assert SmtpSettings.from_config(settle({**base, "SMTP_SECURITY": "SSL"})).security == "ssl"
+    assert SmtpSettings.from_config(settle(base)).security == "none"
+    with pytest.raises(ConfigError, match="SMTP_SECURITY"):
+        settle({**base, "SMTP_SECURITY": "tls1"})
     with pytest.raises(ValueError, match="SMTP_SECURITY"):
-        SmtpSettings.from_config({**base, "SMTP_SECURITY": "tls1"})
+        SmtpSettings(host="h", port=25, security="tls1")
