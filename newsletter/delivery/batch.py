@@ -276,7 +276,8 @@ def _settle(session, settings: PipelineSettings, senders: Senders, delivery: sto
     if c.verdict in (Verdict.HARD_BOUNCE, Verdict.MESSAGE):
         ours = store.mark_failed(session, delivery, describe(c))
         if ours and c.suppress and delivery.subscriber_id is not None:
-            store.suppress(session, delivery.email, "bounced", describe(c))
+            store.suppress(session, delivery.email, "bounced", describe(c), verdict=c.verdict,
+                           send_id=delivery.send_id, delivery_id=delivery.id)
         result.failed += 1
         return None if ours else _LOST
     horizon = (delivery.first_failed_at or now) + dt.timedelta(hours=settings.retry_window_hours)

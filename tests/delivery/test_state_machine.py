@@ -18,7 +18,7 @@ import threading
 
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from newsletter.delivery import pipeline
@@ -27,6 +27,7 @@ from newsletter.delivery.classify import Stage
 from newsletter.delivery.models import Delivery, DeliveryState
 from newsletter.delivery.transport import SmtpFailure
 from newsletter.extensions import db
+from subscribers.models import Subscriber, SubscriberStatus, Suppression
 from tests.delivery.fakes import _MSGID, FakeClock, Killed, make_send, senders
 
 LEASE = 10
@@ -105,6 +106,10 @@ def test_deliveries_are_sent_once_by_live_workers_and_all_end_final(app):
         def __init__(self):
             super().__init__()
             self.clock = FakeClock()
+            # A bounce in an earlier example suppressed its reader: every example starts whole.
+            db.session.execute(delete(Suppression))
+            db.session.execute(update(Subscriber).values(status=SubscriberStatus.ACTIVE))
+            db.session.commit()
             send = pipeline.create_send(db.session, model_settings, 396, ["media"])
             self.send_id = send.id
             self.ids = list(db.session.scalars(select(Delivery.id).where(
