@@ -29,6 +29,7 @@ from newsletter.delivery.models import (
 )
 from newsletter.delivery.transport import PermanentError, SmtpTransport, TransientError
 from newsletter.render import Edition, RenderedEdition, personalise, render_edition
+from newsletter.render.frame import language_of
 from newsletter.timeutil import utcnow
 from newsletter.tracking.bounces import REF_HEADER
 from newsletter.tracking.links import (
@@ -81,9 +82,12 @@ def archive_url(settings: PipelineSettings, number: int) -> str:
 
 # --- creating a send ------------------------------------------------------------------
 
-def variant_key(edition: str, fmt: str, sections: list[str] | None) -> str:
-    """Names one rendering: edition x format x section choice (None: every section)."""
-    return f"{edition}|{fmt}|" + ("*" if sections is None else ",".join(sections))
+def variant_key(edition: str, fmt: str, sections: list[str] | None,
+                language: str = "zh_CN") -> str:
+    """Names one rendering: edition x format x section choice (None: every section) x
+    the frame's language (zh_CN keys carry no suffix, as before languages existed)."""
+    key = f"{edition}|{fmt}|" + ("*" if sections is None else ",".join(sections))
+    return key if language_of(language) == "zh_CN" else f"{key}|{language_of(language)}"
 
 
 def _sections_for(all_sections: list[str], chosen: list[str] | None) -> list[str] | None:
@@ -172,11 +176,13 @@ def _populate(session: Session, settings: PipelineSettings, send: Send, issue: I
     rendered_keys: set[str] = set()
     links: list[dict] = []  # one click table for every variant of the send
 
-    def variant(edition: str, fmt: str, sections: list[str] | None) -> str:
+    def variant(edition: str, fmt: str, sections: list[str] | None,
+                language: str = "zh_CN") -> str:
         nonlocal links
-        key = variant_key(edition, fmt, sections)
+        key = variant_key(edition, fmt, sections, language)
         if key not in rendered_keys:
             rendered = render_edition(doc, Edition(edition), sections=sections,
+                                      language=language_of(language),
                                       archive_url=archive_url(settings, issue.number))
             html, links = rewrite_links(rendered.html, links)
             subject = ("[测试] " + rendered.subject) if test_addresses else rendered.subject
@@ -201,7 +207,7 @@ def _populate(session: Session, settings: PipelineSettings, send: Send, issue: I
     batch: list[dict] = []
     for r in store.recipients(session, send.group_codes):
         edition = (Edition.PRIORITY if r.priority else Edition.REGULAR).value
-        key = variant(edition, r.format, _sections_for(all_sections, r.sections))
+        key = variant(edition, r.format, _sections_for(all_sections, r.sections), r.locale)
         batch.append(row(r.subscriber_id, r.email, r.name, edition, key))
         if len(batch) >= store.PAGE:
             store.insert_deliveries(session, batch)
