@@ -29,10 +29,10 @@ FRAME: dict[str, dict[str, str]] = {
         "subject": "{title} 第 {n} 期（{date}）",
     },
     "en": {
-        "trouble": "Trouble reading this email?", "view": "View it in your browser",
+        "trouble": "Trouble reading this email? ", "view": "View it in your browser",
         "preferences": "Manage your preferences", "unsubscribe": "Unsubscribe",
         "why": "You are receiving this email because you subscribed to {title} from {publisher}.",
-        "summary": "In this issue", "toc": "Contents", "count": "{n} items",
+        "summary": "In this issue", "toc": "Contents", "count": "({n})",
         "back": "Back to contents ↑", "note": "Editor's note", "issue_no": "No. {n}",
         "to": "For: ", "links": "Links",
         "intro_all": "This issue brings {total} industry news items.",
