@@ -13,6 +13,7 @@ import datetime as dt
 from flask import current_app, has_app_context, has_request_context, request
 from flask_babel import gettext, lazy_gettext as _l
 
+from newsletter.config import BY_ENV
 from newsletter.timeutil import to_local
 
 DATE_FORMAT = "%Y-%m-%d"
@@ -58,9 +59,8 @@ def label(kind: str, code) -> str:
 
 def _tz() -> str:
     if has_app_context():
-        return current_app.config.get("BABEL_DEFAULT_TIMEZONE") or current_app.config.get(
-            "TIMEZONE") or "Asia/Shanghai"
-    return "Asia/Shanghai"
+        return current_app.config["BABEL_DEFAULT_TIMEZONE"]
+    return BY_ENV["TIMEZONE"].default
 
 
 def when(value, empty: str = "") -> str:

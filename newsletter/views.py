@@ -7,7 +7,7 @@ from flask_login import current_user
 from sqlalchemy import select, text
 
 from newsletter.bulletin.models import Issue
-from newsletter.extensions import db
+from newsletter.extensions import db, redis_store
 from newsletter.staff.auth import role_required
 
 bp = Blueprint("core", __name__)
@@ -37,7 +37,6 @@ def favicon():
 @bp.get("/health")
 def health():
     """Whether the database and Redis answer; 503 when either does not."""
-    from newsletter.delivery.jobs import redis_connection
 
     checks: dict[str, str] = {}
     try:
@@ -46,7 +45,7 @@ def health():
     except Exception as exc:  # report, never raise: this page is for monitors
         checks["database"] = f"error: {exc.__class__.__name__}"
     try:
-        redis_connection(current_app.config).ping()
+        redis_store.client(current_app.config).ping()
         checks["redis"] = "ok"
     except Exception as exc:
         checks["redis"] = f"error: {exc.__class__.__name__}"

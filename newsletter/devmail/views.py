@@ -1,6 +1,10 @@
 """Dev mailbox pages: the sink's Maildir paged and searchable (see `index`), one message
 with its headers, its text part and its HTML shown as the email would look (its own CSS,
-in a sandboxed frame)."""
+in a sandboxed frame).
+
+Every message the app sends lands there, password-reset links included, so the pages are for
+admins only and exist only outside production (production also refuses DEV_MAILBOX_DIR at
+start-up: newsletter.config)."""
 
 from __future__ import annotations
 
@@ -9,8 +13,10 @@ from email.parser import BytesParser
 
 from flask import Blueprint, abort, current_app, render_template, request
 
+from newsletter.config import PRODUCTION
 from newsletter.devmail import index
 from newsletter.staff.auth import role_required
+from newsletter.staff.models import Role
 
 bp = Blueprint("devmail", __name__, url_prefix="/dev/mailbox")
 PER_PAGE = 50
@@ -21,8 +27,8 @@ FRAME_CSP = ("sandbox allow-popups allow-popups-to-escape-sandbox; default-src '
 
 
 def _root() -> str:
-    path = current_app.config.get("DEV_MAILBOX_DIR")
-    if not path:
+    path = current_app.config["DEV_MAILBOX_DIR"]
+    if not path or current_app.config["APP_ENV"] == PRODUCTION:
         abort(404)
     return str(path)
 
@@ -36,7 +42,7 @@ def _message(key: str):
 
 
 @bp.get("/")
-@role_required()
+@role_required(Role.ADMIN)
 def inbox():
     """The messages the sink received, newest first, 50 to a page; ?q= searches To,
     From and Subject."""
@@ -47,7 +53,7 @@ def inbox():
 
 
 @bp.get("/<key>")
-@role_required()
+@role_required(Role.ADMIN)
 def message(key: str):
     """One message: headers, the HTML as it looks, the text part."""
     msg = _message(key)
@@ -61,7 +67,7 @@ def message(key: str):
 
 
 @bp.get("/<key>/html")
-@role_required()
+@role_required(Role.ADMIN)
 def message_html(key: str):
     """The HTML part alone, for the preview frame, under a CSP that lets its styles work."""
     html = _message(key).get_body(preferencelist=("html",))

@@ -18,6 +18,8 @@ from markupsafe import Markup
 from newsletter.bulletin.document import IssueDoc
 from newsletter.render import engine, frame
 from newsletter.render.markup import (
+    Footnotes,
+    SummaryMatcher,
     inline_html,
     inline_text,
     paragraphs_of,
@@ -101,7 +103,7 @@ def _build_context(doc: IssueDoc, edition: Edition, archive_url: str,
     w = frame.words(language)
     priority = edition is Edition.PRIORITY
     note = paragraphs_of(doc.editor_note) if priority else []
-    footnotes: list[str] = []  # numbered in the text part's reading order: note, sections
+    footnotes = Footnotes()  # numbered in the text part's reading order: note, sections
     note_text = [inline_text(p, footnotes) for p in note]
 
     sections, titles, n = [], [], 0
@@ -123,12 +125,10 @@ def _build_context(doc: IssueDoc, edition: Edition, archive_url: str,
         art["n"] = len(shown_no) + 1
         shown_no[int(art["anchor"][2:])] = art["n"]
 
-    summary = []
+    summary, matcher = [], SummaryMatcher(titles)
     for item in doc.summary:
-        text, key = strip_bullet(item), squash(item)
-        # exact title first, then containment either way ("标题" in "标题：副题")
-        match = next((t for t in titles if t[1] == key), None) or next(
-            (t for t in titles if key and t[1] and (key in t[1] or t[1] in key)), None)
+        text = strip_bullet(item)
+        match = matcher.match(item)
         if match is None:
             warnings.append(f"摘要 item without a matching article: {text!r}")
         linked = match is not None and match[2] in kept

@@ -33,7 +33,7 @@ EDITION_NAMES = LABELS["edition"]
 
 
 def _tz() -> str:
-    return current_app.config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai")
+    return current_app.config["BABEL_DEFAULT_TIMEZONE"]
 
 
 

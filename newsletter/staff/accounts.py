@@ -122,13 +122,25 @@ def update_account(session: Session, user: StaffUser, *, name: str, roles, activ
     if bool(active) != user.active:
         changes.append("active")
     user.name, user.roles, user.active = name, roles, bool(active)
+    if "active" in changes and not user.active:
+        user.session_version = (user.session_version or 0) + 1
     session.commit()
     return changes
 
 
 def unlock(session: Session, user: StaffUser) -> None:
+    from newsletter.staff import lockout
+
+    lockout.clear(user.email)
     user.failed_logins = 0
     user.locked_until = None
+    session.commit()
+
+
+def end_sessions(session: Session, user: StaffUser) -> None:
+    """Every session of this account ends on its next request, copies of the cookie too
+    (sign-out, deactivation, new password): the session names the version it began in."""
+    user.session_version = (user.session_version or 0) + 1
     session.commit()
 
 

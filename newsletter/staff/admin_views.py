@@ -31,7 +31,7 @@ from newsletter.timeutil import utcnow
 
 
 def _tz() -> str:
-    return current_app.config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai")
+    return current_app.config["BABEL_DEFAULT_TIMEZONE"]
 
 
 def _user_or_404(user_id: int) -> StaffUser:

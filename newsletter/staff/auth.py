@@ -18,11 +18,15 @@ from newsletter.staff.models import Role, StaffUser
 
 @login_manager.user_loader
 def load_user(user_id: str) -> StaffUser | None:
-    """The session names "id:password stamp": a changed password or a deactivated account
-    ends the session on its next request."""
-    ident, _, stamp = user_id.partition(":")
-    user = db.session.get(StaffUser, int(ident)) if ident.isdigit() else None
-    if user is None or not user.active or stamp != user.password_stamp:
+    """The session names "id:password stamp:session version": a new password, a deactivated
+    account or a sign-out (which bumps the version) ends it on its next request."""
+    if len(user_id) > 80:
+        return None
+    ident, _, rest = user_id.partition(":")
+    stamp, _, version = rest.partition(":")
+    user = db.session.get(StaffUser, int(ident)) if ident.isdigit() and len(ident) < 12 else None
+    if (user is None or not user.active or stamp != user.password_stamp
+            or version != str(user.session_version or 0)):
         return None
     return user
 
