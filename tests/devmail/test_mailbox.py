@@ -40,7 +40,7 @@ def test_pages_newest_first_and_parses_only_the_page(app, box, staff, monkeypatc
     parsed: list[str] = []
     real = index.summary
     monkeypatch.setattr(index, "summary", lambda e: parsed.append(e.key) or real(e))
-    client = login(app, staff("editor"))
+    client = login(app, staff("admin"))
     page = client.get("/dev/mailbox/").get_data(as_text=True)
     assert "本地 SMTP 收到的 120 封邮件" in page and "第 1 / 3 页" in page
     assert page.index("reader0119@") < page.index("reader0118@")     # newest first
@@ -53,7 +53,7 @@ def test_pages_newest_first_and_parses_only_the_page(app, box, staff, monkeypatc
 
 
 def test_search_by_recipient_or_subject(app, box, staff):
-    client = login(app, staff("editor"))
+    client = login(app, staff("admin"))
     page = client.get("/dev/mailbox/?q=reader0042").get_data(as_text=True)
     assert "找到 1 封" in page and "reader0042@example.org" in page
     page = client.get("/dev/mailbox/?q=第 7 期").get_data(as_text=True)
@@ -62,7 +62,7 @@ def test_search_by_recipient_or_subject(app, box, staff):
 
 
 def test_the_html_frame_keeps_the_emails_own_styles(app, box, staff):
-    client = login(app, staff("editor"))
+    client = login(app, staff("admin"))
     key = index.entries(current_app.config["DEV_MAILBOX_DIR"])[0].key
     page = client.get(f"/dev/mailbox/{key}").get_data(as_text=True)
     assert f'src="/dev/mailbox/{key}/html"' in page and 'sandbox="allow-popups' in page

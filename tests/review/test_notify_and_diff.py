@@ -33,13 +33,10 @@ def people(app, staff):
 
 
 def _import_through_the_page(app, editor, sample_text):
-    import io
+    from tests.bulletin.test_views import upload
 
     client = login(app, editor)
-    page = post_form(client, "/issues/import",
-                     {"file": (io.BytesIO(sample_text), "weekly-396.txt")},
-                     content_type="multipart/form-data")
-    assert page.status_code == 302
+    assert upload(client, sample_text, "weekly-396.txt").status_code == 302
     return client
 
 

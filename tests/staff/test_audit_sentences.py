@@ -4,7 +4,6 @@ API are there too, technical details stay in a secondary, collapsible column."""
 
 from __future__ import annotations
 
-import io
 import re
 
 from sqlalchemy import select
@@ -53,9 +52,9 @@ def test_the_web_import_and_counting_are_told_apart_from_sending(app, staff, sam
     make_subscriber("r@example.org", groups=("media",))
     editor = staff("editor", "sender", name="王编辑")
     client = login(app, editor)
-    r = post_form(client, "/issues/import", {"file": (io.BytesIO(sample_text), "w.txt")},
-                  content_type="multipart/form-data")
-    assert r.status_code == 302
+    from tests.bulletin.test_views import upload
+
+    assert upload(client, sample_text, "w.txt").status_code == 302
     approve_for_tests(396)
     r = post_form(client, "/issues/396/send", {"groups": ["media"], "action": "preview"})
     assert r.status_code in (200, 302)

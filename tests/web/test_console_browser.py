@@ -111,7 +111,7 @@ def test_staff_console_at_two_widths(app, live_server, browser, screenshot_dir, 
 
 def test_dev_mailbox_at_two_widths(app, live_server, browser, screenshot_dir, staff):
     fill(current_app.config["DEV_MAILBOX_DIR"], 60)
-    person = Person(browser, live_server, screenshot_dir, staff("editor"))
+    person = Person(browser, live_server, screenshot_dir, staff("admin"))
     page = person.visit("/dev/mailbox/", "mailbox")
     assert "第 1 / 2 页" in page
     person.page.fill("input[name=q]", "reader0042")
