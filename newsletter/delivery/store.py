@@ -68,22 +68,6 @@ def recipients(session: Session, group_codes: list[str]) -> Iterator[Recipient]:
         last_id = rows[-1][0]
 
 
-def audience_counts(session: Session, group_codes: list[str]) -> dict[str, int]:
-    """How many would get each edition if the groups were sent to now (one per person)."""
-    now = utcnow()
-    per_subscriber = (
-        select(Subscriber.id, func.max(cast(Group.is_priority, Integer)).label("prio"))
-        .join(Membership, Membership.subscriber_id == Subscriber.id)
-        .join(Group, Group.id == Membership.group_id)
-        .where(Group.code.in_(group_codes), Subscriber.status == SubscriberStatus.ACTIVE,
-               or_(Subscriber.paused_until.is_(None), Subscriber.paused_until <= now))
-        .group_by(Subscriber.id).subquery()
-    )
-    rows = dict(session.execute(
-        select(per_subscriber.c.prio, func.count()).group_by(per_subscriber.c.prio)).all())
-    return {"priority": rows.get(1, 0), "regular": rows.get(0, 0)}
-
-
 def priority_waiting(session: Session) -> bool:
     """Is any priority delivery of a running send still waiting to be handed to SMTP?"""
     from newsletter.delivery.models import SendStatus

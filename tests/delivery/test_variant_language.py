@@ -7,9 +7,9 @@ from flask import current_app
 from sqlalchemy import select
 
 from newsletter.bulletin.service import import_issue
-from newsletter.delivery import pipeline
 from newsletter.delivery.models import Delivery, SendVariant
 from newsletter.extensions import db
+from newsletter.sends import service, writer
 from tests.conftest import approve_for_tests
 from tests.subscribers.conftest import make_subscriber  # noqa: F401
 
@@ -21,8 +21,7 @@ def test_english_readers_get_an_english_variant(app, sample_text, make_subscribe
     en = make_subscriber("en@example.org", groups=("media",))
     en.locale = "en"
     db.session.commit()
-    settings = pipeline.PipelineSettings.from_config(current_app.config)
-    send = pipeline.create_send(db.session, settings, 396, ["media"])
+    send = service.send_issue(db.session, current_app.config, 396, ["media"]).send
     variants = {v.key: v for v in db.session.scalars(
         select(SendVariant).where(SendVariant.send_id == send.id))}
     assert set(variants) == {"regular|html|*", "regular|html|*|en"}
@@ -31,5 +30,5 @@ def test_english_readers_get_an_english_variant(app, sample_text, make_subscribe
     keys = dict(db.session.execute(select(Delivery.email, Delivery.variant)
                                    .where(Delivery.send_id == send.id)).all())
     assert keys == {zh.email: "regular|html|*", en.email: "regular|html|*|en"}
-    assert pipeline.variant_key("regular", "text", ["要闻"], "en") == "regular|text|要闻|en"
-    assert pipeline.variant_key("regular", "text", None) == "regular|text|*"
+    assert writer.variant_key("regular", "text", ["要闻"], "en") == "regular|text|要闻|en"
+    assert writer.variant_key("regular", "text", None) == "regular|text|*"

@@ -69,13 +69,12 @@ def test_record_send_for_the_send_service(app, staff, sample_text):
     from flask import current_app
 
     from newsletter.bulletin.service import import_issue
-    from newsletter.delivery import pipeline
+    from newsletter.sends import service as send_service
 
     import_issue(db.session, sample_text)
     approve_for_tests(396)
     sender = staff("sender", name="李发送")
-    settings = pipeline.PipelineSettings.from_config(current_app.config)
-    send = pipeline.create_send(db.session, settings, 396, ["media"])
+    send = send_service.send_issue(db.session, current_app.config, 396, ["media"]).send
     entry = audit_text.record_send(send, recipients=3006, actor=sender, via="web")
     who, what = audit_text.describe(entry, {sender.id: "李发送"})
     assert (who, what) == ("李发送", "向 1 个分组发送第 396 期（3,006 人）")

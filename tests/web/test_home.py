@@ -15,6 +15,7 @@ from newsletter.delivery import pipeline
 from newsletter.delivery.models import Delivery, DeliveryState, SendStatus
 from newsletter.extensions import db
 from newsletter.review import service
+from newsletter.sends import service as send_service, writer
 from newsletter.timeutil import utcnow
 from tests.staff.conftest import login, post_form
 from tests.subscribers.conftest import make_subscriber  # noqa: F401
@@ -52,13 +53,14 @@ def test_home_walks_the_states_with_the_next_action_for_each_role(app, people, s
     # scheduled
     settings = pipeline.PipelineSettings.from_config(current_app.config)
     later = utcnow() + dt.timedelta(days=1)
-    send = pipeline.create_send(db.session, settings, 396, ["media"], scheduled_at=later)
+    send = send_service.send_issue(db.session, current_app.config, 396, ["media"],
+                                   scheduled_at=later).send
     page = se.get("/").get_data(as_text=True)
     assert current_step(page) == "已排程" and f'href="/sends/{send.id}"' in page
     # sending, 0 % then 100 %
     send.status, send.scheduled_at = SendStatus.QUEUED, None
     db.session.commit()
-    pipeline._populate(db.session, settings, send, issue, None, "regular")
+    writer.populate(db.session, settings, send, issue)
     db.session.commit()
     send.status = SendStatus.SENDING
     db.session.commit()
