@@ -15,7 +15,8 @@ from newsletter.delivery import pipeline
 from newsletter.delivery.models import Delivery, DeliveryState, SendStatus
 from newsletter.extensions import db
 from newsletter.review import service
-from newsletter.sends import service as send_service, writer
+from newsletter.sends import service as send_service
+from newsletter.sends import writer
 from newsletter.timeutil import utcnow
 from tests.staff.conftest import login, post_form
 from tests.subscribers.conftest import make_subscriber  # noqa: F401
@@ -28,7 +29,7 @@ def people(app, staff):
 
 
 def current_step(page: str) -> str:
-    m = re.search(r'<li class="current" aria-current="step">\s*(.*?)\s*(?:<|\n)', page, re.S)
+    m = re.search(r'<li class="current" aria-current="step">\s*(.*?)\s*(?:<|\n)', page, re.DOTALL)
     return m.group(1).strip() if m else ""
 
 
