@@ -289,9 +289,8 @@ def _wait(send_id: int, timeout: float) -> None:
         db.session.expire_all()
         p = control.progress(db.session, send_id)
         done = p["total"] - p["remaining"]
-        eta = f" ETA {p['eta_seconds']}s" if p["eta_seconds"] else ""
-        click.echo(f"\r[{_bar(done, p['total'])}] {done}/{p['total']} "
-                   f"{p['rate_per_second']:.1f}/s{eta}   ", nl=False, err=True)
+        click.echo(f"\r[{_bar(done, p['total'])}] {done}/{p['total']} {_pace(p)}   ",
+                   nl=False, err=True)
         if p["remaining"] == 0:
             click.echo("", err=True)
             break
@@ -301,6 +300,21 @@ def _wait(send_id: int, timeout: float) -> None:
         db.session.rollback()
         time.sleep(0.5)
     click.echo(json.dumps(p["counts"]))
+
+
+def _pace(p: dict) -> str:
+    """'12.5/s (last min 14.0/s) ETA 1m20s', from the send's own start (control.pace)."""
+    if p["rate_per_second"] is None:
+        return "waiting for a worker"
+    text = f"{p['rate_per_second']:.1f}/s"
+    if p["recent_rate_per_second"] is not None:
+        text += f" (last min {p['recent_rate_per_second']:.1f}/s)"
+    seconds = p["eta_seconds"]
+    if seconds:
+        text += f" ETA {seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f" ETA {seconds}s"
+    elif p["elapsed_seconds"] is not None:
+        text += f" in {p['elapsed_seconds']:.0f}s"
+    return text
 
 
 def _bar(done: int, total: int, width: int = 30) -> str:

@@ -186,7 +186,10 @@ SCHEMAS = {
         "progress": _obj({
             **{k: {"type": "integer"} for k in ("total", "sent", "failed", "deferred",
                                                 "cancelled", "remaining")},
-            "rate_per_second": {"type": "number"},
+            "rate_per_second": {"type": "number", "nullable": True,
+                                "description": "since the send started"},
+            "recent_rate_per_second": {"type": "number", "nullable": True,
+                                       "description": "over the last minute"},
             "eta_seconds": {"type": "integer", "nullable": True}})},
         ["id", "issue", "status", "progress"]),
     "SendList": _list_of("Send"),

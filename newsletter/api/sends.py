@@ -37,7 +37,8 @@ def send_out(send: Send) -> dict:
             "scheduled_at": iso(send.scheduled_at), "started_at": iso(send.started_at),
             "finished_at": iso(send.finished_at),
             "progress": {k: p[k] for k in ("total", "sent", "failed", "deferred", "cancelled",
-                                           "remaining", "rate_per_second", "eta_seconds")}}
+                                           "remaining", "rate_per_second", "recent_rate_per_second",
+                                           "eta_seconds")}}
 
 
 def _send(send_id: int) -> Send:
@@ -153,7 +154,7 @@ def sends_schedule(send_id: int):
     try:
         service.reschedule(db.session, send_id, at)
     except pipeline.SendError as exc:
-        raise ApiError(409 if "cannot become" in str(exc) else 422, str(exc))
+        raise ApiError(409 if isinstance(exc, control.StateConflict) else 422, str(exc))
     record("send.rescheduled", f"send:{send_id}", {"scheduled_at": iso(at)})
     return send_out(_send(send_id))
 

@@ -150,7 +150,7 @@ def issue_import_preview():
 
 def _move(preview: importpreview.Preview, op: str):
     try:
-        _, no, hint = op.split(":")
+        _op, no, hint = op.split(":")
         no = int(no)
     except ValueError:
         return _preview_page(preview, _("未知的操作。"), 400)

@@ -87,7 +87,7 @@ def test_schedule_move_and_cancel(staff_client, sample_text):
     # A cancelled send cannot be paused: the page says so and nothing changes.
     page = client.post(f"{detail}/pause", data={"csrf_token": csrf_token(client, detail)},
                        follow_redirects=True)
-    assert "cannot become paused" in page.get_data(as_text=True)
+    assert "不能暂停" in page.get_data(as_text=True)
 
 
 def test_control_without_csrf_token_changes_nothing(staff_client, sample_text):
@@ -149,4 +149,4 @@ def test_cli_pause_and_cancel_report_progress_and_refuse_impossible_steps(app, r
     cancelled = runner.invoke(args=["send", "cancel", str(send_id)])
     assert cancelled.exit_code == 0 and '"cancelled": 1' in cancelled.output
     again = runner.invoke(args=["send", "pause", str(send_id)])
-    assert again.exit_code == 2 and "cannot become paused" in again.output
+    assert again.exit_code == 2 and f"发送 #{send_id} 已取消，不能暂停。" in again.output
