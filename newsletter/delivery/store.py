@@ -34,6 +34,7 @@ class Recipient:
     format: str               # "html" or "text"
     sections: list[str] | None
     tracking_opt_out: bool
+    locale: str = "zh_CN"     # the email's frame language (render/frame.py)
 
 
 def recipients(session: Session, group_codes: list[str]) -> Iterator[Recipient]:
@@ -45,7 +46,7 @@ def recipients(session: Session, group_codes: list[str]) -> Iterator[Recipient]:
     while True:
         rows = session.execute(
             select(Subscriber.id, Subscriber.email, Subscriber.name, priority, Subscriber.format,
-                   Subscriber.sections, Subscriber.tracking_opt_out)
+                   Subscriber.sections, Subscriber.tracking_opt_out, Subscriber.locale)
             .join(Membership, Membership.subscriber_id == Subscriber.id)
             .join(Group, Group.id == Membership.group_id)
             .where(Group.code.in_(group_codes), Subscriber.status == SubscriberStatus.ACTIVE,
@@ -61,10 +62,10 @@ def recipients(session: Session, group_codes: list[str]) -> Iterator[Recipient]:
         suppressed = set(session.scalars(
             select(Suppression.email_hash).where(Suppression.email_hash.in_(hashes))
         ))
-        for h, (sid, email, name, prio, fmt, sections, opt_out) in hashes.items():
+        for h, (sid, email, name, prio, fmt, sections, opt_out, locale) in hashes.items():
             if h not in suppressed:
                 yield Recipient(sid, email, name or "", bool(prio), fmt or "html",
-                                sections, bool(opt_out))
+                                sections, bool(opt_out), locale or "zh_CN")
         last_id = rows[-1][0]
 
 
