@@ -72,7 +72,7 @@ class SinkServer:
                                      data_size_limit=10 * 1024 * 1024)
         self.host, self.port = host, port
 
-    def start(self) -> "SinkServer":
+    def start(self) -> SinkServer:
         self.controller.start()
         return self
 

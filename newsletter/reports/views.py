@@ -19,11 +19,11 @@ from flask import (
 from sqlalchemy import select
 
 from newsletter.delivery.models import Send
+from newsletter.display import LABELS, label, when
 from newsletter.extensions import db
 from newsletter.reports import queries
 from newsletter.staff.auth import role_required
 from newsletter.staff.models import Role
-from newsletter.display import LABELS, label, when
 from subscribers.models import Subscriber, normalise_email
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
