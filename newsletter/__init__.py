@@ -8,6 +8,7 @@ from pathlib import Path
 from flask import Flask
 
 from newsletter import config as config_module
+from newsletter import logscrub
 from newsletter.extensions import (babel, csrf, db, login_manager, migrate, redis_store,
                                    tune_sqlite)
 
@@ -39,6 +40,7 @@ MODELS = [
 
 
 def create_app(config: dict | None = None) -> Flask:
+    logscrub.install()  # before anything logs: no link token reaches a log
     app = Flask(__name__, instance_path=str(config_module.INSTANCE_DIR))
     try:
         app.config.update(config_module.load(config))
@@ -48,6 +50,9 @@ def create_app(config: dict | None = None) -> Flask:
             config_module.log.error("configuration: %s", problem)
         raise
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    from newsletter import security
+
+    security.install_converters(app)  # before any route is added
     if app.config["PROXY_COUNT"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

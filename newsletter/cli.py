@@ -35,11 +35,11 @@ def issues_parse(path: Path) -> None:
 def issues_import(path: Path) -> None:
     """Store the issue (re-importing a number updates its draft)."""
     from newsletter.bulletin.parser import IssueParseError
-    from newsletter.bulletin.service import IssueImportError, import_issue
+    from newsletter.bulletin.service import IssueImportError, IssueTooLarge, import_issue
 
     try:
         issue, created = import_issue(db.session, _read(path))
-    except (IssueParseError, IssueImportError) as exc:
+    except (IssueParseError, IssueImportError, IssueTooLarge) as exc:
         click.echo(f"{path}: {exc}", err=True)
         sys.exit(2)
     from newsletter.review import service as review_service
