@@ -49,6 +49,8 @@ def main() -> None:
     parser.add_argument("--sink", choices=["minimal", "aiosmtpd"], default="minimal")
     parser.add_argument("--dkim", action="store_true", help="also a DKIM-signed pass")
     parser.add_argument("--raw-messages", type=int, default=3000)
+    parser.add_argument("--profile", metavar="DIR",
+                        help="run the workers under cProfile, writing DIR/worker-N.prof")
     args = parser.parse_args()
 
     children = Children()
@@ -99,7 +101,7 @@ def run_pass(args, children: Children, tmp: Path, port: int, dkim: bool) -> dict
     database, drop = fresh_database(args.database, tmp, tag)
     env = {**os.environ, "DATABASE_URL": database, "SMTP_PORT": str(port),
            "QUEUE_PREFIX": f"nlbench:{tag}", "BATCH_SIZE": str(args.batch_size),
-           "MAIL_FROM": f"行业动态周报 <{FROM}>", "SECRET_KEY": "bench-" + tag,
+           "MAIL_FROM": f"行业动态周报 <{FROM}>", "SECRET_KEY": "bench-" + tag, "APP_ENV": "testing",
            "DKIM_SELECTOR": "", "DKIM_DOMAIN": "", "DKIM_KEY_FILE": ""}
     if dkim:
         env.update(DKIM_SELECTOR="bench", DKIM_DOMAIN="bench.example.org",
@@ -119,6 +121,7 @@ def _send(args, children: Children, env: dict, database: str, dkim: bool) -> dic
     from newsletter.delivery import jobs, pipeline
     from newsletter.delivery.models import Delivery, DeliveryState
     from newsletter.extensions import db
+    from newsletter.sends import service
     from newsletter.timeutil import utcnow
     from subscribers.seed import seed_groups
     from tests.conftest import approve_for_tests
@@ -139,16 +142,16 @@ def _send(args, children: Children, env: dict, database: str, dkim: bool) -> dic
         print(f"pass DKIM {'on' if dkim else 'off'}: seeded {args.subscribers} subscribers in "
               f"{time.perf_counter() - t:.1f}s", flush=True)
         pipeline._variants._cache.clear()  # send ids repeat across the passes' databases
-        settings = pipeline.PipelineSettings.from_config(app.config)
-        send = pipeline.create_send(db.session, settings, 396, ["leadership", "members"])
-        jobs.enqueue_send(send.id)
+        send = service.send_issue(db.session, app.config, 396, ["leadership", "members"]).send
 
         start_wall = utcnow()
         t0 = time.perf_counter()
-        workers = [children.start([sys.executable, str(ROOT / "worker.py"), "--burst"],
+        prof = (lambda i: ["-m", "cProfile", "-o", f"{args.profile}/worker-{i}.prof"]
+                if args.profile else [])
+        workers = [children.start([sys.executable, *prof(i), str(ROOT / "worker.py"), "--burst"],
                                   cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
-                   for _ in range(args.workers)]
+                   for i in range(args.workers)]
         peak = {w.pid: 0 for w in workers}
 
         def sample() -> None:
@@ -172,7 +175,8 @@ def _send(args, children: Children, env: dict, database: str, dkim: bool) -> dic
             firsts[edition] = (at - start_wall).total_seconds() if at else float("nan")
         last_priority = db.session.scalar(select(func.max(Delivery.sent_at)).where(
             *where, Delivery.edition == "priority"))
-        message = _one_message(db.session, settings, send.id)
+        message = _one_message(db.session, pipeline.PipelineSettings.from_config(app.config),
+                               send.id)
         db.session.remove()
         db.engine.dispose()
     cpu = sum(e.cpu_s for e in exits) - len(exits) * idle.cpu_s

@@ -9,8 +9,7 @@ from flask import Flask
 
 from newsletter import config as config_module
 from newsletter import logscrub
-from newsletter.extensions import (babel, csrf, db, login_manager, migrate, redis_store,
-                                   tune_sqlite)
+from newsletter.extensions import babel, db, login_manager, redis_store, tune_sqlite
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent / "migrations")
 
@@ -39,7 +38,9 @@ MODELS = [
 ]
 
 
-def create_app(config: dict | None = None) -> Flask:
+def create_app(config: dict | None = None, *, web: bool = True) -> Flask:
+    """The app; `web=False` (the send workers) registers no pages, forms or CLI: a worker
+    needs the settings, the database and the templates of its emails, nothing more."""
     logscrub.install()  # before anything logs: no link token reaches a log
     app = Flask(__name__, instance_path=str(config_module.INSTANCE_DIR))
     try:
@@ -53,6 +54,11 @@ def create_app(config: dict | None = None) -> Flask:
     from newsletter import security
 
     security.install_converters(app)  # before any route is added
+    if web:
+        from newsletter.tracking.fastpath import TrackingFastPath
+
+        # Inside ProxyFix, so the fast path sees the reader's address and scheme.
+        app.wsgi_app = TrackingFastPath(app, app.wsgi_app)
     if app.config["PROXY_COUNT"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -62,16 +68,18 @@ def create_app(config: dict | None = None) -> Flask:
     for module in MODELS:
         importlib.import_module(module)
 
-    from newsletter import i18n
-    from newsletter.staff import auth  # noqa: F401  registers the login user loader
+    from newsletter import extensions, i18n
 
     db.init_app(app)
     redis_store.init_app(app)
     with app.app_context():
         tune_sqlite(db.engine)
-    migrate.init_app(app, db, directory=MIGRATIONS_DIR)
-    csrf.init_app(app)
-    login_manager.init_app(app)
+    if web:
+        from newsletter.staff import auth  # noqa: F401  registers the login user loader
+
+        extensions.migrate.init_app(app, db, directory=MIGRATIONS_DIR)
+        extensions.csrf.init_app(app)
+        login_manager.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale,
                    default_translation_directories=str(Path(__file__).parent / "translations"))
     app.after_request(i18n.remember_choice)
@@ -83,6 +91,8 @@ def create_app(config: dict | None = None) -> Flask:
     display.register(app)
     errors.register(app)
 
+    if not web:
+        return app
     for module in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(module).bp)
 

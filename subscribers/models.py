@@ -76,6 +76,21 @@ class Group(db.Model):
         return f"<Group {self.code}>"
 
 
+class GroupAlias(db.Model):
+    """Another name for a group, as the bulletin's foot writes it ("理事会" for 协会领导):
+    confirmed once by an editor on the import page, used by every later import."""
+
+    __tablename__ = "group_aliases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alias: Mapped[str] = mapped_column(String(128), unique=True)  # stored as groupnames.key()
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), index=True)
+    created_by: Mapped[str] = mapped_column(String(320), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    group: Mapped[Group] = relationship()
+
+
 class Subscriber(db.Model):
     __tablename__ = "subscribers"
 
@@ -156,6 +171,13 @@ class Suppression(db.Model):
     reason: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # Where it came from, so a mistaken wave can be lifted (subscribers.suppression): the
+    # classifier's verdict ("hard_bounce", or "soft_streak", "complaint", "manual"), the send
+    # and delivery that caused it, and the subscriber's status before it was changed.
+    verdict: Mapped[str] = mapped_column(String(32), default="")
+    send_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    delivery_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    previous_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
     @validates("detail")
     def _scrub(self, _key: str, value: str | None) -> str:

@@ -33,6 +33,9 @@ from subscribers.models import (
     email_hash,
     normalise_email,
 )
+from subscribers.suppression import add_suppression, is_suppressed
+
+__all__ = ["add_suppression", "is_suppressed"]  # the suppression list's, offered here too
 
 # Offered when no issue exists yet (the sections of a usual week).
 DEFAULT_SECTIONS = ["要闻", "行业", "内容", "技术", "资本", "人事", "研究"]
@@ -177,23 +180,6 @@ def _clean_sections(sections: list[str] | None, offered: list[str]) -> list[str]
         raise SubscriptionError(_("请至少选择一个栏目。"))
     # Everything offered: store None, so sections added to the weekly later come too.
     return None if set(offered) <= set(picked) else picked
-
-
-def is_suppressed(session: Session, address: str) -> bool:
-    return session.scalar(select(Suppression.id).where(
-        Suppression.email_hash == email_hash(address))) is not None
-
-
-def add_suppression(session: Session, address: str, reason: str, detail: str = "") -> None:
-    """Put the address's hash on the suppression list (no-op if it is there)."""
-    h = email_hash(address)
-    if session.scalar(select(Suppression.id).where(Suppression.email_hash == h)) is not None:
-        return
-    try:
-        with session.begin_nested():
-            session.add(Suppression(email_hash=h, reason=reason, detail=detail[:500]))
-    except IntegrityError:  # another request added it at the same moment
-        pass
 
 
 # --- subscribe and confirm ----------------------------------------------------------------

@@ -24,11 +24,13 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 
 from newsletter.extensions import db
+from newsletter.staff import audit
 from newsletter.staff.auth import role_required
 from newsletter.staff.models import Role
 from newsletter.timeutil import utcnow
 from subscribers import admin, forms, importer, jobs
 from subscribers.models import Group, Subscriber, SubscriberImport
+from subscribers.suppression import lift_wave
 
 bp = Blueprint("subscribers", __name__, url_prefix="/staff/subscribers")
 
@@ -251,3 +253,34 @@ def suppressions():
     return render_template("subscribers/staff/suppressions.html", rows=rows, total=total,
                            next_before=next_before, reason=reason, add_form=add_form,
                            lookup=lookup, found=found), status
+
+
+@bp.route("/suppressions/lift", methods=["GET", "POST"])
+@role_required(Role.ADMIN)
+def lift_suppressions():
+    """Undo a mistaken wave: preview how many suppressions one send (or cause) created,
+    then lift them, confirming exactly the count that was shown; audited."""
+    posted = request.method == "POST"
+    form = forms.LiftForm(request.form) if posted else forms.LiftForm(request.args,
+                                                                      meta={"csrf": False})
+    preview, status = None, 200
+    asked = posted or bool(request.args)
+    if asked and form.validate():
+        wave = {"send_id": form.send_id.data, "cause": form.cause.data or None}
+        preview = lift_wave(db.session, **wave, dry_run=True)
+        if posted and form.expected.data == str(preview.suppressions):
+            done = lift_wave(db.session, **wave)
+            audit.record("suppressions.lift", f"send {done.send_id}" if done.send_id
+                         else f"cause {done.cause}", done.describe())
+            flash(_("已解除 %(n)s 条屏蔽，%(m)s 位订阅者恢复原状态。", n=done.suppressions,
+                    m=done.restored), "success")
+            return redirect(url_for("subscribers.suppressions"))
+        if posted:
+            flash(_("数量已变化（现在是 %(n)s 条），请核对后再确认。", n=preview.suppressions),
+                  "warning")
+            status = 409
+        form.expected.data = str(preview.suppressions)
+    elif asked:
+        status = 400
+    return render_template("subscribers/staff/suppressions_lift.html", form=form,
+                           preview=preview), status

@@ -70,6 +70,12 @@ def _path(name: str, schema: dict) -> dict:
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
+IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
+                   "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                   "description": "makes a retry safe: the same key (per token's owner) "
+                                  "answers with the send it created"}
+
+
 def _query(name: str, schema: dict, description: str = "") -> dict:
     return {"name": name, "in": "query", "required": False, "schema": schema,
             "description": description}
@@ -96,7 +102,8 @@ ISSUE_SUMMARY = {
 SCHEMAS = {
     "Error": _obj({"error": _obj({
         "status": {"type": "integer"}, "code": {"type": "string"},
-        "message": {"type": "string"}, "line": {"type": "integer"}},
+        "message": {"type": "string"}, "line": {"type": "integer"},
+        "page": {"type": "integer", "nullable": True}, "where": {"type": "string"}},
         ["status", "code", "message"])}, ["error"]),
     "IssueSummary": _obj(ISSUE_SUMMARY, ["number", "date", "title", "status"]),
     "IssueDetail": _obj({**ISSUE_SUMMARY,
@@ -112,12 +119,25 @@ SCHEMAS = {
         "approved_by": {"type": "string", "nullable": True}, "approved_at": TIME},
         ["number", "date", "title", "status", "content"]),
     "IssueList": _list_of("IssueSummary"),
-    "IssueImport": _obj({"text": {"type": "string", "maxLength": 1048576, "pattern": MULTI_LINE,
-                                  "description": "the issue's plain text; a text that does "
-                                                 "not parse is refused with 422 and the line"}},
-                        ["text"]),
-    "IssueImported": _obj({"issue": _ref("IssueDetail"), "created": {"type": "boolean"}},
-                          ["issue", "created"]),
+    "IssueImport": _obj({
+        "text": {"type": "string", "maxLength": 1048576, "pattern": MULTI_LINE,
+                 "description": "the issue's plain text; a text that does not parse is "
+                                "refused with 422 and where (line, or page and line)"},
+        "file": {"type": "string", "format": "byte",
+                 "description": "instead of text: base64 of the file (.docx, PDF, or text "
+                                "in UTF-8, UTF-16 or GB18030), recognised by its content"},
+        "dry_run": {"type": "boolean",
+                    "description": "parse and return the document and its warnings; store "
+                                   "nothing"}}) | {"oneOf": [{"required": ["text"]},
+                                                              {"required": ["file"]}]},
+    "Warning": _obj({"code": {"type": "string"}, "message": {"type": "string"},
+                     "line": {"type": "integer", "nullable": True},
+                     "level": {"type": "string", "enum": ["warning", "info"]},
+                     "data": {"type": "object"}}, ["code", "message", "level"]),
+    "IssueImported": _obj({"issue": _ref("IssueDetail"), "created": {"type": "boolean"},
+                           "document": {"type": "object"},
+                           "warnings": {"type": "array", "items": _ref("Warning")}},
+                          ["warnings"]),
     "Subscriber": _obj({
         "id": {"type": "integer"}, "email": {"type": "string"}, "name": {"type": "string"},
         "organisation": {"type": "string"}, "status": {"type": "string"},
@@ -166,7 +186,10 @@ SCHEMAS = {
         "progress": _obj({
             **{k: {"type": "integer"} for k in ("total", "sent", "failed", "deferred",
                                                 "cancelled", "remaining")},
-            "rate_per_second": {"type": "number"},
+            "rate_per_second": {"type": "number", "nullable": True,
+                                "description": "since the send started"},
+            "recent_rate_per_second": {"type": "number", "nullable": True,
+                                       "description": "over the last minute"},
             "eta_seconds": {"type": "integer", "nullable": True}})},
         ["id", "issue", "status", "progress"]),
     "SendList": _list_of("Send"),
@@ -175,7 +198,10 @@ SCHEMAS = {
         "groups": {"type": "array", "items": CODE, "minItems": 1, "maxItems": 100,
                    "description": "default: every group"},
         "scheduled_at": {"type": "string", "format": "date-time", "nullable": True,
-                         "description": "with a zone offset; omit to send now"}}, ["issue"]),
+                         "description": "with a zone offset; omit to send now"},
+        "only_new": {"type": "boolean", "description": "only readers who have not received "
+                     "this issue yet (a follow-up); without it a send that would reach "
+                     "readers who already have the issue is refused with 409"}}, ["issue"]),
     "Schedule": _obj({"scheduled_at": {"type": "string", "format": "date-time"}},
                      ["scheduled_at"]),
     "Totals": TOTALS,
@@ -196,7 +222,8 @@ def paths() -> dict:
         "/issues": {
             "get": _op("List issues, newest first", [], ok(200, "A page", "IssueList"), [400, 422],
                        params=PAGING, op_id="listIssues"),
-            "post": _op("Import an issue's plain text (replaces a draft of that number)", [E],
+            "post": _op("Import an issue from text, .docx or PDF (replaces a draft of that "
+                        "number); dry_run only parses", [E],
                         {201: ("Created", "IssueImported"), 200: ("Draft replaced",
                                                                   "IssueImported")},
                         [400, 409, 413, 415, 422], body="IssueImport", op_id="importIssue"),
@@ -244,8 +271,10 @@ def paths() -> dict:
             "get": _op("List sends, newest first", [], ok(200, "A page", "SendList"), [400, 422],
                        params=PAGING + [_query("issue", INT32)], op_id="listSends"),
             "post": _op("Send an approved issue now or at scheduled_at", [S],
-                        ok(201, "Created", "Send"), [400, 404, 413, 415, 422],
-                        body="SendCreate", op_id="createSend")},
+                        ok(201, "Created (or, for a repeated Idempotency-Key, the send it "
+                                "created, with Idempotent-Replayed: true)", "Send"),
+                        [400, 404, 409, 413, 415, 422], body="SendCreate",
+                        params=[IDEMPOTENCY_KEY], op_id="createSend")},
         "/sends/{send_id}": {
             "get": _op("A send with its progress", [], ok(200, "The send", "Send"), [404],
                        params=[SEND_ID], op_id="getSend")},

@@ -19,6 +19,7 @@ from newsletter.timeutil import utcnow
 from subscribers.models import (
     Group, Membership, Subscriber, SubscriberStatus, Suppression, email_hash,
 )
+from subscribers.suppression import suppress_subscriber
 
 PAGE = 1000
 
@@ -64,22 +65,6 @@ def recipients(session: Session, group_codes: list[str]) -> Iterator[Recipient]:
                 yield Recipient(sid, email, name or "", bool(prio), fmt or "html",
                                 sections, bool(opt_out))
         last_id = rows[-1][0]
-
-
-def audience_counts(session: Session, group_codes: list[str]) -> dict[str, int]:
-    """How many would get each edition if the groups were sent to now (one per person)."""
-    now = utcnow()
-    per_subscriber = (
-        select(Subscriber.id, func.max(cast(Group.is_priority, Integer)).label("prio"))
-        .join(Membership, Membership.subscriber_id == Subscriber.id)
-        .join(Group, Group.id == Membership.group_id)
-        .where(Group.code.in_(group_codes), Subscriber.status == SubscriberStatus.ACTIVE,
-               or_(Subscriber.paused_until.is_(None), Subscriber.paused_until <= now))
-        .group_by(Subscriber.id).subquery()
-    )
-    rows = dict(session.execute(
-        select(per_subscriber.c.prio, func.count()).group_by(per_subscriber.c.prio)).all())
-    return {"priority": rows.get(1, 0), "regular": rows.get(0, 0)}
 
 
 def priority_waiting(session: Session) -> bool:
@@ -256,16 +241,12 @@ def active_sends(session: Session) -> list[int]:
     ))
 
 
-def suppress(session: Session, email: str, reason: str, detail: str = "") -> None:
-    h = email_hash(email)
-    if session.scalar(select(Suppression.id).where(Suppression.email_hash == h)) is None:
-        session.add(Suppression(email_hash=h, reason=reason, detail=detail[:500]))
-    session.execute(
-        update(Subscriber).where(Subscriber.email == email.lower())
-        .values(status=SubscriberStatus.BOUNCED if reason == "bounced"
-                else SubscriberStatus.SUPPRESSED)
-    )
-    session.commit()
+def suppress(session: Session, email: str, reason: str, detail: str = "", *,
+             verdict: str = "", send_id: int | None = None,
+             delivery_id: int | None = None) -> None:
+    """The pipeline's way onto the suppression list: the subscribers' one path."""
+    suppress_subscriber(session, email, reason, detail, verdict=verdict, send_id=send_id,
+                        delivery_id=delivery_id)
 
 
 def counts(session: Session, send_id: int) -> dict[str, int]:

@@ -21,10 +21,19 @@ XSS_TITLE = '<script>alert("t")</script>标题'
 XSS_PARA = '<img src=x onerror=alert(1)>正文。'
 
 
-def upload(client, data: bytes, name: str = "weekly.txt"):
-    return client.post("/issues/import", data={
+def upload(client, data: bytes, name: str = "weekly.txt", save: bool = True):
+    """Upload, then (when the preview came) press 保存为草稿 as a browser would."""
+    response = client.post("/issues/import", data={
         "csrf_token": csrf_token(client, "/issues/import"),
         "file": (io.BytesIO(data), name)}, content_type="multipart/form-data")
+    if response.status_code != 200 or not save:
+        return response
+    return preview_step(client, response, "save")
+
+
+def preview_step(client, page, op: str, **fields):
+    form = read_form(page.get_data(as_text=True), "im-form")
+    return client.post("/issues/import/preview", data={**form, **fields, "op": op})
 
 
 def issue_count() -> int:
@@ -61,6 +70,7 @@ def test_a_malformed_file_shows_the_line_number_and_writes_nothing(editor, sampl
     page = response.get_data(as_text=True)
     line = sample_text.decode().splitlines().index("第 396 期") + 1
     assert f"无法导入：第 {line} 行：" in page and "issue number" in page
+    assert "im-form" not in page  # no preview of a file that does not parse
     assert issue_count() == 0
 
 
@@ -369,15 +379,19 @@ def parse(raw: bytes) -> email.message.EmailMessage:
 @pytest.mark.parametrize("edition", ["regular", "priority"])
 def test_a_test_send_goes_through_the_queue_to_smtp(editor, sample_issue, smtp, run_worker,
                                                     edition):
-    from newsletter.bulletin.preview import supports_test_edition
+    from tests.conftest import approve_for_tests
 
-    response = editor.post("/issues/396/test-send", data={
-        "csrf_token": csrf_token(editor, "/issues/396"), "edition": edition,
-        "addresses": "Tester@Example.org\nsecond@example.org, tester@example.org"})
-    if edition == "priority" and not supports_test_edition():
-        assert response.status_code == 400           # refused rather than the wrong edition
-        assert "暂不支持领导版的测试发送" in response.get_data(as_text=True)
-        return
+    def post():
+        return editor.post("/issues/396/test-send", data={
+            "csrf_token": csrf_token(editor, "/issues/396"), "edition": edition,
+            "addresses": "Tester@Example.org\nsecond@example.org, tester@example.org"})
+
+    refused = post()  # not approved yet: outside addresses are refused (issue 12)
+    assert refused.status_code == 400
+    assert "只能发到员工账号自己的邮箱" in refused.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Send)) == 0
+    approve_for_tests(sample_issue)
+    response = post()
     assert response.status_code == 302, response.get_data(as_text=True)
     assert "测试邮件" in editor.get(response.headers["Location"]).get_data(as_text=True)
     send = db.session.scalar(select(Send))
