@@ -19,6 +19,7 @@ from newsletter.delivery import store
 from newsletter.delivery.models import Delivery, DeliveryState, Send, SendVariant
 from newsletter.delivery.pipeline import PipelineSettings, archive_url
 from newsletter.render import Edition, render_edition
+from newsletter.render.frame import language_of
 from newsletter.timeutil import utcnow
 from newsletter.tracking.links import rewrite_links, store_links
 from subscribers.models import Group, Membership, Subscriber, SubscriberStatus
@@ -30,9 +31,12 @@ from subscribers.models import Group, Membership, Subscriber, SubscriberStatus
 NOT_RECEIVED = (DeliveryState.FAILED, DeliveryState.CANCELLED)
 
 
-def variant_key(edition: str, fmt: str, sections: list[str] | None) -> str:
-    """Names one rendering: edition x format x section choice (None: every section)."""
-    return f"{edition}|{fmt}|" + ("*" if sections is None else ",".join(sections))
+def variant_key(edition: str, fmt: str, sections: list[str] | None,
+                language: str = "zh_CN") -> str:
+    """Names one rendering: edition x format x section choice (None: every section) x
+    the frame's language (zh_CN keys carry no suffix, as before languages existed)."""
+    key = f"{edition}|{fmt}|" + ("*" if sections is None else ",".join(sections))
+    return key if language_of(language) == "zh_CN" else f"{key}|{language_of(language)}"
 
 
 def _sections_for(all_sections: list[str], chosen: list[str] | None) -> list[str] | None:
@@ -130,11 +134,13 @@ def populate(session: Session, settings: PipelineSettings, send: Send, issue: Is
     links: list[dict] = []  # one click table for every variant of the send
     written = Written()
 
-    def variant(edition: str, fmt: str, sections: list[str] | None) -> str:
+    def variant(edition: str, fmt: str, sections: list[str] | None,
+                language: str = "zh_CN") -> str:
         nonlocal links
-        key = variant_key(edition, fmt, sections)
+        key = variant_key(edition, fmt, sections, language)
         if key not in rendered_keys:
             rendered = render_edition(doc, Edition(edition), sections=sections,
+                                      language=language_of(language),
                                       archive_url=archive_url(settings, issue.number))
             html, links = rewrite_links(rendered.html, links)
             subject = ("[测试] " + rendered.subject) if test_addresses else rendered.subject
@@ -170,7 +176,7 @@ def populate(session: Session, settings: PipelineSettings, send: Send, issue: Is
                 written.skipped_received += 1
                 continue
             edition = (Edition.PRIORITY if r.priority else Edition.REGULAR).value
-            key = variant(edition, r.format, _sections_for(all_sections, r.sections))
+            key = variant(edition, r.format, _sections_for(all_sections, r.sections), r.locale)
             rows.append(row(r.subscriber_id, r.email, r.name, edition, key))
         store.insert_deliveries(session, rows)
         written.deliveries += len(rows)
