@@ -90,6 +90,10 @@ def create_app(config: dict | None = None, *, web: bool = True) -> Flask:
 
     display.register(app)
     errors.register(app)
+    from newsletter import outgoing
+    from newsletter.delivery.jobs import enqueue_transactional
+
+    outgoing.register(app, enqueue_transactional)
 
     if not web:
         return app
