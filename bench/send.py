@@ -113,10 +113,13 @@ def run_pass(args, children: Children, tmp: Path, port: int, dkim: bool) -> dict
 
 
 def _send(args, children: Children, env: dict, database: str, dkim: bool) -> dict:
+    import logging
+
     from flask_migrate import upgrade
     from sqlalchemy import func, select
 
-    from newsletter import MIGRATIONS_DIR, create_app, config as config_module
+    from newsletter import MIGRATIONS_DIR, create_app
+    from newsletter import config as config_module
     from newsletter.bulletin.service import load_sample
     from newsletter.delivery import jobs, pipeline
     from newsletter.delivery.models import Delivery, DeliveryState
@@ -126,8 +129,6 @@ def _send(args, children: Children, env: dict, database: str, dkim: bool) -> dic
     from subscribers.seed import seed_groups
     from tests.conftest import approve_for_tests
     from tests.delivery.support import bulk_subscribers
-
-    import logging
     logging.getLogger("alembic").setLevel(logging.WARNING)
     app = create_app(config_module.from_environment(env))
     jobs.set_app(app)
@@ -146,8 +147,9 @@ def _send(args, children: Children, env: dict, database: str, dkim: bool) -> dic
 
         start_wall = utcnow()
         t0 = time.perf_counter()
-        prof = (lambda i: ["-m", "cProfile", "-o", f"{args.profile}/worker-{i}.prof"]
-                if args.profile else [])
+        def prof(i):
+            return (["-m", "cProfile", "-o", f"{args.profile}/worker-{i}.prof"]
+                        if args.profile else [])
         workers = [children.start([sys.executable, *prof(i), str(ROOT / "worker.py"), "--burst"],
                                   cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)

@@ -134,7 +134,7 @@ class DkimSigner:
         self._signer = Signer(selector, domain, private_key_pem, self.SIGNED_HEADERS)
 
     @classmethod
-    def from_config(cls, config) -> "DkimSigner | None":
+    def from_config(cls, config) -> DkimSigner | None:
         path = config["DKIM_KEY_FILE"]
         if not (path and config["DKIM_SELECTOR"] and config["DKIM_DOMAIN"]):
             return None

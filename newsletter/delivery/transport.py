@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import smtplib
-import socket
 import ssl
 from dataclasses import dataclass
 from functools import cached_property
@@ -51,7 +50,7 @@ class SmtpSettings:
                              f"not {self.security!r}")
 
     @classmethod
-    def from_config(cls, config) -> "SmtpSettings":
+    def from_config(cls, config) -> SmtpSettings:
         # The older switch still works when SMTP_SECURITY is not set.
         security = config["SMTP_SECURITY"] or ("starttls" if config["SMTP_STARTTLS"] else "none")
         return cls(
@@ -88,7 +87,7 @@ class SmtpTransport:
         self.settings = settings
         self._conn: smtplib.SMTP | None = None
 
-    def __enter__(self) -> "SmtpTransport":
+    def __enter__(self) -> SmtpTransport:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -159,7 +158,7 @@ class SmtpTransport:
             else:
                 self._reset()
             raise SmtpFailure(stage, exc.smtp_code, _decode(exc.smtp_error), exc) from exc
-        except (OSError, socket.timeout) as exc:
+        except (TimeoutError, OSError) as exc:
             self._drop()
             raise SmtpFailure(stage, None, f"connection error: {exc}", exc) from exc
 
