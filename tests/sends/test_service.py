@@ -107,7 +107,10 @@ def test_a_sent_issue_offers_only_the_follow_up(staff_client, approved, smtp, ru
     assert refused.status_code == 409
     assert "不能再发一次" in refused.get_data(as_text=True) and sends() == 1
 
+    assert "已发给所有读者" in client.get("/issues/396").get_data(as_text=True)
     add_readers({"new@example.org": ("新读者", ["media"])})
+    issue_page = client.get("/issues/396").get_data(as_text=True)
+    assert "补发给尚未收到的读者：1 人" in issue_page and ">发送…<" not in issue_page
     preview = client.post("/issues/396/send", data={**send_form(client), "action": "preview"})
     html = preview.get_data(as_text=True)
     assert "所选分组中已收到：<strong>4 人</strong>" in html
