@@ -293,3 +293,34 @@ def test_approved_content_goes_anywhere_rate_limited_and_audited(app, approved, 
     assert [e.actor_email for e in entries] == [editor.email, editor.email, someone_else.email]
     assert entries[0].detail["test"] is True and entries[0].detail["recipients"] == 1
     assert "测试发送第 396 期" in describe(entries[0], {})[1]
+
+
+def test_a_scheduled_send_whose_rq_job_was_lost_is_started_by_the_sweep(app, approved, smtp,
+                                                                          run_worker):
+    import datetime as dt
+    import time
+
+    from redis import Redis
+    from rq.registry import ScheduledJobRegistry
+
+    from newsletter.delivery import jobs
+    from newsletter.delivery.models import SendStatus
+    from newsletter.timeutil import utcnow
+    from tests.delivery.support import all_final, wait_until
+
+    send = service.send_issue(db.session, app.config, 396, ALL,
+                              scheduled_at=utcnow() + dt.timedelta(seconds=1)).send
+    redis = Redis.from_url(app.config["REDIS_URL"])
+    lost = 0
+    for name in jobs.queue_names(app.config):  # Redis lost the scheduled job
+        registry = ScheduledJobRegistry(name, connection=redis)
+        for job_id in registry.get_job_ids():
+            registry.remove(job_id, delete_job=True)
+            lost += 1
+    assert lost == 1
+    time.sleep(1.1)
+    run_worker("--sweep-interval", "0.5", burst=False)
+    wait_until(lambda: all_final(send.id) and db.session.get(
+        Send, send.id, populate_existing=True).status == SendStatus.DONE, 60,
+               "the sweep to start and finish the scheduled send")
+    assert received(smtp) == {a.lower(): 1 for a in READERS}
