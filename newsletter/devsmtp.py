@@ -75,7 +75,7 @@ class SinkServer:
                                      data_size_limit=limit)
         self.host, self.port = host, port
 
-    def start(self) -> "SinkServer":
+    def start(self) -> SinkServer:
         self.controller.start()
         return self
 

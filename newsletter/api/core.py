@@ -247,7 +247,7 @@ def datetime_field(body: dict, key: str) -> dt.datetime | None:
         parsed = dt.datetime.fromisoformat(value.upper())
         parsed.astimezone(dt.UTC)
     except (ValueError, OverflowError):
-        raise ApiError(400, f"{key} must be an ISO 8601 time, e.g. 2026-12-01T09:00:00+08:00")
+        raise ApiError(400, f"{key} must be an ISO 8601 time, e.g. 2026-12-01T09:00:00+08:00") from None
     if parsed.tzinfo is None:
         raise ApiError(400, f"{key} needs a time zone offset, e.g. +08:00 or Z")
     return parsed.astimezone(dt.UTC).replace(tzinfo=None)
@@ -284,7 +284,7 @@ def page_args() -> tuple[int, int | None]:
         if kind != "k" or not value.isdigit() or len(value) > 18:
             raise ValueError
     except (ValueError, UnicodeError, binascii.Error):
-        raise ApiError(422, "cursor is not one this API gave out: pass back next_cursor as is")
+        raise ApiError(422, "cursor is not one this API gave out: pass back next_cursor as is") from None
     return int(raw), int(value)
 
 

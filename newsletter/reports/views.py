@@ -21,11 +21,11 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from newsletter.delivery.models import Send
+from newsletter.display import LABELS, label, when
 from newsletter.extensions import db
 from newsletter.reports import queries
 from newsletter.staff.auth import role_required
 from newsletter.staff.models import Role
-from newsletter.display import LABELS, label, when
 from subscribers.models import Subscriber, normalise_email
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")

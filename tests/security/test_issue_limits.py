@@ -34,8 +34,9 @@ def test_too_many_articles_are_refused_at_the_import_page(app, make_staff, sampl
     big = _with_articles(sample_text, document.MAX_ARTICLES)
     assert len(parse_issue(big).articles) > document.MAX_ARTICLES  # it parses; it is too big
     client = login(app, make_staff("editor"))
-    from tests.staff.conftest import post_form
     import io
+
+    from tests.staff.conftest import post_form
     response = post_form(client, "/issues/import", {"file": (io.BytesIO(big), "big.txt")},
                          content_type="multipart/form-data")
     assert response.status_code == 400
