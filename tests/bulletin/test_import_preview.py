@@ -99,8 +99,11 @@ def test_an_unknown_group_is_mapped_in_one_click_and_remembered(editor):
     body = html(page)
     assert "“理事会”不是已有的订阅分组" in body
     k = re.search(r'name="alias_name-(\d+)" value="理事会"', body).group(1)
+    assert "理事会 <span class=\"im-where im-unknown\">（无对应分组）" in body
+    assert "协会各会员单位 <span class=\"im-where\">→ 分组 协会会员单位" in body
     mapped = step(editor, page, f"alias:{k}", **{f"alias_group-{k}": "leadership"})
     assert mapped.status_code == 200 and "不是已有的订阅分组" not in html(mapped)
+    assert "理事会 <span class=\"im-where\">→ 分组 协会领导" in html(mapped)
     alias = db.session.scalar(select(GroupAlias))
     assert (alias.alias, alias.group.code) == ("理事会", "leadership")
     assert alias.created_by.startswith("editor")
