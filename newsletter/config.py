@@ -27,8 +27,23 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-INSTANCE_DIR = PROJECT_ROOT / "instance"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent  # the checkout (site-packages if installed)
+
+
+def instance_dir(env: Mapping | None = None) -> Path:
+    """Where the SQLite database, the dev key and the dev mailbox live: $INSTANCE_DIR, else
+    the checkout's instance/ when run from the repository, else ./instance — never inside
+    site-packages, where an installed wheel sits."""
+    from newsletter.resources import is_source_checkout
+
+    env = os.environ if env is None else env
+    chosen = (env.get("INSTANCE_DIR") or "").strip()
+    if chosen:
+        return Path(chosen).expanduser().resolve()
+    return (PROJECT_ROOT if is_source_checkout() else Path.cwd()) / "instance"
+
+
+INSTANCE_DIR = instance_dir()
 
 PRODUCTION, DEVELOPMENT, TESTING = "production", "development", "testing"
 MIN_SECRET_KEY_LENGTH = 32
@@ -183,6 +198,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("APP_ENV", choice(PRODUCTION, DEVELOPMENT, TESTING), PRODUCTION),
     Setting("SECRET_KEY", text, None),
     Setting("FLASK_DEBUG", boolean, False, key="DEBUG"),
+    Setting("INSTANCE_DIR", path, str(INSTANCE_DIR)),  # read once, at import (instance_dir)
     Setting("DATABASE_URL", database_url, f"sqlite:///{INSTANCE_DIR / 'newsletter.db'}",
             key="SQLALCHEMY_DATABASE_URI"),
     Setting("REDIS_URL", url("redis", "rediss", "unix"), "redis://127.0.0.1:6379/0"),
@@ -204,10 +220,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BATCH_SIZE", integer(min=1), 200),
     Setting("RATE_PER_SECOND", integer(min=0), 0),
     Setting("RATE_PER_HOUR", integer(min=0), 0),
-    Setting("MAX_ATTEMPTS", integer(min=1), 5),
     Setting("RETRY_BASE_SECONDS", number(min=0), 30.0),
     Setting("RETRY_MAX_SECONDS", number(min=0), 3600.0),
-    Setting("CLAIM_TIMEOUT_SECONDS", number(min=1), 300.0),
+    Setting("RETRY_WINDOW_HOURS", number(min=0), 48.0),
+    Setting("LEASE_SECONDS", number(min=1), 120.0),
+    Setting("BREAKER_THRESHOLD", integer(min=0), 10),
+    Setting("IN_DOUBT_POLICY", choice("resend", "hold"), "resend"),
+    Setting("PRIORITY_GRACE_MINUTES", number(min=0), 10.0),
     Setting("DKIM_SELECTOR", text, ""),
     Setting("DKIM_DOMAIN", text, ""),
     Setting("DKIM_KEY_FILE", path, ""),

@@ -177,7 +177,7 @@ def send_issue(session: Session, config, number: int, group_codes: list[str], *,
     except RedisError as exc:
         log.error("send %s created but not queued: %s", send.id, exc)
         started.warning = (f"发送 #{send.id} 已创建，但发送队列暂时不可用（{exc}）；"
-                           f"队列恢复后运行 flask send resume {send.id}。")
+                           f"队列恢复后会自动继续（也可运行 flask send resume {send.id}）。")
     _audit(send, actor, via)
     return started
 
@@ -360,7 +360,7 @@ def send_test(session: Session, config, number: int, addresses: str | list[str],
         started.jobs = jobs.enqueue_send(send.id)
     except RedisError as exc:
         started.warning = (f"测试发送 #{send.id} 已创建，但发送队列暂时不可用（{exc}）；"
-                           f"队列恢复后运行 flask send resume {send.id}。")
+                           f"队列恢复后会自动继续（也可运行 flask send resume {send.id}）。")
     _audit(send, actor, via, recipients=len(to))
     return started
 
