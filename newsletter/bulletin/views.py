@@ -242,4 +242,5 @@ def archive_issue(number: int):
                                    prev_n=prev_n, next_n=next_n))
 
 
-from newsletter.bulletin import import_views  # noqa: F401  (adds the import routes to bp)
+# Last: import_views adds its routes to bp and uses this module's helpers (a cycle by design).
+from newsletter.bulletin import import_views  # noqa: E402, F401

@@ -101,7 +101,7 @@ class MailboxSettings:
     unsubscribe_address: str = ""
 
     @classmethod
-    def from_config(cls, config, url: str | None = None) -> "MailboxSettings":
+    def from_config(cls, config, url: str | None = None) -> MailboxSettings:
         config = settle(config)
         raw = url if url is not None else config["BOUNCE_MAILBOX_URL"]
         if not raw:
@@ -130,7 +130,7 @@ class ImapBox:
         self.conn: imaplib.IMAP4 | None = None
         self._has_move = False
 
-    def __enter__(self) -> "ImapBox":
+    def __enter__(self) -> ImapBox:
         u, ctx = self.s.url, tls_context(self.s.ca_file)
         if u.scheme == "imaps":
             self.conn = imaplib.IMAP4_SSL(u.host, u.port, ssl_context=ctx, timeout=self.s.timeout)
@@ -186,7 +186,7 @@ class Pop3Box:
         self.s = settings
         self.conn: poplib.POP3 | None = None
 
-    def __enter__(self) -> "Pop3Box":
+    def __enter__(self) -> Pop3Box:
         u, ctx = self.s.url, tls_context(self.s.ca_file)
         if u.scheme == "pop3s":
             self.conn = poplib.POP3_SSL(u.host, u.port, context=ctx, timeout=self.s.timeout)

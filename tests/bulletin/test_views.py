@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import email
-import re
 import io
+import re
 from email import policy
 
 import pytest
