@@ -26,7 +26,7 @@ def _built() -> bytes:
     return template.build(to_email="a@example.org", to_name="王", message_id="<1@x>",
                           html="<p>.点开头</p>\n.\n" * 50, text=".\r\n..\n正文\n" * 50,
                           list_unsubscribe=["https://x.example/u/1"],
-                          now=dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc))
+                          now=dt.datetime(2026, 12, 1, tzinfo=dt.UTC))
 
 
 def test_what_message_py_writes_is_wire_ready_and_arrives_unchanged(server):
