@@ -8,7 +8,6 @@ import json
 from flask import (
     Blueprint,
     Response,
-    abort,
     current_app,
     flash,
     jsonify,
@@ -55,13 +54,6 @@ def _int_arg(name: str) -> int | None:
 
 def _all_groups() -> list[Group]:
     return list(db.session.scalars(select(Group).order_by(Group.position)))
-
-
-def _subscriber_or_404(subscriber_id: int) -> Subscriber:
-    sub = db.session.get(Subscriber, subscriber_id)
-    if sub is None:
-        abort(404)
-    return sub
 
 
 @bp.get("/")
@@ -123,7 +115,7 @@ def export_csv():
 @role_required(Role.EDITOR)
 def detail(subscriber_id: int):
     """One subscriber: groups (editable), preferences, delivery history."""
-    sub = _subscriber_or_404(subscriber_id)
+    sub = db.get_or_404(Subscriber, subscriber_id)
     groups_form = forms.StaffGroupsForm()
     groups_form.groups.choices = forms.choices((g.code, g.name) for g in _all_groups())
     if request.method == "POST":
@@ -150,7 +142,7 @@ def detail(subscriber_id: int):
 @role_required(Role.EDITOR)
 def export_json(subscriber_id: int):
     """Everything stored about this subscriber, as a JSON download."""
-    sub = _subscriber_or_404(subscriber_id)
+    sub = db.get_or_404(Subscriber, subscriber_id)
     body = json.dumps(admin.export_subscriber(db.session, sub), ensure_ascii=False, indent=2)
     return Response(body, mimetype="application/json", headers={
         "Content-Disposition": f'attachment; filename="subscriber-{sub.id}.json"'})
@@ -160,7 +152,7 @@ def export_json(subscriber_id: int):
 @role_required(Role.EDITOR)
 def erase(subscriber_id: int):
     """Delete the personal data; the address stays suppressed as a hash."""
-    sub = _subscriber_or_404(subscriber_id)
+    sub = db.get_or_404(Subscriber, subscriber_id)
     form = forms.EraseForm()
     if not form.validate() or form.confirm_email.data.strip().lower() != sub.email:
         flash(_("未删除：请准确输入该订阅者的邮箱地址以确认。"), "error")
@@ -212,7 +204,7 @@ def import_csv():
 @role_required(Role.EDITOR)
 def import_status(import_id: int):
     """The import's progress bar (polls the JSON below) and, when done, its report."""
-    imp = db.session.get(SubscriberImport, import_id) or abort(404)
+    imp = db.get_or_404(SubscriberImport, import_id)
     return render_template("subscribers/staff/import_status.html", imp=imp)
 
 

@@ -43,10 +43,7 @@ ARCHIVE_CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; "
 
 
 def _issue_or_404(number: int) -> Issue:
-    issue = db.session.scalar(select(Issue).where(Issue.number == number))
-    if issue is None:
-        abort(404)
-    return issue
+    return db.first_or_404(select(Issue).where(Issue.number == number))
 
 
 def _base_url() -> str:

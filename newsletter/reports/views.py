@@ -9,7 +9,6 @@ import re
 from flask import (
     Blueprint,
     Response,
-    abort,
     current_app,
     redirect,
     render_template,
@@ -70,18 +69,11 @@ def index():
                            growth=queries.list_growth(db.session))
 
 
-def _send_or_404(send_id: int) -> Send:
-    send = db.session.get(Send, send_id)
-    if send is None:
-        abort(404)
-    return send
-
-
 @bp.get("/sends/<int:send_id>")
 @role_required(*STAFF)
 def send_report(send_id: int):
     """One send: totals and rates, by edition and group, timeline, top links, failures."""
-    send = _send_or_404(send_id)
+    send = db.get_or_404(Send, send_id)
     rows, reasons = queries.failures(db.session, send_id)
     if not _sees_people():  # the address, also where a server's reply quotes it, is masked
         rows = [{**r, "email": mask_email(r["email"]), "reason": mask_emails(r["reason"] or "")}
@@ -100,7 +92,7 @@ def send_report(send_id: int):
 @role_required(*PEOPLE)
 def send_csv(send_id: int):
     """Every delivery of the send with its outcome, as CSV (UTF-8 with BOM, for Excel)."""
-    send = _send_or_404(send_id)
+    send = db.get_or_404(Send, send_id)
     header = ["邮箱", "姓名", "版本", "状态", "发送时间", "打开次数", "首次打开", "点击次数",
               "点击的链接", "软退信", "错误"]
 
@@ -147,9 +139,7 @@ def subscriber_lookup():
 @role_required(*PEOPLE)
 def subscriber_report(subscriber_id: int):
     """One subscriber's deliveries with their events."""
-    sub = db.session.get(Subscriber, subscriber_id)
-    if sub is None:
-        abort(404)
+    sub = db.get_or_404(Subscriber, subscriber_id)
     return render_template("reports/subscriber.html", subscriber=sub, email=sub.email,
                            history=queries.subscriber_history(db.session, subscriber_id),
                            not_found=False, edition_names=EDITION_NAMES)
