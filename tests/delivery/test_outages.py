@@ -7,11 +7,8 @@ import asyncio
 import collections
 import email
 import json
-import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import zlib
@@ -19,19 +16,18 @@ from email import policy
 
 import pytest
 from redis import Redis
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
 from newsletter import MIGRATIONS_DIR
 from newsletter.bulletin.service import import_issue
 from newsletter.delivery.models import DeliveryEvent, OutboxMessage, OutboxState
 from newsletter.delivery.models import DeliveryState
-from newsletter.devsmtp import SinkHandler, free_port
+from newsletter.devsmtp import SinkHandler
 from newsletter.extensions import db
+from tests.pgcluster import PgCluster
 from tests.conftest import ROOT, approve_for_tests, kill_worker, worker_env
 from tests.delivery.support import all_final, bulk_subscribers, state_counts, wait_until
-from tests.delivery.test_faults import own_redis, redis_app_config, smtp, start_send  # noqa: F401
-
-PG_BIN = "/usr/lib/postgresql/15/bin"
+from tests.delivery.test_faults import start_send
 
 
 class AcceptThenHang(SinkHandler):
@@ -88,38 +84,10 @@ def test_worker_killed_in_data_is_resent_at_most_once_with_the_same_message_id(
 
 @pytest.fixture
 def own_postgres():
-    """A PostgreSQL cluster of this test's own (initdb + pg_ctl as user postgres, its own
-    port and data directory under /tmp) that the test may stop and start."""
-    base = tempfile.mkdtemp(prefix="nlpg-")
-    shutil.chown(base, "postgres")
-    data, port = os.path.join(base, "data"), free_port()
-    as_pg = ["runuser", "-u", "postgres", "--"]
-    subprocess.run(as_pg + [f"{PG_BIN}/initdb", "-D", data, "-A", "trust", "-U", "root"],
-                   check=True, capture_output=True)
-    opts = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
-
-    def start():
-        subprocess.run(as_pg + [f"{PG_BIN}/pg_ctl", "-D", data, "-o", opts, "-l",
-                                os.path.join(base, "log"), "-w", "start"],
-                       check=True, capture_output=True)
-
-    def stop():
-        subprocess.run(as_pg + [f"{PG_BIN}/pg_ctl", "-D", data, "-m", "fast", "-w", "stop"],
-                       check=True, capture_output=True)
-
-    start()
-    admin = create_engine(f"postgresql+psycopg://root@127.0.0.1:{port}/postgres",
-                          isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text("CREATE DATABASE test"))
-    admin.dispose()
-    url = f"postgresql+psycopg://root@127.0.0.1:{port}/test"
-    yield url, start, stop
-    try:
-        stop()
-    except subprocess.CalledProcessError:
-        pass
-    shutil.rmtree(base, ignore_errors=True)
+    """A PostgreSQL cluster of this test's own that the test may stop and start."""
+    cluster = PgCluster()
+    yield cluster.url, cluster.start, cluster.stop
+    cluster.destroy()
 
 
 @pytest.fixture
