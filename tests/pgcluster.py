@@ -3,6 +3,7 @@ data directory under /tmp), for tests and scripts that stop and start the databa
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import subprocess
@@ -12,7 +13,9 @@ from sqlalchemy import create_engine, text
 
 from newsletter.devsmtp import free_port
 
-PG_BIN = "/usr/lib/postgresql/15/bin"
+# Debian's server binaries (the newest installed version); not on PATH.
+PG_BIN = max(glob.glob("/usr/lib/postgresql/*/bin"), default="/usr/lib/postgresql/15/bin",
+             key=lambda p: int(p.split("/")[-2]) if p.split("/")[-2].isdigit() else 0)
 AS_POSTGRES = ["runuser", "-u", "postgres", "--"]
 
 
