@@ -8,6 +8,7 @@ from pathlib import Path
 from flask import Flask
 
 from newsletter import config as config_module
+from newsletter import logscrub
 from newsletter.extensions import babel, db, login_manager, redis_store, tune_sqlite
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent / "migrations")
@@ -40,6 +41,7 @@ MODELS = [
 def create_app(config: dict | None = None, *, web: bool = True) -> Flask:
     """The app; `web=False` (the send workers) registers no pages, forms or CLI: a worker
     needs the settings, the database and the templates of its emails, nothing more."""
+    logscrub.install()  # before anything logs: no link token reaches a log
     app = Flask(__name__, instance_path=str(config_module.INSTANCE_DIR))
     try:
         app.config.update(config_module.load(config))
@@ -49,16 +51,20 @@ def create_app(config: dict | None = None, *, web: bool = True) -> Flask:
             config_module.log.error("configuration: %s", problem)
         raise
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    from newsletter import security
+
+    security.install_converters(app)  # before any route is added
     if web:
         from newsletter.tracking.fastpath import TrackingFastPath
 
         # Inside ProxyFix, so the fast path sees the reader's address and scheme.
-        app.wsgi_app = TrackingFastPath(app, app.wsgi_app)
+        app.wsgi_app = TrackingFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
     if app.config["PROXY_COUNT"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         n = app.config["PROXY_COUNT"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]  # Flask's middleware idiom
+            app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
     for module in MODELS:
         importlib.import_module(module)
@@ -85,6 +91,10 @@ def create_app(config: dict | None = None, *, web: bool = True) -> Flask:
 
     display.register(app)
     errors.register(app)
+    from newsletter import outgoing
+    from newsletter.delivery.jobs import enqueue_transactional
+
+    outgoing.register(app, enqueue_transactional)
 
     if not web:
         return app

@@ -18,8 +18,20 @@ from dataclasses import dataclass, field
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 from sqlalchemy import (
-    Boolean, Column, DateTime, Integer, MetaData, String, Table, cast, insert, literal, null,
-    select, text, update,
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    cast,
+    insert,
+    literal,
+    null,
+    select,
+    text,
+    update,
 )
 from sqlalchemy.orm import Session
 
@@ -301,7 +313,8 @@ def _write(session: Session, rows: list[Row], mode: str, group_ids: dict[str, in
               ((r.line, r.email, email_hash(r.email), r.name, r.organisation) for r in rows))
     if conn.dialect.name == "postgresql":
         session.execute(text(f"ANALYZE {STAGE.name}"))
-    s, st = Subscriber.__table__, STAGE
+    s: Table = Subscriber.__table__  # type: ignore[assignment]  # a mapped class's Table
+    st = STAGE
     existing = {e.email: e for e in session.execute(
         select(s.c.id, s.c.email, s.c.status, s.c.name, s.c.organisation)
         .join(st, st.c.email == s.c.email))}
@@ -324,7 +337,7 @@ def _write(session: Session, rows: list[Row], mode: str, group_ids: dict[str, in
                 continue
             new_rows.append(row)
             continue
-        values = {}
+        values: dict[str, object] = {}
         if row.name and row.name != old.name:
             values["name"] = row.name
         if row.organisation and row.organisation != old.organisation:

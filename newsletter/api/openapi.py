@@ -30,7 +30,7 @@ def _obj(props: dict, required: list[str] | None = None, extra: bool = False) ->
 
 
 def _list_of(name: str, paged: bool = True) -> dict:
-    props = {"items": {"type": "array", "items": _ref(name)}}
+    props: dict[str, dict[str, object]] = {"items": {"type": "array", "items": _ref(name)}}
     if paged:
         props["next_cursor"] = {"type": "string", "nullable": True,
                                 "description": "pass as ?cursor= for the next page"}
@@ -217,7 +217,8 @@ GROUP_CODE = _path("code", CODE)
 
 
 def paths() -> dict:
-    ok = lambda code, desc, schema=None: {code: (desc, schema)}
+    def ok(code, desc, schema=None):
+        return {code: (desc, schema)}
     return {
         "/issues": {
             "get": _op("List issues, newest first", [], ok(200, "A page", "IssueList"), [400, 422],
