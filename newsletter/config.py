@@ -64,6 +64,10 @@ def from_environment(env: os._Environ | dict | None = None) -> dict:
         "SOFT_BOUNCE_WEEKS": int(env.get("SOFT_BOUNCE_WEEKS", "3")),
         "BOT_CLICK_SECONDS": float(env.get("BOT_CLICK_SECONDS", "2")),
         "BOUNCE_WEBHOOK_SECRET": env.get("BOUNCE_WEBHOOK_SECRET", ""),
+        # Sending services' event webhooks (/webhooks/directmail, /webhooks/sendcloud):
+        # the shared secret each signs with (empty: that webhook answers 404).
+        "DIRECTMAIL_WEBHOOK_SECRET": env.get("DIRECTMAIL_WEBHOOK_SECRET", ""),
+        "SENDCLOUD_WEBHOOK_KEY": env.get("SENDCLOUD_WEBHOOK_KEY", ""),
         "FEEDBACK_ADDRESSES": env.get("FEEDBACK_ADDRESSES", ""),
         # The fixed envelope sender's mailbox, read for bounces and unsubscribe mail:
         # imaps://user:pass@host:993/INBOX or pop3s://user:pass@host:995 (empty: off).
