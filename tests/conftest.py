@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from newsletter import MIGRATIONS_DIR, create_app
 from newsletter.devsmtp import SinkServer
 from newsletter.extensions import db
+from tests.mta import postfix, postfix_bouncing, postfix_factory  # noqa: F401 - fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "weekly-396.txt"
