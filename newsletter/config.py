@@ -42,6 +42,9 @@ def from_environment(env: os._Environ | dict | None = None) -> dict:
         # Several named relays with limits and quotas (TOML, see delivery/relays.py);
         # empty: the SMTP_* settings are the one relay.
         "RELAYS_FILE": env.get("RELAYS_FILE", ""),
+        # The recipient `relays check` offers at RCPT (then RSET: nothing is sent);
+        # empty: the MAIL_FROM address.
+        "RELAY_CHECK_RCPT": env.get("RELAY_CHECK_RCPT", ""),
         "MAIL_FROM": env.get("MAIL_FROM", "行业动态周报 <weekly@localhost>"),
         "BASE_URL": env.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
         "LIST_ID": env.get("LIST_ID", "weekly.newsletter.localhost"),

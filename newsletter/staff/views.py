@@ -186,4 +186,4 @@ def me():
     return render_template("staff/me.html", form=form, user=user), status
 
 
-from newsletter.staff import admin_views  # noqa: F401  (routes on this blueprint)
+from newsletter.staff import admin_views, relay_views  # noqa: F401,E402  (routes on this blueprint)
