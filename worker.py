@@ -2,8 +2,9 @@
 
 Creates the app once and preloads rendering and delivery before taking jobs (RQ's advice),
 then drains the queues strictly in order: the priority edition's queue first. A background
-thread runs the recovery sweep (stale claims of dead workers, due retries) every few seconds;
-a Redis lock makes sure only one worker sweeps at a time.
+thread runs the recovery sweep (expired leases, due retries, stranded sends, lost
+transactional mail) every few seconds; a Redis lock makes sure only one worker sweeps at a
+time. Neither exits when Redis or the database goes away: they wait, with backoff, and go on.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 import argparse
 import logging
 import threading
+import time
 
-from rq import Queue, SimpleWorker
+from rq import SimpleWorker
 
 from newsletter import create_app
 from newsletter.delivery import jobs
@@ -35,22 +37,29 @@ def mailbox_poller(app, stop: threading.Event) -> None:
 
 def sweeper(app, stop: threading.Event, interval: float) -> None:
     connection = jobs.redis_connection(app.config)
-    lock = connection.lock(f"{app.config['QUEUE_PREFIX']}:sweep-lock", timeout=max(interval * 4, 30))
+    lock = connection.lock(f"{app.config['QUEUE_PREFIX']}:sweep-lock",
+                           timeout=max(interval * 4, 30))
     while not stop.wait(interval):
-        if lock.acquire(blocking=False):
+        try:
+            if not lock.acquire(blocking=False):
+                continue
+        except Exception as exc:  # Redis away: try again next round
+            log.warning("sweep waits for Redis: %s", exc)
+            continue
+        try:
+            result = jobs.sweep()
+            if result["requeued"] or result["mail"]:
+                log.info("sweep requeued %(requeued)s deliveries in %(jobs)s jobs, "
+                         "%(mail)s emails", result)
+            with app.app_context():
+                flush_job()  # tracked opens/clicks from Redis into the database
+        except Exception as exc:  # the sweep must never take the worker down
+            log.warning("sweep failed (will retry): %s", exc)
+        finally:
             try:
-                result = jobs.sweep()
-                if result["requeued"]:
-                    log.info("sweep requeued %(requeued)s deliveries in %(jobs)s jobs", result)
-                with app.app_context():
-                    flush_job()  # tracked opens/clicks from Redis into the database
-            except Exception:  # the sweep must never take the worker down
-                log.exception("sweep failed")
-            finally:
-                try:
-                    lock.release()
-                except Exception:
-                    pass
+                lock.release()
+            except Exception:
+                pass
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -63,24 +72,49 @@ def main(argv: list[str] | None = None) -> None:
 
     app = create_app()
     jobs.set_app(app)
-    import newsletter.delivery.pipeline  # noqa: F401  preload before the first job
+    import newsletter.delivery.batch  # noqa: F401  preload before the first job
     import newsletter.render  # noqa: F401
 
-    connection = jobs.redis_connection(app.config)
-    queues = [Queue(name, connection=connection) for name in jobs.queue_names(app.config)]
     stop = threading.Event()
     if not args.burst:
         threading.Thread(target=sweeper, args=(app, stop, args.sweep_interval),
                          daemon=True).start()
         if app.config.get("BOUNCE_MAILBOX_URL"):
             threading.Thread(target=mailbox_poller, args=(app, stop), daemon=True).start()
-    # SimpleWorker runs jobs in this process: the app, its DB pool and the render caches are
-    # built once, and a SIGKILL takes the whole worker (no orphaned work-horse keeps sending).
-    worker = SimpleWorker(queues, connection=connection, name=args.name)
+    connection = jobs.redis_connection(app.config)
+    wait, round_ = 0.5, 0
     try:
-        worker.work(burst=args.burst, logging_level="WARNING", with_scheduler=True)
+        while True:
+            round_ += 1
+            name = args.name if (args.name is None or round_ == 1) else f"{args.name}-{round_}"
+            # SimpleWorker runs jobs in this process: the app, its DB pool and the render
+            # caches are built once, and a SIGKILL takes the whole worker (no orphaned
+            # work-horse keeps sending).
+            worker = None
+            try:
+                worker = SimpleWorker(jobs.queues(app.config, connection),
+                                      connection=connection, name=name,
+                                      serializer=jobs.SERIALIZER)
+                worker.work(burst=args.burst, logging_level="WARNING", with_scheduler=True)
+            except Exception as exc:  # Redis away at start-up, or while registering
+                log.warning("worker stopped: %s", exc)
+            if args.burst or (worker is not None and worker._stop_requested):
+                break
+            # RQ's loop gives up on Redis errors; this one does not: wait, then start again.
+            log.warning("worker lost Redis or hit an error; starting again in %.1fs", wait)
+            time.sleep(wait)
+            wait = min(wait * 2, 30.0)
+            if _redis_up(connection):
+                wait = 0.5
     finally:
         stop.set()
+
+
+def _redis_up(connection) -> bool:
+    try:
+        return bool(connection.ping())
+    except Exception:
+        return False
 
 
 if __name__ == "__main__":

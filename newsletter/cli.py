@@ -135,20 +135,19 @@ def _dry_run(codes: list[str], at) -> None:
 @click.option("--timeout", type=float, default=3600.0)
 def send_resume(send_id: int, wait: bool, timeout: float) -> None:
     """Rebuild the queue of a send from the database (after a Redis loss or a pause)."""
-    from newsletter.delivery import jobs, pipeline
-
-    from newsletter.delivery import control
+    from newsletter.delivery import control, jobs
     from newsletter.delivery.models import Send, SendStatus
 
-    settings = pipeline.PipelineSettings.from_config(current_app.config)
     send = db.session.get(Send, send_id)
     if send is None:
         click.echo(f"error: no send {send_id}", err=True)
         sys.exit(2)
     if send.status == SendStatus.PAUSED:
         control.resume_send(db.session, send_id)
-    pipeline.recover(db.session, settings)
-    enqueued = jobs.enqueue_send(send_id)
+    jobs.sweep()  # expired leases, due retries, every send's stranded deliveries
+    enqueued = 0
+    if send_id not in jobs.sends_with_jobs(current_app.config):
+        enqueued = jobs.enqueue_send(send_id)
     click.echo(f"send {send_id}: {enqueued} jobs enqueued")
     if wait:
         _wait(send_id, timeout)
@@ -214,24 +213,57 @@ def _counts(send_id: int) -> dict[str, int]:
 
 
 def _wait(send_id: int, timeout: float) -> None:
-    """Draw a progress bar until every delivery is final; print the counts as JSON."""
-    from newsletter.delivery import control
+    """Draw a progress bar until every delivery is final; print the counts as JSON.
 
+    Rides out a database outage (waits with backoff). A send the circuit breaker paused
+    for good (it needs a person) ends the wait with its reason and exit status 3."""
+    from sqlalchemy.exc import DBAPIError
+
+    from newsletter.delivery import control
+    from newsletter.delivery.models import SendStatus
+    from newsletter.delivery.pipeline import PipelineSettings
+
+    settings = PipelineSettings.from_config(current_app.config)
     deadline = time.monotonic() + timeout
+    delay = 0.5
     while True:
-        db.session.expire_all()
-        p = control.progress(db.session, send_id)
+        try:
+            db.session.expire_all()
+            p = control.progress(db.session, send_id, settings.priority_grace_minutes,
+                                 not settings.resend_in_doubt)
+            db.session.rollback()
+            delay = 0.5
+        except DBAPIError as exc:
+            db.session.rollback()
+            click.echo(f"\rdatabase unavailable ({str(exc).splitlines()[0][:60]}); "
+                       f"retrying in {delay:.0f}s   ", nl=False, err=True)
+            time.sleep(delay)
+            delay = min(delay * 2, 15)
+            if time.monotonic() > deadline:
+                click.echo("\ntimed out waiting for the database", err=True)
+                sys.exit(1)
+            continue
         done = p["total"] - p["remaining"]
         eta = f" ETA {p['eta_seconds']}s" if p["eta_seconds"] else ""
+        note = ""
+        if p["status"] == SendStatus.PAUSED and p["paused_reason"]:
+            note = f" 已暂停：{p['paused_reason']}" + (" (将自动重试)" if p["resume_at"] else "")
         click.echo(f"\r[{_bar(done, p['total'])}] {done}/{p['total']} "
-                   f"{p['rate_per_second']:.1f}/s{eta}   ", nl=False, err=True)
+                   f"{p['rate_per_second']:.1f}/s{eta}{note}   ", nl=False, err=True)
         if p["remaining"] == 0:
+            click.echo("", err=True)
+            break
+        if p["status"] == SendStatus.PAUSED and p["paused_reason"] and not p["resume_at"]:
+            click.echo(f"\npaused: {p['paused_reason'] or 'by staff'} — "
+                       f"{p['paused_detail'] or ''}", err=True)
+            click.echo(json.dumps(p["counts"]))
+            sys.exit(3)
+        if p["status"] == SendStatus.CANCELLED:
             click.echo("", err=True)
             break
         if time.monotonic() > deadline:
             click.echo(f"\ntimed out; counts: {json.dumps(p['counts'])}", err=True)
             sys.exit(1)
-        db.session.rollback()
         time.sleep(0.5)
     click.echo(json.dumps(p["counts"]))
 

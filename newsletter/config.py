@@ -34,7 +34,11 @@ def from_environment(env: os._Environ | dict | None = None) -> dict:
         "SMTP_PORT": int(env.get("SMTP_PORT", "8025")),
         "SMTP_USERNAME": env.get("SMTP_USERNAME") or None,
         "SMTP_PASSWORD": env.get("SMTP_PASSWORD") or None,
-        "SMTP_STARTTLS": _bool(env.get("SMTP_STARTTLS"), False),
+        "SMTP_STARTTLS": _bool(env.get("SMTP_STARTTLS"), False),  # older: SMTP_SECURITY=starttls
+        # none | starttls | ssl (implicit TLS, port 465); certificates are always verified,
+        # SMTP_CA_FILE adds a trust anchor (a private relay's CA).
+        "SMTP_SECURITY": env.get("SMTP_SECURITY", ""),
+        "SMTP_CA_FILE": env.get("SMTP_CA_FILE", ""),
         "SMTP_TIMEOUT": float(env.get("SMTP_TIMEOUT", "30")),
         # The default relay's envelope sender: verp (per-delivery bounce address) or fixed
         # (the login / From address, as hosted relays require).
@@ -49,8 +53,9 @@ def from_environment(env: os._Environ | dict | None = None) -> dict:
         "BASE_URL": env.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
         "LIST_ID": env.get("LIST_ID", "weekly.newsletter.localhost"),
         "BATCH_SIZE": int(env.get("BATCH_SIZE", "200")),
-        "MAX_ATTEMPTS": int(env.get("MAX_ATTEMPTS", "5")),
-        # Transient SMTP failures retry after RETRY_BASE_SECONDS * 2^(attempt-1), capped.
+        # Transient SMTP failures retry after RETRY_BASE_SECONDS * 2^(attempt-1), capped and
+        # jittered, for RETRY_WINDOW_HOURS after the first failure; then the delivery fails.
+        "RETRY_WINDOW_HOURS": float(env.get("RETRY_WINDOW_HOURS", "48")),
         "RETRY_BASE_SECONDS": float(env.get("RETRY_BASE_SECONDS", "30")),
         "RETRY_MAX_SECONDS": float(env.get("RETRY_MAX_SECONDS", "3600")),
         # Messages per second / per hour across all workers (0: no limit).
@@ -79,8 +84,15 @@ def from_environment(env: os._Environ | dict | None = None) -> dict:
         "BOUNCE_MAILBOX_FOLDER": env.get("BOUNCE_MAILBOX_FOLDER", "Processed"),
         "BOUNCE_POLL_SECONDS": float(env.get("BOUNCE_POLL_SECONDS", "300")),
         "BOUNCE_POLL_LIMIT": int(env.get("BOUNCE_POLL_LIMIT", "500")),
-        # A claim older than this belongs to a dead worker and goes back to the queue.
-        "CLAIM_TIMEOUT_SECONDS": float(env.get("CLAIM_TIMEOUT_SECONDS", "300")),
+        # A worker's lease on its batch lasts this long and is renewed as it works; the sweep
+        # takes back only expired leases. Keep it well above SMTP_TIMEOUT.
+        "LEASE_SECONDS": float(env.get("LEASE_SECONDS", "120")),
+        # The circuit breaker: this many failures of the same kind in a row pause the send.
+        "BREAKER_THRESHOLD": int(env.get("BREAKER_THRESHOLD", "10")),
+        # A delivery whose worker died while handing it over: resend (same Message-ID) or hold.
+        "IN_DOUBT_POLICY": env.get("IN_DOUBT_POLICY", "resend"),
+        # The regular edition waits at most this long for deferred priority copies.
+        "PRIORITY_GRACE_MINUTES": float(env.get("PRIORITY_GRACE_MINUTES", "10")),
         # The dev mailbox page reads the sink's maildir; empty disables the page.
         "DEV_MAILBOX_DIR": env.get("DEV_MAILBOX_DIR", ""),
         # Behind a reverse proxy: how many proxies set X-Forwarded-For/-Proto (0: none), so

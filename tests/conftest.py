@@ -160,8 +160,11 @@ def worker_env(app) -> dict[str, str]:
         "BASE_URL": c["BASE_URL"],
     })
     # Settings a test may tune (app_config or app.config) travel to the worker too.
-    for key in ("RETRY_BASE_SECONDS", "RETRY_MAX_SECONDS", "CLAIM_TIMEOUT_SECONDS",
-                "BATCH_SIZE", "MAX_ATTEMPTS", "RATE_PER_SECOND", "RATE_PER_HOUR",
+    for key in ("RETRY_BASE_SECONDS", "RETRY_MAX_SECONDS", "RETRY_WINDOW_HOURS",
+                "LEASE_SECONDS", "BREAKER_THRESHOLD", "IN_DOUBT_POLICY",
+                "PRIORITY_GRACE_MINUTES", "SMTP_TIMEOUT", "SMTP_SECURITY", "SMTP_CA_FILE",
+                "SMTP_USERNAME", "SMTP_PASSWORD",
+                "BATCH_SIZE", "RATE_PER_SECOND", "RATE_PER_HOUR",
                 "DKIM_SELECTOR", "DKIM_DOMAIN", "DKIM_KEY_FILE",
                 "UNSUBSCRIBE_MAILTO", "TRACKING_ENABLED"):
         if key in c and c[key] not in (None, ""):

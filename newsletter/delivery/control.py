@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from newsletter.delivery import store
@@ -24,7 +24,41 @@ def pause_send(session: Session, send_id: int) -> None:
 
 def resume_send(session: Session, send_id: int) -> None:
     """Back to sending; the caller re-enqueues the waiting deliveries (jobs.enqueue_send)."""
-    _transition(session, send_id, {SendStatus.PAUSED}, SendStatus.SENDING)
+    _transition(session, send_id, {SendStatus.PAUSED}, SendStatus.SENDING,
+                paused_reason=None, paused_detail=None, resume_at=None)
+
+
+def breaker_pause(session: Session, send_id: int, reason: str, detail: str,
+                  resume_at: dt.datetime | None, now: dt.datetime) -> bool:
+    """The circuit breaker: pause a running send, saying why. True if this call paused it
+    (so one worker, not every one that saw the failure, tells staff). With `resume_at`
+    (a relay that is down for now) the sweep resumes it then by itself."""
+    result = session.execute(
+        update(Send).where(Send.id == send_id,
+                           Send.status.in_([SendStatus.QUEUED, SendStatus.SENDING]))
+        .values(status=SendStatus.PAUSED, paused_reason=reason[:200], paused_detail=detail[:500],
+                paused_at=now, resume_at=resume_at, pauses=Send.pauses + 1)
+        .execution_options(synchronize_session=False))
+    session.commit()
+    return result.rowcount == 1
+
+
+def auto_resume_due(session: Session, now: dt.datetime) -> list[int]:
+    """Sends the breaker paused for a passing relay problem whose time to try again has
+    come: back to sending (the reason stays visible until the next pause or resume)."""
+    due = list(session.scalars(select(Send.id).where(
+        Send.status == SendStatus.PAUSED, Send.resume_at.is_not(None), Send.resume_at <= now)))
+    resumed = []
+    for send_id in due:
+        result = session.execute(
+            update(Send).where(Send.id == send_id, Send.status == SendStatus.PAUSED,
+                               Send.resume_at <= now)
+            .values(status=SendStatus.SENDING, resume_at=None)
+            .execution_options(synchronize_session=False))
+        if result.rowcount:
+            resumed.append(send_id)
+    session.commit()
+    return resumed
 
 
 def cancel_send(session: Session, send_id: int) -> int:
@@ -61,15 +95,19 @@ def _transition(session: Session, send_id: int, allowed: set[SendStatus], to: Se
     session.commit()
 
 
-def progress(session: Session, send_id: int) -> dict:
-    """Counts, current rate (messages/s over the last minute) and ETA of a send."""
+def progress(session: Session, send_id: int, priority_grace_minutes: float = 10.0,
+             hold_in_doubt: bool = False) -> dict:
+    """Counts, current rate (messages/s over the last minute) and ETA of a send; why it is
+    paused (the breaker's reason and the server's answer); what waits for the priority
+    edition."""
     # Workers change the row from other processes: always read it afresh.
     send = session.get(Send, send_id, populate_existing=True)
     if send is None:
         raise SendError(f"no send {send_id}")
     counts = store.counts(session, send_id)
     total = sum(counts.values())
-    final = sum(n for state, n in counts.items() if state in DeliveryState.final())
+    final = sum(n for state, n in counts.items()
+                if state in DeliveryState.settled(hold_in_doubt))
     rate = store.sent_since(session, send_id, utcnow() - dt.timedelta(seconds=60)) / 60.0
     remaining = total - final
     return {
@@ -81,4 +119,23 @@ def progress(session: Session, send_id: int) -> dict:
         "remaining": remaining, "counts": counts, "rate_per_second": round(rate, 2),
         "eta_seconds": round(remaining / rate) if rate > 0 and remaining else None,
         "scheduled_at": send.scheduled_at.isoformat() if send.scheduled_at else None,
+        "in_doubt": counts.get(DeliveryState.IN_DOUBT, 0),
+        "paused_reason": send.paused_reason, "paused_detail": send.paused_detail,
+        "paused_at": send.paused_at.isoformat() if send.paused_at else None,
+        "resume_at": send.resume_at.isoformat() if send.resume_at else None,
+        "priority_note": _priority_note(session, send_id, counts, priority_grace_minutes),
     }
+
+
+def _priority_note(session: Session, send_id: int, counts: dict, grace_minutes: float) -> str | None:
+    """Why the regular edition waits, or why it went on without some priority copies."""
+    if not counts.get(DeliveryState.DEFERRED):
+        return None
+    grace = dt.timedelta(minutes=grace_minutes)
+    late = store.priority_past_grace(session, send_id, utcnow(), grace)
+    if late:
+        return (f"领导版有 {late} 封在重试已超过 {grace_minutes:g} 分钟，普通版不再等待，"
+                f"继续发送")
+    if store.priority_waiting(session, utcnow(), grace):
+        return f"领导版有邮件在重试，普通版最多等待 {grace_minutes:g} 分钟"
+    return None

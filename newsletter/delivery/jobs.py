@@ -1,22 +1,29 @@
 """RQ jobs and queues: the only module that imports rq.
 
-Jobs are plain functions that take ids; they find the app that `worker.py` created once
-(or create one from the environment), so a job never carries objects across Redis.
+Jobs are plain functions that take ids, serialized as JSON (never pickles, never tokens or
+personal data in Redis); they find the app that `worker.py` created once (or create one
+from the environment). Redis only carries work: the database says what is left, and the
+sweep puts back whatever a lost job, a dead worker or a Redis restart left behind.
 """
 
 from __future__ import annotations
 
 import secrets
+import uuid
 
 from flask import Flask, current_app, has_app_context
 from redis import Redis
-from rq import Queue, Retry
+from rq import Queue
+from rq.serializers import JSONSerializer
+from sqlalchemy.exc import DBAPIError
 
-from newsletter.delivery import pipeline, ratelimit
+from newsletter.delivery import batch, outbox, pipeline, ratelimit
 from newsletter.delivery.message import DkimSigner
 from newsletter.delivery.transport import SmtpSettings, SmtpTransport
 from newsletter.extensions import db
 from newsletter.render import Edition
+
+SERIALIZER = JSONSerializer
 
 _app: Flask | None = None
 
@@ -57,7 +64,37 @@ def queue_names(config) -> list[str]:
 def queue_for(config, edition: str, connection: Redis | None = None) -> Queue:
     priority, default = queue_names(config)
     name = priority if edition == Edition.PRIORITY.value else default
-    return Queue(name, connection=connection or redis_connection(config))
+    return Queue(name, connection=connection or redis_connection(config), serializer=SERIALIZER)
+
+
+def queues(config, connection: Redis | None = None) -> list[Queue]:
+    """What a worker listens on, priority first."""
+    connection = connection or redis_connection(config)
+    return [Queue(name, connection=connection, serializer=SERIALIZER)
+            for name in queue_names(config)]
+
+
+def _batch_job_id(send_id: int) -> str:
+    # The send's id in the job's id lets the sweep see which sends still have work queued.
+    return f"send-{send_id}-{uuid.uuid4().hex[:12]}"
+
+
+def _batch_job(queue: Queue, send_id: int, ids: list[int], edition: str):
+    return Queue.prepare_data(
+        send_batch, args=(send_id, ids), timeout=3600, result_ttl=600,
+        failure_ttl=7 * 86400, description=f"send {send_id}: {len(ids)} {edition}",
+        job_id=_batch_job_id(send_id))
+
+
+def sends_with_jobs(config, connection: Redis | None = None) -> set[int]:
+    """Sends with a batch job waiting in a queue (a running one holds a lease instead)."""
+    found: set[int] = set()
+    for queue in queues(config, connection):
+        for job_id in queue.get_job_ids():
+            parts = job_id.split("-")
+            if len(parts) == 3 and parts[0] == "send" and parts[1].isdigit():
+                found.add(int(parts[1]))
+    return found
 
 
 def enqueue_send(send_id: int) -> int:
@@ -74,11 +111,7 @@ def enqueue_send(send_id: int) -> int:
     pending: dict[str, list] = {e.value: [] for e in Edition}
     for edition, ids in pipeline.plan_batches(db.session, settings, send_id):
         queue = queues[edition]
-        pending[edition].append(Queue.prepare_data(
-            send_batch, args=(send_id, ids), timeout=3600, result_ttl=600,
-            failure_ttl=7 * 86400, description=f"send {send_id}: {len(ids)} {edition}",
-            retry=BATCH_RETRY,
-        ))
+        pending[edition].append(_batch_job(queue, send_id, ids, edition))
         if len(pending[edition]) >= 100:
             queue.enqueue_many(pending[edition])
             jobs += len(pending[edition])
@@ -117,7 +150,7 @@ def schedule_start(send_id: int, at) -> str:
     queue = queue_for(current_app.config, Edition.PRIORITY.value)
     job = queue.enqueue_at(at.replace(tzinfo=dt.UTC), start_scheduled_send, send_id,
                            job_timeout=3600)
-    return job.id
+    return job.id  # if Redis loses it, the sweep starts the send when the database says
 
 
 def start_scheduled_send(send_id: int) -> dict:
@@ -131,85 +164,144 @@ def start_scheduled_send(send_id: int) -> dict:
     return {"started": started, "jobs": jobs}
 
 
-# A batch that fails as a whole (the database went away, say) is retried by RQ; its claims
-# are given back first, so the retry (or the sweep) sends what was not sent.
-BATCH_RETRY = Retry(max=3, interval=[2, 10, 30])
-
-
 def send_batch(send_id: int, delivery_ids: list[int]) -> dict:
-    """The RQ job: deliver one batch over one SMTP connection."""
+    """The RQ job: deliver one batch over one SMTP connection.
+
+    No RQ retries: a batch that fails as a whole (the database went away, say) gives its
+    leases back if it can, and otherwise they expire; the sweep requeues from the rows."""
     app = current_app._get_current_object() if has_app_context() else _job_app()
     with app.app_context():
         settings = pipeline.PipelineSettings.from_config(app.config)
-        with SmtpTransport(SmtpSettings.from_config(app.config)) as transport:
-            senders = pipeline.Senders(
+        smtp = SmtpSettings.from_config(app.config)
+        with SmtpTransport(smtp) as transport:
+            senders = batch.Senders(
                 transport=transport,
                 limiter=ratelimit.from_config(redis_connection(app.config), app.config),
                 signer=DkimSigner.from_config(app.config),
+                relay=f"{smtp.host}:{smtp.port}",
+                on_pause=notify_pause,
             )
-            token = secrets.token_hex(16)
             try:
-                result = pipeline.deliver_batch(db.session, settings, senders, send_id,
-                                                delivery_ids, token)
-            except Exception:
-                db.session.rollback()
-                pipeline.release_claims(db.session, token)
-                raise
+                result = _deliver_riding_out_the_database(settings, senders, send_id,
+                                                          delivery_ids)
             finally:
                 db.session.remove()
         if result.yielded:  # gave way to priority deliveries: go round again, behind them
-            queue_for(app.config, Edition.REGULAR.value).enqueue(
-                send_batch, send_id, result.yielded, job_timeout=3600, retry=BATCH_RETRY)
+            queue = queue_for(app.config, Edition.REGULAR.value)
+            queue.enqueue_many([_batch_job(queue, send_id, result.yielded, "regular")])
     return result.__dict__
 
 
+def _deliver_riding_out_the_database(settings, senders, send_id: int, delivery_ids: list[int]):
+    """deliver_batch; if the database goes away, wait for it (with backoff, for as long
+    as it takes), record a message the server took meanwhile, give back the rest, and run
+    the batch once more. Any other failure gives the leases back and fails the job (the
+    sweep requeues from the rows)."""
+    for round_ in range(2):
+        token = secrets.token_hex(16)
+        try:
+            return batch.deliver_batch(db.session, settings, senders, send_id,
+                                       delivery_ids, token)
+        except (batch.UnrecordedSend, DBAPIError) as exc:
+            db.session.rollback()
+            if round_:
+                raise
+            wait_for_database(db.session)
+            if isinstance(exc, batch.UnrecordedSend):
+                batch.record_late(db.session, exc)
+            batch.release_claims(db.session, token)
+        except Exception:
+            db.session.rollback()
+            batch.release_claims(db.session, token)
+            raise
+
+
+def wait_for_database(session, max_wait: float = 30.0) -> None:
+    """Block until the database answers again (never gives up: a worker rides it out)."""
+    import logging
+    import time
+
+    from sqlalchemy import text
+
+    delay = 0.5
+    while True:
+        try:
+            session.execute(text("SELECT 1"))
+            session.rollback()
+            return
+        except DBAPIError as exc:
+            session.rollback()
+            logging.getLogger(__name__).warning("database unavailable, retrying in %.1fs: %s",
+                                                delay, str(exc).splitlines()[0])
+            time.sleep(delay)
+            delay = min(delay * 2, max_wait)
+
+
+def notify_pause(send_id: int) -> None:
+    """Mail the send's creator and the admins that the breaker paused it, and why."""
+    from newsletter.delivery.notices import pause_notice
+
+    for to, subject, text in pause_notice(db.session, send_id, current_app.config):
+        enqueue_transactional(to, subject, text)
+
+
 def sweep() -> dict:
-    """Periodic recovery (worker.py runs it): stale claims and due retries re-enqueued."""
+    """Periodic recovery (worker.py runs it, one worker at a time): expired leases, due
+    retries, auto-resumed and stranded sends, due scheduled sends, lost transactional mail."""
     app = current_app._get_current_object() if has_app_context() else _job_app()
     with app.app_context():
-        settings = pipeline.PipelineSettings.from_config(app.config)
-        groups = pipeline.recover(db.session, settings)
-        connection = redis_connection(app.config)
-        jobs = 0
-        for (send_id, edition), ids in groups.items():
-            queue = queue_for(app.config, edition, connection)
-            for start in range(0, len(ids), settings.batch_size):
-                queue.enqueue(send_batch, send_id, ids[start:start + settings.batch_size],
-                              job_timeout=3600, retry=BATCH_RETRY)
-                jobs += 1
-        db.session.remove()
-    return {"requeued": sum(len(v) for v in groups.values()), "jobs": jobs}
+        try:
+            settings = pipeline.PipelineSettings.from_config(app.config)
+            connection = redis_connection(app.config)
+            groups = batch.recover(db.session, settings,
+                                   sends_with_jobs=sends_with_jobs(app.config, connection))
+            jobs = 0
+            for (send_id, edition), ids in sorted(groups.items(),
+                                                  key=lambda kv: kv[0][1] != "priority"):
+                queue = queue_for(app.config, edition, connection)
+                datas = [_batch_job(queue, send_id, ids[i:i + settings.batch_size], edition)
+                         for i in range(0, len(ids), settings.batch_size)]
+                queue.enqueue_many(datas)
+                jobs += len(datas)
+            mail = outbox.due(db.session, batch.SystemClock().now())
+            if mail:
+                queue = queue_for(app.config, Edition.PRIORITY.value, connection)
+                queue.enqueue_many([_transactional_job(i) for i in mail])
+        finally:
+            db.session.remove()
+    return {"requeued": sum(len(v) for v in groups.values()), "jobs": jobs, "mail": len(mail)}
+
+
+def _transactional_job(outbox_id: int):
+    return Queue.prepare_data(send_transactional, args=(outbox_id,), result_ttl=3600,
+                              failure_ttl=7 * 86400, job_id=f"mail-{outbox_id}-{uuid.uuid4().hex[:8]}")
 
 
 def enqueue_transactional(to_email: str, subject: str, text: str, html: str | None = None,
                           to_name: str = "") -> str:
     """Queue a one-off email (confirmation link, fresh preference link, password reset).
 
-    Goes on the priority queue: a reader waiting for a confirmation should not wait for
-    the weekly. Returns the RQ job id.
+    The email is written to the outbox table first (header values checked: no injection);
+    the job on the priority queue carries only its id (a reader waiting for a confirmation
+    should not wait for the weekly). If Redis is down or loses the job, the sweep sends it.
+    Returns the RQ job id (or "" when Redis could not take it now).
     """
-    from newsletter.delivery.message import check_header_value
+    outbox_id = outbox.add(db.session, to_email, subject, text, html, to_name=to_name)
+    queue = queue_for(current_app.config, Edition.PRIORITY.value)
+    try:
+        return queue.enqueue_many([_transactional_job(outbox_id)])[0].id
+    except Exception:  # Redis away: the row is safe, the sweep will enqueue it
+        import logging
+        logging.getLogger(__name__).warning("outbox %s waits for the sweep: Redis unavailable",
+                                            outbox_id)
+        return ""
 
-    for value, what in ((to_email, "address"), (to_name, "name"), (subject, "subject")):
-        check_header_value(value, what)  # refuse header injection before anything is queued
-    config = current_app.config
-    queue = queue_for(config, Edition.PRIORITY.value)
-    job = queue.enqueue(send_transactional, to_email, to_name, subject, text, html,
-                        retry=Retry(max=5, interval=[10, 30, 60, 300, 900]),
-                        result_ttl=3600, failure_ttl=7 * 86400)
-    return job.id
 
-
-def send_transactional(to_email: str, to_name: str, subject: str, text: str,
-                       html: str | None) -> str:
-    """The RQ job behind enqueue_transactional; transient SMTP errors make RQ retry it."""
-    from newsletter.delivery.message import MessageTemplate
-
+def send_transactional(outbox_id: int) -> str:
+    """The RQ job behind enqueue_transactional: send one outbox row (if nobody else is)."""
     app = current_app._get_current_object() if has_app_context() else _job_app()
     with app.app_context():
-        template = MessageTemplate(app.config["MAIL_FROM"], subject, app.config["LIST_ID"])
-        message = template.build(to_email=to_email, to_name=to_name,
-                                 message_id=template.new_message_id("tx"), html=html, text=text,
-                                 list_unsubscribe=[])
-        with SmtpTransport(SmtpSettings.from_config(app.config)) as transport:
-            return transport.send(template.from_address, to_email, message)
+        try:
+            return outbox.deliver(db.session, outbox_id, app.config)
+        finally:
+            db.session.remove()

@@ -1,4 +1,5 @@
-"""Send-side models: Send, SendVariant (rendered once per send), Delivery, DeliveryEvent."""
+"""Send-side models: Send, SendVariant (rendered once per send), Delivery, DeliveryEvent,
+Lease (a worker's renewable hold on a batch), OutboxMessage (transactional mail)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ class SendStatus(StrEnum):
 
 class DeliveryState(StrEnum):
     QUEUED = "queued"        # waiting for a worker
-    SENDING = "sending"      # claimed by a worker; being handed to SMTP
+    SENDING = "sending"      # leased by a worker; being handed to SMTP
+    IN_DOUBT = "in_doubt"    # its worker died while handing it over: maybe delivered
     DEFERRED = "deferred"    # a transient failure; retried after next_attempt_at
     SENT = "sent"            # accepted by the SMTP server
     FAILED = "failed"        # permanent failure, or retries exhausted
@@ -34,7 +36,13 @@ class DeliveryState(StrEnum):
 
     @classmethod
     def final(cls) -> frozenset["DeliveryState"]:
+        """States nothing more happens to. IN_DOUBT is final only when the in-doubt
+        policy is `hold` (see `settled`); with `resend` it waits to be sent again."""
         return frozenset({cls.SENT, cls.FAILED, cls.BOUNCED, cls.CANCELLED})
+
+    @classmethod
+    def settled(cls, hold_in_doubt: bool) -> frozenset["DeliveryState"]:
+        return cls.final() | ({cls.IN_DOUBT} if hold_in_doubt else set())
 
 
 class EventKind(StrEnum):
@@ -62,6 +70,13 @@ class Send(db.Model):
     scheduled_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    # Why the circuit breaker paused it (zh-CN, for staff) and the server's answer; with
+    # resume_at set, the sweep resumes it then by itself (a relay that is down for now).
+    paused_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    paused_detail: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    paused_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    resume_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    pauses: Mapped[int] = mapped_column(Integer, default=0)
 
     issue = relationship("Issue")
     variants: Mapped[list["SendVariant"]] = relationship(
@@ -103,6 +118,7 @@ class Delivery(db.Model):
         Index("ix_deliveries_send_state", "send_id", "state"),
         # The priority gate asks "is any priority delivery still waiting?" before each batch.
         Index("ix_deliveries_edition_state", "edition", "state"),
+        Index("ix_deliveries_claim_token", "claim_token"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -119,7 +135,12 @@ class Delivery(db.Model):
     claim_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
     claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    # Written when the delivery is leased, before DATA: a resend carries the same id.
     message_id: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    queue_id: Mapped[str | None] = mapped_column(String(100), nullable=True)  # the relay's
+    # The first transient failure: retries go on until it is RETRY_WINDOW_HOURS old.
+    first_failed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    in_doubt_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     smtp_response: Mapped[str | None] = mapped_column(String(500), nullable=True)
     last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
@@ -139,3 +160,48 @@ class DeliveryEvent(db.Model):
     kind: Mapped[str] = mapped_column(String(16))
     detail: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Lease(db.Model):
+    """A worker's hold on the deliveries it claimed (they carry its token). The worker renews
+    it as it works; the sweep takes back only deliveries whose lease has expired."""
+
+    __tablename__ = "delivery_leases"
+
+    token: Mapped[str] = mapped_column(String(32), primary_key=True)
+    send_id: Mapped[int] = mapped_column(ForeignKey("sends.id", ondelete="CASCADE"), index=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+    # Set when the worker begins handing messages over: a dead lease that never started
+    # has nothing in doubt.
+    started: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class OutboxState(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class OutboxMessage(db.Model):
+    """A transactional email (confirmation, password reset, staff notice). The row is the
+    truth: the RQ job carries only its id, and the sweep sends rows whose job was lost."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_state_next", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    to_email: Mapped[str] = mapped_column(String(320))
+    to_name: Mapped[str] = mapped_column(String(200), default="")
+    subject: Mapped[str] = mapped_column(String(300))
+    text: Mapped[str] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text, nullable=True)
+    state: Mapped[str] = mapped_column(String(16), default=OutboxState.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    message_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)

@@ -1,4 +1,6 @@
-"""The send pipeline: create a send, plan its batches, deliver a batch, recover.
+"""The send pipeline: create a send, render its variants, plan its batches.
+
+Delivering a batch and recovering what no worker holds live in batch.py.
 
 listmonk's separation: this module talks to the database only through `store` and to
 SMTP only through `transport`; queueing lives in `jobs` (the only rq import). Nothing here
@@ -11,28 +13,22 @@ import datetime as dt
 import hashlib
 import logging
 import hmac
-import random
-import secrets
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from newsletter.bulletin.models import Issue, IssueStatus
+from newsletter.bulletin.models import Issue
 from newsletter.delivery import store
-from newsletter.delivery.message import DkimSigner, MessageTemplate
-from newsletter.delivery.ratelimit import RateLimiter
+from newsletter.delivery.message import MessageTemplate
 from newsletter.delivery.models import (
     DeliveryState, Send, SendStatus, SendVariant,
 )
-from newsletter.delivery.transport import PermanentError, SmtpTransport, TransientError
-from newsletter.render import Edition, RenderedEdition, personalise, render_edition
+from newsletter.render import Edition, RenderedEdition, render_edition
 from newsletter.timeutil import utcnow
-from newsletter.tracking.bounces import REF_HEADER
 from newsletter.tracking.links import (
-    TrackingSettings, rewrite_links, store_links, tracking_values,
+    TrackingSettings, rewrite_links, store_links,
 )
 from subscribers import tokens
 
@@ -51,12 +47,24 @@ class PipelineSettings:
     mail_from: str
     list_id: str
     batch_size: int = 200
-    max_attempts: int = 5
     retry_base_seconds: float = 30.0
     retry_max_seconds: float = 3600.0
-    claim_timeout_seconds: float = 300.0
+    retry_window_hours: float = 48.0
+    lease_seconds: float = 120.0
+    breaker_threshold: int = 10
+    in_doubt_policy: str = "resend"       # resend (same Message-ID) | hold
+    priority_grace_minutes: float = 10.0
     unsubscribe_mailto: str = ""
     tracking: TrackingSettings | None = None
+
+    def __post_init__(self) -> None:
+        if self.in_doubt_policy not in ("resend", "hold"):
+            raise ValueError(f"IN_DOUBT_POLICY must be resend or hold, not "
+                             f"{self.in_doubt_policy!r}")
+
+    @property
+    def resend_in_doubt(self) -> bool:
+        return self.in_doubt_policy == "resend"
 
     @classmethod
     def from_config(cls, config) -> "PipelineSettings":
@@ -66,10 +74,13 @@ class PipelineSettings:
             mail_from=config["MAIL_FROM"],
             list_id=config["LIST_ID"],
             batch_size=int(config.get("BATCH_SIZE", 200)),
-            max_attempts=int(config.get("MAX_ATTEMPTS", 5)),
             retry_base_seconds=float(config.get("RETRY_BASE_SECONDS", 30)),
             retry_max_seconds=float(config.get("RETRY_MAX_SECONDS", 3600)),
-            claim_timeout_seconds=float(config.get("CLAIM_TIMEOUT_SECONDS", 300)),
+            retry_window_hours=float(config.get("RETRY_WINDOW_HOURS", 48)),
+            lease_seconds=float(config.get("LEASE_SECONDS", 120)),
+            breaker_threshold=int(config.get("BREAKER_THRESHOLD", 10)),
+            in_doubt_policy=str(config.get("IN_DOUBT_POLICY", "resend")).strip().lower(),
+            priority_grace_minutes=float(config.get("PRIORITY_GRACE_MINUTES", 10)),
             unsubscribe_mailto=config.get("UNSUBSCRIBE_MAILTO", ""),
             tracking=TrackingSettings.from_config(config),
         )
@@ -216,7 +227,8 @@ def plan_batches(session: Session, settings: PipelineSettings,
     now = utcnow()
     for edition in (Edition.PRIORITY, Edition.REGULAR):
         batch: list[int] = []
-        for delivery_id in store.waiting_ids(session, send_id, edition.value, now):
+        for delivery_id in store.waiting_ids(session, send_id, edition.value, now,
+                                             settings.resend_in_doubt):
             batch.append(delivery_id)
             if len(batch) >= settings.batch_size:
                 yield edition.value, batch
@@ -272,184 +284,3 @@ class _Variants:
 
 
 _variants = _Variants()
-
-
-def backoff(settings: PipelineSettings, attempts: int) -> dt.timedelta:
-    base = settings.retry_base_seconds * (2 ** max(attempts - 1, 0))
-    delay = min(base, settings.retry_max_seconds) * random.uniform(0.8, 1.2)
-    return dt.timedelta(seconds=delay)
-
-
-@dataclass
-class Senders:
-    """What a batch sends through: one SMTP connection, the shared rate limit, DKIM."""
-
-    transport: SmtpTransport
-    limiter: "RateLimiter | None" = None
-    signer: DkimSigner | None = None
-
-
-@dataclass
-class BatchResult:
-    sent: int = 0
-    deferred: int = 0
-    failed: int = 0
-    skipped: int = 0
-    # Regular deliveries handed back because priority ones are waiting: the job enqueues
-    # them again behind the priority queue instead of holding its worker.
-    yielded: list[int] = field(default_factory=list)
-
-
-# How often (in messages) a batch looks up whether its send was paused or cancelled, and
-# whether a priority send now needs the way: a query each time, so not every message.
-CHECK_EVERY = 10
-
-
-def deliver_batch(session: Session, settings: PipelineSettings, senders: Senders,
-                  send_id: int, delivery_ids: list[int], token: str | None = None) -> BatchResult:
-    """Claim the batch's waiting deliveries and hand each to SMTP over one connection.
-
-    A delivery's row is written right after the server accepts it, so a crash can repeat
-    at most the one message in flight. Deliveries already final are skipped: running the
-    same batch twice is harmless. A regular batch gives way while any priority delivery of
-    a running send is still waiting (priority first, even across workers): before it
-    starts and every CHECK_EVERY messages it hands its remaining deliveries back in
-    `result.yielded` rather than wait, so a single worker cannot block on itself.
-    """
-    result = BatchResult()
-    status = store.send_status(session, send_id)
-    if status in (SendStatus.PAUSED, SendStatus.CANCELLED, None) or not delivery_ids:
-        result.skipped = len(delivery_ids)
-        return result
-    regular = store.edition_of(session, delivery_ids[0]) != Edition.PRIORITY.value
-    if regular and _priority_waiting(session):
-        result.yielded = list(delivery_ids)
-        return result
-    _mark_started(session, send_id)
-    token = token or secrets.token_hex(16)
-    claimed = store.claim(session, delivery_ids, token)
-    result.skipped = len(delivery_ids) - len(claimed)
-    for n, delivery in enumerate(claimed):
-        if n and n % CHECK_EVERY == 0:
-            if store.send_status(session, send_id) != SendStatus.SENDING:
-                store.release(session, token)  # paused or cancelled mid-batch
-                break
-            if regular and _priority_waiting(session):
-                store.release(session, token)
-                result.yielded = [d.id for d in claimed[n:]]
-                break
-        if senders.limiter is not None:
-            senders.limiter.acquire()
-        _deliver_one(session, settings, senders, delivery, result)
-    finish_if_done(session, send_id)
-    return result
-
-
-def release_claims(session: Session, token: str) -> None:
-    """After a batch failed as a whole: the deliveries it still holds back to the queue."""
-    try:
-        store.release(session, token)
-    except Exception:  # the database may be what failed: the stale-claim sweep will do it
-        session.rollback()
-
-
-def _priority_waiting(session: Session) -> bool:
-    waiting = store.priority_waiting(session)
-    session.rollback()  # end the read transaction so the next look sees new commits
-    if waiting:
-        time.sleep(0.2)  # give the priority batches a moment before this one comes round again
-    return waiting
-
-
-def _deliver_one(session, settings, senders: Senders, delivery: store.Claimed,
-                 result: BatchResult) -> None:
-    fmt, rendered, template = _variants.get(session, settings, delivery.send_id,
-                                            delivery.variant)
-    links = subscriber_links(settings, delivery.subscriber_id)
-    # Test addresses (no subscriber) are never tracked: they would count as readers.
-    opted_out = delivery.subscriber_id is None or delivery.tracking_opt_out
-    tracking = tracking_values(settings.tracking, delivery.send_id, delivery.id,
-                               opted_out=opted_out)
-    html, text = personalise(rendered, {**links, "name": delivery.name, **tracking})
-    message_id = delivery.message_id or template.new_message_id(f"{delivery.send_id}.{delivery.id}")
-    unsubscribe = [links["unsubscribe_url"]]
-    if settings.unsubscribe_mailto:
-        unsubscribe.append(unsubscribe_mailto(settings, delivery.subscriber_id))
-    verp = verp_address(settings, template, delivery.id)
-    try:
-        message = template.build(
-            to_email=delivery.email, to_name=delivery.name, message_id=message_id,
-            html=None if fmt == "text" else html, text=text, list_unsubscribe=unsubscribe,
-            extra_headers={REF_HEADER: verp},  # names the delivery in bounces without VERP
-        )
-        if senders.signer is not None:
-            message = senders.signer.sign(message)
-        response = senders.transport.send(verp, delivery.email, message)
-    except TransientError as exc:
-        if delivery.attempts >= settings.max_attempts:
-            store.mark_failed(session, delivery, f"gave up after {delivery.attempts} attempts: {exc}")
-            result.failed += 1
-        else:
-            store.mark_deferred(session, delivery, str(exc),
-                                utcnow() + backoff(settings, delivery.attempts))
-            result.deferred += 1
-        return
-    except PermanentError as exc:
-        store.mark_failed(session, delivery, str(exc))
-        if exc.hard and delivery.subscriber_id is not None:
-            store.suppress(session, delivery.email, "bounced", str(exc))
-        result.failed += 1
-        return
-    except ValueError as exc:  # a header that failed validation: never retry
-        store.mark_failed(session, delivery, f"message not built: {exc}")
-        result.failed += 1
-        return
-    store.mark_sent(session, delivery, message_id, response)
-    result.sent += 1
-
-
-def _mark_started(session: Session, send_id: int) -> None:
-    send = session.get(Send, send_id)
-    if send.status == SendStatus.QUEUED:
-        send.status = SendStatus.SENDING
-        send.started_at = utcnow()
-        if not send.is_test:
-            send.issue.status = IssueStatus.SENDING
-        session.commit()
-
-
-def finish_if_done(session: Session, send_id: int) -> bool:
-    if store.unfinished(session, send_id):
-        return False
-    send = session.get(Send, send_id)
-    if send.status in (SendStatus.QUEUED, SendStatus.SENDING):
-        send.status = SendStatus.DONE
-        send.finished_at = utcnow()
-        if not send.is_test:
-            send.issue.status = IssueStatus.SENT
-        session.commit()
-    return True
-
-
-# --- recovery -------------------------------------------------------------------------
-
-def recover(session: Session, settings: PipelineSettings) -> dict[tuple[int, str], list[int]]:
-    """Stale claims (a dead worker) and due retries back to the queue.
-
-    Returns the requeued delivery ids grouped by (send id, edition), for the caller to
-    enqueue; active sends that have nothing left are marked done.
-    """
-    now = utcnow()
-    cutoff = now - dt.timedelta(seconds=settings.claim_timeout_seconds)
-    groups: dict[tuple[int, str], list[int]] = {}
-    for delivery_id, send_id, edition in (store.requeue_stale(session, cutoff)
-                                          + store.requeue_due(session, now)):
-        groups.setdefault((send_id, edition), []).append(delivery_id)
-    for send_id in store.due_scheduled(session, now):
-        # A fallback for a scheduled job lost with Redis: the database says it is due.
-        if start_scheduled(session, settings, send_id):
-            for edition, ids in plan_batches(session, settings, send_id):
-                groups.setdefault((send_id, edition), []).extend(ids)
-    for send_id in store.active_sends(session):
-        finish_if_done(session, send_id)
-    return groups

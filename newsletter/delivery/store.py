@@ -2,7 +2,8 @@
 
 Deliveries move between states only through the guarded UPDATEs here: a claim succeeds
 only for rows still waiting, so two workers (or a job enqueued twice) can never both send
-the same delivery.
+the same delivery; a claim carries a lease (`delivery_leases`) that its worker renews, and
+only an expired lease is ever taken back (leases.py).
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import Integer, and_, cast, func, insert, or_, select, update
+from sqlalchemy import Integer, String, and_, cast, delete, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from newsletter.delivery.models import Delivery, DeliveryEvent, DeliveryState, Send
+from newsletter.delivery.models import Delivery, DeliveryEvent, DeliveryState, Lease, Send, SendStatus
 from newsletter.timeutil import utcnow
 from subscribers.models import (
     Group, Membership, Subscriber, SubscriberStatus, Suppression, email_hash,
@@ -82,16 +83,33 @@ def audience_counts(session: Session, group_codes: list[str]) -> dict[str, int]:
     return {"priority": rows.get(1, 0), "regular": rows.get(0, 0)}
 
 
-def priority_waiting(session: Session) -> bool:
-    """Is any priority delivery of a running send still waiting to be handed to SMTP?"""
-    from newsletter.delivery.models import SendStatus
+def priority_waiting(session: Session, now: dt.datetime, grace: dt.timedelta,
+                     in_doubt_ready: bool = True) -> bool:
+    """Is any priority delivery of a running send still waiting to be handed to SMTP?
+    A deferred one counts until `grace` after its first failure; then the regular edition
+    goes on without it."""
+    waiting = [DeliveryState.QUEUED, DeliveryState.SENDING]
+    if in_doubt_ready:
+        waiting.append(DeliveryState.IN_DOUBT)
     return session.scalar(
         select(Delivery.id).join(Send, Send.id == Delivery.send_id)
         .where(Delivery.edition == "priority",
-               Delivery.state.in_([DeliveryState.QUEUED, DeliveryState.SENDING]),
+               or_(Delivery.state.in_(waiting),
+                   and_(Delivery.state == DeliveryState.DEFERRED,
+                        Delivery.first_failed_at > now - grace)),
                Send.status.in_([SendStatus.QUEUED, SendStatus.SENDING]))
         .limit(1)
     ) is not None
+
+
+def priority_past_grace(session: Session, send_id: int, now: dt.datetime,
+                        grace: dt.timedelta) -> int:
+    """Deferred priority deliveries of the send that the regular edition no longer waits for."""
+    return session.scalar(
+        select(func.count()).select_from(Delivery)
+        .where(Delivery.send_id == send_id, Delivery.edition == "priority",
+               Delivery.state == DeliveryState.DEFERRED,
+               Delivery.first_failed_at <= now - grace))
 
 
 def insert_deliveries(session: Session, rows: list[dict]) -> None:
@@ -99,14 +117,15 @@ def insert_deliveries(session: Session, rows: list[dict]) -> None:
         session.execute(insert(Delivery), rows)
 
 
-def waiting_ids(session: Session, send_id: int, edition: str, now: dt.datetime) -> Iterator[int]:
+def waiting_ids(session: Session, send_id: int, edition: str, now: dt.datetime,
+                in_doubt_ready: bool = True) -> Iterator[int]:
     """Ids of deliveries of one edition that a worker may take now, in id order, paged."""
     last_id = 0
     while True:
         ids = session.scalars(
             select(Delivery.id)
             .where(Delivery.send_id == send_id, Delivery.edition == edition,
-                   Delivery.id > last_id, _ready(now))
+                   Delivery.id > last_id, ready(now, in_doubt_ready))
             .order_by(Delivery.id).limit(PAGE)
         ).all()
         if not ids:
@@ -115,11 +134,14 @@ def waiting_ids(session: Session, send_id: int, edition: str, now: dt.datetime) 
         last_id = ids[-1]
 
 
-def _ready(now: dt.datetime):
+def ready(now: dt.datetime, in_doubt_ready: bool = True):
+    """Waiting and not leased: queued, a deferred one whose time has come, and (policy
+    `resend`) one in doubt."""
     return or_(
         Delivery.state == DeliveryState.QUEUED,
         and_(Delivery.state == DeliveryState.DEFERRED,
              or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)),
+        *([Delivery.state == DeliveryState.IN_DOUBT] if in_doubt_ready else []),
     )
 
 
@@ -138,73 +160,88 @@ class Claimed:
     attempts: int
     message_id: str | None
     claim_token: str
+    first_failed_at: dt.datetime | None = None
     tracking_opt_out: bool = False
 
 
-def claim(session: Session, ids: Iterable[int], token: str) -> list[Claimed]:
-    """Atomically take the still-waiting deliveries among `ids` for this worker."""
-    now = utcnow()
+def claim(session: Session, send_id: int, ids: Iterable[int], token: str, now: dt.datetime,
+          expires_at: dt.datetime, domain: str, in_doubt_ready: bool = True) -> list[Claimed]:
+    """Atomically lease the still-waiting deliveries among `ids` to this worker.
+
+    In the same transaction each delivery gets its Message-ID if it has none: it is stored
+    before DATA, and a resend after a crash carries the same one.
+    """
+    session.execute(insert(Lease).values(token=token, send_id=send_id, expires_at=expires_at,
+                                         started=False, created_at=now))
+    new_id = (literal("<") + cast(Delivery.send_id, String) + literal(".")
+              + cast(Delivery.id, String) + literal(f".{token[:12]}@{domain}>"))
     session.execute(
         update(Delivery)
-        .where(Delivery.id.in_(list(ids)), _ready(now))
+        .where(Delivery.id.in_(list(ids)), Delivery.send_id == send_id,
+               ready(now, in_doubt_ready))
         .values(state=DeliveryState.SENDING, claim_token=token, claimed_at=now,
-                attempts=Delivery.attempts + 1, updated_at=now)
+                attempts=Delivery.attempts + 1, updated_at=now,
+                message_id=func.coalesce(Delivery.message_id, new_id))
         .execution_options(synchronize_session=False)
     )
-    session.commit()
     rows = session.execute(
         select(Delivery.id, Delivery.send_id, Delivery.subscriber_id, Delivery.email,
                Delivery.name, Delivery.edition, Delivery.variant, Delivery.attempts,
-               Delivery.message_id, Delivery.claim_token,
+               Delivery.message_id, Delivery.claim_token, Delivery.first_failed_at,
                func.coalesce(Subscriber.tracking_opt_out, False))
         .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .where(Delivery.claim_token == token, Delivery.state == DeliveryState.SENDING)
         .order_by(Delivery.id)
     ).all()
+    if not rows:
+        session.execute(delete(Lease).where(Lease.token == token))
     session.commit()
     return [Claimed(*row[:-1], tracking_opt_out=bool(row[-1])) for row in rows]
 
 
-def _finish(session: Session, delivery: Claimed, values: dict, event: str, detail: str) -> None:
+def _finish(session: Session, delivery: Claimed, values: dict, event: str, detail: str,
+            late: bool = False) -> bool:
+    """Write a delivery's outcome; False (nothing written) if it is not ours any more.
+    `late`: a send recorded after a database outage may also find its row in doubt (the
+    sweep took its expired lease back) and not yet leased again."""
     now = utcnow()
-    # Guarded by the claim token: a row reclaimed by the stale-claim sweep is not ours any more.
-    session.execute(
+    # Guarded by the lease token: a row the sweep took back (lease expired) is not ours.
+    guard = and_(Delivery.claim_token == delivery.claim_token,
+                 Delivery.state == DeliveryState.SENDING)
+    if late:
+        guard = or_(guard, and_(Delivery.claim_token.is_(None),
+                                Delivery.state == DeliveryState.IN_DOUBT))
+    ours = session.execute(
         update(Delivery)
-        .where(Delivery.id == delivery.id, Delivery.claim_token == delivery.claim_token)
+        .where(Delivery.id == delivery.id, guard)
         .values(claim_token=None, updated_at=now, **values)
         .execution_options(synchronize_session=False)
-    )
-    session.execute(insert(DeliveryEvent).values(delivery_id=delivery.id, kind=event,
-                                                 detail=detail[:500], created_at=now))
+    ).rowcount == 1
+    if ours:
+        session.execute(insert(DeliveryEvent).values(delivery_id=delivery.id, kind=event,
+                                                     detail=detail[:500], created_at=now))
     session.commit()
+    return ours
 
 
-def mark_sent(session: Session, delivery: Claimed, message_id: str, response: str) -> None:
-    _finish(session, delivery, {"state": DeliveryState.SENT, "message_id": message_id,
-                                "smtp_response": response, "sent_at": utcnow(),
-                                "last_error": None}, "sent", response)
+def mark_sent(session: Session, delivery: Claimed, response: str,
+              queue_id: str | None = None, late: bool = False) -> bool:
+    return _finish(session, delivery, {"state": DeliveryState.SENT, "smtp_response": response,
+                                       "queue_id": queue_id, "sent_at": utcnow(),
+                                       "last_error": None}, "sent", response, late)
 
 
-def mark_deferred(session: Session, delivery: Claimed, error: str, retry_at: dt.datetime) -> None:
-    _finish(session, delivery, {"state": DeliveryState.DEFERRED, "last_error": error,
-                                "next_attempt_at": retry_at}, "deferred", error)
+def mark_deferred(session: Session, delivery: Claimed, error: str, retry_at: dt.datetime,
+                  now: dt.datetime) -> bool:
+    return _finish(session, delivery, {"state": DeliveryState.DEFERRED, "last_error": error,
+                                "next_attempt_at": retry_at,
+                                "first_failed_at": delivery.first_failed_at or now},
+            "deferred", error)
 
 
-def mark_failed(session: Session, delivery: Claimed, error: str) -> None:
-    _finish(session, delivery, {"state": DeliveryState.FAILED, "last_error": error},
+def mark_failed(session: Session, delivery: Claimed, error: str) -> bool:
+    return _finish(session, delivery, {"state": DeliveryState.FAILED, "last_error": error},
             "failed", error)
-
-
-def release(session: Session, token: str) -> int:
-    """Give back claimed-but-unsent deliveries (the send was paused mid-batch)."""
-    result = session.execute(
-        update(Delivery)
-        .where(Delivery.claim_token == token, Delivery.state == DeliveryState.SENDING)
-        .values(state=DeliveryState.QUEUED, claim_token=None, attempts=Delivery.attempts - 1)
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
-    return result.rowcount
 
 
 def cancel_waiting(session: Session, send_id: int) -> int:
@@ -219,38 +256,32 @@ def cancel_waiting(session: Session, send_id: int) -> int:
     return result.rowcount
 
 
-def requeue_stale(session: Session, older_than: dt.datetime) -> list[tuple[int, int, str]]:
-    """Deliveries claimed by a worker that died, back to the queue: (id, send id, edition).
-
-    The one message a dead worker was handing to SMTP when it died may have been accepted
-    without its row being written: that is the documented window for a duplicate.
-    """
-    return _requeue(session, [Delivery.state == DeliveryState.SENDING,
-                              Delivery.claimed_at < older_than])
-
-
 def requeue_due(session: Session, now: dt.datetime) -> list[tuple[int, int, str]]:
-    """Deferred deliveries whose retry time has come, back to the queue."""
-    return _requeue(session, [Delivery.state == DeliveryState.DEFERRED,
-                              Delivery.next_attempt_at <= now])
-
-
-def _requeue(session: Session, cond: list) -> list[tuple[int, int, str]]:
+    """Deferred deliveries whose retry time has come, back to the queue: (id, send, edition)."""
+    cond = [Delivery.state == DeliveryState.DEFERRED, Delivery.next_attempt_at <= now,
+            Delivery.claim_token.is_(None)]
     rows = session.execute(
         select(Delivery.id, Delivery.send_id, Delivery.edition).where(*cond).order_by(Delivery.id)
     ).all()
     if rows:
         session.execute(
             update(Delivery).where(Delivery.id.in_([r[0] for r in rows]), *cond)
-            .values(state=DeliveryState.QUEUED, claim_token=None)
+            .values(state=DeliveryState.QUEUED)
             .execution_options(synchronize_session=False)
         )
     session.commit()
     return [tuple(r) for r in rows]
 
 
+def sends_with_ready(session: Session, send_ids: Iterable[int], now: dt.datetime,
+                     in_doubt_ready: bool = True) -> list[int]:
+    """Of these sends, those with a delivery a worker could take now."""
+    return [sid for sid in send_ids if session.scalar(
+        select(Delivery.id).where(Delivery.send_id == sid, ready(now, in_doubt_ready)).limit(1)
+    ) is not None]
+
+
 def active_sends(session: Session) -> list[int]:
-    from newsletter.delivery.models import SendStatus
     return list(session.scalars(
         select(Send.id).where(Send.status.in_([SendStatus.QUEUED, SendStatus.SENDING]))
     ))
@@ -276,11 +307,11 @@ def counts(session: Session, send_id: int) -> dict[str, int]:
     return {state: n for state, n in rows}
 
 
-def unfinished(session: Session, send_id: int) -> int:
+def unfinished(session: Session, send_id: int, hold_in_doubt: bool = False) -> int:
     return session.scalar(
         select(func.count()).select_from(Delivery)
         .where(Delivery.send_id == send_id,
-               Delivery.state.not_in(list(DeliveryState.final())))
+               Delivery.state.not_in(list(DeliveryState.settled(hold_in_doubt))))
     )
 
 
@@ -293,7 +324,6 @@ def sent_since(session: Session, send_id: int, since: dt.datetime) -> int:
 
 
 def due_scheduled(session: Session, now: dt.datetime) -> list[int]:
-    from newsletter.delivery.models import SendStatus
     return list(session.scalars(
         select(Send.id).where(Send.status == SendStatus.SCHEDULED, Send.scheduled_at <= now)
     ))
@@ -301,6 +331,10 @@ def due_scheduled(session: Session, now: dt.datetime) -> list[int]:
 
 def edition_of(session: Session, delivery_id: int) -> str | None:
     return session.scalar(select(Delivery.edition).where(Delivery.id == delivery_id))
+
+
+def send_pauses(session: Session, send_id: int) -> int:
+    return session.scalar(select(Send.pauses).where(Send.id == send_id)) or 0
 
 
 def send_status(session: Session, send_id: int) -> str | None:

@@ -1,37 +1,38 @@
-"""SMTP transport: one reusable connection, errors classified. The only smtplib import.
+"""SMTP transport: one reusable connection, failures reported by stage. The only smtplib import.
 
-The transport knows nothing about sends or deliveries; it hands bytes to a server and
-says whether a failure is worth retrying (`TransientError`) or not (`PermanentError`).
+The transport knows nothing about sends or deliveries: it hands bytes to a server and, when
+that fails, raises `SmtpFailure` naming the stage (connect, tls, auth, mail_from, rcpt, data)
+with the server's full answer; `classify` decides what the failure means. After DATA it
+returns the server's 250 answer (which carries the relay's queue id, `queued as 4Tb…`).
 """
 
 from __future__ import annotations
 
+import re
 import smtplib
 import socket
+import ssl
 from dataclasses import dataclass
+from functools import cached_property
+
+from newsletter.delivery.classify import Classification, Stage, classify_error, classify_smtp
+
+SECURITY_MODES = ("none", "starttls", "ssl")
 
 
-class TransportError(Exception):
-    def __init__(self, message: str, code: int | None = None):
-        super().__init__(message)
-        self.code = code
+class SmtpFailure(Exception):
+    """One failed hand-over: where it failed, and what the server said (if anything)."""
 
+    def __init__(self, stage: Stage, code: int | None, text: str,
+                 cause: BaseException | None = None):
+        self.stage, self.code, self.text, self.cause = Stage(stage), code, text[:500], cause
+        super().__init__(f"{stage}: {code} {text}" if code else f"{stage}: {text}")
 
-class TransientError(TransportError):
-    """4xx, timeouts, dropped connections: try again later."""
-
-
-class PermanentError(TransportError):
-    """5xx: this address will not take this message. `hard` means the address is bad."""
-
-    def __init__(self, message: str, code: int | None = None, hard: bool = False):
-        super().__init__(message, code)
-        self.hard = hard
-
-
-# Enhanced status codes (RFC 3463) that mean the mailbox itself is bad, not the message.
-_HARD_CODES = {550, 551, 553}
-_HARD_ENHANCED = ("5.1.", "5.2.1")
+    @cached_property
+    def classification(self) -> Classification:
+        if self.code is None and self.cause is not None:
+            return classify_error(self.stage, self.cause)
+        return classify_smtp(self.stage, self.code, self.text)
 
 
 @dataclass(frozen=True)
@@ -40,31 +41,45 @@ class SmtpSettings:
     port: int
     username: str | None = None
     password: str | None = None
-    starttls: bool = False
+    security: str = "none"     # none | starttls | ssl (implicit TLS, usually port 465)
+    ca_file: str | None = None  # certificates are always verified; this adds a trust anchor
     timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.security not in SECURITY_MODES:
+            raise ValueError(f"SMTP_SECURITY must be one of {', '.join(SECURITY_MODES)}, "
+                             f"not {self.security!r}")
 
     @classmethod
     def from_config(cls, config) -> "SmtpSettings":
+        security = (config.get("SMTP_SECURITY") or "").strip().lower()
+        if not security:  # the older switch still works
+            security = "starttls" if config.get("SMTP_STARTTLS") else "none"
         return cls(
             host=config["SMTP_HOST"],
             port=int(config["SMTP_PORT"]),
             username=config.get("SMTP_USERNAME"),
             password=config.get("SMTP_PASSWORD"),
-            starttls=bool(config.get("SMTP_STARTTLS")),
+            security=security,
+            ca_file=config.get("SMTP_CA_FILE") or None,
             timeout=float(config.get("SMTP_TIMEOUT", 30)),
         )
+
+    def tls_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.ca_file)
 
 
 def _decode(msg: bytes | str) -> str:
     return msg.decode("utf-8", "replace") if isinstance(msg, bytes) else str(msg)
 
 
-def classify(code: int, message: str) -> TransportError:
-    text = f"{code} {message}"[:500]
-    if 400 <= code < 500:
-        return TransientError(text, code)
-    hard = code in _HARD_CODES or any(message.startswith(p) for p in _HARD_ENHANCED)
-    return PermanentError(text, code, hard=hard)
+_QUEUE_ID = re.compile(r"queued as\s+<?([A-Za-z0-9._@-]+)>?", re.IGNORECASE)
+
+
+def queue_id(answer: str) -> str | None:
+    """The relay's id for an accepted message, when its 250 answer names it."""
+    m = _QUEUE_ID.search(answer or "")
+    return m.group(1)[:100] if m else None
 
 
 class SmtpTransport:
@@ -82,54 +97,98 @@ class SmtpTransport:
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
+        stage = Stage.TLS if s.security == "ssl" else Stage.CONNECT
+        conn = None
         try:
-            conn = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            if s.security == "ssl":
+                conn = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout,
+                                        context=s.tls_context())
+            else:
+                conn = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            stage = Stage.CONNECT
             conn.ehlo()
-            if s.starttls:
-                conn.starttls()
+            if s.security == "starttls":
+                stage = Stage.TLS
+                conn.starttls(context=s.tls_context())
                 conn.ehlo()
             if s.username:
+                stage = Stage.AUTH
                 conn.login(s.username, s.password or "")
         except smtplib.SMTPResponseException as exc:
-            raise classify(exc.smtp_code, _decode(exc.smtp_error)) from exc
-        except (OSError, smtplib.SMTPException) as exc:
-            raise TransientError(f"connect to {s.host}:{s.port} failed: {exc}") from exc
+            _close_quietly(conn)
+            raise SmtpFailure(stage, exc.smtp_code, _decode(exc.smtp_error), exc) from exc
+        except (OSError, smtplib.SMTPException) as exc:  # refused, timeout, TLS, no AUTH
+            _close_quietly(conn)
+            if isinstance(exc, ssl.SSLError):
+                stage = Stage.TLS
+            raise SmtpFailure(stage, None, f"{s.host}:{s.port}: {exc}", exc) from exc
         return conn
 
-    def send(self, mail_from: str, rcpt: str, message: bytes) -> str:
-        """Hand one message to the server; returns the server's acceptance line.
-
-        Raises TransientError or PermanentError; after a transient error the connection
-        is dropped, so the next call starts clean.
-        """
+    def connect(self) -> None:
+        """Open the connection now (a probe: raises SmtpFailure as send would)."""
         if self._conn is None:
             self._conn = self._connect()
+
+    def send(self, mail_from: str, rcpt: str, message: bytes) -> str:
+        """Hand one message to the server; returns its answer to DATA (`250 …`).
+
+        Raises SmtpFailure; after a failure the session is reset (or the connection
+        dropped, when it is gone or the answer was 4xx), so the next call starts clean.
+        """
+        self.connect()
         conn = self._conn
+        stage = Stage.MAIL_FROM
         try:
             code, resp = conn.mail(mail_from)
             if code != 250:
                 raise smtplib.SMTPResponseException(code, resp)
+            stage = Stage.RCPT
             code, resp = conn.rcpt(rcpt)
             if code not in (250, 251):
                 raise smtplib.SMTPResponseException(code, resp)
+            stage = Stage.DATA
             code, resp = conn.data(message)
             if code != 250:
                 raise smtplib.SMTPResponseException(code, resp)
             return f"{code} {_decode(resp)}"[:500]
         except smtplib.SMTPServerDisconnected as exc:
             self._drop()
-            raise TransientError(f"connection lost: {exc}") from exc
+            raise SmtpFailure(stage, None, f"connection lost: {exc}", exc) from exc
         except smtplib.SMTPResponseException as exc:
-            error = classify(exc.smtp_code, _decode(exc.smtp_error))
-            if exc.smtp_code == 421 or isinstance(error, TransientError):
-                # 421 means the server is closing; for other 4xx a fresh session is safest.
-                self._drop()
+            if exc.smtp_code == 421 or 400 <= exc.smtp_code < 500:
+                self._drop()  # 421: the server is closing; for other 4xx start afresh
             else:
                 self._reset()
-            raise error from exc
+            raise SmtpFailure(stage, exc.smtp_code, _decode(exc.smtp_error), exc) from exc
         except (OSError, socket.timeout) as exc:
             self._drop()
-            raise TransientError(f"connection error: {exc}") from exc
+            raise SmtpFailure(stage, None, f"connection error: {exc}", exc) from exc
+
+    def probe(self, mail_from: str, rcpt: str) -> str:
+        """MAIL FROM and RCPT as a send would, then RSET: would the server take a message
+        from `mail_from` to `rcpt`? Nothing is sent. Returns the RCPT answer; raises
+        SmtpFailure (stage connect … rcpt) like `send` (relays check uses it)."""
+        self.connect()
+        conn, stage = self._conn, Stage.MAIL_FROM
+        try:
+            code, resp = conn.mail(mail_from)
+            if code != 250:
+                raise smtplib.SMTPResponseException(code, resp)
+            stage = Stage.RCPT
+            code, resp = conn.rcpt(rcpt)
+            if code not in (250, 251):
+                raise smtplib.SMTPResponseException(code, resp)
+            conn.rset()
+            return f"{code} {_decode(resp)}"[:500]
+        except smtplib.SMTPServerDisconnected as exc:
+            self._drop()
+            raise SmtpFailure(stage, None, f"connection lost: {exc}", exc) from exc
+        except smtplib.SMTPResponseException as exc:
+            self._reset()
+            raise SmtpFailure(stage, exc.smtp_code, _decode(exc.smtp_error), exc) from exc
+        except OSError as exc:
+            self._drop()
+            raise SmtpFailure(stage, None, f"connection error: {exc}", exc) from exc
 
     def _reset(self) -> None:
         try:
@@ -138,12 +197,8 @@ class SmtpTransport:
             self._drop()
 
     def _drop(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except OSError:
-                pass
-            self._conn = None
+        _close_quietly(self._conn)
+        self._conn = None
 
     def close(self) -> None:
         if self._conn is not None:
@@ -152,3 +207,11 @@ class SmtpTransport:
             except (OSError, smtplib.SMTPException):
                 self._conn.close()
             self._conn = None
+
+
+def _close_quietly(conn) -> None:
+    if conn is not None:
+        try:
+            conn.close()
+        except OSError:
+            pass

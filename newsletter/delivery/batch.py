@@ -1,0 +1,392 @@
+"""Delivering a batch, and the sweep that recovers what no worker holds. No Flask, no rq.
+
+`deliver_batch` talks to the database only through `store`/`leases`/`control` and to SMTP
+only through the transport it is handed, and reads time from the clock it is handed: it runs
+the same in a worker process and in an in-process test with a fake transport and clock.
+
+What it guarantees (README, "Never twice, never dropped"):
+- a lease on what it claimed, renewed every half lease and checked before each message; a
+  worker that lost its lease stops at once;
+- the Message-ID stored before DATA (at claim time), the relay's queue id after;
+- failures classified by stage (classify.py): only the reader's own mailbox marks the
+  reader; relay problems, or BREAKER_THRESHOLD failures of one kind in a row, pause the
+  send with the server's answer, fail nobody and spend no attempt;
+- transient failures retried with jittered backoff for RETRY_WINDOW_HOURS;
+- the regular edition gives way to priority deliveries, deferred ones included for
+  PRIORITY_GRACE_MINUTES.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from newsletter.bulletin.models import IssueStatus
+from newsletter.delivery import control, leases, store
+from newsletter.delivery.classify import Classification, Verdict
+from newsletter.delivery.message import DkimSigner, domain_of
+from newsletter.delivery.models import DeliveryState, Send, SendStatus
+from newsletter.delivery.pipeline import (
+    PipelineSettings, _variants, plan_batches, start_scheduled, subscriber_links,
+    unsubscribe_mailto, verp_address,
+)
+from newsletter.delivery.ratelimit import RateLimiter
+from newsletter.delivery.transport import SmtpFailure, queue_id
+from newsletter.render import Edition, personalise
+from newsletter.timeutil import utcnow
+from newsletter.tracking.bounces import REF_HEADER
+from newsletter.tracking.links import tracking_values
+
+log = logging.getLogger(__name__)
+
+# How often (in messages) a batch looks up whether its send was paused or cancelled, and
+# whether a priority send now needs the way: a query each time, so not every message.
+CHECK_EVERY = 10
+
+
+class SystemClock:
+    def now(self) -> dt.datetime:
+        return utcnow()
+
+
+@dataclass
+class Streak:
+    """Failures of one kind in a row, for the circuit breaker (per send and relay)."""
+
+    kind: tuple | None = None
+    count: int = 0
+
+    def add(self, kind: tuple) -> int:
+        self.count = self.count + 1 if kind == self.kind else 1
+        self.kind = kind
+        return self.count
+
+    def reset(self) -> None:
+        self.kind, self.count = None, 0
+
+
+# Per worker process: a streak outlives the batch (a relay failing every message of many
+# small batches still trips the breaker).
+_STREAKS: dict[tuple[int, str], Streak] = {}
+
+
+@dataclass
+class Senders:
+    """What a batch sends through: one SMTP transport, the shared rate limit, DKIM, a clock,
+    and who to tell when the breaker pauses a send (`on_pause(send_id)`)."""
+
+    transport: object                      # SmtpTransport, or a test's fake with .send()
+    limiter: "RateLimiter | None" = None
+    signer: DkimSigner | None = None
+    clock: object = field(default_factory=SystemClock)
+    relay: str = ""                        # names the relay for the breaker
+    on_pause: Callable[[int], None] | None = None
+    streaks: dict = field(default_factory=lambda: _STREAKS)
+
+    def streak(self, send_id: int) -> Streak:
+        return self.streaks.setdefault((send_id, self.relay), Streak())
+
+
+@dataclass
+class BatchResult:
+    sent: int = 0
+    deferred: int = 0
+    failed: int = 0
+    skipped: int = 0
+    lease_lost: int = 0     # deliveries left when the lease was found lost
+    paused: bool = False    # the breaker paused the send
+    # Regular deliveries handed back because priority ones are waiting: the job enqueues
+    # them again behind the priority queue instead of holding its worker.
+    yielded: list[int] = field(default_factory=list)
+
+
+class _Lease:
+    """The worker's side of a lease: renewed when half of it has run (one UPDATE of one
+    row, whatever the batch size), and held before each message, in memory otherwise."""
+
+    def __init__(self, session: Session, token: str, clock, seconds: float, now: dt.datetime):
+        self.session, self.token, self.clock = session, token, clock
+        self.length = dt.timedelta(seconds=seconds)
+        self.renew_after = now + self.length / 2
+        self.started = False
+
+    def hold(self) -> bool:
+        now = self.clock.now()
+        if self.started and now < self.renew_after:
+            return True
+        if not leases.renew(self.session, self.token, now, now + self.length,
+                            start=not self.started):
+            return False
+        self.started, self.renew_after = True, now + self.length / 2
+        return True
+
+
+def deliver_batch(session: Session, settings: PipelineSettings, senders: Senders,
+                  send_id: int, delivery_ids: list[int], token: str | None = None) -> BatchResult:
+    """Lease the batch's waiting deliveries and hand each to SMTP over one connection.
+
+    A delivery's row is written right after the server answers, so a crash leaves at most
+    the one message in flight in doubt. Deliveries already final or leased by another
+    worker are skipped: running the same batch twice is harmless.
+    """
+    result = BatchResult()
+    status = store.send_status(session, send_id)
+    if status in (SendStatus.PAUSED, SendStatus.CANCELLED, None) or not delivery_ids:
+        result.skipped = len(delivery_ids)
+        return result
+    clock = senders.clock
+    regular = store.edition_of(session, delivery_ids[0]) != Edition.PRIORITY.value
+    if regular and _priority_waiting(session, settings, clock):
+        result.yielded = list(delivery_ids)
+        return result
+    _mark_started(session, send_id)
+    token = token or secrets.token_hex(16)
+    now = clock.now()
+    claimed = store.claim(session, send_id, delivery_ids, token, now,
+                          now + dt.timedelta(seconds=settings.lease_seconds),
+                          domain_of(settings.mail_from), settings.resend_in_doubt)
+    result.skipped = len(delivery_ids) - len(claimed)
+    lease = _Lease(session, token, clock, settings.lease_seconds, now)
+    for n, delivery in enumerate(claimed):
+        if n and n % CHECK_EVERY == 0:
+            if store.send_status(session, send_id) != SendStatus.SENDING:
+                break  # paused or cancelled mid-batch: what is left goes back below
+            if regular and _priority_waiting(session, settings, clock):
+                result.yielded = [d.id for d in claimed[n:]]
+                break
+        if senders.limiter is not None:
+            senders.limiter.acquire()
+        if not lease.hold():
+            result.lease_lost = len(claimed) - n  # nothing in flight: stop right here
+            break
+        trip = _deliver_one(session, settings, senders, delivery, result)
+        if trip is _LOST:
+            result.lease_lost = len(claimed) - n - 1
+            break
+        if trip is not None:
+            leases.release(session, token)  # this one too: no attempt spent, nobody failed
+            result.paused = True
+            _trip_breaker(session, settings, senders, send_id, trip, clock)
+            break
+    if claimed:
+        leases.release(session, token)  # whatever was not handed over; the lease ends
+    finish_if_done(session, settings, send_id)
+    return result
+
+
+def release_claims(session: Session, token: str) -> None:
+    """After a batch failed as a whole: the deliveries it still holds back to the queue."""
+    try:
+        leases.release(session, token)
+    except Exception:  # the database may be what failed: the lease expires, the sweep acts
+        session.rollback()
+
+
+def _priority_waiting(session: Session, settings: PipelineSettings, clock) -> bool:
+    waiting = store.priority_waiting(session, clock.now(),
+                                     dt.timedelta(minutes=settings.priority_grace_minutes),
+                                     settings.resend_in_doubt)
+    session.rollback()  # end the read transaction so the next look sees new commits
+    if waiting:
+        time.sleep(0.2)  # give the priority batches a moment before this one comes round again
+    return waiting
+
+
+_LOST = object()  # _deliver_one: the row was no longer ours when its answer came
+
+
+class UnrecordedSend(Exception):
+    """The server accepted a message but its row could not be written (the database is
+    away): the caller writes it with `record_late` once the database is back."""
+
+    def __init__(self, delivery: store.Claimed, answer: str):
+        super().__init__(f"delivery {delivery.id} sent, not recorded")
+        self.delivery, self.answer = delivery, answer
+
+
+def record_late(session: Session, unrecorded: UnrecordedSend) -> bool:
+    """Write the sent row of an UnrecordedSend (unless another worker re-took it since)."""
+    return store.mark_sent(session, unrecorded.delivery, unrecorded.answer,
+                           queue_id(unrecorded.answer), late=True)
+
+
+def _deliver_one(session, settings: PipelineSettings, senders: Senders,
+                 delivery: store.Claimed, result: BatchResult):
+    """One message. Returns None, _LOST, or the Classification that trips the breaker."""
+    fmt, rendered, template = _variants.get(session, settings, delivery.send_id,
+                                            delivery.variant)
+    links = subscriber_links(settings, delivery.subscriber_id)
+    # Test addresses (no subscriber) are never tracked: they would count as readers.
+    opted_out = delivery.subscriber_id is None or delivery.tracking_opt_out
+    tracking = tracking_values(settings.tracking, delivery.send_id, delivery.id,
+                               opted_out=opted_out)
+    html, text = personalise(rendered, {**links, "name": delivery.name, **tracking})
+    unsubscribe = [links["unsubscribe_url"]]
+    if settings.unsubscribe_mailto:
+        unsubscribe.append(unsubscribe_mailto(settings, delivery.subscriber_id))
+    verp = verp_address(settings, template, delivery.id)
+    streak = senders.streak(delivery.send_id)
+    try:
+        message = template.build(
+            to_email=delivery.email, to_name=delivery.name, message_id=delivery.message_id,
+            html=None if fmt == "text" else html, text=text, list_unsubscribe=unsubscribe,
+            extra_headers={REF_HEADER: verp},  # names the delivery in bounces without VERP
+        )
+        if senders.signer is not None:
+            message = senders.signer.sign(message)
+        answer = senders.transport.send(verp, delivery.email, message)
+    except SmtpFailure as failure:
+        return _settle(session, settings, senders, delivery, failure.classification, result)
+    except ValueError as exc:  # a header that failed validation: never retry
+        store.mark_failed(session, delivery, f"message not built: {exc}")
+        result.failed += 1
+        return None
+    streak.reset()
+    try:
+        ours = store.mark_sent(session, delivery, answer, queue_id(answer))
+    except Exception as exc:  # the database went away just after the server took it
+        session.rollback()
+        raise UnrecordedSend(delivery, answer) from exc
+    if not ours:
+        return _LOST
+    result.sent += 1
+    return None
+
+
+def describe(c: Classification) -> str:
+    return f"{c.stage}: {c.code} {c.text}" if c.code else f"{c.stage}: {c.text}"
+
+
+def _settle(session, settings: PipelineSettings, senders: Senders, delivery: store.Claimed,
+            c: Classification, result: BatchResult):
+    if c.pauses_send:
+        return c
+    threshold = settings.breaker_threshold
+    if threshold and senders.streak(delivery.send_id).add(
+            (c.verdict, c.stage, c.code, c.enhanced)) >= threshold:
+        return c
+    now = senders.clock.now()
+    if c.verdict in (Verdict.HARD_BOUNCE, Verdict.MESSAGE):
+        ours = store.mark_failed(session, delivery, describe(c))
+        if ours and c.suppress and delivery.subscriber_id is not None:
+            store.suppress(session, delivery.email, "bounced", describe(c))
+        result.failed += 1
+        return None if ours else _LOST
+    horizon = (delivery.first_failed_at or now) + dt.timedelta(hours=settings.retry_window_hours)
+    if now >= horizon:
+        ours = store.mark_failed(session, delivery, f"gave up after "
+                                 f"{settings.retry_window_hours:g} h: {describe(c)}")
+        result.failed += 1
+    else:
+        delay = backoff(settings, delivery.attempts)
+        if c.retry_after:
+            delay = max(delay, dt.timedelta(seconds=c.retry_after))
+        ours = store.mark_deferred(session, delivery, describe(c), min(now + delay, horizon),
+                                   now)
+        result.deferred += 1
+    return None if ours else _LOST
+
+
+def backoff(settings: PipelineSettings, attempts: int) -> dt.timedelta:
+    base = settings.retry_base_seconds * (2 ** min(max(attempts - 1, 0), 30))
+    delay = min(base, settings.retry_max_seconds) * random.uniform(0.8, 1.2)
+    return dt.timedelta(seconds=delay)
+
+
+def _trip_breaker(session, settings: PipelineSettings, senders: Senders, send_id: int,
+                  c: Classification, clock) -> None:
+    streak = senders.streak(send_id)
+    reason = c.reason
+    if not c.pauses_send:
+        reason = f"{c.reason}（连续 {streak.count} 次同类失败）"
+    streak.reset()
+    now = clock.now()
+    resume_at = None
+    if c.code is None or 400 <= c.code < 500:  # down or busy for now: try again by itself
+        delay = backoff(settings, store.send_pauses(session, send_id) + 1)
+        if c.retry_after:
+            delay = max(delay, dt.timedelta(seconds=c.retry_after))
+        resume_at = now + delay
+    if control.breaker_pause(session, send_id, reason, describe(c), resume_at, now):
+        log.warning("send %s paused by the circuit breaker: %s — %s", send_id, reason,
+                    describe(c))
+        if senders.on_pause is not None:
+            try:
+                senders.on_pause(send_id)
+            except Exception:  # telling staff must not undo the pause
+                session.rollback()
+                log.exception("could not notify staff of the pause of send %s", send_id)
+
+
+def _mark_started(session: Session, send_id: int) -> None:
+    send = session.get(Send, send_id)
+    if send.status == SendStatus.QUEUED:
+        send.status = SendStatus.SENDING
+        send.started_at = utcnow()
+        if not send.is_test:
+            send.issue.status = IssueStatus.SENDING
+        session.commit()
+
+
+def finish_if_done(session: Session, settings: PipelineSettings, send_id: int) -> bool:
+    if store.unfinished(session, send_id, not settings.resend_in_doubt):
+        return False
+    send = session.get(Send, send_id, populate_existing=True)
+    if send.status in (SendStatus.QUEUED, SendStatus.SENDING):
+        send.status = SendStatus.DONE
+        send.finished_at = utcnow()
+        if not send.is_test:
+            send.issue.status = IssueStatus.SENT
+        session.commit()
+    return True
+
+
+# --- recovery -------------------------------------------------------------------------
+
+def recover(session: Session, settings: PipelineSettings, now: dt.datetime | None = None,
+            sends_with_jobs: set[int] | None = None) -> dict[tuple[int, str], list[int]]:
+    """What no live worker holds and is due, back to work. The database is the truth.
+
+    Expired leases (a dead or stopped worker), due retries, sends the breaker paused for a
+    passing relay problem, due scheduled sends and (given the sends that still have jobs in
+    Redis) every active send with waiting deliveries but no job: a lost job, a Redis
+    restart, a send whose jobs never reached Redis. Returns the delivery ids to enqueue,
+    grouped by (send id, edition); active sends with nothing left are marked done.
+    """
+    now = now or utcnow()
+    groups: dict[tuple[int, str], list[int]] = {}
+
+    def add(send_id: int, edition: str, ids: list[int]) -> None:
+        groups.setdefault((send_id, edition), []).extend(ids)
+
+    for delivery_id, send_id, edition, state in leases.requeue_expired(
+            session, now, settings.lease_seconds):
+        if state == DeliveryState.QUEUED or settings.resend_in_doubt:
+            add(send_id, edition, [delivery_id])
+    for delivery_id, send_id, edition in store.requeue_due(session, now):
+        add(send_id, edition, [delivery_id])
+    planned = set()
+    for send_id in store.due_scheduled(session, now):
+        # A fallback for a scheduled job lost with Redis: the database says it is due.
+        if start_scheduled(session, settings, send_id):
+            planned.add(send_id)
+    planned.update(control.auto_resume_due(session, now))
+    if sends_with_jobs is not None:
+        idle = [s for s in store.active_sends(session)
+                if s not in sends_with_jobs and not any(k[0] == s for k in groups)]
+        planned.update(store.sends_with_ready(session, idle, now, settings.resend_in_doubt))
+    for send_id in planned:
+        for edition, ids in plan_batches(session, settings, send_id):
+            add(send_id, edition, ids)
+    for key, ids in groups.items():
+        groups[key] = sorted(set(ids))
+    for send_id in store.active_sends(session):
+        finish_if_done(session, settings, send_id)
+    return groups

@@ -1,0 +1,112 @@
+"""Leases: a worker's renewable hold on the deliveries it claimed. All their SQL.
+
+A claim (store.claim) writes a `delivery_leases` row and stamps its token on the rows it
+took. The worker renews the lease as it works (`renew`, a one-row UPDATE, every half lease)
+and, before each message, checks in memory that the lease still has at least half its
+length to run; a renewal that finds the lease gone or expired means the worker lost it and
+must stop at once. The sweep takes back only deliveries whose lease has expired
+(`requeue_expired`): so no slow batch, rate limit or stopped worker overlaps a requeue.
+
+When a dead worker's lease had started handing messages over, its lowest unfinished
+delivery (batches go in id order, each result is written as it comes) is the one that was
+in flight: it becomes IN_DOUBT, keeping its Message-ID; the rest go back to the queue.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import delete, exists, select, update
+from sqlalchemy.orm import Session
+
+from newsletter.delivery.models import Delivery, DeliveryEvent, DeliveryState, Lease
+
+
+def renew(session: Session, token: str, now: dt.datetime, expires_at: dt.datetime,
+          start: bool = False) -> bool:
+    """Extend a lease that has not expired; False if it is gone (taken back) or expired."""
+    values = {"expires_at": expires_at, **({"started": True} if start else {})}
+    result = session.execute(
+        update(Lease).where(Lease.token == token, Lease.expires_at > now).values(**values)
+        .execution_options(synchronize_session=False))
+    session.commit()
+    return result.rowcount == 1
+
+
+def release(session: Session, token: str) -> int:
+    """Give back what the lease holds and has not sent (a pause, a yield, a breaker trip):
+    back to the queue, the attempt not counted; the lease ends."""
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.claim_token == token, Delivery.state == DeliveryState.SENDING)
+        .values(state=DeliveryState.QUEUED, claim_token=None, attempts=Delivery.attempts - 1)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(delete(Lease).where(Lease.token == token))
+    session.commit()
+    return result.rowcount
+
+
+def end(session: Session, token: str) -> None:
+    """The batch is over: its lease row goes (whatever it still held was released)."""
+    session.execute(delete(Lease).where(Lease.token == token))
+    session.commit()
+
+
+def requeue_expired(session: Session, now: dt.datetime, lease_seconds: float,
+                    ) -> list[tuple[int, int, str, str]]:
+    """Take back the deliveries of expired leases: (id, send id, edition, new state).
+
+    Also rows stamped with a token whose lease row is missing (written before leases
+    existed, or a lease ended by hand) once they are a lease length old.
+    """
+    out: list[tuple[int, int, str, str]] = []
+    for token, started in session.execute(
+            select(Lease.token, Lease.started).where(Lease.expires_at <= now)).all():
+        # Guarded: the lease must still be expired when we delete it (no renewal raced us).
+        gone = session.execute(delete(Lease).where(Lease.token == token,
+                                                   Lease.expires_at <= now)).rowcount
+        if not gone:
+            session.rollback()
+            continue
+        rows = session.execute(
+            select(Delivery.id, Delivery.send_id, Delivery.edition)
+            .where(Delivery.claim_token == token, Delivery.state == DeliveryState.SENDING)
+            .order_by(Delivery.id)).all()
+        if rows and started:
+            first = rows[0]
+            _move(session, [first[0]], token, DeliveryState.IN_DOUBT, now, in_doubt=True)
+            out.append((*first, DeliveryState.IN_DOUBT))
+            rows = rows[1:]
+        if rows:
+            _move(session, [r[0] for r in rows], token, DeliveryState.QUEUED, now)
+            out.extend((*r, DeliveryState.QUEUED) for r in rows)
+        session.commit()
+    orphans = session.execute(
+        select(Delivery.id, Delivery.send_id, Delivery.edition, Delivery.claim_token)
+        .where(Delivery.state == DeliveryState.SENDING,
+               Delivery.claimed_at <= now - dt.timedelta(seconds=lease_seconds),
+               ~exists().where(Lease.token == Delivery.claim_token))).all()
+    for delivery_id, send_id, edition, token in orphans:
+        _move(session, [delivery_id], token, DeliveryState.IN_DOUBT, now, in_doubt=True)
+        out.append((delivery_id, send_id, edition, DeliveryState.IN_DOUBT))
+    session.commit()
+    return out
+
+
+def _move(session: Session, ids: list[int], token: str | None, state: str, now: dt.datetime,
+          in_doubt: bool = False) -> None:
+    values = {"state": state, "claim_token": None, "updated_at": now}
+    if in_doubt:
+        values["in_doubt_at"] = now
+    else:
+        values["attempts"] = Delivery.attempts - 1  # claimed, never tried: not an attempt
+    session.execute(
+        update(Delivery).where(Delivery.id.in_(ids), Delivery.claim_token == token
+                               if token is not None else Delivery.claim_token.is_(None),
+                               Delivery.state == DeliveryState.SENDING)
+        .values(**values).execution_options(synchronize_session=False))
+    if in_doubt:
+        session.execute(DeliveryEvent.__table__.insert(), [
+            {"delivery_id": i, "kind": "in_doubt", "created_at": now,
+             "detail": "its worker died while handing it to the server"} for i in ids])
