@@ -70,14 +70,16 @@ def check_relay(relay: Relay, *, mail_from: str, secret_key: str, test_rcpt: str
     """Walk one relay through connect … RSET; the first failure ends the check."""
     envelope = envelope_for(relay, mail_from, secret_key)
     result = CheckResult(relay.name, envelope, test_rcpt)
+    steps = [s for s in STAGES if (s != "tls" or relay.security != "none")
+             and (s != "auth" or relay.username)]
     transport = SmtpTransport(relay.smtp_settings())
     try:
-        transport.connect()
-        result.passed += ["connect"] + (["tls"] if relay.security != "none" else []) \
-            + (["auth"] if relay.username else [])
         transport.probe(envelope, test_rcpt)
-        result.passed += ["mail_from", "rcpt", "rset"]
+        result.passed = steps
     except SmtpFailure as failure:
+        # The stages before the one that failed went through.
+        failed = str(failure.stage)
+        result.passed = steps[:steps.index(failed)] if failed in steps else []
         _explain(result, relay, failure)
     finally:
         transport.close()

@@ -121,6 +121,8 @@ class SmtpTransport:
             _close_quietly(conn)
             if isinstance(exc, ssl.SSLError):
                 stage = Stage.TLS
+            elif conn is None and stage == Stage.TLS:
+                stage = Stage.CONNECT  # implicit TLS: refused or unreachable before any TLS
             raise SmtpFailure(stage, None, f"{s.host}:{s.port}: {exc}", exc) from exc
         return conn
 

@@ -57,7 +57,7 @@ def test_a_fixed_sender_that_is_not_the_login(postfix):
 
 def test_an_untrusted_certificate_is_shown(postfix):
     result = _check(postfix, ca_file=None)
-    assert result.failed_stage == "tls" and result.passed == []
+    assert result.failed_stage == "tls" and result.passed == ["connect"]
     assert result.problem.startswith("服务器证书未通过验证")
     assert "SMTP_CA_FILE" in result.advice
 
@@ -67,9 +67,11 @@ def test_implicit_tls_on_a_plain_port_is_explained(postfix):
     assert result.failed_stage == "tls" and "465" in result.advice
 
 
-def test_a_closed_port(postfix):
-    result = _check(postfix, port=free_port())
+@pytest.mark.parametrize("security", ["ssl", "starttls"])
+def test_a_closed_port(postfix, security):
+    result = _check(postfix, port=free_port(), security=security)
     assert result.failed_stage == "connect" and result.problem.startswith("连接不上")
+    assert result.passed == [] and "465" in result.advice
 
 
 def test_cli_checks_every_relay_and_fails_when_one_does(app, runner, postfix, tmp_path):
