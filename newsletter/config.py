@@ -49,6 +49,9 @@ def from_environment(env: os._Environ | dict | None = None) -> dict:
         # The recipient `relays check` offers at RCPT (then RSET: nothing is sent);
         # empty: the MAIL_FROM address.
         "RELAY_CHECK_RCPT": env.get("RELAY_CHECK_RCPT", ""),
+        # Every send runs the relay check before its first message and does not start when
+        # every relay fails it (off: only for a relay you cannot probe).
+        "RELAY_CHECK_BEFORE_SEND": _bool(env.get("RELAY_CHECK_BEFORE_SEND"), True),
         "MAIL_FROM": env.get("MAIL_FROM", "行业动态周报 <weekly@localhost>"),
         "BASE_URL": env.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
         "LIST_ID": env.get("LIST_ID", "weekly.newsletter.localhost"),

@@ -93,6 +93,9 @@ class Senders:
     # Several relays (delivery.routing): each message takes the relay the pool gives it,
     # with that relay's connection and envelope sender; None: `transport` for everything.
     router: "RelayRouter | None" = None
+    # The relay check (delivery.relaycheck) a send runs before its first message: returns
+    # one result per relay; a send whose every relay fails it does not start.
+    preflight: Callable[[], list] | None = None
     streaks: dict = field(default_factory=lambda: _STREAKS)
     timezone: str = "Asia/Shanghai"        # for what the send page is told
 
@@ -152,6 +155,10 @@ def deliver_batch(session: Session, settings: PipelineSettings, senders: Senders
     regular = store.edition_of(session, delivery_ids[0]) != Edition.PRIORITY.value
     if regular and _priority_waiting(session, settings, clock):
         result.yielded = list(delivery_ids)
+        return result
+    if status == SendStatus.QUEUED and senders.preflight is not None \
+            and not _preflight(session, senders, send_id):
+        result.skipped, result.paused = len(delivery_ids), True
         return result
     _mark_started(session, send_id)
     token = token or secrets.token_hex(16)
@@ -227,6 +234,31 @@ def record_late(session: Session, unrecorded: UnrecordedSend) -> bool:
     """Write the sent row of an UnrecordedSend (unless another worker re-took it since)."""
     return store.mark_sent(session, unrecorded.delivery, unrecorded.answer,
                            queue_id(unrecorded.answer), late=True)
+
+
+def _preflight(session, senders: Senders, send_id: int) -> bool:
+    """The relay check before a send's first message: relays that fail it are paused;
+    when all fail the send does not start, and its page says what to change."""
+    results = senders.preflight()
+    failed = [r for r in results if not r.ok]
+    for r in failed:
+        if senders.router is not None and len(failed) < len(results):
+            senders.router.pause(r.relay, f"{r.problem}（发送前检查）")
+    if results and len(failed) == len(results):
+        first = failed[0]
+        reason = f"发送前检查未通过（中继 {first.relay}）：{first.problem}。{first.advice}"
+        detail = f"{first.failed_stage}: {first.answer}"
+        if control.breaker_pause(session, send_id, reason[:200], detail, None,
+                                 senders.clock.now()):
+            log.warning("send %s not started: %s", send_id, reason)
+            if senders.on_pause is not None:
+                try:
+                    senders.on_pause(send_id)
+                except Exception:
+                    session.rollback()
+                    log.exception("could not notify staff of send %s", send_id)
+        return False
+    return True
 
 
 _WAITING = object()  # _route_one: no relay can take mail now; the send was paused until then

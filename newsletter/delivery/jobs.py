@@ -175,7 +175,7 @@ def send_batch(send_id: int, delivery_ids: list[int]) -> dict:
         router = relay_router(app.config)
         senders = batch.Senders(
             transport=None, signer=DkimSigner.from_config(app.config), router=router,
-            on_pause=notify_pause,
+            on_pause=notify_pause, preflight=lambda: relay_check(app.config, router),
             timezone=app.config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai"),
         )
         try:
@@ -198,6 +198,15 @@ def relay_router(config):
 
     return RelayRouter(redis_connection(config), config["QUEUE_PREFIX"], load(config),
                        lambda relay: SmtpTransport(relay.smtp_settings()))
+
+
+def relay_check(config, router) -> list:
+    """`relays check` of every relay the send will use (before its first message)."""
+    from newsletter.delivery.relaycheck import check_from_config
+
+    if not config.get("RELAY_CHECK_BEFORE_SEND", True):
+        return []
+    return check_from_config(config, relay_config=router.pool.config)
 
 
 def _deliver_riding_out_the_database(settings, senders, send_id: int, delivery_ids: list[int]):

@@ -144,11 +144,12 @@ def _explain(result: CheckResult, relay: Relay, failure: SmtpFailure) -> None:
         result.advice = "请根据服务器答复检查该中继的设置。"
 
 
-def check_from_config(config, names: list[str] | None = None) -> list[CheckResult]:
+def check_from_config(config, names: list[str] | None = None,
+                      relay_config: RelayConfig | None = None) -> list[CheckResult]:
     """The check of the configured relays (all, or those named), with the app's settings."""
     from newsletter.delivery.relays import load
 
     mail_from = config.get("MAIL_FROM", "")
     rcpt = config.get("RELAY_CHECK_RCPT") or parseaddr(mail_from)[1]
-    return check_all(load(config), mail_from=mail_from, secret_key=config["SECRET_KEY"],
-                     test_rcpt=rcpt, names=names)
+    return check_all(relay_config or load(config), mail_from=mail_from,
+                     secret_key=config["SECRET_KEY"], test_rcpt=rcpt, names=names)

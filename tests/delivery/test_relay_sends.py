@@ -203,3 +203,21 @@ per_minute = 240
         assert len(handler.received) == 26
     finally:
         server.stop()
+
+
+def test_a_send_whose_relay_check_fails_does_not_start(app, runner, run_worker, postfix,
+                                                      sample_text):
+    approve_for_tests(import_issue(db.session, sample_text)[0])
+    bulk_subscribers(3, "media", prefix="precheck")
+    # The strict relay refuses the VERP sender a default (verp) relay would use.
+    env = {"SMTP_HOST": postfix.host, "SMTP_PORT": str(postfix.port),
+           "SMTP_SECURITY": "starttls", "SMTP_CA_FILE": str(postfix.ca_file),
+           "SMTP_USERNAME": postfix.login[0], "SMTP_PASSWORD": postfix.login[1]}
+    send_id = start_send(runner, "media")
+    assert run_worker(env=env).wait(timeout=120) == 0
+    send = _send_status(send_id)
+    assert send.status == SendStatus.PAUSED and send.started_at is None
+    assert send.paused_reason.startswith("发送前检查未通过（中继 default）：该服务器拒绝 VERP 退信地址")
+    assert "fixed" in send.paused_reason
+    assert state_counts(send_id) == {DeliveryState.QUEUED: 3}
+    assert postfix.log_count("precheck") == 0  # no message to a reader reached the relay
