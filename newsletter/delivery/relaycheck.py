@@ -86,10 +86,14 @@ def check_relay(relay: Relay, *, mail_from: str, secret_key: str, test_rcpt: str
     return result
 
 
-def check_all(relay_config: RelayConfig, *, mail_from: str, secret_key: str, test_rcpt: str,
+def check_all(relay_config: RelayConfig, *, mail_from: str, secret_key: str, test_rcpt: str = "",
               names: list[str] | None = None) -> list[CheckResult]:
+    """Each relay (or those named); without `test_rcpt`, a relay is offered its own fixed
+    sender (the login's mailbox, which it surely takes) or else the From address."""
     relays = [relay_config.relay(n) for n in names] if names else list(relay_config.relays)
-    return [check_relay(r, mail_from=mail_from, secret_key=secret_key, test_rcpt=test_rcpt)
+    return [check_relay(r, mail_from=mail_from, secret_key=secret_key,
+                        test_rcpt=test_rcpt or (r.envelope_sender if r.envelope == "fixed"
+                                                else parseaddr(mail_from)[1]))
             for r in relays]
 
 
@@ -149,7 +153,6 @@ def check_from_config(config, names: list[str] | None = None,
     """The check of the configured relays (all, or those named), with the app's settings."""
     from newsletter.delivery.relays import load
 
-    mail_from = config.get("MAIL_FROM", "")
-    rcpt = config.get("RELAY_CHECK_RCPT") or parseaddr(mail_from)[1]
-    return check_all(relay_config or load(config), mail_from=mail_from,
-                     secret_key=config["SECRET_KEY"], test_rcpt=rcpt, names=names)
+    return check_all(relay_config or load(config), mail_from=config.get("MAIL_FROM", ""),
+                     secret_key=config["SECRET_KEY"],
+                     test_rcpt=config.get("RELAY_CHECK_RCPT") or "", names=names)

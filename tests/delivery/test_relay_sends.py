@@ -54,6 +54,8 @@ envelope_sender = "{postfix.sender}"
 """)
     send_id = start_send(runner, "media")
     assert run_worker(env={"RELAYS_FILE": relays}).wait(timeout=120) == 0
+    send = _send_status(send_id)
+    assert send.paused_reason is None, (send.paused_reason, send.paused_detail)
     assert state_counts(send_id) == {DeliveryState.SENT: 6}
     for address in emails:
         [message] = postfix.wait_for_messages(address, 1)
