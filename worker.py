@@ -18,6 +18,7 @@ from rq import SimpleWorker
 
 from newsletter import create_app
 from newsletter.delivery import jobs
+from newsletter.extensions import redis_store
 from newsletter.tracking.jobs import flush_job
 
 log = logging.getLogger("newsletter.worker")
@@ -27,7 +28,7 @@ def mailbox_poller(app, stop: threading.Event) -> None:
     """Reads the bounce mailbox every BOUNCE_POLL_SECONDS when BOUNCE_MAILBOX_URL is set."""
     from newsletter.tracking.jobs import poll_mailbox_job
 
-    interval = float(app.config.get("BOUNCE_POLL_SECONDS", 300))
+    interval = app.config["BOUNCE_POLL_SECONDS"]
     while not stop.wait(interval):
         try:
             poll_mailbox_job()
@@ -36,9 +37,8 @@ def mailbox_poller(app, stop: threading.Event) -> None:
 
 
 def sweeper(app, stop: threading.Event, interval: float) -> None:
-    connection = jobs.redis_connection(app.config)
-    lock = connection.lock(f"{app.config['QUEUE_PREFIX']}:sweep-lock",
-                           timeout=max(interval * 4, 30))
+    connection = redis_store.client(app.config)
+    lock = connection.lock(f"{app.config['QUEUE_PREFIX']}:sweep-lock", timeout=max(interval * 4, 30))
     while not stop.wait(interval):
         try:
             if not lock.acquire(blocking=False):
@@ -79,9 +79,9 @@ def main(argv: list[str] | None = None) -> None:
     if not args.burst:
         threading.Thread(target=sweeper, args=(app, stop, args.sweep_interval),
                          daemon=True).start()
-        if app.config.get("BOUNCE_MAILBOX_URL"):
+        if app.config["BOUNCE_MAILBOX_URL"]:
             threading.Thread(target=mailbox_poller, args=(app, stop), daemon=True).start()
-    connection = jobs.redis_connection(app.config)
+    connection = redis_store.client(app.config, blocking=True)
     wait, round_ = 0.5, 0
     try:
         while True:

@@ -34,7 +34,7 @@ UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 
 def build_env(args) -> dict:
     env = dict(os.environ)
     env.update({"DATABASE_URL": args.database_url, "REDIS_URL": args.redis_url,
-                "QUEUE_PREFIX": args.prefix, "SECRET_KEY": "bench-secret",
+                "QUEUE_PREFIX": args.prefix, "SECRET_KEY": "bench-secret", "APP_ENV": "testing",
                 "BASE_URL": f"http://127.0.0.1:{args.port}"})
     return env
 

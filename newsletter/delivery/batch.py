@@ -339,8 +339,8 @@ def _deliver_one(session, settings: PipelineSettings, senders: Senders,
     unsubscribe = [links["unsubscribe_url"]]
     if settings.unsubscribe_mailto:
         unsubscribe.append(unsubscribe_mailto(settings, delivery.subscriber_id))
-    verp = verp_address(settings, template, delivery.id)
     streak = senders.streak(delivery.send_id)
+    verp = verp_address(settings, template, delivery.id)
     try:
         message = template.build(
             to_email=delivery.email, to_name=delivery.name, message_id=delivery.message_id,
@@ -392,7 +392,8 @@ def _settle(session, settings: PipelineSettings, senders: Senders, delivery: sto
     if c.verdict in (Verdict.HARD_BOUNCE, Verdict.MESSAGE):
         ours = store.mark_failed(session, delivery, describe(c))
         if ours and c.suppress and delivery.subscriber_id is not None:
-            store.suppress(session, delivery.email, "bounced", describe(c))
+            store.suppress(session, delivery.email, "bounced", describe(c), verdict=c.verdict,
+                           send_id=delivery.send_id, delivery_id=delivery.id)
         result.failed += 1
         return None if ours else _LOST
     horizon = (delivery.first_failed_at or now) + dt.timedelta(hours=settings.retry_window_hours)

@@ -96,7 +96,7 @@ def _transition(session: Session, send_id: int, allowed: set[SendStatus], to: Se
 
 
 def progress(session: Session, send_id: int, priority_grace_minutes: float = 10.0,
-             hold_in_doubt: bool = False) -> dict:
+             hold_in_doubt: bool = False, now: dt.datetime | None = None) -> dict:
     """Counts, current rate (messages/s over the last minute) and ETA of a send; why it is
     paused (the breaker's reason and the server's answer); what waits for the priority
     edition."""
@@ -123,19 +123,21 @@ def progress(session: Session, send_id: int, priority_grace_minutes: float = 10.
         "paused_reason": send.paused_reason, "paused_detail": send.paused_detail,
         "paused_at": send.paused_at.isoformat() if send.paused_at else None,
         "resume_at": send.resume_at.isoformat() if send.resume_at else None,
-        "priority_note": _priority_note(session, send_id, counts, priority_grace_minutes),
+        "priority_note": _priority_note(session, send_id, counts, priority_grace_minutes,
+                                        now or utcnow()),
     }
 
 
-def _priority_note(session: Session, send_id: int, counts: dict, grace_minutes: float) -> str | None:
+def _priority_note(session: Session, send_id: int, counts: dict, grace_minutes: float,
+                   now: dt.datetime) -> str | None:
     """Why the regular edition waits, or why it went on without some priority copies."""
     if not counts.get(DeliveryState.DEFERRED):
         return None
     grace = dt.timedelta(minutes=grace_minutes)
-    late = store.priority_past_grace(session, send_id, utcnow(), grace)
+    late = store.priority_past_grace(session, send_id, now, grace)
     if late:
         return (f"领导版有 {late} 封在重试已超过 {grace_minutes:g} 分钟，普通版不再等待，"
                 f"继续发送")
-    if store.priority_waiting(session, utcnow(), grace):
+    if store.priority_waiting(session, now, grace):
         return f"领导版有邮件在重试，普通版最多等待 {grace_minutes:g} 分钟"
     return None

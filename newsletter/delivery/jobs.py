@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from newsletter.delivery import batch, outbox, pipeline
 from newsletter.delivery.message import DkimSigner
 from newsletter.delivery.transport import SmtpTransport
-from newsletter.extensions import db
+from newsletter.extensions import db, redis_store
 from newsletter.render import Edition
 
 SERIALIZER = JSONSerializer
@@ -42,17 +42,10 @@ def _job_app() -> Flask:
     return _app
 
 
-_connections: dict[str, Redis] = {}
-
-
 def redis_connection(config) -> Redis:
-    """One client (with its connection pool) per Redis URL and process, reused by every
-    call: connecting anew per enqueue made bulk opt-in mail crawl (~260/s)."""
-    url = config["REDIS_URL"]
-    client = _connections.get(url)
-    if client is None:
-        client = _connections[url] = Redis.from_url(url)
-    return client
+    """The shared client of `extensions.redis_store` (kept for callers of this name):
+    one pool per process; connecting anew per enqueue made bulk opt-in mail crawl."""
+    return redis_store.client(config)
 
 
 def queue_names(config) -> list[str]:
@@ -105,7 +98,7 @@ def enqueue_send(send_id: int) -> int:
     """
     config = current_app.config
     settings = pipeline.PipelineSettings.from_config(config)
-    connection = redis_connection(config)
+    connection = redis_store.client(config)
     queues = {e.value: queue_for(config, e.value, connection) for e in Edition}
     jobs = 0
     pending: dict[str, list] = {e.value: [] for e in Edition}

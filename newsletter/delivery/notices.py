@@ -22,7 +22,7 @@ def pause_notice(session: Session, send_id: int, config) -> list[tuple[str, str,
         to.insert(0, send.created_by)
     number = send.issue.number if send.issue is not None else "?"
     subject = f"行业动态周报 · 发送 #{send_id}（第 {number} 期）已自动暂停"
-    tz = config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai")
+    tz = config["BABEL_DEFAULT_TIMEZONE"]
     when = (to_local(send.resume_at, tz).strftime("%Y-%m-%d %H:%M") + "（北京时间）"
             if send.resume_at else None)
     text = (f"发送 #{send_id}（第 {number} 期）已被自动暂停，没有任何读者被标记为失败或退订。\n\n"

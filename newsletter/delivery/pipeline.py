@@ -73,15 +73,15 @@ class PipelineSettings:
             base_url=config["BASE_URL"],
             mail_from=config["MAIL_FROM"],
             list_id=config["LIST_ID"],
-            batch_size=int(config.get("BATCH_SIZE", 200)),
-            retry_base_seconds=float(config.get("RETRY_BASE_SECONDS", 30)),
-            retry_max_seconds=float(config.get("RETRY_MAX_SECONDS", 3600)),
-            retry_window_hours=float(config.get("RETRY_WINDOW_HOURS", 48)),
-            lease_seconds=float(config.get("LEASE_SECONDS", 120)),
-            breaker_threshold=int(config.get("BREAKER_THRESHOLD", 10)),
-            in_doubt_policy=str(config.get("IN_DOUBT_POLICY", "resend")).strip().lower(),
-            priority_grace_minutes=float(config.get("PRIORITY_GRACE_MINUTES", 10)),
-            unsubscribe_mailto=config.get("UNSUBSCRIBE_MAILTO", ""),
+            batch_size=config["BATCH_SIZE"],
+            retry_base_seconds=config["RETRY_BASE_SECONDS"],
+            retry_max_seconds=config["RETRY_MAX_SECONDS"],
+            retry_window_hours=config["RETRY_WINDOW_HOURS"],
+            lease_seconds=config["LEASE_SECONDS"],
+            breaker_threshold=config["BREAKER_THRESHOLD"],
+            in_doubt_policy=config["IN_DOUBT_POLICY"],
+            priority_grace_minutes=config["PRIORITY_GRACE_MINUTES"],
+            unsubscribe_mailto=config["UNSUBSCRIBE_MAILTO"],
             tracking=TrackingSettings.from_config(config),
         )
 
@@ -272,7 +272,7 @@ class _Variants:
         self._cache: dict[int, dict[str, tuple[str, RenderedEdition, MessageTemplate]]] = {}
 
     def get(self, session: Session, settings: PipelineSettings, send_id: int, key: str):
-        if send_id not in self._cache:
+        if key not in self._cache.get(send_id, {}):  # new send (or a reused id): load
             if len(self._cache) > 8:
                 self._cache.clear()
             self._cache[send_id] = {

@@ -52,17 +52,16 @@ class SmtpSettings:
 
     @classmethod
     def from_config(cls, config) -> "SmtpSettings":
-        security = (config.get("SMTP_SECURITY") or "").strip().lower()
-        if not security:  # the older switch still works
-            security = "starttls" if config.get("SMTP_STARTTLS") else "none"
+        # The older switch still works when SMTP_SECURITY is not set.
+        security = config["SMTP_SECURITY"] or ("starttls" if config["SMTP_STARTTLS"] else "none")
         return cls(
             host=config["SMTP_HOST"],
-            port=int(config["SMTP_PORT"]),
-            username=config.get("SMTP_USERNAME"),
-            password=config.get("SMTP_PASSWORD"),
+            port=config["SMTP_PORT"],
+            username=config["SMTP_USERNAME"],
+            password=config["SMTP_PASSWORD"],
             security=security,
-            ca_file=config.get("SMTP_CA_FILE") or None,
-            timeout=float(config.get("SMTP_TIMEOUT", 30)),
+            ca_file=config["SMTP_CA_FILE"] or None,
+            timeout=config["SMTP_TIMEOUT"],
         )
 
     def tls_context(self) -> ssl.SSLContext:

@@ -1,0 +1,100 @@
+"""In-process stand-ins for the pipeline's two outside parts: SMTP and time.
+
+Only for logic tests of batch.py (leases, breaker, window, in-doubt, priority grace); the
+tests of faults, crashes and ordering use real workers, real Redis and real SMTP servers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from collections.abc import Callable
+
+from sqlalchemy import select
+
+from newsletter.bulletin.service import import_issue
+from newsletter.delivery import pipeline
+from newsletter.delivery.batch import Senders
+from newsletter.delivery.classify import Stage
+from newsletter.delivery.models import Delivery
+from newsletter.delivery.transport import SmtpFailure
+from newsletter.extensions import db
+from newsletter.timeutil import utcnow
+from tests.conftest import approve_for_tests
+from tests.delivery.support import bulk_subscribers
+
+
+class FakeClock:
+    def __init__(self, start: dt.datetime | None = None):
+        self.t = start or utcnow()
+
+    def now(self) -> dt.datetime:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += dt.timedelta(seconds=seconds)
+
+
+class Killed(BaseException):
+    """The worker died here (nothing in the pipeline catches a BaseException)."""
+
+
+_MSGID = re.compile(rb"^Message-ID:\s*(<[^>]+>)", re.MULTILINE | re.IGNORECASE)
+
+
+class FakeTransport:
+    """Answers by a script: `answer(n, rcpt)` returns an SMTP answer string to accept, or
+    raises (SmtpFailure, Killed). `before(n, rcpt)` runs first (to move the clock, run a
+    sweep...). Records every accepted (rcpt, Message-ID)."""
+
+    def __init__(self, answer: Callable | None = None, before: Callable | None = None):
+        self.answer = answer or (lambda n, rcpt: "250 2.0.0 Ok: queued as Q%d" % n)
+        self.before = before
+        self.calls = 0
+        self.accepted: list[tuple[str, str]] = []
+
+    def send(self, mail_from: str, rcpt: str, message: bytes) -> str:
+        self.calls += 1
+        if self.before is not None:
+            self.before(self.calls, rcpt)
+        answer = self.answer(self.calls, rcpt)
+        self.accepted.append((rcpt, _MSGID.search(message).group(1).decode()))
+        return answer
+
+    def close(self) -> None:
+        pass
+
+
+def refuse(stage: Stage, code: int | None, text: str, cause: BaseException | None = None):
+    raise SmtpFailure(stage, code, text, cause)
+
+
+def make_send(count: int = 20, leaders: int = 0, group: str = "members", **settings):
+    """A sent-ready send of the sample issue to `count` readers; (send id, settings)."""
+    from flask import current_app
+
+    from tests.conftest import SAMPLE
+    approve_for_tests(import_issue(db.session, SAMPLE.read_bytes())[0])
+    if leaders:
+        bulk_subscribers(leaders, "leadership", prefix="leader")
+    bulk_subscribers(count, group)
+    base = pipeline.PipelineSettings.from_config(current_app.config)
+    s = dataclasses.replace(base, **settings)
+    groups = [group] + (["leadership"] if leaders else [])
+    send = pipeline.create_send(db.session, s, 396, groups)
+    return send.id, s
+
+
+def senders(transport, clock, **kw) -> Senders:
+    return Senders(transport=transport, clock=clock, streaks={}, **kw)
+
+
+def rows(send_id: int) -> list[Delivery]:
+    db.session.expire_all()
+    return list(db.session.scalars(select(Delivery).where(Delivery.send_id == send_id)
+                                   .order_by(Delivery.id)))
+
+
+def ids(send_id: int, edition: str | None = None) -> list[int]:
+    return [d.id for d in rows(send_id) if edition is None or d.edition == edition]
