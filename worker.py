@@ -1,6 +1,6 @@
 """RQ worker entry: `python worker.py [--burst]`.
 
-Creates the app once and preloads rendering and delivery before taking jobs (RQ's advice),
+Creates the app once (without its web parts) and preloads delivery before taking jobs,
 then drains the queues strictly in order: the priority edition's queue first. A background
 thread runs the recovery sweep (stale claims of dead workers, due retries) every few seconds;
 a Redis lock makes sure only one worker sweeps at a time.
@@ -16,6 +16,7 @@ from rq import Queue, SimpleWorker
 
 from newsletter import create_app
 from newsletter.delivery import jobs
+from newsletter.extensions import redis_store
 from newsletter.tracking.jobs import flush_job
 
 log = logging.getLogger("newsletter.worker")
@@ -25,7 +26,7 @@ def mailbox_poller(app, stop: threading.Event) -> None:
     """Reads the bounce mailbox every BOUNCE_POLL_SECONDS when BOUNCE_MAILBOX_URL is set."""
     from newsletter.tracking.jobs import poll_mailbox_job
 
-    interval = float(app.config.get("BOUNCE_POLL_SECONDS", 300))
+    interval = app.config["BOUNCE_POLL_SECONDS"]
     while not stop.wait(interval):
         try:
             poll_mailbox_job()
@@ -34,7 +35,7 @@ def mailbox_poller(app, stop: threading.Event) -> None:
 
 
 def sweeper(app, stop: threading.Event, interval: float) -> None:
-    connection = jobs.redis_connection(app.config)
+    connection = redis_store.client(app.config)
     lock = connection.lock(f"{app.config['QUEUE_PREFIX']}:sweep-lock", timeout=max(interval * 4, 30))
     while not stop.wait(interval):
         if lock.acquire(blocking=False):
@@ -61,18 +62,19 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
-    app = create_app()
+    # No pages, forms or CLI in a worker; the render engine (MJML, premailer) loads only if
+    # a job renders (a scheduled send starting), not to personalise stored renderings.
+    app = create_app(web=False)
     jobs.set_app(app)
-    import newsletter.delivery.pipeline  # noqa: F401  preload before the first job
-    import newsletter.render  # noqa: F401
+    import newsletter.delivery.pipeline  # noqa: F401  preload what every send job uses
 
-    connection = jobs.redis_connection(app.config)
+    connection = redis_store.client(app.config, blocking=True)
     queues = [Queue(name, connection=connection) for name in jobs.queue_names(app.config)]
     stop = threading.Event()
     if not args.burst:
         threading.Thread(target=sweeper, args=(app, stop, args.sweep_interval),
                          daemon=True).start()
-        if app.config.get("BOUNCE_MAILBOX_URL"):
+        if app.config["BOUNCE_MAILBOX_URL"]:
             threading.Thread(target=mailbox_poller, args=(app, stop), daemon=True).start()
     # SimpleWorker runs jobs in this process: the app, its DB pool and the render caches are
     # built once, and a SIGKILL takes the whole worker (no orphaned work-horse keeps sending).

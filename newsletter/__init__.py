@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask
 
 from newsletter import config as config_module
-from newsletter.extensions import babel, csrf, db, login_manager, migrate, tune_sqlite
+from newsletter.extensions import babel, db, login_manager, redis_store, tune_sqlite
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent / "migrations")
 
@@ -37,37 +37,57 @@ MODELS = [
 ]
 
 
-def create_app(config: dict | None = None) -> Flask:
+def create_app(config: dict | None = None, *, web: bool = True) -> Flask:
+    """The app; `web=False` (the send workers) registers no pages, forms or CLI: a worker
+    needs the settings, the database and the templates of its emails, nothing more."""
     app = Flask(__name__, instance_path=str(config_module.INSTANCE_DIR))
-    app.config.update(config_module.from_environment())
-    if config:
-        app.config.update(config)
+    try:
+        app.config.update(config_module.load(config))
+    except config_module.ConfigError as exc:
+        # One line per problem in the log (gunicorn and the worker print it), then stop.
+        for problem in exc.problems:
+            config_module.log.error("configuration: %s", problem)
+        raise
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
-    if app.config.get("PROXY_COUNT"):
+    if web:
+        from newsletter.tracking.fastpath import TrackingFastPath
+
+        # Inside ProxyFix, so the fast path sees the reader's address and scheme.
+        app.wsgi_app = TrackingFastPath(app, app.wsgi_app)
+    if app.config["PROXY_COUNT"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
-        n = int(app.config["PROXY_COUNT"])
+        n = app.config["PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
     for module in MODELS:
         importlib.import_module(module)
 
-    from newsletter import i18n
-    from newsletter.staff import auth  # noqa: F401  registers the login user loader
+    from newsletter import extensions, i18n
 
     db.init_app(app)
+    redis_store.init_app(app)
     with app.app_context():
         tune_sqlite(db.engine)
-    migrate.init_app(app, db, directory=MIGRATIONS_DIR)
-    csrf.init_app(app)
-    login_manager.init_app(app)
+    if web:
+        from newsletter.staff import auth  # noqa: F401  registers the login user loader
+
+        extensions.migrate.init_app(app, db, directory=MIGRATIONS_DIR)
+        extensions.csrf.init_app(app)
+        login_manager.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale,
                    default_translation_directories=str(Path(__file__).parent / "translations"))
     app.after_request(i18n.remember_choice)
     from flask_babel import get_locale
 
     app.jinja_env.globals["get_locale"] = get_locale
+    from newsletter import display, errors
 
+    display.register(app)
+    errors.register(app)
+
+    if not web:
+        return app
     for module in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(module).bp)
 

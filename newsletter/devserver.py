@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 
-from newsletter.config import INSTANCE_DIR, PROJECT_ROOT
+from newsletter.config import DEVELOPMENT, INSTANCE_DIR, PROJECT_ROOT, instance_secret_key
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -25,6 +25,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    # Development, explicitly (the app assumes production otherwise); the key is random,
+    # made once and kept in instance/secret_key, shared with the worker through the env.
+    os.environ["APP_ENV"] = DEVELOPMENT
+    os.environ.setdefault("SECRET_KEY", instance_secret_key())
     os.environ.setdefault("DEV_MAILBOX_DIR", str(INSTANCE_DIR / "mailbox"))
     os.environ.setdefault("SMTP_HOST", "127.0.0.1")
     os.environ["SMTP_PORT"] = str(args.smtp_port)
@@ -107,8 +111,8 @@ def _approve_sample(issue) -> None:
     editor, reviewer = (db.session.scalar(select(StaffUser).where(StaffUser.email == e))
                         for e in ("editor@example.org", "reviewer@example.org"))
     try:
-        review.submit(db.session, issue, editor)
-        review.approve(db.session, issue, reviewer)
+        review.submit(db.session, issue, editor, notify_people=False)
+        review.approve(db.session, issue, reviewer, notify_people=False)
     except review.ReviewError:
         db.session.rollback()  # already in review or approved: leave it as staff left it
 

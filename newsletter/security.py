@@ -11,12 +11,11 @@
   links) never leak to other sites. nosniff, a restrictive Permissions-Policy.
 * Session cookie: HttpOnly, SameSite=Lax, Secure unless the app runs in development or
   testing (COOKIE_SECURE=1/0 overrides). Pages for logged-in staff are not cached.
-* Bodies over MAX_CONTENT_LENGTH (32 MB unless set) get a clear 413 page.
+* Bodies over MAX_CONTENT_LENGTH (newsletter.config) get a clear 413 page.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 
@@ -28,7 +27,6 @@ bp = Blueprint("security", __name__)
 
 # Endpoints whose pages are shown in a same-origin <iframe>.
 FRAMEABLE = {"bulletin.issue_email", "devmail.message_html"}
-DEFAULT_MAX_CONTENT_LENGTH = 32 * 1024 * 1024
 
 
 def csp_nonce() -> str:
@@ -62,13 +60,11 @@ def page_policy(nonce: str | None, frameable: bool) -> str:
 
 
 def secure_cookies_wanted(app) -> bool:
-    forced = os.environ.get("COOKIE_SECURE", app.config.get("COOKIE_SECURE", "auto"))
-    if str(forced).lower() in ("1", "true", "yes", "on"):
-        return True
-    if str(forced).lower() in ("0", "false", "no", "off"):
-        return False
-    development = (app.testing or app.debug
-                   or str(app.config.get("BASE_URL", "")).startswith("http://"))
+    """COOKIE_SECURE on/off, or auto: secure unless testing, debugging or served over http."""
+    forced = app.config["COOKIE_SECURE"]
+    if forced != "auto":
+        return forced == "on"
+    development = app.testing or app.debug or app.config["BASE_URL"].startswith("http://")
     return not development
 
 
@@ -81,10 +77,19 @@ def _configure(state) -> None:
         SESSION_COOKIE_SECURE=secure, REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax", REMEMBER_COOKIE_SECURE=secure,
         PREFERRED_URL_SCHEME="https" if secure else "http")
-    if not app.config.get("MAX_CONTENT_LENGTH"):
-        app.config["MAX_CONTENT_LENGTH"] = DEFAULT_MAX_CONTENT_LENGTH
     app.jinja_env.globals["csp_nonce"] = csp_nonce
     app.jinja_env.add_extension(ScriptNonce)
+
+
+# Every response carries these (set_headers; the tracking fast path sends them itself).
+COMMON_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+)
+NON_HTML_CSP = "default-src 'none'; frame-ancestors 'none'"
+HSTS = ("Strict-Transport-Security", "max-age=31536000")
 
 
 @bp.after_app_request
@@ -96,14 +101,12 @@ def set_headers(response):
         same = g.get("csp_nonce_request") is request._get_current_object()
         nonce = g.get("csp_nonce") if same else None
         headers["Content-Security-Policy"] = (page_policy(nonce, frameable) if html
-                                              else "default-src 'none'; frame-ancestors 'none'")
+                                              else NON_HTML_CSP)
     headers.setdefault("X-Frame-Options", "SAMEORIGIN" if frameable else "DENY")
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "same-origin")
-    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
-    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    for name, value in COMMON_HEADERS:
+        headers.setdefault(name, value)
     if request.is_secure:
-        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        headers.setdefault(*HSTS)
     if (request.endpoint != "static" and "Cache-Control" not in headers
             and current_user and current_user.is_authenticated):
         headers["Cache-Control"] = "no-store"

@@ -12,7 +12,7 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select, update
+from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select
 from sqlalchemy.orm import Session
 
 from newsletter.delivery.models import Delivery, DeliveryEvent, DeliveryState, Send
@@ -27,6 +27,7 @@ from subscribers.models import (
     SuppressionReason,
     email_hash,
 )
+from subscribers.suppression import suppress_subscriber
 
 PER_PAGE = 50
 STATUSES = [s.value for s in SubscriberStatus]
@@ -272,13 +273,7 @@ def _scrub(text: str | None, address: str) -> str | None:
 
 def suppress(session: Session, address: str, detail: str = "") -> None:
     """Staff add an address to the suppression list (a phone call, a letter)."""
-    service.add_suppression(session, address, SuppressionReason.MANUAL, detail)
-    session.execute(update(Subscriber).where(
-        Subscriber.email == address,
-        Subscriber.status.in_([SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED,
-                               SubscriberStatus.PENDING]))
-        .values(status=SubscriberStatus.SUPPRESSED))
-    session.commit()
+    suppress_subscriber(session, address, SuppressionReason.MANUAL, detail, verdict="manual")
 
 
 def suppression_page(session: Session, reason: str = "", before: int | None = None,

@@ -1,5 +1,6 @@
 """`flask subscribers import FILE`: the CSV import from the command line (same checks and
-report as the staff page; runs in the foreground, for operators loading a big list)."""
+report as the staff page; runs in the foreground, for operators loading a big list).
+`flask suppressions lift --send N [--cause bounced] [--dry-run]`: undo a mistaken wave."""
 
 from __future__ import annotations
 
@@ -51,3 +52,34 @@ def import_command(path: Path, mode: str, default_group: str | None) -> None:
                f"{imp.updated_count}, unchanged {imp.unchanged_count}, skipped "
                f"{imp.skipped_count}, opt-in mails {imp.mailed_count}")
     sys.exit(0 if imp.status == "done" else 1)
+
+
+suppressions_cli = AppGroup("suppressions", help="The suppression list.")
+
+
+@suppressions_cli.command("lift")
+@click.option("--send", "send_id", type=int, default=None, help="Lift what this send caused.")
+@click.option("--cause", type=click.Choice(["bounced", "complained"]), default=None,
+              help="Only suppressions of this cause.")
+@click.option("--dry-run", is_flag=True, help="Count only; change nothing.")
+def lift_command(send_id: int | None, cause: str | None, dry_run: bool) -> None:
+    """Lift the suppressions one send (or one cause) created; readers get their status back."""
+    import getpass
+
+    from newsletter.staff import audit
+    from subscribers.suppression import LiftError, lift_wave
+
+    try:
+        done = lift_wave(db.session, send_id=send_id, cause=cause, dry_run=dry_run)
+    except LiftError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+    what = f"send {send_id}" if send_id else f"cause {cause}"
+    if dry_run:
+        click.echo(f"{what}: would lift {done.suppressions} suppression(s) and restore "
+                   f"{done.restored} subscriber(s) (dry run: nothing changed)")
+        return
+    audit.record("suppressions.lift", what, done.describe(), actor_email=f"cli:{getpass.getuser()}",
+                 via="cli")
+    click.echo(f"{what}: lifted {done.suppressions} suppression(s), restored {done.restored} "
+               f"subscriber(s)")

@@ -12,6 +12,8 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
     EmailField,
+    HiddenField,
+    IntegerField,
     RadioField,
     SelectField,
     SelectMultipleField,
@@ -19,7 +21,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, ValidationError
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from subscribers import service
@@ -131,3 +133,22 @@ class SuppressionLookupForm(FlaskForm):
         csrf = False  # a GET search; it changes nothing
 
     lookup = StringField(_l("查询邮箱"), validators=[Length(max=320)])
+
+
+class LiftForm(FlaskForm):
+    """Lift a mistaken wave of suppressions: one send and/or one cause (admins)."""
+
+    send_id = IntegerField(_l("发送编号"), validators=[Optional(), NumberRange(min=1)])
+    cause = SelectField(_l("原因"), choices=choices([("", _l("硬退信与投诉")),
+                                                    ("bounced", _l("硬退信")),
+                                                    ("complained", _l("投诉"))]),
+                        validate_choice=True)
+    expected = HiddenField()   # the previewed count: confirm only what was shown
+
+    def validate(self, extra_validators=None) -> bool:
+        if not super().validate(extra_validators):
+            return False
+        if self.send_id.data is None and not self.cause.data:
+            self.send_id.errors.append(_l("请指定发送编号或原因（至少一项）。"))
+            return False
+        return True

@@ -21,7 +21,6 @@ from subscribers.models import ImportStatus, SubscriberImport
 
 log = logging.getLogger(__name__)
 
-INLINE_MAX_ROWS = 500  # up to this many lines the staff member waits for the summary
 
 
 def start_import(session: Session, data: bytes, filename: str, mode: str,
@@ -37,7 +36,7 @@ def start_import(session: Session, data: bytes, filename: str, mode: str,
                            status=ImportStatus.QUEUED, errors=[])
     session.add(imp)
     session.commit()
-    limit = int(current_app.config.get("SUBSCRIBER_IMPORT_INLINE_ROWS", INLINE_MAX_ROWS))
+    limit = current_app.config["SUBSCRIBER_IMPORT_INLINE_ROWS"]
     if text.count("\n") <= limit:
         execute(session, imp.id)
     else:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from enum import StrEnum
 
 from sqlalchemy import (
     JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from newsletter.extensions import db
 from newsletter.timeutil import utcnow
@@ -48,6 +49,17 @@ def email_hash(address: str) -> str:
     return hashlib.sha256(normalise_email(address).encode()).hexdigest()
 
 
+# Anything shaped like an address (a DSN's "<reader@example.org>: User unknown", a VERP
+# sender "bounce+17-ab@…"), including the local part of a bare "user@" left by truncation.
+_ADDRESS_RE = re.compile(r"[^\s<>()\[\]\"',;:]+@[^\s<>()\[\]\"',;:]*")
+ADDRESS_REMOVED = "〔地址已隐去〕"
+
+
+def scrub_addresses(text: str | None) -> str:
+    """`text` with every email address replaced: the suppression list keeps hashes only."""
+    return _ADDRESS_RE.sub(ADDRESS_REMOVED, text or "")
+
+
 class Group(db.Model):
     __tablename__ = "groups"
 
@@ -62,6 +74,21 @@ class Group(db.Model):
 
     def __repr__(self) -> str:
         return f"<Group {self.code}>"
+
+
+class GroupAlias(db.Model):
+    """Another name for a group, as the bulletin's foot writes it ("理事会" for 协会领导):
+    confirmed once by an editor on the import page, used by every later import."""
+
+    __tablename__ = "group_aliases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alias: Mapped[str] = mapped_column(String(128), unique=True)  # stored as groupnames.key()
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), index=True)
+    created_by: Mapped[str] = mapped_column(String(320), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    group: Mapped[Group] = relationship()
 
 
 class Subscriber(db.Model):
@@ -87,6 +114,9 @@ class Subscriber(db.Model):
 
     memberships: Mapped[list["Membership"]] = relationship(
         back_populates="subscriber", cascade="all, delete-orphan"
+    )
+    requests: Mapped[list["SubscriptionRequest"]] = relationship(
+        back_populates="subscriber", cascade="all, delete-orphan", passive_deletes=True
     )
 
     @property
@@ -114,6 +144,22 @@ class Membership(db.Model):
     group: Mapped[Group] = relationship(lazy="joined")
 
 
+class SubscriptionRequest(db.Model):
+    """What a /subscribe submission asked for an address already on file: kept here, not
+    written to the subscriber, until the mailbox owner confirms (a stranger typing someone's
+    address changes nothing). The confirmation link applies the request it was sent for."""
+
+    __tablename__ = "subscription_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True)
+    choices: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    subscriber: Mapped[Subscriber] = relationship(back_populates="requests")
+
+
 class Suppression(db.Model):
     """Addresses that must never be mailed again, kept as a hash so erasure keeps nothing."""
 
@@ -125,6 +171,18 @@ class Suppression(db.Model):
     reason: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # Where it came from, so a mistaken wave can be lifted (subscribers.suppression): the
+    # classifier's verdict ("hard_bounce", or "soft_streak", "complaint", "manual"), the send
+    # and delivery that caused it, and the subscriber's status before it was changed.
+    verdict: Mapped[str] = mapped_column(String(32), default="")
+    send_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    delivery_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    previous_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+
+    @validates("detail")
+    def _scrub(self, _key: str, value: str | None) -> str:
+        # Every writer (bounce intake, the pipeline, staff) goes through here.
+        return scrub_addresses(value)[:500]
 
 
 class ImportStatus(StrEnum):

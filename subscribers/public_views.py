@@ -12,8 +12,7 @@ from flask_babel import format_datetime, refresh
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
-from newsletter.delivery.jobs import redis_connection
-from newsletter.extensions import csrf, db
+from newsletter.extensions import csrf, db, redis_store
 from newsletter.ratelimit import RateLimiter, RateLimitUnavailable
 from newsletter.timeutil import utcnow
 from subscribers import forms, service, tokens
@@ -21,10 +20,6 @@ from subscribers.models import Subscriber
 
 bp = Blueprint("subscribe", __name__)
 
-RATES = {  # config key -> default; "N/seconds" or "N/hour"
-    "SUBSCRIBE_RATE_PER_IP": "20/hour",
-    "SUBSCRIBE_RATE_PER_ADDRESS": "3/hour",
-}
 PAUSE_CHOICES = (1, 2, 4, 8, 12)
 
 
@@ -58,9 +53,9 @@ def _check_rate(form_name: str, kind: str, value: str) -> None:
     _Limited if that allowance is used up."""
     config = current_app.config
     key = "SUBSCRIBE_RATE_PER_IP" if kind == "ip" else "SUBSCRIBE_RATE_PER_ADDRESS"
-    limiter = RateLimiter.from_spec(redis_connection(config),
+    limiter = RateLimiter.from_spec(redis_store.client(config),
                                     f"{config['QUEUE_PREFIX']}:rl:{form_name}-{kind}",
-                                    config.get(key, RATES[key]))
+                                    config[key])
     decision = limiter.hit(value)
     if not decision.allowed:
         raise _Limited(decision.retry_after)

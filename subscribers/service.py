@@ -19,7 +19,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from newsletter.bulletin.models import Issue, Section
+from newsletter.bulletin.models import Issue, IssueStatus, Section
 from newsletter.timeutil import utcnow
 from subscribers import mail, tokens
 from subscribers.models import (
@@ -32,11 +32,15 @@ from subscribers.models import (
     email_hash,
     normalise_email,
 )
+from subscribers.suppression import add_suppression, is_suppressed
+
+__all__ = ["add_suppression", "is_suppressed"]  # the suppression list's, offered here too
 
 # Offered when no issue exists yet (the sections of a usual week).
 DEFAULT_SECTIONS = ["要闻", "行业", "内容", "技术", "资本", "人事", "研究"]
 SUMMARY = "摘要"           # always in the email: not a choice
-RECENT_ISSUES = 4          # the section choices come from this many latest issues
+RECENT_ISSUES = 4          # the section choices come from this many latest SENT issues
+MAX_SECTION_CHOICES = 30   # and at most this many names (the anonymous form stays small)
 LOCALES = ("zh_CN", "en")
 FORMATS = ("html", "text")
 MAX_PAUSE_WEEKS = 26
@@ -81,7 +85,7 @@ def check_address(raw: str) -> str:
         raise SubscriptionError(_("请填写邮箱地址。"))
     try:
         result = validate_email(
-            raw, check_deliverability=bool(current_app.config.get("EMAIL_CHECK_DNS", False)),
+            raw, check_deliverability=current_app.config["EMAIL_CHECK_DNS"],
             allow_smtputf8=False)
     except EmailNotValidError:
         raise SubscriptionError(
@@ -105,16 +109,21 @@ def self_service_groups(session: Session) -> list[Group]:
 
 
 def section_choices(session: Session, keep: list[str] | None = None) -> list[str]:
-    """Section names of the latest issues, newest issue's order first; the default list if
-    there is no issue yet. Names in `keep` (a reader's current picks) are never dropped."""
-    latest = select(Issue.id).order_by(Issue.number.desc()).limit(RECENT_ISSUES).subquery()
+    """Section names of the latest sent issues (never a draft: the anonymous form must not
+    show unpublished work, nor pay for its size), newest issue's order first, at most
+    MAX_SECTION_CHOICES; the default list if nothing was sent yet. Names in `keep` (a
+    reader's current picks, themselves chosen from this list) are never dropped."""
+    latest = (select(Issue.id).where(Issue.status == IssueStatus.SENT)
+              .order_by(Issue.number.desc()).limit(RECENT_ISSUES).subquery())
     rows = session.execute(
         select(Section.name).join(Issue, Issue.id == Section.issue_id)
         .where(Section.issue_id.in_(select(latest.c.id)))
         .order_by(Issue.number.desc(), Section.position)
+        .limit(RECENT_ISSUES * MAX_SECTION_CHOICES)
     ).scalars()
-    names = [n for n in dict.fromkeys(rows) if n != SUMMARY] or list(DEFAULT_SECTIONS)
-    return names + [n for n in (keep or []) if n not in names]
+    names = [n for n in dict.fromkeys(rows) if n != SUMMARY][:MAX_SECTION_CHOICES]
+    names = names or list(DEFAULT_SECTIONS)
+    return names + [n for n in dict.fromkeys(keep or []) if n not in names][:MAX_SECTION_CHOICES]
 
 
 def subscriber_from_token(session: Session, purpose: str, token: str) -> Subscriber:
@@ -165,23 +174,6 @@ def _clean_sections(sections: list[str] | None, offered: list[str]) -> list[str]
         raise SubscriptionError(_("请至少选择一个栏目。"))
     # Everything offered: store None, so sections added to the weekly later come too.
     return None if set(offered) <= set(picked) else picked
-
-
-def is_suppressed(session: Session, address: str) -> bool:
-    return session.scalar(select(Suppression.id).where(
-        Suppression.email_hash == email_hash(address))) is not None
-
-
-def add_suppression(session: Session, address: str, reason: str, detail: str = "") -> None:
-    """Put the address's hash on the suppression list (no-op if it is there)."""
-    h = email_hash(address)
-    if session.scalar(select(Suppression.id).where(Suppression.email_hash == h)) is not None:
-        return
-    try:
-        with session.begin_nested():
-            session.add(Suppression(email_hash=h, reason=reason, detail=detail[:500]))
-    except IntegrityError:  # another request added it at the same moment
-        pass
 
 
 # --- subscribe and confirm ----------------------------------------------------------------

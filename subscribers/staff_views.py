@@ -24,27 +24,16 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 
 from newsletter.extensions import db
+from newsletter.staff import audit
 from newsletter.staff.auth import role_required
 from newsletter.staff.models import Role
-from newsletter.timeutil import to_local, utcnow
+from newsletter.timeutil import utcnow
 from subscribers import admin, forms, importer, jobs
 from subscribers.models import Group, Subscriber, SubscriberImport
+from subscribers.suppression import lift_wave
 
 bp = Blueprint("subscribers", __name__, url_prefix="/staff/subscribers")
 
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
-
-
-@bp.context_processor
-def _helpers() -> dict:
-    def local_time(value) -> str:
-        """Naive UTC from the database, shown in the configured time zone."""
-        if value is None:
-            return "—"
-        tz = current_app.config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai")
-        return to_local(value, tz).strftime("%Y-%m-%d %H:%M")
-
-    return {"local_time": local_time}
 
 
 @bp.errorhandler(CSRFError)
@@ -201,8 +190,8 @@ def import_csv():
         return render_template("subscribers/staff/import.html", form=form, recent=recent)
     if not form.validate():
         return render_template("subscribers/staff/import.html", form=form, recent=recent), 400
-    data = form.file.data.read(MAX_UPLOAD_BYTES + 1)
-    limit = int(current_app.config.get("SUBSCRIBER_IMPORT_MAX_BYTES", MAX_UPLOAD_BYTES))
+    limit = current_app.config["SUBSCRIBER_IMPORT_MAX_BYTES"]
+    data = form.file.data.read(limit + 1)
     error = None
     if len(data) > limit:
         error = _("文件太大（上限 %(mb)s MB），请拆分后分批导入。", mb=limit // (1024 * 1024))
@@ -264,3 +253,34 @@ def suppressions():
     return render_template("subscribers/staff/suppressions.html", rows=rows, total=total,
                            next_before=next_before, reason=reason, add_form=add_form,
                            lookup=lookup, found=found), status
+
+
+@bp.route("/suppressions/lift", methods=["GET", "POST"])
+@role_required(Role.ADMIN)
+def lift_suppressions():
+    """Undo a mistaken wave: preview how many suppressions one send (or cause) created,
+    then lift them, confirming exactly the count that was shown; audited."""
+    posted = request.method == "POST"
+    form = forms.LiftForm(request.form) if posted else forms.LiftForm(request.args,
+                                                                      meta={"csrf": False})
+    preview, status = None, 200
+    asked = posted or bool(request.args)
+    if asked and form.validate():
+        wave = {"send_id": form.send_id.data, "cause": form.cause.data or None}
+        preview = lift_wave(db.session, **wave, dry_run=True)
+        if posted and form.expected.data == str(preview.suppressions):
+            done = lift_wave(db.session, **wave)
+            audit.record("suppressions.lift", f"send {done.send_id}" if done.send_id
+                         else f"cause {done.cause}", done.describe())
+            flash(_("已解除 %(n)s 条屏蔽，%(m)s 位订阅者恢复原状态。", n=done.suppressions,
+                    m=done.restored), "success")
+            return redirect(url_for("subscribers.suppressions"))
+        if posted:
+            flash(_("数量已变化（现在是 %(n)s 条），请核对后再确认。", n=preview.suppressions),
+                  "warning")
+            status = 409
+        form.expected.data = str(preview.suppressions)
+    elif asked:
+        status = 400
+    return render_template("subscribers/staff/suppressions_lift.html", form=form,
+                           preview=preview), status

@@ -179,6 +179,19 @@ def text_field(body: dict, key: str, max_len: int, *, multiline: bool = False,
     return value
 
 
+def base64_field(body: dict, key: str, max_bytes: int) -> bytes:
+    """The bytes of a base64 string field (standard alphabet, padding optional)."""
+    value = body.get(key)
+    if not isinstance(value, str):
+        raise ApiError(400, f"{key} must be a base64 string")
+    if len(value) > (max_bytes * 4) // 3 + 4:
+        raise ApiError(413, f"{key} is larger than {max_bytes // (1 << 20)} MB")
+    try:
+        return base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(400, f"{key} is not valid base64") from None
+
+
 def bool_field(body: dict, key: str, default: bool | None = None) -> bool | None:
     if key not in body:
         return default

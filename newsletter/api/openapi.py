@@ -96,7 +96,8 @@ ISSUE_SUMMARY = {
 SCHEMAS = {
     "Error": _obj({"error": _obj({
         "status": {"type": "integer"}, "code": {"type": "string"},
-        "message": {"type": "string"}, "line": {"type": "integer"}},
+        "message": {"type": "string"}, "line": {"type": "integer"},
+        "page": {"type": "integer", "nullable": True}, "where": {"type": "string"}},
         ["status", "code", "message"])}, ["error"]),
     "IssueSummary": _obj(ISSUE_SUMMARY, ["number", "date", "title", "status"]),
     "IssueDetail": _obj({**ISSUE_SUMMARY,
@@ -112,12 +113,25 @@ SCHEMAS = {
         "approved_by": {"type": "string", "nullable": True}, "approved_at": TIME},
         ["number", "date", "title", "status", "content"]),
     "IssueList": _list_of("IssueSummary"),
-    "IssueImport": _obj({"text": {"type": "string", "maxLength": 1048576, "pattern": MULTI_LINE,
-                                  "description": "the issue's plain text; a text that does "
-                                                 "not parse is refused with 422 and the line"}},
-                        ["text"]),
-    "IssueImported": _obj({"issue": _ref("IssueDetail"), "created": {"type": "boolean"}},
-                          ["issue", "created"]),
+    "IssueImport": _obj({
+        "text": {"type": "string", "maxLength": 1048576, "pattern": MULTI_LINE,
+                 "description": "the issue's plain text; a text that does not parse is "
+                                "refused with 422 and where (line, or page and line)"},
+        "file": {"type": "string", "format": "byte",
+                 "description": "instead of text: base64 of the file (.docx, PDF, or text "
+                                "in UTF-8, UTF-16 or GB18030), recognised by its content"},
+        "dry_run": {"type": "boolean",
+                    "description": "parse and return the document and its warnings; store "
+                                   "nothing"}}) | {"oneOf": [{"required": ["text"]},
+                                                              {"required": ["file"]}]},
+    "Warning": _obj({"code": {"type": "string"}, "message": {"type": "string"},
+                     "line": {"type": "integer", "nullable": True},
+                     "level": {"type": "string", "enum": ["warning", "info"]},
+                     "data": {"type": "object"}}, ["code", "message", "level"]),
+    "IssueImported": _obj({"issue": _ref("IssueDetail"), "created": {"type": "boolean"},
+                           "document": {"type": "object"},
+                           "warnings": {"type": "array", "items": _ref("Warning")}},
+                          ["warnings"]),
     "Subscriber": _obj({
         "id": {"type": "integer"}, "email": {"type": "string"}, "name": {"type": "string"},
         "organisation": {"type": "string"}, "status": {"type": "string"},
@@ -196,7 +210,8 @@ def paths() -> dict:
         "/issues": {
             "get": _op("List issues, newest first", [], ok(200, "A page", "IssueList"), [400, 422],
                        params=PAGING, op_id="listIssues"),
-            "post": _op("Import an issue's plain text (replaces a draft of that number)", [E],
+            "post": _op("Import an issue from text, .docx or PDF (replaces a draft of that "
+                        "number); dry_run only parses", [E],
                         {201: ("Created", "IssueImported"), 200: ("Draft replaced",
                                                                   "IssueImported")},
                         [400, 409, 413, 415, 422], body="IssueImport", op_id="importIssue"),

@@ -10,6 +10,7 @@ from newsletter.api.core import (
     MAX_ID,
     ApiError,
     actor,
+    base64_field,
     bool_field,
     bp,
     code_list,
@@ -22,9 +23,11 @@ from newsletter.api.core import (
     scope_required,
     text_field,
 )
+from newsletter.bulletin import limits
+from newsletter.bulletin.document import check_size
 from newsletter.bulletin.models import Issue
 from newsletter.bulletin.parser import IssueParseError
-from newsletter.bulletin.service import IssueImportError, import_issue
+from newsletter.bulletin.service import IssueImportError, IssueTooLarge, read_upload, store_doc
 from newsletter.extensions import db
 from newsletter.review import service as review
 from newsletter.review.models import IssueReview, ReviewAction
@@ -96,20 +99,39 @@ def issues_get(number: int):
 @bp.post("/issues")
 @scope_required(Role.EDITOR)
 def issues_import():
-    """Import an issue's plain text (replaces a draft of the same number)."""
-    body = json_body({"text"}, {"text"})
-    text = text_field(body, "text", MAX_ISSUE_TEXT, multiline=True)
+    """Import an issue: `text` (plain text) or `file` (base64 of a .docx, a PDF or a text
+    file in any accepted encoding); `dry_run` parses and warns without storing."""
+    body = json_body({"text", "file", "dry_run"})
+    if ("text" in body) == ("file" in body):
+        raise ApiError(400, "send either text or file (base64), not both or neither")
+    if "text" in body:
+        data = text_field(body, "text", MAX_ISSUE_TEXT, multiline=True).encode("utf-8")
+    else:
+        data = base64_field(body, "file", limits.MAX_FILE_BYTES)
+    dry_run = bool_field(body, "dry_run", False)
     try:
-        issue, created = import_issue(db.session, text)
+        result = read_upload(db.session, data)
+        if dry_run:
+            check_size(result.doc)
+            return {"document": result.doc.to_json(),
+                    "warnings": [n.to_json() for n in result.notices]}, 200
+        issue, created = store_doc(db.session, result.doc)
     except IssueParseError as exc:
         db.session.rollback()
-        raise ApiError(422, f"line {exc.line}: {exc.message}", "parse_error", line=exc.line)
+        raise ApiError(422, str(exc), "parse_error", line=exc.line, page=exc.page,
+                       where=exc.where)
+    except IssueTooLarge as exc:
+        db.session.rollback()
+        raise ApiError(413, str(exc), "too_large")
     except IssueImportError as exc:
         db.session.rollback()
         raise ApiError(409, str(exc))
     review.note_edit(db.session, issue, actor(), ReviewAction.IMPORTED)
-    record("issue.imported", f"issue:{issue.number}", {"created": created})
-    return {"issue": issue_detail(issue), "created": created}, 201 if created else 200
+    record("issue.imported", f"issue:{issue.number}",
+           {"created": created, "issue": issue.number, "sections": len(issue.sections),
+            "articles": sum(len(s.articles) for s in issue.sections)})
+    return ({"issue": issue_detail(issue), "created": created,
+             "warnings": [n.to_json() for n in result.notices]}, 201 if created else 200)
 
 
 # --- subscribers ----------------------------------------------------------------------------
@@ -168,7 +190,11 @@ def subscribers_list():
     if after is not None:
         query = query.where(Subscriber.id < after)
     rows = list(db.session.scalars(query.limit(limit + 1)))
-    return paged(rows, limit, lambda s: s.id, subscriber_out)
+    answer = paged(rows, limit, lambda s: s.id, subscriber_out)
+    # Personal data leaving the system: audited like the pages' exports.
+    record("subscriber.listed", "subscribers", {"count": min(len(rows), limit),
+                                                "query": sorted(request.args)[:10]})
+    return answer
 
 
 @bp.post("/subscribers")
@@ -217,7 +243,9 @@ def subscribers_create():
 @bp.get("/subscribers/<int:subscriber_id>")
 @scope_required(Role.EDITOR)
 def subscribers_get(subscriber_id: int):
-    return subscriber_out(_subscriber(subscriber_id))
+    sub = _subscriber(subscriber_id)
+    record("subscriber.read", f"subscriber:{sub.id}")
+    return subscriber_out(sub)
 
 
 @bp.patch("/subscribers/<int:subscriber_id>")

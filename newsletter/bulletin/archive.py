@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from newsletter.bulletin.document import IssueDoc
 from newsletter.bulletin.models import Issue, IssueStatus
-from newsletter.render.markup import date_cn, inline_html, squash, strip_bullet
+from newsletter.render.markup import SummaryMatcher, date_cn, inline_html, squash, strip_bullet
 
 PER_PAGE = 20
 FOOT_LABELS = ("编辑部", "责编", "复核")
@@ -88,12 +88,9 @@ def page_context(doc: IssueDoc) -> dict:
                              "paras": [inline_html(p) for p in article.paragraphs]})
         sections.append({"name": section.name, "anchor": f"s-{s_idx}", "articles": articles})
 
-    summary = []
+    summary, matcher = [], SummaryMatcher(titles)  # the email's rule, in one place
     for item in doc.summary:
-        # the email's rule: the exact title first, then containment either way
-        key = squash(item)
-        match = next((t for t in titles if t[1] == key), None) or next(
-            (t for t in titles if key and t[1] and (key in t[1] or t[1] in key)), None)
+        match = matcher.match(item)
         summary.append({"text": strip_bullet(item),
                         "anchor": f"a-{match[0]}" if match else None})
 

@@ -80,3 +80,62 @@ class IssueDoc:
             distribution={k: list(v) for k, v in data.get("distribution", {}).items()},
             editor_note=data.get("editor_note"),
         )
+
+
+# --- size limits ------------------------------------------------------------------------
+# One issue's limits (README "Issue size limits"), checked wherever an issue is stored —
+# import (page, API, CLI, any format: `Issue.fill_from_doc` checks) and the edit page — so
+# that rendering, the archive and the public form stay cheap. The sample: 7 sections, 31
+# articles, 16 KB of text.
+MAX_SECTIONS = 30
+MAX_ARTICLES = 200
+MAX_PARAGRAPHS = 50            # per article
+MAX_PARAGRAPH_CHARS = 5_000
+MAX_TITLE_CHARS = 500          # an article's title
+MAX_SUMMARY_ITEMS = 100
+MAX_TEXT_BYTES = 512 * 1024    # every title, paragraph, 摘要 line and the 编者按, UTF-8
+
+
+class IssueTooLarge(ValueError):
+    """The issue is over a size limit; nothing was stored. `problems`: (path, message)."""
+
+    def __init__(self, problems: list[tuple[tuple, str]]):
+        self.problems = problems
+        super().__init__("；".join(message for _path, message in problems))
+
+
+def size_problems(doc: IssueDoc) -> list[tuple[tuple, str]]:
+    """(field path, message) for each limit the issue is over; [] when it fits."""
+    problems: list[tuple[tuple, str]] = []
+    if len(doc.sections) > MAX_SECTIONS:
+        problems.append((("sections",), f"栏目太多：{len(doc.sections)} 个，最多 {MAX_SECTIONS} 个。"))
+    count = sum(len(s.articles) for s in doc.sections)
+    if count > MAX_ARTICLES:
+        problems.append((("sections",), f"文章太多：{count} 篇，每期最多 {MAX_ARTICLES} 篇。"))
+    if len(doc.summary) > MAX_SUMMARY_ITEMS:
+        problems.append((("summary",), f"摘要太长：{len(doc.summary)} 条，最多 {MAX_SUMMARY_ITEMS} 条。"))
+    total = sum(len(x.encode()) for x in [doc.title, *doc.summary, doc.editor_note or ""])
+    for i, section in enumerate(doc.sections):
+        for j, article in enumerate(section.articles):
+            where = ("sections", i, "articles", j)
+            label = f"栏目「{section.name}」第 {j + 1} 篇文章"
+            total += len(article.title.encode()) + sum(len(p.encode()) for p in article.paragraphs)
+            if len(article.title) > MAX_TITLE_CHARS:
+                problems.append(((*where, "title"), f"{label}的标题太长：{len(article.title)} 字，"
+                                                    f"最多 {MAX_TITLE_CHARS} 字。"))
+            if len(article.paragraphs) > MAX_PARAGRAPHS:
+                problems.append(((*where, "body"), f"{label}段落太多：{len(article.paragraphs)} 段，"
+                                                   f"最多 {MAX_PARAGRAPHS} 段。"))
+            longest = max((len(p) for p in article.paragraphs), default=0)
+            if longest > MAX_PARAGRAPH_CHARS:
+                problems.append(((*where, "body"), f"{label}有一段太长：{longest} 字，"
+                                                   f"每段最多 {MAX_PARAGRAPH_CHARS} 字。"))
+    if total > MAX_TEXT_BYTES:
+        problems.append(((), f"本期正文太大：{total // 1024} KB，最多 {MAX_TEXT_BYTES // 1024} KB。"))
+    return problems[:20]  # enough to act on; a huge file does not make a huge page
+
+
+def check_size(doc: IssueDoc) -> None:
+    problems = size_problems(doc)
+    if problems:
+        raise IssueTooLarge(problems)

@@ -19,7 +19,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from newsletter.bulletin.document import ArticleDoc, IssueDoc, SectionDoc
+from newsletter.bulletin.document import (
+    MAX_TITLE_CHARS,
+    ArticleDoc,
+    IssueDoc,
+    SectionDoc,
+    size_problems,
+)
 from newsletter.bulletin.models import Issue, IssueStatus
 from newsletter.timeutil import utcnow
 
@@ -28,7 +34,7 @@ MAX_NUMBER = 999_999
 MAX_ISSUE_TITLE = 200
 MAX_PUBLISHER = 200
 MAX_SECTION_NAME = 64
-MAX_ARTICLE_TITLE = 500
+MAX_ARTICLE_TITLE = MAX_TITLE_CHARS
 MAX_EDITOR_NOTE = 5_000
 MAX_SUMMARY_ITEM = 300
 RESERVED_SECTION_NAMES = {"摘要"}  # the renderer treats 摘要 as the summary box
@@ -166,6 +172,9 @@ def validate(doc: IssueDoc) -> list[Problem]:
             elif any(_CONTROL_RE.search(p) for p in article.paragraphs):
                 problems.append(Problem(("sections", i, "articles", j, "body"),
                                         f"{where}的正文含有不可见的控制字符。"))
+    said = {p.path for p in problems}  # a title too long is already named above
+    problems += [Problem(path, message) for path, message in size_problems(doc)
+                 if path not in said]
     return problems
 
 

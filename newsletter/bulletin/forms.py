@@ -31,8 +31,15 @@ from newsletter.render import Edition
 
 
 class ImportForm(FlaskForm):
-    file = FileField(_l("周报文本文件（.txt，UTF-8）"),
-                     validators=[FileRequired(_l("请选择要导入的 .txt 文件。"))])
+    file = FileField(_l("周报文件（Word .docx、PDF 或纯文本）"),
+                     validators=[FileRequired(_l("请选择要导入的周报文件。"))])
+
+
+class ImportPreviewForm(FlaskForm):
+    """The preview's steps: the signed upload travels in `token`; the step is the pressed
+    button's `op` (move:N:title|para, alias:K with alias_name-K/alias_group-K, reset, save)."""
+
+    token = HiddenField(validators=[InputRequired()])
 
 
 class ArticleForm(Form):

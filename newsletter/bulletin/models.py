@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import JSON, Date, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from newsletter.bulletin.document import ArticleDoc, IssueDoc, SectionDoc
+from newsletter.bulletin.document import ArticleDoc, IssueDoc, SectionDoc, check_size
 from newsletter.extensions import db
 from newsletter.timeutil import utcnow
 
@@ -56,7 +56,9 @@ class Issue(db.Model):
         )
 
     def fill_from_doc(self, doc: IssueDoc) -> None:
-        """Replace this issue's content with the document's (sections and articles anew)."""
+        """Replace this issue's content with the document's (sections and articles anew).
+        Every way of storing an issue passes here: IssueTooLarge over a size limit."""
+        check_size(doc)
         self.number = doc.number
         self.date = doc.date
         self.title = doc.title

@@ -1,4 +1,4 @@
-"""Issue pages. Staff: list, import, the issue page (preview of both editions, test send),
+"""Issue pages. Staff: list, the issue page (preview of both editions, test send),
 the edit page. Public: the web archive (index and one issue, regular edition only).
 
 Thin views: forms parse the request, `service`/`editing`/`preview`/`archive` do the work.
@@ -19,17 +19,13 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
-from werkzeug.datastructures import ImmutableMultiDict
 
 from newsletter.bulletin import archive, editing, preview
-from newsletter.bulletin.forms import ImportForm, IssueEditForm, SendTestForm
+from newsletter.bulletin.forms import IssueEditForm, SendTestForm
 from newsletter.bulletin.models import Issue
-from newsletter.bulletin.parser import IssueParseError
-from newsletter.bulletin.service import IssueImportError, import_issue
 from newsletter.delivery.models import Send
 from newsletter.extensions import db
 from newsletter.render import Edition
-from newsletter.render.markup import date_cn
 from newsletter.review import models as review_models
 from newsletter.review import service as review_service
 from newsletter.staff.auth import role_required
@@ -37,18 +33,11 @@ from newsletter.staff.models import Role
 
 bp = Blueprint("bulletin", __name__)
 
-DEFAULT_IMPORT_MAX_BYTES = 1024 * 1024  # the sample is 16 KB; a real issue stays far below
-FORM_OVERHEAD_BYTES = 64 * 1024         # multipart boundaries and the CSRF field
 # The iframe documents: no script, no plugins, no same-origin access even if opened alone.
 FRAME_CSP = ("sandbox allow-popups allow-popups-to-escape-sandbox; default-src 'none'; "
              "style-src 'unsafe-inline'; img-src http: https: data:; frame-ancestors 'self'")
 ARCHIVE_CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; "
                "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
-
-
-@bp.app_template_filter("cn_date")
-def cn_date(value) -> str:
-    return date_cn(value) if value else ""
 
 
 def _issue_or_404(number: int) -> Issue:
@@ -62,20 +51,16 @@ def _base_url() -> str:
     return current_app.config["BASE_URL"]
 
 
-def _import_limit() -> int:
-    return int(current_app.config.get("IMPORT_MAX_BYTES", DEFAULT_IMPORT_MAX_BYTES))
-
-
 def _note_change(issue: Issue, action) -> None:
     """Tell the approval workflow who changed the issue: an approved issue goes back to
     review (and its scheduled sends are cancelled); its editor may not approve it."""
     cancelled = review_service.note_edit(db.session, issue, current_user._get_current_object(), action)
     if cancelled:
-        flash(_("本期批准后内容被修改，已退回待审核，并撤销了定时发送 %(ids)s。",
+        flash(_("本期批准后内容被修改，已退回待复核，并撤销了定时发送 %(ids)s。",
                 ids="、".join(f"#{i}" for i in cancelled)), "warning")
 
 
-# --- list and import -----------------------------------------------------------------------
+# --- list (the import pages are in import_views) ---------------------------------------
 
 @bp.get("/issues")
 @role_required()
@@ -86,59 +71,6 @@ def issue_list():
         select(Send.issue_id, func.count()).group_by(Send.issue_id)).all())
     return render_template("bulletin/list.html", issues=issues, send_counts=send_counts,
                            can_edit=current_user.has_role(Role.EDITOR))
-
-
-@bp.url_value_preprocessor
-def _limit_upload(endpoint, values):
-    # Runs before CSRFProtect reads the body: an oversized upload stops at 413 unread.
-    if endpoint == "bulletin.issue_import" and request.method == "POST":
-        request.max_content_length = _import_limit() + FORM_OVERHEAD_BYTES
-
-
-@bp.errorhandler(413)
-def _too_large(exc):
-    # The body was refused unread: let later readers (after_request hooks) see an empty form
-    # instead of hitting the same 413 again.
-    request.__dict__["form"] = ImmutableMultiDict()
-    request.__dict__["files"] = ImmutableMultiDict()
-    if request.endpoint != "bulletin.issue_import" or not (
-            current_user.is_authenticated and current_user.has_role(Role.EDITOR)):
-        return exc
-    form = ImportForm(formdata=None)
-    form.file.errors = [_("文件太大：上限为 %(kb)s KB。请确认选的是周报的纯文本文件。",
-                          kb=_import_limit() // 1024)]
-    return render_template("bulletin/import.html", form=form, limit=_import_limit()), 413
-
-
-@bp.route("/issues/import", methods=["GET", "POST"])
-@role_required(Role.EDITOR)
-def issue_import():
-    """Upload an issue's text; a malformed file shows the parser's line-numbered message."""
-    form = ImportForm()
-    limit = _import_limit()
-    if form.validate_on_submit():
-        data = form.file.data.read(limit + 1)
-        if len(data) > limit:
-            form.file.errors = [_("文件太大：上限为 %(kb)s KB。请确认选的是周报的纯文本文件。",
-                                  kb=limit // 1024)]
-        else:
-            try:
-                issue, created = import_issue(db.session, data)
-            except IssueParseError as exc:
-                form.file.errors = [_("无法导入：第 %(line)s 行：%(msg)s",
-                                      line=exc.line, msg=exc.message)]
-            except IssueImportError as exc:
-                form.file.errors = [_("无法导入：%(msg)s", msg=str(exc))]
-            else:
-                _note_change(issue, review_models.ReviewAction.IMPORTED)
-                articles = sum(len(s.articles) for s in issue.sections)
-                flash(_("%(what)s第 %(n)s 期：%(s)s 个栏目，%(a)s 篇文章。",
-                        what=_("已导入") if created else _("已更新草稿"), n=issue.number,
-                        s=len(issue.sections), a=articles), "success")
-                return redirect(url_for("bulletin.issue_detail", number=issue.number))
-        return render_template("bulletin/import.html", form=form, limit=limit), 400
-    status = 400 if request.method == "POST" else 200
-    return render_template("bulletin/import.html", form=form, limit=limit), status
 
 
 # --- the issue page: preview and test send ------------------------------------------------
@@ -304,3 +236,6 @@ def archive_issue(number: int):
     return _public(render_template("bulletin/archive_issue.html",
                                    page=archive.page_context(archive.public_doc(issue)),
                                    prev_n=prev_n, next_n=next_n))
+
+
+from newsletter.bulletin import import_views  # noqa: F401  (adds the import routes to bp)

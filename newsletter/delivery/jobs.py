@@ -15,7 +15,7 @@ from rq import Queue, Retry
 from newsletter.delivery import pipeline, ratelimit
 from newsletter.delivery.message import DkimSigner
 from newsletter.delivery.transport import SmtpSettings, SmtpTransport
-from newsletter.extensions import db
+from newsletter.extensions import db, redis_store
 from newsletter.render import Edition
 
 _app: Flask | None = None
@@ -35,17 +35,10 @@ def _job_app() -> Flask:
     return _app
 
 
-_connections: dict[str, Redis] = {}
-
-
 def redis_connection(config) -> Redis:
-    """One client (with its connection pool) per Redis URL and process, reused by every
-    call: connecting anew per enqueue made bulk opt-in mail crawl (~260/s)."""
-    url = config["REDIS_URL"]
-    client = _connections.get(url)
-    if client is None:
-        client = _connections[url] = Redis.from_url(url)
-    return client
+    """The shared client of `extensions.redis_store` (kept for callers of this name):
+    one pool per process; connecting anew per enqueue made bulk opt-in mail crawl."""
+    return redis_store.client(config)
 
 
 def queue_names(config) -> list[str]:
@@ -57,7 +50,7 @@ def queue_names(config) -> list[str]:
 def queue_for(config, edition: str, connection: Redis | None = None) -> Queue:
     priority, default = queue_names(config)
     name = priority if edition == Edition.PRIORITY.value else default
-    return Queue(name, connection=connection or redis_connection(config))
+    return Queue(name, connection=connection or redis_store.client(config))
 
 
 def enqueue_send(send_id: int) -> int:
@@ -68,7 +61,7 @@ def enqueue_send(send_id: int) -> int:
     """
     config = current_app.config
     settings = pipeline.PipelineSettings.from_config(config)
-    connection = redis_connection(config)
+    connection = redis_store.client(config)
     queues = {e.value: queue_for(config, e.value, connection) for e in Edition}
     jobs = 0
     pending: dict[str, list] = {e.value: [] for e in Edition}
@@ -144,7 +137,7 @@ def send_batch(send_id: int, delivery_ids: list[int]) -> dict:
         with SmtpTransport(SmtpSettings.from_config(app.config)) as transport:
             senders = pipeline.Senders(
                 transport=transport,
-                limiter=ratelimit.from_config(redis_connection(app.config), app.config),
+                limiter=ratelimit.from_config(redis_store.client(app.config), app.config),
                 signer=DkimSigner.from_config(app.config),
             )
             token = secrets.token_hex(16)
@@ -169,7 +162,7 @@ def sweep() -> dict:
     with app.app_context():
         settings = pipeline.PipelineSettings.from_config(app.config)
         groups = pipeline.recover(db.session, settings)
-        connection = redis_connection(app.config)
+        connection = redis_store.client(app.config)
         jobs = 0
         for (send_id, edition), ids in groups.items():
             queue = queue_for(app.config, edition, connection)

@@ -135,8 +135,8 @@ class DkimSigner:
 
     @classmethod
     def from_config(cls, config) -> "DkimSigner | None":
-        path = config.get("DKIM_KEY_FILE")
-        if not (path and config.get("DKIM_SELECTOR") and config.get("DKIM_DOMAIN")):
+        path = config["DKIM_KEY_FILE"]
+        if not (path and config["DKIM_SELECTOR"] and config["DKIM_DOMAIN"]):
             return None
         with open(path, "rb") as fh:
             return cls(config["DKIM_SELECTOR"], config["DKIM_DOMAIN"], fh.read())

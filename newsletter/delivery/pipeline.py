@@ -65,12 +65,12 @@ class PipelineSettings:
             base_url=config["BASE_URL"],
             mail_from=config["MAIL_FROM"],
             list_id=config["LIST_ID"],
-            batch_size=int(config.get("BATCH_SIZE", 200)),
-            max_attempts=int(config.get("MAX_ATTEMPTS", 5)),
-            retry_base_seconds=float(config.get("RETRY_BASE_SECONDS", 30)),
-            retry_max_seconds=float(config.get("RETRY_MAX_SECONDS", 3600)),
-            claim_timeout_seconds=float(config.get("CLAIM_TIMEOUT_SECONDS", 300)),
-            unsubscribe_mailto=config.get("UNSUBSCRIBE_MAILTO", ""),
+            batch_size=config["BATCH_SIZE"],
+            max_attempts=config["MAX_ATTEMPTS"],
+            retry_base_seconds=config["RETRY_BASE_SECONDS"],
+            retry_max_seconds=config["RETRY_MAX_SECONDS"],
+            claim_timeout_seconds=config["CLAIM_TIMEOUT_SECONDS"],
+            unsubscribe_mailto=config["UNSUBSCRIBE_MAILTO"],
             tracking=TrackingSettings.from_config(config),
         )
 

@@ -49,4 +49,4 @@ def forecast_for(session: Session, config, redis: Redis, group_codes: list[str],
     pool = RelayPool(redis, config["QUEUE_PREFIX"], load(config))
     return forecast(audience_by_domain(session, group_codes), relay_capacities(pool),
                     pool.config.paces, now or utcnow(),
-                    timezone=config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai"))
+                    timezone=config["BABEL_DEFAULT_TIMEZONE"])

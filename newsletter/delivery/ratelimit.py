@@ -129,8 +129,8 @@ class RateLimiter:
 
 def from_config(redis: Redis, config) -> RateLimiter:
     return RateLimiter(redis, config["QUEUE_PREFIX"], [
-        Window(1.0, int(config.get("RATE_PER_SECOND", 0))),
-        Window(3600.0, int(config.get("RATE_PER_HOUR", 0))),
+        Window(1.0, config["RATE_PER_SECOND"]),
+        Window(3600.0, config["RATE_PER_HOUR"]),
     ])
 
 

@@ -70,24 +70,30 @@ def check_relay(relay: Relay, *, mail_from: str, secret_key: str, test_rcpt: str
     """Walk one relay through connect … RSET; the first failure ends the check."""
     envelope = envelope_for(relay, mail_from, secret_key)
     result = CheckResult(relay.name, envelope, test_rcpt)
+    steps = [s for s in STAGES if (s != "tls" or relay.security != "none")
+             and (s != "auth" or relay.username)]
     transport = SmtpTransport(relay.smtp_settings())
     try:
-        transport.connect()
-        result.passed += ["connect"] + (["tls"] if relay.security != "none" else []) \
-            + (["auth"] if relay.username else [])
         transport.probe(envelope, test_rcpt)
-        result.passed += ["mail_from", "rcpt", "rset"]
+        result.passed = steps
     except SmtpFailure as failure:
+        # The stages before the one that failed went through.
+        failed = str(failure.stage)
+        result.passed = steps[:steps.index(failed)] if failed in steps else []
         _explain(result, relay, failure)
     finally:
         transport.close()
     return result
 
 
-def check_all(relay_config: RelayConfig, *, mail_from: str, secret_key: str, test_rcpt: str,
+def check_all(relay_config: RelayConfig, *, mail_from: str, secret_key: str, test_rcpt: str = "",
               names: list[str] | None = None) -> list[CheckResult]:
+    """Each relay (or those named); without `test_rcpt`, a relay is offered its own fixed
+    sender (the login's mailbox, which it surely takes) or else the From address."""
     relays = [relay_config.relay(n) for n in names] if names else list(relay_config.relays)
-    return [check_relay(r, mail_from=mail_from, secret_key=secret_key, test_rcpt=test_rcpt)
+    return [check_relay(r, mail_from=mail_from, secret_key=secret_key,
+                        test_rcpt=test_rcpt or (r.envelope_sender if r.envelope == "fixed"
+                                                else parseaddr(mail_from)[1]))
             for r in relays]
 
 
@@ -142,11 +148,11 @@ def _explain(result: CheckResult, relay: Relay, failure: SmtpFailure) -> None:
         result.advice = "请根据服务器答复检查该中继的设置。"
 
 
-def check_from_config(config, names: list[str] | None = None) -> list[CheckResult]:
+def check_from_config(config, names: list[str] | None = None,
+                      relay_config: RelayConfig | None = None) -> list[CheckResult]:
     """The check of the configured relays (all, or those named), with the app's settings."""
     from newsletter.delivery.relays import load
 
-    mail_from = config.get("MAIL_FROM", "")
-    rcpt = config.get("RELAY_CHECK_RCPT") or parseaddr(mail_from)[1]
-    return check_all(load(config), mail_from=mail_from, secret_key=config["SECRET_KEY"],
-                     test_rcpt=rcpt, names=names)
+    return check_all(relay_config or load(config), mail_from=config.get("MAIL_FROM", ""),
+                     secret_key=config["SECRET_KEY"],
+                     test_rcpt=config.get("RELAY_CHECK_RCPT") or "", names=names)

@@ -42,6 +42,7 @@ from pathlib import Path
 
 from redis import Redis
 
+from newsletter.config import settle
 from newsletter.delivery.ratelimit import RateLimiter, Slots, Window
 
 ENVELOPES = ("verp", "fixed")
@@ -145,8 +146,9 @@ class RelayConfig:
 def load(config, env: dict | None = None) -> RelayConfig:
     """The relays from RELAYS_FILE, or the single `default` relay of the SMTP_* settings."""
     env = os.environ if env is None else env
-    path = config.get("RELAYS_FILE") or ""
-    mail_from = parseaddr(config.get("MAIL_FROM", ""))[1]
+    config = settle(config)  # typed, with the one default of each setting (newsletter.config)
+    path = config["RELAYS_FILE"]
+    mail_from = parseaddr(config["MAIL_FROM"])[1]
     if not path:
         return RelayConfig((_default_relay(config, mail_from),), dict(DEFAULT_PACES))
     try:
@@ -183,19 +185,14 @@ def load(config, env: dict | None = None) -> RelayConfig:
 
 
 def _default_relay(config, mail_from: str) -> Relay:
-    security = (config.get("SMTP_SECURITY") or "").strip().lower()
-    if not security:
-        security = "starttls" if config.get("SMTP_STARTTLS") else "none"
-    envelope = (config.get("SMTP_ENVELOPE") or "verp").strip().lower()
+    security = config["SMTP_SECURITY"] or ("starttls" if config["SMTP_STARTTLS"] else "none")
     return Relay(
-        name="default", host=config.get("SMTP_HOST", "127.0.0.1"),
-        port=int(config.get("SMTP_PORT", 25)), security=security,
-        username=config.get("SMTP_USERNAME") or None, password=config.get("SMTP_PASSWORD") or None,
-        ca_file=config.get("SMTP_CA_FILE") or None, timeout=float(config.get("SMTP_TIMEOUT", 30)),
-        envelope=envelope if envelope in ENVELOPES else "verp",
-        envelope_sender=_fixed_sender(config.get("SMTP_USERNAME"), mail_from),
-        limits=Limits(per_second=int(config.get("RATE_PER_SECOND", 0) or 0),
-                      per_hour=int(config.get("RATE_PER_HOUR", 0) or 0)))
+        name="default", host=config["SMTP_HOST"], port=config["SMTP_PORT"], security=security,
+        username=config["SMTP_USERNAME"] or None, password=config["SMTP_PASSWORD"] or None,
+        ca_file=config["SMTP_CA_FILE"] or None, timeout=config["SMTP_TIMEOUT"],
+        envelope=config["SMTP_ENVELOPE"],
+        envelope_sender=_fixed_sender(config["SMTP_USERNAME"], mail_from),
+        limits=Limits(per_second=config["RATE_PER_SECOND"], per_hour=config["RATE_PER_HOUR"]))
 
 
 def _fixed_sender(username: str | None, mail_from: str) -> str:
@@ -238,7 +235,7 @@ def _relay_from(path: str, n: int, entry, env, mail_from: str, config) -> Relay:
         raise RelayConfigError(f"{where}: weight must be at least 1")
     return Relay(name=name.strip(), host=host.strip(), port=port, security=security,
                  username=username, password=password, ca_file=entry.get("ca_file") or None,
-                 timeout=float(entry.get("timeout", config.get("SMTP_TIMEOUT", 30))),
+                 timeout=float(entry.get("timeout", config["SMTP_TIMEOUT"])),
                  envelope=envelope, envelope_sender=sender,
                  limits=Limits(**{k: _int(where, entry, k, 0) for k in LIMIT_WINDOWS}),
                  order=_int(where, entry, "order", 0), weight=weight)

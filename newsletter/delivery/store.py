@@ -19,6 +19,7 @@ from newsletter.timeutil import utcnow
 from subscribers.models import (
     Group, Membership, Subscriber, SubscriberStatus, Suppression, email_hash,
 )
+from subscribers.suppression import suppress_subscriber
 
 PAGE = 1000
 
@@ -256,16 +257,12 @@ def active_sends(session: Session) -> list[int]:
     ))
 
 
-def suppress(session: Session, email: str, reason: str, detail: str = "") -> None:
-    h = email_hash(email)
-    if session.scalar(select(Suppression.id).where(Suppression.email_hash == h)) is None:
-        session.add(Suppression(email_hash=h, reason=reason, detail=detail[:500]))
-    session.execute(
-        update(Subscriber).where(Subscriber.email == email.lower())
-        .values(status=SubscriberStatus.BOUNCED if reason == "bounced"
-                else SubscriberStatus.SUPPRESSED)
-    )
-    session.commit()
+def suppress(session: Session, email: str, reason: str, detail: str = "", *,
+             verdict: str = "", send_id: int | None = None,
+             delivery_id: int | None = None) -> None:
+    """The pipeline's way onto the suppression list: the subscribers' one path."""
+    suppress_subscriber(session, email, reason, detail, verdict=verdict, send_id=send_id,
+                        delivery_id=delivery_id)
 
 
 def counts(session: Session, send_id: int) -> dict[str, int]:

@@ -47,11 +47,11 @@ class SmtpSettings:
     def from_config(cls, config) -> "SmtpSettings":
         return cls(
             host=config["SMTP_HOST"],
-            port=int(config["SMTP_PORT"]),
-            username=config.get("SMTP_USERNAME"),
-            password=config.get("SMTP_PASSWORD"),
-            starttls=bool(config.get("SMTP_STARTTLS")),
-            timeout=float(config.get("SMTP_TIMEOUT", 30)),
+            port=config["SMTP_PORT"],
+            username=config["SMTP_USERNAME"],
+            password=config["SMTP_PASSWORD"],
+            starttls=config["SMTP_STARTTLS"],
+            timeout=config["SMTP_TIMEOUT"],
         )
 
 

@@ -1,4 +1,8 @@
-"""Dev mailbox pages: list the sink's Maildir, show one message's parts."""
+"""Dev mailbox pages: list the sink's Maildir, show one message's parts.
+
+Every message the app sends lands there, password-reset links included, so the pages are for
+admins only and exist only outside production (production also refuses DEV_MAILBOX_DIR at
+start-up: newsletter.config)."""
 
 from __future__ import annotations
 
@@ -8,14 +12,16 @@ from email.parser import BytesParser
 
 from flask import Blueprint, abort, current_app, render_template
 
+from newsletter.config import PRODUCTION
 from newsletter.staff.auth import role_required
+from newsletter.staff.models import Role
 
 bp = Blueprint("devmail", __name__, url_prefix="/dev/mailbox")
 
 
 def _maildir() -> mailbox.Maildir:
-    path = current_app.config.get("DEV_MAILBOX_DIR")
-    if not path:
+    path = current_app.config["DEV_MAILBOX_DIR"]
+    if not path or current_app.config["APP_ENV"] == PRODUCTION:
         abort(404)
     return mailbox.Maildir(path, factory=None, create=True)
 
@@ -25,7 +31,7 @@ def _parse(raw: bytes):
 
 
 @bp.get("/")
-@role_required()
+@role_required(Role.ADMIN)
 def inbox():
     """Every message the sink received, newest first."""
     box = _maildir()
@@ -39,7 +45,7 @@ def inbox():
 
 
 @bp.get("/<key>")
-@role_required()
+@role_required(Role.ADMIN)
 def message(key: str):
     """One message: headers, text part and HTML part."""
     box = _maildir()
@@ -57,7 +63,7 @@ def message(key: str):
 
 
 @bp.get("/<key>/html")
-@role_required()
+@role_required(Role.ADMIN)
 def message_html(key: str):
     """The HTML part alone, for the preview frame."""
     box = _maildir()

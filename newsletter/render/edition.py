@@ -16,8 +16,9 @@ from enum import StrEnum
 from markupsafe import Markup
 
 from newsletter.bulletin.document import IssueDoc
-from newsletter.render import engine
 from newsletter.render.markup import (
+    Footnotes,
+    SummaryMatcher,
     date_cn,
     inline_html,
     inline_text,
@@ -76,7 +77,7 @@ class RenderedEdition:
 
 
 def subject_for(doc: IssueDoc, edition: Edition) -> str:
-    base = f"{doc.title} 第{doc.number}期（{date_cn(doc.date)}）"
+    base = f"{doc.title} 第 {doc.number} 期（{date_cn(doc.date)}）"
     return f"【{PRIORITY_MARK}】{base}" if edition is Edition.PRIORITY else base
 
 
@@ -95,7 +96,7 @@ def _build_context(doc: IssueDoc, edition: Edition, archive_url: str,
     """Everything the templates need, numbered and filtered, as plain dicts."""
     priority = edition is Edition.PRIORITY
     note = paragraphs_of(doc.editor_note) if priority else []
-    footnotes: list[str] = []  # numbered in the text part's reading order: note, sections
+    footnotes = Footnotes()  # numbered in the text part's reading order: note, sections
     note_text = [inline_text(p, footnotes) for p in note]
 
     sections, titles, n = [], [], 0
@@ -113,12 +114,10 @@ def _build_context(doc: IssueDoc, edition: Edition, archive_url: str,
         sections.append({"name": section.name, "anchor": f"s-{s_idx}", "articles": arts})
     kept = {s["name"] for s in sections}
 
-    summary = []
+    summary, matcher = [], SummaryMatcher(titles)
     for item in doc.summary:
-        text, key = strip_bullet(item), squash(item)
-        # exact title first, then containment either way ("标题" in "标题：副题")
-        match = next((t for t in titles if t[1] == key), None) or next(
-            (t for t in titles if key and t[1] and (key in t[1] or t[1] in key)), None)
+        text = strip_bullet(item)
+        match = matcher.match(item)
         if match is None:
             warnings.append(f"摘要 item without a matching article: {text!r}")
         linked = match is not None and match[2] in kept
@@ -175,6 +174,10 @@ def render_edition(doc: IssueDoc, edition: Edition, *, archive_url: str,
             warnings.append(f"unknown sections ignored: {sorted(unknown)}")
 
     ctx = _build_context(doc, edition, archive_url, keep, warnings)
+    # Imported here: MJML, premailer and cssutils (~25 MiB) stay out of processes that only
+    # personalise stored renderings (the send workers).
+    from newsletter.render import engine
+
     env = engine.environment(engine.template_dir(template_dir))
     mjml_source = env.get_template("bulletin.mjml").render(ctx)
     html = engine.inline_css(engine.compile_mjml(mjml_source))

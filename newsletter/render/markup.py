@@ -53,15 +53,49 @@ def _links_html(text: str) -> Markup:
     return Markup("".join(out))
 
 
-def inline_text(text: str, footnotes: list[str]) -> str:
-    """Plain-text rendering: drop ** markers, links become ``text[n]`` (n into `footnotes`)."""
+class Footnotes(list):
+    """The text part's numbered link list, with an index: numbering stays linear in the
+    number of links (a `list.index` per link made a link-heavy issue quadratic)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._numbers: dict[str, int] = {}
+
+    def number(self, url: str) -> int:
+        n = self._numbers.get(url)
+        if n is None:
+            self.append(url)
+            n = self._numbers[url] = len(self)
+        return n
+
+
+class _Mirror:
+    """Numbers through a Footnotes index and appends new links to the caller's list too."""
+
+    def __init__(self, index: Footnotes, target: list[str]):
+        self.index, self.target = index, target
+
+    def number(self, url: str) -> int:
+        before = len(self.index)
+        n = self.index.number(url)
+        if len(self.index) > before:
+            self.target.append(url)
+        return n
+
+
+def inline_text(text: str, footnotes: Footnotes | list[str]) -> str:
+    """Plain-text rendering: drop ** markers, links become ``text[n]`` (n into `footnotes`;
+    a plain list works too, for short texts)."""
     text = defuse(text)
+    if not isinstance(footnotes, Footnotes):
+        plain = footnotes
+        footnotes = Footnotes()
+        for url in plain:
+            footnotes.number(url)
+        footnotes = _Mirror(footnotes, plain)
 
     def link(m: re.Match) -> str:
-        url = m.group("url")
-        if url not in footnotes:
-            footnotes.append(url)
-        return f"{m.group('ltext')}[{footnotes.index(url) + 1}]"
+        return f"{m.group('ltext')}[{footnotes.number(m.group('url'))}]"
 
     def sub(m: re.Match) -> str:
         if m.group("url"):
@@ -78,6 +112,32 @@ def strip_bullet(text: str) -> str:
 def squash(text: str) -> str:
     """Key for fuzzy title matching: no whitespace, no bullets ("2024 年" == "2024年")."""
     return "".join(strip_bullet(text).split())
+
+
+# The 摘要 is a dozen lines; items that match no title exactly are looked up by containment
+# (O(titles) each), for this many items at most, so a huge summary stays linear.
+FUZZY_SUMMARY_LOOKUPS = 50
+
+
+class SummaryMatcher:
+    """Which article a 摘要 line points to: the exact title first (a dict), else the first
+    title containing it or contained in it ("标题" in "标题：副题"). Shared by the email and
+    the web archive so both link the same article."""
+
+    def __init__(self, titles: list[tuple]):
+        self.titles = titles            # (n, squashed title, ...) in issue order
+        self.exact: dict[str, tuple] = {}
+        for t in titles:
+            self.exact.setdefault(t[1], t)
+        self.fuzzy_left = FUZZY_SUMMARY_LOOKUPS
+
+    def match(self, item: str) -> tuple | None:
+        key = squash(item)
+        found = self.exact.get(key)
+        if found is not None or not key or self.fuzzy_left <= 0:
+            return found
+        self.fuzzy_left -= 1
+        return next((t for t in self.titles if t[1] and (key in t[1] or t[1] in key)), None)
 
 
 def date_cn(d: dt.date) -> str:

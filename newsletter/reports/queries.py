@@ -247,7 +247,7 @@ def trends(session: Session, weeks: int = 52, now: dt.datetime | None = None,
     for code, _ in groups:
         audience[code], opens[code], clicks[code] = [], [], []
     for send, number in sends:
-        labels.append(f"第{number}期 {to_local(send.started_at or send.created_at, tz):%m-%d}")
+        labels.append(f"第 {number} 期 {to_local(send.started_at or send.created_at, tz):%m-%d}")
         per = {t.key: t for t in _aggregate(session, send.id, "group")}
         for code, _ in groups:
             t = per.get(code)

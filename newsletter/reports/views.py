@@ -13,6 +13,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    stream_with_context,
     url_for,
 )
 from sqlalchemy import select
@@ -22,23 +23,19 @@ from newsletter.extensions import db
 from newsletter.reports import queries
 from newsletter.staff.auth import role_required
 from newsletter.staff.models import Role
-from newsletter.timeutil import to_local
+from newsletter.display import LABELS, label, when
 from subscribers.models import Subscriber, normalise_email
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 STAFF = (Role.REVIEWER, Role.SENDER, Role.EDITOR)
 
-EDITION_NAMES = {"regular": "普通版", "priority": "领导版"}
+EDITION_NAMES = LABELS["edition"]
 
 
 def _tz() -> str:
-    return current_app.config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai")
+    return current_app.config["BABEL_DEFAULT_TIMEZONE"]
 
 
-@bp.app_template_filter("local_time")
-def local_time(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    local = to_local(value, _tz())
-    return local.strftime(fmt) if local else ""
 
 
 @bp.get("/")
@@ -89,14 +86,17 @@ def send_csv(send_id: int):
         for d, s in queries.delivery_rows(db.session, send_id):
             buf.seek(0)
             buf.truncate()
-            writer.writerow([_csv_safe(d.email), _csv_safe(d.name), d.edition, d.state,
-                             local_time(d.sent_at), s["opens"], local_time(s["first_open"]),
+            writer.writerow([_csv_safe(d.email), _csv_safe(d.name), label("edition", d.edition),
+                             label("delivery", d.state),
+                             when(d.sent_at), s["opens"], when(s["first_open"]),
                              s["clicks"], " ".join(str(n) for n in sorted(s["links"])),
                              s["soft"], _csv_safe(d.last_error or "")])
             yield buf.getvalue()
 
     filename = f"send-{send.id}-issue-{send.issue.number}.csv"
-    return Response(generate(), mimetype="text/csv",
+    # The rows are read while the response streams, after the view returned: the app
+    # context (database session, config for the time zone) must stay for the generator.
+    return Response(stream_with_context(generate()), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 

@@ -35,10 +35,10 @@ class WorkflowState(StrEnum):
 
 
 WORKFLOW_LABELS = {
-    WorkflowState.DRAFT: "草稿", WorkflowState.IN_REVIEW: "待审核",
-    WorkflowState.APPROVED: "已批准", WorkflowState.SCHEDULED: "已定时",
-    WorkflowState.SENDING: "发送中", WorkflowState.SENT: "已发送",
-}
+    WorkflowState.DRAFT: "草稿", WorkflowState.IN_REVIEW: "待复核",
+    WorkflowState.APPROVED: "已批准", WorkflowState.SCHEDULED: "已排程",
+    WorkflowState.SENDING: "发送中", WorkflowState.SENT: "已完成",
+}  # the msgids of display.LABELS["workflow"]: pages show those (translated)
 
 
 class ReviewAction(StrEnum):
@@ -51,10 +51,10 @@ class ReviewAction(StrEnum):
 
 
 ACTION_LABELS = {
-    ReviewAction.IMPORTED: "导入", ReviewAction.EDITED: "编辑", ReviewAction.SUBMITTED: "提交审核",
+    ReviewAction.IMPORTED: "导入", ReviewAction.EDITED: "编辑", ReviewAction.SUBMITTED: "提交复核",
     ReviewAction.APPROVED: "批准", ReviewAction.SENT_BACK: "退回修改",
-    ReviewAction.REOPENED: "批准后被修改，重新待审",
-}
+    ReviewAction.REOPENED: "批准后被修改，重新待复核",
+}  # the msgids of display.LABELS["review_action"]: pages show those (translated)
 
 # Actions that change (or vouch for) the content: whoever did one of these since the last
 # approval may not approve it.
@@ -92,4 +92,7 @@ class ReviewEvent(db.Model):
     staff_name: Mapped[str] = mapped_column(String(200), default="")
     comment: Mapped[str] = mapped_column(Text, default="")
     fingerprint: Mapped[str] = mapped_column(String(64), default="")
+    # The content as readable lines (review/diff.py), kept at import and at approval: the
+    # review page compares the issue now against it.
+    snapshot: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

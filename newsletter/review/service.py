@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from newsletter.bulletin.models import Issue, IssueStatus
 from newsletter.delivery.models import Send, SendStatus
 from newsletter.delivery.pipeline import SendError
+from newsletter.review import notify
 from newsletter.review.models import (
     AUTHORING,
     IssueReview,
@@ -114,10 +115,10 @@ def ensure_sendable(session: Session, issue: Issue) -> IssueReview:
     """NotApproved unless this exact content was approved. Test sends do not ask."""
     review = session.get(IssueReview, issue.id)
     if review is None or review.state != ReviewState.APPROVED:
-        raise NotApproved(f"第 {issue.number} 期尚未通过复核，不能发送：请编辑提交审核，"
+        raise NotApproved(f"第 {issue.number} 期尚未通过复核，不能发送：请编辑提交复核，"
                           "并由另一位复核人员批准。")
     if review.approved_fingerprint != fingerprint(issue):
-        raise NotApproved(f"第 {issue.number} 期在批准后被修改过，需要重新审核批准后才能发送。")
+        raise NotApproved(f"第 {issue.number} 期在批准后被修改过，需要重新复核批准后才能发送。")
     return review
 
 
@@ -125,18 +126,22 @@ def ensure_sendable(session: Session, issue: Issue) -> IssueReview:
 
 def _event(session: Session, issue: Issue, action: ReviewAction, staff: StaffUser | None,
            comment: str = "", fp: str = "") -> ReviewEvent:
+    from newsletter.review.diff import snapshot
+
+    keep = action in (ReviewAction.IMPORTED, ReviewAction.APPROVED)
     event = ReviewEvent(issue_id=issue.id, action=action, comment=comment,
                         staff_id=staff.id if staff else None,
                         staff_email=staff.email if staff else "",
                         staff_name=staff.display_name if staff else "",
-                        fingerprint=fp or fingerprint(issue), created_at=utcnow())
+                        fingerprint=fp or fingerprint(issue), created_at=utcnow(),
+                        snapshot=snapshot(issue) if keep else None)
     session.add(event)
     return event
 
 
 def _check_not_final(issue: Issue) -> None:
     if issue.status != IssueStatus.DRAFT:
-        raise ReviewError(f"第 {issue.number} 期已开始发送或已发送，不能再审核。")
+        raise ReviewError(f"第 {issue.number} 期已开始发送或已发送，不能再复核。")
 
 
 def note_edit(session: Session, issue: Issue, editor: StaffUser | None,
@@ -162,20 +167,22 @@ def note_edit(session: Session, issue: Issue, editor: StaffUser | None,
                 Send.status == SendStatus.SCHEDULED)):
             send.status, send.finished_at = SendStatus.CANCELLED, utcnow()
             cancelled.append(send.id)
-        comment = "批准后内容被修改，已退回待审核" + (
+        comment = "批准后内容被修改，已退回待复核" + (
             f"；已撤销定时发送 #{'、#'.join(map(str, cancelled))}" if cancelled else "")
         _event(session, issue, ReviewAction.REOPENED, editor, comment=comment, fp=fp)
     session.commit()
     return cancelled
 
 
-def submit(session: Session, issue: Issue, editor: StaffUser) -> IssueReview:
-    """Draft → in review. The submitter vouches for the content as it is now."""
+def submit(session: Session, issue: Issue, editor: StaffUser, *,
+           notify_people: bool = True) -> IssueReview:
+    """Draft → in review. The submitter vouches for the content as it is now; the
+    reviewers are mailed (`notify_people=False`: set-up scripts and test helpers)."""
     _check_not_final(issue)
     review = review_of(session, issue)
     fp = fingerprint(issue)
     if review.state == ReviewState.IN_REVIEW and review.content_fingerprint == fp:
-        raise ReviewError(f"第 {issue.number} 期已在审核中。")
+        raise ReviewError(f"第 {issue.number} 期已在复核中。")
     if review.state == ReviewState.APPROVED and review.approved_fingerprint == fp:
         raise ReviewError(f"第 {issue.number} 期已批准，无需再次提交。")
     review.state, review.content_fingerprint = ReviewState.IN_REVIEW, fp
@@ -183,11 +190,13 @@ def submit(session: Session, issue: Issue, editor: StaffUser) -> IssueReview:
     review.approved_by_id = review.approved_at = review.approved_fingerprint = None
     _event(session, issue, ReviewAction.SUBMITTED, editor, fp=fp)
     session.commit()
+    if notify_people:
+        notify.issue_waiting(session, issue, editor)
     return review
 
 
 def approve(session: Session, issue: Issue, reviewer: StaffUser, *, seen: str | None = None,
-            fill_credits: bool = False) -> IssueReview:
+            fill_credits: bool = False, notify_people: bool = True) -> IssueReview:
     """In review → approved, by someone who did not author this round.
 
     `seen`: the fingerprint of the content the reviewer looked at; if it has changed
@@ -200,14 +209,14 @@ def approve(session: Session, issue: Issue, reviewer: StaffUser, *, seen: str | 
     if review.state == ReviewState.APPROVED and review.approved_fingerprint == current:
         raise ReviewError(f"第 {issue.number} 期已经批准过了。")
     if review.state == ReviewState.DRAFT:
-        raise ReviewError(f"第 {issue.number} 期还没有提交审核：请编辑先点“提交审核”。")
+        raise ReviewError(f"第 {issue.number} 期还没有提交复核：请编辑先点“提交复核”。")
     if seen is not None and seen != current:
         raise ReviewError("您审阅期间本期内容又被修改过：请刷新页面，看过最新内容后再批准。")
     if review.content_fingerprint != current:
-        raise ReviewError("本期内容有未经记录的修改（例如从命令行重新导入）：请编辑重新提交审核。")
+        raise ReviewError("本期内容有未经记录的修改（例如从命令行重新导入）：请编辑重新提交复核。")
     authors = round_authors(session, issue)
     if reviewer.id in authors:
-        raise ReviewError("您导入、编辑或提交过本期内容，不能批准自己的修改：请另一位复核人员审核。")
+        raise ReviewError("您导入、编辑或提交过本期内容，不能批准自己的修改：请另一位复核人员复核。")
     if fill_credits:
         names = [u.display_name for u in (session.get(StaffUser, i) for i in reversed(authors))
                  if u is not None]
@@ -224,6 +233,8 @@ def approve(session: Session, issue: Issue, reviewer: StaffUser, *, seen: str | 
     _event(session, issue, ReviewAction.APPROVED, reviewer, fp=current,
            comment="已按审核记录填写责编/复核署名" if fill_credits else "")
     session.commit()
+    if notify_people:
+        notify.decided(session, issue, reviewer, approved=True)
     return review
 
 
@@ -246,9 +257,10 @@ def send_back(session: Session, issue: Issue, reviewer: StaffUser, comment: str)
         raise ReviewError(f"第 {issue.number} 期有已安排的发送：请先取消发送，再退回修改。")
     review = review_of(session, issue)
     if review.state == ReviewState.DRAFT:
-        raise ReviewError(f"第 {issue.number} 期是草稿，尚未提交审核。")
+        raise ReviewError(f"第 {issue.number} 期是草稿，尚未提交复核。")
     review.state = ReviewState.DRAFT
     review.approved_by_id = review.approved_at = review.approved_fingerprint = None
     _event(session, issue, ReviewAction.SENT_BACK, reviewer, comment=comment)
     session.commit()
+    notify.decided(session, issue, reviewer, approved=False, comment=comment)
     return review

@@ -13,8 +13,9 @@ from wtforms.validators import DataRequired, Length
 
 from newsletter.bulletin.models import Issue
 from newsletter.extensions import db
-from newsletter.review import service
-from newsletter.review.models import ACTION_LABELS, WORKFLOW_LABELS, IssueReview, WorkflowState
+from newsletter.display import LABELS, label
+from newsletter.review import diff, service, standing
+from newsletter.review.models import IssueReview, WorkflowState
 from newsletter.staff import audit
 from newsletter.staff.auth import role_required
 from newsletter.staff.models import Role, StaffUser
@@ -34,9 +35,15 @@ class SendBackForm(FlaskForm):
 
 @bp.app_template_global("review_state")
 def review_state(issue: Issue) -> tuple[str, str]:
-    """(state, label) for any page that lists issues."""
-    state = service.workflow_state(db.session, issue)
-    return state.value, WORKFLOW_LABELS[state]
+    """(state, label) for any page that lists issues: the home page's states ("发送中 40%")."""
+    s = standing.standing(db.session, issue)
+    text = label("workflow", s.state)
+    return s.state.value, (f"{text} {s.percent}%" if s.percent is not None else text)
+
+
+@bp.app_template_global("reviews_waiting")
+def reviews_waiting() -> int:
+    return standing.waiting_for_review(db.session)
 
 
 def _issue_or_404(number: int) -> Issue:
@@ -58,8 +65,7 @@ def queue():
     issues = db.session.scalars(select(Issue).order_by(Issue.number.desc()).limit(50)).all()
     rows = [(issue, service.workflow_state(db.session, issue)) for issue in issues]
     waiting = [(i, s) for i, s in rows if s == WorkflowState.IN_REVIEW]
-    return render_template("review/queue.html", waiting=waiting, rows=rows,
-                           labels=WORKFLOW_LABELS)
+    return render_template("review/queue.html", waiting=waiting, rows=rows)
 
 
 def _page(issue: Issue, approve=None, send_back=None, status: int = 200):
@@ -74,9 +80,10 @@ def _page(issue: Issue, approve=None, send_back=None, status: int = 200):
         approve.fill_credits.data = not (issue.credits or {}).get(service.CREDIT_REVIEWERS)
     user = current_user
     return render_template(
-        "review/issue.html", issue=issue, state=state, label=WORKFLOW_LABELS[state],
+        "review/issue.html", issue=issue, state=state, state_label=label("workflow", state),
+        comparison=diff.compare(db.session, issue),
         review=review, authors=_names(authors), history=service.history(db.session, issue),
-        action_labels=ACTION_LABELS, approve=approve,
+        action_labels=LABELS["review_action"], approve=approve,
         send_back=send_back or SendBackForm(formdata=None), submit=FlaskForm(),
         can_submit=user.has_role(Role.EDITOR) and (state == WorkflowState.DRAFT or (
             state == WorkflowState.IN_REVIEW and unrecorded)),
@@ -117,7 +124,7 @@ def submit(number: int):
     except service.ReviewError as exc:
         flash(str(exc), "error")
         return _page(issue, status=409)
-    return _done(issue, _("第 %(n)s 期已提交审核，请通知复核人员。", n=issue.number), "submitted")
+    return _done(issue, _("第 %(n)s 期已提交复核，已通知复核人员。", n=issue.number), "submitted")
 
 
 @bp.post("/issues/<int:number>/review/approve")

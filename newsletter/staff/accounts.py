@@ -122,13 +122,25 @@ def update_account(session: Session, user: StaffUser, *, name: str, roles, activ
     if bool(active) != user.active:
         changes.append("active")
     user.name, user.roles, user.active = name, roles, bool(active)
+    if "active" in changes and not user.active:
+        user.session_version = (user.session_version or 0) + 1
     session.commit()
     return changes
 
 
 def unlock(session: Session, user: StaffUser) -> None:
+    from newsletter.staff import lockout
+
+    lockout.clear(user.email)
     user.failed_logins = 0
     user.locked_until = None
+    session.commit()
+
+
+def end_sessions(session: Session, user: StaffUser) -> None:
+    """Every session of this account ends on its next request, copies of the cookie too
+    (sign-out, deactivation, new password): the session names the version it began in."""
+    user.session_version = (user.session_version or 0) + 1
     session.commit()
 
 
@@ -172,14 +184,24 @@ def send_password_link(user: StaffUser, purpose: str = RESET) -> str:
     # A plain path (not url_for): this also runs outside requests (the CLI).
     link = f"{current_app.config['BASE_URL']}/staff/password/{make_link_token(user, purpose)}"
     hours = MAX_AGE[purpose] // 3600
+    base = current_app.config["BASE_URL"]
     if purpose == INVITE:
-        subject = "行业动态周报 · 订阅服务：请设置您的员工账号密码"
-        intro = "管理员为您开通了《行业动态周报》订阅服务的员工账号。请打开下面的链接设置密码："
+        from newsletter.display import label
+
+        roles = "、".join(label("role", r) for r in (user.roles or [])) or "—"
+        subject = "行业动态周报 · 订阅服务：邀请您开通员工账号"
+        text = (f"{user.display_name}，您好：\n\n"
+                f"管理员为您开通了《行业动态周报》订阅服务的员工账号（{user.email}，角色：{roles}）。"
+                f"请打开下面的链接，为账号设置密码：\n\n{link}\n\n"
+                f"链接 {hours} 小时内有效，只能使用一次；过期后请联系管理员重新发送邀请。\n"
+                f"设好密码后，从这里登录：{base}/staff/login\n")
     else:
         subject = "行业动态周报 · 订阅服务：重设密码"
-        intro = "有人（希望是您）申请重设《行业动态周报》订阅服务员工账号的密码。请打开下面的链接设置新密码："
-    text = (f"{user.display_name}，您好：\n\n{intro}\n\n{link}\n\n"
-            f"链接 {hours} 小时内有效，只能使用一次。如果不是您本人申请，请忽略本邮件，您的密码不会改变。\n")
+        text = (f"{user.display_name}，您好：\n\n"
+                "有人（希望是您）申请重设《行业动态周报》订阅服务员工账号的密码。"
+                f"请打开下面的链接设置新密码：\n\n{link}\n\n"
+                f"链接 {hours} 小时内有效，只能使用一次。如果不是您本人申请，请忽略本邮件，"
+                "您的密码不会改变。\n")
     return enqueue_transactional(user.email, subject, text, to_name=user.name)
 
 

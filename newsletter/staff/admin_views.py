@@ -13,7 +13,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 
 from newsletter.extensions import db
-from newsletter.staff import accounts, apitokens, audit, groups
+from newsletter.staff import accounts, apitokens, audit, audit_text, groups
 from newsletter.staff.auth import role_required
 from newsletter.staff.forms import (
     AccountForm,
@@ -27,20 +27,11 @@ from newsletter.staff.forms import (
 )
 from newsletter.staff.models import ROLE_LABELS, ApiToken, Role, StaffUser
 from newsletter.staff.views import bp
-from newsletter.timeutil import to_local, utcnow
+from newsletter.timeutil import utcnow
 
 
 def _tz() -> str:
-    return current_app.config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai")
-
-
-def _local(value):
-    return to_local(value, _tz()).strftime("%Y-%m-%d %H:%M") if value else ""
-
-
-@bp.app_template_filter("staff_time")
-def staff_time(value) -> str:
-    return _local(value)
+    return current_app.config["BABEL_DEFAULT_TIMEZONE"]
 
 
 def _user_or_404(user_id: int) -> StaffUser:
@@ -234,7 +225,9 @@ def audit_log():
     entries, next_before, total = audit.search(db.session, f,
                                                int(before) if before.isdigit() else None)
     args = {k: v for k, v in request.args.items() if k != "before" and v}
+    names = audit_text.actor_names(db.session, entries)
     return render_template("staff/admin/audit.html", form=form, entries=entries, total=total,
+                           describe=lambda e: audit_text.describe(e, names),
                            next_before=next_before, args=args,
                            actions=audit.action_names(db.session)), 200 if valid else 400
 

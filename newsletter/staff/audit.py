@@ -99,12 +99,15 @@ def audit_request(response):
         names = {re.sub(r"-\d+(?=-|$)", "-*", k) for k in request.form
                  if k not in SECRET_FIELDS}
         detail["fields"] = sorted(names)[:30]
+        if request.form.get("action") in ("preview", "confirm"):  # counting is not sending
+            detail["button"] = request.form["action"]
         if request.files:
             detail["files"] = sorted(request.files.keys())[:10]
     except Exception:  # noqa: BLE001
         detail["fields"] = []
     if errors:
         detail["errors"] = errors
+
     outcome = "denied" if status in (401, 403) else ("refused" if status >= 400 or errors else "")
     target = ",".join(f"{k}={v}" for k, v in (request.view_args or {}).items())
     try:

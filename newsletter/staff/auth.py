@@ -18,11 +18,15 @@ from newsletter.staff.models import Role, StaffUser
 
 @login_manager.user_loader
 def load_user(user_id: str) -> StaffUser | None:
-    """The session names "id:password stamp": a changed password or a deactivated account
-    ends the session on its next request."""
-    ident, _, stamp = user_id.partition(":")
-    user = db.session.get(StaffUser, int(ident)) if ident.isdigit() else None
-    if user is None or not user.active or stamp != user.password_stamp:
+    """The session names "id:password stamp:session version": a new password, a deactivated
+    account or a sign-out (which bumps the version) ends it on its next request."""
+    if len(user_id) > 80:
+        return None
+    ident, _, rest = user_id.partition(":")
+    stamp, _, version = rest.partition(":")
+    user = db.session.get(StaffUser, int(ident)) if ident.isdigit() and len(ident) < 12 else None
+    if (user is None or not user.active or stamp != user.password_stamp
+            or version != str(user.session_version or 0)):
         return None
     return user
 
@@ -55,3 +59,17 @@ def safe_next(target: str | None, default: str) -> str:
     if "\\" in target:
         return default
     return target
+
+
+def can_open(endpoint: str) -> bool:
+    """Whether the current user passes `endpoint`'s role check: nav links use this, so no
+    page offers a link its reader would get a 403 from."""
+    if not current_user.is_authenticated:
+        return False
+    from flask import current_app
+
+    view = current_app.view_functions.get(endpoint)
+    if view is None:
+        return False
+    roles = getattr(view, "required_roles", None)
+    return roles is None or not roles or current_user.has_role(*roles)

@@ -2,19 +2,21 @@
 
 A group's code is its identity (sends keep the codes they went to), so it never changes;
 renaming changes the Chinese name people see. Merging moves every member of one group
-into another, points scheduled sends at the group that remains, and deletes the first.
+into another, points scheduled sends at the group that remains, keeps the first's name
+(and its aliases) as aliases of the second for the bulletin's foot, and deletes the first.
 """
 
 from __future__ import annotations
 
 import re
 
-from sqlalchemy import delete, exists, func, insert, literal, select
+from sqlalchemy import delete, exists, func, insert, literal, select, update
 from sqlalchemy.orm import Session, aliased
 
+from newsletter.bulletin import groupnames
 from newsletter.delivery.models import Send, SendStatus
 from newsletter.timeutil import utcnow
-from subscribers.models import Distribution, Group, Membership
+from subscribers.models import Distribution, Group, GroupAlias, Membership
 
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -100,6 +102,13 @@ def merge_groups(session: Session, source: Group, target: Group) -> int:
         ))
         added = members(target.id) - before  # (rowcount of INSERT…SELECT is not portable)
         session.execute(delete(Membership).where(Membership.group_id == source.id))
+        # The names the foot used for `source` now mean `target`, and so does its own name.
+        session.execute(update(GroupAlias).where(GroupAlias.group_id == source.id)
+                        .values(group_id=target.id))
+        if session.scalar(select(GroupAlias).where(
+                GroupAlias.alias == groupnames.key(source.name))) is None:
+            session.add(GroupAlias(alias=groupnames.key(source.name), group_id=target.id,
+                                   created_by="merge"))
         for send in session.scalars(select(Send).where(Send.status == SendStatus.SCHEDULED)):
             codes = list(send.group_codes or [])
             if source.code in codes:

@@ -37,6 +37,9 @@ class StaffUser(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    # Bumped by sign-out, deactivation and a new password: sessions naming an older
+    # version end (server-side invalidation; a copied cookie dies with its session).
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
     def set_password(self, password: str) -> None:
@@ -57,7 +60,7 @@ class StaffUser(UserMixin, db.Model):
         return hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]
 
     def get_id(self) -> str:  # what Flask-Login keeps in the session cookie
-        return f"{self.id}:{self.password_stamp}"
+        return f"{self.id}:{self.password_stamp}:{self.session_version or 0}"
 
     @property
     def display_name(self) -> str:

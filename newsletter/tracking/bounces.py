@@ -25,22 +25,19 @@ from email import policy
 from email.message import Message
 from email.parser import HeaderParser
 
-HARD, SOFT, DELAY = "hard", "soft", "delay"
+from newsletter.delivery.classify import Classification, Verdict, classify_detected, classify_dsn
 
-_STATUS_RE = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
-_BASIC_CODE_RE = re.compile(r"\b([245])\d\d\b")
+# What a report says about one recipient, as the intake and the reports name it
+# (TrackedEvent.bounce): the classifier's verdict in a word.
+HARD, SOFT, DELAY, MESSAGE, RELAY = "hard", "soft", "delay", "message", "relay"
+KLASS = {Verdict.HARD_BOUNCE: HARD, Verdict.SOFT_BOUNCE: SOFT, Verdict.TRANSIENT: DELAY,
+         Verdict.MESSAGE: MESSAGE, Verdict.RELAY: RELAY, Verdict.DELIVERED: None}
+
 _MSGID_RE = re.compile(r"<[^<>\s]+@[^<>\s]+>")
 # Every message we send names its delivery in this header (the signed VERP address), so a
 # bounce that quotes the original headers is matched even when the envelope was fixed.
 REF_HEADER = "X-Newsletter-Bounce"
 _VERPISH_RE = re.compile(r"[\w.+-]+\+b[1-9][0-9]{0,11}-[0-9a-f]{10}@[\w.-]+", re.IGNORECASE)
-# "5.0.0" says only "permanent": these words in the diagnostic mean the address is gone.
-_GONE_RE = re.compile(r"user unknown|unknown user|no such user|does not exist|doesn't exist|"
-                      r"invalid recipient|recipient rejected|unknown recipient|no mailbox|"
-                      r"mailbox unavailable|address rejected|not found|用户不存在|地址不存在",
-                      re.IGNORECASE)
-
-
 class BounceParseError(ValueError):
     """The message is not a report we can read; the text says what was wrong."""
 
@@ -51,7 +48,12 @@ class RecipientStatus:
     action: str
     status: str
     diagnostic: str
-    klass: str | None  # hard / soft / delay, or None: not a failure (delivered, relayed)
+    classification: Classification   # from the one classifier (delivery/classify.py)
+
+    @property
+    def klass(self) -> str | None:
+        """hard / soft / delay / message / relay, or None: not a failure (delivered)."""
+        return KLASS[self.classification.verdict]
 
 
 @dataclass
@@ -66,38 +68,10 @@ class Report:
 
     @property
     def worst(self) -> RecipientStatus | None:
-        """The recipient status that matters most: hard, then soft, then delay."""
-        order = {HARD: 0, SOFT: 1, DELAY: 2}
+        """The recipient status that matters most: hard, soft, message, relay, then delay."""
+        order = {HARD: 0, SOFT: 1, MESSAGE: 2, RELAY: 3, DELAY: 4}
         failing = [r for r in self.recipients if r.klass]
         return min(failing, key=lambda r: order[r.klass]) if failing else None
-
-
-def classify(action: str, status: str, diagnostic: str = "") -> str | None:
-    """hard / soft / delay / None from a DSN recipient's Action and Status (RFC 3463)."""
-    action = action.strip().lower()
-    if action in {"delivered", "relayed", "expanded"}:
-        return None
-    if action == "delayed":
-        return DELAY
-    m = _STATUS_RE.search(status) or _STATUS_RE.search(diagnostic)
-    if m:
-        cls, subject, detail = m.group(1), int(m.group(2)), int(m.group(3))
-    else:
-        basic = _BASIC_CODE_RE.search(diagnostic)
-        if not basic:
-            return None if action != "failed" else SOFT
-        cls, subject, detail = basic.group(1), 0, 0
-    if cls == "2":
-        return None
-    if cls == "4":
-        return SOFT
-    if subject == 1 and detail not in (7, 8):  # bad destination address (7/8: our sender)
-        return HARD
-    if (subject, detail) in {(2, 1), (4, 4)}:  # mailbox disabled; no route to the domain
-        return HARD
-    if (subject, detail) == (0, 0):
-        return HARD if _GONE_RE.search(diagnostic) else SOFT
-    return SOFT  # full mailbox, too big, policy/spam blocks, system trouble: may pass later
 
 
 def parse(raw: bytes) -> Report:
@@ -178,10 +152,11 @@ def parse_nonstandard(raw: bytes) -> Report:
             addr = (addr.decode("utf-8", "replace") if isinstance(addr, bytes) else addr)
             addr = _strip_addr(addr)
             if "@" in addr:
+                diagnostic = (f"non-standard bounce "
+                              f"({'permanent' if klass == HARD else 'temporary'})")
                 recipients.append(RecipientStatus(
-                    addr, "failed", "5.0.0" if klass == HARD else "4.0.0",
-                    f"non-standard bounce ({'permanent' if klass == HARD else 'temporary'})",
-                    klass))
+                    addr, "failed", "5.0.0" if klass == HARD else "4.0.0", diagnostic,
+                    classify_detected(klass == HARD, diagnostic)))
     if not recipients:
         raise BounceParseError("no bounce detector recognised the message")
     text = raw.decode("utf-8", "replace")
@@ -227,7 +202,7 @@ def _recipients(part: Message) -> list[RecipientStatus]:
         status = " ".join((block.get("Status") or "").split())[:32]
         diagnostic = " ".join((block.get("Diagnostic-Code") or "").split())[:400]
         out.append(RecipientStatus(recipient, action.lower(), status, diagnostic,
-                                   classify(action, status, diagnostic)))
+                                   classify_dsn(action, status, diagnostic)))
     return out
 
 

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 class BounceHandler:
     def __init__(self, app: Flask, feedback_addresses: list[str] | None = None):
         self.app = app
-        configured = app.config.get("FEEDBACK_ADDRESSES") or ""
+        configured = app.config["FEEDBACK_ADDRESSES"]
         if isinstance(configured, str):
             configured = [a for a in configured.split(",") if a.strip()]
         self.feedback = {a.strip().lower() for a in [*configured, *(feedback_addresses or [])]}

@@ -3,11 +3,18 @@
 The delivery is found from the VERP envelope address (signed: a forged bounce cannot name
 a delivery) or, failing that, from the original Message-ID (random per message). Then:
 
+Each recipient block is judged by the one classifier (`delivery.classify.classify_dsn`), so
+a DSN means what the same answer would have meant over SMTP:
+
 * hard bounce  -> Delivery.state = bounced, event, address suppressed;
 * soft bounce  -> event; the address is suppressed once the last N weeks it was mailed in
-  (SOFT_BOUNCE_WEEKS, default 3) each had a bounce;
+  (SOFT_BOUNCE_WEEKS, default 3) each had a hard or soft bounce;
+* message / relay -> a `bounced` event only: refused for its content, or for our sender's
+  authentication (SPF, DMARC, 5.7.515): nobody's address is to blame;
 * delayed      -> a `deferred` event (the remote server is still trying);
 * complaint    -> event, address suppressed (ARF; "not-spam" feedback is ignored).
+
+Every suppression records its verdict, send and delivery (so a mistaken wave can be lifted).
 
 Every outcome is idempotent: the same report fed twice (SMTP and then the file CLI, say)
 changes nothing the second time. Malformed input is logged and dropped, never raised.
@@ -22,7 +29,6 @@ from dataclasses import dataclass
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from newsletter.delivery import store
 from newsletter.delivery.models import (
     Delivery,
     DeliveryEvent,
@@ -35,13 +41,15 @@ from newsletter.tracking import signing
 from newsletter.tracking.bounces import DELAY, HARD, SOFT, BounceParseError, Report, parse_any
 from newsletter.tracking.links import TrackingSettings
 from newsletter.tracking.models import TrackedEvent
+from subscribers.models import SuppressionReason
+from subscribers.suppression import suppress_subscriber
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class IngestResult:
-    outcome: str          # hard / soft / delay / complaint / ignored / duplicate / dropped
+    outcome: str  # hard/soft/message/relay/delay/complaint/ignored/duplicate/dropped
     delivery_id: int | None = None
     detail: str = ""
     suppressed: bool = False
@@ -144,15 +152,24 @@ def _bounce(session, settings, report: Report, delivery: Delivery, raw: bytes) -
             delivery.last_error = detail[:500]
         session.commit()
         if delivery.subscriber_id is not None:
-            store.suppress(session, delivery.email, "bounced", detail)
+            _suppress(session, delivery, SuppressionReason.BOUNCED, detail,
+                      worst.classification.verdict)
             result.suppressed = True
         return result
     session.commit()
     weeks = settings.soft_bounce_weeks
-    if delivery.subscriber_id is not None and soft_bounce_streak(session, delivery.email, weeks):
-        store.suppress(session, delivery.email, "bounced", f"soft bounces {weeks} weeks in a row")
+    if (worst.klass == SOFT and delivery.subscriber_id is not None
+            and soft_bounce_streak(session, delivery.email, weeks)):
+        _suppress(session, delivery, SuppressionReason.BOUNCED,
+                  f"soft bounces {weeks} weeks in a row", "soft_streak")
         result.suppressed = True
     return result
+
+
+def _suppress(session: Session, delivery: Delivery, reason: str, detail: str,
+              verdict: str) -> None:
+    suppress_subscriber(session, delivery.email, reason, detail, verdict=verdict,
+                        send_id=delivery.send_id, delivery_id=delivery.id)
 
 
 def soft_bounce_streak(session: Session, email: str, weeks: int) -> bool:
@@ -162,8 +179,10 @@ def soft_bounce_streak(session: Session, email: str, weeks: int) -> bool:
     """
     if weeks <= 0:
         return False
-    bounced = exists(select(DeliveryEvent.id).where(
-        DeliveryEvent.delivery_id == Delivery.id, DeliveryEvent.kind == EventKind.BOUNCED))
+    # Only the reader's own mailbox counts: refusals of the message or of our sender do not.
+    bounced = exists(select(TrackedEvent.key).where(
+        TrackedEvent.delivery_id == Delivery.id, TrackedEvent.kind == EventKind.BOUNCED,
+        TrackedEvent.bounce.in_([HARD, SOFT])))
     rows = session.execute(
         select(Send.created_at, bounced)
         .select_from(Delivery).join(Send, Send.id == Delivery.send_id)
@@ -190,7 +209,7 @@ def _complaint(session, settings, report: Report, delivery: Delivery, raw: bytes
     session.commit()
     result = IngestResult("complaint", delivery.id, detail)
     if delivery.subscriber_id is not None:
-        store.suppress(session, delivery.email, "complained", detail)
+        _suppress(session, delivery, SuppressionReason.COMPLAINED, detail, "complaint")
         result.suppressed = True
     return result
 

@@ -15,21 +15,16 @@ from flask import Flask, current_app, has_app_context
 from redis import Redis
 from redis.exceptions import LockError
 
-from newsletter.extensions import db
-from newsletter.tracking import events
+from newsletter.extensions import db, redis_store
+from newsletter.tracking import events, recorder
 from newsletter.tracking.links import TrackingSettings
 
 log = logging.getLogger(__name__)
 
 
 def redis_for(app: Flask) -> Redis:
-    """One client (one connection pool) per app: the endpoints reuse its connections."""
-    client = app.extensions.get("tracking_redis")
-    if client is None:
-        client = Redis.from_url(app.config["REDIS_URL"], socket_timeout=5,
-                                socket_connect_timeout=2)
-        app.extensions["tracking_redis"] = client
-    return client
+    """The app's shared client (extensions.redis_store): the endpoints reuse its pool."""
+    return redis_store.client(app.config)
 
 
 def flush_job(limit: int | None = None) -> dict:
@@ -40,6 +35,7 @@ def flush_job(limit: int | None = None) -> dict:
     with app.app_context():
         settings = TrackingSettings.from_config(app.config)
         redis = redis_for(app)
+        recorder.push_all()  # what this process's endpoints still hold, if any
         lock = redis.lock(f"{settings.events_key}:flush-lock", timeout=300)
         if not lock.acquire(blocking=True, blocking_timeout=10):
             return {"skipped": "another flush is running"}
@@ -63,7 +59,7 @@ def poll_mailbox_job(url: str | None = None) -> dict:
     app = current_app._get_current_object() if has_app_context() else delivery_jobs._job_app()
     with app.app_context():
         settings = MailboxSettings.from_config(app.config, url)
-        lock = redis_for(app).lock(f"{app.config.get('QUEUE_PREFIX', 'newsletter')}"
+        lock = redis_for(app).lock(f"{app.config['QUEUE_PREFIX']}"
                                    f":mailbox-lock", timeout=600)
         if not lock.acquire(blocking=True, blocking_timeout=10):
             return {"skipped": "another poll is running"}

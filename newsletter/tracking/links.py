@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from newsletter.config import settle
 from newsletter.tracking import signing
 from newsletter.tracking.models import TrackedLink
 
@@ -36,21 +37,16 @@ class TrackingSettings:
 
     @classmethod
     def from_config(cls, config) -> TrackingSettings:
+        config = settle(config)
         return cls(
             secret_key=config["SECRET_KEY"],
             base_url=config["BASE_URL"].rstrip("/"),
-            enabled=_truthy(config.get("TRACKING_ENABLED", True)),
-            events_key=f"{config.get('QUEUE_PREFIX', 'newsletter')}:tracking:events",
-            soft_bounce_weeks=int(config.get("SOFT_BOUNCE_WEEKS", 3)),
-            bot_click_seconds=float(config.get("BOT_CLICK_SECONDS", 2.0)),
-            webhook_secret=config.get("BOUNCE_WEBHOOK_SECRET") or "",
+            enabled=config["TRACKING_ENABLED"],
+            events_key=f"{config['QUEUE_PREFIX']}:tracking:events",
+            soft_bounce_weeks=config["SOFT_BOUNCE_WEEKS"],
+            bot_click_seconds=config["BOT_CLICK_SECONDS"],
+            webhook_secret=config["BOUNCE_WEBHOOK_SECRET"],
         )
-
-
-def _truthy(value) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in {"1", "true", "yes", "on"}
-    return bool(value)
 
 
 def _settings(config) -> TrackingSettings:
@@ -178,6 +174,12 @@ class LinkCache:
     def __init__(self, size: int = 256) -> None:
         self._tables: OrderedDict[int, dict[int, str]] = OrderedDict()
         self._size = size
+
+    def cached(self, send_id: int, n: int) -> str | None:
+        """The target if this send's table is already here and names a trackable link."""
+        table = self._tables.get(send_id)
+        url = table.get(n) if table is not None else None
+        return url if url and _trackable(url) else None
 
     def url(self, session: Session, send_id: int, n: int) -> str | None:
         table = self._tables.get(send_id)

@@ -41,6 +41,7 @@ from urllib.parse import unquote, urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from newsletter.config import settle
 from newsletter.tracking.intake import ingest
 from newsletter.tracking.links import TrackingSettings
 
@@ -101,14 +102,14 @@ class MailboxSettings:
 
     @classmethod
     def from_config(cls, config, url: str | None = None) -> "MailboxSettings":
-        raw = url if url is not None else config.get("BOUNCE_MAILBOX_URL", "")
+        config = settle(config)
+        raw = url if url is not None else config["BOUNCE_MAILBOX_URL"]
         if not raw:
             raise MailboxError("BOUNCE_MAILBOX_URL is not set")
-        return cls(parse_url(raw), ca_file=config.get("BOUNCE_MAILBOX_CA_FILE", "") or "",
-                   done_folder=config.get("BOUNCE_MAILBOX_FOLDER", "Processed") or "Processed",
-                   limit=int(config.get("BOUNCE_POLL_LIMIT", 500)),
-                   timeout=float(config.get("SMTP_TIMEOUT", 30)),
-                   unsubscribe_address=parseaddr(config.get("UNSUBSCRIBE_MAILTO", ""))[1].lower())
+        return cls(parse_url(raw), ca_file=config["BOUNCE_MAILBOX_CA_FILE"],
+                   done_folder=config["BOUNCE_MAILBOX_FOLDER"] or "Processed",
+                   limit=config["BOUNCE_POLL_LIMIT"], timeout=config["SMTP_TIMEOUT"],
+                   unsubscribe_address=parseaddr(config["UNSUBSCRIBE_MAILTO"])[1].lower())
 
 
 def tls_context(ca_file: str = "") -> ssl.SSLContext:

@@ -21,10 +21,19 @@ XSS_TITLE = '<script>alert("t")</script>标题'
 XSS_PARA = '<img src=x onerror=alert(1)>正文。'
 
 
-def upload(client, data: bytes, name: str = "weekly.txt"):
-    return client.post("/issues/import", data={
+def upload(client, data: bytes, name: str = "weekly.txt", save: bool = True):
+    """Upload, then (when the preview came) press 保存为草稿 as a browser would."""
+    response = client.post("/issues/import", data={
         "csrf_token": csrf_token(client, "/issues/import"),
         "file": (io.BytesIO(data), name)}, content_type="multipart/form-data")
+    if response.status_code != 200 or not save:
+        return response
+    return preview_step(client, response, "save")
+
+
+def preview_step(client, page, op: str, **fields):
+    form = read_form(page.get_data(as_text=True), "im-form")
+    return client.post("/issues/import/preview", data={**form, **fields, "op": op})
 
 
 def issue_count() -> int:
@@ -61,6 +70,7 @@ def test_a_malformed_file_shows_the_line_number_and_writes_nothing(editor, sampl
     page = response.get_data(as_text=True)
     line = sample_text.decode().splitlines().index("第 396 期") + 1
     assert f"无法导入：第 {line} 行：" in page and "issue number" in page
+    assert "im-form" not in page  # no preview of a file that does not parse
     assert issue_count() == 0
 
 
@@ -322,7 +332,7 @@ def test_a_reviewer_may_look_but_not_edit_import_or_send_tests(staff_client, edi
 def test_the_issue_page_shows_both_editions_with_sizes_and_frames(editor, sample_issue):
     page = editor.get("/issues/396").get_data(as_text=True)
     assert "普通版" in page and "领导版" in page and "正在预览" in page
-    assert "【领导版】行业动态周报 第396期（2024年1月8日）" in page
+    assert "【领导版】行业动态周报 第 396 期（2024年1月8日）" in page
     assert page.count("HTML ") >= 2 and "KB" in page and "Gmail 截断上限的" in page
     assert page.count('src="/issues/396/email?edition=regular"') == 2
     assert 'sandbox="allow-popups allow-popups-to-escape-sandbox"' in page

@@ -93,7 +93,7 @@ def test_huge_issue_warns_about_clipping(big_doc):
 
 def test_subject_and_masthead(sample_doc):
     r = render(sample_doc)
-    assert r.subject == "行业动态周报 第396期（2024年1月8日）"
+    assert r.subject == "行业动态周报 第 396 期（2024年1月8日）"
     text = tree(r.html).text_content()
     for s in ("行业动态周报", "中国网络视听协会", "第 396 期", "2024年1月8日"):
         assert s in text and s in r.text

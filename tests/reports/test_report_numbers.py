@@ -105,7 +105,7 @@ def test_csv_export_has_one_row_per_delivery(scenario, staff_client):
         assert int(by[email]["打开次数"]) == sc.opens.get(email, 0)
         assert int(by[email]["点击次数"]) == len(sc.clicks.get(email, []))
     assert by["r00@example.com"]["点击的链接"] == " ".join(map(str, sorted(sc.clicks["r00@example.com"])))
-    assert by["r06@example.com"]["状态"] == "bounced" and "5.1.1" in by["r06@example.com"]["错误"]
+    assert by["r06@example.com"]["状态"] == "退信" and "5.1.1" in by["r06@example.com"]["错误"]
     assert by["r07@example.com"]["软退信"] == "1"
 
 
@@ -123,7 +123,7 @@ def test_trends_and_growth_count_per_week(app, scenario, sample_text):
     older = make_send(sample_text, sc.emails[:3], created_at=utcnow() - dt.timedelta(days=7))
     make_send(sample_text, ["t@example.com"], is_test=True)  # test sends stay out of trends
     t = queries.trends(db.session)
-    assert len(t["labels"]) == 2 and t["labels"][0].startswith("第396期")
+    assert len(t["labels"]) == 2 and t["labels"][0].startswith("第 396 期")
     first_group = db.session.scalar(select(Group.code).order_by(Group.position))
     assert t["audience"][first_group] == [3, 6]
     assert t["open_rate"][first_group][1] == expected(

@@ -26,4 +26,5 @@ def test_submit_approve_then_send_from_the_shell(app, runner, staff, sample_text
     assert runner.invoke(args=["send", "396", "--group", "media"]).exit_code == 0
     entries = db.session.scalars(select(AuditEntry).where(AuditEntry.via == "cli")).all()
     assert [(e.action, e.actor_email) for e in entries] == [
-        ("review.submitted", both.email), ("review.approved", reviewer.email)]
+        ("review.submitted", both.email), ("review.approved", reviewer.email),
+        ("send.created", "")]  # the CLI send is audited too (issue 13)

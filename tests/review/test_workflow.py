@@ -131,12 +131,12 @@ def test_send_back_needs_a_comment_and_returns_to_draft(issue, staff):
 
 def test_steps_out_of_order_are_refused(issue, staff):
     reviewer = staff("reviewer")
-    with pytest.raises(service.ReviewError, match="还没有提交审核"):
+    with pytest.raises(service.ReviewError, match="还没有提交复核"):
         service.approve(db.session, issue, reviewer)
-    with pytest.raises(service.ReviewError, match="尚未提交审核"):
+    with pytest.raises(service.ReviewError, match="尚未提交复核"):
         service.send_back(db.session, issue, reviewer, "意见")
     service.submit(db.session, issue, staff("editor"))
-    with pytest.raises(service.ReviewError, match="已在审核中"):
+    with pytest.raises(service.ReviewError, match="已在复核中"):
         service.submit(db.session, issue, staff("editor"))
     service.approve(db.session, issue, reviewer)
     with pytest.raises(service.ReviewError, match="已经批准过"):
@@ -162,7 +162,7 @@ def test_review_pages_walk_the_workflow(app, issue, staff):
     editor, reviewer = staff("editor", name="王编辑"), staff("reviewer", name="李复核")
     ed = login(app, editor)
     page = ed.get("/issues/396/review").get_data(as_text=True)
-    assert "提交审核" in page and "批准本期" not in page
+    assert "提交复核" in page and "批准本期" not in page
     assert post_form(ed, "/issues/396/review/submit", {},
                      token_from="/issues/396/review").status_code == 302
     assert ed.post("/issues/396/review/approve", data={}).status_code == 400  # no CSRF token
@@ -171,7 +171,7 @@ def test_review_pages_walk_the_workflow(app, issue, staff):
 
     rv = login(app, reviewer)
     queue = rv.get("/review").get_data(as_text=True)
-    assert "第 396 期" in queue and "待审核" in queue
+    assert "第 396 期" in queue and "待复核" in queue
     empty = post_form(rv, "/issues/396/review/send-back", {"comment": ""},
                       token_from="/issues/396/review")
     assert empty.status_code == 400 and "写明需要修改的地方" in empty.get_data(as_text=True)

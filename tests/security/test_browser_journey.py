@@ -92,9 +92,9 @@ def test_editor_reviewer_sender_admin_journey(app, live_server, browser, screens
     assert "已保存" in page.content() or "保存" in page.content()
     j.shot(page, "edit")
     page.goto(live_server + "/issues/396/review")
-    page.click("text=提交审核 >> nth=-1")
+    page.click("text=提交复核 >> nth=-1")
     page.wait_for_load_state()
-    assert "已提交审核" in page.content()
+    assert "已提交复核" in page.content()
     j.shot(page, "submitted")
     # The editor cannot send it yet: the send page refuses an unapproved issue.
     page.context.close()
@@ -128,7 +128,7 @@ def test_editor_reviewer_sender_admin_journey(app, live_server, browser, screens
     j.shot(page, "send-audience")
     page.click("button[value=confirm]")
     page.wait_for_url("**/sends/*")
-    assert "已定时" in page.content()
+    assert "已排程" in page.content()
     j.shot(page, "scheduled")
     send = db.session.scalar(select(Send).order_by(Send.id.desc()))
     assert send.status == SendStatus.SCHEDULED

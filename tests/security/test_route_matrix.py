@@ -20,7 +20,7 @@ from tests.staff.conftest import login
 
 PUBLIC = {
     "static": "CSS and scripts",
-    "core.index": "redirects to the issue list (which asks for a login)",
+    "core.favicon": "the site icon (a redirect to the static SVG)",
     "core.health": "for monitors; says only ok/error",
     "staff.login": "the login form",
     "staff.logout": "ending a session needs no role (POST with CSRF token)",

@@ -136,7 +136,7 @@ def test_subscriber_page_shows_groups_preferences_and_deliveries(editor, make_su
                             edition="regular", state=DeliveryState.SENT, sent_at=utcnow()))
     db.session.commit()
     page = editor.get(f"/staff/subscribers/{sub.id}").get_data(as_text=True)
-    for text in ("读者甲", "要闻、技术", "纯文本", "第 396 期", "sent", "媒体"):
+    for text in ("读者甲", "要闻、技术", "纯文本", "第 396 期", "已送达", "媒体"):
         assert text in page
     # Staff may assign the 报 group that readers cannot choose.
     editor.post(f"/staff/subscribers/{sub.id}", data={

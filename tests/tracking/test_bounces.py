@@ -14,7 +14,17 @@ from newsletter.delivery.models import Delivery, DeliveryState
 from newsletter.devsmtp import SinkServer
 from newsletter.extensions import db
 from newsletter.timeutil import utcnow
-from newsletter.tracking.bounces import DELAY, HARD, SOFT, BounceParseError, classify, parse
+from newsletter.delivery.classify import classify_dsn
+from newsletter.tracking.bounces import (
+    DELAY,
+    HARD,
+    KLASS,
+    MESSAGE,
+    RELAY,
+    SOFT,
+    BounceParseError,
+    parse,
+)
 from newsletter.tracking.inbound import BounceHandler
 from newsletter.tracking.intake import ingest, record_unsubscribe
 from newsletter.tracking.links import TrackingSettings
@@ -50,15 +60,18 @@ def _smtp_send(server, rcpt: str, raw: bytes) -> None:
 
 @pytest.mark.parametrize(("action", "status", "diag", "expected"), [
     ("failed", "5.1.1", "", HARD), ("failed", "5.1.10", "", HARD), ("failed", "5.2.1", "", HARD),
-    ("failed", "5.4.4", "", HARD), ("failed", "5.2.2", "", SOFT), ("failed", "5.7.1", "", SOFT),
-    ("failed", "5.1.7", "", SOFT), ("failed", "4.4.1", "", SOFT), ("delayed", "4.4.7", "", DELAY),
+    ("failed", "5.4.4", "", HARD), ("failed", "5.2.2", "", SOFT), ("failed", "5.7.1", "", MESSAGE),
+    ("failed", "5.1.7", "", RELAY), ("failed", "4.4.1", "", SOFT), ("delayed", "4.4.7", "", DELAY),
     ("delivered", "2.0.0", "", None), ("relayed", "2.0.0", "", None),
-    ("failed", "5.0.0", "550 user unknown", HARD), ("failed", "5.0.0", "554 blocked", SOFT),
-    ("failed", "", "smtp; 550 5.1.1 no such user", HARD), ("failed", "bogus", "", SOFT),
+    ("failed", "5.0.0", "550 user unknown", HARD), ("failed", "5.0.0", "554 blocked", MESSAGE),
+    ("failed", "", "smtp; 550 5.1.1 no such user", HARD), ("failed", "bogus", "", MESSAGE),
     ("failed", "", "452 try later", SOFT), ("Failed", " 5.1.1 ", "", HARD),
+    ("failed", "5.7.515", "smtp; 550 5.7.515 Access denied, sending domain does not meet the "
+     "required authentication level", RELAY),
 ])
-def test_status_codes_classify_into_hard_and_soft(action, status, diag, expected):
-    assert classify(action, status, diag) == expected
+def test_dsn_blocks_are_judged_by_the_one_classifier(action, status, diag, expected):
+    """The report's word for each recipient (hard/soft/…) is the classifier's verdict."""
+    assert KLASS[classify_dsn(action, status, diag).verdict] == expected
 
 
 def test_parse_reads_dsn_and_arf_samples():

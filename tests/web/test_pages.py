@@ -27,7 +27,7 @@ def test_issue_list_and_detail_show_the_sample(staff_client, sample_text):
     client = staff_client("editor")
     import_issue(db.session, sample_text)
     listing = client.get("/issues").get_data(as_text=True)
-    assert "第 396 期" in listing and "2024年1月8日" in listing
+    assert "第 396 期" in listing and "2024-01-08" in listing
     detail = client.get("/issues/396").get_data(as_text=True)
     assert "31 篇文章" in detail and "7 个栏目" in detail
     assert "董昕就任国家广播电视总局副局长" in detail
