@@ -1,6 +1,6 @@
 """RQ worker entry: `python worker.py [--burst]`.
 
-Creates the app once and preloads rendering and delivery before taking jobs (RQ's advice),
+Creates the app once (without its web parts) and preloads delivery before taking jobs,
 then drains the queues strictly in order: the priority edition's queue first. A background
 thread runs the recovery sweep (expired leases, due retries, stranded sends, lost
 transactional mail) every few seconds; a Redis lock makes sure only one worker sweeps at a
@@ -70,10 +70,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
-    app = create_app()
+    # No pages, forms or CLI in a worker; the render engine (MJML, premailer) loads only if
+    # a job renders (a scheduled send starting), not to personalise stored renderings.
+    app = create_app(web=False)
     jobs.set_app(app)
-    import newsletter.delivery.batch  # noqa: F401  preload before the first job
-    import newsletter.render  # noqa: F401
+    import newsletter.delivery.batch  # noqa: F401  preload what every send job uses
 
     stop = threading.Event()
     if not args.burst:

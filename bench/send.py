@@ -54,6 +54,8 @@ def main() -> None:
                         help="spread the send over N relays with limits (bench/relays.py)")
     parser.add_argument("--relay-rate", type=int, default=40,
                         help="with --relays: relay i allows (i+1) * RATE messages per second")
+    parser.add_argument("--profile", metavar="DIR",
+                        help="run the workers under cProfile, writing DIR/worker-N.prof")
     args = parser.parse_args()
 
     children = Children()
@@ -111,7 +113,7 @@ def run_pass(args, children: Children, tmp: Path, port: int, dkim: bool) -> dict
     database, drop = fresh_database(args.database, tmp, tag)
     env = {**os.environ, "DATABASE_URL": database, "SMTP_PORT": str(port),
            "QUEUE_PREFIX": f"nlbench:{tag}", "BATCH_SIZE": str(args.batch_size),
-           "MAIL_FROM": f"行业动态周报 <{FROM}>", "SECRET_KEY": "bench-" + tag,
+           "MAIL_FROM": f"行业动态周报 <{FROM}>", "SECRET_KEY": "bench-" + tag, "APP_ENV": "testing",
            "DKIM_SELECTOR": "", "DKIM_DOMAIN": "", "DKIM_KEY_FILE": ""}
     if dkim:
         env.update(DKIM_SELECTOR="bench", DKIM_DOMAIN="bench.example.org",
@@ -157,10 +159,12 @@ def _send(args, children: Children, env: dict, database: str, dkim: bool) -> dic
 
         start_wall = utcnow()
         t0 = time.perf_counter()
-        workers = [children.start([sys.executable, str(ROOT / "worker.py"), "--burst"],
+        prof = (lambda i: ["-m", "cProfile", "-o", f"{args.profile}/worker-{i}.prof"]
+                if args.profile else [])
+        workers = [children.start([sys.executable, *prof(i), str(ROOT / "worker.py"), "--burst"],
                                   cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
-                   for _ in range(args.workers)]
+                   for i in range(args.workers)]
         peak = {w.pid: 0 for w in workers}
 
         def sample() -> None:

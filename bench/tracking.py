@@ -4,8 +4,10 @@ drives the open pixel and the click redirect, then the flush writes the events.
     .venv/bin/python bench/tracking.py [--requests 20000] [--concurrency 16]
         [--workers 2] [--threads 4] [--deliveries 2000] [--database-url URL]
 
-Prints requests per second, p50/p99 latency (ms) as seen by the client, the flush rate,
-and checks events recorded == requests sent. Uses the real Redis (REDIS_URL, default
+Runs the same gunicorn and client against a constant-answer Flask app (bench/const_app.py)
+first, then the real endpoints; prints requests per second, p50/p99 latency (ms) as seen by
+the client, their ratio, the flush rate, and checks events recorded == events accepted (the
+endpoints drop repeats within the per-delivery and per-link windows before Redis). Uses the real Redis (REDIS_URL, default
 127.0.0.1:6379/0) with a queue prefix of its own, and a fresh SQLite file unless
 --database-url names another (empty) database.
 """
@@ -167,8 +169,6 @@ def main() -> None:
     if args.drive:
         return drive(args)
 
-    from redis import Redis
-
     from newsletter.devsmtp import free_port
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-tracking-"))
@@ -177,50 +177,61 @@ def main() -> None:
     paths = prepare(args)
     (tmp / "paths.json").write_text(json.dumps(paths))
     env = build_env(args)
-    server = subprocess.Popen(
+    from redis import Redis
+    redis = Redis.from_url(args.redis_url)
+    const = serve_and_drive(args, env, tmp, paths, "bench.const_app:create_app()")
+    ours = serve_and_drive(args, env, tmp, paths, "newsletter:create_app()")
+    buffered = redis.xlen(f"{args.prefix}:tracking:events")
+    flushed, flush_s, recorded = flush_all(args)
+    for key in redis.scan_iter(f"{args.prefix}*"):
+        redis.delete(key)
+    print(f"gunicorn gthread {args.workers}x{args.threads}, client {args.concurrency} "
+          f"keep-alive connections, {args.deliveries} deliveries, DB {args.database_url.split(':')[0]}")
+    for label, r in (("constant-answer app", const), ("tracking endpoints", ours)):
+        print(f"{label:<20} {r['sent']} requests (errors {r['errors']}) in {r['elapsed']:.2f} s = "
+              f"{r['sent'] / r['elapsed']:.0f} req/s, p50 {r['p50']:.2f} ms, p99 {r['p99']:.2f} ms")
+    ratio = (ours["sent"] / ours["elapsed"]) / (const["sent"] / const["elapsed"])
+    print(f"ratio tracking / constant: {ratio:.2f} (target ≥ 0.8); p99 {ours['p99']:.2f} ms "
+          f"(target ≤ 10)")
+    print(f"events accepted   {buffered} of {ours['sent'] + 1} requests (the rest within the "
+          f"per-delivery/per-link windows, dropped before the database)")
+    print(f"flush             {flushed} events in {flush_s:.2f} s ({flushed / max(flush_s, 1e-9):.0f} events/s)")
+    print(f"events recorded   {recorded} = events accepted {buffered}: "
+          f"{'OK' if recorded == buffered else 'MISMATCH'}")
+    if ours["errors"] or const["errors"] or recorded != buffered:
+        sys.exit(1)
+
+
+def serve_and_drive(args, env: dict, tmp: Path, paths: list[str], app_spec: str) -> dict:
+    """gunicorn serving `app_spec` on the port, the client driving it; the client's figures."""
+    from bench.procs import Children
+
+    children = Children()
+    server = children.start(
         [str(ROOT / ".venv" / "bin" / "gunicorn"), "-b", f"127.0.0.1:{args.port}",
          "-w", str(args.workers), "-k", "gthread", "--threads", str(args.threads),
-         "--keep-alive", "5", "--log-level", "warning", "newsletter:create_app()"],
+         "--keep-alive", "5", "--log-level", "warning", app_spec],
         cwd=ROOT, env=env)
     try:
         deadline = time.time() + 30
         while True:
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=2)
-                conn.request("GET", paths[0])
+                conn.request("GET", paths[0], headers={"User-Agent": UA})
                 conn.getresponse().read()
                 break
             except OSError:
                 if time.time() > deadline:
                     raise SystemExit("gunicorn did not come up")
                 time.sleep(0.2)
-        redis = Redis.from_url(args.redis_url)
-        warm = redis.xlen(f"{args.prefix}:tracking:events")  # the readiness probe's pixel
         out = subprocess.run(
             [sys.executable, __file__, "--drive", "--paths-file", str(tmp / "paths.json"),
              "--port", str(args.port), "--requests", str(args.requests),
              "--concurrency", str(args.concurrency)],
             cwd=ROOT, env=env, capture_output=True, text=True, check=True)
-        r = json.loads(out.stdout)
+        return json.loads(out.stdout)
     finally:
-        server.terminate()
-        server.wait(timeout=15)
-    buffered = redis.xlen(f"{args.prefix}:tracking:events")
-    flushed, flush_s, recorded = flush_all(args)
-    for key in redis.scan_iter(f"{args.prefix}*"):
-        redis.delete(key)
-    expected = r["sent"] + warm
-    print(f"gunicorn gthread {args.workers}x{args.threads}, client {args.concurrency} "
-          f"keep-alive connections, {args.deliveries} deliveries, DB {args.database_url.split(':')[0]}")
-    print(f"requests sent     {r['sent']} (errors {r['errors']}) in {r['elapsed']:.2f} s")
-    print(f"throughput        {r['sent'] / r['elapsed']:.0f} req/s")
-    print(f"latency           p50 {r['p50']:.2f} ms   p99 {r['p99']:.2f} ms")
-    print(f"buffered in Redis {buffered}")
-    print(f"flush             {flushed} events in {flush_s:.2f} s ({flushed / flush_s:.0f} events/s)")
-    print(f"events recorded   {recorded} = requests sent {expected} (+{warm} readiness probe): "
-          f"{'OK' if recorded == expected else 'MISMATCH'}")
-    if r["errors"] or recorded != expected:
-        sys.exit(1)
+        children.stop(server, grace=15)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,7 @@ from pathlib import Path
 from flask import Flask
 
 from newsletter import config as config_module
-from newsletter.extensions import (babel, csrf, db, login_manager, migrate, redis_store,
-                                   tune_sqlite)
+from newsletter.extensions import babel, db, login_manager, redis_store, tune_sqlite
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent / "migrations")
 
@@ -38,7 +37,9 @@ MODELS = [
 ]
 
 
-def create_app(config: dict | None = None) -> Flask:
+def create_app(config: dict | None = None, *, web: bool = True) -> Flask:
+    """The app; `web=False` (the send workers) registers no pages, forms or CLI: a worker
+    needs the settings, the database and the templates of its emails, nothing more."""
     app = Flask(__name__, instance_path=str(config_module.INSTANCE_DIR))
     try:
         app.config.update(config_module.load(config))
@@ -48,6 +49,11 @@ def create_app(config: dict | None = None) -> Flask:
             config_module.log.error("configuration: %s", problem)
         raise
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if web:
+        from newsletter.tracking.fastpath import TrackingFastPath
+
+        # Inside ProxyFix, so the fast path sees the reader's address and scheme.
+        app.wsgi_app = TrackingFastPath(app, app.wsgi_app)
     if app.config["PROXY_COUNT"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -57,16 +63,18 @@ def create_app(config: dict | None = None) -> Flask:
     for module in MODELS:
         importlib.import_module(module)
 
-    from newsletter import i18n
-    from newsletter.staff import auth  # noqa: F401  registers the login user loader
+    from newsletter import extensions, i18n
 
     db.init_app(app)
     redis_store.init_app(app)
     with app.app_context():
         tune_sqlite(db.engine)
-    migrate.init_app(app, db, directory=MIGRATIONS_DIR)
-    csrf.init_app(app)
-    login_manager.init_app(app)
+    if web:
+        from newsletter.staff import auth  # noqa: F401  registers the login user loader
+
+        extensions.migrate.init_app(app, db, directory=MIGRATIONS_DIR)
+        extensions.csrf.init_app(app)
+        login_manager.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale,
                    default_translation_directories=str(Path(__file__).parent / "translations"))
     app.after_request(i18n.remember_choice)
@@ -78,6 +86,8 @@ def create_app(config: dict | None = None) -> Flask:
     display.register(app)
     errors.register(app)
 
+    if not web:
+        return app
     for module in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(module).bp)
 

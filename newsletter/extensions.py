@@ -6,9 +6,7 @@ from typing import Any
 
 from flask_babel import Babel
 from flask_login import LoginManager
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from flask_wtf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
 
 
@@ -17,12 +15,26 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate()
-csrf = CSRFProtect()
 login_manager = LoginManager()
 login_manager.login_view = "staff.login"
 login_manager.session_protection = "strong"
 babel = Babel()
+
+
+def __getattr__(name: str):
+    # `migrate` (Alembic) and `csrf` (WTForms) are made on first use: the send workers use
+    # neither, and they are ~8 MiB of a worker's memory.
+    if name == "migrate":
+        from flask_migrate import Migrate
+
+        globals()["migrate"] = Migrate()
+    elif name == "csrf":
+        from flask_wtf import CSRFProtect
+
+        globals()["csrf"] = CSRFProtect()
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return globals()[name]
 
 
 def tune_sqlite(engine) -> None:

@@ -81,6 +81,17 @@ def _configure(state) -> None:
     app.jinja_env.add_extension(ScriptNonce)
 
 
+# Every response carries these (set_headers; the tracking fast path sends them itself).
+COMMON_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+)
+NON_HTML_CSP = "default-src 'none'; frame-ancestors 'none'"
+HSTS = ("Strict-Transport-Security", "max-age=31536000")
+
+
 @bp.after_app_request
 def set_headers(response):
     headers = response.headers
@@ -90,14 +101,12 @@ def set_headers(response):
         same = g.get("csp_nonce_request") is request._get_current_object()
         nonce = g.get("csp_nonce") if same else None
         headers["Content-Security-Policy"] = (page_policy(nonce, frameable) if html
-                                              else "default-src 'none'; frame-ancestors 'none'")
+                                              else NON_HTML_CSP)
     headers.setdefault("X-Frame-Options", "SAMEORIGIN" if frameable else "DENY")
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "same-origin")
-    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
-    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    for name, value in COMMON_HEADERS:
+        headers.setdefault(name, value)
     if request.is_secure:
-        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        headers.setdefault(*HSTS)
     if (request.endpoint != "static" and "Cache-Control" not in headers
             and current_user and current_user.is_authenticated):
         headers["Cache-Control"] = "no-store"

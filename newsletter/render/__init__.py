@@ -16,8 +16,16 @@ from newsletter.render.edition import (
     render_edition,
     subject_for,
 )
-from newsletter.render.engine import DEFAULT_TEMPLATE_DIR, TEMPLATE_ENV_VAR
 from newsletter.render.placeholders import PLACEHOLDERS, personalise, token
+
+
+def __getattr__(name: str):
+    # The engine (MJML, premailer, cssutils) loads on first use, not with the package.
+    if name in ("DEFAULT_TEMPLATE_DIR", "TEMPLATE_ENV_VAR"):
+        from newsletter.render import engine
+
+        return getattr(engine, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "DEFAULT_TEMPLATE_DIR", "GMAIL_CLIP_BYTES", "PLACEHOLDERS", "PRIORITY_MARK",

@@ -16,7 +16,6 @@ from enum import StrEnum
 from markupsafe import Markup
 
 from newsletter.bulletin.document import IssueDoc
-from newsletter.render import engine
 from newsletter.render.markup import (
     Footnotes,
     SummaryMatcher,
@@ -175,6 +174,10 @@ def render_edition(doc: IssueDoc, edition: Edition, *, archive_url: str,
             warnings.append(f"unknown sections ignored: {sorted(unknown)}")
 
     ctx = _build_context(doc, edition, archive_url, keep, warnings)
+    # Imported here: MJML, premailer and cssutils (~25 MiB) stay out of processes that only
+    # personalise stored renderings (the send workers).
+    from newsletter.render import engine
+
     env = engine.environment(engine.template_dir(template_dir))
     mjml_source = env.get_template("bulletin.mjml").render(ctx)
     html = engine.inline_css(engine.compile_mjml(mjml_source))

@@ -16,7 +16,7 @@ from redis import Redis
 from redis.exceptions import LockError
 
 from newsletter.extensions import db, redis_store
-from newsletter.tracking import events
+from newsletter.tracking import events, recorder
 from newsletter.tracking.links import TrackingSettings
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ def flush_job(limit: int | None = None) -> dict:
     with app.app_context():
         settings = TrackingSettings.from_config(app.config)
         redis = redis_for(app)
+        recorder.push_all()  # what this process's endpoints still hold, if any
         lock = redis.lock(f"{settings.events_key}:flush-lock", timeout=300)
         if not lock.acquire(blocking=True, blocking_timeout=10):
             return {"skipped": "another flush is running"}

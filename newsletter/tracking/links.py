@@ -175,6 +175,12 @@ class LinkCache:
         self._tables: OrderedDict[int, dict[int, str]] = OrderedDict()
         self._size = size
 
+    def cached(self, send_id: int, n: int) -> str | None:
+        """The target if this send's table is already here and names a trackable link."""
+        table = self._tables.get(send_id)
+        url = table.get(n) if table is not None else None
+        return url if url and _trackable(url) else None
+
     def url(self, session: Session, send_id: int, n: int) -> str | None:
         table = self._tables.get(send_id)
         if table is None:

@@ -27,9 +27,8 @@ import re
 import time
 from dataclasses import dataclass
 
-from newsletter.tracking.bounces import (
-    _MSGID_RE, _VERPISH_RE, RecipientStatus, Report, classify,
-)
+from newsletter.delivery.classify import classify_dsn
+from newsletter.tracking.bounces import _MSGID_RE, _VERPISH_RE, RecipientStatus, Report
 
 MAX_AGE_SECONDS = 3600
 
@@ -68,7 +67,7 @@ def _bounce(provider: str, event_id: str, rcpt: str, status: str, diagnostic: st
             refs: tuple[list[str], list[str]]) -> ProviderEvent:
     action = "failed"
     recipient = RecipientStatus(rcpt, action, status, diagnostic[:400],
-                                classify(action, status, diagnostic))
+                                classify_dsn(action, status, diagnostic))  # the one classifier
     report = Report("dsn", recipients=[recipient], message_ids=refs[0], addresses=refs[1],
                     report_id=f"{provider}:{event_id}")
     return ProviderEvent(provider, "bounce", rcpt, report, event_id)

@@ -1,8 +1,10 @@
 """Public tracking endpoints (pixel, click redirects) and the bounce webhook.
 
-The pixel and the tracked click answer without the database: the token is checked by
-HMAC, the event goes to Redis (`events.record`), and the click target comes from the
-send's link table cached in the process (one database read per send and process).
+The pixel and the tracked click answer without the database and without waiting for Redis:
+the token is checked by HMAC, the event is appended to the process's buffer
+(`recorder.Recorder`, handed to Redis every 50 ms with the counting windows), and the click
+target comes from the send's link table cached in the process (one database read per send
+and process).
 """
 
 from __future__ import annotations
@@ -12,13 +14,13 @@ import hmac
 import logging
 
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
-from redis.exceptions import RedisError
 
 from newsletter.extensions import csrf, db
 from newsletter.tracking import events, signing
 from newsletter.tracking.intake import ingest
 from newsletter.tracking.jobs import redis_for
 from newsletter.tracking.links import LinkCache, TrackingSettings
+from newsletter.tracking.recorder import recorder_for
 
 log = logging.getLogger(__name__)
 bp = Blueprint("tracking", __name__)
@@ -26,35 +28,42 @@ bp = Blueprint("tracking", __name__)
 # A 1x1 transparent GIF (42 bytes).
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 NO_STORE = {"Cache-Control": "no-store, no-cache, must-revalidate, private", "Pragma": "no-cache"}
+REDIRECT_HEADERS = {"Referrer-Policy": "no-referrer"}
 MAX_BOUNCE_BYTES = 10 * 1024 * 1024
 
 
-def _settings() -> TrackingSettings:
-    s = current_app.extensions.get("tracking_settings")
+def settings_for(app) -> TrackingSettings:
+    s = app.extensions.get("tracking_settings")
     if s is None:
-        s = current_app.extensions["tracking_settings"] = TrackingSettings.from_config(
-            current_app.config)
+        s = app.extensions["tracking_settings"] = TrackingSettings.from_config(app.config)
     return s
 
 
-def _links() -> LinkCache:
-    cache = current_app.extensions.get("tracking_links")
+def links_for(app) -> LinkCache:
+    cache = app.extensions.get("tracking_links")
     if cache is None:
-        cache = current_app.extensions["tracking_links"] = LinkCache()
+        cache = app.extensions["tracking_links"] = LinkCache()
     return cache
 
 
-def _record(kind: str, send_id: int, delivery_id: int, link_n: int = 0) -> None:
-    settings = _settings()
+def _settings() -> TrackingSettings:
+    return settings_for(current_app)
+
+
+def record(app, kind: str, ids: tuple[int, int], link_n: int, method: str,
+           user_agent: str | None, remote_addr: str | None) -> None:
+    """The one thing a tracked request does besides answering: buffer its event."""
+    settings = settings_for(app)
     if not settings.enabled:
         return  # switched off globally: serve, record nothing
-    bot = events.classify_request(request.method, request.headers.get("User-Agent"),
-                                  request.remote_addr)
-    try:
-        events.record(redis_for(current_app), settings.events_key, kind, send_id,
-                      delivery_id, link_n, bot)
-    except RedisError as exc:  # the reader still gets the image / the page
-        log.warning("tracking: event not recorded, Redis unavailable: %s", exc)
+    bot = events.classify_request(method, user_agent, remote_addr)
+    # In memory only: a background thread hands it to Redis with its counting window.
+    recorder_for(redis_for(app), settings.events_key).add(kind, ids[0], ids[1], link_n, bot)
+
+
+def _record(kind: str, ids: tuple[int, int], link_n: int = 0) -> None:
+    record(current_app, kind, ids, link_n, request.method, request.headers.get("User-Agent"),
+           request.remote_addr)
 
 
 @bp.get("/t/o/<token>.gif")
@@ -63,7 +72,7 @@ def open_pixel(token: str):
     ids = signing.read_delivery_token(_settings().secret_key, token)
     if ids is None:
         return Response(PIXEL, status=404, mimetype="image/gif", headers=NO_STORE)
-    _record(events.OPEN, *ids)
+    _record(events.OPEN, ids)
     return Response(PIXEL, mimetype="image/gif", headers=NO_STORE)
 
 
@@ -71,10 +80,10 @@ def open_pixel(token: str):
 def click(token: str, n: int):
     """A tracked link: record the click, redirect to the stored URL."""
     ids = signing.read_delivery_token(_settings().secret_key, token)
-    url = _links().url(db.session, ids[0], n) if ids else None
+    url = links_for(current_app).url(db.session, ids[0], n) if ids else None
     if url is None:
         return _invalid_link()
-    _record(events.CLICK, ids[0], ids[1], n)
+    _record(events.CLICK, ids, n)
     return _redirect(url)
 
 
@@ -82,7 +91,7 @@ def click(token: str, n: int):
 def plain_redirect(token: str, n: int):
     """An untracked link (the reader opted out): redirect only, no event, no reader id."""
     send_id = signing.read_send_token(_settings().secret_key, token)
-    url = _links().url(db.session, send_id, n) if send_id else None
+    url = links_for(current_app).url(db.session, send_id, n) if send_id else None
     if url is None:
         return _invalid_link()
     return _redirect(url)
@@ -91,7 +100,7 @@ def plain_redirect(token: str, n: int):
 def _redirect(url: str) -> Response:
     response = redirect(url, code=302)
     response.headers.update(NO_STORE)
-    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers.update(REDIRECT_HEADERS)
     return response
 
 

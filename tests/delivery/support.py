@@ -17,10 +17,11 @@ from newsletter.timeutil import utcnow
 from subscribers.models import Group, Membership, Subscriber, SubscriberStatus
 
 
-def bulk_subscribers(count: int, group_code: str, prefix: str = "reader") -> list[str]:
+def bulk_subscribers(count: int, group_code: str, prefix: str = "reader",
+                     domain: str = "example.org") -> list[str]:
     """Insert `count` active subscribers of one group in a few statements."""
     group_id = db.session.scalar(select(Group.id).where(Group.code == group_code))
-    emails = [f"{prefix}{i:05d}@example.org" for i in range(count)]
+    emails = [f"{prefix}{i:05d}@{domain}" for i in range(count)]
     now = utcnow()
     db.session.execute(insert(Subscriber), [
         {"email": e, "name": f"读者{i}", "organisation": "", "status": SubscriberStatus.ACTIVE,
