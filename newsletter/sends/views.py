@@ -16,7 +16,7 @@ from wtforms.validators import DataRequired, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from newsletter.bulletin.models import Issue
-from newsletter.delivery import control, jobs, pipeline, store
+from newsletter.delivery import control, jobs, pipeline, planning, store
 from newsletter.delivery.models import Send
 from newsletter.extensions import db
 from newsletter.staff.auth import role_required
@@ -68,9 +68,12 @@ def new_send(number: int):
     form.groups.choices = [(g.code, f"{g.distribution}：{g.name}") for g in groups]
     if request.method == "GET":
         form.groups.data = [g.code for g in groups]
-    audience = None
+    audience = forecast = None
     if form.validate_on_submit():
         audience = store.audience_counts(db.session, form.groups.data)
+        forecast = planning.forecast_or_none(db.session, current_app.config,
+                                             jobs.redis_connection(current_app.config),
+                                             form.groups.data)
         if form.action.data == "confirm":
             at = None
             if form.scheduled_at.data:
@@ -95,7 +98,8 @@ def new_send(number: int):
             return redirect(url_for("sends.detail", send_id=send.id))
     elif request.method == "POST":
         return render_template("sends/new.html", issue=issue, form=form, audience=None), 400
-    return render_template("sends/new.html", issue=issue, form=form, audience=audience)
+    return render_template("sends/new.html", issue=issue, form=form, audience=audience,
+                           forecast=forecast)
 
 
 @bp.get("/sends")
