@@ -157,7 +157,7 @@ def deliver_batch(session: Session, settings: PipelineSettings, senders: Senders
         result.yielded = list(delivery_ids)
         return result
     if status == SendStatus.QUEUED and senders.preflight is not None \
-            and not _preflight(session, senders, send_id):
+            and not _preflight(session, settings, senders, send_id):
         result.skipped, result.paused = len(delivery_ids), True
         return result
     _mark_started(session, send_id)
@@ -236,28 +236,20 @@ def record_late(session: Session, unrecorded: UnrecordedSend) -> bool:
                            queue_id(unrecorded.answer), late=True)
 
 
-def _preflight(session, senders: Senders, send_id: int) -> bool:
+def _preflight(session, settings: PipelineSettings, senders: Senders, send_id: int) -> bool:
     """The relay check before a send's first message: relays that fail it are paused;
-    when all fail the send does not start, and its page says what to change."""
+    when all fail the send does not start (paused as the breaker would: by itself again
+    later when the relay is only down or busy), and its page says what to change."""
     results = senders.preflight()
     failed = [r for r in results if not r.ok]
-    for r in failed:
-        if senders.router is not None and len(failed) < len(results):
-            senders.router.pause(r.relay, f"{r.problem}（发送前检查）")
     if results and len(failed) == len(results):
         first = failed[0]
-        reason = f"发送前检查未通过（中继 {first.relay}）：{first.problem}。{first.advice}"
-        detail = f"{first.failed_stage}: {first.answer}"
-        if control.breaker_pause(session, send_id, reason[:200], detail, None,
-                                 senders.clock.now()):
-            log.warning("send %s not started: %s", send_id, reason)
-            if senders.on_pause is not None:
-                try:
-                    senders.on_pause(send_id)
-                except Exception:
-                    session.rollback()
-                    log.exception("could not notify staff of send %s", send_id)
+        _trip_breaker(session, settings, senders, send_id, first.classification, senders.clock,
+                      reason=f"发送前检查未通过（中继 {first.relay}）：{first.problem}。"
+                             f"{first.advice}"[:200])
         return False
+    for r in failed:
+        senders.router.pause(r.relay, f"{r.problem}（发送前检查）")
     return True
 
 
@@ -418,9 +410,9 @@ def backoff(settings: PipelineSettings, attempts: int) -> dt.timedelta:
 
 
 def _trip_breaker(session, settings: PipelineSettings, senders: Senders, send_id: int,
-                  c: Classification, clock) -> None:
+                  c: Classification, clock, reason: str | None = None) -> None:
     streak = senders.streak(send_id)
-    reason = c.reason
+    reason = reason or c.reason
     if not c.pauses_send:
         reason = f"{c.reason}（连续 {streak.count} 次同类失败）"
     streak.reset()

@@ -32,6 +32,7 @@ class CheckResult:
     answer: str = ""                                  # the server's words (or the error)
     problem: str = ""                                 # what failed, in Chinese
     advice: str = ""                                  # what to change, in Chinese
+    classification: object = None                     # the classifier's reading of it
 
     @property
     def ok(self) -> bool:
@@ -100,6 +101,7 @@ def check_all(relay_config: RelayConfig, *, mail_from: str, secret_key: str, tes
 def _explain(result: CheckResult, relay: Relay, failure: SmtpFailure) -> None:
     stage = str(failure.stage)
     result.failed_stage = stage
+    result.classification = failure.classification
     result.answer = (f"{failure.code} {failure.text}" if failure.code else failure.text)[:300]
     cause = failure.cause
     where = f"{relay.host}:{relay.port}"
