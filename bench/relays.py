@@ -82,11 +82,11 @@ def _send(args, children, tmp: Path, relays_file: Path) -> dict:
     env = {**os.environ, "DATABASE_URL": database, "QUEUE_PREFIX": f"nlbench:{tag}",
            "BATCH_SIZE": str(args.batch_size), "RELAYS_FILE": str(relays_file),
            "MAIL_FROM": "行业动态周报 <weekly@bench.example.org>", "SECRET_KEY": "bench-" + tag,
-           "APP_ENV": "development", "SMTP_PORT": "1"}
+           "APP_ENV": "testing", "SMTP_PORT": "1"}
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    app = create_app({"SQLALCHEMY_DATABASE_URI": database, "QUEUE_PREFIX": env["QUEUE_PREFIX"],
-                      "BATCH_SIZE": args.batch_size, "RELAYS_FILE": str(relays_file),
-                      "MAIL_FROM": env["MAIL_FROM"], "SECRET_KEY": env["SECRET_KEY"]})
+    from newsletter import config as config_module
+
+    app = create_app(config_module.from_environment(env))
     jobs.set_app(app)
     with app.app_context():
         upgrade(directory=MIGRATIONS_DIR, revision="heads")
