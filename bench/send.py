@@ -133,6 +133,7 @@ def _send(args, children: Children, env: dict, database: str, dkim: bool) -> dic
     from newsletter.delivery import jobs, pipeline
     from newsletter.delivery.models import Delivery, DeliveryState
     from newsletter.extensions import db
+    from newsletter.sends import service
     from newsletter.timeutil import utcnow
     from subscribers.seed import seed_groups
     from tests.conftest import approve_for_tests
@@ -153,9 +154,7 @@ def _send(args, children: Children, env: dict, database: str, dkim: bool) -> dic
         print(f"pass DKIM {'on' if dkim else 'off'}: seeded {args.subscribers} subscribers in "
               f"{time.perf_counter() - t:.1f}s", flush=True)
         pipeline._variants._cache.clear()  # send ids repeat across the passes' databases
-        settings = pipeline.PipelineSettings.from_config(app.config)
-        send = pipeline.create_send(db.session, settings, 396, ["leadership", "members"])
-        jobs.enqueue_send(send.id)
+        send = service.send_issue(db.session, app.config, 396, ["leadership", "members"]).send
 
         start_wall = utcnow()
         t0 = time.perf_counter()
@@ -188,7 +187,8 @@ def _send(args, children: Children, env: dict, database: str, dkim: bool) -> dic
             firsts[edition] = (at - start_wall).total_seconds() if at else float("nan")
         last_priority = db.session.scalar(select(func.max(Delivery.sent_at)).where(
             *where, Delivery.edition == "priority"))
-        message = _one_message(db.session, settings, send.id)
+        message = _one_message(db.session, pipeline.PipelineSettings.from_config(app.config),
+                               send.id)
         db.session.remove()
         db.engine.dispose()
     cpu = sum(e.cpu_s for e in exits) - len(exits) * idle.cpu_s

@@ -236,6 +236,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LOGIN_RATE_PER_IP", rate, "20/600"),
     Setting("PASSWORD_RESET_RATE_PER_IP", rate, "5/hour"),
     Setting("PASSWORD_RESET_RATE_PER_EMAIL", rate, "3/hour"),
+    Setting("TEST_SEND_RATE", rate, "20/hour"),
     Setting("EMAIL_CHECK_DNS", boolean, False),
     Setting("IMPORT_MAX_BYTES", integer(min=1024), 10 * _MB),  # a .docx or PDF with fonts
     Setting("SUBSCRIBER_IMPORT_MAX_BYTES", integer(min=1024), 20 * _MB),

@@ -124,6 +124,8 @@ def app(app_config):
         from flask import g
         g.pop("_login_user", None)
         g.pop("csrf_token", None)
+        from flask_babel import refresh
+        refresh()  # the locale and catalogue Flask-Babel cached for the previous request
 
     with app.app_context():
         _empty_tables()

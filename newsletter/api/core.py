@@ -78,6 +78,10 @@ def _check_request():
     """Body size limit; query parameters the document does not name are refused (a typo
     such as ?limt=10 should not silently give the default)."""
     request.max_content_length = MAX_BODY_BYTES
+    if request.endpoint == "api.issues_import":  # a Word or PDF file, base64 in the JSON
+        from newsletter.bulletin.limits import MAX_FILE_BYTES
+
+        request.max_content_length = MAX_FILE_BYTES * 4 // 3 + 64 * 1024
     unknown = sorted(set(request.args) - _query_names(request.path[len(bp.url_prefix):]))
     if unknown:
         raise ApiError(400, f"unknown query parameter(s): {', '.join(unknown)[:200]}")

@@ -70,6 +70,12 @@ def _path(name: str, schema: dict) -> dict:
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
+IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
+                   "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                   "description": "makes a retry safe: the same key (per token's owner) "
+                                  "answers with the send it created"}
+
+
 def _query(name: str, schema: dict, description: str = "") -> dict:
     return {"name": name, "in": "query", "required": False, "schema": schema,
             "description": description}
@@ -180,7 +186,10 @@ SCHEMAS = {
         "progress": _obj({
             **{k: {"type": "integer"} for k in ("total", "sent", "failed", "deferred",
                                                 "cancelled", "remaining")},
-            "rate_per_second": {"type": "number"},
+            "rate_per_second": {"type": "number", "nullable": True,
+                                "description": "since the send started"},
+            "recent_rate_per_second": {"type": "number", "nullable": True,
+                                       "description": "over the last minute"},
             "eta_seconds": {"type": "integer", "nullable": True}})},
         ["id", "issue", "status", "progress"]),
     "SendList": _list_of("Send"),
@@ -189,7 +198,10 @@ SCHEMAS = {
         "groups": {"type": "array", "items": CODE, "minItems": 1, "maxItems": 100,
                    "description": "default: every group"},
         "scheduled_at": {"type": "string", "format": "date-time", "nullable": True,
-                         "description": "with a zone offset; omit to send now"}}, ["issue"]),
+                         "description": "with a zone offset; omit to send now"},
+        "only_new": {"type": "boolean", "description": "only readers who have not received "
+                     "this issue yet (a follow-up); without it a send that would reach "
+                     "readers who already have the issue is refused with 409"}}, ["issue"]),
     "Schedule": _obj({"scheduled_at": {"type": "string", "format": "date-time"}},
                      ["scheduled_at"]),
     "Totals": TOTALS,
@@ -259,8 +271,10 @@ def paths() -> dict:
             "get": _op("List sends, newest first", [], ok(200, "A page", "SendList"), [400, 422],
                        params=PAGING + [_query("issue", INT32)], op_id="listSends"),
             "post": _op("Send an approved issue now or at scheduled_at", [S],
-                        ok(201, "Created", "Send"), [400, 404, 413, 415, 422],
-                        body="SendCreate", op_id="createSend")},
+                        ok(201, "Created (or, for a repeated Idempotency-Key, the send it "
+                                "created, with Idempotent-Replayed: true)", "Send"),
+                        [400, 404, 409, 413, 415, 422], body="SendCreate",
+                        params=[IDEMPOTENCY_KEY], op_id="createSend")},
         "/sends/{send_id}": {
             "get": _op("A send with its progress", [], ok(200, "The send", "Send"), [404],
                        params=[SEND_ID], op_id="getSend")},

@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from newsletter.api.core import (
+    MAX_BODY_BYTES,
     MAX_ID,
     ApiError,
     actor,
@@ -105,6 +106,9 @@ def issues_import():
     if ("text" in body) == ("file" in body):
         raise ApiError(400, "send either text or file (base64), not both or neither")
     if "text" in body:
+        if (request.content_length or 0) > MAX_BODY_BYTES:  # only a file may be bigger
+            raise ApiError(413, f"request body too large (limit {MAX_BODY_BYTES // 1024} KB "
+                           "for text; send a larger issue as file)", "too_large")
         data = text_field(body, "text", MAX_ISSUE_TEXT, multiline=True).encode("utf-8")
     else:
         data = base64_field(body, "file", limits.MAX_FILE_BYTES)

@@ -23,6 +23,7 @@ from newsletter.api.core import (
 from newsletter.delivery import control, jobs, pipeline
 from newsletter.delivery.models import Send
 from newsletter.extensions import db
+from newsletter.sends import service
 from newsletter.staff.models import Role
 from newsletter.timeutil import utcnow
 from subscribers.models import Group
@@ -36,7 +37,8 @@ def send_out(send: Send) -> dict:
             "scheduled_at": iso(send.scheduled_at), "started_at": iso(send.started_at),
             "finished_at": iso(send.finished_at),
             "progress": {k: p[k] for k in ("total", "sent", "failed", "deferred", "cancelled",
-                                           "remaining", "rate_per_second", "eta_seconds")}}
+                                           "remaining", "rate_per_second", "recent_rate_per_second",
+                                           "eta_seconds")}}
 
 
 def _send(send_id: int) -> Send:
@@ -65,11 +67,19 @@ def sends_list():
     return paged(rows, limit, lambda s: s.id, send_out)
 
 
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
 @bp.post("/sends")
 @scope_required(Role.SENDER)
 def sends_create():
-    """Send an approved issue to groups now, or at `scheduled_at`."""
-    body = json_body({"issue", "groups", "scheduled_at"}, {"issue"})
+    """Send an approved issue to groups now, or at `scheduled_at`.
+
+    An `Idempotency-Key` header makes a retry safe: the same key again answers with the
+    send it created. A send that would reach readers who already have the issue is refused
+    (409 already_received) unless `only_new` asks for only those who have not.
+    """
+    body = json_body({"issue", "groups", "scheduled_at", "only_new"}, {"issue"})
     number = body["issue"]
     if not isinstance(number, int) or isinstance(number, bool) or not 0 < number <= MAX_ID:
         raise ApiError(400, "issue must be an issue number")
@@ -78,28 +88,39 @@ def sends_create():
         codes = list(db.session.scalars(select(Group.code).order_by(Group.position)))
     if not codes:
         raise ApiError(400, "groups must name at least one group code")
+    only_new = body.get("only_new", False)
+    if not isinstance(only_new, bool):
+        raise ApiError(400, "only_new must be true or false")
     at = datetime_field(body, "scheduled_at")
     if at is not None and at <= utcnow():
         raise ApiError(422, "scheduled_at is in the past")
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is not None and not (0 < len(key) <= 255 and key.isprintable() and key.isascii()):
+        raise ApiError(400, f"{IDEMPOTENCY_HEADER} must be 1 to 255 printable ASCII characters")
     try:
-        send = pipeline.create_send(db.session, pipeline.PipelineSettings.from_config(config()),
-                                    number, codes, created_by=actor().email, scheduled_at=at)
+        started = service.send_issue(
+            db.session, config(), number, codes, only_new=only_new, scheduled_at=at,
+            idempotency_key=service.idempotency_digest(f"api:{actor().id}", key) if key else None,
+            actor=actor(), via="api")
     except pipeline.SendError as exc:
         db.session.rollback()
-        status = 404 if str(exc).startswith("no issue") else 422
-        raise ApiError(status, str(exc), "not_approved" if _is_review(exc) else None)
-    if at is None:
-        jobs.enqueue_send(send.id)
-    else:
-        jobs.schedule_start(send.id, at)
-    record("send.created", f"send:{send.id}", {"issue": number, "groups": codes,
-                                               "scheduled_at": iso(at)})
-    return send_out(send), 201
+        raise _send_error(exc) from None
+    headers = {"Idempotent-Replayed": "true"} if not started.created else {}
+    return send_out(started.send), 201, headers
 
 
-def _is_review(exc: Exception) -> bool:
+def _send_error(exc: pipeline.SendError) -> ApiError:
     from newsletter.review.service import NotApproved
-    return isinstance(exc, NotApproved)
+
+    if str(exc).startswith("没有第"):
+        return ApiError(404, str(exc))
+    if isinstance(exc, NotApproved):
+        return ApiError(422, str(exc), "not_approved")
+    if isinstance(exc, service.AlreadyReceived):
+        return ApiError(409, str(exc), "already_received")
+    if isinstance(exc, service.IdempotencyConflict):
+        return ApiError(422, str(exc), "idempotency_key_reused")
+    return ApiError(422, str(exc))
 
 
 @bp.get("/sends/<int:send_id>")
@@ -131,10 +152,9 @@ def sends_schedule(send_id: int):
     if at is None:
         raise ApiError(400, "scheduled_at is required")
     try:
-        control.reschedule_send(db.session, send_id, at)
+        service.reschedule(db.session, send_id, at)
     except pipeline.SendError as exc:
-        raise ApiError(409 if "cannot become" in str(exc) else 422, str(exc))
-    jobs.schedule_start(send_id, at)
+        raise ApiError(409 if isinstance(exc, control.StateConflict) else 422, str(exc))
     record("send.rescheduled", f"send:{send_id}", {"scheduled_at": iso(at)})
     return send_out(_send(send_id))
 

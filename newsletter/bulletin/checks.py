@@ -75,11 +75,15 @@ def check(parsed: ParsedIssue, names: dict[str, str], blocks: dict[int, str] | N
                 out.append(Notice("article_looks_like_two",
                                   f"《{art.title}》像是两篇文章：“{para}”像另一篇的标题。",
                                   piece[0], data={"move": "title"}))
-            for j in range(1, len(piece) - 1) if blocks else ():
+            # Inside a paragraph glued from several blocks (a page break, or a title that
+            # lost its formatting): a title-like block followed by a news lead.
+            for j in range(len(piece) - 1) if blocks else ():
+                if k == 0 and j == 0:
+                    continue  # the first block after a title is its paragraph
                 inner, after = blocks.get(piece[j], ""), blocks.get(piece[j + 1], "")
                 if (_title_like(inner) and _LEAD.match(after)) or inner in doc.summary:
                     out.append(Notice("article_looks_like_two",
-                                      f"《{art.title}》的段落里夹着像标题的一行：“{inner}”。",
+                                      f"《{art.title}》像是两篇文章：“{inner}”像另一篇的标题。",
                                       piece[j], data={"move": "title"}))
     for label in ("报", "发"):
         for name in doc.distribution.get(label, []):

@@ -26,7 +26,7 @@ from wtforms.validators import InputRequired, Length
 
 from newsletter.bulletin import editing
 from newsletter.bulletin.document import ArticleDoc, IssueDoc, SectionDoc
-from newsletter.bulletin.preview import MAX_TEST_ADDRESSES
+from newsletter.sends.service import MAX_TEST_ADDRESSES
 from newsletter.render import Edition
 
 

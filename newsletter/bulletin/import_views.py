@@ -14,7 +14,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.datastructures import ImmutableMultiDict
 
-from newsletter.bulletin import formats, importpreview, limits
+from newsletter.bulletin import formats, groupnames, importpreview, limits
 from newsletter.bulletin.document import check_size
 from newsletter.bulletin.forms import ImportForm, ImportPreviewForm
 from newsletter.bulletin.parser import IssueParseError
@@ -112,11 +112,16 @@ def _preview_page(preview: importpreview.Preview, problem: str | None = None,
         result, problem, status = None, problem or _error_text(exc), 400 if status == 200 \
             else status
     groups = db.session.scalars(select(Group).order_by(Group.position, Group.id)).all()
+    by_code = {g.code: g.name for g in groups}
+    # each 报/发 name with the group it goes to, so a wrong alias shows too
+    foot = {label: [(name, by_code.get(groupnames.resolve(name, names) or ""))
+                    for name in names_]
+            for label, names_ in (result.doc.distribution.items() if result else ())}
     form = ImportPreviewForm(formdata=None, token=importpreview.dump(secret, preview))
     return render_template(
         "bulletin/import_preview.html", form=form, result=result, problem=problem,
         structure=importpreview.structure(result) if result else [],
-        preview=preview, kind=formats.KINDS[preview.extracted.kind], groups=groups,
+        preview=preview, kind=formats.KINDS[preview.extracted.kind], groups=groups, foot=foot,
         warnings=[n for n in result.notices if n.level == "warning"] if result else [],
         infos=[n for n in result.notices if n.level != "warning"] if result else [],
         moved=len(preview.overrides)), status
@@ -150,7 +155,7 @@ def issue_import_preview():
 
 def _move(preview: importpreview.Preview, op: str):
     try:
-        _, no, hint = op.split(":")
+        _op, no, hint = op.split(":")
         no = int(no)
     except ValueError:
         return _preview_page(preview, _("未知的操作。"), 400)

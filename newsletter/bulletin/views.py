@@ -24,10 +24,12 @@ from newsletter.bulletin import archive, editing, preview
 from newsletter.bulletin.forms import IssueEditForm, SendTestForm
 from newsletter.bulletin.models import Issue
 from newsletter.delivery.models import Send
+from newsletter.delivery.pipeline import SendError
 from newsletter.extensions import db
 from newsletter.render import Edition
 from newsletter.review import models as review_models
 from newsletter.review import service as review_service
+from newsletter.sends import service as send_service
 from newsletter.staff.auth import role_required
 from newsletter.staff.models import Role
 
@@ -93,7 +95,6 @@ def _issue_page(issue: Issue, edition: Edition, test_form: SendTestForm, status:
         article_count=sum(len(s.articles) for s in issue.sections),
         can_edit=current_user.has_role(Role.EDITOR), editable=editing.is_editable(issue),
         status_label=editing.STATUS_LABELS.get(issue.status, issue.status),
-        priority_supported=preview.supports_test_edition(),
     ), status
 
 
@@ -123,15 +124,18 @@ def issue_test_send(number: int):
     edition = _edition_arg(form.edition.data)
     if form.validate():
         try:
-            addresses = preview.parse_test_addresses(form.addresses.data)
-            send = preview.send_test(db.session, current_app.config, issue.number, edition,
-                                     addresses, created_by=current_user.email)
-        except preview.SendTestError as exc:
+            started = send_service.send_test(
+                db.session, current_app.config, issue.number, form.addresses.data,
+                edition=edition.value, actor=current_user._get_current_object())
+        except SendError as exc:
             form.addresses.errors = [*form.addresses.errors, str(exc)]
         else:
-            flash(_("测试邮件（%(label)s）已排入发送队列：%(to)s（发送 #%(id)s）。",
-                    label=preview.EDITION_LABELS[edition], to="、".join(addresses),
-                    id=send.id), "success")
+            if started.warning:
+                flash(started.warning, "warning")
+            else:
+                flash(_("测试邮件（%(label)s）已排入发送队列：%(to)s（发送 #%(id)s）。",
+                        label=preview.EDITION_LABELS[edition], to="、".join(started.to),
+                        id=started.send.id), "success")
             return redirect(url_for("bulletin.issue_detail", number=number,
                                     edition=edition.value) + "#test-send")
     return _issue_page(issue, edition, form, status=400)

@@ -34,7 +34,7 @@ from newsletter.delivery.classify import Classification, Verdict
 from newsletter.delivery.message import DkimSigner, domain_of
 from newsletter.delivery.models import DeliveryState, Send, SendStatus
 from newsletter.delivery.pipeline import (
-    PipelineSettings, _variants, plan_batches, start_scheduled, subscriber_links,
+    PipelineSettings, _variants, plan_batches, subscriber_links,
     unsubscribe_mailto, verp_address,
 )
 from newsletter.delivery.ratelimit import RateLimiter
@@ -464,8 +464,7 @@ def recover(session: Session, settings: PipelineSettings, now: dt.datetime | Non
     """What no live worker holds and is due, back to work. The database is the truth.
 
     Expired leases (a dead or stopped worker), due retries, sends the breaker paused for a
-    passing relay problem, due scheduled sends and (given the sends that still have jobs in
-    Redis) every active send with waiting deliveries but no job: a lost job, a Redis
+    passing relay problem and (given the sends that still have jobs in Redis) every active send with waiting deliveries but no job: a lost job, a Redis
     restart, a send whose jobs never reached Redis. Returns the delivery ids to enqueue,
     grouped by (send id, edition); active sends with nothing left are marked done.
     """
@@ -481,12 +480,8 @@ def recover(session: Session, settings: PipelineSettings, now: dt.datetime | Non
             add(send_id, edition, [delivery_id])
     for delivery_id, send_id, edition in store.requeue_due(session, now):
         add(send_id, edition, [delivery_id])
-    planned = set()
-    for send_id in store.due_scheduled(session, now):
-        # A fallback for a scheduled job lost with Redis: the database says it is due.
-        if start_scheduled(session, settings, send_id):
-            planned.add(send_id)
-    planned.update(control.auto_resume_due(session, now))
+    # (Due scheduled sends whose job was lost are started by the send service: worker.py.)
+    planned = set(control.auto_resume_due(session, now))
     if sends_with_jobs is not None:
         idle = [s for s in store.active_sends(session)
                 if s not in sends_with_jobs and not any(k[0] == s for k in groups)]

@@ -135,26 +135,21 @@ def control_send(send_id: int, action: str) -> None:
         raise ValueError(f"unknown action {action!r}")
 
 
-def schedule_start(send_id: int, at) -> str:
-    """Ask RQ's scheduler to start the send at `at` (naive UTC). Moving a send schedules
-    again; the job that fires at the old time finds the send not due and does nothing."""
+def schedule_start(send_id: int, at, starter) -> str:
+    """Ask RQ's scheduler to run `starter(send_id)` at `at` (naive UTC). The send service passes
+    its starter (sends.service.start_scheduled_job): delivery does not know the service.
+    Moving a send schedules again; the job that fires at the old time finds the send not
+    due and does nothing."""
     import datetime as dt
 
     queue = queue_for(current_app.config, Edition.PRIORITY.value)
-    job = queue.enqueue_at(at.replace(tzinfo=dt.UTC), start_scheduled_send, send_id,
-                           job_timeout=3600)
+    job = queue.enqueue_at(at.replace(tzinfo=dt.UTC), starter, send_id, job_timeout=3600)
     return job.id  # if Redis loses it, the sweep starts the send when the database says
 
 
-def start_scheduled_send(send_id: int) -> dict:
-    """The scheduled job: write the deliveries of a due send and enqueue its batches."""
-    app = current_app._get_current_object() if has_app_context() else _job_app()
-    with app.app_context():
-        settings = pipeline.PipelineSettings.from_config(app.config)
-        started = pipeline.start_scheduled(db.session, settings, send_id)
-        jobs = enqueue_send(send_id) if started else 0
-        db.session.remove()
-    return {"started": started, "jobs": jobs}
+def app_for_job() -> Flask:
+    """The app a job runs in: the current one, or the one worker.py created."""
+    return current_app._get_current_object() if has_app_context() else _job_app()
 
 
 def send_batch(send_id: int, delivery_ids: list[int]) -> dict:
@@ -162,7 +157,7 @@ def send_batch(send_id: int, delivery_ids: list[int]) -> dict:
 
     No RQ retries: a batch that fails as a whole (the database went away, say) gives its
     leases back if it can, and otherwise they expire; the sweep requeues from the rows."""
-    app = current_app._get_current_object() if has_app_context() else _job_app()
+    app = app_for_job()
     with app.app_context():
         settings = pipeline.PipelineSettings.from_config(app.config)
         router = relay_router(app.config)
@@ -258,7 +253,7 @@ def notify_pause(send_id: int) -> None:
 def sweep() -> dict:
     """Periodic recovery (worker.py runs it, one worker at a time): expired leases, due
     retries, auto-resumed and stranded sends, due scheduled sends, lost transactional mail."""
-    app = current_app._get_current_object() if has_app_context() else _job_app()
+    app = app_for_job()
     with app.app_context():
         try:
             settings = pipeline.PipelineSettings.from_config(app.config)
@@ -309,7 +304,7 @@ def enqueue_transactional(to_email: str, subject: str, text: str, html: str | No
 
 def send_transactional(outbox_id: int) -> str:
     """The RQ job behind enqueue_transactional: send one outbox row (if nobody else is)."""
-    app = current_app._get_current_object() if has_app_context() else _job_app()
+    app = app_for_job()
     with app.app_context():
         try:
             return outbox.deliver(db.session, outbox_id, app.config)

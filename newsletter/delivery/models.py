@@ -59,6 +59,7 @@ class EventKind(StrEnum):
 
 class Send(db.Model):
     __tablename__ = "sends"
+    __table_args__ = (UniqueConstraint("idempotency_key", name="uq_sends_idempotency_key"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id"), index=True)
@@ -77,6 +78,12 @@ class Send(db.Model):
     paused_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     resume_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     pauses: Mapped[int] = mapped_column(Integer, default=0)
+    # A digest of the caller's idempotency key (the form's one-time nonce, the API's
+    # Idempotency-Key header): a double click or a retried request finds this send
+    # instead of creating a second one. Unique, so even two at once make one.
+    idempotency_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Asked for "only those who have not received it yet" (a follow-up of a sent issue).
+    only_new: Mapped[bool] = mapped_column(Boolean, default=False)
 
     issue = relationship("Issue")
     variants: Mapped[list["SendVariant"]] = relationship(
@@ -87,7 +94,7 @@ class Send(db.Model):
 class SendVariant(db.Model):
     """One variant of the issue as rendered for this send, with per-recipient placeholders.
 
-    A variant is an edition x format x section choice (`key`, see pipeline.variant_key).
+    A variant is an edition x format x section choice (`key`, see sends.writer.variant_key).
     Rendering happens once per variant when the send is created; workers only substitute
     placeholders. Freezing it here also means an edit made while a send runs cannot split
     the audience.

@@ -1,4 +1,4 @@
-"""The send pipeline: create a send, render its variants, plan its batches.
+"""The send pipeline: its settings, a send's batches, what every message of a send shares.
 
 Delivering a batch and recovering what no worker holds live in batch.py.
 
@@ -9,27 +9,21 @@ knows about HTTP or Flask requests: functions take a session and plain settings.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
-import logging
 import hmac
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from newsletter.bulletin.models import Issue
 from newsletter.delivery import store
 from newsletter.delivery.message import MessageTemplate
-from newsletter.delivery.models import (
-    DeliveryState, Send, SendStatus, SendVariant,
-)
-from newsletter.render import Edition, RenderedEdition, render_edition
+from newsletter.delivery.models import SendVariant
+from newsletter.render import Edition, RenderedEdition
 from newsletter.timeutil import utcnow
-from newsletter.tracking.links import (
-    TrackingSettings, rewrite_links, store_links,
-)
+from newsletter.tracking.links import TrackingSettings
 from subscribers import tokens
 
 
@@ -90,136 +84,9 @@ def archive_url(settings: PipelineSettings, number: int) -> str:
     return f"{settings.base_url}/archive/{number}"
 
 
-# --- creating a send ------------------------------------------------------------------
-
-def variant_key(edition: str, fmt: str, sections: list[str] | None) -> str:
-    """Names one rendering: edition x format x section choice (None: every section)."""
-    return f"{edition}|{fmt}|" + ("*" if sections is None else ",".join(sections))
-
-
-def _sections_for(all_sections: list[str], chosen: list[str] | None) -> list[str] | None:
-    """The reader's choice restricted to this issue, in issue order; None when it is all."""
-    if chosen is None:
-        return None
-    kept = [name for name in all_sections if name in set(chosen)]
-    return None if len(kept) == len(all_sections) else kept
-
-
-def create_send(session: Session, settings: PipelineSettings, issue_number: int,
-                group_codes: list[str], *, test_addresses: list[str] | None = None,
-                test_edition: str = "regular", created_by: str = "",
-                scheduled_at: dt.datetime | None = None) -> Send:
-    """Write the send, its rendered variants and one delivery per recipient.
-
-    All in one transaction: a send either exists with all its deliveries or not at all.
-    Each distinct variant (edition x format x sections) is rendered exactly once here.
-    A test send mails the given addresses (marked as a test) instead of the groups.
-    With `scheduled_at` (naive UTC) only the send is written, status SCHEDULED: its
-    recipients are chosen when it starts (`start_scheduled`), so late subscribers get it.
-    """
-    issue = session.scalar(select(Issue).where(Issue.number == issue_number))
-    if issue is None:
-        raise SendError(f"no issue number {issue_number}")
-    if not test_addresses:
-        _check_groups(session, group_codes)
-        from newsletter.review.service import ensure_sendable  # the 责编/复核 approval
-        ensure_sendable(session, issue)  # NotApproved (a SendError) unless approved as is
-    if test_edition not in {e.value for e in Edition}:
-        raise SendError(f"unknown edition {test_edition!r}")
-    send = Send(issue_id=issue.id, group_codes=list(group_codes), is_test=bool(test_addresses),
-                status=SendStatus.SCHEDULED if scheduled_at else SendStatus.QUEUED,
-                created_by=created_by, scheduled_at=scheduled_at)
-    session.add(send)
-    session.flush()
-    if scheduled_at is None:
-        _populate(session, settings, send, issue, test_addresses, test_edition)
-    session.commit()
-    return send
-
-
-def _check_groups(session: Session, group_codes: list[str]) -> None:
-    from subscribers.models import Group
-    known = set(session.scalars(select(Group.code).where(Group.code.in_(group_codes))))
-    unknown = [c for c in group_codes if c not in known]
-    if unknown or not group_codes:
-        raise SendError(f"unknown group codes: {', '.join(unknown) or '(none given)'}")
-
-
-def start_scheduled(session: Session, settings: PipelineSettings, send_id: int) -> bool:
-    """Turn a due scheduled send into a queued one with its deliveries; False if it is
-    not (or no longer) due: moved, cancelled, or already started by another process."""
-    now = utcnow()
-    claimed = session.execute(
-        update(Send).where(Send.id == send_id, Send.status == SendStatus.SCHEDULED,
-                           Send.scheduled_at <= now)
-        .values(status=SendStatus.QUEUED).execution_options(synchronize_session=False)
-    ).rowcount
-    if not claimed:
-        session.rollback()
-        return False
-    send = session.get(Send, send_id)
-    session.refresh(send)
-    from newsletter.review.service import NotApproved, ensure_sendable
-    try:
-        ensure_sendable(session, send.issue)  # changed since it was scheduled? then not
-    except NotApproved as exc:
-        send.status, send.finished_at = SendStatus.CANCELLED, utcnow()
-        session.commit()
-        log.warning("scheduled send %s cancelled at start: %s", send_id, exc)
-        return False
-    try:
-        _populate(session, settings, send, send.issue, None, Edition.REGULAR.value)
-        session.commit()
-    except Exception:
-        session.rollback()
-        raise
-    return True
-
-
-def _populate(session: Session, settings: PipelineSettings, send: Send, issue: Issue,
-              test_addresses: list[str] | None, test_edition: str) -> None:
-    doc = issue.to_doc()
-    all_sections = [s.name for s in doc.sections]
-    rendered_keys: set[str] = set()
-    links: list[dict] = []  # one click table for every variant of the send
-
-    def variant(edition: str, fmt: str, sections: list[str] | None) -> str:
-        nonlocal links
-        key = variant_key(edition, fmt, sections)
-        if key not in rendered_keys:
-            rendered = render_edition(doc, Edition(edition), sections=sections,
-                                      archive_url=archive_url(settings, issue.number))
-            html, links = rewrite_links(rendered.html, links)
-            subject = ("[测试] " + rendered.subject) if test_addresses else rendered.subject
-            session.add(SendVariant(send_id=send.id, key=key, edition=edition, format=fmt,
-                                    sections=sections, subject=subject, html=html,
-                                    text=rendered.text))
-            rendered_keys.add(key)
-        return key
-
-    def row(sid, email, name, edition, key) -> dict:
-        now = utcnow()
-        return {"send_id": send.id, "subscriber_id": sid, "email": email, "name": name,
-                "edition": edition, "variant": key, "state": DeliveryState.QUEUED,
-                "created_at": now, "updated_at": now}
-
-    if test_addresses:
-        key = variant(test_edition, "html", None)
-        store.insert_deliveries(session, [row(None, a.strip().lower(), "", test_edition, key)
-                                          for a in dict.fromkeys(test_addresses)])
-        store_links(session, send.id, links)
-        return
-    batch: list[dict] = []
-    for r in store.recipients(session, send.group_codes):
-        edition = (Edition.PRIORITY if r.priority else Edition.REGULAR).value
-        key = variant(edition, r.format, _sections_for(all_sections, r.sections))
-        batch.append(row(r.subscriber_id, r.email, r.name, edition, key))
-        if len(batch) >= store.PAGE:
-            store.insert_deliveries(session, batch)
-            batch = []
-    store.insert_deliveries(session, batch)
-    store_links(session, send.id, links)
-
+# Creating a send (recipients, variants, the approval and "never twice" rules) is the
+# send service's job: newsletter/sends/service.py, above this module. The pipeline only
+# delivers what is written.
 
 def plan_batches(session: Session, settings: PipelineSettings,
                  send_id: int) -> Iterator[tuple[str, list[int]]]:
@@ -237,7 +104,7 @@ def plan_batches(session: Session, settings: PipelineSettings,
             yield edition.value, batch
 
 
-# --- delivering a batch ---------------------------------------------------------------
+# --- what every message of a send shares ----------------------------------------------
 
 def subscriber_links(settings: PipelineSettings, subscriber_id: int | None) -> dict[str, str]:
     if subscriber_id is None:  # a test address: links that lead nowhere harmful

@@ -34,6 +34,7 @@ class Recipient:
     format: str               # "html" or "text"
     sections: list[str] | None
     tracking_opt_out: bool
+    locale: str = "zh_CN"     # the email's frame language (render/frame.py)
 
 
 def recipients(session: Session, group_codes: list[str]) -> Iterator[Recipient]:
@@ -45,7 +46,7 @@ def recipients(session: Session, group_codes: list[str]) -> Iterator[Recipient]:
     while True:
         rows = session.execute(
             select(Subscriber.id, Subscriber.email, Subscriber.name, priority, Subscriber.format,
-                   Subscriber.sections, Subscriber.tracking_opt_out)
+                   Subscriber.sections, Subscriber.tracking_opt_out, Subscriber.locale)
             .join(Membership, Membership.subscriber_id == Subscriber.id)
             .join(Group, Group.id == Membership.group_id)
             .where(Group.code.in_(group_codes), Subscriber.status == SubscriberStatus.ACTIVE,
@@ -61,27 +62,11 @@ def recipients(session: Session, group_codes: list[str]) -> Iterator[Recipient]:
         suppressed = set(session.scalars(
             select(Suppression.email_hash).where(Suppression.email_hash.in_(hashes))
         ))
-        for h, (sid, email, name, prio, fmt, sections, opt_out) in hashes.items():
+        for h, (sid, email, name, prio, fmt, sections, opt_out, locale) in hashes.items():
             if h not in suppressed:
                 yield Recipient(sid, email, name or "", bool(prio), fmt or "html",
-                                sections, bool(opt_out))
+                                sections, bool(opt_out), locale or "zh_CN")
         last_id = rows[-1][0]
-
-
-def audience_counts(session: Session, group_codes: list[str]) -> dict[str, int]:
-    """How many would get each edition if the groups were sent to now (one per person)."""
-    now = utcnow()
-    per_subscriber = (
-        select(Subscriber.id, func.max(cast(Group.is_priority, Integer)).label("prio"))
-        .join(Membership, Membership.subscriber_id == Subscriber.id)
-        .join(Group, Group.id == Membership.group_id)
-        .where(Group.code.in_(group_codes), Subscriber.status == SubscriberStatus.ACTIVE,
-               or_(Subscriber.paused_until.is_(None), Subscriber.paused_until <= now))
-        .group_by(Subscriber.id).subquery()
-    )
-    rows = dict(session.execute(
-        select(per_subscriber.c.prio, func.count()).group_by(per_subscriber.c.prio)).all())
-    return {"priority": rows.get(1, 0), "regular": rows.get(0, 0)}
 
 
 def priority_waiting(session: Session, now: dt.datetime, grace: dt.timedelta,

@@ -16,10 +16,10 @@ from enum import StrEnum
 from markupsafe import Markup
 
 from newsletter.bulletin.document import IssueDoc
+from newsletter.render import frame
 from newsletter.render.markup import (
     Footnotes,
     SummaryMatcher,
-    date_cn,
     inline_html,
     inline_text,
     paragraphs_of,
@@ -76,24 +76,31 @@ class RenderedEdition:
         return split_tokens(self.html), split_tokens(self.text)
 
 
-def subject_for(doc: IssueDoc, edition: Edition) -> str:
-    base = f"{doc.title} 第 {doc.number} 期（{date_cn(doc.date)}）"
-    return f"【{PRIORITY_MARK}】{base}" if edition is Edition.PRIORITY else base
+def subject_for(doc: IssueDoc, edition: Edition, language: str = frame.DEFAULT) -> str:
+    w = frame.words(language)
+    base = w["subject"].format(title=doc.title, n=doc.number,
+                               date=frame.date_text(doc.date, language))
+    return f"【{w['priority']}】{base}" if edition is Edition.PRIORITY else base
 
 
 def _credit(value) -> str:
     return " ".join(value) if isinstance(value, (list, tuple)) else str(value)
 
 
-def _intro(shown: int, total: int, filtered: bool) -> str:
+def _intro(shown: int, total: int, filtered: bool, w: dict[str, str]) -> str:
     if filtered and shown < total:
-        return f"按您的订阅偏好，本期为您精选 {shown} 条动态（全期共 {total} 条）。"
-    return f"本期共收录 {total} 条行业动态。"
+        return w["intro_some"].format(shown=shown, total=total)
+    return w["intro_all"].format(total=total)
 
 
 def _build_context(doc: IssueDoc, edition: Edition, archive_url: str,
-                   keep: set[str] | None, warnings: list[str]) -> dict:
-    """Everything the templates need, numbered and filtered, as plain dicts."""
+                   keep: set[str] | None, warnings: list[str],
+                   language: str = frame.DEFAULT) -> dict:
+    """Everything the templates need, numbered and filtered, as plain dicts.
+
+    Anchors (`a-<n>`) follow the whole issue's numbering, as the web archive's do; the
+    numbers a reader sees count the articles of this variant, 1, 2, 3… without gaps."""
+    w = frame.words(language)
     priority = edition is Edition.PRIORITY
     note = paragraphs_of(doc.editor_note) if priority else []
     footnotes = Footnotes()  # numbered in the text part's reading order: note, sections
@@ -107,12 +114,16 @@ def _build_context(doc: IssueDoc, edition: Edition, archive_url: str,
                    for i, a in enumerate(section.articles, start)]
         if keep is not None and section.name not in keep:
             continue
-        arts = [{"n": i, "anchor": f"a-{i}", "title": a.title,
+        arts = [{"n": 0, "anchor": f"a-{i}", "title": a.title,
                  "paras_html": [inline_html(p) for p in a.paragraphs],
                  "paras_text": [inline_text(p, footnotes) for p in a.paragraphs]}
                 for i, a in enumerate(section.articles, start)]
         sections.append({"name": section.name, "anchor": f"s-{s_idx}", "articles": arts})
     kept = {s["name"] for s in sections}
+    shown_no: dict[int, int] = {}   # issue-wide number -> the number this reader sees
+    for art in (a for s in sections for a in s["articles"]):
+        art["n"] = len(shown_no) + 1
+        shown_no[int(art["anchor"][2:])] = art["n"]
 
     summary, matcher = [], SummaryMatcher(titles)
     for item in doc.summary:
@@ -121,24 +132,31 @@ def _build_context(doc: IssueDoc, edition: Edition, archive_url: str,
         if match is None:
             warnings.append(f"摘要 item without a matching article: {text!r}")
         linked = match is not None and match[2] in kept
-        summary.append({"text": text, "n": match[0] if linked else None,
+        if keep is not None and not linked:
+            continue  # a reader who chose sections sees only their sections' headlines
+        summary.append({"text": text, "n": shown_no[match[0]] if linked else None,
                         "anchor": f"a-{match[0]}" if linked else None})
 
     credits = doc.credits or {}
-    foot = [(k, _credit(credits[k])) for k in FOOT_LABELS if credits.get(k)]
-    foot += [(k, _credit(v)) for k, v in credits.items()
+    foot = [(frame.foot_label(k, language), _credit(credits[k]))
+            for k in FOOT_LABELS if credits.get(k)]
+    foot += [(frame.foot_label(k, language), _credit(v)) for k, v in credits.items()
              if k not in FOOT_LABELS and k != DISCLAIMER_LABEL and v]
     leaders = _credit(doc.distribution.get("报", "")) if doc.distribution else ""
     return {
-        "subject": subject_for(doc, edition),
+        "subject": subject_for(doc, edition, language),
         "title": doc.title, "publisher": doc.publisher, "number": doc.number,
-        "date_cn": date_cn(doc.date),
-        "priority": priority, "mark": PRIORITY_MARK if priority else "",
+        "date_cn": frame.date_text(doc.date, language),
+        "lang": "en" if frame.language_of(language) == "en" else "zh-CN",
+        "w": w, "issue_no": w["issue_no"].format(n=doc.number),
+        "why": w["why"].format(publisher=doc.publisher, title=doc.title),
+        "disclaimer_label": frame.foot_label(DISCLAIMER_LABEL, language),
+        "priority": priority, "mark": w["priority"] if priority else "",
         "leaders": leaders if priority else "",
         "note_html": [inline_html(p) for p in note],
         "note_text": note_text,
         "summary": summary,
-        "intro": _intro(sum(len(s["articles"]) for s in sections), n, keep is not None),
+        "intro": _intro(sum(len(s["articles"]) for s in sections), n, keep is not None, w),
         "preview": "；".join(i["text"] for i in summary)[:120],
         "sections": sections,
         "foot": foot,
@@ -148,18 +166,21 @@ def _build_context(doc: IssueDoc, edition: Edition, archive_url: str,
         "font_stack": FONT_STACK,
         # tokens are Markup so that neither autoescape nor `finalize` touches them
         "tok": {k: Markup(token(k)) for k in
-                ("unsubscribe_url", "preferences_url", "greeting", "open_pixel")},
+                ("unsubscribe_url", "preferences_url", "greeting", "open_pixel")}
+        | {"greeting": Markup(token("greeting_en" if frame.language_of(language) == "en"
+                                    else "greeting"))},
     }
 
 
 def render_edition(doc: IssueDoc, edition: Edition, *, archive_url: str,
-                   sections: list[str] | None = None,
+                   sections: list[str] | None = None, language: str = frame.DEFAULT,
                    template_dir: str | os.PathLike | None = None) -> RenderedEdition:
     """Render `edition` of `doc`.
 
     `archive_url`: the web copy ("在浏览器中查看"), an http(s) URL.
     `sections`: names of the sections to keep (a subscriber's interests); the 摘要 is
     always kept, its bullets link only to articles still present. None keeps everything.
+    `language`: the frame's language (zh_CN, or en for readers who chose English).
     `template_dir`: defaults to $NEWSLETTER_EMAIL_TEMPLATES or <repo>/templates/email.
     """
     edition = Edition(edition)
@@ -173,7 +194,7 @@ def render_edition(doc: IssueDoc, edition: Edition, *, archive_url: str,
         if unknown:
             warnings.append(f"unknown sections ignored: {sorted(unknown)}")
 
-    ctx = _build_context(doc, edition, archive_url, keep, warnings)
+    ctx = _build_context(doc, edition, archive_url, keep, warnings, language)
     # Imported here: MJML, premailer and cssutils (~25 MiB) stay out of processes that only
     # personalise stored renderings (the send workers).
     from newsletter.render import engine

@@ -13,6 +13,7 @@ token              filled from ``values[...]``      notes
 unsubscribe_url    ``unsubscribe_url`` (required)   http(s) URL; also in the text part
 preferences_url    ``preferences_url`` (required)   http(s) URL; also in the text part
 greeting           ``name`` (optional)              "尊敬的<name>：" or "尊敬的读者："
+greeting_en        ``name`` (optional)              "Dear <name>," or "Dear reader,"
 open_pixel         ``open_pixel_url`` (optional)    whole 1x1 ``<img>`` tag, or "" (HTML only)
 =================  ===============================  =====================================
 
@@ -33,6 +34,7 @@ PLACEHOLDERS: dict[str, str] = {
     "unsubscribe_url": "one-click unsubscribe link of this recipient",
     "preferences_url": "preference-centre link of this recipient",
     "greeting": "salutation built from values['name']",
+    "greeting_en": "the same salutation in English (the frame of readers who chose en)",
     "open_pixel": "1x1 open-tracking <img> built from values['open_pixel_url'], or nothing",
     "click_base": "signed click-redirect base of this recipient; tracked links are {{click_base}}/<n>",
 }
@@ -108,11 +110,13 @@ def substitutions(values: dict[str, str]) -> tuple[dict[str, str], dict[str, str
     click = _check_url("click_base_url", values.get("click_base_url") or "", required=False)
     name = " ".join((values.get("name") or "").split())  # no newlines into a salutation
     greeting = f"尊敬的{name}：" if name else "尊敬的读者："
+    greeting_en = f"Dear {name}," if name else "Dear reader,"
     esc = _html.escape
     html_subst = {
         "unsubscribe_url": esc(unsub, quote=True),
         "preferences_url": esc(prefs, quote=True),
         "greeting": esc(greeting, quote=True),
+        "greeting_en": esc(greeting_en, quote=True),
         "open_pixel": (
             f'<img src="{esc(pixel, quote=True)}" width="1" height="1" alt="" '
             'style="display:block;width:1px;height:1px;border:0;">' if pixel else ""
@@ -123,6 +127,7 @@ def substitutions(values: dict[str, str]) -> tuple[dict[str, str], dict[str, str
         "unsubscribe_url": unsub,
         "preferences_url": prefs,
         "greeting": greeting,
+        "greeting_en": greeting_en,
         "open_pixel": "",
         "click_base": click,
     }

@@ -4,6 +4,7 @@ progress live; pause, resume, cancel, reschedule."""
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from zoneinfo import ZoneInfo
 
 from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template,
@@ -11,14 +12,15 @@ from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, rend
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import DateTimeLocalField, SelectMultipleField, StringField
+from wtforms import DateTimeLocalField, HiddenField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from newsletter.bulletin.models import Issue
-from newsletter.delivery import control, jobs, pipeline, planning, store
+from newsletter.delivery import control, jobs, pipeline, planning
 from newsletter.delivery.models import Send
 from newsletter.extensions import db
+from newsletter.sends import service
 from newsletter.staff.auth import role_required
 from newsletter.staff.models import Role
 from newsletter.timeutil import to_local, utcnow
@@ -33,6 +35,9 @@ class SendForm(FlaskForm):
     scheduled_at = DateTimeLocalField("定时发送（北京时间，可留空立即发送）", format="%Y-%m-%dT%H:%M",
                                       validators=[Optional()])
     action = StringField()
+    # A one-time nonce made when the form is first shown: a double click, a resubmitted
+    # page or a second tab posting the same form create one send (sends.service).
+    nonce = HiddenField()
 
 
 class RescheduleForm(FlaskForm):
@@ -61,45 +66,54 @@ def _send_or_404(send_id: int) -> Send:
 @bp.route("/issues/<int:number>/send", methods=["GET", "POST"])
 @role_required(Role.SENDER)
 def new_send(number: int):
-    """Choose groups; 'preview' shows the audience per edition, 'confirm' sends or schedules."""
+    """Choose groups; 'preview' counts the audience per edition, 'confirm' sends or schedules.
+    An issue some readers already have offers only the follow-up to those who have not."""
     issue = _issue_or_404(number)
     groups = db.session.scalars(select(Group).order_by(Group.position)).all()
     form = SendForm()
     form.groups.choices = [(g.code, f"{g.distribution}：{g.name}") for g in groups]
+    received = service.received_count(db.session, number)
     if request.method == "GET":
-        form.groups.data = [g.code for g in groups]
+        form.groups.data = service.sent_groups(db.session, number) or [g.code for g in groups]
+        form.nonce.data = secrets.token_urlsafe(18)
     audience = forecast = None
+
+    def page(status: int = 200):
+        return render_template("sends/new.html", issue=issue, form=form, audience=audience,
+                               received=received, forecast=forecast), status
+
     if form.validate_on_submit():
-        audience = store.audience_counts(db.session, form.groups.data)
+        audience = service.audience(db.session, number, form.groups.data)
         forecast = planning.forecast_or_none(db.session, current_app.config,
                                              jobs.redis_connection(current_app.config),
                                              form.groups.data)
-        if form.action.data == "confirm":
+        if form.action.data in ("confirm", "confirm_new"):
             at = None
             if form.scheduled_at.data:
                 at = form.scheduled_at.data.replace(tzinfo=_tz()).astimezone(dt.UTC)
                 at = at.replace(tzinfo=None)
                 if at <= utcnow():
                     form.scheduled_at.errors.append("定时发送的时间已经过去。")
-                    return render_template("sends/new.html", issue=issue, form=form,
-                                           audience=audience), 400
+                    return page(400)
+            key = (service.idempotency_digest(f"form:{current_user.id}", form.nonce.data)
+                   if form.nonce.data else None)
             try:
-                send = pipeline.create_send(
-                    db.session, pipeline.PipelineSettings.from_config(current_app.config),
-                    number, form.groups.data, created_by=current_user.email, scheduled_at=at)
+                started = service.send_issue(
+                    db.session, current_app.config, number, form.groups.data,
+                    only_new=form.action.data == "confirm_new", scheduled_at=at,
+                    idempotency_key=key, actor=current_user._get_current_object())
             except pipeline.SendError as exc:
                 flash(str(exc), "error")
-                return render_template("sends/new.html", issue=issue, form=form,
-                                       audience=audience), 400
-            if at is None:
-                jobs.enqueue_send(send.id)
-            else:
-                jobs.schedule_start(send.id, at)
-            return redirect(url_for("sends.detail", send_id=send.id))
+                audience = service.audience(db.session, number, form.groups.data)
+                return page(400 if not isinstance(exc, service.AlreadyReceived) else 409)
+            if started.warning:
+                flash(started.warning, "warning")
+            elif not started.created:
+                flash(f"这张表单已经提交过：发送 #{started.send.id} 已在进行，没有再发一次。", "info")
+            return redirect(url_for("sends.detail", send_id=started.send.id))
     elif request.method == "POST":
-        return render_template("sends/new.html", issue=issue, form=form, audience=None), 400
-    return render_template("sends/new.html", issue=issue, form=form, audience=audience,
-                           forecast=forecast)
+        return page(400)
+    return page()
 
 
 @bp.get("/sends")
@@ -147,8 +161,7 @@ def act(send_id: int, action: str):
             jobs.control_send(send_id, action)
         elif action == "reschedule":
             at = form.scheduled_at.data.replace(tzinfo=_tz()).astimezone(dt.UTC).replace(tzinfo=None)
-            control.reschedule_send(db.session, send_id, at)
-            jobs.schedule_start(send_id, at)
+            service.reschedule(db.session, send_id, at)
         else:
             abort(404)
     except pipeline.SendError as exc:

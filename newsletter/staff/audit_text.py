@@ -113,10 +113,22 @@ def _send_sentence(d: dict, target: str) -> str:
         return _("测试发送%(issue)s", issue=what)
     people = d.get("recipients")
     if d.get("scheduled_at"):
-        return _("安排向 %(g)s 发送%(issue)s", g=_groups(d), issue=what)
+        return _("安排向 %(g)s发送%(issue)s（%(at)s）", g=_groups(d), issue=what,
+                 at=_when_iso(d["scheduled_at"]))
     if people is None:
-        return _("向 %(g)s 发送%(issue)s", g=_groups(d), issue=what)
-    return _("向 %(g)s 发送%(issue)s（%(p)s 人）", g=_groups(d), issue=what, p=_n(people))
+        return _("向 %(g)s发送%(issue)s", g=_groups(d), issue=what)
+    return _("向 %(g)s发送%(issue)s（%(p)s 人）", g=_groups(d), issue=what, p=_n(people))
+
+
+def _when_iso(value: str) -> str:
+    import datetime as dt
+
+    from newsletter.display import when
+
+    try:
+        return when(dt.datetime.fromisoformat(value))
+    except (TypeError, ValueError):
+        return str(value)
 
 
 def _what(entry: AuditEntry) -> str:
@@ -169,7 +181,17 @@ def _what(entry: AuditEntry) -> str:
         "reports.send_csv": _("导出发送报告（CSV）"),
         "subscriber.created": _("新增订阅者"), "subscriber.updated": _("修改订阅者"),
         "subscriber.erased": _("删除订阅者的个人数据"),
-        "staff.login": _("登录"), "staff.logout": _("退出登录"),
+        "login": _("登录"), "logout": _("退出登录"), "login.failed": _("登录失败"),
+        "login.locked": _("登录失败次数过多，账号被锁定"),
+        "login.rate_limited": _("登录尝试过于频繁，被暂时拒绝"),
+        "password.reset_requested": _("申请重设密码"), "password.changed": _("修改了密码"),
+        "password.reset": _("通过链接重设了密码"), "password.invite": _("通过邀请链接设置了密码"),
+        "account.created": _("新建员工账号 %(t)s"), "account.updated": _("修改员工账号 %(t)s"),
+        "account.unlocked": _("解除员工账号 %(t)s 的锁定"),
+        "group.created": _("新建分组 %(t)s"), "group.updated": _("修改分组 %(t)s"),
+        "group.renamed": _("重命名分组 %(t)s"), "group.priority": _("修改分组 %(t)s 的领导版设置"),
+        "group.merged": _("把分组合并进 %(t)s"),
+        "token.created": _("新建 API 令牌"), "token.revoked": _("吊销 API 令牌"),
     }
     if base in others:
         return others[base] % {"t": target, "c": d.get("count", "?")}

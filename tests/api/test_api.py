@@ -273,4 +273,4 @@ def test_sends_need_approval_then_run_to_the_end(app, api, staff, sample_text, s
     listed = client.get("/api/v1/sends?issue=396", headers=headers).get_json()
     assert {s["id"] for s in listed["items"]} == {sid, send_id}
     assert db.session.scalar(select(func.count()).select_from(AuditEntry).where(
-        AuditEntry.action.like("api.send.%"))) == 4
+        AuditEntry.via == "api", AuditEntry.action.like("%send.%"))) == 4

@@ -192,9 +192,13 @@ FOOTER = ('<div style="font-size:9pt;width:100%;text-align:center;">'
 
 
 def make_pdf(browser, doc: IssueDoc, radicals_every: int = 3) -> bytes:
+    return print_pdf(browser, pdf_html(doc, radicals_every), doc)
+
+
+def print_pdf(browser, html_text: str, doc: IssueDoc) -> bytes:
     page = browser.new_page()
     try:
-        page.set_content(pdf_html(doc, radicals_every))
+        page.set_content(html_text)
         return page.pdf(format="A4", display_header_footer=True,
                         header_template=HEADER.format(title=doc.title, number=doc.number),
                         footer_template=FOOTER,

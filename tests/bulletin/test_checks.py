@@ -151,3 +151,27 @@ def test_api_parse_errors_say_where(app, api):
     assert err["where"] == "the file" and "word/document.xml" in err["message"]
     both = client.post("/api/v1/issues", json={"file": "", "text": "x"}, headers=headers)
     assert both.status_code == 400
+
+
+def test_api_takes_a_file_over_the_general_body_limit_and_refuses_one_over_the_file_limit(
+        app, api, docx_bytes):
+    from newsletter.api.core import MAX_BODY_BYTES
+    from newsletter.bulletin import limits
+
+    client, headers = api("editor")
+    import io
+    import os
+    import zipfile
+
+    out = io.BytesIO()  # the Word file with a picture that makes it bigger than the body limit
+    with zipfile.ZipFile(out, "w") as z, zipfile.ZipFile(io.BytesIO(docx_bytes)) as src:
+        for info in src.infolist():
+            z.writestr(info, src.read(info))
+        z.writestr("word/media/photo.jpeg", os.urandom(MAX_BODY_BYTES + 100_000))
+    padded = out.getvalue()
+    ok = client.post("/api/v1/issues", json={"file": base64.b64encode(padded).decode(),
+                                             "dry_run": True}, headers=headers)
+    assert ok.status_code == 200, ok.get_data(as_text=True)[:300]
+    huge = base64.b64encode(b"x" * (limits.MAX_FILE_BYTES + 1024)).decode()
+    refused = client.post("/api/v1/issues", json={"file": huge}, headers=headers)
+    assert refused.status_code == 413 and refused.get_json()["error"]["code"] == "too_large"

@@ -228,3 +228,41 @@ def test_private_use_characters_are_reported():
     data = fx.ISSUE_397.decode("utf-8").replace("会议要求", "会议\ue123要求", 1).encode()
     notices = read_document(data)[1]
     assert any(n.code == "suspicious_chars" and "U+E123" in n.message for n in notices)
+
+
+# --- garbage in, IssueParseError out (every format) ----------------------------------------
+
+def _garbled(docx_bytes: bytes, pdf_bytes: bytes):
+    import random
+    import zipfile
+
+    rng = random.Random(397)
+    for _ in range(25):
+        yield b"%PDF-1.4\n" + rng.randbytes(rng.randrange(10, 3000))
+        yield b"PK\x03\x04" + rng.randbytes(rng.randrange(10, 3000))
+        yield docx_bytes[: rng.randrange(len(docx_bytes))]
+        yield pdf_bytes[: rng.randrange(len(pdf_bytes))]
+        flipped = bytearray(docx_bytes)
+        for _ in range(rng.randrange(1, 8)):
+            flipped[rng.randrange(len(flipped))] = rng.randrange(256)
+        yield bytes(flipped)
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as z:  # a zip with a word/document.xml of junk
+            z.writestr("word/document.xml", rng.choice([
+                rng.randbytes(200), b"<w:document/>", b"<?xml version='1.0'?><!DOCTYPE a "
+                b"[<!ENTITY x SYSTEM 'file:///etc/passwd'>]><a>&x;</a>"]))
+        yield out.getvalue()
+
+
+def test_garbled_files_raise_only_issue_parse_error(docx_bytes, pdf_bytes):
+    outcomes = {"ok": 0, "error": 0}
+    for data in _garbled(docx_bytes, pdf_bytes):
+        try:
+            read_document(data)
+        except IssueParseError as err:
+            outcomes["error"] += 1
+            assert err.message and str(err).startswith(err.where)
+            assert "passwd" not in err.message and "root:" not in err.message
+        else:
+            outcomes["ok"] += 1
+    assert outcomes["error"] > 120

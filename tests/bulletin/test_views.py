@@ -379,15 +379,19 @@ def parse(raw: bytes) -> email.message.EmailMessage:
 @pytest.mark.parametrize("edition", ["regular", "priority"])
 def test_a_test_send_goes_through_the_queue_to_smtp(editor, sample_issue, smtp, run_worker,
                                                     edition):
-    from newsletter.bulletin.preview import supports_test_edition
+    from tests.conftest import approve_for_tests
 
-    response = editor.post("/issues/396/test-send", data={
-        "csrf_token": csrf_token(editor, "/issues/396"), "edition": edition,
-        "addresses": "Tester@Example.org\nsecond@example.org, tester@example.org"})
-    if edition == "priority" and not supports_test_edition():
-        assert response.status_code == 400           # refused rather than the wrong edition
-        assert "暂不支持领导版的测试发送" in response.get_data(as_text=True)
-        return
+    def post():
+        return editor.post("/issues/396/test-send", data={
+            "csrf_token": csrf_token(editor, "/issues/396"), "edition": edition,
+            "addresses": "Tester@Example.org\nsecond@example.org, tester@example.org"})
+
+    refused = post()  # not approved yet: outside addresses are refused (issue 12)
+    assert refused.status_code == 400
+    assert "只能发到员工账号自己的邮箱" in refused.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Send)) == 0
+    approve_for_tests(sample_issue)
+    response = post()
     assert response.status_code == 302, response.get_data(as_text=True)
     assert "测试邮件" in editor.get(response.headers["Location"]).get_data(as_text=True)
     send = db.session.scalar(select(Send))

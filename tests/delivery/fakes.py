@@ -82,8 +82,23 @@ def make_send(count: int = 20, leaders: int = 0, group: str = "members", **setti
     base = pipeline.PipelineSettings.from_config(current_app.config)
     s = dataclasses.replace(base, **settings)
     groups = [group] + (["leadership"] if leaders else [])
-    send = pipeline.create_send(db.session, s, 396, groups)
-    return send.id, s
+    return new_send(s, groups), s
+
+
+def new_send(settings, groups: list[str]) -> int:
+    """A queued send of issue 396 with its deliveries written, nothing enqueued."""
+    from newsletter.bulletin.models import Issue
+    from newsletter.delivery.models import Send, SendStatus
+    from newsletter.sends import writer
+
+    issue = db.session.scalar(select(Issue).where(Issue.number == 396))
+    send = Send(issue_id=issue.id, group_codes=groups, status=SendStatus.QUEUED,
+                created_by="test")
+    db.session.add(send)
+    db.session.flush()
+    writer.populate(db.session, settings, send, issue, skip_received=False)
+    db.session.commit()
+    return send.id
 
 
 def senders(transport, clock, **kw) -> Senders:

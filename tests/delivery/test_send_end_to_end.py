@@ -102,7 +102,7 @@ def test_send_wait_blocks_until_final_and_prints_counts(app, runner, smtp, run_w
 
 def test_send_of_unknown_issue_or_group_is_a_clear_error(app, runner, sample_text):
     result = runner.invoke(args=["send", "999"])
-    assert result.exit_code == 2 and "no issue number 999" in result.output
+    assert result.exit_code == 2 and "没有第 999 期" in result.output
     approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
     result = runner.invoke(args=["send", "396", "--group", "nosuch"])
     assert result.exit_code == 2 and "nosuch" in result.output

@@ -28,7 +28,7 @@ from newsletter.delivery.models import Delivery, DeliveryState
 from newsletter.delivery.transport import SmtpFailure
 from newsletter.extensions import db
 from subscribers.models import Subscriber, SubscriberStatus, Suppression
-from tests.delivery.fakes import _MSGID, FakeClock, Killed, make_send, senders
+from tests.delivery.fakes import _MSGID, FakeClock, Killed, make_send, new_send, senders
 
 LEASE = 10
 ACTIONS = ["accept", "accept", "defer", "bounce", "die_between", "die_in_data", "die_after_data"]
@@ -110,8 +110,7 @@ def test_deliveries_are_sent_once_by_live_workers_and_all_end_final(app):
             db.session.execute(delete(Suppression))
             db.session.execute(update(Subscriber).values(status=SubscriberStatus.ACTIVE))
             db.session.commit()
-            send = pipeline.create_send(db.session, model_settings, 396, ["media"])
-            self.send_id = send.id
+            self.send_id = new_send(model_settings, ["media"])
             self.ids = list(db.session.scalars(select(Delivery.id).where(
                 Delivery.send_id == self.send_id).order_by(Delivery.id)))
             self.server: list = []  # [rcpt, message id, worker] per accepted message

@@ -130,11 +130,15 @@ def test_sections_filter_keeps_summary_and_chosen_sections(big_doc):
     t = tree(r.html)
     assert [h.text_content() for h in t.xpath("//h2[@id]")] == ["技术", "人事"]
     assert [h.get("id") for h in t.xpath("//h3[@id]")] == [f"a-{n}" for n in [*range(19, 26), 29]]
-    assert len(t.xpath("//div[@class='summary']//li")) == 4
-    # only the 董昕 bullet still has its article (a-29): the other three stay plain text
+    # 摘要 keeps only the headlines of the chosen sections, each linked (issue 13): the
+    # 董昕 bullet (a-29); the three whose articles are not in this copy are left out
+    assert len(t.xpath("//div[@class='summary']//li")) == 1
     assert [a.get("href") for a in t.xpath("//div[@class='summary']//a")] == ["#a-29"]
-    assert "全国宣传部长会议在京召开 蔡奇出席并讲话" in t.text_content()
+    assert "全国宣传部长会议在京召开 蔡奇出席并讲话" not in t.text_content()
     assert "1 月 3 日，全国宣传部长会议在京召开" not in r.html + r.text
+    # the numbers the reader sees run 1..8 without gaps; the anchors stay issue-wide
+    assert "\n1. " in r.text and "\n8. " in r.text and "\n19. " not in r.text
+    assert "（第 8 条）" in r.text
     assert "精选 8 条" in r.text
     assert "\n要闻\n" not in r.text and "\n技术\n====\n" in r.text
 

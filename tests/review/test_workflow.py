@@ -14,6 +14,7 @@ from newsletter.delivery.models import Send, SendStatus
 from newsletter.extensions import db
 from newsletter.review import service
 from newsletter.review.models import ReviewAction, WorkflowState
+from newsletter.sends import service as send_service
 from newsletter.timeutil import utcnow
 from tests.staff.conftest import login, post_form
 
@@ -24,8 +25,8 @@ def issue(app, sample_text):
     return issue
 
 
-def _settings():
-    return pipeline.PipelineSettings.from_config(current_app.config)
+def _config():
+    return current_app.config
 
 
 def _state(issue):
@@ -70,8 +71,8 @@ def test_an_edit_after_approval_goes_back_to_review_and_unschedules(issue, staff
     service.submit(db.session, issue, editor)
     service.approve(db.session, issue, reviewer)
     at = utcnow() + dt.timedelta(days=1)
-    send = pipeline.create_send(db.session, _settings(), issue.number, ["media"],
-                                scheduled_at=at)
+    send = send_service.send_issue(db.session, _config(), issue.number, ["media"],
+                                   scheduled_at=at).send
     assert _state(issue) == WorkflowState.SCHEDULED
 
     issue.title = issue.title + "（修订）"
@@ -143,18 +144,17 @@ def test_steps_out_of_order_are_refused(issue, staff):
         service.approve(db.session, issue, staff("reviewer"))
 
 
-def test_unapproved_issues_are_not_sent_but_tests_are(issue, staff):
-    settings = _settings()
+def test_unapproved_issues_are_not_sent_but_tests_to_staff_are(issue, staff):
     with pytest.raises(pipeline.SendError, match="尚未通过复核"):
-        pipeline.create_send(db.session, settings, issue.number, ["media"])
-    db.session.rollback()
+        send_service.send_issue(db.session, _config(), issue.number, ["media"])
     assert db.session.query(Send).count() == 0
-    test = pipeline.create_send(db.session, settings, issue.number, [],
-                                test_addresses=["proof@example.org"])
+    editor = staff("editor")
+    test = send_service.send_test(db.session, _config(), issue.number, [editor.email],
+                                  actor=editor).send
     assert test.is_test
-    service.submit(db.session, issue, staff("editor"))
+    service.submit(db.session, issue, editor)
     service.approve(db.session, issue, staff("reviewer"))
-    send = pipeline.create_send(db.session, settings, issue.number, ["media"])
+    send = send_service.send_issue(db.session, _config(), issue.number, ["media"]).send
     assert not send.is_test
 
 

@@ -9,9 +9,10 @@ import time
 from sqlalchemy import select
 
 from newsletter.bulletin.service import import_issue
-from newsletter.delivery import jobs, pipeline
+from newsletter.delivery import pipeline
 from newsletter.delivery.models import Delivery, Send, SendStatus
 from newsletter.extensions import db
+from newsletter.sends import service
 from newsletter.timeutil import utcnow
 from tests.conftest import approve_for_tests, csrf_token
 from tests.delivery.support import all_final, wait_until
@@ -86,7 +87,7 @@ def test_schedule_move_and_cancel(staff_client, sample_text):
     # A cancelled send cannot be paused: the page says so and nothing changes.
     page = client.post(f"{detail}/pause", data={"csrf_token": csrf_token(client, detail)},
                        follow_redirects=True)
-    assert "cannot become paused" in page.get_data(as_text=True)
+    assert "不能暂停" in page.get_data(as_text=True)
 
 
 def test_control_without_csrf_token_changes_nothing(staff_client, sample_text):
@@ -104,11 +105,9 @@ def test_a_scheduled_send_starts_on_time_through_rq_scheduler(app, smtp, run_wor
                                                               sample_text):
     approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
     add_readers()
-    settings = pipeline.PipelineSettings.from_config(app.config)
     at = utcnow() + dt.timedelta(seconds=2)
-    send = pipeline.create_send(db.session, settings, 396, ["media", "universities"],
-                                scheduled_at=at)
-    jobs.schedule_start(send.id, at)
+    send = service.send_issue(db.session, app.config, 396, ["media", "universities"],
+                              scheduled_at=at).send  # schedules its start with RQ
     run_worker(burst=False)
     # The last batch commits its deliveries, then marks the send done: wait for both.
     wait_until(lambda: all_final(send.id) and db.session.get(
@@ -127,13 +126,13 @@ def test_a_scheduled_send_whose_issue_changed_since_approval_is_cancelled(app, s
     approve_for_tests(import_issue(db.session, sample_text)[0])
     add_readers()
     settings = pipeline.PipelineSettings.from_config(app.config)
-    send = pipeline.create_send(db.session, settings, 396, ["media"],
-                                scheduled_at=utcnow() + dt.timedelta(seconds=1))
+    send = service.send_issue(db.session, app.config, 396, ["media"],
+                              scheduled_at=utcnow() + dt.timedelta(seconds=1)).send
     issue = db.session.scalar(select(Issue))
     issue.title = "行业动态周报（未经复核的修改）"  # e.g. a re-import nobody recorded
     db.session.commit()
     time.sleep(1.1)
-    assert pipeline.start_scheduled(db.session, settings, send.id) is False
+    assert service.start_scheduled(db.session, settings, send.id) is False
     db.session.refresh(send)
     assert send.status == SendStatus.CANCELLED
     assert db.session.scalar(select(Delivery)) is None
@@ -150,4 +149,4 @@ def test_cli_pause_and_cancel_report_progress_and_refuse_impossible_steps(app, r
     cancelled = runner.invoke(args=["send", "cancel", str(send_id)])
     assert cancelled.exit_code == 0 and '"cancelled": 1' in cancelled.output
     again = runner.invoke(args=["send", "pause", str(send_id)])
-    assert again.exit_code == 2 and "cannot become paused" in again.output
+    assert again.exit_code == 2 and f"发送 #{send_id} 已取消，不能暂停。" in again.output

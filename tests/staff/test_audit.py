@@ -42,10 +42,11 @@ def test_other_features_staff_posts_are_recorded_without_values(app, staff, samp
     import_issue(db.session, sample_text)
     editor = staff("editor")
     client = login(app, editor)
+    # (refused: unapproved content goes to staff addresses only; a send records itself)
     post_form(client, "/issues/396/test-send", {"addresses": "proof@example.org",
                                                 "edition": "regular"},
               token_from="/issues/396")
-    entry = _entries(action="bulletin.issue_test_send")[-1]
+    entry = _entries(action="bulletin.issue_test_send:refused")[-1]
     assert entry.actor_email == editor.email and entry.target == "number=396"
     assert entry.detail["fields"] == ["addresses", "edition"]
     assert "proof@example.org" not in str(entry.detail)  # names only, never values

@@ -1,7 +1,7 @@
 """delivery safety: leases, breaker pause reason, in-doubt and retry window, outbox
 
 Revision ID: a91e5d3c7f10
-Revises: 3c51d0a7e9b2
+Revises: a1d5e0c3f9b2
 Create Date: 2026-12-01 08:30:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = 'a91e5d3c7f10'
-down_revision = '3c51d0a7e9b2'
+down_revision = 'a1d5e0c3f9b2'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,83 @@
+"""The send page in headless Chromium while a real worker sends: live rate and ETA, then it
+turns itself into the finished state (report link, no pause/cancel) without a reload by
+hand; the sent issue's send page offers only the follow-up. Screenshots at 1280 and 375."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from newsletter.bulletin.service import import_issue
+from newsletter.delivery.models import Send
+from newsletter.extensions import db
+from tests.conftest import approve_for_tests
+from tests.delivery.support import bulk_subscribers
+
+pytestmark = pytest.mark.browser
+PASSWORD = "correct horse battery"
+
+
+def _login(page, base: str, email: str) -> None:
+    page.goto(f"{base}/staff/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_load_state("load")
+
+
+def test_the_send_page_follows_a_real_send_to_its_end(app, live_server, browser, make_staff,
+                                                      run_worker, smtp, sample_text,
+                                                      screenshot_dir):
+    app.config["RATE_PER_SECOND"] = 15  # ~4 s for 60 readers: long enough to watch
+    approve_for_tests(import_issue(db.session, sample_text)[0])
+    bulk_subscribers(60, "media")
+    user = make_staff("sender", password=PASSWORD)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        _login(page, live_server, user.email)
+        page.goto(f"{live_server}/issues/396/send")
+        page.click("button[value=preview]")
+        page.click("button[value=confirm]")
+        page.wait_for_url("**/sends/*")
+        send_id = db.session.scalar(select(Send.id))
+        assert page.locator("#actions button", has_text="暂停").count() == 1
+        run_worker(burst=False, env={"RATE_PER_SECOND": "15"})
+        # while it sends: a rate measured from its own start and an ETA
+        page.wait_for_function(
+            "() => document.querySelector('[data-field=status]').textContent === '发送中'"
+            " && document.querySelector('[data-field=rate_per_second]').textContent !== '—'",
+            timeout=60_000)
+        page.wait_for_function("() => document.getElementById('eta-label').textContent"
+                               " === '预计还需'", timeout=30_000)
+        rate = float(page.inner_text("[data-field=rate_per_second]"))
+        assert 3 <= rate <= 30, rate  # about the limit of 15/s, not the old minute average
+        page.screenshot(path=str(screenshot_dir / "send-progress-1280.png"), full_page=True)
+        # the page turns itself into the finished state
+        page.wait_for_selector("#report-link a", timeout=60_000)
+        assert page.inner_text("[data-field=status]") == "已完成"
+        assert page.locator("#actions").count() == 0
+        assert page.locator("button", has_text="暂停").count() == 0
+        assert page.locator("button", has_text="取消发送").count() == 0
+        assert page.inner_text("#eta-label") == "用时"
+        assert page.inner_text("[data-field=sent]") == "60"
+        page.screenshot(path=str(screenshot_dir / "send-done-1280.png"), full_page=True)
+        page.set_viewport_size({"width": 375, "height": 800})
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        page.screenshot(path=str(screenshot_dir / "send-done-375.png"), full_page=True)
+        page.click("#report-link a")
+        page.wait_for_url(f"**/reports/sends/{send_id}")
+
+        # the sent issue's page: only the follow-up to those who have not received it
+        bulk_subscribers(3, "media", prefix="late")
+        page.goto(f"{live_server}/issues/396/send")
+        assert "本期已发给" in page.inner_text("#already-sent")
+        page.click("button[value=preview]")
+        follow = page.locator("button[value=confirm_new]")
+        assert follow.inner_text() == "补发给尚未收到的读者：3 人"
+        assert page.locator("button[value=confirm]").count() == 0
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        page.screenshot(path=str(screenshot_dir / "send-follow-up-375.png"), full_page=True)
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.screenshot(path=str(screenshot_dir / "send-follow-up-1280.png"), full_page=True)
+    finally:
+        page.close()

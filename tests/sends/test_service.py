@@ -1,0 +1,292 @@
+"""The one send service: never twice (refused re-sends, the follow-up to those who have not
+received it), idempotent pages and API (double clicks, retried requests, also at once from
+two threads), two identical sends at once, and the test-send rules. Counted at a real
+aiosmtpd server after a real worker ran."""
+
+from __future__ import annotations
+
+import collections
+import re
+import threading
+
+import pytest
+from sqlalchemy import func, select, update
+
+from newsletter.bulletin.service import import_issue
+from newsletter.delivery.models import Delivery, DeliveryState, Send
+from newsletter.extensions import db
+from newsletter.sends import service
+from newsletter.staff.models import AuditEntry
+from tests.conftest import approve_for_tests, csrf_token
+from tests.delivery.test_send_end_to_end import READERS, add_readers
+from tests.staff.conftest import api  # noqa: F401  (a fixture)
+
+ALL = ["leadership", "members", "media", "universities"]
+
+
+@pytest.fixture
+def approved(app, sample_text):
+    issue = approve_for_tests(import_issue(db.session, sample_text)[0])
+    add_readers()
+    return issue
+
+
+def received(smtp) -> collections.Counter:
+    return collections.Counter(r for m in smtp.received for r in m.rcpt_tos)
+
+
+def sends() -> int:
+    db.session.rollback()
+    return db.session.scalar(select(func.count()).select_from(Send))
+
+
+def send_form(client) -> dict:
+    """The send page's form as a browser holds it: CSRF token and the one-time nonce."""
+    html = client.get("/issues/396/send").get_data(as_text=True)
+    nonce = re.search(r'id="nonce" name="nonce" type="hidden" value="([^"]+)"', html)
+    assert nonce, "no nonce in the send form"
+    return {"csrf_token": csrf_token(client, "/issues/396/send"), "nonce": nonce.group(1),
+            "groups": ALL, "action": "confirm", "scheduled_at": ""}
+
+
+def run_once(run_worker):
+    worker = run_worker()
+    assert worker.wait(timeout=120) == 0, worker.stdout.read().decode()
+
+
+# --- the page ---------------------------------------------------------------------------
+
+def test_a_double_clicked_form_makes_one_send(staff_client, approved, smtp, run_worker):
+    client = staff_client("sender")
+    form = send_form(client)
+    first = client.post("/issues/396/send", data=form)
+    second = client.post("/issues/396/send", data=form)  # the second click
+    assert first.status_code == second.status_code == 302
+    assert first.headers["Location"] == second.headers["Location"]
+    assert sends() == 1
+    assert "已经提交过" in client.get(second.headers["Location"]).get_data(as_text=True)
+    run_once(run_worker)
+    assert received(smtp) == {a.lower(): 1 for a in READERS}
+
+
+def test_the_same_form_posted_twice_at_once_makes_one_send(app, staff_client, approved,
+                                                           smtp, run_worker):
+    client = staff_client("sender")
+    form = send_form(client)
+    other = app.test_client()  # a second connection of the same browser session
+    cookie = client.get_cookie("session")
+    other.set_cookie("session", cookie.value, domain=cookie.domain)
+    barrier, answers = threading.Barrier(2), []
+
+    def post(c):
+        barrier.wait()
+        answers.append(c.post("/issues/396/send", data=form))
+
+    threads = [threading.Thread(target=post, args=(c,)) for c in (client, other)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert [a.status_code for a in answers] == [302, 302]
+    assert len({a.headers["Location"] for a in answers}) == 1
+    assert sends() == 1
+    run_once(run_worker)
+    assert received(smtp) == {a.lower(): 1 for a in READERS}
+
+
+def test_a_sent_issue_offers_only_the_follow_up(staff_client, approved, smtp, run_worker):
+    client = staff_client("sender")
+    assert client.post("/issues/396/send", data=send_form(client)).status_code == 302
+    run_once(run_worker)
+    page = client.get("/issues/396/send").get_data(as_text=True)
+    assert "本期已发给 <strong>4</strong> 位读者" in page and "确认立即发送" not in page
+
+    # the old form again (say, from the browser's history with a fresh nonce): refused
+    stale = {**send_form(client), "action": "confirm"}
+    refused = client.post("/issues/396/send", data=stale)
+    assert refused.status_code == 409
+    assert "不能再发一次" in refused.get_data(as_text=True) and sends() == 1
+
+    add_readers({"new@example.org": ("新读者", ["media"])})
+    preview = client.post("/issues/396/send", data={**send_form(client), "action": "preview"})
+    html = preview.get_data(as_text=True)
+    assert "所选分组中已收到：<strong>4 人</strong>" in html
+    assert "补发给尚未收到的读者：1 人" in html and "确认立即发送" not in html
+    follow = client.post("/issues/396/send", data={**send_form(client), "action": "confirm_new"})
+    assert follow.status_code == 302 and sends() == 2
+    run_once(run_worker)
+    assert received(smtp) == {**{a.lower(): 1 for a in READERS}, "new@example.org": 1}
+    nobody = client.post("/issues/396/send", data={**send_form(client), "action": "preview"})
+    assert "没有需要补发的人" in nobody.get_data(as_text=True)
+
+
+# --- the service itself: races and the follow-up ----------------------------------------------
+
+def test_two_identical_sends_started_at_once_reach_each_reader_once(app, approved, smtp,
+                                                                     run_worker):
+    barrier, outcomes = threading.Barrier(2), []
+
+    def start():
+        with app.app_context():
+            barrier.wait()
+            try:
+                outcomes.append(service.send_issue(db.session, app.config, 396, ALL).send.id)
+            except service.AlreadyReceived as exc:
+                outcomes.append(str(exc))
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert len(outcomes) == 2
+    assert sum(isinstance(o, int) for o in outcomes) == 1, outcomes
+    assert any("不能再发一次" in str(o) for o in outcomes)
+    run_once(run_worker)
+    assert received(smtp) == {a.lower(): 1 for a in READERS}
+
+
+def test_the_follow_up_goes_only_to_those_who_have_not_received_it(app, approved, smtp,
+                                                                  run_worker):
+    service.send_issue(db.session, app.config, 396, ["media"])
+    run_once(run_worker)
+    assert received(smtp) == {"media@example.com": 1}
+    # one reader's delivery failed for good (say, a relay problem): it never arrived
+    add_readers({"late@example.org": ("晚到的读者", ["media"]),
+                 "failed@example.org": ("失败的读者", ["media"])})
+    with pytest.raises(service.AlreadyReceived, match="不能再发一次.*2 人"):
+        service.send_issue(db.session, app.config, 396, ["media"])
+    follow = service.send_issue(db.session, app.config, 396, ["media"], only_new=True)
+    assert follow.skipped_received == 1 and follow.send.only_new
+    run_once(run_worker)
+    assert received(smtp) == {"media@example.com": 1, "late@example.org": 1,
+                              "failed@example.org": 1}
+    # a failed delivery is "not received": the next follow-up tries that reader again
+    db.session.execute(update(Delivery).where(Delivery.email == "failed@example.org")
+                       .values(state=DeliveryState.FAILED))
+    db.session.commit()
+    again = service.send_issue(db.session, app.config, 396, ["media"], only_new=True).send
+    assert [d.email for d in db.session.scalars(
+        select(Delivery).where(Delivery.send_id == again.id))] == ["failed@example.org"]
+    db.session.execute(update(Delivery).where(Delivery.send_id == again.id)
+                       .values(state=DeliveryState.SENT))
+    db.session.commit()
+    with pytest.raises(service.NothingToSend, match="没有需要补发的人"):
+        service.send_issue(db.session, app.config, 396, ["media"], only_new=True)
+
+
+def test_a_scheduled_send_skips_readers_who_got_the_issue_meanwhile(app, approved):
+    import datetime as dt
+    import time
+
+    from newsletter.delivery.pipeline import PipelineSettings
+    from newsletter.timeutil import utcnow
+
+    at = utcnow() + dt.timedelta(seconds=1)
+    scheduled = service.send_issue(db.session, app.config, 396, ALL, scheduled_at=at).send
+    with pytest.raises(service.SendError, match="已有定时发送"):
+        service.send_issue(db.session, app.config, 396, ["media"])
+    # someone sends to media by hand after all (the schedule moved out of the way)
+    db.session.execute(update(Send).where(Send.id == scheduled.id).values(status="cancelled"))
+    db.session.commit()
+    service.send_issue(db.session, app.config, 396, ["media"])
+    db.session.execute(update(Send).where(Send.id == scheduled.id).values(status="scheduled"))
+    db.session.commit()
+    time.sleep(1.1)
+    assert service.start_scheduled(db.session, PipelineSettings.from_config(app.config),
+                                   scheduled.id)
+    emails = set(db.session.scalars(select(Delivery.email)
+                                    .where(Delivery.send_id == scheduled.id)))
+    assert emails == {a.lower() for a in READERS} - {"media@example.com"}
+
+
+# --- the API and the CLI --------------------------------------------------------------------
+
+def test_a_retried_api_request_with_the_same_key_makes_one_send(api, approved, smtp,
+                                                                run_worker):
+    client, headers = api("sender")
+    body = {"issue": 396, "groups": ALL}
+    keyed = {**headers, "Idempotency-Key": "order-7f3a"}
+    first = client.post("/api/v1/sends", headers=keyed, json=body)
+    retry = client.post("/api/v1/sends", headers=keyed, json=body)
+    assert first.status_code == retry.status_code == 201
+    assert first.get_json()["id"] == retry.get_json()["id"]
+    assert retry.headers["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first.headers
+    assert sends() == 1
+    reused = client.post("/api/v1/sends", headers=keyed, json={"issue": 396, "groups": ["media"]})
+    assert reused.status_code == 422
+    assert reused.get_json()["error"]["code"] == "idempotency_key_reused"
+    again = client.post("/api/v1/sends", headers={**headers, "Idempotency-Key": "new"}, json=body)
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "already_received"
+    assert "不能再发一次" in again.get_json()["error"]["message"]
+    bad = client.post("/api/v1/sends", headers={**headers, "Idempotency-Key": "x" * 300},
+                      json=body)
+    assert bad.status_code == 400
+    # another token's identical key is another request: refused as a re-send, not replayed
+    other, other_headers = api("sender")
+    elsewhere = other.post("/api/v1/sends", json=body,
+                           headers={**other_headers, "Idempotency-Key": "order-7f3a"})
+    assert elsewhere.status_code == 409
+    run_once(run_worker)
+    assert received(smtp) == {a.lower(): 1 for a in READERS}
+    assert sends() == 1
+
+
+def test_the_cli_refuses_a_re_send_and_does_the_follow_up(app, runner, approved, smtp,
+                                                         run_worker):
+    assert runner.invoke(args=["send", "396", "--group", "media"]).exit_code == 0
+    again = runner.invoke(args=["send", "396", "--group", "media"])
+    assert again.exit_code == 2 and "不能再发一次" in again.output
+    none_left = runner.invoke(args=["send", "396", "--group", "media", "--only-new"])
+    assert none_left.exit_code == 2 and "没有需要补发的人" in none_left.output
+    add_readers({"new@example.org": ("新读者", ["media"])})
+    follow = runner.invoke(args=["send", "396", "--group", "media", "--only-new"])
+    assert follow.exit_code == 0, follow.output
+    assert "1 deliveries" in follow.output and "1 who already have it left out" in follow.output
+    run_once(run_worker)
+    assert received(smtp) == {"media@example.com": 1, "new@example.org": 1}
+
+
+# --- test sends ----------------------------------------------------------------------------
+
+def test_unapproved_content_goes_only_to_staff_addresses(app, sample_text, make_staff,
+                                                         runner):
+    import_issue(db.session, sample_text)
+    editor = make_staff("editor")
+    colleague = make_staff("reviewer")
+    with pytest.raises(service.TestSendRefused, match="只能发到员工账号自己的邮箱.*outside@"):
+        service.send_test(db.session, app.config, 396, [editor.email, "outside@example.org"],
+                          actor=editor)
+    assert sends() == 0
+    ok = service.send_test(db.session, app.config, 396, f"{editor.email.upper()}, "
+                           f"{colleague.email}", actor=editor)
+    assert ok.send.is_test and sorted(ok.to) == sorted([editor.email, colleague.email])
+    cli = runner.invoke(args=["send", "396", "--test", "outside@example.org"])
+    assert cli.exit_code == 2 and "只能发到员工账号自己的邮箱" in cli.output
+    colleague.active = False  # a deactivated account is no longer staff
+    db.session.commit()
+    with pytest.raises(service.TestSendRefused):
+        service.send_test(db.session, app.config, 396, [colleague.email], actor=editor)
+
+
+def test_approved_content_goes_anywhere_rate_limited_and_audited(app, approved, make_staff):
+    app.config["TEST_SEND_RATE"] = "2/hour"
+    editor = make_staff("editor")
+    for n in range(2):
+        service.send_test(db.session, app.config, 396, [f"proof{n}@outside.example"],
+                          edition="priority", actor=editor)
+    with pytest.raises(service.TestSendRefused, match="测试发送太频繁：每人每小时最多 2 次"):
+        service.send_test(db.session, app.config, 396, ["proof9@outside.example"], actor=editor)
+    someone_else = make_staff("editor")  # the limit is per person
+    service.send_test(db.session, app.config, 396, ["proof9@outside.example"],
+                      actor=someone_else)
+    assert sends() == 3
+    from newsletter.staff.audit_text import describe
+
+    entries = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "send.created")
+                                 .order_by(AuditEntry.id)).all()
+    assert [e.actor_email for e in entries] == [editor.email, editor.email, someone_else.email]
+    assert entries[0].detail["test"] is True and entries[0].detail["recipients"] == 1
+    assert "测试发送第 396 期" in describe(entries[0], {})[1]

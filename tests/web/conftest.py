@@ -1,0 +1,1 @@
+from tests.staff.conftest import api, staff  # noqa: F401
