@@ -302,6 +302,8 @@ class RelayPool:
     def pace(self, domain: str) -> Pace:
         """The domain's pace now: its configured one, slowed after deferrals."""
         base = self.config.paces.get(domain, Pace())
+        if not base.per_minute:
+            return base  # never slowed (see `deferred`): no look-up per message
         level = int(self.redis.get(self._slow_key(domain)) or 0)
         if not level:
             return base
