@@ -412,3 +412,14 @@ def register(app: Flask) -> None:
 
     app.cli.add_command(subscribers_cli)
     app.cli.add_command(suppressions_cli)
+
+
+def main() -> None:
+    """The `newsletter` console script: the flask CLI bound to this app, so an installed
+    wheel needs no `--app` (`newsletter send 396 --wait`, `newsletter db upgrade heads`)."""
+    from flask.cli import FlaskGroup
+
+    from newsletter import create_app
+
+    FlaskGroup(create_app=create_app, help="The newsletter service's command line.")(
+        prog_name="newsletter")

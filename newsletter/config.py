@@ -27,8 +27,23 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-INSTANCE_DIR = PROJECT_ROOT / "instance"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent  # the checkout (site-packages if installed)
+
+
+def instance_dir(env: Mapping | None = None) -> Path:
+    """Where the SQLite database, the dev key and the dev mailbox live: $INSTANCE_DIR, else
+    the checkout's instance/ when run from the repository, else ./instance — never inside
+    site-packages, where an installed wheel sits."""
+    from newsletter.resources import is_source_checkout
+
+    env = os.environ if env is None else env
+    chosen = (env.get("INSTANCE_DIR") or "").strip()
+    if chosen:
+        return Path(chosen).expanduser().resolve()
+    return (PROJECT_ROOT if is_source_checkout() else Path.cwd()) / "instance"
+
+
+INSTANCE_DIR = instance_dir()
 
 PRODUCTION, DEVELOPMENT, TESTING = "production", "development", "testing"
 MIN_SECRET_KEY_LENGTH = 32
@@ -183,6 +198,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("APP_ENV", choice(PRODUCTION, DEVELOPMENT, TESTING), PRODUCTION),
     Setting("SECRET_KEY", text, None),
     Setting("FLASK_DEBUG", boolean, False, key="DEBUG"),
+    Setting("INSTANCE_DIR", path, str(INSTANCE_DIR)),  # read once, at import (instance_dir)
     Setting("DATABASE_URL", database_url, f"sqlite:///{INSTANCE_DIR / 'newsletter.db'}",
             key="SQLALCHEMY_DATABASE_URI"),
     Setting("REDIS_URL", url("redis", "rediss", "unix"), "redis://127.0.0.1:6379/0"),

@@ -97,10 +97,10 @@ def import_issue(session: Session, source: str | bytes) -> tuple[Issue, bool]:
 
 def load_sample(session: Session) -> Issue | None:
     """Import the bundled sample issue (第 396 期) unless it has gone beyond draft."""
-    from newsletter.config import PROJECT_ROOT
+    from newsletter.resources import SAMPLE_ISSUE
 
     existing = session.scalar(select(Issue).where(Issue.number == 396))
     if existing is not None and existing.status != IssueStatus.DRAFT:
         return None
-    issue, _ = import_issue(session, (PROJECT_ROOT / "samples" / "weekly-396.txt").read_bytes())
+    issue, _ = import_issue(session, SAMPLE_ISSUE.read_bytes())
     return issue

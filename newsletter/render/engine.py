@@ -19,17 +19,18 @@ from mjml import mjml2html
 from premailer import Premailer
 
 from newsletter.render.markup import display_width
+from newsletter.resources import EMAIL_TEMPLATES
 from newsletter.render.placeholders import defuse
 
 TEMPLATE_ENV_VAR = "NEWSLETTER_EMAIL_TEMPLATES"
-DEFAULT_TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates" / "email"
+DEFAULT_TEMPLATE_DIR = EMAIL_TEMPLATES  # templates/email/, packaged in a wheel
 
 # cssutils complains about every vendor property MJML emits (-webkit-text-size-adjust...).
 cssutils.log.setLevel(logging.CRITICAL)
 
 
 def template_dir(override: str | os.PathLike | None = None) -> Path:
-    """Argument, else $NEWSLETTER_EMAIL_TEMPLATES, else <repo>/templates/email."""
+    """Argument, else $NEWSLETTER_EMAIL_TEMPLATES, else templates/email (newsletter.resources)."""
     chosen = override or os.environ.get(TEMPLATE_ENV_VAR) or DEFAULT_TEMPLATE_DIR
     return Path(chosen).resolve()
 

@@ -127,7 +127,8 @@ def _groups_page(create=None, merge=None, status: int = 200):
     edit_forms = {g.code: GroupEditForm(formdata=None, name=g.name, is_priority=g.is_priority)
                   for g, _n in rows}
     return render_template("staff/admin/groups.html", rows=rows, create=create, merge=merge,
-                           edit_forms=edit_forms), status
+                           edit_forms=edit_forms, aliases=groups.aliases_by_group(db.session)), \
+        status
 
 
 @bp.get("/groups")
@@ -176,6 +177,18 @@ def group_edit(code: str):
     if old != group.name:
         audit.record("group.renamed", group.code, {"from": old, "to": group.name})
     flash(_("已保存分组“%(name)s”。", name=group.name), "success")
+    return redirect(url_for("staff.group_list"))
+
+
+@bp.post("/groups/aliases/<int:alias_id>/delete")
+@role_required(Role.ADMIN)
+def group_alias_delete(alias_id: int):
+    """Forget a name an editor mapped to a group on the import page."""
+    alias = groups.delete_alias(db.session, alias_id) if alias_id <= 2**31 - 1 else None
+    if alias is None:
+        abort(404)
+    audit.record("group.alias_deleted", f"group:{alias.group_id}", {"alias": alias.alias})
+    flash(_("已删除别名“%(name)s”。", name=alias.alias), "success")
     return redirect(url_for("staff.group_list"))
 
 

@@ -120,3 +120,20 @@ def merge_groups(session: Session, source: Group, target: Group) -> int:
         session.rollback()
         raise
     return added
+
+
+def aliases_by_group(session: Session) -> dict[int, list[GroupAlias]]:
+    """The names editors mapped to each group on the import page (see bulletin.service)."""
+    found: dict[int, list[GroupAlias]] = {}
+    for alias in session.scalars(select(GroupAlias).order_by(GroupAlias.alias)):
+        found.setdefault(alias.group_id, []).append(alias)
+    return found
+
+
+def delete_alias(session: Session, alias_id: int) -> GroupAlias | None:
+    """Forget one alias (a wrong mapping); the next import warns about that name again."""
+    alias = session.get(GroupAlias, alias_id)
+    if alias is not None:
+        session.delete(alias)
+        session.commit()
+    return alias

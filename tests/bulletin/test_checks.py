@@ -175,3 +175,22 @@ def test_api_takes_a_file_over_the_general_body_limit_and_refuses_one_over_the_f
     huge = base64.b64encode(b"x" * (limits.MAX_FILE_BYTES + 1024)).decode()
     refused = client.post("/api/v1/issues", json={"file": huge}, headers=headers)
     assert refused.status_code == 413 and refused.get_json()["error"]["code"] == "too_large"
+
+
+def test_admins_see_and_can_delete_aliases(app, staff_client):
+    import re as _re
+
+    remember_alias(db.session, "理事会", "leadership", by="editor@example.org")
+    admin = staff_client("admin")
+    page = admin.get("/staff/groups").get_data(as_text=True)
+    assert "周报落款里的别名" in page and "理事会" in page
+    action = _re.search(r'action="(/staff/groups/aliases/\d+/delete)"', page).group(1)
+    token = _re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert staff_client("editor").post(action, data={"csrf_token": token}).status_code in (
+        302, 400, 403)
+    assert db.session.scalar(select(GroupAlias)) is not None  # an editor may not
+    done = admin.post(action, data={"csrf_token": token})
+    assert done.status_code == 302
+    db.session.expire_all()
+    assert db.session.scalar(select(GroupAlias)) is None
+    assert admin.post(action, data={"csrf_token": token}).status_code == 404

@@ -81,3 +81,46 @@ def test_the_send_page_follows_a_real_send_to_its_end(app, live_server, browser,
         page.screenshot(path=str(screenshot_dir / "send-follow-up-1280.png"), full_page=True)
     finally:
         page.close()
+
+
+def test_a_send_paused_by_the_breaker_shows_the_servers_answer_and_what_to_do(
+        app, live_server, browser, make_staff, sample_text, screenshot_dir):
+    from newsletter.delivery import control
+    from newsletter.sends import service
+    from newsletter.timeutil import utcnow
+
+    approve_for_tests(import_issue(db.session, sample_text)[0])
+    bulk_subscribers(5, "media")
+    send = service.send_issue(db.session, app.config, 396, ["media"]).send
+    answer = "535 5.7.8 Error: authentication failed: UGFzc3dvcmQ6"
+    assert control.breaker_pause(db.session, send.id, "中继拒绝了登录（AUTH）", answer,
+                                 None, utcnow())
+    user = make_staff("sender", password=PASSWORD)
+    for width in (1280, 375):
+        page = browser.new_page(viewport={"width": width, "height": 800})
+        try:
+            _login(page, live_server, user.email)
+            page.goto(f"{live_server}/sends/{send.id}")
+            notice = page.inner_text("#paused-reason")
+            assert "中继拒绝了登录" in notice and answer in notice and "继续" in notice
+            assert page.inner_text("[data-field=status]") == "已暂停"
+            assert page.locator("#actions button", has_text="继续").count() == 1
+            assert page.locator("#actions button", has_text="暂停").count() == 0
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
+            page.screenshot(path=str(screenshot_dir / f"send-paused-{width}.png"),
+                            full_page=True)
+        finally:
+            page.close()
+    # resumed, then finished while paused again: the page's buttons answer in Chinese
+    client = app.test_client()
+    from tests.conftest import csrf_token
+
+    client.post("/staff/login", data={"csrf_token": csrf_token(client, "/staff/login"),
+                                      "email": user.email, "password": PASSWORD})
+    db.session.execute(
+        Send.__table__.update().where(Send.id == send.id).values(status="done"))
+    db.session.commit()
+    page = client.post(f"/sends/{send.id}/resume",
+                       data={"csrf_token": csrf_token(client, f"/sends/{send.id}")},
+                       follow_redirects=True).get_data(as_text=True)
+    assert f"发送 #{send.id} 已完成，不能继续。" in page

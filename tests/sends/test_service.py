@@ -19,7 +19,7 @@ from newsletter.sends import service
 from newsletter.staff.models import AuditEntry
 from tests.conftest import approve_for_tests, csrf_token
 from tests.delivery.test_send_end_to_end import READERS, add_readers
-from tests.staff.conftest import api  # noqa: F401  (a fixture)
+from tests.staff.conftest import api  # noqa: F401, F811  (a fixture)
 
 ALL = ["leadership", "members", "media", "universities"]
 
