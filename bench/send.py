@@ -47,7 +47,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=200)
     parser.add_argument("--database", default=None,
                         help="a PostgreSQL server URL (default: temporary SQLite files)")
-    parser.add_argument("--sink", choices=["minimal", "aiosmtpd"], default="minimal")
+    parser.add_argument("--sink", choices=["minimal", "aiosmtpd", "postfix"], default="minimal",
+                        help="postfix: a private Postfix (tests/mta.py) that accepts and "
+                             "discards, over STARTTLS with AUTH")
     parser.add_argument("--dkim", action="store_true", help="also a DKIM-signed pass")
     parser.add_argument("--raw-messages", type=int, default=3000)
     parser.add_argument("--relays", type=int, default=0,
@@ -67,28 +69,20 @@ def main() -> None:
         finally:
             children.stop_all()
         return
-    from newsletter.devsmtp import free_port
-    port = free_port()
-    sink = children.start([sys.executable, str(ROOT / "bench" / "sink.py"), "--port", str(port),
-                           "--kind", args.sink], stdout=subprocess.PIPE, text=True)
-    if sink.stdout.readline().strip() != "ready":
-        raise SystemExit("the sink did not start")
+    sink = Sink(args.sink, children)
     passes = [False, True] if args.dkim else [False]
     results = {}
     try:
         for dkim in passes:
-            results[dkim] = run_pass(args, children, tmp, port, dkim)
+            results[dkim] = run_pass(args, children, tmp, sink, dkim)
         message = results[False].pop("message")
-        raw1 = raw_rate(port, message, args.raw_messages, 1)
-        raw2 = raw_rate(port, message, args.raw_messages, 2)
+        raw1 = raw_rate(sink, message, args.raw_messages, 1)
+        raw2 = raw_rate(sink, message, args.raw_messages, 2)
     finally:
-        children.stop(sink)
-    sink_line = sink.stdout.read().strip().splitlines()
-    received = int(sink_line[-1].split()[1]) if sink_line else 0
-    sink_cpu = float(sink_line[-1].split("cpu_ms=")[1]) if sink_line else 0.0
+        received, sink_cpu = sink.stop()
 
-    print(f"\nsink {args.sink}: {received} messages, {sink_cpu / max(received, 1):.2f} ms CPU "
-          f"per message; message {len(message) // 1024} KB")
+    cpu = f"{sink_cpu / max(received, 1):.2f} ms CPU per message" if sink_cpu else "CPU not measured"
+    print(f"\nsink {args.sink}: {received} messages, {cpu}; message {len(message) // 1024} KB")
     print(f"raw-1 (one smtplib connection):  {raw1:6.0f} msg/s")
     print(f"raw-2 (two connections):         {raw2:6.0f} msg/s")
     db_kind = "postgresql" if args.database else "sqlite"
@@ -108,10 +102,58 @@ def main() -> None:
               f"(target ≥ 0.85)")
 
 
-def run_pass(args, children: Children, tmp: Path, port: int, dkim: bool) -> dict:
+class Sink:
+    """The SMTP server the send and the raw baselines push to, in processes of its own."""
+
+    def __init__(self, kind: str, children: Children):
+        from newsletter.devsmtp import free_port
+
+        self.kind, self.children, self.rig, self.proc = kind, children, None, None
+        if kind == "postfix":
+            from tests.mta import PostfixRig
+            from tests.mta_parts import new_root
+
+            self.rig = PostfixRig(root=new_root(), discard=True, sender_login=False).start()
+            self.port = self.rig.port
+            self.env = {k: str(v) for k, v in self.rig.smtp_config("starttls").items()}
+            return
+        self.port = free_port()
+        self.env = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(self.port)}
+        self.proc = children.start([sys.executable, str(ROOT / "bench" / "sink.py"), "--port",
+                                    str(self.port), "--kind", kind],
+                                   stdout=subprocess.PIPE, text=True)
+        if self.proc.stdout.readline().strip() != "ready":
+            raise SystemExit("the sink did not start")
+
+    def connect(self) -> smtplib.SMTP:
+        conn = smtplib.SMTP("127.0.0.1", self.port)
+        conn.ehlo()
+        if self.rig is not None:  # as the workers do: STARTTLS with the rig's CA, then AUTH
+            import ssl
+
+            conn.starttls(context=ssl.create_default_context(cafile=str(self.rig.ca_file)))
+            conn.ehlo()
+            conn.login(*self.rig.login)
+        return conn
+
+    def stop(self) -> tuple[int, float]:
+        """(messages received, sink CPU in ms or 0 when not measured)."""
+        if self.rig is not None:
+            self.rig.wait_for(self.rig.queue_empty, timeout=120, what="an empty queue")
+            count = self.rig.sent_count()
+            self.rig.stop()
+            return count, 0.0
+        self.children.stop(self.proc)
+        lines = self.proc.stdout.read().strip().splitlines()
+        if not lines:
+            return 0, 0.0
+        return int(lines[-1].split()[1]), float(lines[-1].split("cpu_ms=")[1])
+
+
+def run_pass(args, children: Children, tmp: Path, sink: Sink, dkim: bool) -> dict:
     tag = uuid.uuid4().hex[:8]
     database, drop = fresh_database(args.database, tmp, tag)
-    env = {**os.environ, "DATABASE_URL": database, "SMTP_PORT": str(port),
+    env = {**os.environ, "DATABASE_URL": database, **sink.env,
            "QUEUE_PREFIX": f"nlbench:{tag}", "BATCH_SIZE": str(args.batch_size),
            "MAIL_FROM": f"行业动态周报 <{FROM}>", "SECRET_KEY": "bench-" + tag, "APP_ENV": "testing",
            "DKIM_SELECTOR": "", "DKIM_DOMAIN": "", "DKIM_KEY_FILE": ""}
@@ -125,10 +167,13 @@ def run_pass(args, children: Children, tmp: Path, port: int, dkim: bool) -> dict
 
 
 def _send(args, children: Children, env: dict, database: str, dkim: bool) -> dict:
+    import logging
+
     from flask_migrate import upgrade
     from sqlalchemy import func, select
 
-    from newsletter import MIGRATIONS_DIR, create_app, config as config_module
+    from newsletter import MIGRATIONS_DIR, create_app
+    from newsletter import config as config_module
     from newsletter.bulletin.service import load_sample
     from newsletter.delivery import jobs, pipeline
     from newsletter.delivery.models import Delivery, DeliveryState
@@ -138,8 +183,6 @@ def _send(args, children: Children, env: dict, database: str, dkim: bool) -> dic
     from subscribers.seed import seed_groups
     from tests.conftest import approve_for_tests
     from tests.delivery.support import bulk_subscribers
-
-    import logging
     logging.getLogger("alembic").setLevel(logging.WARNING)
     app = create_app(config_module.from_environment(env))
     jobs.set_app(app)
@@ -158,8 +201,9 @@ def _send(args, children: Children, env: dict, database: str, dkim: bool) -> dic
 
         start_wall = utcnow()
         t0 = time.perf_counter()
-        prof = (lambda i: ["-m", "cProfile", "-o", f"{args.profile}/worker-{i}.prof"]
-                if args.profile else [])
+        def prof(i):
+            return (["-m", "cProfile", "-o", f"{args.profile}/worker-{i}.prof"]
+                        if args.profile else [])
         workers = [children.start([sys.executable, *prof(i), str(ROOT / "worker.py"), "--burst"],
                                   cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
@@ -263,9 +307,8 @@ def _one_message(session, settings, send_id: int) -> bytes:
                           text=text, list_unsubscribe=[links["unsubscribe_url"]])
 
 
-def _raw_connection(port: int, message: bytes, count: int, start, out) -> None:
-    conn = smtplib.SMTP("127.0.0.1", port)
-    conn.ehlo()
+def _raw_connection(sink: Sink, message: bytes, count: int, start, out) -> None:
+    conn = sink.connect()
     start.wait()
     t = time.perf_counter()
     for i in range(count):
@@ -274,11 +317,11 @@ def _raw_connection(port: int, message: bytes, count: int, start, out) -> None:
     conn.quit()
 
 
-def raw_rate(port: int, message: bytes, count: int, connections: int) -> float:
+def raw_rate(sink: Sink, message: bytes, count: int, connections: int) -> float:
     """Messages per second through `connections` parallel smtplib connections (processes)."""
     ctx = multiprocessing.get_context("fork")
     start, out = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_raw_connection, args=(port, message, count, start, out))
+    procs = [ctx.Process(target=_raw_connection, args=(sink, message, count, start, out))
              for _ in range(connections)]
     for p in procs:
         p.start()

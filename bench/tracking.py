@@ -97,7 +97,7 @@ def drive(args) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=30)
         mine = []
         start_gate.wait()
-        for i in range(count):
+        for _i in range(count):
             path = paths[rnd.randrange(len(paths))]
             t0 = time.perf_counter()
             try:
@@ -222,7 +222,7 @@ def serve_and_drive(args, env: dict, tmp: Path, paths: list[str], app_spec: str)
                 break
             except OSError:
                 if time.time() > deadline:
-                    raise SystemExit("gunicorn did not come up")
+                    raise SystemExit("gunicorn did not come up") from None
                 time.sleep(0.2)
         out = subprocess.run(
             [sys.executable, __file__, "--drive", "--paths-file", str(tmp / "paths.json"),

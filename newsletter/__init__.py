@@ -8,6 +8,7 @@ from pathlib import Path
 from flask import Flask
 
 from newsletter import config as config_module
+from newsletter import logscrub
 from newsletter.extensions import babel, db, login_manager, redis_store, tune_sqlite
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent / "migrations")
@@ -40,6 +41,7 @@ MODELS = [
 def create_app(config: dict | None = None, *, web: bool = True) -> Flask:
     """The app; `web=False` (the send workers) registers no pages, forms or CLI: a worker
     needs the settings, the database and the templates of its emails, nothing more."""
+    logscrub.install()  # before anything logs: no link token reaches a log
     app = Flask(__name__, instance_path=str(config_module.INSTANCE_DIR))
     try:
         app.config.update(config_module.load(config))
@@ -49,6 +51,9 @@ def create_app(config: dict | None = None, *, web: bool = True) -> Flask:
             config_module.log.error("configuration: %s", problem)
         raise
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    from newsletter import security
+
+    security.install_converters(app)  # before any route is added
     if web:
         from newsletter.tracking.fastpath import TrackingFastPath
 

@@ -68,11 +68,14 @@ class SinkServer:
         self.handler = handler or SinkHandler(maildir)
         if port == 0:
             port = free_port(host)
+        # aiosmtpd refuses (552) and stops buffering a message beyond this; a handler may
+        # set its own limit (the bounce intake: BOUNCE_MAX_BYTES).
+        limit = getattr(self.handler, "data_size_limit", 10 * 1024 * 1024)
         self.controller = Controller(self.handler, hostname=host, port=port,
-                                     data_size_limit=10 * 1024 * 1024)
+                                     data_size_limit=limit)
         self.host, self.port = host, port
 
-    def start(self) -> "SinkServer":
+    def start(self) -> SinkServer:
         self.controller.start()
         return self
 

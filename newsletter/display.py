@@ -11,7 +11,8 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import current_app, has_app_context, has_request_context, request
-from flask_babel import gettext, lazy_gettext as _l
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 
 from newsletter.config import BY_ENV
 from newsletter.timeutil import to_local

@@ -2,19 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from flask_babel import Babel
 from flask_login import LoginManager
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 
 
 class Base(DeclarativeBase):
     pass
 
 
-db = SQLAlchemy(model_class=Base)
+if TYPE_CHECKING:
+    # What a type checker is told about `db`; at run time it is Flask-SQLAlchemy's object.
+    # `db.session` is a scoped_session, which
+    # forwards every Session method, so it checks as a Session that can also be removed (and
+    # functions simply take `Session`).
+    class _ScopedSession(Session):
+        def remove(self) -> None: ...
+
+    class _SQLAlchemy(SQLAlchemy):
+        session: _ScopedSession  # type: ignore[assignment]
+else:
+    _SQLAlchemy = SQLAlchemy
+
+db = _SQLAlchemy(model_class=Base)
+# The models' base: `class Issue(Model)` is `class Issue(db.Model)`, in a form checkers read.
+if TYPE_CHECKING:
+    Model: TypeAlias = Base
+else:
+    Model = db.Model
 login_manager = LoginManager()
 login_manager.login_view = "staff.login"
 login_manager.session_protection = "strong"

@@ -18,8 +18,20 @@ from dataclasses import dataclass, field
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 from sqlalchemy import (
-    Boolean, Column, DateTime, Integer, MetaData, String, Table, cast, insert, literal, null,
-    select, text, update,
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    cast,
+    insert,
+    literal,
+    null,
+    select,
+    text,
+    update,
 )
 from sqlalchemy.orm import Session
 

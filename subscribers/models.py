@@ -8,11 +8,19 @@ import re
 from enum import StrEnum
 
 from sqlalchemy import (
-    JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint,
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
-from newsletter.extensions import db
+from newsletter.extensions import Model
 from newsletter.timeutil import utcnow
 
 
@@ -60,7 +68,7 @@ def scrub_addresses(text: str | None) -> str:
     return _ADDRESS_RE.sub(ADDRESS_REMOVED, text or "")
 
 
-class Group(db.Model):
+class Group(Model):
     __tablename__ = "groups"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -76,7 +84,7 @@ class Group(db.Model):
         return f"<Group {self.code}>"
 
 
-class GroupAlias(db.Model):
+class GroupAlias(Model):
     """Another name for a group, as the bulletin's foot writes it ("理事会" for 协会领导):
     confirmed once by an editor on the import page, used by every later import."""
 
@@ -91,7 +99,7 @@ class GroupAlias(db.Model):
     group: Mapped[Group] = relationship()
 
 
-class Subscriber(db.Model):
+class Subscriber(Model):
     __tablename__ = "subscribers"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -112,10 +120,10 @@ class Subscriber(db.Model):
     # Where the consent came from: "form", "import-attested", "import-opt-in", "staff".
     source: Mapped[str] = mapped_column(String(32), default="", server_default="")
 
-    memberships: Mapped[list["Membership"]] = relationship(
+    memberships: Mapped[list[Membership]] = relationship(
         back_populates="subscriber", cascade="all, delete-orphan"
     )
-    requests: Mapped[list["SubscriptionRequest"]] = relationship(
+    requests: Mapped[list[SubscriptionRequest]] = relationship(
         back_populates="subscriber", cascade="all, delete-orphan", passive_deletes=True
     )
 
@@ -127,7 +135,7 @@ class Subscriber(db.Model):
         return f"<Subscriber {self.email}>"
 
 
-class Membership(db.Model):
+class Membership(Model):
     __tablename__ = "memberships"
     # The staff list filters by group and pages by subscriber id: one index serves both.
     __table_args__ = (Index("ix_memberships_group_subscriber", "group_id", "subscriber_id"),)
@@ -144,7 +152,7 @@ class Membership(db.Model):
     group: Mapped[Group] = relationship(lazy="joined")
 
 
-class SubscriptionRequest(db.Model):
+class SubscriptionRequest(Model):
     """What a /subscribe submission asked for an address already on file: kept here, not
     written to the subscriber, until the mailbox owner confirms (a stranger typing someone's
     address changes nothing). The confirmation link applies the request it was sent for."""
@@ -160,7 +168,7 @@ class SubscriptionRequest(db.Model):
     subscriber: Mapped[Subscriber] = relationship(back_populates="requests")
 
 
-class Suppression(db.Model):
+class Suppression(Model):
     """Addresses that must never be mailed again, kept as a hash so erasure keeps nothing."""
 
     __tablename__ = "suppressions"
@@ -192,7 +200,7 @@ class ImportStatus(StrEnum):
     FAILED = "failed"
 
 
-class SubscriberImport(db.Model):
+class SubscriberImport(Model):
     """One CSV import: its file until it has run, its progress, and its outcome.
 
     The uploaded bytes live here (not on the web server's disk) so a worker on another

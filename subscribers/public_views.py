@@ -150,7 +150,7 @@ def check_inbox():
 def confirm(token: str):
     """GET shows a button; the POST confirms (link scanners only ever GET)."""
     try:
-        sub = service.subscriber_from_token(db.session, tokens.CONFIRM, token)
+        sub, signed_at = service.read_link(db.session, tokens.CONFIRM, token)
     except service.LinkError as exc:
         return _link_problem(exc)
     _use_locale_of(sub)
@@ -160,7 +160,7 @@ def confirm(token: str):
             return render_template("subscribers/confirm.html", form=form, sub=sub,
                                    form_error=_("表单已过期，请刷新页面后重试。")), 400
         try:
-            service.confirm(db.session, sub)
+            service.confirm(db.session, sub, signed_at)
         except service.LinkError as exc:
             return _link_problem(exc, status=409)
         prefs = tokens.make_token(current_app.config["SECRET_KEY"], tokens.PREFERENCES, sub.id)

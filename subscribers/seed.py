@@ -5,10 +5,15 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from subscribers.models import (
-    Distribution, Group, Membership, Subscriber, SubscriberStatus, normalise_email,
-)
 from newsletter.timeutil import utcnow
+from subscribers.models import (
+    Distribution,
+    Group,
+    Membership,
+    Subscriber,
+    SubscriberStatus,
+    normalise_email,
+)
 
 # (code, 中文名, distribution, priority edition, self-service)
 GROUPS: list[tuple[str, str, Distribution, bool, bool]] = [

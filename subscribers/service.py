@@ -27,6 +27,7 @@ from subscribers.models import (
     Membership,
     Subscriber,
     SubscriberStatus,
+    SubscriptionRequest,
     Suppression,
     SuppressionReason,
     email_hash,
@@ -129,6 +130,11 @@ def section_choices(session: Session, keep: list[str] | None = None) -> list[str
 def subscriber_from_token(session: Session, purpose: str, token: str) -> Subscriber:
     """The subscriber a signed link names; LinkError if the link is altered, expired,
     or names someone who no longer exists (or a later row that reused the id)."""
+    return read_link(session, purpose, token)[0]
+
+
+def read_link(session: Session, purpose: str, token: str) -> tuple[Subscriber, dt.datetime]:
+    """`subscriber_from_token`, plus when the link was signed (naive UTC)."""
     try:
         sub_id, signed_at = tokens.read_token_issued(current_app.config["SECRET_KEY"],
                                                      purpose, token)
@@ -139,7 +145,7 @@ def subscriber_from_token(session: Session, purpose: str, token: str) -> Subscri
     sub = session.get(Subscriber, sub_id)
     if sub is None or signed_at + _CLOCK_SLACK < sub.created_at:
         raise LinkError(_("这个链接已失效：对应的订阅已不存在。"))
-    return sub
+    return sub, signed_at
 
 
 def _groups_by_code(session: Session, codes: list[str], self_service_only: bool) -> list[Group]:
@@ -180,10 +186,12 @@ def _clean_sections(sections: list[str] | None, offered: list[str]) -> list[str]
 
 def subscribe(session: Session, address: str, choices: Choices) -> str:
     """Start a double opt-in for `address`. Returns what happened ("new", "pending",
-    "already"), for logs and tests only: the page must not show it.
+    "already"), for logs and tests only: the page answers the same whatever it is.
 
-    An address that already receives the weekly is not changed (a stranger could be typing
-    it); its owner gets a mail with the link to their preference center instead.
+    Nothing about an address already on file changes here (a stranger could be typing it):
+    one that receives the weekly gets a mail with the link to its preference center; any
+    other (pending, unsubscribed, bounced, suppressed) gets a confirmation link, and what
+    was asked waits in a SubscriptionRequest until that link is confirmed.
     """
     address = check_address(address)
     name = check_text(choices.name, _("姓名"))
@@ -191,18 +199,22 @@ def subscribe(session: Session, address: str, choices: Choices) -> str:
     if not choices.groups:
         raise SubscriptionError(_("请至少选择一个分组。"))
     sections = _clean_sections(choices.sections, section_choices(session))
+    groups = [g.code for g in _groups_by_code(session, choices.groups, self_service_only=True)]
+    locale = choices.locale if choices.locale in LOCALES else "zh_CN"
     sub = session.scalar(select(Subscriber).where(Subscriber.email == address))
     if sub is not None and sub.status in RECEIVING:
         mail.send_already_subscribed(sub)
         return "already"
     outcome = "pending" if sub is not None else "new"
-    if sub is None:
-        sub = Subscriber(email=address, status=SubscriberStatus.PENDING, source="form")
+    if sub is None:  # a new address: nobody's data to protect, the row waits as pending
+        sub = Subscriber(email=address, status=SubscriberStatus.PENDING, source="form",
+                         name=name, organisation=organisation, sections=sections,
+                         locale=locale)
         session.add(sub)
-    sub.status = SubscriberStatus.PENDING
-    sub.name, sub.organisation, sub.sections = name, organisation, sections
-    sub.locale = choices.locale if choices.locale in LOCALES else "zh_CN"
-    _set_self_service_groups(session, sub, choices.groups)
+        _set_self_service_groups(session, sub, groups)
+    sub.requests.append(SubscriptionRequest(choices={
+        "name": name, "organisation": organisation, "groups": groups, "sections": sections,
+        "locale": locale}))
     try:
         session.commit()
     except IntegrityError:  # the same new address submitted twice at once
@@ -212,19 +224,41 @@ def subscribe(session: Session, address: str, choices: Choices) -> str:
     return outcome
 
 
-def confirm(session: Session, sub: Subscriber) -> bool:
-    """Activate a pending subscriber (the confirm link was opened and the button pressed).
+def _request_for(sub: Subscriber, signed_at: dt.datetime | None) -> SubscriptionRequest | None:
+    """The request a confirmation link was mailed for: the newest one made before the link
+    was signed, and after the address last left the list (an old link cannot bring back an
+    address that unsubscribed since)."""
+    since = sub.unsubscribed_at or dt.datetime.min
+    eligible = [r for r in sub.requests if r.created_at > since
+                and (signed_at is None or r.created_at <= signed_at + _CLOCK_SLACK)]
+    return max(eligible, key=lambda r: (r.created_at, r.id), default=None)
 
-    Returns False if they were active already (the link is idempotent). A confirmed
-    opt-in is fresh consent: it lifts the address's suppression.
+
+def confirm(session: Session, sub: Subscriber, signed_at: dt.datetime | None = None) -> bool:
+    """Activate a subscriber from its confirmation link (opened and the button pressed):
+    a pending one, or one that left the list and asked to come back. The request the link
+    was sent for is applied now, not before. Returns False if they were active already
+    (the link is idempotent). A confirmed opt-in is fresh consent: it lifts the address's
+    suppression — the only way a suppressed address comes back.
     """
     if sub.status in RECEIVING:
         return False
-    if sub.status != SubscriberStatus.PENDING:
+    request = _request_for(sub, signed_at)
+    if sub.status != SubscriberStatus.PENDING and request is None:
         raise LinkError(_("这个确认链接已失效：该地址已退订。如需再次订阅，请重新填写订阅表单。"))
+    if request is not None:
+        wanted = request.choices
+        sub.name, sub.organisation = wanted["name"], wanted["organisation"]
+        sub.sections, sub.locale = wanted["sections"], wanted["locale"]
+        try:
+            _set_self_service_groups(session, sub, wanted["groups"])
+        except SubscriptionError:  # a group closed since: keep the others
+            _set_self_service_groups(session, sub, [
+                g.code for g in self_service_groups(session) if g.code in wanted["groups"]])
     sub.status = SubscriberStatus.ACTIVE
     sub.confirmed_at = utcnow()
     sub.unsubscribed_at = None
+    sub.requests.clear()
     session.execute(delete(Suppression).where(Suppression.email_hash == email_hash(sub.email)))
     session.commit()
     return True

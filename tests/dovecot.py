@@ -146,7 +146,7 @@ class Dovecot:
         path = f"/{folder}" if scheme.startswith("imap") else ""
         return f"{scheme}://{auth}@{self.host}:{port}{path}"
 
-    def start(self) -> "Dovecot":
+    def start(self) -> Dovecot:
         for sub in ("run", "state", "mail"):
             (self.root / sub).mkdir(exist_ok=True)
         cert, key = make_certificate(self.root)
@@ -203,7 +203,7 @@ class Dovecot:
         if self._own_root:
             shutil.rmtree(self.root, ignore_errors=True)
 
-    def __enter__(self) -> "Dovecot":
+    def __enter__(self) -> Dovecot:
         return self.start()
 
     def __exit__(self, *exc) -> None:

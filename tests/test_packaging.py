@@ -169,11 +169,15 @@ def test_the_installed_wheel_renders_sends_and_serves_the_sample(installed, tmp_
         import signal
 
         for proc in procs:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            proc.wait(timeout=20)
+            for sig in (signal.SIGTERM, signal.SIGKILL):  # a warm shutdown first
+                try:
+                    os.killpg(proc.pid, sig)
+                    proc.wait(timeout=10)
+                    break
+                except ProcessLookupError:
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
         smtp.stop()
         from redis import Redis
 

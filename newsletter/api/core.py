@@ -148,10 +148,32 @@ def record(action: str, target: str, detail: dict | None = None) -> None:
 
 # --- input ----------------------------------------------------------------------------------
 
+MAX_JSON_DEPTH = 20  # our documents are two or three levels deep
+
+
+def _depth(value, limit: int = MAX_JSON_DEPTH + 1) -> int:
+    """Nesting depth of a parsed JSON value, counted up to `limit` (iteratively)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level)
+            if deepest >= limit:
+                return deepest
+            stack.extend((v, level + 1) for v in (item.values() if isinstance(item, dict)
+                                                   else item))
+    return deepest
+
+
 def json_body(allowed: set[str], required: set[str] = frozenset()) -> dict:
     if not request.is_json:
         raise ApiError(415, "send the body as JSON (Content-Type: application/json)")
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # nested deeper than the parser goes: not a document we take
+        raise ApiError(400, "the body is nested too deeply") from None
+    if _depth(body) > MAX_JSON_DEPTH:
+        raise ApiError(400, f"the body is nested more than {MAX_JSON_DEPTH} levels deep")
     if not isinstance(body, dict):
         raise ApiError(400, "the body must be a JSON object")
     unknown = sorted(set(body) - allowed)
@@ -225,7 +247,7 @@ def datetime_field(body: dict, key: str) -> dt.datetime | None:
         parsed = dt.datetime.fromisoformat(value.upper())
         parsed.astimezone(dt.UTC)
     except (ValueError, OverflowError):
-        raise ApiError(400, f"{key} must be an ISO 8601 time, e.g. 2026-12-01T09:00:00+08:00")
+        raise ApiError(400, f"{key} must be an ISO 8601 time, e.g. 2026-12-01T09:00:00+08:00") from None
     if parsed.tzinfo is None:
         raise ApiError(400, f"{key} needs a time zone offset, e.g. +08:00 or Z")
     return parsed.astimezone(dt.UTC).replace(tzinfo=None)
@@ -262,7 +284,7 @@ def page_args() -> tuple[int, int | None]:
         if kind != "k" or not value.isdigit() or len(value) > 18:
             raise ValueError
     except (ValueError, UnicodeError, binascii.Error):
-        raise ApiError(422, "cursor is not one this API gave out: pass back next_cursor as is")
+        raise ApiError(422, "cursor is not one this API gave out: pass back next_cursor as is") from None
     return int(raw), int(value)
 
 

@@ -217,7 +217,8 @@ GROUP_CODE = _path("code", CODE)
 
 
 def paths() -> dict:
-    ok = lambda code, desc, schema=None: {code: (desc, schema)}
+    def ok(code, desc, schema=None):
+        return {code: (desc, schema)}
     return {
         "/issues": {
             "get": _op("List issues, newest first", [], ok(200, "A page", "IssueList"), [400, 422],

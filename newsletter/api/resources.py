@@ -123,13 +123,13 @@ def issues_import():
     except IssueParseError as exc:
         db.session.rollback()
         raise ApiError(422, str(exc), "parse_error", line=exc.line, page=exc.page,
-                       where=exc.where)
+                       where=exc.where) from exc
     except IssueTooLarge as exc:
         db.session.rollback()
-        raise ApiError(413, str(exc), "too_large")
+        raise ApiError(413, str(exc), "too_large") from exc
     except IssueImportError as exc:
         db.session.rollback()
-        raise ApiError(409, str(exc))
+        raise ApiError(409, str(exc)) from exc
     review.note_edit(db.session, issue, actor(), ReviewAction.IMPORTED)
     record("issue.imported", f"issue:{issue.number}",
            {"created": created, "issue": issue.number, "sections": len(issue.sections),
@@ -177,7 +177,7 @@ def _checked(value: str | None, label: str) -> str | None:
     try:
         return subscriber_service.check_text(value, label)
     except subscriber_service.SubscriptionError as exc:
-        raise ApiError(400, str(exc))
+        raise ApiError(400, str(exc)) from exc
 
 
 @bp.get("/subscribers")
@@ -212,7 +212,7 @@ def subscribers_create():
     try:
         email = subscriber_service.check_address(body["email"])
     except subscriber_service.SubscriptionError as exc:
-        raise ApiError(422, str(exc))
+        raise ApiError(422, str(exc)) from exc
     codes = code_list(body, "groups")
     if not codes:
         raise ApiError(400, "groups must name at least one group code")
@@ -237,7 +237,7 @@ def subscribers_create():
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        raise ApiError(409, "a subscriber with this email exists", "exists")
+        raise ApiError(409, "a subscriber with this email exists", "exists") from None
     if status == "pending":
         mail.send_confirmation(sub)
     record("subscriber.created", f"subscriber:{sub.id}", {"status": status, "groups": codes})
@@ -334,7 +334,7 @@ def groups_create():
             db.session, code, name, distribution, bool_field(body, "is_priority", False),
             bool_field(body, "self_service", True))
     except group_service.GroupError as exc:
-        raise ApiError(409 if "已" in str(exc) else 422, str(exc))
+        raise ApiError(409 if "已" in str(exc) else 422, str(exc)) from exc
     record("group.created", group.code, {"name": group.name})
     return group_out(group, 0), 201
 
@@ -354,7 +354,7 @@ def groups_update(code: str):
                                                         Group.id != group.id)):
                 raise group_service.GroupError(f"已有名为“{name.strip()}”的分组。")
     except group_service.GroupError as exc:
-        raise ApiError(409 if "已有" in str(exc) else 422, str(exc))
+        raise ApiError(409 if "已有" in str(exc) else 422, str(exc)) from exc
     if name is not None:
         group_service.rename_group(db.session, group, name)
     if priority is not None:
@@ -376,6 +376,6 @@ def groups_merge(code: str):
     try:
         added = group_service.merge_groups(db.session, source, target)
     except group_service.GroupError as exc:
-        raise ApiError(422, str(exc))
+        raise ApiError(422, str(exc)) from exc
     record("group.merged", target.code, {"from": code, "added": added})
     return {"group": group_out(target), "added": added}

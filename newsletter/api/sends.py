@@ -137,7 +137,7 @@ def sends_control(send_id: int, action: str):
     try:
         jobs.control_send(send_id, action)
     except pipeline.SendError as exc:
-        raise ApiError(409, str(exc))
+        raise ApiError(409, str(exc)) from exc
     record(f"send.{action}", f"send:{send_id}")
     return send_out(_send(send.id))
 
@@ -154,7 +154,7 @@ def sends_schedule(send_id: int):
     try:
         service.reschedule(db.session, send_id, at)
     except pipeline.SendError as exc:
-        raise ApiError(409 if isinstance(exc, control.StateConflict) else 422, str(exc))
+        raise ApiError(409 if isinstance(exc, control.StateConflict) else 422, str(exc)) from exc
     record("send.rescheduled", f"send:{send_id}", {"scheduled_at": iso(at)})
     return send_out(_send(send_id))
 

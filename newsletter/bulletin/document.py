@@ -64,7 +64,7 @@ class IssueDoc:
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> "IssueDoc":
+    def from_json(cls, data: dict) -> IssueDoc:
         return cls(
             number=int(data["number"]),
             date=dt.date.fromisoformat(data["date"]),

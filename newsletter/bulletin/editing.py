@@ -329,7 +329,7 @@ def save_issue(session: Session, number: int, doc: IssueDoc, *,
         return issue
     except IntegrityError:  # a concurrent save took the number between check and commit
         session.rollback()
-        raise EditError([Problem(("number",), f"第 {doc.number} 期已存在，期号不能重复。")])
+        raise EditError([Problem(("number",), f"第 {doc.number} 期已存在，期号不能重复。")]) from None
     except BaseException:
         session.rollback()
         raise

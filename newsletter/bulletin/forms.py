@@ -26,8 +26,8 @@ from wtforms.validators import InputRequired, Length
 
 from newsletter.bulletin import editing
 from newsletter.bulletin.document import ArticleDoc, IssueDoc, SectionDoc
-from newsletter.sends.service import MAX_TEST_ADDRESSES
 from newsletter.render import Edition
+from newsletter.sends.service import MAX_TEST_ADDRESSES
 
 
 class ImportForm(FlaskForm):

@@ -9,12 +9,13 @@ steps in a signed hidden field (`importpreview`), never on disk or in the sessio
 from __future__ import annotations
 
 from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.datastructures import ImmutableMultiDict
 
-from newsletter.bulletin import formats, groupnames, importpreview, limits
+from newsletter.bulletin import formats, groupnames, importpreview, limits, parse_messages
 from newsletter.bulletin.document import check_size
 from newsletter.bulletin.forms import ImportForm, ImportPreviewForm
 from newsletter.bulletin.parser import IssueParseError
@@ -70,8 +71,13 @@ def _too_large(exc):
     return render_template("bulletin/import.html", form=form, limit=_import_limit()), 413
 
 
+def _said(message: str) -> str:
+    """The parser's (English) message in the page's language."""
+    return message if str(get_locale()).startswith("en") else parse_messages.zh(message)
+
+
 def _error_text(exc: IssueParseError) -> str:
-    return _("无法导入：%(where)s：%(msg)s", where=exc.where_zh, msg=exc.message)
+    return _("无法导入：%(where)s：%(msg)s", where=exc.where_zh, msg=_said(exc.message))
 
 
 @bp.route("/issues/import", methods=["GET", "POST"])
@@ -93,7 +99,7 @@ def issue_import():
             except IssueParseError as exc:
                 form.file.errors = [_error_text(exc)]
             except IssueTooLarge as exc:
-                form.file.errors = [_("无法导入：%(msg)s", msg=str(exc))]
+                form.file.errors = [_("无法导入：%(msg)s", msg=_said(str(exc)))]
             except importpreview.PreviewExpired as exc:
                 form.file.errors = [str(exc)]
         return render_template("bulletin/import.html", form=form, limit=limit), 400

@@ -9,7 +9,7 @@ from sqlalchemy import JSON, Date, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from newsletter.bulletin.document import ArticleDoc, IssueDoc, SectionDoc, check_size
-from newsletter.extensions import db
+from newsletter.extensions import Model
 from newsletter.timeutil import utcnow
 
 
@@ -19,7 +19,7 @@ class IssueStatus(StrEnum):
     SENT = "sent"
 
 
-class Issue(db.Model):
+class Issue(Model):
     __tablename__ = "issues"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -35,7 +35,7 @@ class Issue(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
-    sections: Mapped[list["Section"]] = relationship(
+    sections: Mapped[list[Section]] = relationship(
         back_populates="issue", cascade="all, delete-orphan", order_by="Section.position"
     )
 
@@ -78,7 +78,7 @@ class Issue(db.Model):
             self.sections.append(row)
 
 
-class Section(db.Model):
+class Section(Model):
     __tablename__ = "sections"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -87,12 +87,12 @@ class Section(db.Model):
     name: Mapped[str] = mapped_column(String(64))
 
     issue: Mapped[Issue] = relationship(back_populates="sections")
-    articles: Mapped[list["Article"]] = relationship(
+    articles: Mapped[list[Article]] = relationship(
         back_populates="section", cascade="all, delete-orphan", order_by="Article.position"
     )
 
 
-class Article(db.Model):
+class Article(Model):
     __tablename__ = "articles"
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -79,7 +79,7 @@ class IssueParseError(ValueError):
         super().__init__(f"{self.where}: {message}")
 
     @classmethod
-    def whole_file(cls, message: str) -> "IssueParseError":
+    def whole_file(cls, message: str) -> IssueParseError:
         """An error about the file as a whole (encrypted, not a document, too big…)."""
         return cls(0, message, unit="file")
 

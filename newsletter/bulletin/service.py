@@ -12,7 +12,6 @@ from newsletter.bulletin.document import IssueDoc, IssueTooLarge, check_size
 from newsletter.bulletin.models import Issue, IssueStatus
 from subscribers.models import Group, GroupAlias
 
-
 __all__ = ["IssueImportError", "IssueTooLarge", "group_directory", "import_document",
            "import_issue", "load_sample", "read_upload", "remember_alias", "store_doc"]
 

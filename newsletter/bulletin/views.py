@@ -95,7 +95,17 @@ def _issue_page(issue: Issue, edition: Edition, test_form: SendTestForm, status:
         article_count=sum(len(s.articles) for s in issue.sections),
         can_edit=current_user.has_role(Role.EDITOR), editable=editing.is_editable(issue),
         status_label=editing.STATUS_LABELS.get(issue.status, issue.status),
+        follow_up=_follow_up(issue),
     ), status
+
+
+def _follow_up(issue: Issue) -> int | None:
+    """For a sent issue: how many readers of its groups have not received it (None: unsent)."""
+    if not current_user.has_role(Role.SENDER) or not send_service.received_count(
+            db.session, issue.number):
+        return None
+    groups = send_service.sent_groups(db.session, issue.number)
+    return send_service.audience(db.session, issue.number, groups).new if groups else 0
 
 
 @bp.get("/issues/<int:number>")
@@ -242,4 +252,5 @@ def archive_issue(number: int):
                                    prev_n=prev_n, next_n=next_n))
 
 
-from newsletter.bulletin import import_views  # noqa: F401  (adds the import routes to bp)
+# Last: import_views adds its routes to bp and uses this module's helpers (a cycle by design).
+from newsletter.bulletin import import_views  # noqa: E402, F401

@@ -34,8 +34,12 @@ from newsletter.delivery.classify import Classification, Verdict
 from newsletter.delivery.message import DkimSigner, domain_of
 from newsletter.delivery.models import DeliveryState, Send, SendStatus
 from newsletter.delivery.pipeline import (
-    PipelineSettings, _variants, plan_batches, subscriber_links,
-    unsubscribe_mailto, verp_address,
+    PipelineSettings,
+    _variants,
+    plan_batches,
+    subscriber_links,
+    unsubscribe_mailto,
+    verp_address,
 )
 from newsletter.delivery.ratelimit import RateLimiter
 from newsletter.delivery.relays import Grant, Wait
@@ -85,7 +89,7 @@ class Senders:
     and who to tell when the breaker pauses a send (`on_pause(send_id)`)."""
 
     transport: object                      # SmtpTransport, or a test's fake with .send()
-    limiter: "RateLimiter | None" = None
+    limiter: RateLimiter | None = None
     signer: DkimSigner | None = None
     clock: object = field(default_factory=SystemClock)
     relay: str = ""                        # names the relay for the breaker

@@ -7,11 +7,19 @@ import datetime as dt
 from enum import StrEnum
 
 from sqlalchemy import (
-    JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from newsletter.extensions import db
+from newsletter.extensions import Model
 from newsletter.timeutil import utcnow
 
 
@@ -35,13 +43,13 @@ class DeliveryState(StrEnum):
     CANCELLED = "cancelled"  # the send was cancelled before this one went out
 
     @classmethod
-    def final(cls) -> frozenset["DeliveryState"]:
+    def final(cls) -> frozenset[DeliveryState]:
         """States nothing more happens to. IN_DOUBT is final only when the in-doubt
         policy is `hold` (see `settled`); with `resend` it waits to be sent again."""
         return frozenset({cls.SENT, cls.FAILED, cls.BOUNCED, cls.CANCELLED})
 
     @classmethod
-    def settled(cls, hold_in_doubt: bool) -> frozenset["DeliveryState"]:
+    def settled(cls, hold_in_doubt: bool) -> frozenset[DeliveryState]:
         return cls.final() | ({cls.IN_DOUBT} if hold_in_doubt else set())
 
 
@@ -57,7 +65,7 @@ class EventKind(StrEnum):
     COMPLAINED = "complained"
 
 
-class Send(db.Model):
+class Send(Model):
     __tablename__ = "sends"
     __table_args__ = (UniqueConstraint("idempotency_key", name="uq_sends_idempotency_key"),)
 
@@ -86,12 +94,12 @@ class Send(db.Model):
     only_new: Mapped[bool] = mapped_column(Boolean, default=False)
 
     issue = relationship("Issue")
-    variants: Mapped[list["SendVariant"]] = relationship(
+    variants: Mapped[list[SendVariant]] = relationship(
         back_populates="send", cascade="all, delete-orphan"
     )
 
 
-class SendVariant(db.Model):
+class SendVariant(Model):
     """One variant of the issue as rendered for this send, with per-recipient placeholders.
 
     A variant is an edition x format x section choice (`key`, see sends.writer.variant_key).
@@ -116,7 +124,7 @@ class SendVariant(db.Model):
     send: Mapped[Send] = relationship(back_populates="variants")
 
 
-class Delivery(db.Model):
+class Delivery(Model):
     """One email of one send to one address: exactly one row, whatever happens."""
 
     __tablename__ = "deliveries"
@@ -157,7 +165,7 @@ class Delivery(db.Model):
     send: Mapped[Send] = relationship()
 
 
-class DeliveryEvent(db.Model):
+class DeliveryEvent(Model):
     __tablename__ = "delivery_events"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -169,7 +177,7 @@ class DeliveryEvent(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
-class Lease(db.Model):
+class Lease(Model):
     """A worker's hold on the deliveries it claimed (they carry its token). The worker renews
     it as it works; the sweep takes back only deliveries whose lease has expired."""
 
@@ -191,7 +199,7 @@ class OutboxState(StrEnum):
     FAILED = "failed"
 
 
-class OutboxMessage(db.Model):
+class OutboxMessage(Model):
     """A transactional email (confirmation, password reset, staff notice). The row is the
     truth: the RQ job carries only its id, and the sweep sends rows whose job was lost."""
 

@@ -26,7 +26,6 @@ from newsletter.timeutil import utcnow
 from newsletter.tracking.links import TrackingSettings
 from subscribers import tokens
 
-
 log = logging.getLogger(__name__)
 
 
@@ -61,7 +60,7 @@ class PipelineSettings:
         return self.in_doubt_policy == "resend"
 
     @classmethod
-    def from_config(cls, config) -> "PipelineSettings":
+    def from_config(cls, config) -> PipelineSettings:
         return cls(
             secret_key=config["SECRET_KEY"],
             base_url=config["BASE_URL"],

@@ -93,7 +93,7 @@ class RateLimiter:
         self.keys = [f"{name}:rate:{int(w.seconds * 1000)}ms" for w in self.windows]
         self._script = redis.register_script(_SCRIPT) if self.windows else None
 
-    def __add__(self, other: "RateLimiter") -> "RateLimiter":
+    def __add__(self, other: RateLimiter) -> RateLimiter:
         """Both limiters' windows, checked and counted together in one atomic step."""
         both = RateLimiter(self.redis, "", [])
         both.windows, both.keys = self.windows + other.windows, self.keys + other.keys

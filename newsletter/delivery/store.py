@@ -12,13 +12,37 @@ import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import Integer, String, and_, cast, delete, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    Integer,
+    String,
+    and_,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
-from newsletter.delivery.models import Delivery, DeliveryEvent, DeliveryState, Lease, Send, SendStatus
+from newsletter.delivery.models import (
+    Delivery,
+    DeliveryEvent,
+    DeliveryState,
+    Lease,
+    Send,
+    SendStatus,
+)
 from newsletter.timeutil import utcnow
 from subscribers.models import (
-    Group, Membership, Subscriber, SubscriberStatus, Suppression, email_hash,
+    Group,
+    Membership,
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+    email_hash,
 )
 from subscribers.suppression import suppress_subscriber
 

@@ -19,8 +19,8 @@ from mjml import mjml2html
 from premailer import Premailer
 
 from newsletter.render.markup import display_width
-from newsletter.resources import EMAIL_TEMPLATES
 from newsletter.render.placeholders import defuse
+from newsletter.resources import EMAIL_TEMPLATES
 
 TEMPLATE_ENV_VAR = "NEWSLETTER_EMAIL_TEMPLATES"
 DEFAULT_TEMPLATE_DIR = EMAIL_TEMPLATES  # templates/email/, packaged in a wheel

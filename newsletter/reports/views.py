@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 from flask import (
     Blueprint,
@@ -16,18 +17,39 @@ from flask import (
     stream_with_context,
     url_for,
 )
+from flask_login import current_user
 from sqlalchemy import select
 
 from newsletter.delivery.models import Send
+from newsletter.display import LABELS, label, when
 from newsletter.extensions import db
 from newsletter.reports import queries
 from newsletter.staff.auth import role_required
 from newsletter.staff.models import Role
-from newsletter.display import LABELS, label, when
 from subscribers.models import Subscriber, normalise_email
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 STAFF = (Role.REVIEWER, Role.SENDER, Role.EDITOR)
+# Readers' addresses and names: only for the role that manages subscribers (and admins).
+# Reviewers and senders see counts, reasons and masked addresses.
+PEOPLE = (Role.EDITOR,)
+
+
+def mask_email(address: str) -> str:
+    """'reader@example.org' -> 'r***@example.org': which domain failed, not who."""
+    local, _, domain = (address or "").partition("@")
+    return f"{local[:1]}***@{domain}" if domain else "***"
+
+
+_EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def mask_emails(text: str) -> str:
+    return _EMAIL_RE.sub(lambda m: mask_email(m.group(0)), text)
+
+
+def _sees_people() -> bool:
+    return current_user.has_role(*PEOPLE)
 
 EDITION_NAMES = LABELS["edition"]
 
@@ -61,6 +83,10 @@ def send_report(send_id: int):
     """One send: totals and rates, by edition and group, timeline, top links, failures."""
     send = _send_or_404(send_id)
     rows, reasons = queries.failures(db.session, send_id)
+    if not _sees_people():  # the address, also where a server's reply quotes it, is masked
+        rows = [{**r, "email": mask_email(r["email"]), "reason": mask_emails(r["reason"] or "")}
+                for r in rows]
+        reasons = [(mask_emails(reason), n) for reason, n in reasons]
     return render_template(
         "reports/send.html", send=send, totals=queries.send_totals(db.session, send_id),
         editions=queries.by_edition(db.session, send_id),
@@ -71,7 +97,7 @@ def send_report(send_id: int):
 
 
 @bp.get("/sends/<int:send_id>.csv")
-@role_required(*STAFF)
+@role_required(*PEOPLE)
 def send_csv(send_id: int):
     """Every delivery of the send with its outcome, as CSV (UTF-8 with BOM, for Excel)."""
     send = _send_or_404(send_id)
@@ -106,7 +132,7 @@ def _csv_safe(value: str) -> str:
 
 
 @bp.get("/subscribers")
-@role_required(*STAFF)
+@role_required(*PEOPLE)
 def subscriber_lookup():
     """Find a subscriber by email and go to their history."""
     email = normalise_email(request.args.get("email", ""))
@@ -118,7 +144,7 @@ def subscriber_lookup():
 
 
 @bp.get("/subscribers/<int:subscriber_id>")
-@role_required(*STAFF)
+@role_required(*PEOPLE)
 def subscriber_report(subscriber_id: int):
     """One subscriber's deliveries with their events."""
     sub = db.session.get(Subscriber, subscriber_id)

@@ -13,7 +13,7 @@ from enum import StrEnum
 from sqlalchemy import DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from newsletter.extensions import db
+from newsletter.extensions import Model
 from newsletter.timeutil import utcnow
 
 
@@ -61,7 +61,7 @@ ACTION_LABELS = {
 AUTHORING = (ReviewAction.IMPORTED, ReviewAction.EDITED, ReviewAction.SUBMITTED)
 
 
-class IssueReview(db.Model):
+class IssueReview(Model):
     __tablename__ = "issue_reviews"
 
     issue_id: Mapped[int] = mapped_column(
@@ -80,7 +80,7 @@ class IssueReview(db.Model):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
 
-class ReviewEvent(db.Model):
+class ReviewEvent(Model):
     __tablename__ = "review_events"
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -46,9 +46,10 @@ def reviewers(session: Session, exclude: set[int]) -> list[StaffUser]:
 def issue_waiting(session: Session, issue: Issue, submitter: StaffUser | None) -> int:
     """Mail every active reviewer but the submitter; returns how many were queued."""
     who = submitter.display_name if submitter else "命令行"
-    text_of = (lambda u: f"{u.display_name}，您好：\n\n{who} 提交了第 {issue.number} 期"
-               f"《{issue.title}》，等待您复核。\n\n复核页面（可看到与上次批准内容的差异）：\n"
-               f"{_review_url(issue)}\n")
+    def text_of(u):
+        return (f"{u.display_name}，您好：\n\n{who} 提交了第 {issue.number} 期"
+                   f"《{issue.title}》，等待您复核。\n\n复核页面（可看到与上次批准内容的差异）：\n"
+                   f"{_review_url(issue)}\n")
     sent = 0
     for user in reviewers(session, {submitter.id} if submitter else set()):
         sent += _queue(user, f"第 {issue.number} 期等待复核", text_of(user))

@@ -12,8 +12,8 @@ from wtforms import BooleanField, HiddenField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from newsletter.bulletin.models import Issue
-from newsletter.extensions import db
 from newsletter.display import LABELS, label
+from newsletter.extensions import db
 from newsletter.review import diff, service, standing
 from newsletter.review.models import IssueReview, WorkflowState
 from newsletter.staff import audit

@@ -7,8 +7,17 @@ import datetime as dt
 import secrets
 from zoneinfo import ZoneInfo
 
-from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template,
-                   request, url_for)
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from newsletter.extensions import db
 from newsletter.staff import accounts, apitokens, audit, audit_text, groups
 from newsletter.staff.auth import role_required
+from newsletter.staff.blueprint import bp
 from newsletter.staff.forms import (
     AccountForm,
     AuditFilterForm,
@@ -26,7 +27,6 @@ from newsletter.staff.forms import (
     form_errors,
 )
 from newsletter.staff.models import ROLE_LABELS, ApiToken, Role, StaffUser
-from newsletter.staff.views import bp
 from newsletter.timeutil import utcnow
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, eve
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from newsletter.extensions import db
+from newsletter.extensions import Model, db
 from newsletter.timeutil import utcnow
 
 
@@ -71,7 +71,7 @@ class StaffUser(UserMixin, db.Model):
         return self.active
 
 
-class ApiToken(db.Model):
+class ApiToken(Model):
     """A per-staff API token. Only the SHA-256 of the token is stored; the token itself is
     shown once, when it is made. Scopes are roles: a token can do what its scopes AND its
     owner's current roles both allow."""
@@ -96,7 +96,7 @@ class ApiToken(db.Model):
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
 
 
-class AuditEntry(db.Model):
+class AuditEntry(Model):
     """One staff action: who, what, when, from where. Rows are only ever inserted: the ORM
     refuses to change or delete them, and a database trigger refuses UPDATE."""
 

@@ -10,7 +10,7 @@ from redis.exceptions import RedisError
 from newsletter.staff import audit
 from newsletter.staff.auth import role_required
 from newsletter.staff.models import Role
-from newsletter.staff.views import bp
+from newsletter.staff.blueprint import bp
 
 
 def _context(results=None, error: str = ""):

@@ -1,6 +1,7 @@
 """Staff login and logout (rate-limited, with lockout), password links, own password.
 
-The account, group, token and audit pages are in `admin_views`, on this same blueprint.
+The account, group, token and audit pages are in `admin_views`, on the same blueprint
+(`blueprint.bp`); this module imports it so that registering `bp` brings them all.
 """
 
 from __future__ import annotations
@@ -8,14 +9,21 @@ from __future__ import annotations
 import functools
 import logging
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from newsletter.extensions import db, redis_store
 from newsletter.ratelimit import RateLimiter, RateLimitUnavailable
-from newsletter.staff import accounts, audit, lockout
-from newsletter.staff.auth import can_open, role_required, safe_next
+from newsletter.staff import (
+    accounts,
+    admin_views,  # noqa: F401  (registering bp brings its routes)
+    audit,
+    lockout,
+    relay_views,  # noqa: F401  (the relays page, on the same blueprint)
+)
+from newsletter.staff.auth import role_required, safe_next
+from newsletter.staff.blueprint import bp
 from newsletter.staff.forms import (
     ForgotForm,
     LoginForm,
@@ -24,10 +32,6 @@ from newsletter.staff.forms import (
     form_errors,
 )
 from newsletter.timeutil import utcnow
-
-bp = Blueprint("staff", __name__, url_prefix="/staff")
-bp.after_app_request(audit.audit_request)
-bp.add_app_template_global(can_open, "can_open")
 
 log = logging.getLogger(__name__)
 
@@ -177,5 +181,3 @@ def me():
     status = 400 if request.method == "POST" else 200
     return render_template("staff/me.html", form=form, user=user), status
 
-
-from newsletter.staff import admin_views, relay_views  # noqa: F401,E402  (routes on this blueprint)

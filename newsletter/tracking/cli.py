@@ -27,12 +27,22 @@ def bounces_ingest(paths: tuple[Path, ...], rcpt: str) -> None:
     from newsletter.tracking.links import TrackingSettings
 
     settings = TrackingSettings.from_config(current_app.config)
+    limit = current_app.config["BOUNCE_MAX_BYTES"]
     dropped = 0
     for path in paths:
         try:
-            raw = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+            if str(path) == "-":
+                raw = sys.stdin.buffer.read(limit + 1)
+            else:
+                with path.open("rb") as fh:
+                    raw = fh.read(limit + 1)
         except OSError as exc:
             click.echo(f"{path}: cannot read: {exc.strerror}", err=True)
+            dropped += 1
+            continue
+        if len(raw) > limit:  # refused unread: a real DSN is a few KB (BOUNCE_MAX_BYTES)
+            click.echo(f"{path}: dropped: larger than BOUNCE_MAX_BYTES ({limit} bytes)",
+                       err=True)
             dropped += 1
             continue
         result = ingest(db.session, raw, settings, envelope_rcpts=[rcpt] if rcpt else [],

@@ -8,6 +8,8 @@ addresses, FEEDBACK_ADDRESSES, where ARF reports arrive): anything else gets 550
 server is no sink for junk. DATA is applied in a thread (the database is blocking); a
 malformed report is acknowledged with 250 and dropped (a 5xx would only make the sender's
 MTA bounce the bounce), a database failure answers 451 so the sender retries later.
+A message over BOUNCE_MAX_BYTES is refused with 552 before it is buffered (a real DSN is a
+few KB; the original message it returns is cut by the reporting MTA or not needed).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from newsletter.tracking.intake import IngestResult, ingest
 from newsletter.tracking.links import TrackingSettings
 
 log = logging.getLogger(__name__)
+PARSERS = 2  # messages parsed at the same time; more wait their turn (CPU and memory bound)
 
 
 class BounceHandler:
@@ -34,6 +37,10 @@ class BounceHandler:
             configured = [a for a in configured.split(",") if a.strip()]
         self.feedback = {a.strip().lower() for a in [*configured, *(feedback_addresses or [])]}
         self.settings = TrackingSettings.from_config(app.config)
+        # Bounded costs: aiosmtpd refuses a message over BOUNCE_MAX_BYTES while it arrives
+        # (SinkServer reads this), and at most PARSERS messages are parsed at once.
+        self.data_size_limit = app.config["BOUNCE_MAX_BYTES"]
+        self._parsers: asyncio.Semaphore | None = None
         self.results: collections.deque[IngestResult] = collections.deque(maxlen=1000)
         # aiosmtpd's SinkServer reads `.received`; this handler keeps results instead
         self.received: list = []
@@ -49,9 +56,15 @@ class BounceHandler:
         raw = envelope.original_content or envelope.content or b""
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
+        if len(raw) > self.data_size_limit:
+            return "552 5.3.4 Message too big for the bounce intake"
         loop = asyncio.get_running_loop()
+        if self._parsers is None:
+            self._parsers = asyncio.Semaphore(PARSERS)
         try:
-            result = await loop.run_in_executor(None, self._apply, raw, list(envelope.rcpt_tos))
+            async with self._parsers:
+                result = await loop.run_in_executor(None, self._apply, raw,
+                                                    list(envelope.rcpt_tos))
         except Exception:
             log.exception("bounce intake failed; asking the sender to retry")
             return "451 4.3.0 Temporary failure, try again later"

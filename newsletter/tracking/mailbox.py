@@ -99,9 +99,10 @@ class MailboxSettings:
     limit: int = 500
     timeout: float = 30.0
     unsubscribe_address: str = ""
+    max_bytes: int = 2 * 1024 * 1024  # BOUNCE_MAX_BYTES: bigger messages are not parsed
 
     @classmethod
-    def from_config(cls, config, url: str | None = None) -> "MailboxSettings":
+    def from_config(cls, config, url: str | None = None) -> MailboxSettings:
         config = settle(config)
         raw = url if url is not None else config["BOUNCE_MAILBOX_URL"]
         if not raw:
@@ -109,7 +110,8 @@ class MailboxSettings:
         return cls(parse_url(raw), ca_file=config["BOUNCE_MAILBOX_CA_FILE"],
                    done_folder=config["BOUNCE_MAILBOX_FOLDER"] or "Processed",
                    limit=config["BOUNCE_POLL_LIMIT"], timeout=config["SMTP_TIMEOUT"],
-                   unsubscribe_address=parseaddr(config["UNSUBSCRIBE_MAILTO"])[1].lower())
+                   unsubscribe_address=parseaddr(config["UNSUBSCRIBE_MAILTO"])[1].lower(),
+                   max_bytes=config["BOUNCE_MAX_BYTES"])
 
 
 def tls_context(ca_file: str = "") -> ssl.SSLContext:
@@ -130,7 +132,7 @@ class ImapBox:
         self.conn: imaplib.IMAP4 | None = None
         self._has_move = False
 
-    def __enter__(self) -> "ImapBox":
+    def __enter__(self) -> ImapBox:
         u, ctx = self.s.url, tls_context(self.s.ca_file)
         if u.scheme == "imaps":
             self.conn = imaplib.IMAP4_SSL(u.host, u.port, ssl_context=ctx, timeout=self.s.timeout)
@@ -186,7 +188,7 @@ class Pop3Box:
         self.s = settings
         self.conn: poplib.POP3 | None = None
 
-    def __enter__(self) -> "Pop3Box":
+    def __enter__(self) -> Pop3Box:
         u, ctx = self.s.url, tls_context(self.s.ca_file)
         if u.scheme == "pop3s":
             self.conn = poplib.POP3_SSL(u.host, u.port, context=ctx, timeout=self.s.timeout)
@@ -285,6 +287,12 @@ def poll(session: Session, settings: MailboxSettings, tracking: TrackingSettings
     try:
         with open_mailbox(settings) as box:
             for uid, raw in box.messages():
+                if len(raw) > settings.max_bytes:  # the same cap as every bounce intake edge
+                    log.warning("mailbox: message %s of %d bytes not parsed (BOUNCE_MAX_BYTES)",
+                                uid, len(raw))
+                    counts["too_large"] += 1
+                    box.file(uid, matched=False)
+                    continue
                 try:
                     outcome = handle_message(session, raw, tracking, settings.unsubscribe_address)
                 except Exception:  # our side failed (the database): keep the mail for later

@@ -13,11 +13,11 @@ import datetime as dt
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from newsletter.extensions import db
+from newsletter.extensions import Model
 from newsletter.timeutil import utcnow
 
 
-class TrackedLink(db.Model):
+class TrackedLink(Model):
     __tablename__ = "tracked_links"
     __table_args__ = (UniqueConstraint("send_id", "n", name="uq_tracked_links_send_n"),)
 
@@ -29,7 +29,7 @@ class TrackedLink(db.Model):
     label: Mapped[str] = mapped_column(String(300), default="")  # article title or link text
 
 
-class TrackedEvent(db.Model):
+class TrackedEvent(Model):
     __tablename__ = "tracked_events"
     __table_args__ = (
         Index("ix_tracked_events_send_kind", "send_id", "kind"),

@@ -29,7 +29,6 @@ bp = Blueprint("tracking", __name__)
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 NO_STORE = {"Cache-Control": "no-store, no-cache, must-revalidate, private", "Pragma": "no-cache"}
 REDIRECT_HEADERS = {"Referrer-Policy": "no-referrer"}
-MAX_BOUNCE_BYTES = 10 * 1024 * 1024
 
 
 def settings_for(app) -> TrackingSettings:
@@ -118,9 +117,12 @@ def bounce_webhook():
         return jsonify(error="bounce webhook is not configured"), 404
     if not hmac.compare_digest(given.encode(), secret.encode()):
         return jsonify(error="bad or missing X-Bounce-Secret header"), 403
-    raw = request.stream.read(MAX_BOUNCE_BYTES + 1)
-    if len(raw) > MAX_BOUNCE_BYTES:
-        return jsonify(error="message too large"), 413
+    limit = current_app.config["BOUNCE_MAX_BYTES"]
+    if (request.content_length or 0) > limit:
+        return jsonify(error=f"message too large (limit {limit} bytes)"), 413
+    raw = request.stream.read(limit + 1)
+    if len(raw) > limit:
+        return jsonify(error=f"message too large (limit {limit} bytes)"), 413
     rcpt = request.args.get("rcpt", "")
     result = ingest(db.session, raw, _settings(), envelope_rcpts=[rcpt] if rcpt else [],
                     source="webhook")

@@ -104,7 +104,8 @@ def test_anchors_match_the_email_and_the_summary_links_to_them(client, sample_is
     assert set(re.findall(r'id="(a-\d+)"', email_html)) == archive_ids
     # the same article behind the same anchor in both
     title = "董昕就任国家广播电视总局副局长"
-    anchor_in = lambda html: re.search(r'id="(a-\d+)"[^>]*>' + title, html).group(1)
+    def anchor_in(html):
+        return re.search(r'id="(a-\d+)"[^>]*>' + title, html).group(1)
     assert anchor_in(page) == anchor_in(email_html)
     summary = page[page.index("本期摘要"):page.index('id="toc"')]
     assert f'href="#{anchor_in(page)}"' in summary and summary.count('href="#a-') == 4

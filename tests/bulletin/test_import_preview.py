@@ -88,7 +88,7 @@ def test_a_move_that_breaks_the_structure_is_refused_and_changes_nothing(editor)
     first_title = TEXT.split("\n").index("国家广播电视总局部署 2024 年春节假期节目编排工作") + 1
     refused = step(editor, page, f"move:{first_title}:para")
     assert refused.status_code == 400
-    assert "不能这样移动" in html(refused) and "expected an article title" in html(refused)
+    assert "不能这样移动" in html(refused) and "应为文章标题" in html(refused)
     assert "已移动" not in html(refused)
     assert step(editor, refused, "save").status_code == 302  # the preview still works
 

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import email
-import re
 import io
+import re
 from email import policy
 
 import pytest
@@ -69,7 +69,7 @@ def test_a_malformed_file_shows_the_line_number_and_writes_nothing(editor, sampl
     assert response.status_code == 400
     page = response.get_data(as_text=True)
     line = sample_text.decode().splitlines().index("第 396 期") + 1
-    assert f"无法导入：第 {line} 行：" in page and "issue number" in page
+    assert f"无法导入：第 {line} 行：" in page and "应为期号" in page  # in Chinese (issue 13)
     assert "im-form" not in page  # no preview of a file that does not parse
     assert issue_count() == 0
 

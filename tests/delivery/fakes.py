@@ -49,7 +49,7 @@ class FakeTransport:
     sweep...). Records every accepted (rcpt, Message-ID)."""
 
     def __init__(self, answer: Callable | None = None, before: Callable | None = None):
-        self.answer = answer or (lambda n, rcpt: "250 2.0.0 Ok: queued as Q%d" % n)
+        self.answer = answer or (lambda n, rcpt: f"250 2.0.0 Ok: queued as Q{n}")
         self.before = before
         self.calls = 0
         self.accepted: list[tuple[str, str]] = []

@@ -16,7 +16,14 @@ from newsletter.delivery.models import DeliveryState, Lease, Send, SendStatus
 from newsletter.extensions import db
 from subscribers.models import Suppression
 from tests.delivery.fakes import (
-    FakeClock, FakeTransport, Killed, ids, make_send, refuse, rows, senders,
+    FakeClock,
+    FakeTransport,
+    Killed,
+    ids,
+    make_send,
+    refuse,
+    rows,
+    senders,
 )
 
 S = DeliveryState

@@ -56,10 +56,9 @@ def test_nothing_to_measure_before_a_worker_starts():
 
 
 def test_a_refused_step_says_why_in_chinese(app):
+    from newsletter.bulletin.models import Issue
     from newsletter.extensions import db
     from tests.delivery.test_send_end_to_end import add_readers  # noqa: F401
-
-    from newsletter.bulletin.models import Issue
 
     issue = Issue(number=1, date=dt.date(2026, 12, 1), title="t", publisher="p")
     db.session.add(issue)

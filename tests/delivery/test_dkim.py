@@ -10,7 +10,8 @@ import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from newsletter.delivery import dkim as ours
 from newsletter.delivery.message import DkimSigner, MessageTemplate
@@ -51,7 +52,7 @@ def _bulletin(name: str = "王小明", html: str | None = "<p>你好 {name}</p>"
                           message_id="<396.7.abc@news.example.org>",
                           html=html, text="正文 " * 2000,
                           list_unsubscribe=["https://news.example.org/unsubscribe/" + "x" * 90],
-                          now=dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.timezone.utc))
+                          now=dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC))
 
 
 def test_a_bulletin_signature_verifies_and_equals_dkimpys(key, monkeypatch):

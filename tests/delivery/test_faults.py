@@ -13,15 +13,19 @@ from redis import Redis
 from sqlalchemy import select
 
 from newsletter.bulletin.service import import_issue
-from newsletter.delivery.models import Delivery, DeliveryState, Send, SendStatus
 from newsletter.delivery.batch import CHECK_EVERY
+from newsletter.delivery.models import Delivery, DeliveryState, Send, SendStatus
 from newsletter.devsmtp import SinkServer, free_port
 from newsletter.extensions import db
-from tests.conftest import kill_worker
 from subscribers.models import Subscriber, SubscriberStatus, Suppression, email_hash
-from tests.conftest import approve_for_tests
+from tests.conftest import approve_for_tests, kill_worker
 from tests.delivery.support import (
-    FaultyHandler, HoldingHandler, all_final, bulk_subscribers, state_counts, wait_until,
+    FaultyHandler,
+    HoldingHandler,
+    all_final,
+    bulk_subscribers,
+    state_counts,
+    wait_until,
 )
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from newsletter.bulletin.service import import_issue
 from newsletter.delivery.forecast import RelayCapacity, duration_zh, forecast, when_zh
 from newsletter.delivery.models import Send
-from newsletter.delivery.relays import DEFAULT_PACES, Limits, Pace
+from newsletter.delivery.relays import DEFAULT_PACES, Limits
 from newsletter.extensions import db
 from tests.conftest import approve_for_tests
 

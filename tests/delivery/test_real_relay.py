@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from newsletter.bulletin.service import import_issue
-from newsletter.delivery.models import Delivery, DeliveryState, Send
+from newsletter.delivery.models import Delivery, DeliveryState, Send, SendStatus
 from newsletter.extensions import db
 from subscribers.models import Subscriber, SubscriberStatus, Suppression, email_hash
 from tests.conftest import approve_for_tests
@@ -109,3 +109,139 @@ def test_real_postfix_dsns_suppress_exactly_the_unknown_users(
     assert again.output.count(": duplicate") == 3, again.output
     assert db.session.scalar(select(func.count(Suppression.id))) == 3
 
+
+def _nothing_harmed(send_id: int, count: int, rig, emails: list[str]) -> None:
+    """No row failed, none suppressed, no attempt spent, nothing reached a reader."""
+    assert state_counts(send_id) == {DeliveryState.QUEUED: count}
+    assert db.session.scalar(select(func.max(Delivery.attempts))
+                             .where(Delivery.send_id == send_id)) == 0
+    assert db.session.scalars(select(Suppression)).all() == []
+    assert set(db.session.scalars(select(Subscriber.status).where(
+        Subscriber.email.in_(emails)))) == {SubscriberStatus.ACTIVE}
+    assert sum(landed(rig, emails).values()) == 0
+
+
+def _resume_and_finish_once(runner, run_worker, env, send_id: int, rig, emails: list[str]):
+    run_worker("--sweep-interval", "0.5", burst=False, env=env)
+    result = runner.invoke(args=["send", "resume", str(send_id)])
+    assert result.exit_code == 0, result.output
+    wait_until(lambda: all_final(send_id), 90, "every delivery final")
+    rig.wait_for(lambda: all(landed(rig, emails).values()), what="every reader's copy")
+    assert state_counts(send_id) == {DeliveryState.SENT: len(emails)}
+    wait_until(lambda: send_row(send_id).status == SendStatus.DONE, 30, "the send done")
+    rig.wait_for(rig.queue_empty, what="Postfix's queue to drain")
+    assert landed(rig, emails) == {e: 1 for e in emails}
+
+
+def test_wrong_password_pauses_the_send_harms_nobody_and_resume_finishes_once(
+        app, runner, run_worker, postfix_factory, sample_text):
+    """535 at AUTH is the relay's (our) problem: the send pauses with Postfix's answer;
+    once the password is right, `send resume` delivers each reader exactly once."""
+    from tests.conftest import kill_worker
+
+    rig = postfix_factory(sender_login=False)   # the password alone is wrong here
+    env = configure(app, rig, SMTP_PASSWORD="not-the-password", SMTP_ENVELOPE="verp")
+    approve_for_tests(import_issue(db.session, sample_text)[0])
+    emails = readers(10, "pw")
+    send_id = start_send(runner, "members")
+    first = run_worker("--sweep-interval", "0.5", burst=False, env=env)
+    wait_until(lambda: send_row(send_id).status == SendStatus.PAUSED, 60, "the send paused")
+    send = send_row(send_id)
+    assert "535" in send.paused_detail and "5.7.8" in send.paused_detail, send.paused_detail
+    kill_worker(first)
+    _nothing_harmed(send_id, 10, rig, emails)
+    assert rig.log_count("SASL PLAIN authentication failed") >= 1
+
+    env = configure(app, rig, SMTP_ENVELOPE="verp")   # the right password
+    _resume_and_finish_once(runner, run_worker, env, send_id, rig, emails)
+
+
+def test_refused_envelope_sender_pauses_the_send_and_harms_nobody(
+        app, runner, run_worker, postfix, sample_text):
+    """The strict relay refuses our VERP envelope sender at MAIL FROM (`553 5.7.1 … not
+    owned by user weekly`, as hosted relays do): the send pauses with that answer, nobody
+    is failed or suppressed, no attempt is spent; resuming without fixing the setting
+    pauses it again, still harming nobody."""
+    rig = postfix
+    env = configure(app, rig, SMTP_ENVELOPE="verp")
+    approve_for_tests(import_issue(db.session, sample_text)[0])
+    emails = readers(10, "verp")
+    send_id = start_send(runner, "members")
+    run_worker("--sweep-interval", "0.5", burst=False, env=env)
+    wait_until(lambda: send_row(send_id).status == SendStatus.PAUSED, 60, "the send paused")
+    send = send_row(send_id)
+    assert "553" in send.paused_detail and "not owned by user" in send.paused_detail
+    assert send.resume_at is None            # a refusal: a person must change a setting
+    _nothing_harmed(send_id, 10, rig, emails)
+    assert rig.log_count("Sender address rejected: not owned by user weekly") >= 1
+
+    pauses = send.pauses
+    result = runner.invoke(args=["send", "resume", str(send_id)])
+    assert result.exit_code == 0, result.output
+    wait_until(lambda: send_row(send_id).pauses > pauses
+               and send_row(send_id).status == SendStatus.PAUSED, 60, "paused again")
+    _nothing_harmed(send_id, 10, rig, emails)
+
+
+def test_rate_limited_postfix_batch_with_a_short_lease_sends_each_reader_once(
+        app, runner, run_worker, postfix_factory, sample_text):
+    """Postfix allows 6 messages per 3 s from us (anvil; then `450 4.7.1 Error: too much
+    mail`); 24 readers in one batch take far longer than the 3 s lease, two workers and a
+    sweep every 0.5 s run beside it. Each reader gets exactly one copy."""
+    rig = postfix_factory(fresh=True, rate_limit=(6, 3), sender_login=False)
+    env = configure(app, rig, SMTP_ENVELOPE="verp")
+    app.config.update(LEASE_SECONDS=3, BATCH_SIZE=200, RETRY_BASE_SECONDS=0.5,
+                      RETRY_MAX_SECONDS=2, RATE_PER_SECOND=4)
+    env.update(LEASE_SECONDS="3", BATCH_SIZE="200", RETRY_BASE_SECONDS="0.5",
+               RETRY_MAX_SECONDS="2", RATE_PER_SECOND="4")
+    approve_for_tests(import_issue(db.session, sample_text)[0])
+    emails = readers(24, "rate")
+    send_id = start_send(runner, "members")
+    for _ in range(2):
+        run_worker("--sweep-interval", "0.5", burst=False, env=env)
+    wait_until(lambda: all_final(send_id), 180, "every delivery final")
+    assert state_counts(send_id) == {DeliveryState.SENT: 24}
+    rig.wait_for(rig.queue_empty, what="Postfix's queue to drain")
+    assert rig.log_count("too much mail from 127.0.0.1") + rig.log_count(
+        "Message delivery request rate limit exceeded") >= 1  # the limit did bite
+    assert landed(rig, emails) == {e: 1 for e in emails}
+    assert rig.sent_count() == 24
+
+
+def test_unknown_users_refused_at_rcpt_are_suppressed_with_their_send_and_the_wave_lifts(
+        app, runner, run_worker, postfix_factory, sample_text):
+    """Postfix refuses unknown users at RCPT (`550 5.1.1 … User unknown in virtual mailbox
+    table`): exactly those deliveries fail and their addresses are suppressed, each row
+    naming the send and delivery; `suppressions lift --send N` undoes the wave."""
+    rig = postfix_factory(sender_login=False)
+    env = configure(app, rig, SMTP_ENVELOPE="verp")
+    approve_for_tests(import_issue(db.session, sample_text)[0])
+    known = readers(4, "rcpt")
+    gone = bulk_subscribers(2, "members", prefix=f"{UNKNOWN_PREFIXES[0]}-{uuid.uuid4().hex[:6]}-",
+                            domain=DOMAIN)
+    send_id = start_send(runner, "members")
+    run_worker(env=env)
+    wait_until(lambda: all_final(send_id), 90, "every delivery final")
+    states = dict(db.session.execute(select(Delivery.email, Delivery.state)
+                                     .where(Delivery.send_id == send_id)).all())
+    assert {e for e, s in states.items() if s == DeliveryState.FAILED} == set(gone)
+    assert {e for e, s in states.items() if s == DeliveryState.SENT} == set(known)
+    rig.wait_for(lambda: all(landed(rig, known).values()), what="the known readers' mail")
+    assert landed(rig, known) == {e: 1 for e in known}
+    assert [e for e in known + gone if suppressed(e)] == gone
+    ids = dict(db.session.execute(select(Delivery.email, Delivery.id)
+                                  .where(Delivery.send_id == send_id)).all())
+    rows = {r.delivery_id: r for r in db.session.scalars(select(Suppression))}
+    assert set(rows) == {ids[e] for e in gone}
+    assert {(r.reason, r.verdict, r.send_id, r.previous_status) for r in rows.values()} == {
+        ("bounced", "hard_bounce", send_id, "active")}
+
+    preview = runner.invoke(args=["suppressions", "lift", "--send", str(send_id), "--dry-run"])
+    assert "would lift 2 suppression(s) and restore 2 subscriber(s)" in preview.output
+    done = runner.invoke(args=["suppressions", "lift", "--send", str(send_id),
+                               "--cause", "bounced"])
+    assert done.exit_code == 0 and "lifted 2" in done.output, done.output
+    db.session.expire_all()
+    assert not any(suppressed(e) for e in gone)
+    assert set(db.session.scalars(select(Subscriber.status).where(
+        Subscriber.email.in_(known + gone)))) == {SubscriberStatus.ACTIVE}

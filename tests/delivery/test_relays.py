@@ -10,7 +10,13 @@ import pytest
 from redis import Redis
 
 from newsletter.delivery.relays import (
-    DEFAULT_PACES, Grant, Pace, RelayConfigError, RelayPool, Wait, load,
+    DEFAULT_PACES,
+    Grant,
+    Pace,
+    RelayConfigError,
+    RelayPool,
+    Wait,
+    load,
 )
 from tests.conftest import REDIS_URL
 

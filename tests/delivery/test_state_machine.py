@@ -16,7 +16,8 @@ import dataclasses
 import queue
 import threading
 
-from hypothesis import HealthCheck, settings, strategies as st
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session

@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from newsletter.extensions import db
 from newsletter.timeutil import utcnow
-from newsletter.tracking.intake import ingest, record_unsubscribe
 from newsletter.tracking import events
+from newsletter.tracking.intake import ingest, record_unsubscribe
 from newsletter.tracking.jobs import flush_job, redis_for
 from newsletter.tracking.links import TrackingSettings, click_base_url, open_pixel_url
 from subscribers.models import Group

@@ -61,4 +61,8 @@ def test_bounce_to_the_real_verp_sender_and_opens_show_in_the_report(
     assert (totals.total, totals.delivered, totals.bounced, totals.unique_opens) == (4, 3, 1, 2)
     assert totals.open_rate == round(100 * 2 / 3, 1)
     page = staff_client("sender").get(f"/reports/sends/{send.id}").get_data(as_text=True)
+    # a sender sees why and where (the domain), not who: addresses are for editors
+    assert "hard 5.1.1" in page and target.email not in page
+    assert "***@" + target.email.split("@")[1] in page
+    page = staff_client("editor").get(f"/reports/sends/{send.id}").get_data(as_text=True)
     assert "hard 5.1.1" in page and target.email in page

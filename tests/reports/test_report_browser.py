@@ -124,7 +124,7 @@ def test_csv_export_downloads_in_the_browser(scenario, live_server, browser, mak
     import csv
     import io
 
-    user = make_staff("reviewer", password="correct horse battery")
+    user = make_staff("editor", password="correct horse battery")  # the CSV has addresses: editors
     page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     try:
         _login(page, live_server, user.email, "correct horse battery")

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from werkzeug.routing import IntegerConverter
+
 from newsletter.extensions import db
 from newsletter.staff import apitokens
 from newsletter.staff.models import Role
@@ -65,7 +67,7 @@ def _url(rule) -> str:
     values = {}
     for name, converter in rule._converters.items():
         kind = type(converter).__name__
-        if kind == "IntegerConverter":
+        if isinstance(converter, IntegerConverter):
             values[name] = 1
         elif kind == "AnyConverter":
             values[name] = min(converter.items) if hasattr(converter, "items") else \

@@ -19,7 +19,6 @@ from newsletter.sends import service
 from newsletter.staff.models import AuditEntry
 from tests.conftest import approve_for_tests, csrf_token
 from tests.delivery.test_send_end_to_end import READERS, add_readers
-from tests.staff.conftest import api  # noqa: F401, F811  (a fixture)
 
 ALL = ["leadership", "members", "media", "universities"]
 
@@ -107,7 +106,10 @@ def test_a_sent_issue_offers_only_the_follow_up(staff_client, approved, smtp, ru
     assert refused.status_code == 409
     assert "不能再发一次" in refused.get_data(as_text=True) and sends() == 1
 
+    assert "已发给所有读者" in client.get("/issues/396").get_data(as_text=True)
     add_readers({"new@example.org": ("新读者", ["media"])})
+    issue_page = client.get("/issues/396").get_data(as_text=True)
+    assert "补发给尚未收到的读者：1 人" in issue_page and ">发送…<" not in issue_page
     preview = client.post("/issues/396/send", data={**send_form(client), "action": "preview"})
     html = preview.get_data(as_text=True)
     assert "所选分组中已收到：<strong>4 人</strong>" in html
@@ -290,3 +292,34 @@ def test_approved_content_goes_anywhere_rate_limited_and_audited(app, approved, 
     assert [e.actor_email for e in entries] == [editor.email, editor.email, someone_else.email]
     assert entries[0].detail["test"] is True and entries[0].detail["recipients"] == 1
     assert "测试发送第 396 期" in describe(entries[0], {})[1]
+
+
+def test_a_scheduled_send_whose_rq_job_was_lost_is_started_by_the_sweep(app, approved, smtp,
+                                                                          run_worker):
+    import datetime as dt
+    import time
+
+    from redis import Redis
+    from rq.registry import ScheduledJobRegistry
+
+    from newsletter.delivery import jobs
+    from newsletter.delivery.models import SendStatus
+    from newsletter.timeutil import utcnow
+    from tests.delivery.support import all_final, wait_until
+
+    send = service.send_issue(db.session, app.config, 396, ALL,
+                              scheduled_at=utcnow() + dt.timedelta(seconds=1)).send
+    redis = Redis.from_url(app.config["REDIS_URL"])
+    lost = 0
+    for name in jobs.queue_names(app.config):  # Redis lost the scheduled job
+        registry = ScheduledJobRegistry(name, connection=redis)
+        for job_id in registry.get_job_ids():
+            registry.remove(job_id, delete_job=True)
+            lost += 1
+    assert lost == 1
+    time.sleep(1.1)
+    run_worker("--sweep-interval", "0.5", burst=False)
+    wait_until(lambda: all_final(send.id) and db.session.get(
+        Send, send.id, populate_existing=True).status == SendStatus.DONE, 60,
+               "the sweep to start and finish the scheduled send")
+    assert received(smtp) == {a.lower(): 1 for a in READERS}

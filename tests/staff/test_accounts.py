@@ -64,7 +64,8 @@ def test_unknown_email_and_wrong_password_read_the_same(app, staff):
     a = _login(client, "nobody@example.org", "whatever123")
     b = _login(client, user.email, "whatever123")
     assert a.status_code == b.status_code == 401
-    strip = lambda r: re.sub(r'value="[^"]*"', "", r.get_data(as_text=True))
+    def strip(r):
+        return re.sub(r'value="[^"]*"', "", r.get_data(as_text=True))
     assert strip(a) == strip(b)
 
 

@@ -10,11 +10,11 @@ import smtplib
 import pytest
 from sqlalchemy import select
 
+from newsletter.delivery.classify import classify_dsn
 from newsletter.delivery.models import Delivery, DeliveryState
 from newsletter.devsmtp import SinkServer
 from newsletter.extensions import db
 from newsletter.timeutil import utcnow
-from newsletter.delivery.classify import classify_dsn
 from newsletter.tracking.bounces import (
     DELAY,
     HARD,

@@ -198,7 +198,7 @@ def test_2000_forged_events_for_one_token_leave_bounded_rows(app, client, redis,
     pixel = _path(open_pixel_url(app.config, s.send.id, a.id))
     click = f"{_path(click_base_url(app.config, s.send.id, a.id))}/{s.link_n(ARTICLE_1_URL)}"
     t0 = time.monotonic()
-    for i in range(1000):
+    for _i in range(1000):
         assert client.get(pixel, headers={"User-Agent": BROWSER}).status_code == 200
         assert client.get(click, headers={"User-Agent": BROWSER}).status_code == 302
     seconds = time.monotonic() - t0

@@ -150,7 +150,8 @@ def test_the_email_in_dark_mode_and_at_375(app, browser, screenshot_dir, sample_
                 return {body: bg(document.body), strips: strips.map(s => bg(s.querySelector('table') || s)),
                         card: bg(document.querySelector('.card table') || document.querySelector('.card'))};
             }""")
-            dark = lambda c: sum(map(int, c[c.index("(") + 1:c.index(")")].split(",")[:3])) < 120
+            def dark(c):
+                return sum(map(int, c[c.index("(") + 1:c.index(")")].split(",")[:3])) < 120
             assert len(colours["strips"]) == 2                 # the top strip and the footer
             if scheme == "dark":
                 assert dark(colours["body"]) and all(map(dark, colours["strips"])), colours
