@@ -58,12 +58,13 @@ def create_app(config: dict | None = None, *, web: bool = True) -> Flask:
         from newsletter.tracking.fastpath import TrackingFastPath
 
         # Inside ProxyFix, so the fast path sees the reader's address and scheme.
-        app.wsgi_app = TrackingFastPath(app, app.wsgi_app)
+        app.wsgi_app = TrackingFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
     if app.config["PROXY_COUNT"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         n = app.config["PROXY_COUNT"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]  # Flask's middleware idiom
+            app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
     for module in MODELS:
         importlib.import_module(module)
@@ -90,6 +91,10 @@ def create_app(config: dict | None = None, *, web: bool = True) -> Flask:
 
     display.register(app)
     errors.register(app)
+    from newsletter import outgoing
+    from newsletter.delivery.jobs import enqueue_transactional
+
+    outgoing.register(app, enqueue_transactional)
 
     if not web:
         return app

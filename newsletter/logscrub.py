@@ -53,5 +53,5 @@ def install() -> None:
             pass
         return record
 
-    factory.redacts_tokens = True
+    factory.redacts_tokens = True  # type: ignore[attr-defined]  # a mark on the function
     logging.setLogRecordFactory(factory)

@@ -34,10 +34,10 @@ FRAMEABLE = {"bulletin.issue_email", "devmail.message_html"}
 def csp_nonce() -> str:
     if not has_request_context():
         return ""
-    if "csp_nonce" not in g or g.csp_nonce_request is not request._get_current_object():
+    if "csp_nonce" not in g or g.csp_nonce_request is not request._get_current_object():  # type: ignore[attr-defined]
         # One per request (tests reuse one app context, hence the request check).
         g.csp_nonce = secrets.token_urlsafe(18)
-        g.csp_nonce_request = request._get_current_object()
+        g.csp_nonce_request = request._get_current_object()  # type: ignore[attr-defined]
     return g.csp_nonce
 
 

@@ -95,7 +95,7 @@ def list_page(session: Session, f: ListFilter, before: int | None = None,
         more_older = len(rows) > per_page
         rows = rows[:per_page]
         more_newer = before is not None
-    total = session.scalar(select(func.count()).select_from(Subscriber).where(*conds))
+    total = session.scalar(select(func.count()).select_from(Subscriber).where(*conds)) or 0
     return Page(rows=rows, total=total,
                 next_before=rows[-1].id if rows and more_older else None,
                 prev_after=rows[0].id if rows and more_newer else None)
@@ -141,7 +141,7 @@ def bulk_group(session: Session, code: str, action: str, *, ids: list[int] | Non
     else:
         raise AdminError(f"未知操作：{action}")
     session.commit()
-    return result.rowcount
+    return result.rowcount  # type: ignore[attr-defined]  # an UPDATE answers a CursorResult
 
 
 def set_groups(session: Session, sub: Subscriber, codes: list[str]) -> None:
@@ -283,7 +283,7 @@ def suppression_page(session: Session, reason: str = "", before: int | None = No
     if before is not None:
         query = query.where(Suppression.id < before)
     rows = list(session.scalars(query.order_by(Suppression.id.desc()).limit(per_page + 1)))
-    total = session.scalar(select(func.count()).select_from(Suppression).where(*conds))
+    total = session.scalar(select(func.count()).select_from(Suppression).where(*conds)) or 0
     more = len(rows) > per_page
     rows = rows[:per_page]
     return rows, rows[-1].id if more else None, total

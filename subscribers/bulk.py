@@ -22,6 +22,7 @@ def bulk_load(session: Session, table: str, columns: Sequence[str],
     cols = ", ".join(columns)
     if conn.dialect.name == "postgresql":
         raw = conn.connection.driver_connection
+        assert raw is not None  # a live connection has its driver connection
         with raw.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)

@@ -313,7 +313,8 @@ def _write(session: Session, rows: list[Row], mode: str, group_ids: dict[str, in
               ((r.line, r.email, email_hash(r.email), r.name, r.organisation) for r in rows))
     if conn.dialect.name == "postgresql":
         session.execute(text(f"ANALYZE {STAGE.name}"))
-    s, st = Subscriber.__table__, STAGE
+    s: Table = Subscriber.__table__  # type: ignore[assignment]  # a mapped class's Table
+    st = STAGE
     existing = {e.email: e for e in session.execute(
         select(s.c.id, s.c.email, s.c.status, s.c.name, s.c.organisation)
         .join(st, st.c.email == s.c.email))}
@@ -336,7 +337,7 @@ def _write(session: Session, rows: list[Row], mode: str, group_ids: dict[str, in
                 continue
             new_rows.append(row)
             continue
-        values = {}
+        values: dict[str, object] = {}
         if row.name and row.name != old.name:
             values["name"] = row.name
         if row.organisation and row.organisation != old.organisation:

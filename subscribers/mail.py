@@ -1,7 +1,8 @@
 """The one-off emails of the subscriber pages: confirm, already subscribed, fresh links.
 
 Written in the reader's language, with links built on BASE_URL (never on the request's
-Host header, which a visitor controls), and queued through the delivery queue.
+Host header, which a visitor controls), and queued through the delivery queue (`newsletter.outgoing`: the reader side loads no
+send pipeline).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
-from newsletter.delivery.jobs import enqueue_transactional
+from newsletter import outgoing
 from subscribers import tokens
 from subscribers.models import Subscriber
 
@@ -35,7 +36,7 @@ def _send(sub: Subscriber, template: str, subject: str, **context) -> str:
         text = render_template(f"subscribers/email/{template}.txt", sub=sub, **context)
         html = render_template(f"subscribers/email/{template}.html", sub=sub,
                                subject=subject_text, **context)
-    return enqueue_transactional(sub.email, subject_text, text, html, to_name=sub.name or "")
+    return outgoing.send(sub.email, subject_text, text, html, to_name=sub.name or "")
 
 
 def send_confirmation(sub: Subscriber) -> str:

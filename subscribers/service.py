@@ -10,6 +10,7 @@ the pages answer the same whatever happened, and the mailbox owner learns the re
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from email_validator import EmailNotValidError, validate_email
@@ -300,7 +301,7 @@ def save_preferences(session: Session, sub: Subscriber, choices: Choices) -> Non
 
 # --- unsubscribe --------------------------------------------------------------------------
 
-def unsubscribe(session: Session, sub: Subscriber, keep_groups: list[str] = ()) -> str:
+def unsubscribe(session: Session, sub: Subscriber, keep_groups: Sequence[str] = ()) -> str:
     """Unsubscribe from everything, or (with `keep_groups`) only leave the other groups.
 
     Returns "partial" or "unsubscribed". Idempotent: unsubscribing twice is harmless.
@@ -322,7 +323,7 @@ def unsubscribe_by_id(session: Session, subscriber_id: int) -> bool:
     address = session.scalar(select(Subscriber.email).where(Subscriber.id == subscriber_id))
     if address is None:
         return False
-    changed = session.execute(
+    changed = session.execute(  # type: ignore[attr-defined]  # an UPDATE answers a CursorResult
         update(Subscriber)
         .where(Subscriber.id == subscriber_id,
                Subscriber.status != SubscriberStatus.UNSUBSCRIBED)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -72,7 +72,7 @@ def suppress_subscriber(session: Session, address: str, reason: str, detail: str
     added = add_suppression(session, address, reason, detail, verdict=verdict, send_id=send_id,
                             delivery_id=delivery_id,
                             previous_status=previous)
-    if previous is not None:
+    if sub is not None and previous is not None:
         sub.status = (SubscriberStatus.BOUNCED if reason == SuppressionReason.BOUNCED
                       else SubscriberStatus.SUPPRESSED)
     if commit:
@@ -101,7 +101,7 @@ def _wave(send_id: int | None, cause: str | None):
     if cause and cause not in LIFTABLE:
         raise LiftError(f"原因 {cause!r} 不能批量解除：只有系统判定的 "
                         f"{'、'.join(LIFTABLE)} 可以；读者自己的退订与删除永远有效。")
-    conds = [Suppression.reason.in_([cause] if cause else LIFTABLE)]
+    conds: list[ColumnElement[bool]] = [Suppression.reason.in_([cause] if cause else LIFTABLE)]
     if send_id is not None:
         conds.append(Suppression.send_id == send_id)
     return conds

@@ -63,7 +63,7 @@ def _http_error(exc: HTTPException):
     messages = {404: "no such resource", 405: "method not allowed here",
                 413: f"request body too large (limit {MAX_BODY_BYTES // 1024} KB)",
                 400: "malformed request"}
-    return error_response(exc.code or 500, messages.get(exc.code, exc.description or ""))
+    return error_response(exc.code or 500, messages.get(exc.code or 0, exc.description or ""))
 
 
 @bp.app_errorhandler(500)
@@ -165,7 +165,7 @@ def _depth(value, limit: int = MAX_JSON_DEPTH + 1) -> int:
     return deepest
 
 
-def json_body(allowed: set[str], required: set[str] = frozenset()) -> dict:
+def json_body(allowed: set[str], required: frozenset[str] | set[str] = frozenset()) -> dict:
     if not request.is_json:
         raise ApiError(415, "send the body as JSON (Content-Type: application/json)")
     try:

@@ -30,7 +30,7 @@ def _obj(props: dict, required: list[str] | None = None, extra: bool = False) ->
 
 
 def _list_of(name: str, paged: bool = True) -> dict:
-    props = {"items": {"type": "array", "items": _ref(name)}}
+    props: dict[str, dict[str, object]] = {"items": {"type": "array", "items": _ref(name)}}
     if paged:
         props["next_cursor"] = {"type": "string", "nullable": True,
                                 "description": "pass as ?cursor= for the next page"}

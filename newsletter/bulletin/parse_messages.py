@@ -8,6 +8,7 @@ every message the parser can raise through it (tests/bulletin/test_parse_message
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 # What the parser expected, as it names it.
 WHAT = {
@@ -42,7 +43,7 @@ def _what(text: str) -> str:
     return f"“{m['q']}”" if m else text
 
 
-RULES: list[tuple[str, object]] = [
+RULES: list[tuple[str, str | Callable[[re.Match[str]], str]]] = [
     (r"the file looks like UTF-16; expected UTF-8 text", "文件看起来是 UTF-16 编码，应为 UTF-8 文本"),
     (r"invalid UTF-8 byte 0x(?P<b>\w+); expected UTF-8 text",
      lambda m: f"有无效的 UTF-8 字节 0x{m['b']}，应为 UTF-8 文本"),

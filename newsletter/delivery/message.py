@@ -17,6 +17,7 @@ import itertools
 import operator
 import secrets
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import format_datetime, formataddr, parseaddr
@@ -49,7 +50,7 @@ def _b64_body(text: str) -> bytes:
     # chunks in Python, is twice as slow; a list comprehension of slices 25 % slower).
     encoded = base64.b64encode(text.encode("utf-8"))
     whole = len(encoded) - len(encoded) % 76
-    lines = map(_FIRST, _LINE.iter_unpack(memoryview(encoded)[:whole]))
+    lines: Iterator[bytes] = map(_FIRST, _LINE.iter_unpack(memoryview(encoded)[:whole]))
     if whole < len(encoded):
         lines = itertools.chain(lines, (encoded[whole:],))
     return b"\r\n".join(lines) + b"\r\n"

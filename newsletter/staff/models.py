@@ -11,7 +11,7 @@ from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, eve
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from newsletter.extensions import Model, db
+from newsletter.extensions import Model
 from newsletter.timeutil import utcnow
 
 
@@ -26,7 +26,7 @@ ROLE_LABELS = {Role.EDITOR: "编辑", Role.REVIEWER: "复核", Role.SENDER: "发
                Role.ADMIN: "管理员"}
 
 
-class StaffUser(UserMixin, db.Model):
+class StaffUser(UserMixin, Model):
     __tablename__ = "staff_users"
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from newsletter.bulletin.parse_messages import RULES, zh
 from newsletter.bulletin.parser import IssueParseError, parse_issue
 from tests.bulletin.test_views import upload

@@ -3,8 +3,8 @@ unparsed (flagged, left for a person), the others are read as usual (a real Dove
 
 from __future__ import annotations
 
-from newsletter.tracking.mailbox import poll
 from newsletter.extensions import db
+from newsletter.tracking.mailbox import poll
 from tests.tracking.test_mailbox import BOX, _settings, _tracking, dovecot, mailbox  # noqa: F401
 
 
