@@ -129,3 +129,37 @@ def bounce_webhook():
     status = 422 if result.outcome == "dropped" else 200
     return jsonify(outcome=result.outcome, delivery_id=result.delivery_id,
                    detail=result.detail, suppressed=result.suppressed), status
+
+
+@bp.post("/webhooks/directmail")
+@csrf.exempt
+def directmail_webhook():
+    """DirectMail-style events (JSON); signed: X-Webhook-Signature: sha256=<HMAC of body>."""
+    from newsletter.tracking import providers
+
+    raw = request.stream.read(MAX_BOUNCE_BYTES + 1)
+    if len(raw) > MAX_BOUNCE_BYTES:
+        return jsonify(error="body too large"), 413
+    try:
+        events = providers.directmail(raw, request.headers.get("X-Webhook-Signature", ""),
+                                      current_app.config.get("DIRECTMAIL_WEBHOOK_SECRET", ""))
+    except providers.EventError as exc:
+        return jsonify(error=str(exc)), exc.status
+    results = [providers.apply_event(db.session, _settings(), e) for e in events]
+    return jsonify(results=results)
+
+
+@bp.post("/webhooks/sendcloud")
+@csrf.exempt
+def sendcloud_webhook():
+    """SendCloud-style events (form fields); signed by HMAC of timestamp + token."""
+    from newsletter.tracking import providers
+
+    if request.content_length and request.content_length > MAX_BOUNCE_BYTES:
+        return jsonify(error="body too large"), 413
+    try:
+        event = providers.sendcloud(request.form.to_dict(),
+                                    current_app.config.get("SENDCLOUD_WEBHOOK_KEY", ""))
+    except providers.EventError as exc:
+        return jsonify(error=str(exc)), exc.status
+    return jsonify(providers.apply_event(db.session, _settings(), event))
