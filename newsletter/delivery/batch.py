@@ -288,7 +288,6 @@ def _route_one(session, settings: PipelineSettings, senders: Senders, delivery: 
         senders.streak(delivery.send_id).reset()
         log.warning("relay %s paused (%s); its work goes to %s", grant.relay.name,
                     describe(trip), ", ".join(r.name for r in others))
-        clock.now()
 
 
 def _wait(session, senders: Senders, delivery: store.Claimed, wait: Wait, result: BatchResult):
