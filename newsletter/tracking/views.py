@@ -137,9 +137,10 @@ def directmail_webhook():
     """DirectMail-style events (JSON); signed: X-Webhook-Signature: sha256=<HMAC of body>."""
     from newsletter.tracking import providers
 
-    raw = request.stream.read(MAX_BOUNCE_BYTES + 1)
-    if len(raw) > MAX_BOUNCE_BYTES:
-        return jsonify(error="body too large"), 413
+    limit = current_app.config["BOUNCE_MAX_BYTES"]
+    raw = request.stream.read(limit + 1)
+    if len(raw) > limit:
+        return jsonify(error=f"body too large (limit {limit} bytes)"), 413
     try:
         events = providers.directmail(raw, request.headers.get("X-Webhook-Signature", ""),
                                       current_app.config.get("DIRECTMAIL_WEBHOOK_SECRET", ""))
@@ -155,8 +156,9 @@ def sendcloud_webhook():
     """SendCloud-style events (form fields); signed by HMAC of timestamp + token."""
     from newsletter.tracking import providers
 
-    if request.content_length and request.content_length > MAX_BOUNCE_BYTES:
-        return jsonify(error="body too large"), 413
+    limit = current_app.config["BOUNCE_MAX_BYTES"]
+    if (request.content_length or 0) > limit:
+        return jsonify(error=f"body too large (limit {limit} bytes)"), 413
     try:
         event = providers.sendcloud(request.form.to_dict(),
                                     current_app.config.get("SENDCLOUD_WEBHOOK_KEY", ""))
