@@ -2,6 +2,7 @@
 
     python bench/send.py --subscribers 20000 --workers 2 [--sink minimal|aiosmtpd] [--dkim]
     python bench/send.py --subscribers 20000 --database postgresql://root@127.0.0.1:5432/test
+    python bench/send.py --relays 3 --relay-rate 40 --subscribers 3000   # see bench/relays.py
 
 Each pass seeds a fresh database (SQLite file, or a database of its own created on the given
 PostgreSQL server and dropped afterwards) with subscribers (some in 报, so the priority
@@ -51,12 +52,23 @@ def main() -> None:
                              "discards, over STARTTLS with AUTH")
     parser.add_argument("--dkim", action="store_true", help="also a DKIM-signed pass")
     parser.add_argument("--raw-messages", type=int, default=3000)
+    parser.add_argument("--relays", type=int, default=0,
+                        help="spread the send over N relays with limits (bench/relays.py)")
+    parser.add_argument("--relay-rate", type=int, default=40,
+                        help="with --relays: relay i allows (i+1) * RATE messages per second")
     parser.add_argument("--profile", metavar="DIR",
                         help="run the workers under cProfile, writing DIR/worker-N.prof")
     args = parser.parse_args()
 
     children = Children()
     tmp = Path(tempfile.mkdtemp(prefix="nlbench-"))
+    if args.relays:
+        from bench import relays
+        try:
+            relays.run(args, children, tmp)
+        finally:
+            children.stop_all()
+        return
     sink = Sink(args.sink, children)
     passes = [False, True] if args.dkim else [False]
     results = {}

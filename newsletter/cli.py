@@ -354,6 +354,29 @@ def _bar(done: int, total: int, width: int = 30) -> str:
     return "#" * filled + "-" * (width - filled)
 
 
+relays_cli = AppGroup("relays", help="The relays a send goes through (RELAYS_FILE or SMTP_*).")
+
+
+@relays_cli.command("check")
+@click.argument("names", nargs=-1)
+def relays_check(names: tuple[str, ...]) -> None:
+    """Try each relay (or those NAMEd) as a send would: connect, TLS, AUTH, MAIL FROM, RCPT,
+    RSET; say what failed and what to change. Exit 1 when one fails."""
+    from newsletter.delivery.relaycheck import check_from_config
+    from newsletter.delivery.relays import RelayConfigError
+
+    try:
+        results = check_from_config(current_app.config, list(names) or None)
+    except RelayConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    for result in results:
+        for line in result.lines():
+            click.echo(line)
+    if not all(r.ok for r in results):
+        sys.exit(1)
+
+
 @click.command("seed")
 @click.option("--demo", is_flag=True, help="Also add a few demo subscribers.")
 @click.option("--sample", is_flag=True, help="Also import the sample issue (第 396 期).")
@@ -374,6 +397,7 @@ def seed(demo: bool, sample: bool) -> None:
 def register(app: Flask) -> None:
     app.cli.add_command(issues_cli)
     app.cli.add_command(send_cli)
+    app.cli.add_command(relays_cli)
     app.cli.add_command(seed)
     from newsletter.staff.cli import staff_cli
 

@@ -170,7 +170,8 @@ def worker_env(app) -> dict[str, str]:
     for key in ("RETRY_BASE_SECONDS", "RETRY_MAX_SECONDS", "RETRY_WINDOW_HOURS",
                 "LEASE_SECONDS", "BREAKER_THRESHOLD", "IN_DOUBT_POLICY",
                 "PRIORITY_GRACE_MINUTES", "SMTP_TIMEOUT", "SMTP_SECURITY", "SMTP_CA_FILE",
-                "SMTP_USERNAME", "SMTP_PASSWORD",
+                "SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_ENVELOPE", "RELAYS_FILE",
+                "RELAY_CHECK_RCPT",
                 "BATCH_SIZE", "RATE_PER_SECOND", "RATE_PER_HOUR",
                 "DKIM_SELECTOR", "DKIM_DOMAIN", "DKIM_KEY_FILE",
                 "UNSUBSCRIBE_MAILTO", "TRACKING_ENABLED", "REDIS_CA_FILE"):

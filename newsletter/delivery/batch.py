@@ -42,6 +42,8 @@ from newsletter.delivery.pipeline import (
     verp_address,
 )
 from newsletter.delivery.ratelimit import RateLimiter
+from newsletter.delivery.relays import Grant, Wait
+from newsletter.delivery.routing import RelayRouter
 from newsletter.delivery.transport import SmtpFailure, queue_id
 from newsletter.render import Edition, personalise
 from newsletter.timeutil import utcnow
@@ -92,7 +94,14 @@ class Senders:
     clock: object = field(default_factory=SystemClock)
     relay: str = ""                        # names the relay for the breaker
     on_pause: Callable[[int], None] | None = None
+    # Several relays (delivery.routing): each message takes the relay the pool gives it,
+    # with that relay's connection and envelope sender; None: `transport` for everything.
+    router: "RelayRouter | None" = None
+    # The relay check (delivery.relaycheck) a send runs before its first message: returns
+    # one result per relay; a send whose every relay fails it does not start.
+    preflight: Callable[[], list] | None = None
     streaks: dict = field(default_factory=lambda: _STREAKS)
+    timezone: str = "Asia/Shanghai"        # for what the send page is told
 
     def streak(self, send_id: int) -> Streak:
         return self.streaks.setdefault((send_id, self.relay), Streak())
@@ -105,6 +114,7 @@ class BatchResult:
     failed: int = 0
     skipped: int = 0
     lease_lost: int = 0     # deliveries left when the lease was found lost
+    paced: int = 0          # put back untried until a domain's pace or a relay's rate allows
     paused: bool = False    # the breaker paused the send
     # Regular deliveries handed back because priority ones are waiting: the job enqueues
     # them again behind the priority queue instead of holding its worker.
@@ -150,6 +160,10 @@ def deliver_batch(session: Session, settings: PipelineSettings, senders: Senders
     if regular and _priority_waiting(session, settings, clock):
         result.yielded = list(delivery_ids)
         return result
+    if status == SendStatus.QUEUED and senders.preflight is not None \
+            and not _preflight(session, settings, senders, send_id):
+        result.skipped, result.paused = len(delivery_ids), True
+        return result
     _mark_started(session, send_id)
     token = token or secrets.token_hex(16)
     now = clock.now()
@@ -170,7 +184,12 @@ def deliver_batch(session: Session, settings: PipelineSettings, senders: Senders
         if not lease.hold():
             result.lease_lost = len(claimed) - n  # nothing in flight: stop right here
             break
-        trip = _deliver_one(session, settings, senders, delivery, result)
+        if senders.router is not None:
+            trip = _route_one(session, settings, senders, delivery, result)
+            if trip is _WAITING:  # every relay out of quota or paused: the send waits
+                break
+        else:
+            trip = _deliver_one(session, settings, senders, delivery, result)
         if trip is _LOST:
             result.lease_lost = len(claimed) - n - 1
             break
@@ -221,9 +240,89 @@ def record_late(session: Session, unrecorded: UnrecordedSend) -> bool:
                            queue_id(unrecorded.answer), late=True)
 
 
+def _preflight(session, settings: PipelineSettings, senders: Senders, send_id: int) -> bool:
+    """The relay check before a send's first message: relays that fail it are paused;
+    when all fail the send does not start (paused as the breaker would: by itself again
+    later when the relay is only down or busy), and its page says what to change."""
+    results = senders.preflight()
+    failed = [r for r in results if not r.ok]
+    if results and len(failed) == len(results):
+        first = failed[0]
+        _trip_breaker(session, settings, senders, send_id, first.classification, senders.clock,
+                      reason=f"发送前检查未通过（中继 {first.relay}）：{first.problem}。"
+                             f"{first.advice}"[:200])
+        return False
+    for r in failed:
+        senders.router.pause(r.relay, f"{r.problem}（发送前检查）")
+    return True
+
+
+_WAITING = object()  # _route_one: no relay can take mail now; the send was paused until then
+
+
+def _route_one(session, settings: PipelineSettings, senders: Senders, delivery: store.Claimed,
+               result: BatchResult):
+    """One message through the relay pool: a relay with room under its limits and the
+    receiving domain's pace; a relay-level failure pauses that relay and the message goes
+    to the next; only when none is left does the send's breaker trip (returned as for
+    `_deliver_one`). A long wait for the domain or the rate puts the message back until
+    then (untried) and the batch goes on with the others."""
+    router = senders.router
+    while True:
+        grant = router.route(delivery.email)
+        if isinstance(grant, Wait):
+            return _wait(session, senders, delivery, grant, result)
+        senders.relay = grant.relay.name  # the breaker's streaks are per relay
+        try:
+            trip = _deliver_one(session, settings, senders, delivery, result, grant)
+        finally:
+            grant.release()
+        if trip is None or trip is _LOST:
+            return trip
+        others = [r for r in router.relays if r.name != grant.relay.name
+                  and not router.paused(r.name)]
+        if not others:
+            return trip  # the last relay standing: pause the send (and say why)
+        router.pause(grant.relay.name, f"{trip.reason}: {describe(trip)}",
+                     trip.retry_after or None)
+        senders.streak(delivery.send_id).reset()
+        log.warning("relay %s paused (%s); its work goes to %s", grant.relay.name,
+                    describe(trip), ", ".join(r.name for r in others))
+
+
+def _wait(session, senders: Senders, delivery: store.Claimed, wait: Wait, result: BatchResult):
+    now = senders.clock.now()
+    until = now + dt.timedelta(seconds=wait.seconds)
+    if wait.reason in ("domain", "rate"):
+        store.hold_until(session, delivery, until, f"paced: {wait.reason} limit, "
+                         f"{wait.seconds:.0f}s")
+        result.paced += 1
+        return None
+    # Every relay out of its daily quota (or paused): the send waits, and says until when.
+    left = store.unfinished(session, delivery.send_id)
+    from newsletter.delivery.forecast import when_zh
+
+    tz = senders.timezone
+    if wait.reason == "quota":
+        opens = senders.router.pool.quota_exhausted() or until
+        reason = f"剩余 {left:,} 封将于{when_zh(opens, now, tz)} 配额恢复后继续"
+        detail = "every relay is out of its daily quota"
+    else:
+        opens = until
+        reason = "所有中继均已暂停：" + "；".join(
+            f"{r.name} {senders.router.pause_reason(r.name) or ''}".strip()
+            for r in senders.router.relays)
+        detail = "every relay is paused by its circuit breaker"
+    if control.breaker_pause(session, delivery.send_id, reason[:200], detail, opens, now):
+        log.warning("send %s waits: %s", delivery.send_id, reason)
+    result.paused = True
+    return _WAITING
+
+
 def _deliver_one(session, settings: PipelineSettings, senders: Senders,
-                 delivery: store.Claimed, result: BatchResult):
-    """One message. Returns None, _LOST, or the Classification that trips the breaker."""
+                 delivery: store.Claimed, result: BatchResult, grant: Grant | None = None):
+    """One message (through `grant`'s relay when given). Returns None, _LOST, or the
+    Classification that trips the breaker."""
     fmt, rendered, template = _variants.get(session, settings, delivery.send_id,
                                             delivery.variant)
     links = subscriber_links(settings, delivery.subscriber_id)
@@ -245,9 +344,17 @@ def _deliver_one(session, settings: PipelineSettings, senders: Senders,
         )
         if senders.signer is not None:
             message = senders.signer.sign(message)
-        answer = senders.transport.send(verp, delivery.email, message)
+        transport, envelope = senders.transport, verp
+        if grant is not None:
+            transport = senders.router.transport(grant.relay)
+            envelope = senders.router.envelope(grant.relay, verp)
+        answer = transport.send(envelope, delivery.email, message)
     except SmtpFailure as failure:
-        return _settle(session, settings, senders, delivery, failure.classification, result)
+        c = failure.classification
+        if grant is not None and c.verdict == Verdict.TRANSIENT and c.code \
+                and c.stage in ("rcpt", "data"):
+            senders.router.deferred(delivery.email)  # that domain slows down, no other
+        return _settle(session, settings, senders, delivery, c, result)
     except ValueError as exc:  # a header that failed validation: never retry
         store.mark_failed(session, delivery, f"message not built: {exc}")
         result.failed += 1
@@ -306,9 +413,9 @@ def backoff(settings: PipelineSettings, attempts: int) -> dt.timedelta:
 
 
 def _trip_breaker(session, settings: PipelineSettings, senders: Senders, send_id: int,
-                  c: Classification, clock) -> None:
+                  c: Classification, clock, reason: str | None = None) -> None:
     streak = senders.streak(send_id)
-    reason = c.reason
+    reason = reason or c.reason
     if not c.pauses_send:
         reason = f"{c.reason}（连续 {streak.count} 次同类失败）"
     streak.reset()

@@ -17,9 +17,9 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 from sqlalchemy.exc import DBAPIError
 
-from newsletter.delivery import batch, outbox, pipeline, ratelimit
+from newsletter.delivery import batch, outbox, pipeline
 from newsletter.delivery.message import DkimSigner
-from newsletter.delivery.transport import SmtpSettings, SmtpTransport
+from newsletter.delivery.transport import SmtpTransport
 from newsletter.extensions import db, redis_store
 from newsletter.render import Edition
 
@@ -160,24 +160,41 @@ def send_batch(send_id: int, delivery_ids: list[int]) -> dict:
     app = app_for_job()
     with app.app_context():
         settings = pipeline.PipelineSettings.from_config(app.config)
-        smtp = SmtpSettings.from_config(app.config)
-        with SmtpTransport(smtp) as transport:
-            senders = batch.Senders(
-                transport=transport,
-                limiter=ratelimit.from_config(redis_store.client(app.config), app.config),
-                signer=DkimSigner.from_config(app.config),
-                relay=f"{smtp.host}:{smtp.port}",
-                on_pause=notify_pause,
-            )
-            try:
-                result = _deliver_riding_out_the_database(settings, senders, send_id,
-                                                          delivery_ids)
-            finally:
-                db.session.remove()
+        router = relay_router(app.config)
+        senders = batch.Senders(
+            transport=None, signer=DkimSigner.from_config(app.config), router=router,
+            on_pause=notify_pause, preflight=lambda: relay_check(app.config, router),
+            timezone=app.config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai"),
+        )
+        try:
+            result = _deliver_riding_out_the_database(settings, senders, send_id,
+                                                      delivery_ids)
+        finally:
+            router.close()
+            db.session.remove()
         if result.yielded:  # gave way to priority deliveries: go round again, behind them
             queue = queue_for(app.config, Edition.REGULAR.value)
             queue.enqueue_many([_batch_job(queue, send_id, result.yielded, "regular")])
     return result.__dict__
+
+
+def relay_router(config):
+    """The relays of RELAYS_FILE (or the SMTP_* one) with their limits and the domains'
+    paces, counted in Redis; one SMTP connection per relay, opened when first used."""
+    from newsletter.delivery.relays import load
+    from newsletter.delivery.routing import RelayRouter
+
+    return RelayRouter(redis_connection(config), config["QUEUE_PREFIX"], load(config),
+                       lambda relay: SmtpTransport(relay.smtp_settings()))
+
+
+def relay_check(config, router) -> list:
+    """`relays check` of every relay the send will use (before its first message)."""
+    from newsletter.delivery.relaycheck import check_from_config
+
+    if not config.get("RELAY_CHECK_BEFORE_SEND", True):
+        return []
+    return check_from_config(config, relay_config=router.pool.config)
 
 
 def _deliver_riding_out_the_database(settings, senders, send_id: int, delivery_ids: list[int]):

@@ -50,3 +50,14 @@ def forecast_for(session: Session, config, redis: Redis, group_codes: list[str],
     return forecast(audience_by_domain(session, group_codes), relay_capacities(pool),
                     pool.config.paces, now or utcnow(),
                     timezone=config["BABEL_DEFAULT_TIMEZONE"])
+
+
+def forecast_or_none(session: Session, config, redis: Redis, group_codes: list[str]):
+    """For a page: the forecast, or None when the relays file is wrong or Redis is away
+    (the page still works; `relays check` says what is wrong)."""
+    from newsletter.delivery.relays import RelayConfigError
+
+    try:
+        return forecast_for(session, config, redis, group_codes)
+    except (RelayConfigError, RedisError):
+        return None

@@ -127,13 +127,6 @@ class RateLimiter:
             time.sleep(min(wait, 1.0))
 
 
-def from_config(redis: Redis, config) -> RateLimiter:
-    return RateLimiter(redis, config["QUEUE_PREFIX"], [
-        Window(1.0, config["RATE_PER_SECOND"]),
-        Window(3600.0, config["RATE_PER_HOUR"]),
-    ])
-
-
 class Slots:
     """At most `limit` holders at once under `key`; a slot not released expires after
     `lease_seconds` (its worker died)."""

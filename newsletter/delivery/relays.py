@@ -29,7 +29,6 @@ of its daily quota and when the first one opens again.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import os
 import random
@@ -96,12 +95,9 @@ class Relay:
         """The transport's settings for this relay (delivery.transport.SmtpSettings)."""
         from newsletter.delivery.transport import SmtpSettings
 
-        values = {"host": self.host, "port": self.port, "username": self.username,
-                  "password": self.password, "timeout": self.timeout,
-                  "security": self.security, "ca_file": self.ca_file,
-                  "starttls": self.security == "starttls"}
-        known = {f.name for f in dataclasses.fields(SmtpSettings)}
-        return SmtpSettings(**{k: v for k, v in values.items() if k in known})
+        return SmtpSettings(host=self.host, port=self.port, username=self.username,
+                            password=self.password, security=self.security,
+                            ca_file=self.ca_file, timeout=self.timeout)
 
 
 @dataclass(frozen=True)
@@ -122,9 +118,8 @@ DEFAULT_PACES: dict[str, Pace] = {
     "gmail.com": Pace(100, 5), "outlook.com": Pace(60, 3), "hotmail.com": Pace(60, 3),
     "live.com": Pace(60, 3), "yahoo.com": Pace(60, 3),
 }
-# A domain that answered 4xx is slowed from its pace (or this, when it had none) by half
-# per deferral, down to an eighth, for SLOW_SECONDS after the last deferral.
-UNPACED_SLOW_PER_MINUTE = 60
+# A paced domain that answered 4xx is slowed by half per deferral, down to an eighth, for
+# SLOW_SECONDS after the last deferral.
 SLOW_SECONDS = 600
 MAX_SLOW_LEVEL = 3
 
@@ -307,14 +302,19 @@ class RelayPool:
     def pace(self, domain: str) -> Pace:
         """The domain's pace now: its configured one, slowed after deferrals."""
         base = self.config.paces.get(domain, Pace())
+        if not base.per_minute:
+            return base  # never slowed (see `deferred`): no look-up per message
         level = int(self.redis.get(self._slow_key(domain)) or 0)
         if not level:
             return base
-        per_minute = base.per_minute or UNPACED_SLOW_PER_MINUTE
-        return Pace(max(per_minute >> level, 1), base.connections)
+        return Pace(max(base.per_minute >> level, 1), base.connections)
 
     def deferred(self, domain: str) -> int:
-        """A domain answered 4xx: halve its pace (down to an eighth) for SLOW_SECONDS."""
+        """A paced domain answered 4xx: halve its pace (down to an eighth) for SLOW_SECONDS.
+        Domains without a pace (shipped or configured) keep going: there is no known rate
+        to slow from (give one in the relays file to have it slowed)."""
+        if not self.config.paces.get(domain, Pace()).per_minute:
+            return 0
         key = self._slow_key(domain)
         with self.redis.pipeline() as pipe:
             pipe.incr(key)

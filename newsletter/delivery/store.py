@@ -249,6 +249,13 @@ def mark_deferred(session: Session, delivery: Claimed, error: str, retry_at: dt.
             "deferred", error)
 
 
+def hold_until(session: Session, delivery: Claimed, until: dt.datetime, why: str) -> bool:
+    """Put a claimed delivery back untried until `until` (a domain's pace, a relay's rate):
+    not an attempt, not a failure; the sweep requeues it when it is due."""
+    return _finish(session, delivery, {"state": DeliveryState.DEFERRED, "next_attempt_at": until,
+                                       "attempts": Delivery.attempts - 1}, "deferred", why)
+
+
 def mark_failed(session: Session, delivery: Claimed, error: str) -> bool:
     return _finish(session, delivery, {"state": DeliveryState.FAILED, "last_error": error},
             "failed", error)

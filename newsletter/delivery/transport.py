@@ -119,6 +119,8 @@ class SmtpTransport:
             _close_quietly(conn)
             if isinstance(exc, ssl.SSLError):
                 stage = Stage.TLS
+            elif conn is None and stage == Stage.TLS:
+                stage = Stage.CONNECT  # implicit TLS: refused or unreachable before any TLS
             raise SmtpFailure(stage, None, f"{s.host}:{s.port}: {exc}", exc) from exc
         return conn
 
@@ -159,6 +161,32 @@ class SmtpTransport:
                 self._reset()
             raise SmtpFailure(stage, exc.smtp_code, _decode(exc.smtp_error), exc) from exc
         except (TimeoutError, OSError) as exc:
+            self._drop()
+            raise SmtpFailure(stage, None, f"connection error: {exc}", exc) from exc
+
+    def probe(self, mail_from: str, rcpt: str) -> str:
+        """MAIL FROM and RCPT as a send would, then RSET: would the server take a message
+        from `mail_from` to `rcpt`? Nothing is sent. Returns the RCPT answer; raises
+        SmtpFailure (stage connect … rcpt) like `send` (relays check uses it)."""
+        self.connect()
+        conn, stage = self._conn, Stage.MAIL_FROM
+        try:
+            code, resp = conn.mail(mail_from)
+            if code != 250:
+                raise smtplib.SMTPResponseException(code, resp)
+            stage = Stage.RCPT
+            code, resp = conn.rcpt(rcpt)
+            if code not in (250, 251):
+                raise smtplib.SMTPResponseException(code, resp)
+            conn.rset()
+            return f"{code} {_decode(resp)}"[:500]
+        except smtplib.SMTPServerDisconnected as exc:
+            self._drop()
+            raise SmtpFailure(stage, None, f"connection lost: {exc}", exc) from exc
+        except smtplib.SMTPResponseException as exc:
+            self._reset()
+            raise SmtpFailure(stage, exc.smtp_code, _decode(exc.smtp_error), exc) from exc
+        except OSError as exc:
             self._drop()
             raise SmtpFailure(stage, None, f"connection error: {exc}", exc) from exc
 

@@ -26,7 +26,7 @@ from wtforms.validators import DataRequired, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from newsletter.bulletin.models import Issue
-from newsletter.delivery import control, jobs, pipeline
+from newsletter.delivery import control, jobs, pipeline, planning
 from newsletter.delivery.models import Send
 from newsletter.extensions import db
 from newsletter.sends import service
@@ -85,14 +85,17 @@ def new_send(number: int):
     if request.method == "GET":
         form.groups.data = service.sent_groups(db.session, number) or [g.code for g in groups]
         form.nonce.data = secrets.token_urlsafe(18)
-    audience = None
+    audience = forecast = None
 
     def page(status: int = 200):
         return render_template("sends/new.html", issue=issue, form=form, audience=audience,
-                               received=received), status
+                               received=received, forecast=forecast), status
 
     if form.validate_on_submit():
         audience = service.audience(db.session, number, form.groups.data)
+        forecast = planning.forecast_or_none(db.session, current_app.config,
+                                             jobs.redis_connection(current_app.config),
+                                             form.groups.data)
         if form.action.data in ("confirm", "confirm_new"):
             at = None
             if form.scheduled_at.data:

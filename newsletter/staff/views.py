@@ -20,6 +20,7 @@ from newsletter.staff import (
     admin_views,  # noqa: F401  (registering bp brings its routes)
     audit,
     lockout,
+    relay_views,  # noqa: F401  (the relays page, on the same blueprint)
 )
 from newsletter.staff.auth import role_required, safe_next
 from newsletter.staff.blueprint import bp

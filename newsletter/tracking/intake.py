@@ -74,9 +74,27 @@ def ingest(session: Session, raw: bytes, settings: TrackingSettings, *,
         if not report.recipients:
             return IngestResult("dropped", delivery.id,
                                 "the bounce names other addresses than the delivery's")
+    return apply_report(session, settings, report, delivery, raw)
+
+
+def apply_report(session: Session, settings: TrackingSettings, report: Report,
+                 delivery: Delivery, raw: bytes) -> IngestResult:
+    """A parsed report (a DSN, an ARF, or a provider's event made into one) applied to the
+    delivery it names; idempotent by the report's id (or, without one, its bytes)."""
     if report.kind == "arf":
         return _complaint(session, settings, report, delivery, raw)
     return _bounce(session, settings, report, delivery, raw)
+
+
+def latest_delivery_to(session: Session, email: str, *, days: int = 30) -> Delivery | None:
+    """The last delivery handed to `email` (for provider events that name only the
+    recipient; they are authenticated by the provider's signature)."""
+    import datetime as dt
+
+    return session.scalar(
+        select(Delivery).where(Delivery.email == email.strip().lower(),
+                               Delivery.sent_at >= utcnow() - dt.timedelta(days=days))
+        .order_by(Delivery.sent_at.desc()).limit(1))
 
 
 def find_delivery(session: Session, settings: TrackingSettings, report: Report,
@@ -220,7 +238,9 @@ __all__ = [
     "SOFT",
     "IngestResult",
     "find_delivery",
+    "apply_report",
     "ingest",
+    "latest_delivery_to",
     "record_unsubscribe",
     "soft_bounce_streak",
 ]

@@ -129,3 +129,39 @@ def bounce_webhook():
     status = 422 if result.outcome == "dropped" else 200
     return jsonify(outcome=result.outcome, delivery_id=result.delivery_id,
                    detail=result.detail, suppressed=result.suppressed), status
+
+
+@bp.post("/webhooks/directmail")
+@csrf.exempt
+def directmail_webhook():
+    """DirectMail-style events (JSON); signed: X-Webhook-Signature: sha256=<HMAC of body>."""
+    from newsletter.tracking import providers
+
+    limit = current_app.config["BOUNCE_MAX_BYTES"]
+    raw = request.stream.read(limit + 1)
+    if len(raw) > limit:
+        return jsonify(error=f"body too large (limit {limit} bytes)"), 413
+    try:
+        events = providers.directmail(raw, request.headers.get("X-Webhook-Signature", ""),
+                                      current_app.config.get("DIRECTMAIL_WEBHOOK_SECRET", ""))
+    except providers.EventError as exc:
+        return jsonify(error=str(exc)), exc.status
+    results = [providers.apply_event(db.session, _settings(), e) for e in events]
+    return jsonify(results=results)
+
+
+@bp.post("/webhooks/sendcloud")
+@csrf.exempt
+def sendcloud_webhook():
+    """SendCloud-style events (form fields); signed by HMAC of timestamp + token."""
+    from newsletter.tracking import providers
+
+    limit = current_app.config["BOUNCE_MAX_BYTES"]
+    if (request.content_length or 0) > limit:
+        return jsonify(error=f"body too large (limit {limit} bytes)"), 413
+    try:
+        event = providers.sendcloud(request.form.to_dict(),
+                                    current_app.config.get("SENDCLOUD_WEBHOOK_KEY", ""))
+    except providers.EventError as exc:
+        return jsonify(error=str(exc)), exc.status
+    return jsonify(providers.apply_event(db.session, _settings(), event))

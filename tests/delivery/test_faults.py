@@ -5,17 +5,14 @@ that defers, refuses and hangs up. Real worker processes, real Redis, real SMTP 
 from __future__ import annotations
 
 import collections
-import subprocess
 import time
 
 import pytest
-from redis import Redis
 from sqlalchemy import select
 
 from newsletter.bulletin.service import import_issue
 from newsletter.delivery.batch import CHECK_EVERY
 from newsletter.delivery.models import Delivery, DeliveryState, Send, SendStatus
-from newsletter.devsmtp import SinkServer, free_port
 from newsletter.extensions import db
 from subscribers.models import Subscriber, SubscriberStatus, Suppression, email_hash
 from tests.conftest import approve_for_tests, kill_worker
@@ -27,15 +24,6 @@ from tests.delivery.support import (
     state_counts,
     wait_until,
 )
-
-
-@pytest.fixture
-def smtp(request):
-    """The loopback SMTP server, with the handler the test asks for (indirect param)."""
-    factory = getattr(request, "param", None)
-    server = SinkServer(handler=factory() if factory else None).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -81,38 +69,6 @@ def test_worker_killed_mid_batch_second_worker_finishes_exactly_once(
     # The last batch commits its deliveries, then marks the send done: wait for that too.
     wait_until(lambda: db.session.get(Send, send_id, populate_existing=True).status
                == SendStatus.DONE, 30, "the send marked done")
-
-
-@pytest.fixture
-def own_redis(tmp_path):
-    """A Redis server of this test's own, on its own port, that the test may restart."""
-    port = free_port()
-
-    def start() -> subprocess.Popen:
-        proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                                 "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-                                stdout=subprocess.DEVNULL)
-        wait_until(lambda: _pings(port), 10, "redis to start")
-        return proc
-
-    procs = [start()]
-    yield port, procs, start
-    for proc in procs:
-        proc.kill()
-        proc.wait()
-
-
-def _pings(port: int) -> bool:
-    try:
-        return Redis(port=port, socket_timeout=0.5).ping()
-    except Exception:
-        return False
-
-
-@pytest.fixture
-def redis_app_config(app_config, own_redis):
-    port = own_redis[0]
-    return {**app_config, "REDIS_URL": f"redis://127.0.0.1:{port}/0", "RATE_PER_SECOND": 400}
 
 
 def test_redis_restarted_mid_send_the_worker_rides_it_out_and_finishes_without_resume(

@@ -20,14 +20,6 @@ from tests.delivery.test_faults import arrivals, start_send
 from tests.delivery.test_transport import Scripted
 
 
-@pytest.fixture
-def smtp(request):
-    factory = getattr(request, "param", None)
-    server = SinkServer(handler=factory() if factory else None).start()
-    yield server
-    server.stop()
-
-
 def _outbox() -> list[str]:
     db.session.rollback()
     return db.session.scalars(select(OutboxMessage.to_email)).all()

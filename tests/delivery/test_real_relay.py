@@ -245,3 +245,22 @@ def test_unknown_users_refused_at_rcpt_are_suppressed_with_their_send_and_the_wa
     assert not any(suppressed(e) for e in gone)
     assert set(db.session.scalars(select(Subscriber.status).where(
         Subscriber.email.in_(known + gone)))) == {SubscriberStatus.ACTIVE}
+
+
+def test_refused_envelope_sender_resumes_with_a_fixed_envelope_exactly_once(
+        app, runner, run_worker, postfix, sample_text):
+    """After the 553 pause, SMTP_ENVELOPE=fixed (the login's own address) and `send resume`
+    deliver each reader exactly once through the same strict relay."""
+    from tests.conftest import kill_worker
+
+    rig = postfix
+    env = configure(app, rig, SMTP_ENVELOPE="verp")
+    approve_for_tests(import_issue(db.session, sample_text)[0])
+    emails = readers(10, "fixed")
+    send_id = start_send(runner, "members")
+    first = run_worker("--sweep-interval", "0.5", burst=False, env=env)
+    wait_until(lambda: send_row(send_id).status == SendStatus.PAUSED, 60, "the send paused")
+    kill_worker(first)
+    _nothing_harmed(send_id, 10, rig, emails)
+    env = configure(app, rig, SMTP_ENVELOPE="fixed")
+    _resume_and_finish_once(runner, run_worker, env, send_id, rig, emails)

@@ -40,12 +40,16 @@ PUBLIC = {
     "tracking.click": "signed tracking token",
     "tracking.plain_redirect": "signed tracking token",
     "tracking.bounce_webhook": "authenticated by the X-Bounce-Secret header",
+    "tracking.directmail_webhook": "authenticated by an HMAC of the body (X-Webhook-Signature)",
+    "tracking.sendcloud_webhook": "authenticated by SendCloud's HMAC of timestamp + token",
     "api.openapi": "the API's description; no data",
 }
 # POST routes that take no CSRF token, and why.
 CSRF_EXEMPT = {
     "subscribe.unsubscribe": "RFC 8058 one-click POST from mail clients (signed token)",
     "tracking.bounce_webhook": "server-to-server, shared secret header",
+    "tracking.directmail_webhook": "server-to-server, signed body",
+    "tracking.sendcloud_webhook": "server-to-server, signed fields",
 }
 ROLES = [r.value for r in Role]
 
