@@ -96,7 +96,7 @@ class Senders:
     on_pause: Callable[[int], None] | None = None
     # Several relays (delivery.routing): each message takes the relay the pool gives it,
     # with that relay's connection and envelope sender; None: `transport` for everything.
-    router: "RelayRouter | None" = None
+    router: RelayRouter | None = None
     # The relay check (delivery.relaycheck) a send runs before its first message: returns
     # one result per relay; a send whose every relay fails it does not start.
     preflight: Callable[[], list] | None = None

@@ -9,8 +9,8 @@ from redis.exceptions import RedisError
 
 from newsletter.staff import audit
 from newsletter.staff.auth import role_required
-from newsletter.staff.models import Role
 from newsletter.staff.blueprint import bp
+from newsletter.staff.models import Role
 
 
 def _context(results=None, error: str = ""):

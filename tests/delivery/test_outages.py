@@ -20,14 +20,13 @@ from sqlalchemy import select
 
 from newsletter import MIGRATIONS_DIR
 from newsletter.bulletin.service import import_issue
-from newsletter.delivery.models import DeliveryEvent, OutboxMessage, OutboxState
-from newsletter.delivery.models import DeliveryState
+from newsletter.delivery.models import DeliveryEvent, DeliveryState, OutboxMessage, OutboxState
 from newsletter.devsmtp import SinkHandler
 from newsletter.extensions import db
-from tests.pgcluster import PgCluster
 from tests.conftest import ROOT, approve_for_tests, kill_worker, worker_env
 from tests.delivery.support import all_final, bulk_subscribers, state_counts, wait_until
 from tests.delivery.test_faults import start_send
+from tests.pgcluster import PgCluster
 
 
 class AcceptThenHang(SinkHandler):
