@@ -73,7 +73,7 @@ def integer(min: int | None = 0, max: int | None = None) -> Callable[[Any], int]
             raise ValueError(f"{value!r} is not a whole number") from None
         _bounds(number, min, max)
         return number
-    parse.kind = "int"
+    parse.kind = "int"  # type: ignore[attr-defined]  # shown in errors
     return parse
 
 
@@ -85,7 +85,7 @@ def number(min: float | None = 0, max: float | None = None) -> Callable[[Any], f
             raise ValueError(f"{value!r} is not a number") from None
         _bounds(result, min, max)
         return float(result)
-    parse.kind = "number"
+    parse.kind = "number"  # type: ignore[attr-defined]  # shown in errors
     return parse
 
 
@@ -110,7 +110,7 @@ def boolean(value: Any) -> bool:
     raise ValueError(f"{value!r} is not on/off (1/0, true/false, yes/no)")
 
 
-boolean.kind = "bool"
+boolean.kind = "bool"  # type: ignore[attr-defined]  # shown in errors
 
 
 def text(value: Any) -> str:

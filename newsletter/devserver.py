@@ -110,6 +110,7 @@ def _approve_sample(issue) -> None:
 
     editor, reviewer = (db.session.scalar(select(StaffUser).where(StaffUser.email == e))
                         for e in ("editor@example.org", "reviewer@example.org"))
+    assert editor is not None and reviewer is not None  # seeded just before
     try:
         review.submit(db.session, issue, editor, notify_people=False)
         review.approve(db.session, issue, reviewer, notify_people=False)

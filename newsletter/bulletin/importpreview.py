@@ -85,7 +85,8 @@ class Item:
 
 def structure(result: ReadResult) -> list[tuple[str, list[list[Item]]]]:
     """[(section name, [[title item, paragraph items…] per article])]."""
-    ex, by_line = result.extracted, {}
+    ex = result.extracted
+    by_line: dict[int, list] = {}
     for n in result.notices:
         if n.line is not None:
             by_line.setdefault(n.line, []).append(n)

@@ -38,8 +38,8 @@ def decode(data: bytes) -> tuple[str, str]:
     for bom, codec in _BOMS:
         if data.startswith(bom):
             return _strict(data, codec), codec.replace("-sig", "") + " (BOM)"
-    if codec := _utf16_without_bom(data):
-        return _strict(data, codec), codec
+    if utf16 := _utf16_without_bom(data):
+        return _strict(data, utf16), utf16
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError as utf8_error:
