@@ -55,6 +55,7 @@ def check(parsed: ParsedIssue, names: dict[str, str], blocks: dict[int, str] | N
     """Every warning for the issue; `blocks` ({no: text}) lets it look inside joined
     paragraphs (a title glued onto the paragraph before it)."""
     doc, out = parsed.doc, []
+    blocks = blocks or {}  # none given: nothing to look inside (an empty map is falsy too)
     titles = [a.title for a in doc.articles]
     for bullet, no in zip(doc.summary, parsed.summary_lines):
         if not any(_matches(bullet, t) for t in titles):

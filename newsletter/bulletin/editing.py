@@ -39,7 +39,7 @@ MAX_EDITOR_NOTE = 5_000
 MAX_SUMMARY_ITEM = 300
 RESERVED_SECTION_NAMES = {"摘要"}  # the renderer treats 摘要 as the summary box
 
-STATUS_LABELS = {IssueStatus.DRAFT: "草稿", IssueStatus.SENDING: "发送中",
+STATUS_LABELS: dict[str, str] = {IssueStatus.DRAFT: "草稿", IssueStatus.SENDING: "发送中",
                  IssueStatus.SENT: "已发送"}
 
 # C0/C1 controls other than tab and newline: PostgreSQL refuses NUL, mail clients the rest.
@@ -252,8 +252,9 @@ def apply_op(doc: IssueDoc, op: str) -> OpResult:
             return OpResult(doc, True, f"s{i}-a{k}", "文章顺序已调整并保存。")
         case "art-del", 2:
             i, j = idx
-            gone = article(i, j).pop(j)
-            return OpResult(doc, True, f"s{i}", f"文章「{gone.title or '（无标题）'}」已删除并保存。")
+            removed = article(i, j).pop(j)
+            return OpResult(doc, True, f"s{i}",
+                            f"文章「{removed.title or '（无标题）'}」已删除并保存。")
         case "art-add", 1:
             arts = section(idx[0]).articles
             arts.append(ArticleDoc("", []))
