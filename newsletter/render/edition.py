@@ -12,6 +12,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from markupsafe import Markup
 
@@ -106,7 +107,8 @@ def _build_context(doc: IssueDoc, edition: Edition, archive_url: str,
     footnotes = Footnotes()  # numbered in the text part's reading order: note, sections
     note_text = [inline_text(p, footnotes) for p in note]
 
-    sections, titles, n = [], [], 0
+    sections: list[dict[str, Any]] = []
+    titles, n = [], 0
     for s_idx, section in enumerate(doc.sections, 1):
         start = n + 1
         n += len(section.articles)  # numbered over the whole issue: stable under filtering
@@ -125,17 +127,18 @@ def _build_context(doc: IssueDoc, edition: Edition, archive_url: str,
         art["n"] = len(shown_no) + 1
         shown_no[int(art["anchor"][2:])] = art["n"]
 
-    summary, matcher = [], SummaryMatcher(titles)
+    summary: list[dict[str, Any]] = []
+    matcher = SummaryMatcher(titles)
     for item in doc.summary:
         text = strip_bullet(item)
         match = matcher.match(item)
         if match is None:
             warnings.append(f"摘要 item without a matching article: {text!r}")
-        linked = match is not None and match[2] in kept
-        if keep is not None and not linked:
+        linked = match if match is not None and match[2] in kept else None
+        if keep is not None and linked is None:
             continue  # a reader who chose sections sees only their sections' headlines
-        summary.append({"text": text, "n": shown_no[match[0]] if linked else None,
-                        "anchor": f"a-{match[0]}" if linked else None})
+        summary.append({"text": text, "n": shown_no[linked[0]] if linked else None,
+                        "anchor": f"a-{linked[0]}" if linked else None})
 
     credits = doc.credits or {}
     foot = [(frame.foot_label(k, language), _credit(credits[k]))

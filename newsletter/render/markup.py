@@ -87,15 +87,17 @@ def inline_text(text: str, footnotes: Footnotes | list[str]) -> str:
     """Plain-text rendering: drop ** markers, links become ``text[n]`` (n into `footnotes`;
     a plain list works too, for short texts)."""
     text = defuse(text)
-    if not isinstance(footnotes, Footnotes):
-        plain = footnotes
-        footnotes = Footnotes()
-        for url in plain:
-            footnotes.number(url)
-        footnotes = _Mirror(footnotes, plain)
+    numbering: Footnotes | _Mirror
+    if isinstance(footnotes, Footnotes):
+        numbering = footnotes
+    else:
+        index = Footnotes()
+        for url in footnotes:
+            index.number(url)
+        numbering = _Mirror(index, footnotes)
 
     def link(m: re.Match) -> str:
-        return f"{m.group('ltext')}[{footnotes.number(m.group('url'))}]"
+        return f"{m.group('ltext')}[{numbering.number(m.group('url'))}]"
 
     def sub(m: re.Match) -> str:
         if m.group("url"):
