@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import overload
 from zoneinfo import ZoneInfo
 
 
@@ -11,6 +12,10 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+@overload
+def to_local(value: dt.datetime, tz: str = ...) -> dt.datetime: ...
+@overload
+def to_local(value: None, tz: str = ...) -> None: ...
 def to_local(value: dt.datetime | None, tz: str = "Asia/Shanghai") -> dt.datetime | None:
     if value is None:
         return None

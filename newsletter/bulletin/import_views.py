@@ -161,8 +161,8 @@ def issue_import_preview():
 
 def _move(preview: importpreview.Preview, op: str):
     try:
-        _op, no, hint = op.split(":")
-        no = int(no)
+        _op, number, hint = op.split(":")
+        no = int(number)
     except ValueError:
         return _preview_page(preview, _("未知的操作。"), 400)
     if hint not in ("title", "para") or no not in {l.no for l in preview.extracted.lines}:
