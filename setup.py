@@ -21,8 +21,9 @@ class BuildWithData(build_py):
             destination = Path(self.build_lib) / target
             if destination.exists():
                 shutil.rmtree(destination)
-            shutil.copytree(HERE / source, destination,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            shutil.copytree(
+                HERE / source, destination, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+            )
 
 
 setup(cmdclass={"build_py": BuildWithData})

@@ -40,9 +40,9 @@ def make_csv(rows: int) -> bytes:
     lines = ["email,name,organisation,groups"]
     for i in range(rows):
         if i % 100 == 37:
-            lines.append(f"not-an-address-{i},坏行{i},某单位,媒体")          # 1 % bad
+            lines.append(f"not-an-address-{i},坏行{i},某单位,媒体")  # 1 % bad
         elif i % 500 == 11:
-            lines.append(f"reader{i - 1}@example.com,重复{i},某单位,媒体")    # duplicates
+            lines.append(f"reader{i - 1}@example.com,重复{i},某单位,媒体")  # duplicates
         else:
             lines.append(f"reader{i}@example.com,读者{i},某某单位{i % 977},{GROUPS[i % 5]}")
     return ("\r\n".join(lines) + "\r\n").encode("gbk")
@@ -59,10 +59,15 @@ def run_import(data: bytes, mode: str = "confirmed") -> tuple[float, dict]:
         t_parsed = time.perf_counter()
         importer.apply(db.session, rows, mode, result)
     t_done = time.perf_counter()
-    return t_done - t, {"decode": t_decoded - t, "parse+check": t_parsed - t_decoded,
-                        "write": t_done - t_parsed, "created": result.created,
-                        "updated": result.updated, "unchanged": result.unchanged,
-                        "skipped": result.skipped}
+    return t_done - t, {
+        "decode": t_decoded - t,
+        "parse+check": t_parsed - t_decoded,
+        "write": t_done - t_parsed,
+        "created": result.created,
+        "updated": result.updated,
+        "unchanged": result.unchanged,
+        "skipped": result.skipped,
+    }
 
 
 def run_floor(data: bytes) -> float:
@@ -78,15 +83,45 @@ def run_floor(data: bytes) -> float:
     with force_locale("zh_CN"):
         rows, _result = importer.parse(importer.decode(data), importer.group_lookup(db.session))
     now = utcnow()
-    bulk_load(db.session, "subscribers", ("email", "name", "organisation", "status", "created_at",
-                                          "confirmed_at", "locale", "format", "tracking_opt_out",
-                                          "source"),
-              ((r.email, r.name, r.organisation, "active", now, now, "zh_CN", "html", False,
-                "import-attested") for r in rows))
+    bulk_load(
+        db.session,
+        "subscribers",
+        (
+            "email",
+            "name",
+            "organisation",
+            "status",
+            "created_at",
+            "confirmed_at",
+            "locale",
+            "format",
+            "tracking_opt_out",
+            "source",
+        ),
+        (
+            (
+                r.email,
+                r.name,
+                r.organisation,
+                "active",
+                now,
+                now,
+                "zh_CN",
+                "html",
+                False,
+                "import-attested",
+            )
+            for r in rows
+        ),
+    )
     ids = dict(db.session.execute(select(Subscriber.email, Subscriber.id)).all())
     group_ids = dict(db.session.execute(select(Group.code, Group.id)).all())
-    bulk_load(db.session, "memberships", ("subscriber_id", "group_id", "created_at"),
-              ((ids[r.email], group_ids[c], now) for r in rows for c in r.groups))
+    bulk_load(
+        db.session,
+        "memberships",
+        ("subscriber_id", "group_id", "created_at"),
+        ((ids[r.email], group_ids[c], now) for r in rows for c in r.groups),
+    )
     db.session.commit()
     return time.perf_counter() - t
 
@@ -122,8 +157,10 @@ def list_queries() -> None:
     size = sum(len(chunk) for chunk in admin.export_csv(db.session, admin.ListFilter()))
     elapsed = time.perf_counter() - t
     total = db.session.scalar(text("SELECT count(*) FROM subscribers"))
-    print(f"CSV export of all {total} rows: {elapsed:.2f} s ({total / elapsed:,.0f} rows/s, "
-          f"{size / 1e6:.1f} MB)")
+    print(
+        f"CSV export of all {total} rows: {elapsed:.2f} s ({total / elapsed:,.0f} rows/s, "
+        f"{size / 1e6:.1f} MB)"
+    )
 
 
 def fresh_app(args, tmp: str, cleanups: list):
@@ -137,12 +174,18 @@ def fresh_app(args, tmp: str, cleanups: list):
         def drop() -> None:
             with admin_engine.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
         cleanups.append(drop)
         url = server.set(database=name).render_as_string(hide_password=False)
     else:
         url = f"sqlite:///{tmp}/bench-{uuid.uuid4().hex[:6]}.db"
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True,
-                      "QUEUE_PREFIX": f"bench:{uuid.uuid4().hex[:6]}"})
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": url,
+            "TESTING": True,
+            "QUEUE_PREFIX": f"bench:{uuid.uuid4().hex[:6]}",
+        }
+    )
     with app.app_context():
         from flask_migrate import upgrade
 
@@ -163,6 +206,7 @@ def main() -> None:
     cleanups: list = []
     data = make_csv(args.rows)
     from subscribers import importer
+
     with force_locale("zh_CN"):  # warm up the checks (and their imports) for both timings
         importer.parse(importer.decode(make_csv(2000)), {"media": "media"})
     try:
@@ -171,15 +215,23 @@ def main() -> None:
             db.session.remove()
             db.engine.dispose()
         with fresh_app(args, tmp.name, cleanups).app_context():
-            print(f"{'PostgreSQL' if args.postgres else 'SQLite'}: {args.rows:,} rows, "
-                  f"{len(data) / 1e6:.1f} MB GBK CSV")
-            print(f"bulk-insert floor (same parse + checks, bare bulk insert): {floor:.2f} s = "
-                  f"{args.rows / floor:,.0f} rows/s")
+            print(
+                f"{'PostgreSQL' if args.postgres else 'SQLite'}: {args.rows:,} rows, "
+                f"{len(data) / 1e6:.1f} MB GBK CSV"
+            )
+            print(
+                f"bulk-insert floor (same parse + checks, bare bulk insert): {floor:.2f} s = "
+                f"{args.rows / floor:,.0f} rows/s"
+            )
             for label in ("first import (all new)", "re-import (all existing)"):
                 seconds, info = run_import(data)
-                print(f"{label}: {seconds:.2f} s = {args.rows / seconds:,.0f} rows/s  "
-                      + "  ".join(f"{k} {v:.2f}s" if isinstance(v, float) else f"{k} {v}"
-                                  for k, v in info.items()))
+                print(
+                    f"{label}: {seconds:.2f} s = {args.rows / seconds:,.0f} rows/s  "
+                    + "  ".join(
+                        f"{k} {v:.2f}s" if isinstance(v, float) else f"{k} {v}"
+                        for k, v in info.items()
+                    )
+                )
                 if label.startswith("first"):
                     print(f"first import / floor: {floor / seconds:.2f} (target ≥ 0.5)")
             list_queries()

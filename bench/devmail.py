@@ -31,8 +31,14 @@ def main() -> None:
         t0 = time.perf_counter()
         fill(str(box), args.messages)
         print(f"wrote {args.messages} messages in {time.perf_counter() - t0:.1f} s")
-        app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/b.db", "TESTING": True,
-                          "SECRET_KEY": "bench", "DEV_MAILBOX_DIR": str(box)})
+        app = create_app(
+            {
+                "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/b.db",
+                "TESTING": True,
+                "SECRET_KEY": "bench",
+                "DEV_MAILBOX_DIR": str(box),
+            }
+        )
         with app.app_context():
             db.create_all()
             user = StaffUser(email="bench@example.org", name="bench", roles=["editor"])
@@ -40,9 +46,14 @@ def main() -> None:
             db.session.add(user)
             db.session.commit()
             client = app.test_client()
-            client.post("/staff/login", data={"csrf_token": csrf_token(client, "/staff/login"),
-                                              "email": user.email,
-                                              "password": "correct horse battery"})
+            client.post(
+                "/staff/login",
+                data={
+                    "csrf_token": csrf_token(client, "/staff/login"),
+                    "email": user.email,
+                    "password": "correct horse battery",
+                },
+            )
 
             def timed(path: str, n: int = 5) -> list[float]:
                 out = []
@@ -56,10 +67,14 @@ def main() -> None:
             pages = timed("/dev/mailbox/?page=40")
             cold = timed("/dev/mailbox/?q=reader0042", 1)[0]
             warm = timed("/dev/mailbox/?q=reader0042")
-            print(f"first page (cold): {first:.0f} ms; page 40: median "
-                  f"{statistics.median(pages):.0f} ms")
-            print(f"search cold (reads every header once): {cold:.0f} ms; warm: median "
-                  f"{statistics.median(warm):.0f} ms")
+            print(
+                f"first page (cold): {first:.0f} ms; page 40: median "
+                f"{statistics.median(pages):.0f} ms"
+            )
+            print(
+                f"search cold (reads every header once): {cold:.0f} ms; warm: median "
+                f"{statistics.median(warm):.0f} ms"
+            )
 
 
 if __name__ == "__main__":

@@ -54,8 +54,12 @@ def main() -> None:
         pdf = fx.make_pdf(browser, doc)
         browser.close()
     docx = fx.make_docx(doc)
-    files = {"text (UTF-8)": fx.ISSUE_397, "text (GB18030)": fx.gb18030(), ".docx": docx,
-             "PDF": pdf}
+    files = {
+        "text (UTF-8)": fx.ISSUE_397,
+        "text (GB18030)": fx.gb18030(),
+        ".docx": docx,
+        "PDF": pdf,
+    }
     base = None
     print(f"{'format':16} {'bytes':>9} {'ms (median)':>12} {'× text':>8}")
     for name, data in files.items():
@@ -64,12 +68,16 @@ def main() -> None:
         base = base or ms
         print(f"{name:16} {len(data):9d} {ms:12.1f} {ms / base:8.1f}")
     print()
-    hostile = {"50 MB file": b"%PDF-1.7\n" + b"0" * (50 << 20),
-               "docx bomb": fx.docx_bomb(docx, limits.MAX_DOCX_XML_BYTES + (8 << 20)),
-               "image-only PDF": fx.image_only_pdf(),
-               "encrypted PDF": fx.encrypted_pdf(pdf)}
+    hostile = {
+        "50 MB file": b"%PDF-1.7\n" + b"0" * (50 << 20),
+        "docx bomb": fx.docx_bomb(docx, limits.MAX_DOCX_XML_BYTES + (8 << 20)),
+        "image-only PDF": fx.image_only_pdf(),
+        "encrypted PDF": fx.encrypted_pdf(pdf),
+    }
     for name, data in hostile.items():
-        print(f"refuse {name:16} {len(data):10d} bytes in {timed(lambda d=data: refused(d), n):8.1f} ms")
+        print(
+            f"refuse {name:16} {len(data):10d} bytes in {timed(lambda d=data: refused(d), n):8.1f} ms"
+        )
 
 
 if __name__ == "__main__":

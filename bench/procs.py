@@ -21,7 +21,7 @@ from dataclasses import dataclass
 @dataclass
 class Exited:
     status: int
-    cpu_s: float          # user + system CPU of the child and its reaped children
+    cpu_s: float  # user + system CPU of the child and its reaped children
     maxrss_kib: int
 
 
@@ -54,8 +54,7 @@ class Children:
         for proc in list(self.procs):
             self.stop(proc)
 
-    def wait_rusage(self, proc: subprocess.Popen, poll: float = 0.2,
-                    on_tick=None) -> Exited:
+    def wait_rusage(self, proc: subprocess.Popen, poll: float = 0.2, on_tick=None) -> Exited:
         """Wait for a child and return its CPU time and peak RSS (from wait4)."""
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -64,8 +63,7 @@ class Children:
                 _killpg(proc.pid, signal.SIGKILL)
                 if proc in self.procs:
                     self.procs.remove(proc)
-                return Exited(proc.returncode, usage.ru_utime + usage.ru_stime,
-                              usage.ru_maxrss)
+                return Exited(proc.returncode, usage.ru_utime + usage.ru_stime, usage.ru_maxrss)
             if on_tick:
                 on_tick()
             time.sleep(poll)

@@ -28,17 +28,31 @@ def run(args, children, tmp: Path) -> None:
     sinks, ports = [], []
     for _ in rates:
         port = free_port()
-        sink = children.start([sys.executable, str(ROOT / "bench" / "sink.py"), "--port",
-                               str(port), "--kind", args.sink], stdout=subprocess.PIPE, text=True)
+        sink = children.start(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "sink.py"),
+                "--port",
+                str(port),
+                "--kind",
+                args.sink,
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         if sink.stdout.readline().strip() != "ready":
             raise SystemExit("a sink did not start")
         sinks.append(sink)
         ports.append(port)
     relays_file = tmp / "relays.toml"
-    relays_file.write_text("".join(
-        f'[[relay]]\nname = "relay{i}"\nhost = "127.0.0.1"\nport = {port}\n'
-        f"per_second = {rate}\nweight = {rate}\n\n" for i, (port, rate) in
-        enumerate(zip(ports, rates))), "utf-8")
+    relays_file.write_text(
+        "".join(
+            f'[[relay]]\nname = "relay{i}"\nhost = "127.0.0.1"\nport = {port}\n'
+            f"per_second = {rate}\nweight = {rate}\n\n"
+            for i, (port, rate) in enumerate(zip(ports, rates))
+        ),
+        "utf-8",
+    )
     try:
         result = _send(args, children, tmp, relays_file)
     finally:
@@ -49,16 +63,24 @@ def run(args, children, tmp: Path) -> None:
             received.append(int(lines[-1].split()[1]) if lines else 0)
     limit = sum(rates)
     rate = result["sent"] / result["elapsed"]
-    print(f"\n{args.relays} relays, limits {' + '.join(map(str, rates))} = {limit} msg/s; "
-          f"{args.workers} workers, {args.subscribers} subscribers")
-    print(f"send: {result['sent']} sent in {result['elapsed']:.1f}s = {rate:.1f} msg/s; "
-          f"/ sum of limits = {rate / limit:.2f}")
+    print(
+        f"\n{args.relays} relays, limits {' + '.join(map(str, rates))} = {limit} msg/s; "
+        f"{args.workers} workers, {args.subscribers} subscribers"
+    )
+    print(
+        f"send: {result['sent']} sent in {result['elapsed']:.1f}s = {rate:.1f} msg/s; "
+        f"/ sum of limits = {rate / limit:.2f}"
+    )
     for i, (n, r) in enumerate(zip(received, rates)):
-        print(f"    relay{i}: {n} messages ({n / max(sum(received), 1):.0%}), "
-              f"{n / result['elapsed']:.1f} msg/s against its {r}/s "
-              f"(ratio {n / result['elapsed'] / r:.2f})")
-    print(f"forecast {result['forecast']:.1f}s, actual {result['elapsed']:.1f}s: actual / "
-          f"forecast = {result['elapsed'] / max(result['forecast'], 0.001):.2f}")
+        print(
+            f"    relay{i}: {n} messages ({n / max(sum(received), 1):.0%}), "
+            f"{n / result['elapsed']:.1f} msg/s against its {r}/s "
+            f"(ratio {n / result['elapsed'] / r:.2f})"
+        )
+    print(
+        f"forecast {result['forecast']:.1f}s, actual {result['elapsed']:.1f}s: actual / "
+        f"forecast = {result['elapsed'] / max(result['forecast'], 0.001):.2f}"
+    )
 
 
 def _send(args, children, tmp: Path, relays_file: Path) -> dict:
@@ -79,10 +101,17 @@ def _send(args, children, tmp: Path, relays_file: Path) -> dict:
 
     tag = uuid.uuid4().hex[:8]
     database = f"sqlite:///{tmp / f'relays-{tag}.db'}"
-    env = {**os.environ, "DATABASE_URL": database, "QUEUE_PREFIX": f"nlbench:{tag}",
-           "BATCH_SIZE": str(args.batch_size), "RELAYS_FILE": str(relays_file),
-           "MAIL_FROM": "行业动态周报 <weekly@bench.example.org>", "SECRET_KEY": "bench-" + tag,
-           "APP_ENV": "testing", "SMTP_PORT": "1"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database,
+        "QUEUE_PREFIX": f"nlbench:{tag}",
+        "BATCH_SIZE": str(args.batch_size),
+        "RELAYS_FILE": str(relays_file),
+        "MAIL_FROM": "行业动态周报 <weekly@bench.example.org>",
+        "SECRET_KEY": "bench-" + tag,
+        "APP_ENV": "testing",
+        "SMTP_PORT": "1",
+    }
     logging.getLogger("alembic").setLevel(logging.WARNING)
     from newsletter import config as config_module
 
@@ -101,15 +130,25 @@ def _send(args, children, tmp: Path, relays_file: Path) -> dict:
         send = pipeline.create_send(db.session, settings, 396, groups)
         jobs.enqueue_send(send.id)
         t0 = time.perf_counter()
-        workers = [children.start([sys.executable, str(ROOT / "worker.py"), "--burst"], cwd=ROOT,
-                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                   for _ in range(args.workers)]
+        workers = [
+            children.start(
+                [sys.executable, str(ROOT / "worker.py"), "--burst"],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for _ in range(args.workers)
+        ]
         for w in workers:
             children.wait_rusage(w)
         elapsed = time.perf_counter() - t0
         db.session.rollback()
-        sent = db.session.scalar(select(func.count()).select_from(Delivery).where(
-            Delivery.send_id == send.id, Delivery.state == DeliveryState.SENT))
+        sent = db.session.scalar(
+            select(func.count())
+            .select_from(Delivery)
+            .where(Delivery.send_id == send.id, Delivery.state == DeliveryState.SENT)
+        )
         db.session.remove()
         db.engine.dispose()
     return {"sent": sent, "elapsed": elapsed, "forecast": forecast.seconds}

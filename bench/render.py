@@ -44,8 +44,13 @@ def timed(fn, n: int) -> list[float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", type=int, default=50, help="renderings to time (default 50)")
-    ap.add_argument("--scale", type=int, nargs="*", default=[100, 1000, 5000],
-                    help="article counts for the scaling run (default 100 1000 5000; none: skip)")
+    ap.add_argument(
+        "--scale",
+        type=int,
+        nargs="*",
+        default=[100, 1000, 5000],
+        help="article counts for the scaling run (default 100 1000 5000; none: skip)",
+    )
     args = ap.parse_args()
 
     doc = parse_issue((REPO / "samples" / "weekly-396.txt").read_text(encoding="utf-8"))
@@ -61,14 +66,18 @@ def main() -> None:
         personalise(r, VALUES)  # split into parts once (cached on the RenderedEdition)
         p_times = timed(lambda r=r: personalise(r, VALUES), max(1000, args.n * 20))
         html, text = personalise(r, VALUES)
-        print(f"{edition.value:>8}: render median {statistics.median(times) * 1e3:6.2f} ms"
-              f" | personalise median {statistics.median(p_times) * 1e6:6.1f} µs"
-              f" | html {r.html_bytes} B ({r.html_bytes / 1024:.1f} KiB,"
-              f" {r.html_bytes / 1000:.1f} KB; personalised {len(html.encode())} B)"
-              f" | text {len(text.encode())} B ({len(text)} chars)"
-              f" | warnings {len(r.warnings)}")
-    print(f"first (cold) render: {cold * 1e3:.1f} ms; {len(doc.sections)} sections, "
-          f"{len(doc.articles)} articles; n={args.n}")
+        print(
+            f"{edition.value:>8}: render median {statistics.median(times) * 1e3:6.2f} ms"
+            f" | personalise median {statistics.median(p_times) * 1e6:6.1f} µs"
+            f" | html {r.html_bytes} B ({r.html_bytes / 1024:.1f} KiB,"
+            f" {r.html_bytes / 1000:.1f} KB; personalised {len(html.encode())} B)"
+            f" | text {len(text.encode())} B ({len(text)} chars)"
+            f" | warnings {len(r.warnings)}"
+        )
+    print(
+        f"first (cold) render: {cold * 1e3:.1f} ms; {len(doc.sections)} sections, "
+        f"{len(doc.articles)} articles; n={args.n}"
+    )
     if args.scale:
         scaling(doc, args.scale)
 
@@ -89,9 +98,12 @@ def grown(doc, articles: int):
         while len(section.articles) < per and k < articles:
             a = model[k % len(model)]
             k += 1
-            section.articles.append(ArticleDoc(
-                f"{a.title}（{k}）", [*a.paragraphs[:1],
-                                     f"详见[原文 {k}](https://news.example.org/a/{k})。"]))
+            section.articles.append(
+                ArticleDoc(
+                    f"{a.title}（{k}）",
+                    [*a.paragraphs[:1], f"详见[原文 {k}](https://news.example.org/a/{k})。"],
+                )
+            )
     titles = [a.title for a in out.articles]
     out.summary = [f"◆{t}" if i % 2 else f"◆{t[:-1]}" for i, t in enumerate(titles)]
     return out
@@ -110,9 +122,12 @@ def scaling(doc, sizes: list[int]) -> None:
         page_context(big)
         archive_s = time.perf_counter() - t
         size = sum(len(p.encode()) for a in big.articles for p in [a.title, *a.paragraphs])
-        print(f"{n:8,} | {render_s * 1e3:11.1f} | {render_s * 1e3 / n:10.3f} |"
-              f" {archive_s * 1e3:10.1f} | {archive_s * 1e3 / n:10.4f} | {size / 1024:7.0f}"
-              f"  (html {r.html_bytes / 1e6:.1f} MB)", flush=True)
+        print(
+            f"{n:8,} | {render_s * 1e3:11.1f} | {render_s * 1e3 / n:10.3f} |"
+            f" {archive_s * 1e3:10.1f} | {archive_s * 1e3 / n:10.4f} | {size / 1024:7.0f}"
+            f"  (html {r.html_bytes / 1e6:.1f} MB)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

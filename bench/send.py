@@ -45,25 +45,40 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--leaders", type=int, default=50)
     parser.add_argument("--batch-size", type=int, default=200)
-    parser.add_argument("--database", default=None,
-                        help="a PostgreSQL server URL (default: temporary SQLite files)")
-    parser.add_argument("--sink", choices=["minimal", "aiosmtpd", "postfix"], default="minimal",
-                        help="postfix: a private Postfix (tests/mta.py) that accepts and "
-                             "discards, over STARTTLS with AUTH")
+    parser.add_argument(
+        "--database", default=None, help="a PostgreSQL server URL (default: temporary SQLite files)"
+    )
+    parser.add_argument(
+        "--sink",
+        choices=["minimal", "aiosmtpd", "postfix"],
+        default="minimal",
+        help="postfix: a private Postfix (tests/mta.py) that accepts and "
+        "discards, over STARTTLS with AUTH",
+    )
     parser.add_argument("--dkim", action="store_true", help="also a DKIM-signed pass")
     parser.add_argument("--raw-messages", type=int, default=3000)
-    parser.add_argument("--relays", type=int, default=0,
-                        help="spread the send over N relays with limits (bench/relays.py)")
-    parser.add_argument("--relay-rate", type=int, default=40,
-                        help="with --relays: relay i allows (i+1) * RATE messages per second")
-    parser.add_argument("--profile", metavar="DIR",
-                        help="run the workers under cProfile, writing DIR/worker-N.prof")
+    parser.add_argument(
+        "--relays",
+        type=int,
+        default=0,
+        help="spread the send over N relays with limits (bench/relays.py)",
+    )
+    parser.add_argument(
+        "--relay-rate",
+        type=int,
+        default=40,
+        help="with --relays: relay i allows (i+1) * RATE messages per second",
+    )
+    parser.add_argument(
+        "--profile", metavar="DIR", help="run the workers under cProfile, writing DIR/worker-N.prof"
+    )
     args = parser.parse_args()
 
     children = Children()
     tmp = Path(tempfile.mkdtemp(prefix="nlbench-"))
     if args.relays:
         from bench import relays
+
         try:
             relays.run(args, children, tmp)
         finally:
@@ -81,25 +96,33 @@ def main() -> None:
     finally:
         received, sink_cpu = sink.stop()
 
-    cpu = f"{sink_cpu / max(received, 1):.2f} ms CPU per message" if sink_cpu else "CPU not measured"
+    cpu = (
+        f"{sink_cpu / max(received, 1):.2f} ms CPU per message" if sink_cpu else "CPU not measured"
+    )
     print(f"\nsink {args.sink}: {received} messages, {cpu}; message {len(message) // 1024} KB")
     print(f"raw-1 (one smtplib connection):  {raw1:6.0f} msg/s")
     print(f"raw-2 (two connections):         {raw2:6.0f} msg/s")
     db_kind = "postgresql" if args.database else "sqlite"
     for dkim, r in results.items():
         label = "DKIM on " if dkim else "DKIM off"
-        print(f"send, {db_kind}, {args.workers} workers, {label}: {r['sent']} sent in "
-              f"{r['elapsed']:.1f}s = {r['rate']:.0f} msg/s;  / raw-1 = {r['rate'] / raw1:.2f}"
-              f"  / raw-2 = {r['rate'] / raw2:.2f}  (target ≥ "
-              f"{0.6 if args.database else 0.7} × raw-2)")
-        print(f"    worker CPU {r['cpu_ms_per_msg']:.2f} ms/message beyond start-up "
-              f"({r['idle_cpu_s']:.2f} s per worker; target ≤ "
-              f"{1.2 if dkim else 0.6}); peak RSS per worker "
-              f"{', '.join(f'{m:.0f}' for m in r['rss_mib'])} MiB (target ≤ 60)")
+        print(
+            f"send, {db_kind}, {args.workers} workers, {label}: {r['sent']} sent in "
+            f"{r['elapsed']:.1f}s = {r['rate']:.0f} msg/s;  / raw-1 = {r['rate'] / raw1:.2f}"
+            f"  / raw-2 = {r['rate'] / raw2:.2f}  (target ≥ "
+            f"{0.6 if args.database else 0.7} × raw-2)"
+        )
+        print(
+            f"    worker CPU {r['cpu_ms_per_msg']:.2f} ms/message beyond start-up "
+            f"({r['idle_cpu_s']:.2f} s per worker; target ≤ "
+            f"{1.2 if dkim else 0.6}); peak RSS per worker "
+            f"{', '.join(f'{m:.0f}' for m in r['rss_mib'])} MiB (target ≤ 60)"
+        )
         print(f"    {r['priority']}")
     if args.dkim:
-        print(f"DKIM on / DKIM off: {results[True]['rate'] / results[False]['rate']:.2f} "
-              f"(target ≥ 0.85)")
+        print(
+            f"DKIM on / DKIM off: {results[True]['rate'] / results[False]['rate']:.2f} "
+            f"(target ≥ 0.85)"
+        )
 
 
 class Sink:
@@ -119,9 +142,18 @@ class Sink:
             return
         self.port = free_port()
         self.env = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(self.port)}
-        self.proc = children.start([sys.executable, str(ROOT / "bench" / "sink.py"), "--port",
-                                    str(self.port), "--kind", kind],
-                                   stdout=subprocess.PIPE, text=True)
+        self.proc = children.start(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "sink.py"),
+                "--port",
+                str(self.port),
+                "--kind",
+                kind,
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         if self.proc.stdout.readline().strip() != "ready":
             raise SystemExit("the sink did not start")
 
@@ -153,13 +185,23 @@ class Sink:
 def run_pass(args, children: Children, tmp: Path, sink: Sink, dkim: bool) -> dict:
     tag = uuid.uuid4().hex[:8]
     database, drop = fresh_database(args.database, tmp, tag)
-    env = {**os.environ, "DATABASE_URL": database, **sink.env,
-           "QUEUE_PREFIX": f"nlbench:{tag}", "BATCH_SIZE": str(args.batch_size),
-           "MAIL_FROM": f"行业动态周报 <{FROM}>", "SECRET_KEY": "bench-" + tag, "APP_ENV": "testing",
-           "DKIM_SELECTOR": "", "DKIM_DOMAIN": "", "DKIM_KEY_FILE": ""}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database,
+        **sink.env,
+        "QUEUE_PREFIX": f"nlbench:{tag}",
+        "BATCH_SIZE": str(args.batch_size),
+        "MAIL_FROM": f"行业动态周报 <{FROM}>",
+        "SECRET_KEY": "bench-" + tag,
+        "APP_ENV": "testing",
+        "DKIM_SELECTOR": "",
+        "DKIM_DOMAIN": "",
+        "DKIM_KEY_FILE": "",
+    }
     if dkim:
-        env.update(DKIM_SELECTOR="bench", DKIM_DOMAIN="bench.example.org",
-                   DKIM_KEY_FILE=str(make_key(tmp)))
+        env.update(
+            DKIM_SELECTOR="bench", DKIM_DOMAIN="bench.example.org", DKIM_KEY_FILE=str(make_key(tmp))
+        )
     try:
         return _send(args, children, env, database, dkim)
     finally:
@@ -183,6 +225,7 @@ def _send(args, children: Children, env: dict, database: str, dkim: bool) -> dic
     from subscribers.seed import seed_groups
     from tests.conftest import approve_for_tests
     from tests.delivery.support import bulk_subscribers
+
     logging.getLogger("alembic").setLevel(logging.WARNING)
     app = create_app(config_module.from_environment(env))
     jobs.set_app(app)
@@ -194,56 +237,83 @@ def _send(args, children: Children, env: dict, database: str, dkim: bool) -> dic
         t = time.perf_counter()
         bulk_subscribers(args.leaders, "leadership", prefix="leader")
         bulk_subscribers(args.subscribers - args.leaders, "members", prefix="member")
-        print(f"pass DKIM {'on' if dkim else 'off'}: seeded {args.subscribers} subscribers in "
-              f"{time.perf_counter() - t:.1f}s", flush=True)
+        print(
+            f"pass DKIM {'on' if dkim else 'off'}: seeded {args.subscribers} subscribers in "
+            f"{time.perf_counter() - t:.1f}s",
+            flush=True,
+        )
         pipeline._variants._cache.clear()  # send ids repeat across the passes' databases
         send = service.send_issue(db.session, app.config, 396, ["leadership", "members"]).send
 
         start_wall = utcnow()
         t0 = time.perf_counter()
+
         def prof(i):
-            return (["-m", "cProfile", "-o", f"{args.profile}/worker-{i}.prof"]
-                        if args.profile else [])
-        workers = [children.start([sys.executable, *prof(i), str(ROOT / "worker.py"), "--burst"],
-                                  cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
-                   for i in range(args.workers)]
+            return (
+                ["-m", "cProfile", "-o", f"{args.profile}/worker-{i}.prof"] if args.profile else []
+            )
+
+        workers = [
+            children.start(
+                [sys.executable, *prof(i), str(ROOT / "worker.py"), "--burst"],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for i in range(args.workers)
+        ]
         peak = {w.pid: 0 for w in workers}
 
         def sample() -> None:
             for w in workers:
                 peak[w.pid] = max(peak[w.pid], _vm_hwm_kib(w.pid))
+
         exits = [children.wait_rusage(w, on_tick=sample) for w in workers]
         elapsed = time.perf_counter() - t0
         # An idle worker (empty queues, same start-up) measures what is not per message.
-        idle = children.wait_rusage(children.start(
-            [sys.executable, str(ROOT / "worker.py"), "--burst"], cwd=ROOT, env=env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        idle = children.wait_rusage(
+            children.start(
+                [sys.executable, str(ROOT / "worker.py"), "--burst"],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
 
         db.session.rollback()
         where = (Delivery.send_id == send.id,)
-        sent = db.session.scalar(select(func.count()).select_from(Delivery)
-                                 .where(*where, Delivery.state == DeliveryState.SENT))
+        sent = db.session.scalar(
+            select(func.count())
+            .select_from(Delivery)
+            .where(*where, Delivery.state == DeliveryState.SENT)
+        )
         firsts = {}
         for edition in ("priority", "regular"):
-            at = db.session.scalar(select(func.min(Delivery.sent_at))
-                                   .where(*where, Delivery.edition == edition))
+            at = db.session.scalar(
+                select(func.min(Delivery.sent_at)).where(*where, Delivery.edition == edition)
+            )
             firsts[edition] = (at - start_wall).total_seconds() if at else float("nan")
-        last_priority = db.session.scalar(select(func.max(Delivery.sent_at)).where(
-            *where, Delivery.edition == "priority"))
-        message = _one_message(db.session, pipeline.PipelineSettings.from_config(app.config),
-                               send.id)
+        last_priority = db.session.scalar(
+            select(func.max(Delivery.sent_at)).where(*where, Delivery.edition == "priority")
+        )
+        message = _one_message(
+            db.session, pipeline.PipelineSettings.from_config(app.config), send.id
+        )
         db.session.remove()
         db.engine.dispose()
     cpu = sum(e.cpu_s for e in exits) - len(exits) * idle.cpu_s
     return {
-        "sent": sent, "elapsed": elapsed, "rate": sent / elapsed,
+        "sent": sent,
+        "elapsed": elapsed,
+        "rate": sent / elapsed,
         "cpu_ms_per_msg": cpu * 1000 / max(sent, 1),
         "rss_mib": [kib / 1024 for kib in peak.values()],
         "idle_cpu_s": idle.cpu_s,
         "priority": f"first priority {firsts['priority']:.2f}s, last priority "
-                    f"{(last_priority - start_wall).total_seconds():.2f}s, first regular "
-                    f"{firsts['regular']:.2f}s after the workers started",
+        f"{(last_priority - start_wall).total_seconds():.2f}s, first regular "
+        f"{firsts['regular']:.2f}s after the workers started",
         "message": message,
     }
 
@@ -263,8 +333,9 @@ def fresh_database(server_url: str | None, tmp: Path, tag: str):
     """A database for one pass and the function that removes it."""
     if not server_url:
         path = tmp / f"bench-{tag}.db"
-        return f"sqlite:///{path}", lambda: [p.unlink(missing_ok=True)
-                                             for p in tmp.glob(f"bench-{tag}.db*")]
+        return f"sqlite:///{path}", lambda: [
+            p.unlink(missing_ok=True) for p in tmp.glob(f"bench-{tag}.db*")
+        ]
     import psycopg
 
     base, _, _name = server_url.rpartition("/")
@@ -275,6 +346,7 @@ def fresh_database(server_url: str | None, tmp: Path, tag: str):
     def drop() -> None:
         with psycopg.connect(server_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
     return f"{base}/{name}", drop
 
 
@@ -284,9 +356,13 @@ def make_key(tmp: Path) -> Path:
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     path = tmp / "dkim.pem"
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                       serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return path
 
 
@@ -298,13 +374,20 @@ def _one_message(session, settings, send_id: int) -> bytes:
     from newsletter.delivery.models import Delivery
     from newsletter.render import personalise
 
-    d = session.scalar(select(Delivery).where(Delivery.send_id == send_id,
-                                              Delivery.edition == "regular").limit(1))
+    d = session.scalar(
+        select(Delivery).where(Delivery.send_id == send_id, Delivery.edition == "regular").limit(1)
+    )
     _fmt, rendered, template = pipeline._variants.get(session, settings, send_id, d.variant)
     links = pipeline.subscriber_links(settings, d.subscriber_id)
     html, text = personalise(rendered, {**links, "name": d.name, "open_pixel_url": ""})
-    return template.build(to_email=d.email, to_name=d.name, message_id="<bench@x>", html=html,
-                          text=text, list_unsubscribe=[links["unsubscribe_url"]])
+    return template.build(
+        to_email=d.email,
+        to_name=d.name,
+        message_id="<bench@x>",
+        html=html,
+        text=text,
+        list_unsubscribe=[links["unsubscribe_url"]],
+    )
 
 
 def _raw_connection(sink: Sink, message: bytes, count: int, start, out) -> None:
@@ -321,8 +404,10 @@ def raw_rate(sink: Sink, message: bytes, count: int, connections: int) -> float:
     """Messages per second through `connections` parallel smtplib connections (processes)."""
     ctx = multiprocessing.get_context("fork")
     start, out = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_raw_connection, args=(sink, message, count, start, out))
-             for _ in range(connections)]
+    procs = [
+        ctx.Process(target=_raw_connection, args=(sink, message, count, start, out))
+        for _ in range(connections)
+    ]
     for p in procs:
         p.start()
     time.sleep(0.5)  # all connected and greeted before the clock starts

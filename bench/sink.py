@@ -48,7 +48,7 @@ class MinimalSmtp(asyncio.Protocol):
                 if end < 0:
                     self.buf = buf[-4:]
                     return
-                buf = buf[end + len(END):]
+                buf = buf[end + len(END) :]
                 self.in_data = False
                 Counter.count += 1
                 self.transport.write(b"250 2.0.0 Ok: queued as %d\r\n" % Counter.count)
@@ -57,7 +57,7 @@ class MinimalSmtp(asyncio.Protocol):
             if line_end < 0:
                 self.buf = buf
                 return
-            line, buf = buf[:line_end], buf[line_end + 2:]
+            line, buf = buf[:line_end], buf[line_end + 2 :]
             verb = line[:4].upper()
             if verb in (b"EHLO", b"HELO"):
                 self.transport.write(EHLO if verb == b"EHLO" else b"250 sink.localhost\r\n")

@@ -35,9 +35,16 @@ UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 
 
 def build_env(args) -> dict:
     env = dict(os.environ)
-    env.update({"DATABASE_URL": args.database_url, "REDIS_URL": args.redis_url,
-                "QUEUE_PREFIX": args.prefix, "SECRET_KEY": "bench-secret", "APP_ENV": "testing",
-                "BASE_URL": f"http://127.0.0.1:{args.port}"})
+    env.update(
+        {
+            "DATABASE_URL": args.database_url,
+            "REDIS_URL": args.redis_url,
+            "QUEUE_PREFIX": args.prefix,
+            "SECRET_KEY": "bench-secret",
+            "APP_ENV": "testing",
+            "BASE_URL": f"http://127.0.0.1:{args.port}",
+        }
+    )
     return env
 
 
@@ -60,24 +67,48 @@ def prepare(args) -> list[str]:
         upgrade(directory=MIGRATIONS_DIR, revision="heads")
         issue = load_sample(db.session)
         sent_at = utcnow() - dt.timedelta(hours=1)
-        send = Send(issue_id=issue.id, group_codes=[], status=SendStatus.DONE,
-                    created_at=sent_at, started_at=sent_at)
+        send = Send(
+            issue_id=issue.id,
+            group_codes=[],
+            status=SendStatus.DONE,
+            created_at=sent_at,
+            started_at=sent_at,
+        )
         db.session.add(send)
         db.session.flush()
-        store_links(db.session, send.id, [
-            {"n": n, "url": f"https://example.org/a/{n}", "article": f"a-{n}", "label": ""}
-            for n in (1, 2, 3)])
-        db.session.execute(db.insert(Delivery), [
-            {"send_id": send.id, "email": f"b{i}@example.com", "name": "", "edition": "regular",
-             "state": "sent", "sent_at": sent_at, "created_at": sent_at, "updated_at": sent_at}
-            for i in range(args.deliveries)])
+        store_links(
+            db.session,
+            send.id,
+            [
+                {"n": n, "url": f"https://example.org/a/{n}", "article": f"a-{n}", "label": ""}
+                for n in (1, 2, 3)
+            ],
+        )
+        db.session.execute(
+            db.insert(Delivery),
+            [
+                {
+                    "send_id": send.id,
+                    "email": f"b{i}@example.com",
+                    "name": "",
+                    "edition": "regular",
+                    "state": "sent",
+                    "sent_at": sent_at,
+                    "created_at": sent_at,
+                    "updated_at": sent_at,
+                }
+                for i in range(args.deliveries)
+            ],
+        )
         db.session.commit()
         ids = list(db.session.scalars(db.select(Delivery.id).where(Delivery.send_id == send.id)))
         paths = []
         for did in ids:
             paths.append(open_pixel_url(app.config, send.id, did).split(str(args.port), 1)[1])
-            paths.append(click_base_url(app.config, send.id, did).split(str(args.port), 1)[1]
-                         + f"/{random.randint(1, 3)}")
+            paths.append(
+                click_base_url(app.config, send.id, did).split(str(args.port), 1)[1]
+                + f"/{random.randint(1, 3)}"
+            )
         db.engine.dispose()
     return paths
 
@@ -125,10 +156,18 @@ def drive(args) -> None:
         t.join()
     elapsed = time.perf_counter() - t0
     latencies.sort()
-    print(json.dumps({"sent": len(latencies), "errors": len(errors), "elapsed": elapsed,
-                      "p50": latencies[len(latencies) // 2] * 1000,
-                      "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000,
-                      "first_errors": errors[:5]}))
+    print(
+        json.dumps(
+            {
+                "sent": len(latencies),
+                "errors": len(errors),
+                "elapsed": elapsed,
+                "p50": latencies[len(latencies) // 2] * 1000,
+                "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+                "first_errors": errors[:5],
+            }
+        )
+    )
 
 
 def flush_all(args) -> tuple[int, float, int]:
@@ -147,8 +186,11 @@ def flush_all(args) -> tuple[int, float, int]:
             if not result.get("read"):
                 break
         elapsed = time.perf_counter() - t0
-        recorded = db.session.scalar(db.select(db.func.count()).select_from(DeliveryEvent)
-                                     .where(DeliveryEvent.kind.in_(["opened", "clicked"])))
+        recorded = db.session.scalar(
+            db.select(db.func.count())
+            .select_from(DeliveryEvent)
+            .where(DeliveryEvent.kind.in_(["opened", "clicked"]))
+        )
     return flushed, elapsed, recorded
 
 
@@ -178,6 +220,7 @@ def main() -> None:
     (tmp / "paths.json").write_text(json.dumps(paths))
     env = build_env(args)
     from redis import Redis
+
     redis = Redis.from_url(args.redis_url)
     const = serve_and_drive(args, env, tmp, paths, "bench.const_app:create_app()")
     ours = serve_and_drive(args, env, tmp, paths, "newsletter:create_app()")
@@ -185,19 +228,31 @@ def main() -> None:
     flushed, flush_s, recorded = flush_all(args)
     for key in redis.scan_iter(f"{args.prefix}*"):
         redis.delete(key)
-    print(f"gunicorn gthread {args.workers}x{args.threads}, client {args.concurrency} "
-          f"keep-alive connections, {args.deliveries} deliveries, DB {args.database_url.split(':')[0]}")
+    print(
+        f"gunicorn gthread {args.workers}x{args.threads}, client {args.concurrency} "
+        f"keep-alive connections, {args.deliveries} deliveries, DB {args.database_url.split(':')[0]}"
+    )
     for label, r in (("constant-answer app", const), ("tracking endpoints", ours)):
-        print(f"{label:<20} {r['sent']} requests (errors {r['errors']}) in {r['elapsed']:.2f} s = "
-              f"{r['sent'] / r['elapsed']:.0f} req/s, p50 {r['p50']:.2f} ms, p99 {r['p99']:.2f} ms")
+        print(
+            f"{label:<20} {r['sent']} requests (errors {r['errors']}) in {r['elapsed']:.2f} s = "
+            f"{r['sent'] / r['elapsed']:.0f} req/s, p50 {r['p50']:.2f} ms, p99 {r['p99']:.2f} ms"
+        )
     ratio = (ours["sent"] / ours["elapsed"]) / (const["sent"] / const["elapsed"])
-    print(f"ratio tracking / constant: {ratio:.2f} (target ≥ 0.8); p99 {ours['p99']:.2f} ms "
-          f"(target ≤ 10)")
-    print(f"events accepted   {buffered} of {ours['sent'] + 1} requests (the rest within the "
-          f"per-delivery/per-link windows, dropped before the database)")
-    print(f"flush             {flushed} events in {flush_s:.2f} s ({flushed / max(flush_s, 1e-9):.0f} events/s)")
-    print(f"events recorded   {recorded} = events accepted {buffered}: "
-          f"{'OK' if recorded == buffered else 'MISMATCH'}")
+    print(
+        f"ratio tracking / constant: {ratio:.2f} (target ≥ 0.8); p99 {ours['p99']:.2f} ms "
+        f"(target ≤ 10)"
+    )
+    print(
+        f"events accepted   {buffered} of {ours['sent'] + 1} requests (the rest within the "
+        f"per-delivery/per-link windows, dropped before the database)"
+    )
+    print(
+        f"flush             {flushed} events in {flush_s:.2f} s ({flushed / max(flush_s, 1e-9):.0f} events/s)"
+    )
+    print(
+        f"events recorded   {recorded} = events accepted {buffered}: "
+        f"{'OK' if recorded == buffered else 'MISMATCH'}"
+    )
     if ours["errors"] or const["errors"] or recorded != buffered:
         sys.exit(1)
 
@@ -208,10 +263,25 @@ def serve_and_drive(args, env: dict, tmp: Path, paths: list[str], app_spec: str)
 
     children = Children()
     server = children.start(
-        [str(ROOT / ".venv" / "bin" / "gunicorn"), "-b", f"127.0.0.1:{args.port}",
-         "-w", str(args.workers), "-k", "gthread", "--threads", str(args.threads),
-         "--keep-alive", "5", "--log-level", "warning", app_spec],
-        cwd=ROOT, env=env)
+        [
+            str(ROOT / ".venv" / "bin" / "gunicorn"),
+            "-b",
+            f"127.0.0.1:{args.port}",
+            "-w",
+            str(args.workers),
+            "-k",
+            "gthread",
+            "--threads",
+            str(args.threads),
+            "--keep-alive",
+            "5",
+            "--log-level",
+            "warning",
+            app_spec,
+        ],
+        cwd=ROOT,
+        env=env,
+    )
     try:
         deadline = time.time() + 30
         while True:
@@ -225,10 +295,25 @@ def serve_and_drive(args, env: dict, tmp: Path, paths: list[str], app_spec: str)
                     raise SystemExit("gunicorn did not come up") from None
                 time.sleep(0.2)
         out = subprocess.run(
-            [sys.executable, __file__, "--drive", "--paths-file", str(tmp / "paths.json"),
-             "--port", str(args.port), "--requests", str(args.requests),
-             "--concurrency", str(args.concurrency)],
-            cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+            [
+                sys.executable,
+                __file__,
+                "--drive",
+                "--paths-file",
+                str(tmp / "paths.json"),
+                "--port",
+                str(args.port),
+                "--requests",
+                str(args.requests),
+                "--concurrency",
+                str(args.concurrency),
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         return json.loads(out.stdout)
     finally:
         children.stop(server, grace=15)

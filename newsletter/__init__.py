@@ -24,7 +24,9 @@ BLUEPRINTS = [
     "subscribers.staff_views",
     "newsletter.tracking.views",
     "newsletter.reports.views",
-    "newsletter.review.views", "newsletter.api.views", "newsletter.security",
+    "newsletter.review.views",
+    "newsletter.api.views",
+    "newsletter.security",
 ]
 
 # Modules whose models make up the schema (importing them registers the tables).
@@ -64,7 +66,8 @@ def create_app(config: dict | None = None, *, web: bool = True) -> Flask:
 
         n = app.config["PROXY_COUNT"]
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]  # Flask's middleware idiom
-            app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+            app.wsgi_app, x_for=n, x_proto=n, x_host=n
+        )
 
     for module in MODELS:
         importlib.import_module(module)
@@ -81,8 +84,11 @@ def create_app(config: dict | None = None, *, web: bool = True) -> Flask:
         extensions.migrate.init_app(app, db, directory=MIGRATIONS_DIR)
         extensions.csrf.init_app(app)
         login_manager.init_app(app)
-    babel.init_app(app, locale_selector=i18n.select_locale,
-                   default_translation_directories=str(Path(__file__).parent / "translations"))
+    babel.init_app(
+        app,
+        locale_selector=i18n.select_locale,
+        default_translation_directories=str(Path(__file__).parent / "translations"),
+    )
     app.after_request(i18n.remember_choice)
     from flask_babel import get_locale
 

@@ -25,8 +25,9 @@ def issues_parse(path: Path) -> None:
     from newsletter.bulletin.parser import IssueParseError
 
     try:
-        result = formats.parse_extracted(formats.extract(_read(path), path.name),
-                                         names=_group_directory())
+        result = formats.parse_extracted(
+            formats.extract(_read(path), path.name), names=_group_directory()
+        )
     except IssueParseError as exc:
         click.echo(f"{path}: {exc}", err=True)
         sys.exit(2)
@@ -54,8 +55,10 @@ def issues_import(path: Path) -> None:
     review_service.note_edit(db.session, issue, None, ReviewAction.IMPORTED)
     audit_text.record_import(issue, created, via="cli", source=str(path))
     articles = sum(len(s.articles) for s in issue.sections)
-    click.echo(f"{'imported' if created else 'updated'} issue {issue.number} "
-               f"({len(issue.sections)} sections, {articles} articles)")
+    click.echo(
+        f"{'imported' if created else 'updated'} issue {issue.number} "
+        f"({len(issue.sections)} sections, {articles} articles)"
+    )
 
 
 def _group_directory() -> dict | None:
@@ -88,8 +91,7 @@ def _read(path: Path) -> bytes:
         click.echo(f"{path}: cannot read: {exc.strerror}", err=True)
         sys.exit(2)
     if len(data) > MAX_FILE_BYTES:
-        click.echo(f"{path}: the file is over the {MAX_FILE_BYTES // (1 << 20)} MB limit",
-                   err=True)
+        click.echo(f"{path}: the file is over the {MAX_FILE_BYTES // (1 << 20)} MB limit", err=True)
         sys.exit(2)
     return data
 
@@ -103,28 +105,54 @@ class _DefaultCommandGroup(AppGroup):
         return super().resolve_command(ctx, args)
 
 
-send_cli = _DefaultCommandGroup("send", help="Send an issue: `send NUMBER [--group CODE] [--wait]`.")
+send_cli = _DefaultCommandGroup(
+    "send", help="Send an issue: `send NUMBER [--group CODE] [--wait]`."
+)
 
 
 @send_cli.command("issue", hidden=True)
 @click.argument("number", type=int)
-@click.option("--group", "groups", multiple=True,
-              help="Group code (repeatable). Default: every group.")
-@click.option("--only-new", is_flag=True,
-              help="Only readers who have not received this issue yet (a follow-up).")
+@click.option(
+    "--group", "groups", multiple=True, help="Group code (repeatable). Default: every group."
+)
+@click.option(
+    "--only-new",
+    is_flag=True,
+    help="Only readers who have not received this issue yet (a follow-up).",
+)
 @click.option("--test", "test_addresses", multiple=True, help="Send a test to this address.")
-@click.option("--edition", type=click.Choice(["regular", "priority"]), default="regular",
-              help="The edition a test send mails.")
+@click.option(
+    "--edition",
+    type=click.Choice(["regular", "priority"]),
+    default="regular",
+    help="The edition a test send mails.",
+)
 @click.option("--as", "as_email", default=None, help="The staff account sending (audit log).")
 @click.option("--wait", is_flag=True, help="Block until every delivery is final.")
 @click.option("--timeout", type=float, default=3600.0, help="Seconds --wait waits at most.")
-@click.option("--at", "at", default=None,
-              help="Schedule instead of sending now: 'YYYY-MM-DD HH:MM' in TIMEZONE (Asia/Shanghai).")
-@click.option("--dry-run", is_flag=True,
-              help="Only forecast how long the send would take at the relays' limits.")
-def send_issue(number: int, groups: tuple[str, ...], only_new: bool,
-               test_addresses: tuple[str, ...], edition: str, as_email: str | None, wait: bool,
-               timeout: float, at: str | None, dry_run: bool) -> None:
+@click.option(
+    "--at",
+    "at",
+    default=None,
+    help="Schedule instead of sending now: 'YYYY-MM-DD HH:MM' in TIMEZONE (Asia/Shanghai).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Only forecast how long the send would take at the relays' limits.",
+)
+def send_issue(
+    number: int,
+    groups: tuple[str, ...],
+    only_new: bool,
+    test_addresses: tuple[str, ...],
+    edition: str,
+    as_email: str | None,
+    wait: bool,
+    timeout: float,
+    at: str | None,
+    dry_run: bool,
+) -> None:
     """Create a send of issue NUMBER and queue its deliveries (sends.service)."""
     from sqlalchemy import select
 
@@ -140,13 +168,26 @@ def send_issue(number: int, groups: tuple[str, ...], only_new: bool,
     scheduled_at = _parse_local_time(at) if at else None
     try:
         if test_addresses:
-            started = service.send_test(db.session, current_app.config, number,
-                                        list(test_addresses), edition=edition, actor=actor,
-                                        via="cli")
+            started = service.send_test(
+                db.session,
+                current_app.config,
+                number,
+                list(test_addresses),
+                edition=edition,
+                actor=actor,
+                via="cli",
+            )
         else:
-            started = service.send_issue(db.session, current_app.config, number, codes,
-                                         only_new=only_new, scheduled_at=scheduled_at,
-                                         actor=actor, via="cli")
+            started = service.send_issue(
+                db.session,
+                current_app.config,
+                number,
+                codes,
+                only_new=only_new,
+                scheduled_at=scheduled_at,
+                actor=actor,
+                via="cli",
+            )
     except SendError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -154,14 +195,20 @@ def send_issue(number: int, groups: tuple[str, ...], only_new: bool,
     if started.warning:
         click.echo(f"warning: {started.warning}", err=True)
     if scheduled_at is not None:
-        click.echo(f"send {send.id}: issue {number} scheduled for {at} "
-                   f"({current_app.config['BABEL_DEFAULT_TIMEZONE']})")
+        click.echo(
+            f"send {send.id}: issue {number} scheduled for {at} "
+            f"({current_app.config['BABEL_DEFAULT_TIMEZONE']})"
+        )
         return
     total = sum(_counts(send.id).values())
-    skipped = (f", {started.skipped_received} who already have it left out"
-               if started.skipped_received else "")
-    click.echo(f"send {send.id}: issue {number}, {total} deliveries in {started.jobs} jobs"
-               f"{skipped}")
+    skipped = (
+        f", {started.skipped_received} who already have it left out"
+        if started.skipped_received
+        else ""
+    )
+    click.echo(
+        f"send {send.id}: issue {number}, {total} deliveries in {started.jobs} jobs{skipped}"
+    )
     if wait:
         _wait(send.id, timeout)
 
@@ -185,15 +232,17 @@ def _dry_run(codes: list[str], at) -> None:
     from newsletter.delivery.relays import RelayConfigError
 
     try:
-        f = forecast_for(db.session, current_app.config, redis_connection(current_app.config),
-                         codes, now=at)
+        f = forecast_for(
+            db.session, current_app.config, redis_connection(current_app.config), codes, now=at
+        )
     except RelayConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     for line in f.summary():
         click.echo(line)
-    click.echo(json.dumps({k: v for k, v in f.to_json().items() if k != "summary"},
-                          ensure_ascii=False))
+    click.echo(
+        json.dumps({k: v for k, v in f.to_json().items() if k != "summary"}, ensure_ascii=False)
+    )
 
 
 @send_cli.command("resume")
@@ -275,6 +324,7 @@ def _parse_local_time(value: str):
 
 def _counts(send_id: int) -> dict[str, int]:
     from newsletter.delivery import store
+
     db.session.expire_all()
     return store.counts(db.session, send_id)
 
@@ -296,14 +346,19 @@ def _wait(send_id: int, timeout: float) -> None:
     while True:
         try:
             db.session.expire_all()
-            p = control.progress(db.session, send_id, settings.priority_grace_minutes,
-                                 not settings.resend_in_doubt)
+            p = control.progress(
+                db.session, send_id, settings.priority_grace_minutes, not settings.resend_in_doubt
+            )
             db.session.rollback()
             delay = 0.5
         except DBAPIError as exc:
             db.session.rollback()
-            click.echo(f"\rdatabase unavailable ({str(exc).splitlines()[0][:60]}); "
-                       f"retrying in {delay:.0f}s   ", nl=False, err=True)
+            click.echo(
+                f"\rdatabase unavailable ({str(exc).splitlines()[0][:60]}); "
+                f"retrying in {delay:.0f}s   ",
+                nl=False,
+                err=True,
+            )
             time.sleep(delay)
             delay = min(delay * 2, 15)
             if time.monotonic() > deadline:
@@ -314,14 +369,19 @@ def _wait(send_id: int, timeout: float) -> None:
         note = ""
         if p["status"] == SendStatus.PAUSED and p["paused_reason"]:
             note = f" 已暂停：{p['paused_reason']}" + (" (将自动重试)" if p["resume_at"] else "")
-        click.echo(f"\r[{_bar(done, p['total'])}] {done}/{p['total']} {_pace(p)}{note}   ",
-                   nl=False, err=True)
+        click.echo(
+            f"\r[{_bar(done, p['total'])}] {done}/{p['total']} {_pace(p)}{note}   ",
+            nl=False,
+            err=True,
+        )
         if p["remaining"] == 0:
             click.echo("", err=True)
             break
         if p["status"] == SendStatus.PAUSED and p["paused_reason"] and not p["resume_at"]:
-            click.echo(f"\npaused: {p['paused_reason'] or 'by staff'} — "
-                       f"{p['paused_detail'] or ''}", err=True)
+            click.echo(
+                f"\npaused: {p['paused_reason'] or 'by staff'} — {p['paused_detail'] or ''}",
+                err=True,
+            )
             click.echo(json.dumps(p["counts"]))
             sys.exit(3)
         if p["status"] == SendStatus.CANCELLED:
@@ -422,4 +482,5 @@ def main() -> None:
     from newsletter import create_app
 
     FlaskGroup(create_app=create_app, help="The newsletter service's command line.")(
-        prog_name="newsletter")
+        prog_name="newsletter"
+    )

@@ -56,12 +56,14 @@ class ConfigError(RuntimeError):
 
     def __init__(self, problems: list[str]):
         self.problems = problems
-        super().__init__("the app cannot start with these settings:\n"
-                         + "\n".join(f"  - {p}" for p in problems))
+        super().__init__(
+            "the app cannot start with these settings:\n" + "\n".join(f"  - {p}" for p in problems)
+        )
 
 
 # --- parsers: each takes the raw value (a string from the environment, or an already typed
 # value from create_app's mapping) and returns the typed value or raises ValueError(reason).
+
 
 def integer(min: int | None = 0, max: int | None = None) -> Callable[[Any], int]:
     def parse(value: Any) -> int:
@@ -73,6 +75,7 @@ def integer(min: int | None = 0, max: int | None = None) -> Callable[[Any], int]
             raise ValueError(f"{value!r} is not a whole number") from None
         _bounds(number, min, max)
         return number
+
     parse.kind = "int"  # type: ignore[attr-defined]  # shown in errors
     return parse
 
@@ -85,6 +88,7 @@ def number(min: float | None = 0, max: float | None = None) -> Callable[[Any], f
             raise ValueError(f"{value!r} is not a number") from None
         _bounds(result, min, max)
         return float(result)
+
     parse.kind = "number"  # type: ignore[attr-defined]  # shown in errors
     return parse
 
@@ -123,6 +127,7 @@ def choice(*allowed: str) -> Callable[[Any], str]:
         if result not in allowed:
             raise ValueError(f"{value!r} is not one of {', '.join(allowed)}")
         return result
+
     return parse
 
 
@@ -131,9 +136,11 @@ def url(*schemes: str, strip_slash: bool = False) -> Callable[[Any], str]:
         result = str(value).strip()
         parts = urlsplit(result)
         if parts.scheme not in schemes or not (parts.netloc or parts.path):
-            raise ValueError(f"{value!r} is not a URL starting with "
-                             + " or ".join(f"{s}://" for s in schemes))
+            raise ValueError(
+                f"{value!r} is not a URL starting with " + " or ".join(f"{s}://" for s in schemes)
+            )
         return result.rstrip("/") if strip_slash else result
+
     return parse
 
 
@@ -169,9 +176,9 @@ def database_url(value: Any) -> str:
     result = str(value).strip()
     # psycopg 3 is the driver we ship; plain postgresql:// URLs would ask for psycopg2.
     if result.startswith("postgres://"):
-        result = "postgresql://" + result[len("postgres://"):]
+        result = "postgresql://" + result[len("postgres://") :]
     if result.startswith("postgresql://"):
-        result = "postgresql+psycopg://" + result[len("postgresql://"):]
+        result = "postgresql+psycopg://" + result[len("postgresql://") :]
     if not re.match(r"^(sqlite|postgresql\+psycopg)://", result):
         raise ValueError(f"{value!r} is neither sqlite:///… nor postgresql://…")
     return result
@@ -183,10 +190,10 @@ def path(value: Any) -> str:
 
 @dataclass(frozen=True)
 class Setting:
-    env: str                        # the environment variable (documented in the README)
+    env: str  # the environment variable (documented in the README)
     parse: Callable[[Any], Any]
-    default: Any                    # the one default; None: unset
-    key: str | None = None          # Flask config key, when not the variable's name
+    default: Any  # the one default; None: unset
+    key: str | None = None  # Flask config key, when not the variable's name
 
     @property
     def config_key(self) -> str:
@@ -199,8 +206,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SECRET_KEY", text, None),
     Setting("FLASK_DEBUG", boolean, False, key="DEBUG"),
     Setting("INSTANCE_DIR", path, str(INSTANCE_DIR)),  # read once, at import (instance_dir)
-    Setting("DATABASE_URL", database_url, f"sqlite:///{INSTANCE_DIR / 'newsletter.db'}",
-            key="SQLALCHEMY_DATABASE_URI"),
+    Setting(
+        "DATABASE_URL",
+        database_url,
+        f"sqlite:///{INSTANCE_DIR / 'newsletter.db'}",
+        key="SQLALCHEMY_DATABASE_URI",
+    ),
     Setting("REDIS_URL", url("redis", "rediss", "unix"), "redis://127.0.0.1:6379/0"),
     Setting("REDIS_CA_FILE", path, ""),
     Setting("QUEUE_PREFIX", text, "newsletter"),
@@ -323,28 +334,40 @@ def production_problems(config: Mapping) -> list[str]:
     problems = []
     key = config.get("SECRET_KEY") or ""
     if not key:
-        problems.append("SECRET_KEY is not set: it signs sessions and every reader link. Set "
-                        f"it to at least {MIN_SECRET_KEY_LENGTH} random characters, e.g. "
-                        "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`")
+        problems.append(
+            "SECRET_KEY is not set: it signs sessions and every reader link. Set "
+            f"it to at least {MIN_SECRET_KEY_LENGTH} random characters, e.g. "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+        )
     elif len(key) < MIN_SECRET_KEY_LENGTH:
-        problems.append(f"SECRET_KEY is {len(key)} characters long; production needs at least "
-                        f"{MIN_SECRET_KEY_LENGTH} random ones")
+        problems.append(
+            f"SECRET_KEY is {len(key)} characters long; production needs at least "
+            f"{MIN_SECRET_KEY_LENGTH} random ones"
+        )
     if config.get("DEV_MAILBOX_DIR"):
-        problems.append("DEV_MAILBOX_DIR is set: the development mailbox shows every message "
-                        "sent (password resets included); unset it in production")
+        problems.append(
+            "DEV_MAILBOX_DIR is set: the development mailbox shows every message "
+            "sent (password resets included); unset it in production"
+        )
     if config.get("DEBUG"):
-        problems.append("FLASK_DEBUG is on: the debugger runs code for whoever sees an error "
-                        "page; turn it off in production")
+        problems.append(
+            "FLASK_DEBUG is on: the debugger runs code for whoever sees an error "
+            "page; turn it off in production"
+        )
     if not str(config.get("BASE_URL", "")).startswith("https://"):
-        problems.append(f"BASE_URL is {config.get('BASE_URL')!r}: readers' links carry their "
-                        "tokens, so production needs https://")
+        problems.append(
+            f"BASE_URL is {config.get('BASE_URL')!r}: readers' links carry their "
+            "tokens, so production needs https://"
+        )
     if config.get("COOKIE_SECURE") == "off":
         problems.append("COOKIE_SECURE is off: session cookies would travel over plain http")
     redis = urlsplit(str(config.get("REDIS_URL", "")))
     if not redis.password and "password=" not in redis.query:
-        problems.append("REDIS_URL has no password: whoever reaches Redis could queue or alter "
-                        "work; set `requirepass` in Redis and put it in the URL "
-                        "(redis://:PASSWORD@host:6379/0, or rediss:// for TLS)")
+        problems.append(
+            "REDIS_URL has no password: whoever reaches Redis could queue or alter "
+            "work; set `requirepass` in Redis and put it in the URL "
+            "(redis://:PASSWORD@host:6379/0, or rediss:// for TLS)"
+        )
     return problems
 
 
@@ -367,6 +390,7 @@ def instance_secret_key(directory: Path | None = None) -> str:
         if key:
             return key
         import time
+
         time.sleep(0.02)
     raise ConfigError([f"{file} is empty: delete it and start again"])
 

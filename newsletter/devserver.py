@@ -57,14 +57,18 @@ def main(argv: list[str] | None = None) -> None:
     sink = SinkServer(args.smtp_port, os.environ["DEV_MAILBOX_DIR"]).start()
     # Its own process group (RQ's scheduler is a child of the worker), ended with us even
     # when we are stopped by a signal: a stray worker would keep taking the dev queues.
-    worker = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "worker.py")], cwd=PROJECT_ROOT,
-                              start_new_session=True)
+    worker = subprocess.Popen(
+        [sys.executable, str(PROJECT_ROOT / "worker.py")], cwd=PROJECT_ROOT, start_new_session=True
+    )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    print(f"\n  行业动态周报 · 订阅服务 running at {os.environ['BASE_URL']}/\n"
-          f"  staff sign-in: {os.environ['BASE_URL']}/staff/login (development only, password {DEV_PASSWORD}): "
-          f"{', '.join(e for e, _, _ in DEV_STAFF)}\n"
-          f"  SMTP sink on 127.0.0.1:{args.smtp_port} (mail shown at /dev/mailbox/)\n"
-          f"  try: .venv/bin/flask --app newsletter send 396 --wait\n", flush=True)
+    print(
+        f"\n  行业动态周报 · 订阅服务 running at {os.environ['BASE_URL']}/\n"
+        f"  staff sign-in: {os.environ['BASE_URL']}/staff/login (development only, password {DEV_PASSWORD}): "
+        f"{', '.join(e for e, _, _ in DEV_STAFF)}\n"
+        f"  SMTP sink on 127.0.0.1:{args.smtp_port} (mail shown at /dev/mailbox/)\n"
+        f"  try: .venv/bin/flask --app newsletter send 396 --wait\n",
+        flush=True,
+    )
     try:
         app.run(host=args.host, port=args.port, debug=False, use_reloader=False)
     finally:
@@ -80,9 +84,11 @@ def main(argv: list[str] | None = None) -> None:
 # Development-only accounts (printed at start): an admin, and an editor and a reviewer so
 # that the sample can go through the 责编/复核 approval the way staff would do it.
 DEV_PASSWORD = "admin-dev-password"
-DEV_STAFF = [("admin@example.org", "开发管理员", ["editor", "reviewer", "sender", "admin"]),
-             ("editor@example.org", "示例责编", ["editor"]),
-             ("reviewer@example.org", "示例复核", ["reviewer"])]
+DEV_STAFF = [
+    ("admin@example.org", "开发管理员", ["editor", "reviewer", "sender", "admin"]),
+    ("editor@example.org", "示例责编", ["editor"]),
+    ("reviewer@example.org", "示例复核", ["reviewer"]),
+]
 
 
 def _ensure_dev_staff() -> None:
@@ -108,8 +114,10 @@ def _approve_sample(issue) -> None:
     from newsletter.review import service as review
     from newsletter.staff.models import StaffUser
 
-    editor, reviewer = (db.session.scalar(select(StaffUser).where(StaffUser.email == e))
-                        for e in ("editor@example.org", "reviewer@example.org"))
+    editor, reviewer = (
+        db.session.scalar(select(StaffUser).where(StaffUser.email == e))
+        for e in ("editor@example.org", "reviewer@example.org")
+    )
     assert editor is not None and reviewer is not None  # seeded just before
     try:
         review.submit(db.session, issue, editor, notify_people=False)

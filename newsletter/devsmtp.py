@@ -32,15 +32,25 @@ class SinkHandler:
         self._maildir = mailbox.Maildir(maildir, create=True) if maildir else None
 
     async def handle_DATA(self, server, session, envelope):
-        item = Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content
-                        or envelope.content)
+        item = Received(
+            envelope.mail_from,
+            list(envelope.rcpt_tos),
+            envelope.original_content or envelope.content,
+        )
         with self._lock:
             self.received.append(item)
             if self._maildir is not None:
-                self._maildir.add(mailbox.MaildirMessage(
-                    b"X-Envelope-From: " + item.mail_from.encode() + b"\r\n"
-                    + b"X-Envelope-To: " + ",".join(item.rcpt_tos).encode() + b"\r\n" + item.data
-                ))
+                self._maildir.add(
+                    mailbox.MaildirMessage(
+                        b"X-Envelope-From: "
+                        + item.mail_from.encode()
+                        + b"\r\n"
+                        + b"X-Envelope-To: "
+                        + ",".join(item.rcpt_tos).encode()
+                        + b"\r\n"
+                        + item.data
+                    )
+                )
         return "250 Message accepted for delivery"
 
 
@@ -63,16 +73,16 @@ class CountingHandler:
 class SinkServer:
     """An aiosmtpd server on loopback in a background thread."""
 
-    def __init__(self, port: int = 0, maildir: str | None = None, handler=None,
-                 host: str = "127.0.0.1"):
+    def __init__(
+        self, port: int = 0, maildir: str | None = None, handler=None, host: str = "127.0.0.1"
+    ):
         self.handler = handler or SinkHandler(maildir)
         if port == 0:
             port = free_port(host)
         # aiosmtpd refuses (552) and stops buffering a message beyond this; a handler may
         # set its own limit (the bounce intake: BOUNCE_MAX_BYTES).
         limit = getattr(self.handler, "data_size_limit", 10 * 1024 * 1024)
-        self.controller = Controller(self.handler, hostname=host, port=port,
-                                     data_size_limit=limit)
+        self.controller = Controller(self.handler, hostname=host, port=port, data_size_limit=limit)
         self.host, self.port = host, port
 
     def start(self) -> SinkServer:
@@ -89,6 +99,7 @@ class SinkServer:
 
 def free_port(host: str = "127.0.0.1") -> int:
     import socket
+
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
@@ -99,8 +110,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8025)
     parser.add_argument("--maildir", default=str(Path("instance") / "mailbox"))
-    parser.add_argument("--discard", action="store_true",
-                        help="keep nothing; print the count on exit (benchmarks)")
+    parser.add_argument(
+        "--discard", action="store_true", help="keep nothing; print the count on exit (benchmarks)"
+    )
     args = parser.parse_args(argv)
     handler = CountingHandler() if args.discard else None
     server = SinkServer(args.port, args.maildir, handler=handler, host=args.host).start()

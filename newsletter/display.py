@@ -23,30 +23,71 @@ _GROUPS_KEY = "newsletter.group_names"
 
 LABELS: dict[str, dict[str, object]] = {
     # a send (delivery/models.SendStatus)
-    "send": {"scheduled": _l("已排程"), "queued": _l("排队中"), "sending": _l("发送中"),
-             "paused": _l("已暂停"), "cancelled": _l("已取消"), "done": _l("已完成")},
+    "send": {
+        "scheduled": _l("已排程"),
+        "queued": _l("排队中"),
+        "sending": _l("发送中"),
+        "paused": _l("已暂停"),
+        "cancelled": _l("已取消"),
+        "done": _l("已完成"),
+    },
     # one email (delivery/models.DeliveryState) and the report's soft bounces
-    "delivery": {"queued": _l("排队中"), "sending": _l("发送中"), "deferred": _l("延迟重试"),
-                 "sent": _l("已送达"), "failed": _l("失败"), "bounced": _l("退信"),
-                 "cancelled": _l("已取消"), "soft": _l("软退信")},
+    "delivery": {
+        "queued": _l("排队中"),
+        "sending": _l("发送中"),
+        "deferred": _l("延迟重试"),
+        "sent": _l("已送达"),
+        "failed": _l("失败"),
+        "bounced": _l("退信"),
+        "cancelled": _l("已取消"),
+        "soft": _l("软退信"),
+    },
     # tracking events
-    "event": {"queued": _l("排队"), "sent": _l("已发送"), "deferred": _l("延迟"),
-              "failed": _l("失败"), "bounced": _l("退信"), "opened": _l("打开"),
-              "clicked": _l("点击"), "unsubscribed": _l("退订"), "complained": _l("投诉")},
+    "event": {
+        "queued": _l("排队"),
+        "sent": _l("已发送"),
+        "deferred": _l("延迟"),
+        "failed": _l("失败"),
+        "bounced": _l("退信"),
+        "opened": _l("打开"),
+        "clicked": _l("点击"),
+        "unsubscribed": _l("退订"),
+        "complained": _l("投诉"),
+    },
     # where an issue stands (review/models.WorkflowState)
-    "workflow": {"draft": _l("草稿"), "in_review": _l("待复核"), "approved": _l("已批准"),
-                 "scheduled": _l("已排程"), "sending": _l("发送中"), "sent": _l("已完成")},
+    "workflow": {
+        "draft": _l("草稿"),
+        "in_review": _l("待复核"),
+        "approved": _l("已批准"),
+        "scheduled": _l("已排程"),
+        "sending": _l("发送中"),
+        "sent": _l("已完成"),
+    },
     "issue": {"draft": _l("草稿"), "sending": _l("发送中"), "sent": _l("已完成")},
-    "subscriber": {"pending": _l("待确认"), "active": _l("正常"), "paused": _l("暂停"),
-                   "unsubscribed": _l("已退订"), "bounced": _l("已退信"),
-                   "suppressed": _l("禁发")},
-    "review_action": {"imported": _l("导入"), "edited": _l("修改内容"), "submitted": _l("提交复核"),
-                      "approved": _l("批准"), "sent_back": _l("退回修改"),
-                      "reopened": _l("批准后被修改，重新待复核")},
+    "subscriber": {
+        "pending": _l("待确认"),
+        "active": _l("正常"),
+        "paused": _l("暂停"),
+        "unsubscribed": _l("已退订"),
+        "bounced": _l("已退信"),
+        "suppressed": _l("禁发"),
+    },
+    "review_action": {
+        "imported": _l("导入"),
+        "edited": _l("修改内容"),
+        "submitted": _l("提交复核"),
+        "approved": _l("批准"),
+        "sent_back": _l("退回修改"),
+        "reopened": _l("批准后被修改，重新待复核"),
+    },
     "edition": {"regular": _l("普通版"), "priority": _l("领导版")},
     "format": {"html": _l("HTML"), "text": _l("纯文本")},
-    "role": {"editor": _l("编辑人员"), "reviewer": _l("复核人员"), "sender": _l("发送人员"),
-             "admin": _l("管理员")},
+    "role": {
+        "editor": _l("编辑人员"),
+        "reviewer": _l("复核人员"),
+        "sender": _l("发送人员"),
+        "admin": _l("管理员"),
+    },
     "via": {"web": _l("网页"), "api": _l("API"), "cli": _l("命令行")},
 }
 
@@ -70,16 +111,16 @@ def when(value, empty: str = "") -> str:
     if value is None or value == "":
         return empty
     if isinstance(value, dt.datetime):
-        return to_local(value if value.tzinfo is None else
-                        value.astimezone(dt.UTC).replace(tzinfo=None), _tz()).strftime(
-            DATETIME_FORMAT)
+        return to_local(
+            value if value.tzinfo is None else value.astimezone(dt.UTC).replace(tzinfo=None), _tz()
+        ).strftime(DATETIME_FORMAT)
     if isinstance(value, dt.date):
         return value.strftime(DATE_FORMAT)
     return str(value)
 
 
 def issue_no(number) -> str:
-    """"第 397 期" (with spaces, as the subjects spell it too)."""
+    """ "第 397 期" (with spaces, as the subjects spell it too)."""
     return gettext("第 %(n)s 期", n=number)
 
 
@@ -103,7 +144,7 @@ def group_label(code: str) -> str:
 
 
 def group_list(codes) -> str:
-    """"协会领导、协会会员单位" for ["leadership", "members"]."""
+    """ "协会领导、协会会员单位" for ["leadership", "members"]."""
     return "、".join(group_label(c) for c in (codes or []))
 
 

@@ -29,8 +29,11 @@ def select_locale() -> str:
     if chosen:
         g.set_lang_cookie = chosen
         return chosen
-    return (_normalise(getattr(g, "subscriber_locale", None))
-            or _normalise(request.cookies.get(COOKIE)) or "zh_CN")
+    return (
+        _normalise(getattr(g, "subscriber_locale", None))
+        or _normalise(request.cookies.get(COOKIE))
+        or "zh_CN"
+    )
 
 
 def remember_choice(response):

@@ -13,7 +13,8 @@ import logging
 import re
 
 _TOKEN_PATH = re.compile(
-    r"(/(?:confirm|preferences|unsubscribe|staff/password|t/[ocr])/)[^/\s?#\"'<>]+")
+    r"(/(?:confirm|preferences|unsubscribe|staff/password|t/[ocr])/)[^/\s?#\"'<>]+"
+)
 _TOKEN_QUERY = re.compile(r"((?:^|[?&;\s])(?:token|sig|signature)=)[^&\s\"'#]+", re.I)
 REDACTED = "[redacted]"
 

@@ -16,8 +16,7 @@ def register(app: Flask, sender: Callable[..., str]) -> None:
     app.extensions[_KEY] = sender
 
 
-def send(to_email: str, subject: str, text: str, html: str | None = None,
-         to_name: str = "") -> str:
+def send(to_email: str, subject: str, text: str, html: str | None = None, to_name: str = "") -> str:
     """Queue one email through the app's sender; returns its job id ("" if it waits)."""
     sender: Callable[..., str] = current_app.extensions[_KEY]
     return sender(to_email, subject, text, html, to_name=to_name)

@@ -62,7 +62,7 @@ class RateLimitUnavailable(RuntimeError):
 @dataclass(frozen=True)
 class Decision:
     allowed: bool
-    count: int          # hits counted in the current window (including this one if allowed)
+    count: int  # hits counted in the current window (including this one if allowed)
     limit: int
     retry_after: float  # seconds until another hit would be allowed (0 when allowed)
 
@@ -87,8 +87,9 @@ def parse_rate(spec: str) -> tuple[int, int]:
 
 
 class RateLimiter:
-    def __init__(self, redis: Redis, prefix: str, limit: int, window: float,
-                 strategy: str = SLIDING):
+    def __init__(
+        self, redis: Redis, prefix: str, limit: int, window: float, strategy: str = SLIDING
+    ):
         if strategy not in (FIXED, SLIDING):
             raise ValueError(f"unknown strategy {strategy!r}")
         if limit < 1 or window <= 0:
@@ -98,8 +99,9 @@ class RateLimiter:
         self._script = redis.register_script(_SLIDING_LUA if strategy == SLIDING else _FIXED_LUA)
 
     @classmethod
-    def from_spec(cls, redis: Redis, prefix: str, spec: str,
-                  strategy: str = SLIDING) -> RateLimiter:
+    def from_spec(
+        cls, redis: Redis, prefix: str, spec: str, strategy: str = SLIDING
+    ) -> RateLimiter:
         limit, seconds = parse_rate(spec)
         return cls(redis, prefix, limit, seconds, strategy)
 
@@ -115,10 +117,12 @@ class RateLimiter:
                 now_ms = int(time.time() * 1000)
                 allowed, count, wait_ms = self._script(
                     keys=[self.key(value)],
-                    args=[self.limit, window_ms, now_ms, f"{now_ms}-{uuid.uuid4().hex[:8]}"])
+                    args=[self.limit, window_ms, now_ms, f"{now_ms}-{uuid.uuid4().hex[:8]}"],
+                )
             else:
-                allowed, count, wait_ms = self._script(keys=[self.key(value)],
-                                                       args=[self.limit, window_ms])
+                allowed, count, wait_ms = self._script(
+                    keys=[self.key(value)], args=[self.limit, window_ms]
+                )
         except RedisError as exc:
             raise RateLimitUnavailable(str(exc)) from exc
         wait = 0.0 if allowed else max(float(wait_ms), 0.0) / 1000

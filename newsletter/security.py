@@ -53,12 +53,22 @@ class ScriptNonce(Extension):
 
 def page_policy(nonce: str | None, frameable: bool) -> str:
     script = f"script-src 'self' 'nonce-{nonce}'" if nonce else "script-src 'self'"
-    return "; ".join([
-        "default-src 'self'", script, "style-src 'self'", "style-src-attr 'unsafe-inline'",
-        "img-src 'self' data:", "font-src 'self'", "connect-src 'self'", "frame-src 'self'",
-        "object-src 'none'", "base-uri 'none'", "form-action 'self'",
-        "frame-ancestors 'self'" if frameable else "frame-ancestors 'none'",
-    ])
+    return "; ".join(
+        [
+            "default-src 'self'",
+            script,
+            "style-src 'self'",
+            "style-src-attr 'unsafe-inline'",
+            "img-src 'self' data:",
+            "font-src 'self'",
+            "connect-src 'self'",
+            "frame-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'self'" if frameable else "frame-ancestors 'none'",
+        ]
+    )
 
 
 def secure_cookies_wanted(app) -> bool:
@@ -92,8 +102,7 @@ def install_converters(app) -> None:
 
 
 def _has_nul(values) -> bool:
-    return any("\x00" in key or any("\x00" in v for v in values.getlist(key))
-               for key in values)
+    return any("\x00" in key or any("\x00" in v for v in values.getlist(key)) for key in values)
 
 
 @bp.before_app_request
@@ -103,10 +112,15 @@ def refuse_nul_bytes():
     check an HMAC before anything else and answer in their own format: a pixel stays a gif.)"""
     if (request.endpoint or "").startswith("tracking."):
         return None
-    if "\x00" in request.path or _has_nul(request.args) or (
-            request.method in ("POST", "PUT", "PATCH") and request.mimetype in (
-                "application/x-www-form-urlencoded", "multipart/form-data")
-            and _has_nul(request.form)):
+    if (
+        "\x00" in request.path
+        or _has_nul(request.args)
+        or (
+            request.method in ("POST", "PUT", "PATCH")
+            and request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data")
+            and _has_nul(request.form)
+        )
+    ):
         from newsletter.api.core import error_response, is_api_request
 
         if is_api_request():
@@ -126,10 +140,14 @@ def _configure(state) -> None:
     app = state.app
     secure = secure_cookies_wanted(app)
     app.config.update(
-        SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=secure, REMEMBER_COOKIE_HTTPONLY=True,
-        REMEMBER_COOKIE_SAMESITE="Lax", REMEMBER_COOKIE_SECURE=secure,
-        PREFERRED_URL_SCHEME="https" if secure else "http")
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=secure,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=secure,
+        PREFERRED_URL_SCHEME="https" if secure else "http",
+    )
     app.jinja_env.globals["csp_nonce"] = csp_nonce
     app.jinja_env.add_extension(ScriptNonce)
 
@@ -153,15 +171,18 @@ def set_headers(response):
         html = response.mimetype == "text/html"
         same = g.get("csp_nonce_request") is request._get_current_object()
         nonce = g.get("csp_nonce") if same else None
-        headers["Content-Security-Policy"] = (page_policy(nonce, frameable) if html
-                                              else NON_HTML_CSP)
+        headers["Content-Security-Policy"] = page_policy(nonce, frameable) if html else NON_HTML_CSP
     headers.setdefault("X-Frame-Options", "SAMEORIGIN" if frameable else "DENY")
     for name, value in COMMON_HEADERS:
         headers.setdefault(name, value)
     if request.is_secure:
         headers.setdefault(*HSTS)
-    if (request.endpoint != "static" and "Cache-Control" not in headers
-            and current_user and current_user.is_authenticated):
+    if (
+        request.endpoint != "static"
+        and "Cache-Control" not in headers
+        and current_user
+        and current_user.is_authenticated
+    ):
         headers["Cache-Control"] = "no-store"
     return response
 

@@ -23,9 +23,13 @@ def index():
     user = current_user._get_current_object()
     current = standing.standing(db.session, issues[0], user) if issues else None
     others = [standing.standing(db.session, i) for i in issues[1:]]
-    return render_template("home.html", current=current, others=others,
-                           steps=standing.STEPS,
-                           waiting=standing.waiting_for_review(db.session))
+    return render_template(
+        "home.html",
+        current=current,
+        others=others,
+        steps=standing.STEPS,
+        waiting=standing.waiting_for_review(db.session),
+    )
 
 
 @bp.get("/favicon.ico")

@@ -53,13 +53,18 @@ def _due_query():
     from newsletter.delivery.models import Send, SendStatus
     from newsletter.timeutil import utcnow
 
-    return select(Send.id).where(Send.status == SendStatus.SCHEDULED,
-                                 Send.scheduled_at <= utcnow()).limit(1)
+    return (
+        select(Send.id)
+        .where(Send.status == SendStatus.SCHEDULED, Send.scheduled_at <= utcnow())
+        .limit(1)
+    )
 
 
 def sweeper(app, stop: threading.Event, interval: float) -> None:
     connection = redis_store.client(app.config)
-    lock = connection.lock(f"{app.config['QUEUE_PREFIX']}:sweep-lock", timeout=max(interval * 4, 30))
+    lock = connection.lock(
+        f"{app.config['QUEUE_PREFIX']}:sweep-lock", timeout=max(interval * 4, 30)
+    )
     while not stop.wait(interval):
         try:
             if not lock.acquire(blocking=False):
@@ -70,8 +75,10 @@ def sweeper(app, stop: threading.Event, interval: float) -> None:
         try:
             result = jobs.sweep()
             if result["requeued"] or result["mail"]:
-                log.info("sweep requeued %(requeued)s deliveries in %(jobs)s jobs, "
-                         "%(mail)s emails", result)
+                log.info(
+                    "sweep requeued %(requeued)s deliveries in %(jobs)s jobs, %(mail)s emails",
+                    result,
+                )
             with app.app_context():
                 try:
                     started = _start_due_scheduled(app)
@@ -107,8 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     connection = redis_store.client(app.config, blocking=True)
     stop = threading.Event()
     if not args.burst:
-        threading.Thread(target=sweeper, args=(app, stop, args.sweep_interval),
-                         daemon=True).start()
+        threading.Thread(target=sweeper, args=(app, stop, args.sweep_interval), daemon=True).start()
         if app.config["BOUNCE_MAILBOX_URL"]:
             threading.Thread(target=mailbox_poller, args=(app, stop), daemon=True).start()
     wait, round_ = 0.5, 0
@@ -121,9 +127,12 @@ def main(argv: list[str] | None = None) -> None:
             # work-horse keeps sending).
             worker = None
             try:
-                worker = SimpleWorker(jobs.queues(app.config, connection),
-                                      connection=connection, name=name,
-                                      serializer=jobs.SERIALIZER)
+                worker = SimpleWorker(
+                    jobs.queues(app.config, connection),
+                    connection=connection,
+                    name=name,
+                    serializer=jobs.SERIALIZER,
+                )
                 worker.work(burst=args.burst, logging_level="WARNING", with_scheduler=True)
             except Exception as exc:  # Redis away at start-up, or while registering
                 log.warning("worker stopped: %s", exc)

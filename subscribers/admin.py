@@ -31,8 +31,20 @@ from subscribers.suppression import suppress_subscriber
 
 PER_PAGE = 50
 STATUSES = [s.value for s in SubscriberStatus]
-EXPORT_COLUMNS = ["email", "name", "organisation", "groups", "status", "format", "sections",
-                  "locale", "paused_until", "created_at", "confirmed_at", "source"]
+EXPORT_COLUMNS = [
+    "email",
+    "name",
+    "organisation",
+    "groups",
+    "status",
+    "format",
+    "sections",
+    "locale",
+    "paused_until",
+    "created_at",
+    "confirmed_at",
+    "source",
+]
 
 
 class AdminError(ValueError):
@@ -50,19 +62,30 @@ class ListFilter:
         q = self.q.strip()
         if q:
             pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            conds.append(or_(Subscriber.email.ilike(pattern, escape="\\"),
-                             Subscriber.name.ilike(pattern, escape="\\"),
-                             Subscriber.organisation.ilike(pattern, escape="\\")))
+            conds.append(
+                or_(
+                    Subscriber.email.ilike(pattern, escape="\\"),
+                    Subscriber.name.ilike(pattern, escape="\\"),
+                    Subscriber.organisation.ilike(pattern, escape="\\"),
+                )
+            )
         if self.group:
-            conds.append(exists().where(
-                Membership.subscriber_id == Subscriber.id,
-                Membership.group_id == select(Group.id).where(Group.code == self.group)
-                .scalar_subquery()))
+            conds.append(
+                exists().where(
+                    Membership.subscriber_id == Subscriber.id,
+                    Membership.group_id
+                    == select(Group.id).where(Group.code == self.group).scalar_subquery(),
+                )
+            )
         now = utcnow()
         paused = and_(Subscriber.paused_until.is_not(None), Subscriber.paused_until > now)
         if self.status == SubscriberStatus.PAUSED:
-            conds.append(or_(Subscriber.status == SubscriberStatus.PAUSED,
-                             and_(Subscriber.status == SubscriberStatus.ACTIVE, paused)))
+            conds.append(
+                or_(
+                    Subscriber.status == SubscriberStatus.PAUSED,
+                    and_(Subscriber.status == SubscriberStatus.ACTIVE, paused),
+                )
+            )
         elif self.status == SubscriberStatus.ACTIVE:
             conds.append(and_(Subscriber.status == SubscriberStatus.ACTIVE, ~paused))
         elif self.status:
@@ -74,17 +97,25 @@ class ListFilter:
 class Page:
     rows: list[Subscriber]
     total: int
-    next_before: int | None      # the "older" page
-    prev_after: int | None       # the "newer" page
+    next_before: int | None  # the "older" page
+    prev_after: int | None  # the "newer" page
 
 
-def list_page(session: Session, f: ListFilter, before: int | None = None,
-              after: int | None = None, per_page: int = PER_PAGE) -> Page:
+def list_page(
+    session: Session,
+    f: ListFilter,
+    before: int | None = None,
+    after: int | None = None,
+    per_page: int = PER_PAGE,
+) -> Page:
     conds = f.conditions()
     query = select(Subscriber).where(*conds)
     if after is not None:
-        rows = list(session.scalars(query.where(Subscriber.id > after)
-                                    .order_by(Subscriber.id.asc()).limit(per_page + 1)))
+        rows = list(
+            session.scalars(
+                query.where(Subscriber.id > after).order_by(Subscriber.id.asc()).limit(per_page + 1)
+            )
+        )
         more_newer = len(rows) > per_page
         rows = list(reversed(rows[:per_page]))
         more_older = True
@@ -96,16 +127,22 @@ def list_page(session: Session, f: ListFilter, before: int | None = None,
         rows = rows[:per_page]
         more_newer = before is not None
     total = session.scalar(select(func.count()).select_from(Subscriber).where(*conds)) or 0
-    return Page(rows=rows, total=total,
-                next_before=rows[-1].id if rows and more_older else None,
-                prev_after=rows[0].id if rows and more_newer else None)
+    return Page(
+        rows=rows,
+        total=total,
+        next_before=rows[-1].id if rows and more_older else None,
+        prev_after=rows[0].id if rows and more_newer else None,
+    )
 
 
 def group_names(session: Session, subscriber_ids: list[int]) -> dict[int, list[str]]:
     out: dict[int, list[str]] = {}
     for sid, name in session.execute(
-            select(Membership.subscriber_id, Group.name).join(Group)
-            .where(Membership.subscriber_id.in_(subscriber_ids)).order_by(Group.position)):
+        select(Membership.subscriber_id, Group.name)
+        .join(Group)
+        .where(Membership.subscriber_id.in_(subscriber_ids))
+        .order_by(Group.position)
+    ):
         out.setdefault(sid, []).append(name)
     return out
 
@@ -117,8 +154,14 @@ def _group(session: Session, code: str) -> Group:
     return group
 
 
-def bulk_group(session: Session, code: str, action: str, *, ids: list[int] | None = None,
-               f: ListFilter | None = None) -> int:
+def bulk_group(
+    session: Session,
+    code: str,
+    action: str,
+    *,
+    ids: list[int] | None = None,
+    f: ListFilter | None = None,
+) -> int:
     """Add the chosen (or all filtered) subscribers to a group, or remove them.
     One set-based statement, whatever the number. Returns how many rows changed."""
     group = _group(session, code)
@@ -129,15 +172,21 @@ def bulk_group(session: Session, code: str, action: str, *, ids: list[int] | Non
     else:
         raise AdminError("没有选择订阅者。")
     if action == "add":
-        source = target.where(~exists().where(Membership.subscriber_id == Subscriber.id,
-                                               Membership.group_id == group.id))
+        source = target.where(
+            ~exists().where(
+                Membership.subscriber_id == Subscriber.id, Membership.group_id == group.id
+            )
+        )
         source = source.add_columns(literal(group.id), literal(utcnow()))
-        result = session.execute(insert(Membership).from_select(
-            ["subscriber_id", "group_id", "created_at"], source))
+        result = session.execute(
+            insert(Membership).from_select(["subscriber_id", "group_id", "created_at"], source)
+        )
     elif action == "remove":
-        result = session.execute(delete(Membership).where(
-            Membership.group_id == group.id, Membership.subscriber_id.in_(target))
-            .execution_options(synchronize_session=False))
+        result = session.execute(
+            delete(Membership)
+            .where(Membership.group_id == group.id, Membership.subscriber_id.in_(target))
+            .execution_options(synchronize_session=False)
+        )
     else:
         raise AdminError(f"未知操作：{action}")
     session.commit()
@@ -158,6 +207,7 @@ def set_groups(session: Session, sub: Subscriber, codes: list[str]) -> None:
 
 
 # --- export ------------------------------------------------------------------------------------
+
 
 def _safe_cell(value) -> str:
     """A cell a spreadsheet will not run as a formula (the importer takes the ' off)."""
@@ -181,17 +231,34 @@ def export_csv(session: Session, f: ListFilter, page: int = 1000) -> Iterator[st
             return
         codes: dict[int, list[str]] = {}
         for sid, code in session.execute(
-                select(Membership.subscriber_id, Group.code).join(Group)
-                .where(Membership.subscriber_id.in_([r.id for r in rows]))
-                .order_by(Group.position)):
+            select(Membership.subscriber_id, Group.code)
+            .join(Group)
+            .where(Membership.subscriber_id.in_([r.id for r in rows]))
+            .order_by(Group.position)
+        ):
             codes.setdefault(sid, []).append(code)
         buffer.seek(0)
         buffer.truncate()
         for s in rows:
-            writer.writerow([_safe_cell(v) for v in (
-                s.email, s.name, s.organisation, ";".join(codes.get(s.id, [])), s.status,
-                s.format, ";".join(s.sections) if s.sections is not None else "",
-                s.locale, s.paused_until, s.created_at, s.confirmed_at, s.source)])
+            writer.writerow(
+                [
+                    _safe_cell(v)
+                    for v in (
+                        s.email,
+                        s.name,
+                        s.organisation,
+                        ";".join(codes.get(s.id, [])),
+                        s.status,
+                        s.format,
+                        ";".join(s.sections) if s.sections is not None else "",
+                        s.locale,
+                        s.paused_until,
+                        s.created_at,
+                        s.confirmed_at,
+                        s.source,
+                    )
+                ]
+            )
         yield buffer.getvalue()
         last = rows[-1].id
         session.expunge_all()  # keep memory flat across 100 k rows
@@ -205,18 +272,34 @@ def export_subscriber(session: Session, sub: Subscriber) -> dict:
     """Everything stored about one subscriber (the data-access request)."""
     deliveries = []
     for d, number in delivery_history(session, sub.id, limit=None):
-        events = session.execute(select(DeliveryEvent.kind, DeliveryEvent.created_at)
-                                 .where(DeliveryEvent.delivery_id == d.id)
-                                 .order_by(DeliveryEvent.id)).all()
-        deliveries.append({"issue": number, "send_id": d.send_id, "edition": d.edition,
-                           "state": d.state, "sent_at": _iso(d.sent_at),
-                           "events": [{"kind": k, "at": _iso(at)} for k, at in events]})
+        events = session.execute(
+            select(DeliveryEvent.kind, DeliveryEvent.created_at)
+            .where(DeliveryEvent.delivery_id == d.id)
+            .order_by(DeliveryEvent.id)
+        ).all()
+        deliveries.append(
+            {
+                "issue": number,
+                "send_id": d.send_id,
+                "edition": d.edition,
+                "state": d.state,
+                "sent_at": _iso(d.sent_at),
+                "events": [{"kind": k, "at": _iso(at)} for k, at in events],
+            }
+        )
     return {
-        "email": sub.email, "name": sub.name, "organisation": sub.organisation,
-        "status": sub.status, "locale": sub.locale, "format": sub.format,
-        "sections": sub.sections, "paused_until": _iso(sub.paused_until),
-        "tracking_opt_out": sub.tracking_opt_out, "source": sub.source,
-        "created_at": _iso(sub.created_at), "confirmed_at": _iso(sub.confirmed_at),
+        "email": sub.email,
+        "name": sub.name,
+        "organisation": sub.organisation,
+        "status": sub.status,
+        "locale": sub.locale,
+        "format": sub.format,
+        "sections": sub.sections,
+        "paused_until": _iso(sub.paused_until),
+        "tracking_opt_out": sub.tracking_opt_out,
+        "source": sub.source,
+        "created_at": _iso(sub.created_at),
+        "confirmed_at": _iso(sub.confirmed_at),
         "unsubscribed_at": _iso(sub.unsubscribed_at),
         "groups": [{"code": g.code, "name": g.name} for g in sub.groups],
         "suppressed": service.is_suppressed(session, sub.email),
@@ -225,16 +308,22 @@ def export_subscriber(session: Session, sub: Subscriber) -> dict:
 
 
 def delivery_history(session: Session, subscriber_id: int, limit: int | None = 100):
-    query = (select(Delivery, Send.issue_id).join(Send, Send.id == Delivery.send_id)
-             .where(Delivery.subscriber_id == subscriber_id).order_by(Delivery.id.desc()))
+    query = (
+        select(Delivery, Send.issue_id)
+        .join(Send, Send.id == Delivery.send_id)
+        .where(Delivery.subscriber_id == subscriber_id)
+        .order_by(Delivery.id.desc())
+    )
     if limit:
         query = query.limit(limit)
     from newsletter.bulletin.models import Issue
+
     numbers = dict(session.execute(select(Issue.id, Issue.number)).all())
     return [(d, numbers.get(issue_id)) for d, issue_id in session.execute(query).all()]
 
 
 # --- erasure and suppression ---------------------------------------------------------------------
+
 
 def erase(session: Session, sub: Subscriber) -> None:
     """Delete the subscriber's personal data; keep only the address's hash (suppressed).
@@ -244,8 +333,11 @@ def erase(session: Session, sub: Subscriber) -> None:
     """
     address = sub.email
     service.add_suppression(session, address, SuppressionReason.ERASED)
-    deliveries = list(session.scalars(select(Delivery).where(
-        or_(Delivery.subscriber_id == sub.id, Delivery.email == address))))
+    deliveries = list(
+        session.scalars(
+            select(Delivery).where(or_(Delivery.subscriber_id == sub.id, Delivery.email == address))
+        )
+    )
     for d in deliveries:
         d.email, d.name, d.subscriber_id = f"erased-{d.id}", "", None
         d.smtp_response = _scrub(d.smtp_response, address)
@@ -253,8 +345,9 @@ def erase(session: Session, sub: Subscriber) -> None:
         if d.state in (DeliveryState.QUEUED, DeliveryState.DEFERRED):
             d.state = DeliveryState.CANCELLED
     if deliveries:
-        for event in session.scalars(select(DeliveryEvent).where(
-                DeliveryEvent.delivery_id.in_([d.id for d in deliveries]))):
+        for event in session.scalars(
+            select(DeliveryEvent).where(DeliveryEvent.delivery_id.in_([d.id for d in deliveries]))
+        ):
             event.detail = _scrub(event.detail, address) or ""
     session.delete(sub)
     session.commit()
@@ -266,7 +359,7 @@ def _scrub(text: str | None, address: str) -> str | None:
     lowered = text.lower()
     while address in lowered:
         i = lowered.index(address)
-        text = text[:i] + "[erased]" + text[i + len(address):]
+        text = text[:i] + "[erased]" + text[i + len(address) :]
         lowered = text.lower()
     return text
 
@@ -276,8 +369,9 @@ def suppress(session: Session, address: str, detail: str = "") -> None:
     suppress_subscriber(session, address, SuppressionReason.MANUAL, detail, verdict="manual")
 
 
-def suppression_page(session: Session, reason: str = "", before: int | None = None,
-                     per_page: int = PER_PAGE) -> tuple[list[Suppression], int | None, int]:
+def suppression_page(
+    session: Session, reason: str = "", before: int | None = None, per_page: int = PER_PAGE
+) -> tuple[list[Suppression], int | None, int]:
     conds = [Suppression.reason == reason] if reason else []
     query = select(Suppression).where(*conds)
     if before is not None:

@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 _SQLITE_DT = "%Y-%m-%d %H:%M:%S.%f"
 
 
-def bulk_load(session: Session, table: str, columns: Sequence[str],
-              rows: Iterable[Sequence]) -> None:
+def bulk_load(
+    session: Session, table: str, columns: Sequence[str], rows: Iterable[Sequence]
+) -> None:
     """Append `rows` (tuples in `columns` order) to `table`; names are trusted identifiers."""
     conn = session.connection()
     cols = ", ".join(columns)
@@ -30,7 +31,9 @@ def bulk_load(session: Session, table: str, columns: Sequence[str],
     marks = ", ".join("?" * len(columns))
     # Datetimes as SQLAlchemy's SQLite type writes them (sqlite3's own adapter drops the
     # microseconds when they are zero, and is deprecated).
-    rows = [tuple(v.strftime(_SQLITE_DT) if isinstance(v, dt.datetime) else v for v in row)
-            for row in rows]
+    rows = [
+        tuple(v.strftime(_SQLITE_DT) if isinstance(v, dt.datetime) else v for v in row)
+        for row in rows
+    ]
     if rows:
         conn.exec_driver_sql(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)

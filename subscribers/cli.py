@@ -19,8 +19,12 @@ subscribers_cli = AppGroup("subscribers", help="Subscriber list maintenance.")
 
 @subscribers_cli.command("import")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--mode", type=click.Choice(["confirmed", "opt_in"]), required=True,
-              help="confirmed: staff attest consent; opt_in: new addresses get a confirmation mail.")
+@click.option(
+    "--mode",
+    type=click.Choice(["confirmed", "opt_in"]),
+    required=True,
+    help="confirmed: staff attest consent; opt_in: new addresses get a confirmation mail.",
+)
 @click.option("--default-group", default=None, help="Group code for rows without groups.")
 def import_command(path: Path, mode: str, default_group: str | None) -> None:
     """Import subscribers from a CSV file (UTF-8, GBK/GB18030 or UTF-16)."""
@@ -40,17 +44,20 @@ def import_command(path: Path, mode: str, default_group: str | None) -> None:
         except importer.ImportFileError as exc:
             click.echo(f"{path}: {exc}", err=True)
             sys.exit(2)
-        imp = SubscriberImport(filename=path.name, data=data, mode=mode,
-                                    default_group=default_group, errors=[])
+        imp = SubscriberImport(
+            filename=path.name, data=data, mode=mode, default_group=default_group, errors=[]
+        )
         db.session.add(imp)
         db.session.commit()
         jobs.execute(db.session, imp.id)
     db.session.refresh(imp)
     for error in imp.errors:
         click.echo(f"{path}:{error['line']}: {error['reason']}", err=True)
-    click.echo(f"import {imp.id}: {imp.status}; created {imp.created_count}, updated "
-               f"{imp.updated_count}, unchanged {imp.unchanged_count}, skipped "
-               f"{imp.skipped_count}, opt-in mails {imp.mailed_count}")
+    click.echo(
+        f"import {imp.id}: {imp.status}; created {imp.created_count}, updated "
+        f"{imp.updated_count}, unchanged {imp.unchanged_count}, skipped "
+        f"{imp.skipped_count}, opt-in mails {imp.mailed_count}"
+    )
     sys.exit(0 if imp.status == "done" else 1)
 
 
@@ -59,8 +66,12 @@ suppressions_cli = AppGroup("suppressions", help="The suppression list.")
 
 @suppressions_cli.command("lift")
 @click.option("--send", "send_id", type=int, default=None, help="Lift what this send caused.")
-@click.option("--cause", type=click.Choice(["bounced", "complained"]), default=None,
-              help="Only suppressions of this cause.")
+@click.option(
+    "--cause",
+    type=click.Choice(["bounced", "complained"]),
+    default=None,
+    help="Only suppressions of this cause.",
+)
 @click.option("--dry-run", is_flag=True, help="Count only; change nothing.")
 def lift_command(send_id: int | None, cause: str | None, dry_run: bool) -> None:
     """Lift the suppressions one send (or one cause) created; readers get their status back."""
@@ -76,10 +87,18 @@ def lift_command(send_id: int | None, cause: str | None, dry_run: bool) -> None:
         sys.exit(2)
     what = f"send {send_id}" if send_id else f"cause {cause}"
     if dry_run:
-        click.echo(f"{what}: would lift {done.suppressions} suppression(s) and restore "
-                   f"{done.restored} subscriber(s) (dry run: nothing changed)")
+        click.echo(
+            f"{what}: would lift {done.suppressions} suppression(s) and restore "
+            f"{done.restored} subscriber(s) (dry run: nothing changed)"
+        )
         return
-    audit.record("suppressions.lift", what, done.describe(), actor_email=f"cli:{getpass.getuser()}",
-                 via="cli")
-    click.echo(f"{what}: lifted {done.suppressions} suppression(s), restored {done.restored} "
-               f"subscriber(s)")
+    audit.record(
+        "suppressions.lift",
+        what,
+        done.describe(),
+        actor_email=f"cli:{getpass.getuser()}",
+        via="cli",
+    )
+    click.echo(
+        f"{what}: lifted {done.suppressions} suppression(s), restored {done.restored} subscriber(s)"
+    )

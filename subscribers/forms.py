@@ -57,26 +57,34 @@ def _plain_text(form, field) -> None:
 
 
 class SubscribeForm(FlaskForm):
-    email = EmailField(_l("邮箱"), validators=[InputRequired(_l("请填写邮箱地址。")),
-                                              Length(max=320), _address])
+    email = EmailField(
+        _l("邮箱"), validators=[InputRequired(_l("请填写邮箱地址。")), Length(max=320), _address]
+    )
     name = StringField(_l("姓名"), validators=[Length(max=200), _plain_text])
     organisation = StringField(_l("单位"), validators=[Length(max=200), _plain_text])
-    groups = MultiCheckboxField(_l("您所属的类别（可多选）"),
-                                validators=[InputRequired(_l("请至少选择一个分组。"))])
-    sections = MultiCheckboxField(_l("感兴趣的栏目"),
-                                  validators=[InputRequired(_l("请至少选择一个栏目。"))])
+    groups = MultiCheckboxField(
+        _l("您所属的类别（可多选）"), validators=[InputRequired(_l("请至少选择一个分组。"))]
+    )
+    sections = MultiCheckboxField(
+        _l("感兴趣的栏目"), validators=[InputRequired(_l("请至少选择一个栏目。"))]
+    )
 
 
 class PreferencesForm(FlaskForm):
     name = StringField(_l("姓名"), validators=[Length(max=200), _plain_text])
     organisation = StringField(_l("单位"), validators=[Length(max=200), _plain_text])
     groups = MultiCheckboxField(_l("分组"))
-    sections = MultiCheckboxField(_l("栏目"),
-                                  validators=[InputRequired(_l("请至少选择一个栏目。"))])
-    format = RadioField(_l("邮件格式"), choices=choices([("html", _l("图文（HTML）")),
-                                                     ("text", _l("纯文本"))]), default="html")
-    locale = RadioField(_l("语言"), choices=choices([("zh_CN", "中文"), ("en", "English")]),
-                        default="zh_CN")
+    sections = MultiCheckboxField(
+        _l("栏目"), validators=[InputRequired(_l("请至少选择一个栏目。"))]
+    )
+    format = RadioField(
+        _l("邮件格式"),
+        choices=choices([("html", _l("图文（HTML）")), ("text", _l("纯文本"))]),
+        default="html",
+    )
+    locale = RadioField(
+        _l("语言"), choices=choices([("zh_CN", "中文"), ("en", "English")]), default="zh_CN"
+    )
     pause = SelectField(_l("暂停接收"), default="keep")
     tracking_opt_out = BooleanField(_l("不统计我的打开和点击"))
 
@@ -90,28 +98,39 @@ class ConfirmForm(FlaskForm):
 
 
 class LinkRequestForm(FlaskForm):
-    email = EmailField(_l("邮箱"), validators=[InputRequired(_l("请填写邮箱地址。")),
-                                              Length(max=320), _address])
+    email = EmailField(
+        _l("邮箱"), validators=[InputRequired(_l("请填写邮箱地址。")), Length(max=320), _address]
+    )
 
 
 # --- staff --------------------------------------------------------------------------------
 
+
 class ImportForm(FlaskForm):
     file = FileField(_l("CSV 文件"), validators=[FileRequired(_l("请选择一个 CSV 文件。"))])
-    mode = RadioField(_l("导入方式"), choices=choices([
-        ("confirmed", _l("已确认（由工作人员确认对方已同意接收）")),
-        ("opt_in", _l("发送确认邮件（对方点击确认后才会收到周报）")),
-    ]), default="opt_in")
+    mode = RadioField(
+        _l("导入方式"),
+        choices=choices(
+            [
+                ("confirmed", _l("已确认（由工作人员确认对方已同意接收）")),
+                ("opt_in", _l("发送确认邮件（对方点击确认后才会收到周报）")),
+            ]
+        ),
+        default="opt_in",
+    )
     default_group = SelectField(_l("未填分组的行加入"))
 
 
 class BulkGroupForm(FlaskForm):
     group = SelectField(_l("分组"), validators=[InputRequired()])
-    action = RadioField(_l("操作"), choices=choices([("add", _l("加入")),
-                                                   ("remove", _l("移出"))]), default="add")
-    scope = RadioField(_l("范围"), choices=choices([("selected", _l("勾选的订阅者")),
-                                                  ("filter", _l("当前筛选的全部订阅者"))]),
-                       default="selected")
+    action = RadioField(
+        _l("操作"), choices=choices([("add", _l("加入")), ("remove", _l("移出"))]), default="add"
+    )
+    scope = RadioField(
+        _l("范围"),
+        choices=choices([("selected", _l("勾选的订阅者")), ("filter", _l("当前筛选的全部订阅者"))]),
+        default="selected",
+    )
 
 
 class StaffGroupsForm(FlaskForm):
@@ -119,8 +138,9 @@ class StaffGroupsForm(FlaskForm):
 
 
 class EraseForm(FlaskForm):
-    confirm_email = StringField(_l("再次输入该邮箱地址以确认"),
-                                validators=[InputRequired(), Length(max=320)])
+    confirm_email = StringField(
+        _l("再次输入该邮箱地址以确认"), validators=[InputRequired(), Length(max=320)]
+    )
 
 
 class SuppressForm(FlaskForm):
@@ -139,11 +159,14 @@ class LiftForm(FlaskForm):
     """Lift a mistaken wave of suppressions: one send and/or one cause (admins)."""
 
     send_id = IntegerField(_l("发送编号"), validators=[Optional(), NumberRange(min=1)])
-    cause = SelectField(_l("原因"), choices=choices([("", _l("硬退信与投诉")),
-                                                    ("bounced", _l("硬退信")),
-                                                    ("complained", _l("投诉"))]),
-                        validate_choice=True)
-    expected = HiddenField()   # the previewed count: confirm only what was shown
+    cause = SelectField(
+        _l("原因"),
+        choices=choices(
+            [("", _l("硬退信与投诉")), ("bounced", _l("硬退信")), ("complained", _l("投诉"))]
+        ),
+        validate_choice=True,
+    )
+    expected = HiddenField()  # the previewed count: confirm only what was shown
 
     def validate(self, extra_validators=None) -> bool:
         if not super().validate(extra_validators):

@@ -60,8 +60,11 @@ GROUP_SEPARATORS = (";", "；", "、")
 # Cells that a spreadsheet would run as a formula are exported with a leading "'";
 # take it off again so that an export re-imports unchanged.
 FORMULA_START = ("=", "+", "-", "@")
-UNSUBSCRIBED_LIKE = (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED,
-                     SubscriberStatus.SUPPRESSED)
+UNSUBSCRIBED_LIKE = (
+    SubscriberStatus.UNSUBSCRIBED,
+    SubscriberStatus.BOUNCED,
+    SubscriberStatus.SUPPRESSED,
+)
 
 
 class ImportFileError(ValueError):
@@ -74,7 +77,7 @@ class Row:
     email: str
     name: str
     organisation: str
-    groups: list[str]          # group codes
+    groups: list[str]  # group codes
 
 
 @dataclass
@@ -84,7 +87,7 @@ class ImportResult:
     updated: int = 0
     unchanged: int = 0
     skipped: int = 0
-    errors: list[dict] = field(default_factory=list)   # {"line": n, "reason": "..."}
+    errors: list[dict] = field(default_factory=list)  # {"line": n, "reason": "..."}
     mail_to: list[Subscriber] = field(default_factory=list)  # new rows needing an opt-in mail
 
     def error(self, line: int, reason: str) -> None:
@@ -94,6 +97,7 @@ class ImportResult:
 
 
 # --- reading the file ---------------------------------------------------------------------
+
 
 def decode(data: bytes) -> str:
     if data.startswith(codecs.BOM_UTF8):
@@ -113,10 +117,13 @@ def _strict(data: bytes, encoding: str) -> str:
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise ImportFileError(_(
-            "无法识别文件编码（第 %(line)s 行附近）。请在 Excel 中另存为“CSV UTF-8”或 GBK 编码的 CSV。",
-            line=line)) from None
+        line = data[: exc.start].count(b"\n") + 1
+        raise ImportFileError(
+            _(
+                "无法识别文件编码（第 %(line)s 行附近）。请在 Excel 中另存为“CSV UTF-8”或 GBK 编码的 CSV。",
+                line=line,
+            )
+        ) from None
 
 
 def _clean_cell(value: str | None) -> str:
@@ -136,8 +143,11 @@ def header_map(header: list[str]) -> dict[str, int]:
             if key in aliases and name not in found:
                 found[name] = index
     if "email" not in found:
-        raise ImportFileError(_(
-            "第 1 行应为表头，且包含 email 列（可选 name、organisation、groups；也可用中文：邮箱、姓名、单位、分组）。"))
+        raise ImportFileError(
+            _(
+                "第 1 行应为表头，且包含 email 列（可选 name、organisation、groups；也可用中文：邮箱、姓名、单位、分组）。"
+            )
+        )
     return found
 
 
@@ -170,8 +180,12 @@ def check_header(text: str) -> None:
     _header(_reader(text))
 
 
-def parse(text: str, groups: dict[str, str], default_group: str | None = None,
-          result: ImportResult | None = None) -> tuple[list[Row], ImportResult]:
+def parse(
+    text: str,
+    groups: dict[str, str],
+    default_group: str | None = None,
+    result: ImportResult | None = None,
+) -> tuple[list[Row], ImportResult]:
     """Check every row; return the good ones and a result holding the bad ones."""
     result = result or ImportResult()
     if default_group and default_group not in groups.values():
@@ -216,8 +230,9 @@ def _check_row(line, cells, cols, groups, default_group, seen, result) -> Row | 
         result.error(line, _("缺少邮箱地址"))
         return None
     try:
-        address = normalise_email(validate_email(raw, check_deliverability=False,
-                                                 allow_smtputf8=False).normalized)
+        address = normalise_email(
+            validate_email(raw, check_deliverability=False, allow_smtputf8=False).normalized
+        )
     except EmailNotValidError:
         result.error(line, _("邮箱地址无效：%(value)s", value=raw[:80]))
         return None
@@ -257,17 +272,33 @@ def _check_row(line, cells, cols, groups, default_group, seen, result) -> Row | 
 # rows on PostgreSQL; this is a few tenths of a second.
 
 _stage_meta = MetaData()
-STAGE = Table("_import_rows", _stage_meta,
-              Column("line", Integer, primary_key=True), Column("email", String(320)),
-              Column("email_hash", String(64)), Column("name", String(200)),
-              Column("organisation", String(200)),
-              prefixes=["TEMPORARY"], postgresql_on_commit="DROP")
-NEW = Table("_import_new", _stage_meta, Column("line", Integer, primary_key=True),
-            prefixes=["TEMPORARY"], postgresql_on_commit="DROP")
+STAGE = Table(
+    "_import_rows",
+    _stage_meta,
+    Column("line", Integer, primary_key=True),
+    Column("email", String(320)),
+    Column("email_hash", String(64)),
+    Column("name", String(200)),
+    Column("organisation", String(200)),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
+NEW = Table(
+    "_import_new",
+    _stage_meta,
+    Column("line", Integer, primary_key=True),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
 
 
-def apply(session: Session, rows: list[Row], mode: str, result: ImportResult,
-          progress: Callable[[int], None] | None = None) -> ImportResult:
+def apply(
+    session: Session,
+    rows: list[Row],
+    mode: str,
+    result: ImportResult,
+    progress: Callable[[int], None] | None = None,
+) -> ImportResult:
     """Upsert the rows by email in one transaction, then report progress once."""
     if mode not in (CONFIRMED, OPT_IN):
         raise ValueError(f"unknown import mode {mode!r}")
@@ -301,29 +332,48 @@ def _drop_stage(session: Session) -> None:
         session.commit()
 
 
-def _write(session: Session, rows: list[Row], mode: str, group_ids: dict[str, int],
-           result: ImportResult) -> None:
+def _write(
+    session: Session, rows: list[Row], mode: str, group_ids: dict[str, int], result: ImportResult
+) -> None:
     if not rows:
         return
     now = utcnow()
     conn = session.connection()
     STAGE.create(conn)
     NEW.create(conn)
-    bulk_load(session, STAGE.name, ("line", "email", "email_hash", "name", "organisation"),
-              ((r.line, r.email, email_hash(r.email), r.name, r.organisation) for r in rows))
+    bulk_load(
+        session,
+        STAGE.name,
+        ("line", "email", "email_hash", "name", "organisation"),
+        ((r.line, r.email, email_hash(r.email), r.name, r.organisation) for r in rows),
+    )
     if conn.dialect.name == "postgresql":
         session.execute(text(f"ANALYZE {STAGE.name}"))
     s: Table = Subscriber.__table__  # type: ignore[assignment]  # a mapped class's Table
     st = STAGE
-    existing = {e.email: e for e in session.execute(
-        select(s.c.id, s.c.email, s.c.status, s.c.name, s.c.organisation)
-        .join(st, st.c.email == s.c.email))}
-    suppressed = set(session.scalars(select(st.c.email).join(
-        Suppression.__table__, Suppression.__table__.c.email_hash == st.c.email_hash)))
+    existing = {
+        e.email: e
+        for e in session.execute(
+            select(s.c.id, s.c.email, s.c.status, s.c.name, s.c.organisation).join(
+                st, st.c.email == s.c.email
+            )
+        )
+    }
+    suppressed = set(
+        session.scalars(
+            select(st.c.email).join(
+                Suppression.__table__, Suppression.__table__.c.email_hash == st.c.email_hash
+            )
+        )
+    )
     m = Membership.__table__
-    have = set(session.execute(select(m.c.subscriber_id, m.c.group_id)
-                               .join(s, s.c.id == m.c.subscriber_id)
-                               .join(st, st.c.email == s.c.email)).all())
+    have = set(
+        session.execute(
+            select(m.c.subscriber_id, m.c.group_id)
+            .join(s, s.c.id == m.c.subscriber_id)
+            .join(st, st.c.email == s.c.email)
+        ).all()
+    )
 
     new_rows, updates, memberships = [], [], []
     for row in rows:
@@ -359,22 +409,48 @@ def _write(session: Session, rows: list[Row], mode: str, group_ids: dict[str, in
         confirmed = mode == CONFIRMED
         bulk_load(session, NEW.name, ("line",), ((r.line,) for r in new_rows))
         status = SubscriberStatus.ACTIVE if confirmed else SubscriberStatus.PENDING
-        inserted = session.execute(insert(s).from_select(
-            ["email", "name", "organisation", "status", "confirmed_at", "created_at", "locale",
-             "format", "tracking_opt_out", "source"],
-            select(st.c.email, st.c.name, st.c.organisation, literal(str(status), String),
-                   literal(now, DateTime) if confirmed else cast(null(), DateTime),
-                   literal(now, DateTime), literal("zh_CN", String), literal("html", String),
-                   literal(False, Boolean),
-                   literal("import-attested" if confirmed else "import-opt-in", String))
-            .join(NEW, NEW.c.line == st.c.line)).returning(s.c.id, s.c.email)).all()
+        inserted = session.execute(
+            insert(s)
+            .from_select(
+                [
+                    "email",
+                    "name",
+                    "organisation",
+                    "status",
+                    "confirmed_at",
+                    "created_at",
+                    "locale",
+                    "format",
+                    "tracking_opt_out",
+                    "source",
+                ],
+                select(
+                    st.c.email,
+                    st.c.name,
+                    st.c.organisation,
+                    literal(str(status), String),
+                    literal(now, DateTime) if confirmed else cast(null(), DateTime),
+                    literal(now, DateTime),
+                    literal("zh_CN", String),
+                    literal("html", String),
+                    literal(False, Boolean),
+                    literal("import-attested" if confirmed else "import-opt-in", String),
+                ).join(NEW, NEW.c.line == st.c.line),
+            )
+            .returning(s.c.id, s.c.email)
+        ).all()
         ids = dict((email, sid) for sid, email in inserted)
         for r in new_rows:
             memberships += [(ids[r.email], group_ids[c]) for c in r.groups]
             if not confirmed:
-                result.mail_to.append(Subscriber(id=ids[r.email], email=r.email, name=r.name,
-                                                 locale="zh_CN"))
+                result.mail_to.append(
+                    Subscriber(id=ids[r.email], email=r.email, name=r.name, locale="zh_CN")
+                )
         result.created += len(new_rows)
     if memberships:
-        bulk_load(session, "memberships", ("subscriber_id", "group_id", "created_at"),
-                  ((sid, gid, now) for sid, gid in dict.fromkeys(memberships)))
+        bulk_load(
+            session,
+            "memberships",
+            ("subscriber_id", "group_id", "created_at"),
+            ((sid, gid, now) for sid, gid in dict.fromkeys(memberships)),
+        )

@@ -22,18 +22,29 @@ from subscribers.models import ImportStatus, SubscriberImport
 log = logging.getLogger(__name__)
 
 
-
-def start_import(session: Session, data: bytes, filename: str, mode: str,
-                 default_group: str | None, staff_id: int | None) -> SubscriberImport:
+def start_import(
+    session: Session,
+    data: bytes,
+    filename: str,
+    mode: str,
+    default_group: str | None,
+    staff_id: int | None,
+) -> SubscriberImport:
     """Check the file as a whole (encoding, header), then store it and run or enqueue it.
 
     ImportFileError, with nothing written, if the file cannot be read at all.
     """
     text = importer.decode(data)
     importer.check_header(text)
-    imp = SubscriberImport(filename=filename[:255], data=data, mode=mode,
-                           default_group=default_group or None, staff_id=staff_id,
-                           status=ImportStatus.QUEUED, errors=[])
+    imp = SubscriberImport(
+        filename=filename[:255],
+        data=data,
+        mode=mode,
+        default_group=default_group or None,
+        staff_id=staff_id,
+        status=ImportStatus.QUEUED,
+        errors=[],
+    )
     session.add(imp)
     session.commit()
     limit = current_app.config["SUBSCRIBER_IMPORT_INLINE_ROWS"]
@@ -43,8 +54,13 @@ def start_import(session: Session, data: bytes, filename: str, mode: str,
         from newsletter.delivery.jobs import queue_for
 
         queue_for(current_app.config, "regular").enqueue(
-            run_import, imp.id, job_timeout=3 * 3600, result_ttl=3600, failure_ttl=7 * 86400,
-            description=f"subscriber import {imp.id}")
+            run_import,
+            imp.id,
+            job_timeout=3 * 3600,
+            result_ttl=3600,
+            failure_ttl=7 * 86400,
+            description=f"subscriber import {imp.id}",
+        )
     return imp
 
 
@@ -90,24 +106,44 @@ def _execute(session: Session, import_id: int) -> dict:
     except Exception as exc:  # keep what was imported; tell staff, keep the file for a retry
         session.rollback()
         log.exception("subscriber import %s failed", import_id)
-        _finish(session, import_id, ImportStatus.FAILED,
-                f"导入中断：{exc.__class__.__name__}: {str(exc)[:300]}", keep_data=True)
+        _finish(
+            session,
+            import_id,
+            ImportStatus.FAILED,
+            f"导入中断：{exc.__class__.__name__}: {str(exc)[:300]}",
+            keep_data=True,
+        )
         raise
-    return {"status": ImportStatus.DONE, "created": result.created, "updated": result.updated,
-            "skipped": result.skipped}
+    return {
+        "status": ImportStatus.DONE,
+        "created": result.created,
+        "updated": result.updated,
+        "skipped": result.skipped,
+    }
 
 
 def _run(session: Session, imp: SubscriberImport) -> importer.ImportResult:
     import_id, mode = imp.id, imp.mode
     text = importer.decode(imp.data or b"")
     rows, result = importer.parse(text, importer.group_lookup(session), imp.default_group)
-    _progress(session, import_id, total_rows=result.total, processed_rows=result.skipped,
-              skipped_count=result.skipped)
+    _progress(
+        session,
+        import_id,
+        total_rows=result.total,
+        processed_rows=result.skipped,
+        skipped_count=result.skipped,
+    )
 
     def progress(done: int) -> None:
-        _progress(session, import_id, processed_rows=done, created_count=result.created,
-                  updated_count=result.updated, unchanged_count=result.unchanged,
-                  skipped_count=result.skipped)
+        _progress(
+            session,
+            import_id,
+            processed_rows=done,
+            created_count=result.created,
+            updated_count=result.updated,
+            unchanged_count=result.unchanged,
+            skipped_count=result.skipped,
+        )
 
     importer.apply(session, rows, mode, result, progress)
     mailed = 0
@@ -116,21 +152,34 @@ def _run(session: Session, imp: SubscriberImport) -> importer.ImportResult:
         mailed += 1
         if mailed % 1000 == 0:
             _progress(session, import_id, mailed_count=mailed)
-    _progress(session, import_id, processed_rows=result.total, created_count=result.created,
-              updated_count=result.updated, unchanged_count=result.unchanged,
-              skipped_count=result.skipped, mailed_count=mailed, errors=result.errors)
+    _progress(
+        session,
+        import_id,
+        processed_rows=result.total,
+        created_count=result.created,
+        updated_count=result.updated,
+        unchanged_count=result.unchanged,
+        skipped_count=result.skipped,
+        mailed_count=mailed,
+        errors=result.errors,
+    )
     _finish(session, import_id, ImportStatus.DONE, "")
     return result
 
 
 def _progress(session: Session, import_id: int, **values) -> None:
-    session.execute(update(SubscriberImport).where(SubscriberImport.id == import_id)
-                    .values(**values).execution_options(synchronize_session=False))
+    session.execute(
+        update(SubscriberImport)
+        .where(SubscriberImport.id == import_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
     session.commit()
 
 
-def _finish(session: Session, import_id: int, status: str, message: str,
-            keep_data: bool = False) -> None:
+def _finish(
+    session: Session, import_id: int, status: str, message: str, keep_data: bool = False
+) -> None:
     values = {"status": status, "message": message[:500], "finished_at": utcnow()}
     if not keep_data:
         values["data"] = None  # the uploaded personal data is not kept once imported

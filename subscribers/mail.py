@@ -20,8 +20,11 @@ def link(purpose: str, subscriber_id: int) -> str:
     """The absolute URL of a subscriber page, signed for `purpose`."""
     config = current_app.config
     token = tokens.make_token(config["SECRET_KEY"], purpose, subscriber_id)
-    path = {tokens.CONFIRM: "confirm", tokens.PREFERENCES: "preferences",
-            tokens.UNSUBSCRIBE: "unsubscribe"}[purpose]
+    path = {
+        tokens.CONFIRM: "confirm",
+        tokens.PREFERENCES: "preferences",
+        tokens.UNSUBSCRIBE: "unsubscribe",
+    }[purpose]
     return f"{config['BASE_URL']}/{path}/{token}"
 
 
@@ -34,25 +37,38 @@ def _send(sub: Subscriber, template: str, subject: str, **context) -> str:
     with force_locale(sub.locale or "zh_CN"):
         subject_text = _(subject)
         text = render_template(f"subscribers/email/{template}.txt", sub=sub, **context)
-        html = render_template(f"subscribers/email/{template}.html", sub=sub,
-                               subject=subject_text, **context)
+        html = render_template(
+            f"subscribers/email/{template}.html", sub=sub, subject=subject_text, **context
+        )
     return outgoing.send(sub.email, subject_text, text, html, to_name=sub.name or "")
 
 
 def send_confirmation(sub: Subscriber) -> str:
-    return _send(sub, "confirm", N_("请确认订阅《行业动态周报》"),
-                 confirm_url=link(tokens.CONFIRM, sub.id),
-                 max_days=tokens.MAX_AGE[tokens.CONFIRM] // 86400)
+    return _send(
+        sub,
+        "confirm",
+        N_("请确认订阅《行业动态周报》"),
+        confirm_url=link(tokens.CONFIRM, sub.id),
+        max_days=tokens.MAX_AGE[tokens.CONFIRM] // 86400,
+    )
 
 
 def send_already_subscribed(sub: Subscriber) -> str:
-    return _send(sub, "already", N_("您已订阅《行业动态周报》"),
-                 preferences_url=link(tokens.PREFERENCES, sub.id),
-                 unsubscribe_url=link(tokens.UNSUBSCRIBE, sub.id))
+    return _send(
+        sub,
+        "already",
+        N_("您已订阅《行业动态周报》"),
+        preferences_url=link(tokens.PREFERENCES, sub.id),
+        unsubscribe_url=link(tokens.UNSUBSCRIBE, sub.id),
+    )
 
 
 def send_fresh_links(sub: Subscriber) -> str:
-    return _send(sub, "links", N_("您的《行业动态周报》订阅管理链接"),
-                 preferences_url=link(tokens.PREFERENCES, sub.id),
-                 unsubscribe_url=link(tokens.UNSUBSCRIBE, sub.id),
-                 max_days=tokens.MAX_AGE[tokens.PREFERENCES] // 86400)
+    return _send(
+        sub,
+        "links",
+        N_("您的《行业动态周报》订阅管理链接"),
+        preferences_url=link(tokens.PREFERENCES, sub.id),
+        unsubscribe_url=link(tokens.UNSUBSCRIBE, sub.id),
+        max_days=tokens.MAX_AGE[tokens.PREFERENCES] // 86400,
+    )

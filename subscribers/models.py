@@ -32,7 +32,7 @@ class Distribution(StrEnum):
 
 
 class SubscriberStatus(StrEnum):
-    PENDING = "pending"          # awaiting double opt-in; never gets the weekly
+    PENDING = "pending"  # awaiting double opt-in; never gets the weekly
     ACTIVE = "active"
     PAUSED = "paused"
     UNSUBSCRIBED = "unsubscribed"
@@ -42,10 +42,10 @@ class SubscriberStatus(StrEnum):
 
 class SuppressionReason(StrEnum):
     UNSUBSCRIBED = "unsubscribed"
-    BOUNCED = "bounced"          # a hard bounce
-    COMPLAINED = "complained"    # marked as spam
-    ERASED = "erased"            # personal data deleted on request
-    MANUAL = "manual"            # added by staff (e.g. asked by phone)
+    BOUNCED = "bounced"  # a hard bounce
+    COMPLAINED = "complained"  # marked as spam
+    ERASED = "erased"  # personal data deleted on request
+    MANUAL = "manual"  # added by staff (e.g. asked by phone)
 
 
 def normalise_email(address: str) -> str:
@@ -110,8 +110,8 @@ class Subscriber(Model):
     status: Mapped[str] = mapped_column(String(16), default=SubscriberStatus.PENDING, index=True)
     locale: Mapped[str] = mapped_column(String(16), default="zh_CN")
     # Preferences the reader sets in the preference center.
-    format: Mapped[str] = mapped_column(String(8), default="html")       # "html" or "text"
-    sections: Mapped[list | None] = mapped_column(JSON, nullable=True)   # None: every section
+    format: Mapped[str] = mapped_column(String(8), default="html")  # "html" or "text"
+    sections: Mapped[list | None] = mapped_column(JSON, nullable=True)  # None: every section
     paused_until: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     tracking_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
@@ -161,7 +161,8 @@ class SubscriptionRequest(Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     subscriber_id: Mapped[int] = mapped_column(
-        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True)
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
     choices: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
@@ -212,7 +213,7 @@ class SubscriberImport(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     filename: Mapped[str] = mapped_column(String(255), default="")
     data: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
-    mode: Mapped[str] = mapped_column(String(16))            # "confirmed" or "opt_in"
+    mode: Mapped[str] = mapped_column(String(16))  # "confirmed" or "opt_in"
     default_group: Mapped[str | None] = mapped_column(String(64), nullable=True)
     status: Mapped[str] = mapped_column(String(16), default=ImportStatus.QUEUED)
     total_rows: Mapped[int] = mapped_column(Integer, default=0)

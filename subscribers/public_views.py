@@ -39,8 +39,11 @@ def _locale_context() -> dict:
 @bp.errorhandler(CSRFError)
 def _csrf_error(exc):
     """A form posted without (or with a stale) CSRF token: say what to do; nothing written."""
-    return render_template("subscribers/message.html", title=_("表单已过期"),
-                           body=_("表单已过期或缺少安全校验，请返回刷新页面后重新提交。")), 400
+    return render_template(
+        "subscribers/message.html",
+        title=_("表单已过期"),
+        body=_("表单已过期或缺少安全校验，请返回刷新页面后重新提交。"),
+    ), 400
 
 
 class _Limited(Exception):
@@ -53,9 +56,9 @@ def _check_rate(form_name: str, kind: str, value: str) -> None:
     _Limited if that allowance is used up."""
     config = current_app.config
     key = "SUBSCRIBE_RATE_PER_IP" if kind == "ip" else "SUBSCRIBE_RATE_PER_ADDRESS"
-    limiter = RateLimiter.from_spec(redis_store.client(config),
-                                    f"{config['QUEUE_PREFIX']}:rl:{form_name}-{kind}",
-                                    config[key])
+    limiter = RateLimiter.from_spec(
+        redis_store.client(config), f"{config['QUEUE_PREFIX']}:rl:{form_name}-{kind}", config[key]
+    )
     decision = limiter.hit(value)
     if not decision.allowed:
         raise _Limited(decision.retry_after)
@@ -69,8 +72,11 @@ def _limited_page(template: str, retry_after: float, **context):
 
 
 def _unavailable_page():
-    return render_template("subscribers/message.html", title=_("服务暂时不可用"),
-                           body=_("服务暂时不可用，请稍后再试。")), 503
+    return render_template(
+        "subscribers/message.html",
+        title=_("服务暂时不可用"),
+        body=_("服务暂时不可用，请稍后再试。"),
+    ), 503
 
 
 def _checked_and_allowed(kind: str, template: str, form):
@@ -91,8 +97,9 @@ def _checked_and_allowed(kind: str, template: str, form):
 def _link_problem(error: service.LinkError, status: int | None = None):
     form = forms.LinkRequestForm()
     code = status or (410 if error.expired else 400)
-    return render_template("subscribers/link_problem.html", error=str(error),
-                           expired=error.expired, form=form), code
+    return render_template(
+        "subscribers/link_problem.html", error=str(error), expired=error.expired, form=form
+    ), code
 
 
 def _use_locale_of(sub: Subscriber) -> None:
@@ -102,9 +109,11 @@ def _use_locale_of(sub: Subscriber) -> None:
 
 # --- subscribe ------------------------------------------------------------------------------
 
+
 def _fill_choices(form, session, sections_keep=None) -> list[str]:
     form.groups.choices = forms.choices(
-        (grp.code, grp.name) for grp in service.self_service_groups(session))
+        (grp.code, grp.name) for grp in service.self_service_groups(session)
+    )
     offered = service.section_choices(session, sections_keep)
     form.sections.choices = forms.choices((s, s) for s in offered)
     return offered
@@ -121,9 +130,13 @@ def subscribe():
     refused = _checked_and_allowed("subscribe", "subscribers/subscribe.html", form)
     if refused is not None:
         return refused
-    choices = service.Choices(name=form.name.data or "", organisation=form.organisation.data or "",
-                              groups=form.groups.data, sections=form.sections.data,
-                              locale=_current_locale())
+    choices = service.Choices(
+        name=form.name.data or "",
+        organisation=form.organisation.data or "",
+        groups=form.groups.data,
+        sections=form.sections.data,
+        locale=_current_locale(),
+    )
     try:
         service.subscribe(db.session, form.email.data, choices)
     except service.SubscriptionError as exc:
@@ -133,18 +146,25 @@ def subscribe():
 
 def _current_locale() -> str:
     from flask_babel import get_locale
+
     return str(get_locale() or "zh_CN")
 
 
 @bp.get("/subscribe/sent")
 def check_inbox():
     """The same answer for every address: new, pending, subscribed or unknown."""
-    return render_template("subscribers/message.html", title=_("请查收邮件"),
-                           body=_("如果该地址可以订阅，我们已向它发送了一封邮件。请打开邮件中的链接完成确认；"
-                                  "链接 7 天内有效。没有收到？请检查垃圾邮件箱，或稍后重新提交。"))
+    return render_template(
+        "subscribers/message.html",
+        title=_("请查收邮件"),
+        body=_(
+            "如果该地址可以订阅，我们已向它发送了一封邮件。请打开邮件中的链接完成确认；"
+            "链接 7 天内有效。没有收到？请检查垃圾邮件箱，或稍后重新提交。"
+        ),
+    )
 
 
 # --- confirm ------------------------------------------------------------------------------
+
 
 @bp.route("/confirm/<token>", methods=["GET", "POST"])
 def confirm(token: str):
@@ -157,29 +177,45 @@ def confirm(token: str):
     form = forms.ConfirmForm()
     if request.method == "POST":
         if not form.validate():
-            return render_template("subscribers/confirm.html", form=form, sub=sub,
-                                   form_error=_("表单已过期，请刷新页面后重试。")), 400
+            return render_template(
+                "subscribers/confirm.html",
+                form=form,
+                sub=sub,
+                form_error=_("表单已过期，请刷新页面后重试。"),
+            ), 400
         try:
             service.confirm(db.session, sub, signed_at)
         except service.LinkError as exc:
             return _link_problem(exc, status=409)
         prefs = tokens.make_token(current_app.config["SECRET_KEY"], tokens.PREFERENCES, sub.id)
-        return render_template("subscribers/confirmed.html", sub=sub,
-                               preferences_url=url_for("subscribe.preferences", token=prefs))
+        return render_template(
+            "subscribers/confirmed.html",
+            sub=sub,
+            preferences_url=url_for("subscribe.preferences", token=prefs),
+        )
     if sub.status in service.RECEIVING:
         prefs = tokens.make_token(current_app.config["SECRET_KEY"], tokens.PREFERENCES, sub.id)
-        return render_template("subscribers/confirmed.html", sub=sub, already=True,
-                               preferences_url=url_for("subscribe.preferences", token=prefs))
+        return render_template(
+            "subscribers/confirmed.html",
+            sub=sub,
+            already=True,
+            preferences_url=url_for("subscribe.preferences", token=prefs),
+        )
     return render_template("subscribers/confirm.html", form=form, sub=sub)
 
 
 # --- preference center ------------------------------------------------------------------
 
+
 def _pause_choices(sub: Subscriber) -> list[tuple[str, str]]:
     choices = []
     if sub.paused_until and sub.paused_until > utcnow():
-        choices.append(("keep", _("保持暂停（至 %(date)s）",
-                                  date=format_datetime(sub.paused_until, "yyyy-MM-dd"))))
+        choices.append(
+            (
+                "keep",
+                _("保持暂停（至 %(date)s）", date=format_datetime(sub.paused_until, "yyyy-MM-dd")),
+            )
+        )
     else:
         choices.append(("keep", _("不暂停")))
     if sub.paused_until:
@@ -197,8 +233,11 @@ def preferences(token: str):
         return _link_problem(exc)
     _use_locale_of(sub)
     unsub = tokens.make_token(current_app.config["SECRET_KEY"], tokens.UNSUBSCRIBE, sub.id)
-    context = {"sub": sub, "unsubscribe_url": url_for("subscribe.unsubscribe", token=unsub),
-               "staff_groups": [m.group for m in sub.memberships if not m.group.self_service]}
+    context = {
+        "sub": sub,
+        "unsubscribe_url": url_for("subscribe.unsubscribe", token=unsub),
+        "staff_groups": [m.group for m in sub.memberships if not m.group.self_service],
+    }
     if sub.status not in service.RECEIVING and sub.status != "pending":
         return render_template("subscribers/preferences.html", form=None, **context)
     form = forms.PreferencesForm(obj=None if request.method == "POST" else sub)
@@ -212,22 +251,28 @@ def preferences(token: str):
     if not form.validate():
         return render_template("subscribers/preferences.html", form=form, **context), 400
     choices = service.Choices(
-        name=form.name.data or "", organisation=form.organisation.data or "",
-        groups=form.groups.data or [], sections=form.sections.data,
-        locale=form.locale.data, format=form.format.data,
+        name=form.name.data or "",
+        organisation=form.organisation.data or "",
+        groups=form.groups.data or [],
+        sections=form.sections.data,
+        locale=form.locale.data,
+        format=form.format.data,
         pause_weeks=None if form.pause.data == "keep" else int(form.pause.data),
-        tracking_opt_out=form.tracking_opt_out.data)
+        tracking_opt_out=form.tracking_opt_out.data,
+    )
     try:
         service.save_preferences(db.session, sub, choices)
     except service.SubscriptionError as exc:
         db.session.rollback()
-        return render_template("subscribers/preferences.html", form=form, form_error=str(exc),
-                               **context), 400
+        return render_template(
+            "subscribers/preferences.html", form=form, form_error=str(exc), **context
+        ), 400
     _use_locale_of(sub)
     return redirect(url_for("subscribe.preferences", token=token, saved=1))
 
 
 # --- unsubscribe ------------------------------------------------------------------------------
+
 
 @bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
 @csrf.exempt  # the one-click POST has no CSRF token; the page's own form is checked below
@@ -248,8 +293,12 @@ def unsubscribe(token: str):
     form.keep.choices = forms.choices((m.group.code, m.group.name) for m in sub.memberships)
     if request.method == "POST":
         if not form.validate():  # FlaskForm checks its own CSRF token
-            return render_template("subscribers/unsubscribe.html", form=form, sub=sub,
-                                   form_error=_("表单已过期，请刷新页面后重试。")), 400
+            return render_template(
+                "subscribers/unsubscribe.html",
+                form=form,
+                sub=sub,
+                form_error=_("表单已过期，请刷新页面后重试。"),
+            ), 400
         outcome = service.unsubscribe(db.session, sub, form.keep.data or [])
         return render_template("subscribers/unsubscribed.html", sub=sub, outcome=outcome)
     if sub.status not in service.RECEIVING:
@@ -258,6 +307,7 @@ def unsubscribe(token: str):
 
 
 # --- fresh link -----------------------------------------------------------------------------
+
 
 @bp.route("/link", methods=["GET", "POST"])
 def request_link():
@@ -269,5 +319,8 @@ def request_link():
     if refused is not None:
         return refused
     service.send_fresh_link(db.session, form.email.data)
-    return render_template("subscribers/message.html", title=_("请查收邮件"),
-                           body=_("如果该地址在我们的订阅名单中，我们已向它发送了新的链接。"))
+    return render_template(
+        "subscribers/message.html",
+        title=_("请查收邮件"),
+        body=_("如果该地址在我们的订阅名单中，我们已向它发送了新的链接。"),
+    )

@@ -44,8 +44,16 @@ def seed_groups(session: Session) -> int:
     created = 0
     for position, (code, name, dist, priority, self_service) in enumerate(GROUPS):
         if code not in existing:
-            session.add(Group(code=code, name=name, distribution=dist, is_priority=priority,
-                              self_service=self_service, position=position))
+            session.add(
+                Group(
+                    code=code,
+                    name=name,
+                    distribution=dist,
+                    is_priority=priority,
+                    self_service=self_service,
+                    position=position,
+                )
+            )
             created += 1
     session.commit()
     return created
@@ -58,8 +66,13 @@ def seed_demo_subscribers(session: Session) -> int:
         email = normalise_email(email)
         if session.scalar(select(Subscriber.id).where(Subscriber.email == email)):
             continue
-        sub = Subscriber(email=email, name=name, organisation=org,
-                         status=SubscriberStatus.ACTIVE, confirmed_at=utcnow())
+        sub = Subscriber(
+            email=email,
+            name=name,
+            organisation=org,
+            status=SubscriberStatus.ACTIVE,
+            confirmed_at=utcnow(),
+        )
         sub.memberships = [Membership(group=groups[c]) for c in codes]
         session.add(sub)
         created += 1

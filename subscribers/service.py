@@ -40,9 +40,9 @@ __all__ = ["add_suppression", "is_suppressed"]  # the suppression list's, offere
 
 # Offered when no issue exists yet (the sections of a usual week).
 DEFAULT_SECTIONS = ["要闻", "行业", "内容", "技术", "资本", "人事", "研究"]
-SUMMARY = "摘要"           # always in the email: not a choice
-RECENT_ISSUES = 4          # the section choices come from this many latest SENT issues
-MAX_SECTION_CHOICES = 30   # and at most this many names (the anonymous form stays small)
+SUMMARY = "摘要"  # always in the email: not a choice
+RECENT_ISSUES = 4  # the section choices come from this many latest SENT issues
+MAX_SECTION_CHOICES = 30  # and at most this many names (the anonymous form stays small)
 LOCALES = ("zh_CN", "en")
 FORMATS = ("html", "text")
 MAX_PAUSE_WEEKS = 26
@@ -67,15 +67,16 @@ class Choices:
 
     name: str = ""
     organisation: str = ""
-    groups: list[str] = field(default_factory=list)      # self-service group codes
-    sections: list[str] | None = None                     # None: every section
+    groups: list[str] = field(default_factory=list)  # self-service group codes
+    sections: list[str] | None = None  # None: every section
     locale: str = "zh_CN"
     format: str = "html"
-    pause_weeks: int | None = None                        # None: leave the pause as it is
+    pause_weeks: int | None = None  # None: leave the pause as it is
     tracking_opt_out: bool = False
 
 
 # --- look-ups ---------------------------------------------------------------------------
+
 
 def check_address(raw: str) -> str:
     """The address as stored (normalised); SubscriptionError with a clear message if invalid.
@@ -87,12 +88,15 @@ def check_address(raw: str) -> str:
         raise SubscriptionError(_("请填写邮箱地址。"))
     try:
         result = validate_email(
-            raw, check_deliverability=current_app.config["EMAIL_CHECK_DNS"],
-            allow_smtputf8=False)
+            raw, check_deliverability=current_app.config["EMAIL_CHECK_DNS"], allow_smtputf8=False
+        )
     except EmailNotValidError:
         raise SubscriptionError(
-            _("“%(address)s”不是有效的邮箱地址，请检查后重新填写（例如 name@example.com）。",
-              address=raw[:80])) from None
+            _(
+                "“%(address)s”不是有效的邮箱地址，请检查后重新填写（例如 name@example.com）。",
+                address=raw[:80],
+            )
+        ) from None
     return normalise_email(result.normalized)
 
 
@@ -106,8 +110,9 @@ def check_text(value: str, label: str, max_len: int = 200) -> str:
 
 
 def self_service_groups(session: Session) -> list[Group]:
-    return list(session.scalars(
-        select(Group).where(Group.self_service.is_(True)).order_by(Group.position)))
+    return list(
+        session.scalars(select(Group).where(Group.self_service.is_(True)).order_by(Group.position))
+    )
 
 
 def section_choices(session: Session, keep: list[str] | None = None) -> list[str]:
@@ -115,10 +120,16 @@ def section_choices(session: Session, keep: list[str] | None = None) -> list[str
     show unpublished work, nor pay for its size), newest issue's order first, at most
     MAX_SECTION_CHOICES; the default list if nothing was sent yet. Names in `keep` (a
     reader's current picks, themselves chosen from this list) are never dropped."""
-    latest = (select(Issue.id).where(Issue.status == IssueStatus.SENT)
-              .order_by(Issue.number.desc()).limit(RECENT_ISSUES).subquery())
+    latest = (
+        select(Issue.id)
+        .where(Issue.status == IssueStatus.SENT)
+        .order_by(Issue.number.desc())
+        .limit(RECENT_ISSUES)
+        .subquery()
+    )
     rows = session.execute(
-        select(Section.name).join(Issue, Issue.id == Section.issue_id)
+        select(Section.name)
+        .join(Issue, Issue.id == Section.issue_id)
         .where(Section.issue_id.in_(select(latest.c.id)))
         .order_by(Issue.number.desc(), Section.position)
         .limit(RECENT_ISSUES * MAX_SECTION_CHOICES)
@@ -137,8 +148,9 @@ def subscriber_from_token(session: Session, purpose: str, token: str) -> Subscri
 def read_link(session: Session, purpose: str, token: str) -> tuple[Subscriber, dt.datetime]:
     """`subscriber_from_token`, plus when the link was signed (naive UTC)."""
     try:
-        sub_id, signed_at = tokens.read_token_issued(current_app.config["SECRET_KEY"],
-                                                     purpose, token)
+        sub_id, signed_at = tokens.read_token_issued(
+            current_app.config["SECRET_KEY"], purpose, token
+        )
     except tokens.TokenError as exc:
         if exc.expired:
             raise LinkError(_("这个链接已过期。"), expired=True) from None
@@ -185,6 +197,7 @@ def _clean_sections(sections: list[str] | None, offered: list[str]) -> list[str]
 
 # --- subscribe and confirm ----------------------------------------------------------------
 
+
 def subscribe(session: Session, address: str, choices: Choices) -> str:
     """Start a double opt-in for `address`. Returns what happened ("new", "pending",
     "already"), for logs and tests only: the page answers the same whatever it is.
@@ -208,14 +221,28 @@ def subscribe(session: Session, address: str, choices: Choices) -> str:
         return "already"
     outcome = "pending" if sub is not None else "new"
     if sub is None:  # a new address: nobody's data to protect, the row waits as pending
-        sub = Subscriber(email=address, status=SubscriberStatus.PENDING, source="form",
-                         name=name, organisation=organisation, sections=sections,
-                         locale=locale)
+        sub = Subscriber(
+            email=address,
+            status=SubscriberStatus.PENDING,
+            source="form",
+            name=name,
+            organisation=organisation,
+            sections=sections,
+            locale=locale,
+        )
         session.add(sub)
         _set_self_service_groups(session, sub, groups)
-    sub.requests.append(SubscriptionRequest(choices={
-        "name": name, "organisation": organisation, "groups": groups, "sections": sections,
-        "locale": locale}))
+    sub.requests.append(
+        SubscriptionRequest(
+            choices={
+                "name": name,
+                "organisation": organisation,
+                "groups": groups,
+                "sections": sections,
+                "locale": locale,
+            }
+        )
+    )
     try:
         session.commit()
     except IntegrityError:  # the same new address submitted twice at once
@@ -230,8 +257,11 @@ def _request_for(sub: Subscriber, signed_at: dt.datetime | None) -> Subscription
     was signed, and after the address last left the list (an old link cannot bring back an
     address that unsubscribed since)."""
     since = sub.unsubscribed_at or dt.datetime.min
-    eligible = [r for r in sub.requests if r.created_at > since
-                and (signed_at is None or r.created_at <= signed_at + _CLOCK_SLACK)]
+    eligible = [
+        r
+        for r in sub.requests
+        if r.created_at > since and (signed_at is None or r.created_at <= signed_at + _CLOCK_SLACK)
+    ]
     return max(eligible, key=lambda r: (r.created_at, r.id), default=None)
 
 
@@ -254,8 +284,11 @@ def confirm(session: Session, sub: Subscriber, signed_at: dt.datetime | None = N
         try:
             _set_self_service_groups(session, sub, wanted["groups"])
         except SubscriptionError:  # a group closed since: keep the others
-            _set_self_service_groups(session, sub, [
-                g.code for g in self_service_groups(session) if g.code in wanted["groups"]])
+            _set_self_service_groups(
+                session,
+                sub,
+                [g.code for g in self_service_groups(session) if g.code in wanted["groups"]],
+            )
     sub.status = SubscriberStatus.ACTIVE
     sub.confirmed_at = utcnow()
     sub.unsubscribed_at = None
@@ -267,6 +300,7 @@ def confirm(session: Session, sub: Subscriber, signed_at: dt.datetime | None = N
 
 # --- preference center ----------------------------------------------------------------------
 
+
 def save_preferences(session: Session, sub: Subscriber, choices: Choices) -> None:
     """Store what the reader chose; nothing is written if any of it is invalid."""
     if sub.status not in RECEIVING and sub.status != SubscriberStatus.PENDING:
@@ -275,7 +309,9 @@ def save_preferences(session: Session, sub: Subscriber, choices: Choices) -> Non
     organisation = check_text(choices.organisation, _("单位"))
     staff_groups = [m.group for m in sub.memberships if not m.group.self_service]
     if not choices.groups and not staff_groups:
-        raise SubscriptionError(_("请至少选择一个分组；如不想再收到周报，请使用页面下方的“退订全部”。"))
+        raise SubscriptionError(
+            _("请至少选择一个分组；如不想再收到周报，请使用页面下方的“退订全部”。")
+        )
     if choices.format not in FORMATS:
         raise SubscriptionError(_("未知的邮件格式。"))
     if choices.locale not in LOCALES:
@@ -294,12 +330,14 @@ def save_preferences(session: Session, sub: Subscriber, choices: Choices) -> Non
     if choices.pause_weeks is not None:
         # Status stays as it is: the send skips a subscriber while paused_until lies ahead,
         # so the pause ends by itself with no job to run.
-        sub.paused_until = (utcnow() + dt.timedelta(weeks=choices.pause_weeks)
-                            if choices.pause_weeks else None)
+        sub.paused_until = (
+            utcnow() + dt.timedelta(weeks=choices.pause_weeks) if choices.pause_weeks else None
+        )
     session.commit()
 
 
 # --- unsubscribe --------------------------------------------------------------------------
+
 
 def unsubscribe(session: Session, sub: Subscriber, keep_groups: Sequence[str] = ()) -> str:
     """Unsubscribe from everything, or (with `keep_groups`) only leave the other groups.
@@ -325,15 +363,14 @@ def unsubscribe_by_id(session: Session, subscriber_id: int) -> bool:
         return False
     changed = session.execute(  # type: ignore[attr-defined]  # an UPDATE answers a CursorResult
         update(Subscriber)
-        .where(Subscriber.id == subscriber_id,
-               Subscriber.status != SubscriberStatus.UNSUBSCRIBED)
-        .values(status=SubscriberStatus.UNSUBSCRIBED, unsubscribed_at=utcnow(),
-                paused_until=None)
+        .where(Subscriber.id == subscriber_id, Subscriber.status != SubscriberStatus.UNSUBSCRIBED)
+        .values(status=SubscriberStatus.UNSUBSCRIBED, unsubscribed_at=utcnow(), paused_until=None)
         .execution_options(synchronize_session="fetch")
     ).rowcount
     add_suppression(session, address, SuppressionReason.UNSUBSCRIBED)
     if changed:  # the reports count an unsubscribe against the mail that prompted it
         from newsletter.tracking.intake import record_unsubscribe
+
         record_unsubscribe(session, subscriber_id)
     session.commit()
     return True
@@ -346,6 +383,7 @@ def one_click_unsubscribe(session: Session, token: str) -> None:
 
 
 # --- fresh links ------------------------------------------------------------------------------
+
 
 def send_fresh_link(session: Session, address: str) -> str:
     """Mail new links to `address` if it is on the list; the caller shows the same page

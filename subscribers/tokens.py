@@ -56,8 +56,9 @@ def read_token(secret_key: str, purpose: str, token: str, max_age: int | None = 
     return value
 
 
-def read_token_issued(secret_key: str, purpose: str, token: str,
-                      max_age: int | None = None) -> tuple[int, dt.datetime]:
+def read_token_issued(
+    secret_key: str, purpose: str, token: str, max_age: int | None = None
+) -> tuple[int, dt.datetime]:
     """Like `read_token`, plus when the token was signed (naive UTC, whole seconds).
 
     The pages compare it with the subscriber's creation time: on SQLite a deleted row's id
@@ -65,7 +66,8 @@ def read_token_issued(secret_key: str, purpose: str, token: str,
     """
     try:
         value, signed_at = _serializer(secret_key, purpose).loads(
-            token, max_age=MAX_AGE[purpose] if max_age is None else max_age,
+            token,
+            max_age=MAX_AGE[purpose] if max_age is None else max_age,
             return_timestamp=True,
         )
     except SignatureExpired as exc:

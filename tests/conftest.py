@@ -52,8 +52,9 @@ def _make_postgres_database() -> str:
 
 def _drop_postgres_database(db_url: str) -> None:
     url = make_url(db_url)
-    admin = create_engine(url.set(database=make_url(POSTGRES_URL).database),
-                          isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        url.set(database=make_url(POSTGRES_URL).database), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
     admin.dispose()
@@ -69,6 +70,7 @@ def database_url(request, tmp_path_factory):
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
     with app.app_context():
         from flask_migrate import upgrade
+
         upgrade(directory=MIGRATIONS_DIR, revision="heads")
         db.engine.dispose()
     yield url
@@ -122,14 +124,17 @@ def app(app_config):
         # test client's requests, so `g` would carry one client's login and CSRF token
         # into the next request; a real server has one app context per request.
         from flask import g
+
         g.pop("_login_user", None)
         g.pop("csrf_token", None)
         from flask_babel import refresh
+
         refresh()  # the locale and catalogue Flask-Babel cached for the previous request
 
     with app.app_context():
         _empty_tables()
         from subscribers.seed import seed_groups
+
         seed_groups(db.session)
         yield app
         db.session.remove()
@@ -156,25 +161,45 @@ def worker_env(app) -> dict[str, str]:
     """Environment for a worker process that talks to this test's database, Redis, SMTP."""
     c = app.config
     env = dict(os.environ)
-    env.update({
-        "DATABASE_URL": c["SQLALCHEMY_DATABASE_URI"],
-        "REDIS_URL": c["REDIS_URL"],
-        "QUEUE_PREFIX": c["QUEUE_PREFIX"],
-        "SMTP_HOST": c["SMTP_HOST"],
-        "SMTP_PORT": str(c["SMTP_PORT"]),
-        "SECRET_KEY": c["SECRET_KEY"],
-        "MAIL_FROM": c["MAIL_FROM"],
-        "BASE_URL": c["BASE_URL"],
-    })
+    env.update(
+        {
+            "DATABASE_URL": c["SQLALCHEMY_DATABASE_URI"],
+            "REDIS_URL": c["REDIS_URL"],
+            "QUEUE_PREFIX": c["QUEUE_PREFIX"],
+            "SMTP_HOST": c["SMTP_HOST"],
+            "SMTP_PORT": str(c["SMTP_PORT"]),
+            "SECRET_KEY": c["SECRET_KEY"],
+            "MAIL_FROM": c["MAIL_FROM"],
+            "BASE_URL": c["BASE_URL"],
+        }
+    )
     # Settings a test may tune (app_config or app.config) travel to the worker too.
-    for key in ("RETRY_BASE_SECONDS", "RETRY_MAX_SECONDS", "RETRY_WINDOW_HOURS",
-                "LEASE_SECONDS", "BREAKER_THRESHOLD", "IN_DOUBT_POLICY",
-                "PRIORITY_GRACE_MINUTES", "SMTP_TIMEOUT", "SMTP_SECURITY", "SMTP_CA_FILE",
-                "SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_ENVELOPE", "RELAYS_FILE",
-                "RELAY_CHECK_RCPT",
-                "BATCH_SIZE", "RATE_PER_SECOND", "RATE_PER_HOUR",
-                "DKIM_SELECTOR", "DKIM_DOMAIN", "DKIM_KEY_FILE",
-                "UNSUBSCRIBE_MAILTO", "TRACKING_ENABLED", "REDIS_CA_FILE"):
+    for key in (
+        "RETRY_BASE_SECONDS",
+        "RETRY_MAX_SECONDS",
+        "RETRY_WINDOW_HOURS",
+        "LEASE_SECONDS",
+        "BREAKER_THRESHOLD",
+        "IN_DOUBT_POLICY",
+        "PRIORITY_GRACE_MINUTES",
+        "SMTP_TIMEOUT",
+        "SMTP_SECURITY",
+        "SMTP_CA_FILE",
+        "SMTP_USERNAME",
+        "SMTP_PASSWORD",
+        "SMTP_ENVELOPE",
+        "RELAYS_FILE",
+        "RELAY_CHECK_RCPT",
+        "BATCH_SIZE",
+        "RATE_PER_SECOND",
+        "RATE_PER_HOUR",
+        "DKIM_SELECTOR",
+        "DKIM_DOMAIN",
+        "DKIM_KEY_FILE",
+        "UNSUBSCRIBE_MAILTO",
+        "TRACKING_ENABLED",
+        "REDIS_CA_FILE",
+    ):
         if key in c and c[key] not in (None, ""):
             env[key] = str(c[key])
     return env
@@ -194,9 +219,14 @@ def run_worker(app, tmp_path):
         with open(log, "wb") as out:
             # A session of its own: RQ's scheduler runs in a child process of the worker,
             # and killing the group takes both (killing only the worker orphans the child).
-            proc = subprocess.Popen(cmd, env={**worker_env(app), **(env or {})}, cwd=ROOT,
-                                    stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                cmd,
+                env={**worker_env(app), **(env or {})},
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         proc.stdout = open(log, "rb")  # noqa: SIM115 - closed in the teardown below
         procs.append(proc)
         return proc
@@ -241,9 +271,16 @@ def live_server(app):
     thread.join(timeout=5)
 
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = ROOT / "test-artifacts"
 
 
@@ -270,8 +307,11 @@ def make_staff(app):
     from newsletter.staff.models import StaffUser
 
     def make(*roles: str, email: str | None = None, password: str = "correct horse battery"):
-        user = StaffUser(email=email or f"{'-'.join(roles) or 'staff'}-{uuid.uuid4().hex[:6]}@example.org",
-                         name="测试员工", roles=list(roles))
+        user = StaffUser(
+            email=email or f"{'-'.join(roles) or 'staff'}-{uuid.uuid4().hex[:6]}@example.org",
+            name="测试员工",
+            roles=list(roles),
+        )
         user.set_password(password)
         db.session.add(user)
         db.session.commit()
@@ -285,8 +325,9 @@ def csrf_token(client, path: str) -> str:
     import re
 
     html = client.get(path).get_data(as_text=True)
-    match = (re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html)
-             or re.search(r'type="hidden" name="csrf_token" value="([^"]+)"', html))
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or re.search(
+        r'type="hidden" name="csrf_token" value="([^"]+)"', html
+    )
     assert match, f"no CSRF token on {path}"
     return match.group(1)
 
@@ -299,9 +340,14 @@ def staff_client(app, make_staff):
         password = "correct horse battery"
         user = make_staff(*(roles or ("admin",)), password=password)
         client = app.test_client()
-        response = client.post("/staff/login", data={
-            "csrf_token": csrf_token(client, "/staff/login"),
-            "email": user.email, "password": password})
+        response = client.post(
+            "/staff/login",
+            data={
+                "csrf_token": csrf_token(client, "/staff/login"),
+                "email": user.email,
+                "password": password,
+            },
+        )
         assert response.status_code == 302, response.get_data(as_text=True)
         return client
 
@@ -325,8 +371,11 @@ def approve_for_tests(issue_or_number):
         return issue
     people = []
     for role in ("editor", "reviewer"):
-        user = StaffUser(email=f"approve-{role}-{uuid.uuid4().hex[:8]}@example.org",
-                         name=f"测试{role}", roles=[role])
+        user = StaffUser(
+            email=f"approve-{role}-{uuid.uuid4().hex[:8]}@example.org",
+            name=f"测试{role}",
+            roles=[role],
+        )
         user.set_password(uuid.uuid4().hex)
         db.session.add(user)
         people.append(user)

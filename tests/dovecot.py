@@ -33,10 +33,27 @@ def make_certificate(directory: Path, name: str = "localhost") -> tuple[Path, Pa
     cert, key = directory / "cert.pem", directory / "key.pem"
     if not cert.exists():
         subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-             "-keyout", str(key), "-out", str(cert), "-subj", f"/CN={name}",
-             "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-            check=True, capture_output=True)
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-keyout",
+                str(key),
+                "-out",
+                str(cert),
+                "-subj",
+                f"/CN={name}",
+                "-addext",
+                "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            ],
+            check=True,
+            capture_output=True,
+        )
     return cert, key
 
 
@@ -140,8 +157,11 @@ class Dovecot:
         return str(self.root / "cert.pem")
 
     def url(self, scheme: str, user: str, folder: str = "INBOX") -> str:
-        port = {"imap": self.ports["imap"], "imaps": self.ports["imaps"],
-                "pop3s": self.ports["pop3s"]}[scheme]
+        port = {
+            "imap": self.ports["imap"],
+            "imaps": self.ports["imaps"],
+            "pop3s": self.ports["pop3s"],
+        }[scheme]
         auth = f"{quote(user, safe='')}:{quote(self.users[user], safe='')}"
         path = f"/{folder}" if scheme.startswith("imap") else ""
         return f"{scheme}://{auth}@{self.host}:{port}{path}"
@@ -151,19 +171,31 @@ class Dovecot:
             (self.root / sub).mkdir(exist_ok=True)
         cert, key = make_certificate(self.root)
         (self.root / "passwd").write_text(
-            "".join(f"{u}:{{PLAIN}}{p}::::::\n" for u, p in self.users.items()))
+            "".join(f"{u}:{{PLAIN}}{p}::::::\n" for u, p in self.users.items())
+        )
         # Dovecot will not deliver as root: the mail belongs to `nobody`.
         uid, gid = pwd.getpwnam("nobody").pw_uid, pwd.getpwnam("nobody").pw_gid
         os.chown(self.root / "mail", uid, gid)
         conf = self.root / "dovecot.conf"
-        conf.write_text(_CONFIG.format(root=self.root, cert=cert, key=key, uid=uid, gid=gid,
-                                       port_imap=self.ports["imap"],
-                                       port_imaps=self.ports["imaps"],
-                                       port_pop3s=self.ports["pop3s"],
-                                       port_lmtp=self.ports["lmtp"]))
-        self.proc = subprocess.Popen([DOVECOT, "-F", "-c", str(conf)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        conf.write_text(
+            _CONFIG.format(
+                root=self.root,
+                cert=cert,
+                key=key,
+                uid=uid,
+                gid=gid,
+                port_imap=self.ports["imap"],
+                port_imaps=self.ports["imaps"],
+                port_pop3s=self.ports["pop3s"],
+                port_lmtp=self.ports["lmtp"],
+            )
+        )
+        self.proc = subprocess.Popen(
+            [DOVECOT, "-F", "-c", str(conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 15
         pending = set(self.ports.values())
         while pending and time.monotonic() < deadline:

@@ -59,12 +59,18 @@ from tests.mta_parts import (
 )
 
 DOMAIN = "test.example"
-SENDER = "weekly"                      # the login and its own address weekly@test.example
+SENDER = "weekly"  # the login and its own address weekly@test.example
 PASSWORD = "relay-test-password"
-UNKNOWN_PREFIXES = ("nobody", "unknown")   # local parts that are not mailboxes
-READERS_BOX = "_readers"                    # the Maildir every non-login mailbox shares
-DEBIAN_PACKAGES = ("postfix", "dovecot-imapd", "dovecot-pop3d", "sasl2-bin",
-                   "libsasl2-modules", "openssl")
+UNKNOWN_PREFIXES = ("nobody", "unknown")  # local parts that are not mailboxes
+READERS_BOX = "_readers"  # the Maildir every non-login mailbox shares
+DEBIAN_PACKAGES = (
+    "postfix",
+    "dovecot-imapd",
+    "dovecot-pop3d",
+    "sasl2-bin",
+    "libsasl2-modules",
+    "openssl",
+)
 
 
 @dataclass
@@ -72,13 +78,13 @@ class PostfixRig:
     """One private Postfix (+ Dovecot) instance; see the module docstring for the options."""
 
     root: Path
-    unknown: str = "reject"                # "reject" at RCPT, or "bounce" (accept, then DSN)
-    rate_limit: tuple[int, int] | None = None   # (messages, per seconds) per client
-    delay_reject: bool = False             # sender refusals at MAIL FROM (False) or RCPT
-    sender_login: bool = True              # False: any envelope sender (VERP) is accepted
-    discard: bool = False                  # accept anything, keep nothing
-    imap: bool = False                     # Dovecot also serves IMAP/POP3 on the Maildirs
-    bounce_domain: str = "bounces.test"    # DSNs to this domain go to bounce_relay
+    unknown: str = "reject"  # "reject" at RCPT, or "bounce" (accept, then DSN)
+    rate_limit: tuple[int, int] | None = None  # (messages, per seconds) per client
+    delay_reject: bool = False  # sender refusals at MAIL FROM (False) or RCPT
+    sender_login: bool = True  # False: any envelope sender (VERP) is accepted
+    discard: bool = False  # accept anything, keep nothing
+    imap: bool = False  # Dovecot also serves IMAP/POP3 on the Maildirs
+    bounce_domain: str = "bounces.test"  # DSNs to this domain go to bounce_relay
     bounce_relay: tuple[str, int] | None = None
     logins: dict[str, str] = field(default_factory=lambda: {SENDER: PASSWORD})
     extra_main: dict[str, str] = field(default_factory=dict)
@@ -130,16 +136,20 @@ class PostfixRig:
         if os.geteuid() != 0:
             raise RigError("the Postfix rig runs Postfix's master and Dovecot: it needs root")
         if not installed():
-            raise RigError("postfix/dovecot/openssl are not installed: run scripts/test once "
-                           f"(it installs {' '.join(DEBIAN_PACKAGES)})")
+            raise RigError(
+                "postfix/dovecot/openssl are not installed: run scripts/test once "
+                f"(it installs {' '.join(DEBIAN_PACKAGES)})"
+            )
         self.root.mkdir(parents=True, exist_ok=True)
         # Postfix's daemons open their files as user postfix: every directory above must
         # be searchable by it (pytest's tmp_path is not: 0700).
         self.root.chmod(0o755)
         for parent in self.root.parents:
             if not parent.stat().st_mode & 0o001:
-                raise RigError(f"{parent} is not searchable by user postfix: put the rig "
-                               "elsewhere (new_root() makes one under /tmp)")
+                raise RigError(
+                    f"{parent} is not searchable by user postfix: put the rig "
+                    "elsewhere (new_root() makes one under /tmp)"
+                )
         self.port, self.smtps_port = free_port(), free_port()
         if self.imap:
             self.imap_port, self.pop3_port = free_port(), free_port()
@@ -151,7 +161,10 @@ class PostfixRig:
         with open(self.root / "master.out", "ab") as out:
             self._master = subprocess.Popen(
                 [POSTFIX_SBIN, "-c", str(self.config_dir), "start-fg"],
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         try:
             wait_port(self.port, what="postfix submission")
             wait_port(self.smtps_port, what="postfix smtps")
@@ -162,8 +175,12 @@ class PostfixRig:
 
     def stop(self) -> None:
         if self._master is not None:
-            subprocess.run([POSTFIX_SBIN, "-c", str(self.config_dir), "stop"],
-                           check=False, capture_output=True, timeout=30)
+            subprocess.run(
+                [POSTFIX_SBIN, "-c", str(self.config_dir), "stop"],
+                check=False,
+                capture_output=True,
+                timeout=30,
+            )
             end_process(self._master)
             self._master = None
         if self._dovecot is not None:
@@ -203,17 +220,22 @@ class PostfixRig:
         # (virtual(8) allows no regexp substitution, so they share READERS_BOX and are told
         # apart by Delivered-To), except those starting with one of UNKNOWN_PREFIXES.
         # Tests pick fresh names and never see each other's mail.
-        (etc / "vmailbox").write_text("".join(
-            f"{self.address(login)} {self.domain}/{login}/\n" for login in self.logins))
+        (etc / "vmailbox").write_text(
+            "".join(f"{self.address(login)} {self.domain}/{login}/\n" for login in self.logins)
+        )
         dom = re.escape(self.domain)
         (etc / "vreaders").write_text(
-            "".join(f"/^{re.escape(login)}\\+[^@]*@{dom}$/ {self.domain}/{login}/\n"
-                    for login in self.logins)
+            "".join(
+                f"/^{re.escape(login)}\\+[^@]*@{dom}$/ {self.domain}/{login}/\n"
+                for login in self.logins
+            )
             + f"if !/^({'|'.join(UNKNOWN_PREFIXES)})/\n"
             f"/@{dom}$/ {self.domain}/{READERS_BOX}/\n"
-            "endif\n")
-        (etc / "senders").write_text("".join(
-            f"{self.address(login)} {login}\n" for login in self.logins))
+            "endif\n"
+        )
+        (etc / "senders").write_text(
+            "".join(f"{self.address(login)} {login}\n" for login in self.logins)
+        )
         main = {
             "compatibility_level": "3.6",
             "queue_directory": str(q),
@@ -233,7 +255,7 @@ class PostfixRig:
             "local_recipient_maps": "",
             "biff": "no",
             "maillog_file": str(self.log_file),
-            "maillog_file_prefixes": str(self.root),   # default allows /var and /dev/stdout only
+            "maillog_file_prefixes": str(self.root),  # default allows /var and /dev/stdout only
             "smtputf8_enable": "no",
             # with a delimiter Postfix would find weekly+b12-sig@ owned by weekly; hosted
             # relays do not, so the strict rig has none
@@ -254,14 +276,13 @@ class PostfixRig:
             "smtp_tls_security_level": "none",
             "smtpd_sender_login_maps": f"texthash:{etc / 'senders'}",
             "smtpd_delay_reject": "yes" if self.delay_reject else "no",
-            "smtpd_sender_restrictions":
-                "reject_sender_login_mismatch, permit_sasl_authenticated, reject",
+            "smtpd_sender_restrictions": "reject_sender_login_mismatch, permit_sasl_authenticated, reject",
             "smtpd_relay_restrictions": "permit_sasl_authenticated, reject",
             "smtpd_recipient_restrictions": "",
             # loopback clients are exempt from anvil limits by default ($mynetworks)
             "smtpd_client_event_limit_exceptions": "",
             "smtpd_client_connection_count_limit": "100",
-            "smtpd_error_sleep_time": "0s",        # tests need no tarpit
+            "smtpd_error_sleep_time": "0s",  # tests need no tarpit
             # bounces come back fast: a test waits seconds, not days
             "maximal_queue_lifetime": "1h",
             "bounce_queue_lifetime": "1h",
@@ -290,24 +311,36 @@ class PostfixRig:
             (etc / "transport").write_text(f"{self.bounce_domain} smtp:[{host}]:{port}\n")
             main["transport_maps"] = f"texthash:{etc / 'transport'}"
         if self.discard:
-            gone = "discard:discarded by the test rig"    # the text the log shows
-            main.update({"smtpd_reject_unlisted_recipient": "no", "virtual_transport": gone,
-                         "default_transport": gone, "relay_transport": gone})
+            gone = "discard:discarded by the test rig"  # the text the log shows
+            main.update(
+                {
+                    "smtpd_reject_unlisted_recipient": "no",
+                    "virtual_transport": gone,
+                    "default_transport": gone,
+                    "relay_transport": gone,
+                }
+            )
         main.update(self.extra_main)
         (etc / "main.cf").write_text("".join(f"{k} = {v}\n" for k, v in main.items()))
         smtpd = "inet  n       -       n       -       -       smtpd"
         (etc / "master.cf").write_text(
             f"127.0.0.1:{self.port} {smtpd}\n"
-            f"127.0.0.1:{self.smtps_port} {smtpd}\n  -o smtpd_tls_wrappermode=yes\n"
-            + SERVICES)
+            f"127.0.0.1:{self.smtps_port} {smtpd}\n  -o smtpd_tls_wrappermode=yes\n" + SERVICES
+        )
 
     # --- looking at what happened --------------------------------------------------------
     def smtp_config(self, security: str = "starttls") -> dict[str, object]:
         """App settings that send through this rig: security none, starttls or ssl."""
         port = self.smtps_port if security == "ssl" else self.port
-        return {"SMTP_HOST": self.host, "SMTP_PORT": port, "SMTP_USERNAME": self.login[0],
-                "SMTP_PASSWORD": self.login[1], "SMTP_STARTTLS": security == "starttls",
-                "SMTP_SECURITY": security, "SMTP_CA_FILE": str(self.ca_file)}
+        return {
+            "SMTP_HOST": self.host,
+            "SMTP_PORT": port,
+            "SMTP_USERNAME": self.login[0],
+            "SMTP_PASSWORD": self.login[1],
+            "SMTP_STARTTLS": security == "starttls",
+            "SMTP_SECURITY": security,
+            "SMTP_CA_FILE": str(self.ca_file),
+        }
 
     def log(self) -> str:
         return self.log_file.read_text("utf-8", "replace") if self.log_file.exists() else ""
@@ -317,8 +350,13 @@ class PostfixRig:
 
     def _files(self, box: str) -> list[Path]:
         path = self.mail_dir / self.domain / box
-        files = [p for sub in ("new", "cur") if (path / sub).is_dir()
-                 for p in (path / sub).iterdir() if p.is_file()]
+        files = [
+            p
+            for sub in ("new", "cur")
+            if (path / sub).is_dir()
+            for p in (path / sub).iterdir()
+            if p.is_file()
+        ]
         return sorted(files, key=lambda p: (p.stat().st_mtime, p.name))
 
     def raw_messages(self, user: str) -> list[bytes]:
@@ -342,14 +380,19 @@ class PostfixRig:
 
     def messages(self, user: str) -> list[email.message.EmailMessage]:
         """Every message delivered to `user` (see raw_messages), parsed."""
-        return [email.message_from_bytes(raw, policy=email.policy.default)
-                for raw in self.raw_messages(user)]
+        return [
+            email.message_from_bytes(raw, policy=email.policy.default)
+            for raw in self.raw_messages(user)
+        ]
 
     def delivered_count(self) -> int:
         """How many messages reached any mailbox of the test domain (readers and logins)."""
         root = self.mail_dir / self.domain
-        return sum(len(self._files(p.name)) for p in root.iterdir() if p.is_dir()) \
-            if root.is_dir() else 0
+        return (
+            sum(len(self._files(p.name)) for p in root.iterdir() if p.is_dir())
+            if root.is_dir()
+            else 0
+        )
 
     def wait_for(self, predicate, timeout: float = 30.0, what: str = "mail"):
         deadline = time.monotonic() + timeout
@@ -361,23 +404,32 @@ class PostfixRig:
         raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{self.log()[-3000:]}")
 
     def wait_for_messages(self, user: str, count: int, timeout: float = 30.0):
-        return self.wait_for(lambda: (m := self.messages(user)) and len(m) >= count and m,
-                             timeout, f"{count} message(s) for {user}")
+        return self.wait_for(
+            lambda: (m := self.messages(user)) and len(m) >= count and m,
+            timeout,
+            f"{count} message(s) for {user}",
+        )
 
     def queue_empty(self) -> bool:
         """Nothing left in the queue (delivered, bounced or discarded)."""
         q = self.root / "queue"
-        return not any(p.is_file() for sub in ("incoming", "active", "deferred", "maildrop")
-                       if (q / sub).is_dir() for p in (q / sub).rglob("*"))
-
-
+        return not any(
+            p.is_file()
+            for sub in ("incoming", "active", "deferred", "maildrop")
+            if (q / sub).is_dir()
+            for p in (q / sub).rglob("*")
+        )
 
 
 # --- pytest fixtures (imported by tests/conftest.py) -------------------------------------------
 
+
 def _key(options: dict) -> tuple:
-    return tuple(sorted((k, tuple(sorted(v.items())) if isinstance(v, dict) else v)
-                        for k, v in options.items()))
+    return tuple(
+        sorted(
+            (k, tuple(sorted(v.items())) if isinstance(v, dict) else v) for k, v in options.items()
+        )
+    )
 
 
 @pytest.fixture(scope="session")

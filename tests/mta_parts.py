@@ -25,7 +25,9 @@ class RigError(RuntimeError):
 
 
 def installed() -> bool:
-    return os.path.exists(POSTFIX_SBIN) and os.path.exists(DOVECOT) and bool(shutil.which("openssl"))
+    return (
+        os.path.exists(POSTFIX_SBIN) and os.path.exists(DOVECOT) and bool(shutil.which("openssl"))
+    )
 
 
 def wait_port(port: int, timeout: float = 20.0, what: str = "port") -> None:
@@ -47,19 +49,65 @@ def run(*cmd: str, **kw) -> str:
 def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
     """A CA and a server certificate for localhost/127.0.0.1 signed by it: (ca, cert, key)."""
     directory.mkdir(parents=True, exist_ok=True)
-    ca_key, ca, key, csr, cert = (directory / n for n in
-                                  ("ca.key", "ca.pem", "server.key", "server.csr", "server.pem"))
+    ca_key, ca, key, csr, cert = (
+        directory / n for n in ("ca.key", "ca.pem", "server.key", "server.csr", "server.pem")
+    )
     ext = directory / "server.ext"
-    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3",
-         "-keyout", str(ca_key), "-out", str(ca), "-subj", "/CN=Newsletter test CA",
-         "-addext", "basicConstraints=critical,CA:TRUE",
-         "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-         "-out", str(csr), "-subj", "/CN=localhost")
-    ext.write_text("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
-                   "extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    run("openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
-         "-CAcreateserial", "-days", "3", "-out", str(cert), "-extfile", str(ext))
+    run(
+        "openssl",
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "3",
+        "-keyout",
+        str(ca_key),
+        "-out",
+        str(ca),
+        "-subj",
+        "/CN=Newsletter test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    )
+    run(
+        "openssl",
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(key),
+        "-out",
+        str(csr),
+        "-subj",
+        "/CN=localhost",
+    )
+    ext.write_text(
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n"
+    )
+    run(
+        "openssl",
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(ca),
+        "-CAkey",
+        str(ca_key),
+        "-CAcreateserial",
+        "-days",
+        "3",
+        "-out",
+        str(cert),
+        "-extfile",
+        str(ext),
+    )
     return ca, cert, key
 
 
@@ -97,23 +145,28 @@ def start_dovecot(rig) -> subprocess.Popen:
     d = rig.root / "dovecot"
     for sub in ("", "run", "state"):
         (d / sub).mkdir(parents=True, exist_ok=True)
-    (d / "users").write_text("".join(
-        f"{rig.address(login)}:{{PLAIN}}{password}:{uid}:{gid}::"
-        f"{rig.mail_dir / rig.domain / login}\n"
-        f"{login}:{{PLAIN}}{password}:{uid}:{gid}::{rig.mail_dir / rig.domain / login}\n"
-        for login, password in rig.logins.items()))
+    (d / "users").write_text(
+        "".join(
+            f"{rig.address(login)}:{{PLAIN}}{password}:{uid}:{gid}::"
+            f"{rig.mail_dir / rig.domain / login}\n"
+            f"{login}:{{PLAIN}}{password}:{uid}:{gid}::{rig.mail_dir / rig.domain / login}\n"
+            for login, password in rig.logins.items()
+        )
+    )
     listeners = ""
     if rig.imap:
-        listeners = (f"service imap-login {{\n inet_listener imap {{\n address = 127.0.0.1\n"
-                     f" port = {rig.imap_port}\n }}\n inet_listener imaps {{\n port = 0\n }}\n}}\n"
-                     f"service pop3-login {{\n inet_listener pop3 {{\n address = 127.0.0.1\n"
-                     f" port = {rig.pop3_port}\n }}\n inet_listener pop3s {{\n port = 0\n }}\n}}\n")
+        listeners = (
+            f"service imap-login {{\n inet_listener imap {{\n address = 127.0.0.1\n"
+            f" port = {rig.imap_port}\n }}\n inet_listener imaps {{\n port = 0\n }}\n}}\n"
+            f"service pop3-login {{\n inet_listener pop3 {{\n address = 127.0.0.1\n"
+            f" port = {rig.pop3_port}\n }}\n inet_listener pop3s {{\n port = 0\n }}\n}}\n"
+        )
     (d / "dovecot.conf").write_text(f"""\
 instance_name = dovecot-{rig.root.name}
-base_dir = {d / 'run'}
-state_dir = {d / 'state'}
-log_path = {d / 'dovecot.log'}
-protocols = {'imap pop3' if rig.imap else ''}
+base_dir = {d / "run"}
+state_dir = {d / "state"}
+log_path = {d / "dovecot.log"}
+protocols = {"imap pop3" if rig.imap else ""}
 listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
@@ -123,11 +176,11 @@ mail_location = maildir:{rig.mail_dir}/%d/%n
 first_valid_uid = {uid}
 passdb {{
   driver = passwd-file
-  args = scheme=PLAIN {d / 'users'}
+  args = scheme=PLAIN {d / "users"}
 }}
 userdb {{
   driver = passwd-file
-  args = {d / 'users'}
+  args = {d / "users"}
   default_fields = uid={uid} gid={gid} home={rig.mail_dir}/{rig.domain}/%n
 }}
 service auth {{
@@ -139,14 +192,21 @@ group = postfix
 }}
 {listeners}""")
     with open(d / "dovecot.out", "ab") as out:
-        proc = subprocess.Popen([DOVECOT, "-F", "-c", str(d / "dovecot.conf")],
-                                         stdout=out, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+        proc = subprocess.Popen(
+            [DOVECOT, "-F", "-c", str(d / "dovecot.conf")],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + 20
     while not rig.auth_socket.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
             log = (d / "dovecot.out").read_text("utf-8", "replace")
-            log += (d / "dovecot.log").read_text("utf-8", "replace") if (d / "dovecot.log").exists() else ""
+            log += (
+                (d / "dovecot.log").read_text("utf-8", "replace")
+                if (d / "dovecot.log").exists()
+                else ""
+            )
             raise RigError(f"dovecot did not start: {log[-2000:]}")
         time.sleep(0.05)
     if rig.imap:

@@ -14,8 +14,11 @@ from sqlalchemy import create_engine, text
 from newsletter.devsmtp import free_port
 
 # Debian's server binaries (the newest installed version); not on PATH.
-PG_BIN = max(glob.glob("/usr/lib/postgresql/*/bin"), default="/usr/lib/postgresql/15/bin",
-             key=lambda p: int(p.split("/")[-2]) if p.split("/")[-2].isdigit() else 0)
+PG_BIN = max(
+    glob.glob("/usr/lib/postgresql/*/bin"),
+    default="/usr/lib/postgresql/15/bin",
+    key=lambda p: int(p.split("/")[-2]) if p.split("/")[-2].isdigit() else 0,
+)
 AS_POSTGRES = ["runuser", "-u", "postgres", "--"]
 
 
@@ -24,11 +27,16 @@ class PgCluster:
         self.base = tempfile.mkdtemp(prefix="nlpg-")
         shutil.chown(self.base, "postgres")
         self.data, self.port = os.path.join(self.base, "data"), free_port()
-        subprocess.run(AS_POSTGRES + [f"{PG_BIN}/initdb", "-D", self.data, "-A", "trust",
-                                      "-U", "root"], check=True, capture_output=True)
+        subprocess.run(
+            AS_POSTGRES + [f"{PG_BIN}/initdb", "-D", self.data, "-A", "trust", "-U", "root"],
+            check=True,
+            capture_output=True,
+        )
         self.start()
-        admin = create_engine(f"postgresql+psycopg://root@127.0.0.1:{self.port}/postgres",
-                              isolation_level="AUTOCOMMIT")
+        admin = create_engine(
+            f"postgresql+psycopg://root@127.0.0.1:{self.port}/postgres",
+            isolation_level="AUTOCOMMIT",
+        )
         with admin.connect() as conn:
             conn.execute(text("CREATE DATABASE test"))
         admin.dispose()
@@ -36,13 +44,29 @@ class PgCluster:
 
     def start(self) -> None:
         opts = f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off"
-        subprocess.run(AS_POSTGRES + [f"{PG_BIN}/pg_ctl", "-D", self.data, "-o", opts, "-l",
-                                      os.path.join(self.base, "log"), "-w", "start"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            AS_POSTGRES
+            + [
+                f"{PG_BIN}/pg_ctl",
+                "-D",
+                self.data,
+                "-o",
+                opts,
+                "-l",
+                os.path.join(self.base, "log"),
+                "-w",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+        )
 
     def stop(self) -> None:
-        subprocess.run(AS_POSTGRES + [f"{PG_BIN}/pg_ctl", "-D", self.data, "-m", "fast", "-w",
-                                      "stop"], check=True, capture_output=True)
+        subprocess.run(
+            AS_POSTGRES + [f"{PG_BIN}/pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop"],
+            check=True,
+            capture_output=True,
+        )
 
     def destroy(self) -> None:
         try:

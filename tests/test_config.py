@@ -59,19 +59,22 @@ def test_every_setting_is_in_the_loaded_config_with_its_default():
     assert values["SMTP_PORT"] == 8025 and values["TRACKING_ENABLED"] is True
 
 
-@pytest.mark.parametrize("name,value,words", [
-    ("SMTP_PORT", "abc", "is not a whole number"),
-    ("SMTP_PORT", "70000", "above the maximum"),
-    ("BATCH_SIZE", "0", "below the minimum"),
-    ("BASE_URL", "ftp://news.example.org", "is not a URL starting with http:// or https://"),
-    ("REDIS_URL", "localhost:6379", "is not a URL starting with redis://"),
-    ("APP_ENV", "staging", "is not one of production, development, testing"),
-    ("TRACKING_ENABLED", "maybe", "is not on/off"),
-    ("SUBSCRIBE_RATE_PER_IP", "lots", "rate must look like"),
-    ("DATABASE_URL", "mysql://x/y", "neither sqlite"),
-    ("TIMEZONE", "Mars/Olympus", "not a time zone name"),
-    ("COOKIE_SECURE", "sometimes", "is not auto, on or off"),
-])
+@pytest.mark.parametrize(
+    "name,value,words",
+    [
+        ("SMTP_PORT", "abc", "is not a whole number"),
+        ("SMTP_PORT", "70000", "above the maximum"),
+        ("BATCH_SIZE", "0", "below the minimum"),
+        ("BASE_URL", "ftp://news.example.org", "is not a URL starting with http:// or https://"),
+        ("REDIS_URL", "localhost:6379", "is not a URL starting with redis://"),
+        ("APP_ENV", "staging", "is not one of production, development, testing"),
+        ("TRACKING_ENABLED", "maybe", "is not on/off"),
+        ("SUBSCRIBE_RATE_PER_IP", "lots", "rate must look like"),
+        ("DATABASE_URL", "mysql://x/y", "neither sqlite"),
+        ("TIMEZONE", "Mars/Olympus", "not a time zone name"),
+        ("COOKIE_SECURE", "sometimes", "is not auto, on or off"),
+    ],
+)
 def test_a_bad_value_stops_the_start_with_the_variable_named(name, value, words):
     with pytest.raises(ConfigError) as caught:
         load(None, env={"APP_ENV": "testing", name: value})
@@ -86,30 +89,58 @@ def test_all_problems_are_reported_at_once():
 
 
 def test_values_are_typed_from_the_environment_and_from_create_app_mappings():
-    values = load({"SMTP_PORT": 2525}, env={"APP_ENV": "testing", "SMTP_STARTTLS": "yes",
-                                            "RETRY_BASE_SECONDS": "0.5", "SMTP_TIMEOUT": ""})
+    values = load(
+        {"SMTP_PORT": 2525},
+        env={
+            "APP_ENV": "testing",
+            "SMTP_STARTTLS": "yes",
+            "RETRY_BASE_SECONDS": "0.5",
+            "SMTP_TIMEOUT": "",
+        },
+    )
     assert values["SMTP_PORT"] == 2525 and values["SMTP_STARTTLS"] is True
     assert values["RETRY_BASE_SECONDS"] == 0.5
     assert values["SMTP_TIMEOUT"] == 30.0  # VAR= means "not set"
-    assert load(None, env={"APP_ENV": "testing", "DATABASE_URL": "postgres://u@h/d"})[
-        "SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@h/d"
+    assert (
+        load(None, env={"APP_ENV": "testing", "DATABASE_URL": "postgres://u@h/d"})[
+            "SQLALCHEMY_DATABASE_URI"
+        ]
+        == "postgresql+psycopg://u@h/d"
+    )
 
 
 def test_settings_the_code_looked_up_but_nobody_set_are_real_now(app, client):
     """SUBSCRIBE_RATE_PER_IP from the environment limits the public form."""
-    values = load(None, env={"APP_ENV": "testing", "SUBSCRIBE_RATE_PER_IP": "2/hour",
-                             "IMPORT_MAX_BYTES": "4096", "EMAIL_CHECK_DNS": "on"})
+    values = load(
+        None,
+        env={
+            "APP_ENV": "testing",
+            "SUBSCRIBE_RATE_PER_IP": "2/hour",
+            "IMPORT_MAX_BYTES": "4096",
+            "EMAIL_CHECK_DNS": "on",
+        },
+    )
     assert values["SUBSCRIBE_RATE_PER_IP"] == "2/hour"
     assert values["IMPORT_MAX_BYTES"] == 4096 and values["EMAIL_CHECK_DNS"] is True
     app.config["SUBSCRIBE_RATE_PER_IP"] = values["SUBSCRIBE_RATE_PER_IP"]
     codes = []
     for n in range(3):
         page = client.get("/subscribe")
-        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"',
-                          page.get_data(as_text=True)).group(1)
-        codes.append(client.post("/subscribe", data={
-            "csrf_token": token, "email": f"r{n}@example.org", "name": "读者",
-            "groups": ["members"]}, environ_base={"REMOTE_ADDR": "198.51.100.7"}).status_code)
+        token = re.search(
+            r'name="csrf_token" type="hidden" value="([^"]+)"', page.get_data(as_text=True)
+        ).group(1)
+        codes.append(
+            client.post(
+                "/subscribe",
+                data={
+                    "csrf_token": token,
+                    "email": f"r{n}@example.org",
+                    "name": "读者",
+                    "groups": ["members"],
+                },
+                environ_base={"REMOTE_ADDR": "198.51.100.7"},
+            ).status_code
+        )
     assert codes[:2] != [429, 429] and codes[2] == 429
 
 

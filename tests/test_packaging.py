@@ -43,8 +43,9 @@ print(json.dumps(out, ensure_ascii=False))
 
 
 def _run(cmd, *, cwd, env, timeout=300, check=True, input=None):
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True,
-                            timeout=timeout, input=input)
+    result = subprocess.run(
+        cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, input=input
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"{cmd} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
     return result
@@ -52,8 +53,13 @@ def _run(cmd, *, cwd, env, timeout=300, check=True, input=None):
 
 def _clean_copy(target: Path) -> Path:
     """The files git knows (committed or not), without build leftovers of the checkout."""
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.splitlines()
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
     for name in files:
         source = ROOT / name
         if source.is_file():
@@ -68,21 +74,56 @@ def installed(tmp_path_factory):
     base = tmp_path_factory.mktemp("wheel")
     source = _clean_copy(base / "src")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(base / "dist"),
-          str(source)], cwd=base, env=env)
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "-w",
+            str(base / "dist"),
+            str(source),
+        ],
+        cwd=base,
+        env=env,
+    )
     wheel = next((base / "dist").glob("newsletter-*.whl"))
     venv = base / "venv"
     _run([sys.executable, "-m", "venv", str(venv)], cwd=base, env=env)
-    _run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(wheel),
-          "-c", str(ROOT / "requirements.lock")], cwd=base, env=env, timeout=600)
+    _run(
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            str(wheel),
+            "-c",
+            str(ROOT / "requirements.lock"),
+        ],
+        cwd=base,
+        env=env,
+        timeout=600,
+    )
     return venv / "bin", wheel
 
 
 def _env(tmp_path: Path, **extra) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "VIRTUAL_ENV", "INSTANCE_DIR", "DATABASE_URL")}
-    env.update({"APP_ENV": "testing", "SECRET_KEY": "packaging-test-secret-" + "x" * 20,
-                "QUEUE_PREFIX": f"nltest:{uuid.uuid4().hex[:10]}", **extra})
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "VIRTUAL_ENV", "INSTANCE_DIR", "DATABASE_URL")
+    }
+    env.update(
+        {
+            "APP_ENV": "testing",
+            "SECRET_KEY": "packaging-test-secret-" + "x" * 20,
+            "QUEUE_PREFIX": f"nltest:{uuid.uuid4().hex[:10]}",
+            **extra,
+        }
+    )
     return env
 
 
@@ -100,10 +141,14 @@ def test_the_wheel_carries_the_templates_sample_and_scripts(installed):
     scripts = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "newsletter = newsletter.cli:main" in scripts
     assert "newsletter-worker = newsletter.worker:main" in scripts
-    metadata = zipfile.ZipFile(wheel).read(
-        next(n for n in names if n.endswith("METADATA"))).decode()
-    requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")
-                and "extra ==" not in line]
+    metadata = (
+        zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("METADATA"))).decode()
+    )
+    requires = [
+        line
+        for line in metadata.splitlines()
+        if line.startswith("Requires-Dist:") and "extra ==" not in line
+    ]
     assert any(r.startswith("Requires-Dist: cssutils") for r in requires)
     assert all("<" in r for r in requires), [r for r in requires if "<" not in r]
 
@@ -115,9 +160,13 @@ def test_the_installed_wheel_renders_sends_and_serves_the_sample(installed, tmp_
     smtp = SinkServer().start()
     procs: list[subprocess.Popen] = []
     try:
-        env = _env(tmp_path, SMTP_HOST=smtp.host, SMTP_PORT=str(smtp.port),
-                   MAIL_FROM="行业动态周报 <weekly@news.example.org>",
-                   REDIS_URL=os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
+        env = _env(
+            tmp_path,
+            SMTP_HOST=smtp.host,
+            SMTP_PORT=str(smtp.port),
+            MAIL_FROM="行业动态周报 <weekly@news.example.org>",
+            REDIS_URL=os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        )
         python = str(bin_dir / "python")
 
         rendered = json.loads(_run([python, "-c", RENDER], cwd=work, env=env).stdout)
@@ -135,17 +184,28 @@ def test_the_installed_wheel_renders_sends_and_serves_the_sample(installed, tmp_
         assert "sample issue 396 loaded" in seeded
         password = "correct horse battery staple"
         for email, role in (("ed@example.org", "editor"), ("rv@example.org", "reviewer")):
-            _run([cli, "staff", "create", email, "--role", role, "--password", password],
-                 cwd=work, env=env)
+            _run(
+                [cli, "staff", "create", email, "--role", role, "--password", password],
+                cwd=work,
+                env=env,
+            )
         _run([cli, "review", "submit", "396", "--as", "ed@example.org"], cwd=work, env=env)
         _run([cli, "review", "approve", "396", "--as", "rv@example.org"], cwd=work, env=env)
 
         worker_log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 - closed below
-        procs.append(subprocess.Popen([str(bin_dir / "newsletter-worker")], cwd=work, env=env,
-                                      stdout=worker_log, stderr=subprocess.STDOUT,
-                                      start_new_session=True))
-        sent = _run([cli, "send", "396", "--wait", "--timeout", "120"], cwd=work, env=env,
-                    timeout=180)
+        procs.append(
+            subprocess.Popen(
+                [str(bin_dir / "newsletter-worker")],
+                cwd=work,
+                env=env,
+                stdout=worker_log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
+        sent = _run(
+            [cli, "send", "396", "--wait", "--timeout", "120"], cwd=work, env=env, timeout=180
+        )
         counts = json.loads(sent.stdout.strip().splitlines()[-1])
         assert counts.get("sent", 0) >= 1 and set(counts) == {"sent"}, sent.stdout
         import email
@@ -159,10 +219,23 @@ def test_the_installed_wheel_renders_sends_and_serves_the_sample(installed, tmp_
             assert "第396期" in message["Subject"].replace(" ", ""), message["Subject"]
 
         port = free_port()
-        procs.append(subprocess.Popen(
-            [str(bin_dir / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "1",
-             "newsletter:create_app()"], cwd=work, env=env, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, start_new_session=True))
+        procs.append(
+            subprocess.Popen(
+                [
+                    str(bin_dir / "gunicorn"),
+                    "--bind",
+                    f"127.0.0.1:{port}",
+                    "--workers",
+                    "1",
+                    "newsletter:create_app()",
+                ],
+                cwd=work,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        )
         page = _get(f"http://127.0.0.1:{port}/archive/396", timeout=30)
         assert "全国宣传部长会议在京召开" in page
     finally:

@@ -21,10 +21,20 @@ csrf.exempt(bp)  # authenticated by the Authorization header only, never by a co
 MAX_BODY_BYTES = 2 * 1024 * 1024
 MAX_ID = 2**31 - 1  # ids in URLs above this are not ours (and overflow SQLite / int4)
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
-_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-          405: "method_not_allowed", 409: "conflict", 413: "too_large",
-          415: "unsupported_media_type", 422: "invalid", 429: "rate_limited",
-          500: "internal_error", 503: "unavailable"}
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -60,9 +70,12 @@ def _http_error(exc: HTTPException):
     """JSON for every HTTP error under /api/v1 (404s of unknown paths too); others as usual."""
     if not is_api_request():
         return exc
-    messages = {404: "no such resource", 405: "method not allowed here",
-                413: f"request body too large (limit {MAX_BODY_BYTES // 1024} KB)",
-                400: "malformed request"}
+    messages = {
+        404: "no such resource",
+        405: "method not allowed here",
+        413: f"request body too large (limit {MAX_BODY_BYTES // 1024} KB)",
+        400: "malformed request",
+    }
     return error_response(exc.code or 500, messages.get(exc.code or 0, exc.description or ""))
 
 
@@ -82,7 +95,7 @@ def _check_request():
         from newsletter.bulletin.limits import MAX_FILE_BYTES
 
         request.max_content_length = MAX_FILE_BYTES * 4 // 3 + 64 * 1024
-    unknown = sorted(set(request.args) - _query_names(request.path[len(bp.url_prefix):]))
+    unknown = sorted(set(request.args) - _query_names(request.path[len(bp.url_prefix) :]))
     if unknown:
         raise ApiError(400, f"unknown query parameter(s): {', '.join(unknown)[:200]}")
 
@@ -94,8 +107,9 @@ def _query_templates() -> list[tuple[re.Pattern, frozenset[str]]]:
     out = []
     for path, ops in document()["paths"].items():
         pattern = re.compile("^" + re.sub(r"\\{\w+\\}", "[^/]+", re.escape(path)) + "$")
-        names = {p["name"] for op in ops.values() for p in op.get("parameters", [])
-                 if p["in"] == "query"}
+        names = {
+            p["name"] for op in ops.values() for p in op.get("parameters", []) if p["in"] == "query"
+        }
         out.append((pattern, frozenset(names)))
     return out
 
@@ -108,6 +122,7 @@ def _query_names(path: str) -> frozenset[str]:
 
 
 # --- auth -----------------------------------------------------------------------------------
+
 
 def scope_required(*scopes: str):
     """Bearer token with any of `scopes` (none: any valid token). Sets `required_scopes`."""
@@ -142,8 +157,9 @@ def actor():
 
 def record(action: str, target: str, detail: dict | None = None) -> None:
     token = request.environ.get("newsletter.api_token")
-    audit.record(f"api.{action}", target, {**(detail or {}),
-                                           "token": token.prefix if token else ""})
+    audit.record(
+        f"api.{action}", target, {**(detail or {}), "token": token.prefix if token else ""}
+    )
 
 
 # --- input ----------------------------------------------------------------------------------
@@ -160,8 +176,9 @@ def _depth(value, limit: int = MAX_JSON_DEPTH + 1) -> int:
             deepest = max(deepest, level)
             if deepest >= limit:
                 return deepest
-            stack.extend((v, level + 1) for v in (item.values() if isinstance(item, dict)
-                                                   else item))
+            stack.extend(
+                (v, level + 1) for v in (item.values() if isinstance(item, dict) else item)
+            )
     return deepest
 
 
@@ -185,8 +202,9 @@ def json_body(allowed: set[str], required: frozenset[str] | set[str] = frozenset
     return body
 
 
-def text_field(body: dict, key: str, max_len: int, *, multiline: bool = False,
-               default: str | None = None) -> str | None:
+def text_field(
+    body: dict, key: str, max_len: int, *, multiline: bool = False, default: str | None = None
+) -> str | None:
     if key not in body:
         return default
     value = body[key]
@@ -194,10 +212,15 @@ def text_field(body: dict, key: str, max_len: int, *, multiline: bool = False,
         raise ApiError(400, f"{key} must be a string")
     if len(value) > max_len:
         raise ApiError(400, f"{key} is longer than {max_len} characters")
-    if ("\x00" in value or (_CONTROL.search(value) if multiline
-                            else any(ord(c) < 32 or ord(c) == 127 for c in value))):
-        raise ApiError(400, f"{key} must not contain line breaks or control characters"
-                       if not multiline else f"{key} must not contain control characters")
+    if "\x00" in value or (
+        _CONTROL.search(value) if multiline else any(ord(c) < 32 or ord(c) == 127 for c in value)
+    ):
+        raise ApiError(
+            400,
+            f"{key} must not contain line breaks or control characters"
+            if not multiline
+            else f"{key} must not contain control characters",
+        )
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate from a \ud800 escape
@@ -230,8 +253,11 @@ def code_list(body: dict, key: str, max_items: int = 100) -> list[str] | None:
     if key not in body:
         return None
     value = body[key]
-    if (not isinstance(value, list) or len(value) > max_items
-            or not all(isinstance(v, str) and 0 < len(v) <= 64 for v in value)):
+    if (
+        not isinstance(value, list)
+        or len(value) > max_items
+        or not all(isinstance(v, str) and 0 < len(v) <= 64 for v in value)
+    ):
         raise ApiError(400, f"{key} must be a list of up to {max_items} codes")
     return list(dict.fromkeys(value))
 
@@ -247,7 +273,9 @@ def datetime_field(body: dict, key: str) -> dt.datetime | None:
         parsed = dt.datetime.fromisoformat(value.upper())
         parsed.astimezone(dt.UTC)
     except (ValueError, OverflowError):
-        raise ApiError(400, f"{key} must be an ISO 8601 time, e.g. 2026-12-01T09:00:00+08:00") from None
+        raise ApiError(
+            400, f"{key} must be an ISO 8601 time, e.g. 2026-12-01T09:00:00+08:00"
+        ) from None
     if parsed.tzinfo is None:
         raise ApiError(400, f"{key} needs a time zone offset, e.g. +08:00 or Z")
     return parsed.astimezone(dt.UTC).replace(tzinfo=None)
@@ -268,6 +296,7 @@ def query_text(name: str, max_len: int, min_len: int = 0) -> str:
 
 # --- cursor pagination ------------------------------------------------------------------------
 
+
 def page_args() -> tuple[int, int | None]:
     """(limit, the key to continue after) from ?limit= and ?cursor=."""
     raw = request.args.get("limit", str(DEFAULT_LIMIT))
@@ -284,7 +313,9 @@ def page_args() -> tuple[int, int | None]:
         if kind != "k" or not value.isdigit() or len(value) > 18:
             raise ValueError
     except (ValueError, UnicodeError, binascii.Error):
-        raise ApiError(422, "cursor is not one this API gave out: pass back next_cursor as is") from None
+        raise ApiError(
+            422, "cursor is not one this API gave out: pass back next_cursor as is"
+        ) from None
     return int(raw), int(value)
 
 
@@ -296,8 +327,10 @@ def paged(rows: list, limit: int, key, render) -> dict:
     """rows: up to limit + 1 items in order; the extra one only says there is more."""
     more = len(rows) > limit
     rows = rows[:limit]
-    return {"items": [render(r) for r in rows],
-            "next_cursor": make_cursor(key(rows[-1])) if more and rows else None}
+    return {
+        "items": [render(r) for r in rows],
+        "next_cursor": make_cursor(key(rows[-1])) if more and rows else None,
+    }
 
 
 def config():

@@ -45,12 +45,17 @@ ANY = ()  # any valid token
 
 # --- issues ---------------------------------------------------------------------------------
 
+
 def issue_summary(issue: Issue) -> dict:
-    return {"number": issue.number, "date": issue.date.isoformat(), "title": issue.title,
-            "status": review.workflow_state(db.session, issue).value,
-            "sections": len(issue.sections),
-            "articles": sum(len(s.articles) for s in issue.sections),
-            "updated_at": iso(issue.updated_at)}
+    return {
+        "number": issue.number,
+        "date": issue.date.isoformat(),
+        "title": issue.title,
+        "status": review.workflow_state(db.session, issue).value,
+        "sections": len(issue.sections),
+        "articles": sum(len(s.articles) for s in issue.sections),
+        "updated_at": iso(issue.updated_at),
+    }
 
 
 def issue_detail(issue: Issue) -> dict:
@@ -58,23 +63,33 @@ def issue_detail(issue: Issue) -> dict:
     doc = issue.to_doc()
     r = db.session.get(IssueReview, issue.id)
     approver = db.session.get(StaffUser, r.approved_by_id) if r and r.approved_by_id else None
-    data.update({
-        "publisher": doc.publisher, "summary": list(doc.summary),
-        "content": [{"name": s.name, "articles": [{"title": a.title,
-                                                   "paragraphs": list(a.paragraphs)}
-                                                  for a in s.articles]} for s in doc.sections],
-        "credits": {k: v for k, v in doc.credits.items()},
-        "distribution": {k: list(v) for k, v in doc.distribution.items()},
-        "editor_note": issue.editor_note,
-        "approved_by": approver.email if approver else None,
-        "approved_at": iso(r.approved_at) if r else None,
-    })
+    data.update(
+        {
+            "publisher": doc.publisher,
+            "summary": list(doc.summary),
+            "content": [
+                {
+                    "name": s.name,
+                    "articles": [
+                        {"title": a.title, "paragraphs": list(a.paragraphs)} for a in s.articles
+                    ],
+                }
+                for s in doc.sections
+            ],
+            "credits": {k: v for k, v in doc.credits.items()},
+            "distribution": {k: list(v) for k, v in doc.distribution.items()},
+            "editor_note": issue.editor_note,
+            "approved_by": approver.email if approver else None,
+            "approved_at": iso(r.approved_at) if r else None,
+        }
+    )
     return data
 
 
 def _issue(number: int) -> Issue:
-    issue = (db.session.scalar(select(Issue).where(Issue.number == number))
-             if number <= MAX_ID else None)
+    issue = (
+        db.session.scalar(select(Issue).where(Issue.number == number)) if number <= MAX_ID else None
+    )
     if issue is None:
         raise ApiError(404, f"no issue number {number}")
     return issue
@@ -107,8 +122,12 @@ def issues_import():
         raise ApiError(400, "send either text or file (base64), not both or neither")
     if "text" in body:
         if (request.content_length or 0) > MAX_BODY_BYTES:  # only a file may be bigger
-            raise ApiError(413, f"request body too large (limit {MAX_BODY_BYTES // 1024} KB "
-                           "for text; send a larger issue as file)", "too_large")
+            raise ApiError(
+                413,
+                f"request body too large (limit {MAX_BODY_BYTES // 1024} KB "
+                "for text; send a larger issue as file)",
+                "too_large",
+            )
         data = text_field(body, "text", MAX_ISSUE_TEXT, multiline=True).encode("utf-8")
     else:
         data = base64_field(body, "file", limits.MAX_FILE_BYTES)
@@ -117,13 +136,16 @@ def issues_import():
         result = read_upload(db.session, data)
         if dry_run:
             check_size(result.doc)
-            return {"document": result.doc.to_json(),
-                    "warnings": [n.to_json() for n in result.notices]}, 200
+            return {
+                "document": result.doc.to_json(),
+                "warnings": [n.to_json() for n in result.notices],
+            }, 200
         issue, created = store_doc(db.session, result.doc)
     except IssueParseError as exc:
         db.session.rollback()
-        raise ApiError(422, str(exc), "parse_error", line=exc.line, page=exc.page,
-                       where=exc.where) from exc
+        raise ApiError(
+            422, str(exc), "parse_error", line=exc.line, page=exc.page, where=exc.where
+        ) from exc
     except IssueTooLarge as exc:
         db.session.rollback()
         raise ApiError(413, str(exc), "too_large") from exc
@@ -131,11 +153,24 @@ def issues_import():
         db.session.rollback()
         raise ApiError(409, str(exc)) from exc
     review.note_edit(db.session, issue, actor(), ReviewAction.IMPORTED)
-    record("issue.imported", f"issue:{issue.number}",
-           {"created": created, "issue": issue.number, "sections": len(issue.sections),
-            "articles": sum(len(s.articles) for s in issue.sections)})
-    return ({"issue": issue_detail(issue), "created": created,
-             "warnings": [n.to_json() for n in result.notices]}, 201 if created else 200)
+    record(
+        "issue.imported",
+        f"issue:{issue.number}",
+        {
+            "created": created,
+            "issue": issue.number,
+            "sections": len(issue.sections),
+            "articles": sum(len(s.articles) for s in issue.sections),
+        },
+    )
+    return (
+        {
+            "issue": issue_detail(issue),
+            "created": created,
+            "warnings": [n.to_json() for n in result.notices],
+        },
+        201 if created else 200,
+    )
 
 
 # --- subscribers ----------------------------------------------------------------------------
@@ -144,10 +179,18 @@ SUB_FIELDS = {"email", "name", "organisation", "groups", "status", "format", "lo
 
 
 def subscriber_out(sub: Subscriber) -> dict:
-    return {"id": sub.id, "email": sub.email, "name": sub.name,
-            "organisation": sub.organisation, "status": sub.status, "format": sub.format,
-            "locale": sub.locale, "groups": [g.code for g in sub.groups],
-            "created_at": iso(sub.created_at), "confirmed_at": iso(sub.confirmed_at)}
+    return {
+        "id": sub.id,
+        "email": sub.email,
+        "name": sub.name,
+        "organisation": sub.organisation,
+        "status": sub.status,
+        "format": sub.format,
+        "locale": sub.locale,
+        "groups": [g.code for g in sub.groups],
+        "created_at": iso(sub.created_at),
+        "confirmed_at": iso(sub.confirmed_at),
+    }
 
 
 def _subscriber(subscriber_id: int) -> Subscriber:
@@ -188,16 +231,20 @@ def subscribers_list():
     status = request.args.get("status")
     if status is not None and status not in subscriber_admin.STATUSES:
         raise ApiError(400, f"status must be one of: {', '.join(subscriber_admin.STATUSES)}")
-    f = subscriber_admin.ListFilter(q=query_text("q", 200), group=query_text("group", 64, 1),
-                                    status=status or "")
+    f = subscriber_admin.ListFilter(
+        q=query_text("q", 200), group=query_text("group", 64, 1), status=status or ""
+    )
     query = select(Subscriber).where(*f.conditions()).order_by(Subscriber.id.desc())
     if after is not None:
         query = query.where(Subscriber.id < after)
     rows = list(db.session.scalars(query.limit(limit + 1)))
     answer = paged(rows, limit, lambda s: s.id, subscriber_out)
     # Personal data leaving the system: audited like the pages' exports.
-    record("subscriber.listed", "subscribers", {"count": min(len(rows), limit),
-                                                "query": sorted(request.args)[:10]})
+    record(
+        "subscriber.listed",
+        "subscribers",
+        {"count": min(len(rows), limit), "query": sorted(request.args)[:10]},
+    )
     return answer
 
 
@@ -223,14 +270,23 @@ def subscribers_create():
     name = _checked(text_field(body, "name", 200, default=""), "姓名")
     organisation = _checked(text_field(body, "organisation", 200, default=""), "单位")
     if subscriber_service.is_suppressed(db.session, email):
-        raise ApiError(409, "this address unsubscribed or is suppressed; it cannot be added",
-                       "suppressed")
+        raise ApiError(
+            409, "this address unsubscribed or is suppressed; it cannot be added", "suppressed"
+        )
     if db.session.scalar(select(Subscriber.id).where(Subscriber.email == email)):
         raise ApiError(409, "a subscriber with this email exists", "exists")
     from newsletter.timeutil import utcnow
-    sub = Subscriber(email=email, name=name, organisation=organisation, status=status,
-                     format=fmt, locale=locale, source=f"api-{status}",
-                     confirmed_at=utcnow() if status == "active" else None)
+
+    sub = Subscriber(
+        email=email,
+        name=name,
+        organisation=organisation,
+        status=status,
+        format=fmt,
+        locale=locale,
+        source=f"api-{status}",
+        confirmed_at=utcnow() if status == "active" else None,
+    )
     sub.memberships = [Membership(group=g) for g in groups]
     db.session.add(sub)
     try:
@@ -299,13 +355,20 @@ def subscribers_delete(subscriber_id: int):
 
 # --- groups ---------------------------------------------------------------------------------
 
+
 def group_out(group: Group, members: int | None = None) -> dict:
     if members is None:
-        members = db.session.scalar(select(func.count()).select_from(Membership)
-                                    .where(Membership.group_id == group.id))
-    return {"code": group.code, "name": group.name, "distribution": group.distribution,
-            "is_priority": group.is_priority, "self_service": group.self_service,
-            "members": members}
+        members = db.session.scalar(
+            select(func.count()).select_from(Membership).where(Membership.group_id == group.id)
+        )
+    return {
+        "code": group.code,
+        "name": group.name,
+        "distribution": group.distribution,
+        "is_priority": group.is_priority,
+        "self_service": group.self_service,
+        "members": members,
+    }
 
 
 def _group(code: str) -> Group:
@@ -324,15 +387,21 @@ def groups_list():
 @bp.post("/groups")
 @scope_required(Role.ADMIN)
 def groups_create():
-    body = json_body({"code", "name", "distribution", "is_priority", "self_service"},
-                     {"code", "name"})
+    body = json_body(
+        {"code", "name", "distribution", "is_priority", "self_service"}, {"code", "name"}
+    )
     code = text_field(body, "code", 64)
     name = text_field(body, "name", 128)
     distribution = _choice(body, "distribution", ("报", "发")) or "发"
     try:
         group = group_service.create_group(
-            db.session, code, name, distribution, bool_field(body, "is_priority", False),
-            bool_field(body, "self_service", True))
+            db.session,
+            code,
+            name,
+            distribution,
+            bool_field(body, "is_priority", False),
+            bool_field(body, "self_service", True),
+        )
     except group_service.GroupError as exc:
         raise ApiError(409 if "已" in str(exc) else 422, str(exc)) from exc
     record("group.created", group.code, {"name": group.name})
@@ -350,8 +419,9 @@ def groups_update(code: str):
     try:
         if name is not None:
             group_service._name(name)
-            if db.session.scalar(select(Group.id).where(Group.name == name.strip(),
-                                                        Group.id != group.id)):
+            if db.session.scalar(
+                select(Group.id).where(Group.name == name.strip(), Group.id != group.id)
+            ):
                 raise group_service.GroupError(f"已有名为“{name.strip()}”的分组。")
     except group_service.GroupError as exc:
         raise ApiError(409 if "已有" in str(exc) else 422, str(exc)) from exc

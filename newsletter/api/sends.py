@@ -31,19 +31,36 @@ from subscribers.models import Group
 
 def send_out(send: Send) -> dict:
     p = control.progress(db.session, send.id)
-    return {"id": send.id, "issue": send.issue.number, "status": send.status,
-            "groups": list(send.group_codes or []), "is_test": send.is_test,
-            "created_by": send.created_by, "created_at": iso(send.created_at),
-            "scheduled_at": iso(send.scheduled_at), "started_at": iso(send.started_at),
-            "finished_at": iso(send.finished_at),
-            "progress": {k: p[k] for k in ("total", "sent", "failed", "deferred", "cancelled",
-                                           "remaining", "rate_per_second", "recent_rate_per_second",
-                                           "eta_seconds")}}
+    return {
+        "id": send.id,
+        "issue": send.issue.number,
+        "status": send.status,
+        "groups": list(send.group_codes or []),
+        "is_test": send.is_test,
+        "created_by": send.created_by,
+        "created_at": iso(send.created_at),
+        "scheduled_at": iso(send.scheduled_at),
+        "started_at": iso(send.started_at),
+        "finished_at": iso(send.finished_at),
+        "progress": {
+            k: p[k]
+            for k in (
+                "total",
+                "sent",
+                "failed",
+                "deferred",
+                "cancelled",
+                "remaining",
+                "rate_per_second",
+                "recent_rate_per_second",
+                "eta_seconds",
+            )
+        },
+    }
 
 
 def _send(send_id: int) -> Send:
-    send = (db.session.get(Send, send_id, populate_existing=True)
-            if send_id <= MAX_ID else None)
+    send = db.session.get(Send, send_id, populate_existing=True) if send_id <= MAX_ID else None
     if send is None:
         raise ApiError(404, f"no send {send_id}")
     return send
@@ -60,6 +77,7 @@ def sends_list():
         if not issue.isdigit() or not 0 < int(issue) <= MAX_ID:
             raise ApiError(400, "issue must be an issue number")
         from newsletter.bulletin.models import Issue
+
         query = query.join(Issue, Issue.id == Send.issue_id).where(Issue.number == int(issue))
     if after is not None:
         query = query.where(Send.id < after)
@@ -99,9 +117,16 @@ def sends_create():
         raise ApiError(400, f"{IDEMPOTENCY_HEADER} must be 1 to 255 printable ASCII characters")
     try:
         started = service.send_issue(
-            db.session, config(), number, codes, only_new=only_new, scheduled_at=at,
+            db.session,
+            config(),
+            number,
+            codes,
+            only_new=only_new,
+            scheduled_at=at,
             idempotency_key=service.idempotency_digest(f"api:{actor().id}", key) if key else None,
-            actor=actor(), via="api")
+            actor=actor(),
+            via="api",
+        )
     except pipeline.SendError as exc:
         db.session.rollback()
         raise _send_error(exc) from None
@@ -168,12 +193,26 @@ def reports_send(send_id: int):
     _send(send_id)
 
     def totals(t) -> dict:
-        return {"key": t.key, "total": t.total, "delivered": t.delivered, "failed": t.failed,
-                "bounced": t.bounced, "unique_opens": t.unique_opens, "opens": t.opens,
-                "unique_clicks": t.unique_clicks, "clicks": t.clicks,
-                "unsubscribes": t.unsubscribes, "complaints": t.complaints,
-                "delivered_rate": t.delivered_rate, "open_rate": t.open_rate,
-                "click_rate": t.click_rate, "bounce_rate": t.bounce_rate}
+        return {
+            "key": t.key,
+            "total": t.total,
+            "delivered": t.delivered,
+            "failed": t.failed,
+            "bounced": t.bounced,
+            "unique_opens": t.unique_opens,
+            "opens": t.opens,
+            "unique_clicks": t.unique_clicks,
+            "clicks": t.clicks,
+            "unsubscribes": t.unsubscribes,
+            "complaints": t.complaints,
+            "delivered_rate": t.delivered_rate,
+            "open_rate": t.open_rate,
+            "click_rate": t.click_rate,
+            "bounce_rate": t.bounce_rate,
+        }
 
-    return {"send_id": send_id, "totals": totals(queries.send_totals(db.session, send_id)),
-            "by_edition": [totals(t) for t in queries.by_edition(db.session, send_id)]}
+    return {
+        "send_id": send_id,
+        "totals": totals(queries.send_totals(db.session, send_id)),
+        "by_edition": [totals(t) for t in queries.by_edition(db.session, send_id)],
+    }

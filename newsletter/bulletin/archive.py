@@ -48,20 +48,24 @@ class PageNotFound(LookupError):
 
 def index_page(session: Session, page: int, per_page: int = PER_PAGE) -> ArchivePage:
     """Sent issues, newest first. Page 1 always exists (maybe empty); beyond the last: error."""
-    total = session.scalar(select(func.count()).select_from(Issue)
-                           .where(Issue.status.in_(LISTED))) or 0
+    total = (
+        session.scalar(select(func.count()).select_from(Issue).where(Issue.status.in_(LISTED))) or 0
+    )
     pages = max(1, math.ceil(total / per_page))
     if not 1 <= page <= pages:
         raise PageNotFound(page)
     issues = session.scalars(
-        select(Issue).where(Issue.status.in_(LISTED))
-        .order_by(Issue.number.desc()).offset((page - 1) * per_page).limit(per_page)).all()
+        select(Issue)
+        .where(Issue.status.in_(LISTED))
+        .order_by(Issue.number.desc())
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    ).all()
     return ArchivePage(list(issues), page, pages, total)
 
 
 def public_issue(session: Session, number: int) -> Issue | None:
-    return session.scalar(select(Issue).where(Issue.number == number,
-                                              Issue.status.in_(READABLE)))
+    return session.scalar(select(Issue).where(Issue.number == number, Issue.status.in_(READABLE)))
 
 
 def neighbours(session: Session, number: int) -> tuple[int | None, int | None]:
@@ -84,22 +88,32 @@ def page_context(doc: IssueDoc) -> dict:
         for article in section.articles:
             n += 1
             titles.append((n, squash(article.title)))
-            articles.append({"n": n, "anchor": f"a-{n}", "title": article.title,
-                             "paras": [inline_html(p) for p in article.paragraphs]})
+            articles.append(
+                {
+                    "n": n,
+                    "anchor": f"a-{n}",
+                    "title": article.title,
+                    "paras": [inline_html(p) for p in article.paragraphs],
+                }
+            )
         sections.append({"name": section.name, "anchor": f"s-{s_idx}", "articles": articles})
 
     summary, matcher = [], SummaryMatcher(titles)  # the email's rule, in one place
     for item in doc.summary:
         match = matcher.match(item)
-        summary.append({"text": strip_bullet(item),
-                        "anchor": f"a-{match[0]}" if match else None})
+        summary.append({"text": strip_bullet(item), "anchor": f"a-{match[0]}" if match else None})
 
     credits = doc.credits or {}
     foot = [(k, _credit(credits[k])) for k in FOOT_LABELS if credits.get(k)]
     return {
-        "number": doc.number, "title": doc.title, "publisher": doc.publisher,
-        "date_cn": date_cn(doc.date), "summary": summary, "sections": sections,
-        "article_count": n, "foot": foot,
+        "number": doc.number,
+        "title": doc.title,
+        "publisher": doc.publisher,
+        "date_cn": date_cn(doc.date),
+        "summary": summary,
+        "sections": sections,
+        "article_count": n,
+        "foot": foot,
         "disclaimer": _credit(credits.get(DISCLAIMER_LABEL)),
     }
 
@@ -110,4 +124,3 @@ def public_doc(issue: Issue) -> IssueDoc:
     doc.editor_note = None
     doc.distribution = {}
     return doc
-

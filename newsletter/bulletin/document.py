@@ -72,8 +72,10 @@ class IssueDoc:
             publisher=data["publisher"],
             summary=list(data.get("summary", [])),
             sections=[
-                SectionDoc(s["name"], [ArticleDoc(a["title"], list(a["paragraphs"]))
-                                       for a in s["articles"]])
+                SectionDoc(
+                    s["name"],
+                    [ArticleDoc(a["title"], list(a["paragraphs"])) for a in s["articles"]],
+                )
                 for s in data["sections"]
             ],
             credits=dict(data.get("credits", {})),
@@ -89,11 +91,11 @@ class IssueDoc:
 # articles, 16 KB of text.
 MAX_SECTIONS = 30
 MAX_ARTICLES = 200
-MAX_PARAGRAPHS = 50            # per article
+MAX_PARAGRAPHS = 50  # per article
 MAX_PARAGRAPH_CHARS = 5_000
-MAX_TITLE_CHARS = 500          # an article's title
+MAX_TITLE_CHARS = 500  # an article's title
 MAX_SUMMARY_ITEMS = 100
-MAX_TEXT_BYTES = 512 * 1024    # every title, paragraph, 摘要 line and the 编者按, UTF-8
+MAX_TEXT_BYTES = 512 * 1024  # every title, paragraph, 摘要 line and the 编者按, UTF-8
 
 
 class IssueTooLarge(ValueError):
@@ -108,12 +110,16 @@ def size_problems(doc: IssueDoc) -> list[tuple[tuple, str]]:
     """(field path, message) for each limit the issue is over; [] when it fits."""
     problems: list[tuple[tuple, str]] = []
     if len(doc.sections) > MAX_SECTIONS:
-        problems.append((("sections",), f"栏目太多：{len(doc.sections)} 个，最多 {MAX_SECTIONS} 个。"))
+        problems.append(
+            (("sections",), f"栏目太多：{len(doc.sections)} 个，最多 {MAX_SECTIONS} 个。")
+        )
     count = sum(len(s.articles) for s in doc.sections)
     if count > MAX_ARTICLES:
         problems.append((("sections",), f"文章太多：{count} 篇，每期最多 {MAX_ARTICLES} 篇。"))
     if len(doc.summary) > MAX_SUMMARY_ITEMS:
-        problems.append((("summary",), f"摘要太长：{len(doc.summary)} 条，最多 {MAX_SUMMARY_ITEMS} 条。"))
+        problems.append(
+            (("summary",), f"摘要太长：{len(doc.summary)} 条，最多 {MAX_SUMMARY_ITEMS} 条。")
+        )
     total = sum(len(x.encode()) for x in [doc.title, *doc.summary, doc.editor_note or ""])
     for i, section in enumerate(doc.sections):
         for j, article in enumerate(section.articles):
@@ -121,17 +127,32 @@ def size_problems(doc: IssueDoc) -> list[tuple[tuple, str]]:
             label = f"栏目「{section.name}」第 {j + 1} 篇文章"
             total += len(article.title.encode()) + sum(len(p.encode()) for p in article.paragraphs)
             if len(article.title) > MAX_TITLE_CHARS:
-                problems.append(((*where, "title"), f"{label}的标题太长：{len(article.title)} 字，"
-                                                    f"最多 {MAX_TITLE_CHARS} 字。"))
+                problems.append(
+                    (
+                        (*where, "title"),
+                        f"{label}的标题太长：{len(article.title)} 字，最多 {MAX_TITLE_CHARS} 字。",
+                    )
+                )
             if len(article.paragraphs) > MAX_PARAGRAPHS:
-                problems.append(((*where, "body"), f"{label}段落太多：{len(article.paragraphs)} 段，"
-                                                   f"最多 {MAX_PARAGRAPHS} 段。"))
+                problems.append(
+                    (
+                        (*where, "body"),
+                        f"{label}段落太多：{len(article.paragraphs)} 段，"
+                        f"最多 {MAX_PARAGRAPHS} 段。",
+                    )
+                )
             longest = max((len(p) for p in article.paragraphs), default=0)
             if longest > MAX_PARAGRAPH_CHARS:
-                problems.append(((*where, "body"), f"{label}有一段太长：{longest} 字，"
-                                                   f"每段最多 {MAX_PARAGRAPH_CHARS} 字。"))
+                problems.append(
+                    (
+                        (*where, "body"),
+                        f"{label}有一段太长：{longest} 字，每段最多 {MAX_PARAGRAPH_CHARS} 字。",
+                    )
+                )
     if total > MAX_TEXT_BYTES:
-        problems.append(((), f"本期正文太大：{total // 1024} KB，最多 {MAX_TEXT_BYTES // 1024} KB。"))
+        problems.append(
+            ((), f"本期正文太大：{total // 1024} KB，最多 {MAX_TEXT_BYTES // 1024} KB。")
+        )
     return problems[:20]  # enough to act on; a huge file does not make a huge page
 
 

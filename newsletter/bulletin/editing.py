@@ -39,8 +39,11 @@ MAX_EDITOR_NOTE = 5_000
 MAX_SUMMARY_ITEM = 300
 RESERVED_SECTION_NAMES = {"摘要"}  # the renderer treats 摘要 as the summary box
 
-STATUS_LABELS: dict[str, str] = {IssueStatus.DRAFT: "草稿", IssueStatus.SENDING: "发送中",
-                 IssueStatus.SENT: "已发送"}
+STATUS_LABELS: dict[str, str] = {
+    IssueStatus.DRAFT: "草稿",
+    IssueStatus.SENDING: "发送中",
+    IssueStatus.SENT: "已发送",
+}
 
 # C0/C1 controls other than tab and newline: PostgreSQL refuses NUL, mail clients the rest.
 _CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -77,6 +80,7 @@ class StaleEdit(EditError):
 
 
 # --- text <-> paragraphs ----------------------------------------------------------------
+
 
 def _wide(ch: str) -> bool:
     return unicodedata.east_asian_width(ch) in "WF"
@@ -117,6 +121,7 @@ def normalise_newlines(text: str | None) -> str:
 
 # --- validation ---------------------------------------------------------------------------
 
+
 def validate(doc: IssueDoc) -> list[Problem]:
     """Everything that can be checked without the database, in page order."""
     problems: list[Problem] = []
@@ -137,8 +142,12 @@ def validate(doc: IssueDoc) -> list[Problem]:
     need(doc.publisher, ("publisher",), "出版单位", MAX_PUBLISHER)
     if doc.editor_note:
         if len(doc.editor_note) > MAX_EDITOR_NOTE:
-            problems.append(Problem(("editor_note",),
-                                    f"编者按太长：{len(doc.editor_note)} 字，最多 {MAX_EDITOR_NOTE} 字。"))
+            problems.append(
+                Problem(
+                    ("editor_note",),
+                    f"编者按太长：{len(doc.editor_note)} 字，最多 {MAX_EDITOR_NOTE} 字。",
+                )
+            )
         elif _CONTROL_RE.search(doc.editor_note):
             problems.append(Problem(("editor_note",), "编者按含有不可见的控制字符。"))
     for n, item in enumerate(doc.summary, 1):
@@ -153,38 +162,55 @@ def validate(doc: IssueDoc) -> list[Problem]:
         label = f"栏目「{name}」" if name else f"第 {i + 1} 个栏目"
         need(section.name, ("sections", i, "name"), f"第 {i + 1} 个栏目的名称", MAX_SECTION_NAME)
         if name in RESERVED_SECTION_NAMES:
-            problems.append(Problem(("sections", i, "name"),
-                                    f"栏目不能叫「{name}」：它是摘要框的名字。"))
+            problems.append(
+                Problem(("sections", i, "name"), f"栏目不能叫「{name}」：它是摘要框的名字。")
+            )
         elif name and name in seen:
-            problems.append(Problem(("sections", i, "name"),
-                                    f"栏目「{name}」重名：与第 {seen[name] + 1} 个栏目同名。"))
+            problems.append(
+                Problem(
+                    ("sections", i, "name"),
+                    f"栏目「{name}」重名：与第 {seen[name] + 1} 个栏目同名。",
+                )
+            )
         seen.setdefault(name, i)
         if not section.articles:
-            problems.append(Problem(("sections", i, "name"),
-                                    f"{label}没有文章：请加入文章或删除此栏目。"))
+            problems.append(
+                Problem(("sections", i, "name"), f"{label}没有文章：请加入文章或删除此栏目。")
+            )
         for j, article in enumerate(section.articles):
             where = f"{label}第 {j + 1} 篇文章"
-            need(article.title, ("sections", i, "articles", j, "title"), f"{where}的标题",
-                 MAX_ARTICLE_TITLE)
+            need(
+                article.title,
+                ("sections", i, "articles", j, "title"),
+                f"{where}的标题",
+                MAX_ARTICLE_TITLE,
+            )
             if not article.paragraphs:
-                problems.append(Problem(("sections", i, "articles", j, "body"),
-                                        f"{where}没有正文：至少要有一段。"))
+                problems.append(
+                    Problem(
+                        ("sections", i, "articles", j, "body"), f"{where}没有正文：至少要有一段。"
+                    )
+                )
             elif any(_CONTROL_RE.search(p) for p in article.paragraphs):
-                problems.append(Problem(("sections", i, "articles", j, "body"),
-                                        f"{where}的正文含有不可见的控制字符。"))
+                problems.append(
+                    Problem(
+                        ("sections", i, "articles", j, "body"),
+                        f"{where}的正文含有不可见的控制字符。",
+                    )
+                )
     said = {p.path for p in problems}  # a title too long is already named above
-    problems += [Problem(path, message) for path, message in size_problems(doc)
-                 if path not in said]
+    problems += [Problem(path, message) for path, message in size_problems(doc) if path not in said]
     return problems
 
 
 # --- structural operations ------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class OpResult:
     doc: IssueDoc
-    save: bool      # False: the result is a working copy to finish in the form (a blank item)
-    focus: str      # element id on the edit page to scroll back to
+    save: bool  # False: the result is a working copy to finish in the form (a blank item)
+    focus: str  # element id on the edit page to scroll back to
     notice: str
 
 
@@ -230,17 +256,21 @@ def apply_op(doc: IssueDoc, op: str) -> OpResult:
             section(idx[0])
             if idx[0] < len(secs) - 1:
                 _swap(secs, idx[0], idx[0] + 1)
-            return OpResult(doc, True, f"s{min(idx[0] + 1, len(secs) - 1)}",
-                            "栏目已下移并保存。")
+            return OpResult(doc, True, f"s{min(idx[0] + 1, len(secs) - 1)}", "栏目已下移并保存。")
         case "sec-del", 1:
             gone = section(idx[0])
             del secs[idx[0]]
-            return OpResult(doc, True, "", f"栏目「{gone.name}」及其 {len(gone.articles)} "
-                                           "篇文章已删除并保存。")
+            return OpResult(
+                doc, True, "", f"栏目「{gone.name}」及其 {len(gone.articles)} 篇文章已删除并保存。"
+            )
         case "sec-add", 0:
             secs.append(SectionDoc("", [ArticleDoc("", [])]))
-            return OpResult(doc, False, f"s{len(secs) - 1}",
-                            "已在末尾加入新栏目：填写栏目名称和第一篇文章后点“保存”。")
+            return OpResult(
+                doc,
+                False,
+                f"s{len(secs) - 1}",
+                "已在末尾加入新栏目：填写栏目名称和第一篇文章后点“保存”。",
+            )
         case "art-up" | "art-down", 2:
             i, j = idx
             arts = article(i, j)
@@ -253,13 +283,18 @@ def apply_op(doc: IssueDoc, op: str) -> OpResult:
         case "art-del", 2:
             i, j = idx
             removed = article(i, j).pop(j)
-            return OpResult(doc, True, f"s{i}",
-                            f"文章「{removed.title or '（无标题）'}」已删除并保存。")
+            return OpResult(
+                doc, True, f"s{i}", f"文章「{removed.title or '（无标题）'}」已删除并保存。"
+            )
         case "art-add", 1:
             arts = section(idx[0]).articles
             arts.append(ArticleDoc("", []))
-            return OpResult(doc, False, f"s{idx[0]}-a{len(arts) - 1}",
-                            "已加入一篇空白文章：填写标题和正文后点“保存”。")
+            return OpResult(
+                doc,
+                False,
+                f"s{idx[0]}-a{len(arts) - 1}",
+                "已加入一篇空白文章：填写标题和正文后点“保存”。",
+            )
     raise EditError(f"无法识别的操作：{op!r}")
 
 
@@ -284,6 +319,7 @@ def move_articles(doc: IssueDoc, moves: list[tuple[ArticleDoc, SectionDoc]]) -> 
 
 # --- saving ---------------------------------------------------------------------------------
 
+
 def version_of(issue: Issue) -> str:
     """What the edit form carries to detect a concurrent save (optimistic locking)."""
     return issue.updated_at.isoformat() if issue.updated_at else ""
@@ -298,8 +334,9 @@ def _read_only_message(issue: Issue) -> str:
     return f"第 {issue.number} 期{label}，内容已定稿，不能再修改。"
 
 
-def save_issue(session: Session, number: int, doc: IssueDoc, *,
-               version: str | None = None) -> Issue:
+def save_issue(
+    session: Session, number: int, doc: IssueDoc, *, version: str | None = None
+) -> Issue:
     """Replace issue `number`'s content with `doc`, all or nothing.
 
     Raises IssueReadOnly (not a draft), StaleEdit (saved by someone else since `version`),
@@ -313,11 +350,16 @@ def save_issue(session: Session, number: int, doc: IssueDoc, *,
         if not is_editable(issue):
             raise IssueReadOnly(_read_only_message(issue))
         if version is not None and version != version_of(issue):
-            raise StaleEdit("保存失败：本期在您编辑期间已被他人保存。您的修改仍在表单里；"
-                            "核对后再点一次“保存”将覆盖对方的修改。", version_of(issue))
+            raise StaleEdit(
+                "保存失败：本期在您编辑期间已被他人保存。您的修改仍在表单里；"
+                "核对后再点一次“保存”将覆盖对方的修改。",
+                version_of(issue),
+            )
         problems = validate(doc)
-        if doc.number != issue.number and session.scalar(
-                select(Issue.id).where(Issue.number == doc.number)) is not None:
+        if (
+            doc.number != issue.number
+            and session.scalar(select(Issue.id).where(Issue.number == doc.number)) is not None
+        ):
             problems.insert(0, Problem(("number",), f"第 {doc.number} 期已存在，期号不能重复。"))
         if problems:
             raise EditError(problems)
@@ -330,7 +372,9 @@ def save_issue(session: Session, number: int, doc: IssueDoc, *,
         return issue
     except IntegrityError:  # a concurrent save took the number between check and commit
         session.rollback()
-        raise EditError([Problem(("number",), f"第 {doc.number} 期已存在，期号不能重复。")]) from None
+        raise EditError(
+            [Problem(("number",), f"第 {doc.number} 期已存在，期号不能重复。")]
+        ) from None
     except BaseException:
         session.rollback()
         raise

@@ -31,8 +31,10 @@ from newsletter.sends.service import MAX_TEST_ADDRESSES
 
 
 class ImportForm(FlaskForm):
-    file = FileField(_l("周报文件（Word .docx、PDF 或纯文本）"),
-                     validators=[FileRequired(_l("请选择要导入的周报文件。"))])
+    file = FileField(
+        _l("周报文件（Word .docx、PDF 或纯文本）"),
+        validators=[FileRequired(_l("请选择要导入的周报文件。"))],
+    )
 
 
 class ImportPreviewForm(FlaskForm):
@@ -67,21 +69,41 @@ class IssueEditForm(FlaskForm):
     @classmethod
     def from_doc(cls, doc: IssueDoc, version: str) -> IssueEditForm:
         """A fresh (unbound) form showing `doc`."""
-        form = cls(formdata=None, data={
-            "version": version, "number": doc.number, "date": doc.date, "title": doc.title,
-            "publisher": doc.publisher, "editor_note": doc.editor_note or "",
-            "summary": "\n".join(doc.summary),
-            "sections": [{"name": s.name, "articles": [
-                {"title": a.title, "body": editing.paragraphs_to_body(a.paragraphs),
-                 "move_to": i} for a in s.articles]} for i, s in enumerate(doc.sections)],
-        })
+        form = cls(
+            formdata=None,
+            data={
+                "version": version,
+                "number": doc.number,
+                "date": doc.date,
+                "title": doc.title,
+                "publisher": doc.publisher,
+                "editor_note": doc.editor_note or "",
+                "summary": "\n".join(doc.summary),
+                "sections": [
+                    {
+                        "name": s.name,
+                        "articles": [
+                            {
+                                "title": a.title,
+                                "body": editing.paragraphs_to_body(a.paragraphs),
+                                "move_to": i,
+                            }
+                            for a in s.articles
+                        ],
+                    }
+                    for i, s in enumerate(doc.sections)
+                ],
+            },
+        )
         form.set_choices()
         return form
 
     def set_choices(self) -> None:
         """The "所在栏目" menus list the sections as the form has them (call before validate)."""
-        names = [SelectChoice(k, f"{k + 1}. {entry.form.name.data or '（未命名）'}")
-                 for k, entry in enumerate(self.sections)]
+        names = [
+            SelectChoice(k, f"{k + 1}. {entry.form.name.data or '（未命名）'}")
+            for k, entry in enumerate(self.sections)
+        ]
         for i, entry in enumerate(self.sections):
             for art in entry.form.articles:
                 art.form.move_to.choices = names
@@ -95,16 +117,21 @@ class IssueEditForm(FlaskForm):
         for i, entry in enumerate(self.sections):
             articles = []
             for art in entry.form.articles:
-                doc_art = ArticleDoc(art.form.title.data or "",
-                                     editing.body_to_paragraphs(art.form.body.data or ""))
+                doc_art = ArticleDoc(
+                    art.form.title.data or "", editing.body_to_paragraphs(art.form.body.data or "")
+                )
                 articles.append(doc_art)
                 if art.form.move_to.data is not None and art.form.move_to.data != i:
                     wanted.append((doc_art, art.form.move_to.data))
             sections.append(SectionDoc(entry.form.name.data or "", articles))
         doc = IssueDoc(
-            number=self.number.data, date=self.date.data, title=self.title.data or "",
-            publisher=self.publisher.data or "", summary=editing.summary_to_lines(self.summary.data),
-            sections=sections, credits=dict(stored.credits),
+            number=self.number.data,
+            date=self.date.data,
+            title=self.title.data or "",
+            publisher=self.publisher.data or "",
+            summary=editing.summary_to_lines(self.summary.data),
+            sections=sections,
+            credits=dict(stored.credits),
             distribution=dict(stored.distribution),
             editor_note=editing.normalise_newlines(self.editor_note.data).strip() or None,
         )
@@ -150,17 +177,24 @@ class IssueEditForm(FlaskForm):
                     walk(field.form)
                 else:
                     label = field.label.text if field.type != "CSRFTokenField" else ""
-                    out.extend((field.id, f"{label}：{e}" if label else str(e))
-                               for e in field.errors)
+                    out.extend(
+                        (field.id, f"{label}：{e}" if label else str(e)) for e in field.errors
+                    )
 
         walk(self)
         return out
 
 
 class SendTestForm(FlaskForm):
-    edition = SelectField(_l("版本"), choices=[SelectChoice(Edition.REGULAR.value, _l("普通版")),
-                                             SelectChoice(Edition.PRIORITY.value, _l("领导版"))],
-                          default=Edition.REGULAR.value)
+    edition = SelectField(
+        _l("版本"),
+        choices=[
+            SelectChoice(Edition.REGULAR.value, _l("普通版")),
+            SelectChoice(Edition.PRIORITY.value, _l("领导版")),
+        ],
+        default=Edition.REGULAR.value,
+    )
     addresses = TextAreaField(
         _l("收件地址（最多 %(n)s 个，用逗号、空格或换行分隔）", n=MAX_TEST_ADDRESSES),
-        validators=[InputRequired(_l("请填写至少一个收件地址。")), Length(max=2000)])
+        validators=[InputRequired(_l("请填写至少一个收件地址。")), Length(max=2000)],
+    )

@@ -20,8 +20,9 @@ def key(name: str) -> str:
     return _SPACE.sub("", name).casefold()
 
 
-def directory(groups: Iterable[tuple[str, str]], aliases: Iterable[tuple[str, str]] = ()
-              ) -> dict[str, str]:
+def directory(
+    groups: Iterable[tuple[str, str]], aliases: Iterable[tuple[str, str]] = ()
+) -> dict[str, str]:
     """{compared name: group code} from (code, name) pairs and (alias, code) pairs."""
     found: dict[str, str] = {}
     for code, name in groups:

@@ -44,8 +44,10 @@ def _import_limit() -> int:
 
 
 def _too_big_message() -> str:
-    return _("文件太大：上限为 %(kb)s KB。请确认选的是周报文件（.docx、PDF 或纯文本）。",
-             kb=_import_limit() // 1024)
+    return _(
+        "文件太大：上限为 %(kb)s KB。请确认选的是周报文件（.docx、PDF 或纯文本）。",
+        kb=_import_limit() // 1024,
+    )
 
 
 @bp.url_value_preprocessor
@@ -64,7 +66,8 @@ def _too_large(exc):
     request.__dict__["form"] = ImmutableMultiDict()
     request.__dict__["files"] = ImmutableMultiDict()
     if request.endpoint not in _ENDPOINTS or not (
-            current_user.is_authenticated and current_user.has_role(Role.EDITOR)):
+        current_user.is_authenticated and current_user.has_role(Role.EDITOR)
+    ):
         return exc
     form = ImportForm(formdata=None)
     form.file.errors = [_too_big_message()]
@@ -107,30 +110,40 @@ def issue_import():
     return render_template("bulletin/import.html", form=form, limit=limit), status
 
 
-def _preview_page(preview: importpreview.Preview, problem: str | None = None,
-                  status: int = 200):
+def _preview_page(preview: importpreview.Preview, problem: str | None = None, status: int = 200):
     """Parse what the preview holds (with the editor's moves) and show it, or its error."""
     secret = current_app.config["SECRET_KEY"]
     names = group_directory(db.session)
     try:
         result = formats.parse_extracted(preview.extracted, preview.overrides, names)
     except IssueParseError as exc:
-        result, problem, status = None, problem or _error_text(exc), 400 if status == 200 \
-            else status
+        result, problem, status = (
+            None,
+            problem or _error_text(exc),
+            400 if status == 200 else status,
+        )
     groups = db.session.scalars(select(Group).order_by(Group.position, Group.id)).all()
     by_code = {g.code: g.name for g in groups}
     # each 报/发 name with the group it goes to, so a wrong alias shows too
-    foot = {label: [(name, by_code.get(groupnames.resolve(name, names) or ""))
-                    for name in names_]
-            for label, names_ in (result.doc.distribution.items() if result else ())}
+    foot = {
+        label: [(name, by_code.get(groupnames.resolve(name, names) or "")) for name in names_]
+        for label, names_ in (result.doc.distribution.items() if result else ())
+    }
     form = ImportPreviewForm(formdata=None, token=importpreview.dump(secret, preview))
     return render_template(
-        "bulletin/import_preview.html", form=form, result=result, problem=problem,
+        "bulletin/import_preview.html",
+        form=form,
+        result=result,
+        problem=problem,
         structure=importpreview.structure(result) if result else [],
-        preview=preview, kind=formats.KINDS[preview.extracted.kind], groups=groups, foot=foot,
+        preview=preview,
+        kind=formats.KINDS[preview.extracted.kind],
+        groups=groups,
+        foot=foot,
         warnings=[n for n in result.notices if n.level == "warning"] if result else [],
         infos=[n for n in result.notices if n.level != "warning"] if result else [],
-        moved=len(preview.overrides)), status
+        moved=len(preview.overrides),
+    ), status
 
 
 @bp.post("/issues/import/preview")
@@ -167,8 +180,9 @@ def _move(preview: importpreview.Preview, op: str):
         return _preview_page(preview, _("未知的操作。"), 400)
     if hint not in ("title", "para") or no not in {l.no for l in preview.extracted.lines}:
         return _preview_page(preview, _("未知的操作。"), 400)
-    moved = importpreview.Preview(preview.extracted, {**preview.overrides, no: hint},
-                                  preview.filename)
+    moved = importpreview.Preview(
+        preview.extracted, {**preview.overrides, no: hint}, preview.filename
+    )
     try:  # a move that breaks the structure is refused, and the preview stays as it was
         formats.parse_extracted(moved.extracted, moved.overrides)
     except IssueParseError as exc:
@@ -184,15 +198,18 @@ def _alias(preview: importpreview.Preview, k: str):
     except IssueImportError as exc:
         return _preview_page(preview, str(exc), 400)
     audit.record("group.alias", f"group:{code}", {"alias": name})
-    flash(_("已记住：“%(name)s”即分组 %(code)s，以后的导入也会这样对应。", name=name, code=code),
-          "success")
+    flash(
+        _("已记住：“%(name)s”即分组 %(code)s，以后的导入也会这样对应。", name=name, code=code),
+        "success",
+    )
     return _preview_page(preview)
 
 
 def _save(preview: importpreview.Preview):
     try:
-        result = formats.parse_extracted(preview.extracted, preview.overrides,
-                                         group_directory(db.session))
+        result = formats.parse_extracted(
+            preview.extracted, preview.overrides, group_directory(db.session)
+        )
         issue, created = store_doc(db.session, result.doc)
     except IssueParseError as exc:
         return _preview_page(preview, _error_text(exc), 400)
@@ -202,8 +219,15 @@ def _save(preview: importpreview.Preview):
     audit_text.record_import(issue, created, source=preview.filename)
     articles = sum(len(s.articles) for s in issue.sections)
     warned = sum(1 for n in result.notices if n.level == "warning")
-    flash(_("%(what)s第 %(n)s 期：%(s)s 个栏目，%(a)s 篇文章。",
-            what=_("已导入") if created else _("已更新草稿"), n=issue.number,
-            s=len(issue.sections), a=articles)
-          + (_("（导入时有 %(w)s 条提醒。）", w=warned) if warned else ""), "success")
+    flash(
+        _(
+            "%(what)s第 %(n)s 期：%(s)s 个栏目，%(a)s 篇文章。",
+            what=_("已导入") if created else _("已更新草稿"),
+            n=issue.number,
+            s=len(issue.sections),
+            a=articles,
+        )
+        + (_("（导入时有 %(w)s 条提醒。）", w=warned) if warned else ""),
+        "success",
+    )
     return redirect(url_for("bulletin.issue_detail", number=issue.number))

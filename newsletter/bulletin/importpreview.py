@@ -38,13 +38,19 @@ def _serializer(secret: str) -> URLSafeTimedSerializer:
 
 def dump(secret: str, preview: Preview) -> str:
     ex = preview.extracted
-    token = _serializer(secret).dumps({
-        "k": ex.kind, "u": ex.unit, "n": ex.last_no, "e": ex.encoding, "f": preview.filename,
-        "l": [[l.no, l.text, l.gap, l.starts_block, l.hint] for l in ex.lines],
-        "p": {str(k): list(v) for k, v in ex.pages.items()},
-        "x": [n.to_json() for n in ex.notices],
-        "o": {str(k): v for k, v in preview.overrides.items()},
-    })
+    token = _serializer(secret).dumps(
+        {
+            "k": ex.kind,
+            "u": ex.unit,
+            "n": ex.last_no,
+            "e": ex.encoding,
+            "f": preview.filename,
+            "l": [[l.no, l.text, l.gap, l.starts_block, l.hint] for l in ex.lines],
+            "p": {str(k): list(v) for k, v in ex.pages.items()},
+            "x": [n.to_json() for n in ex.notices],
+            "o": {str(k): v for k, v in preview.overrides.items()},
+        }
+    )
     if len(token) > limits.MAX_PREVIEW_TOKEN_BYTES:
         raise PreviewExpired("这份文件太长，无法预览。")
     return token
@@ -55,12 +61,19 @@ def load(secret: str, token: str | None) -> Preview:
         raise PreviewExpired("预览已失效，请重新上传文件。")
     try:
         data = _serializer(secret).loads(token, max_age=MAX_AGE_SECONDS)
-        lines = [SourceLine(int(no), str(text), bool(gap), bool(sb),
-                            hint if hint in HINTS else None)
-                 for no, text, gap, sb, hint in data["l"]]
-        ex = Extracted(data["k"], lines, int(data["n"]), data["u"],
-                       {int(k): (int(v[0]), int(v[1])) for k, v in data["p"].items()},
-                       data["e"], [Notice(**n) for n in data["x"]])
+        lines = [
+            SourceLine(int(no), str(text), bool(gap), bool(sb), hint if hint in HINTS else None)
+            for no, text, gap, sb, hint in data["l"]
+        ]
+        ex = Extracted(
+            data["k"],
+            lines,
+            int(data["n"]),
+            data["u"],
+            {int(k): (int(v[0]), int(v[1])) for k, v in data["p"].items()},
+            data["e"],
+            [Notice(**n) for n in data["x"]],
+        )
         overrides = {int(k): v for k, v in data["o"].items() if v in HINTS}
     except BadSignature:
         raise PreviewExpired("预览已失效（超过 3 小时或被改动），请重新上传文件。") from None
@@ -70,6 +83,7 @@ def load(secret: str, token: str | None) -> Preview:
 
 
 # --- what the page shows ----------------------------------------------------------------------
+
 
 @dataclass
 class Item:
@@ -94,12 +108,21 @@ def structure(result: ReadResult) -> list[tuple[str, list[list[Item]]]]:
     for section, (_, arts) in zip(result.doc.sections, result.parsed.trace):
         articles = []
         for article, (t_no, pieces) in zip(section.articles, arts):
-            items = [Item("title", article.title, t_no, ex.where(t_no).where_zh, "para",
-                          by_line.get(t_no, []))]
+            items = [
+                Item(
+                    "title",
+                    article.title,
+                    t_no,
+                    ex.where(t_no).where_zh,
+                    "para",
+                    by_line.get(t_no, []),
+                )
+            ]
             for text, piece in zip(article.paragraphs, pieces):
                 found = [n for p in piece for n in by_line.get(p, [])]
-                items.append(Item("para", text, piece[0], ex.where(piece[0]).where_zh, "title",
-                                  found))
+                items.append(
+                    Item("para", text, piece[0], ex.where(piece[0]).where_zh, "title", found)
+                )
             articles.append(items)
         out.append((section.name, articles))
     return out

@@ -41,7 +41,7 @@ def _table() -> dict[int, str]:
         for cp in range(lo, hi + 1):
             mapped = unicodedata.normalize("NFKC", chr(cp))
             if mapped != chr(cp) and len(mapped) == 1:  # 12 compatibility ideographs are
-                table[cp] = mapped                       # unified ones and map to themselves
+                table[cp] = mapped  # unified ones and map to themselves
     # The bulletin is Simplified Chinese: a PDF that writes 户 (U+6237) as the radical ⼾
     # (measured: Chromium with Noto Sans CJK SC) means 户, not NFKC's traditional 戶.
     table[0x2F3E] = "户"

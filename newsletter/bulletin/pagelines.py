@@ -13,7 +13,8 @@ PAGE_NUMBER = re.compile(
     r"|\d{1,4}\s*/\s*\d{1,4}"
     r"|(page|p\.)\s*\d{1,4}(\s*(of|/)\s*\d{1,4})?"
     r"|\d{1,4}",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 # A page number that a copy from the PDF glued onto the next line: "- 2 -会议要求…".
 GLUED_PAGE_NUMBER = re.compile(r"[-—–－]\s*\d{1,4}\s*[-—–－]\s*(?=\S)")
 _HEADER_NOISE = re.compile(r"[\s|·•｜/，,\-—–－]+")

@@ -62,8 +62,15 @@ from dataclasses import dataclass, field
 from . import pagelines
 from .document import ArticleDoc, IssueDoc, SectionDoc
 
-__all__ = ["IssueParseError", "ParsedIssue", "SourceLine", "parse_issue", "parse_lines",
-           "read_text_lines", "text_weight"]
+__all__ = [
+    "IssueParseError",
+    "ParsedIssue",
+    "SourceLine",
+    "parse_issue",
+    "parse_lines",
+    "read_text_lines",
+    "text_weight",
+]
 
 
 class IssueParseError(ValueError):
@@ -176,8 +183,12 @@ def _shaped_title(text: str) -> bool:
 def _question_shaped(text: str) -> bool:
     """A headline that ends in ？ or ！: short, one sentence."""
     core = text.rstrip(_CLOSERS)
-    return (bool(core) and core[-1] in _EXCLAIM and text_weight(text) <= _QUESTION_TITLE_MAX
-            and not any(c in "。；;" for c in core[:-1]))
+    return (
+        bool(core)
+        and core[-1] in _EXCLAIM
+        and text_weight(text) <= _QUESTION_TITLE_MAX
+        and not any(c in "。；;" for c in core[:-1])
+    )
 
 
 def _shaped_heading(text: str) -> bool:
@@ -185,8 +196,14 @@ def _shaped_heading(text: str) -> bool:
 
 
 def _join(a: SourceLine, b: SourceLine) -> SourceLine:
-    return SourceLine(a.no, a.text + (" " if a.gap else "") + b.text, b.gap, a.starts_block,
-                      a.hint, (a.pieces or (a.no,)) + (b.pieces or (b.no,)))
+    return SourceLine(
+        a.no,
+        a.text + (" " if a.gap else "") + b.text,
+        b.gap,
+        a.starts_block,
+        a.hint,
+        (a.pieces or (a.no,)) + (b.pieces or (b.no,)),
+    )
 
 
 def _q(text: str) -> str:
@@ -220,8 +237,10 @@ def read_text_lines(text: str) -> tuple[list[SourceLine], int]:
     for no, raw in enumerate(raw_lines, 1):
         if bad := _BAD_CHAR.search(raw):
             raise IssueParseError(
-                no, f"unexpected control character U+{ord(bad.group()):04X}; "
-                "expected plain text (is this a binary file?)")
+                no,
+                f"unexpected control character U+{ord(bad.group()):04X}; "
+                "expected plain text (is this a binary file?)",
+            )
         if text_ := raw.strip():
             items.append(SourceLine(no, text_, raw != raw.rstrip(), blank_before))
         blank_before = not text_
@@ -250,16 +269,24 @@ def parse_issue(source: str | bytes) -> IssueDoc:
     return parse_lines(*read_text_lines(_decode(source))).doc
 
 
-def _drop_furniture(items: list[SourceLine], start: int, title: str, publisher: str,
-                    dropped: list) -> list[SourceLine]:
+def _drop_furniture(
+    items: list[SourceLine], start: int, title: str, publisher: str, dropped: list
+) -> list[SourceLine]:
     """Page numbers and running headers between the summary and the 发 line go."""
-    end = next((k for k in range(start, len(items))
-                if (m := _LABEL.fullmatch(items[k].text)) and m[1] == "发"), len(items))
+    end = next(
+        (
+            k
+            for k in range(start, len(items))
+            if (m := _LABEL.fullmatch(items[k].text)) and m[1] == "发"
+        ),
+        len(items),
+    )
     kept = items[:start]
     for k in range(start, end):
         it = items[k]
-        if (pagelines.is_page_number(it.text)
-                or pagelines.is_running_header(it.text, title, publisher)):
+        if pagelines.is_page_number(it.text) or pagelines.is_running_header(
+            it.text, title, publisher
+        ):
             dropped.append((it.no, it.text))
             continue
         if (text := pagelines.strip_glued_page_number(it.text)) != it.text:
@@ -287,8 +314,10 @@ def parse_lines(items: list[SourceLine], last_no: int) -> ParsedIssue:
 
     title = take(0, "the bulletin title (e.g. 行业动态周报)")
     publisher = take(1, "the publisher line (e.g. 中国网络视听协会)")
-    for line, what in ((title, "the bulletin title (e.g. 行业动态周报)"),
-                       (publisher, "the publisher line (e.g. 中国网络视听协会)")):
+    for line, what in (
+        (title, "the bulletin title (e.g. 行业动态周报)"),
+        (publisher, "the publisher line (e.g. 中国网络视听协会)"),
+    ):
         if found := _looks_like(line.text):
             raise IssueParseError(line.no, f"expected {what}, found {found} {_q(line.text)}")
     number = int(expect(2, "the issue number like '第 396 期'", _ISSUE)[1][1])
@@ -306,16 +335,24 @@ def parse_lines(items: list[SourceLine], last_no: int) -> ParsedIssue:
         summary_lines.append(items[i].no)
         i += 1
     if not summary:
-        raise IssueParseError(take(i, "a summary bullet like '- ◆…'").no,
-                              "expected at least one summary bullet like '- ◆…' after '摘要:'")
+        raise IssueParseError(
+            take(i, "a summary bullet like '- ◆…'").no,
+            "expected at least one summary bullet like '- ◆…' after '摘要:'",
+        )
     dropped: list[tuple[int, str]] = []
     items = _drop_furniture(items, i, title.text, publisher.text, dropped)
 
     # The foot starts at a labelled line followed by another one (or by nothing), so that a
     # "注：…" paragraph inside an article is not taken for the foot.
     labelled = [bool(_LABEL.fullmatch(it.text)) for it in items]
-    foot = next((f for f in range(i, len(items))
-                 if labelled[f] and (f + 1 == len(items) or labelled[f + 1])), len(items))
+    foot = next(
+        (
+            f
+            for f in range(i, len(items))
+            if labelled[f] and (f + 1 == len(items) or labelled[f + 1])
+        ),
+        len(items),
+    )
     blocks: list[SourceLine] = []
     for it in items[i:foot]:
         if blocks and not it.starts_block:  # a wrapped line continues its block
@@ -328,12 +365,22 @@ def parse_lines(items: list[SourceLine], last_no: int) -> ParsedIssue:
         end_no, end_what = last_no, "the end of the file"
     sections, trace = _Body(blocks, set(summary), end_no, end_what).parse()
     if foot == len(items):
-        raise IssueParseError(last_no, "expected the foot (编辑部：…, 责编：…, 发：…) after "
-                              "the last article, found the end of the file")
+        raise IssueParseError(
+            last_no,
+            "expected the foot (编辑部：…, 责编：…, 发：…) after "
+            "the last article, found the end of the file",
+        )
     credits, distribution = _parse_foot(items[foot:])
-    doc = IssueDoc(number=number, date=date, title=title.text, publisher=publisher.text,
-                   summary=summary, sections=sections, credits=credits,
-                   distribution=distribution)
+    doc = IssueDoc(
+        number=number,
+        date=date,
+        title=title.text,
+        publisher=publisher.text,
+        summary=summary,
+        sections=sections,
+        credits=credits,
+        distribution=distribution,
+    )
     return ParsedIssue(doc, trace, dropped, summary_lines)
 
 
@@ -351,9 +398,16 @@ class _Body:
         b = self.blocks[i]
         if b.hint:
             return b.hint in ("title", "strong")
-        return (_shaped_title(b.text) or b.text in self.summary
-                or (_question_shaped(b.text) and i + 1 < self.n and self.is_para(i + 1)
-                    and not _question_shaped(self.blocks[i + 1].text)))
+        return (
+            _shaped_title(b.text)
+            or b.text in self.summary
+            or (
+                _question_shaped(b.text)
+                and i + 1 < self.n
+                and self.is_para(i + 1)
+                and not _question_shaped(self.blocks[i + 1].text)
+            )
+        )
 
     def is_para(self, i: int) -> bool:
         b = self.blocks[i]
@@ -372,19 +426,28 @@ class _Body:
     def parse(self) -> tuple[list[SectionDoc], list]:
         blocks, n = self.blocks, self.n
         if not blocks:
-            raise IssueParseError(self.end_no, "expected a section heading (a short line like "
-                                  f"'要闻') after the summary, found {self.end_what}")
+            raise IssueParseError(
+                self.end_no,
+                "expected a section heading (a short line like "
+                f"'要闻') after the summary, found {self.end_what}",
+            )
         sections, trace, i = [], [], 0
         while i < n:
             head = blocks[i]
             if not self.is_heading(head):
-                raise IssueParseError(head.no, "expected a section heading (a short line "
-                                      f"without punctuation, like '要闻'), found {_q(head.text)}")
+                raise IssueParseError(
+                    head.no,
+                    "expected a section heading (a short line "
+                    f"without punctuation, like '要闻'), found {_q(head.text)}",
+                )
             i += 1
             if i >= n or self.starts_section(i):
-                raise IssueParseError(head.no, f"section {_q(head.text)} has no article: "
-                                      "expected an article title after the heading, found "
-                                      f"{self.found(i)}")
+                raise IssueParseError(
+                    head.no,
+                    f"section {_q(head.text)} has no article: "
+                    "expected an article title after the heading, found "
+                    f"{self.found(i)}",
+                )
             section = SectionDoc(head.text, [])
             sections.append(section)
             section_trace: list = []
@@ -392,13 +455,19 @@ class _Body:
             while i < n and not self.starts_section(i):
                 title = blocks[i]
                 if not self.is_title(i):
-                    raise IssueParseError(title.no, "expected an article title (a line without "
-                                          f"final punctuation), found {_q(title.text)}")
+                    raise IssueParseError(
+                        title.no,
+                        "expected an article title (a line without "
+                        f"final punctuation), found {_q(title.text)}",
+                    )
                 i += 1
                 if i >= n or self.starts_section(i) or blocks[i].hint in ("title", "heading"):
-                    raise IssueParseError(title.no, f"article {_q(title.text)} has no paragraph:"
-                                          f" expected a paragraph after the title, found "
-                                          f"{self.found(i)}")
+                    raise IssueParseError(
+                        title.no,
+                        f"article {_q(title.text)} has no paragraph:"
+                        f" expected a paragraph after the title, found "
+                        f"{self.found(i)}",
+                    )
                 article = ArticleDoc(title.text, [])
                 section.articles.append(article)
                 para_trace: list = []
@@ -407,15 +476,23 @@ class _Body:
                     para = blocks[i]
                     i += 1
                     # An unfinished paragraph was cut by a page break: glue the pieces back.
-                    while (not _is_final(para.text) and i < n and not self.starts_section(i)
-                           and blocks[i].hint not in ("title", "heading", "strong")
-                           and blocks[i].text not in self.summary):
+                    while (
+                        not _is_final(para.text)
+                        and i < n
+                        and not self.starts_section(i)
+                        and blocks[i].hint not in ("title", "heading", "strong")
+                        and blocks[i].text not in self.summary
+                    ):
                         para = _join(para, blocks[i])
                         i += 1
                     article.paragraphs.append(para.text)
                     para_trace.append(para.pieces or (para.no,))
-                    if (i >= n or self.starts_section(i) or not self.is_para(i)
-                            or (blocks[i].hint is None and self.is_title(i))):
+                    if (
+                        i >= n
+                        or self.starts_section(i)
+                        or not self.is_para(i)
+                        or (blocks[i].hint is None and self.is_title(i))
+                    ):
                         break  # the next block is a title (or a heading, or nothing)
         return sections, trace
 
@@ -425,11 +502,15 @@ def _parse_foot(lines: list[SourceLine]) -> tuple[dict, dict]:
     distribution: dict = {}
     for line in lines:
         if "发" in distribution:
-            raise IssueParseError(line.no, "unexpected text after the '发：' line; the "
-                                  f"distribution list ends the bulletin, found {_q(line.text)}")
+            raise IssueParseError(
+                line.no,
+                "unexpected text after the '发：' line; the "
+                f"distribution list ends the bulletin, found {_q(line.text)}",
+            )
         if not (m := _LABEL.fullmatch(line.text)):
-            raise IssueParseError(line.no, "expected a foot line such as '责编：…' or '发：…', "
-                                  f"found {_q(line.text)}")
+            raise IssueParseError(
+                line.no, f"expected a foot line such as '责编：…' or '发：…', found {_q(line.text)}"
+            )
         label, value = m[1], m[2].strip()
         if label in credits or label in distribution:
             raise IssueParseError(line.no, f"expected one '{label}：' line, found a second one")

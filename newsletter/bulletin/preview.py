@@ -31,7 +31,7 @@ class EditionFigures:
 
     @property
     def level(self) -> str:
-        """"ok", "warn" (close to Gmail's clipping) or "over" (will be clipped)."""
+        """ "ok", "warn" (close to Gmail's clipping) or "over" (will be clipped)."""
         if self.html_bytes > GMAIL_CLIP_BYTES:
             return "over"
         return "warn" if self.html_bytes > SIZE_WARN_BYTES else "ok"
@@ -55,12 +55,20 @@ def render_all(doc: IssueDoc, base_url: str) -> dict[Edition, RenderedEdition]:
 
 def figures(rendered: dict[Edition, RenderedEdition]) -> list[EditionFigures]:
     """Subject, HTML size and the renderer's warnings of each rendered edition."""
-    return [EditionFigures(e, EDITION_LABELS[e], r.subject, r.html_bytes, len(r.text),
-                           list(r.warnings)) for e, r in rendered.items()]
+    return [
+        EditionFigures(e, EDITION_LABELS[e], r.subject, r.html_bytes, len(r.text), list(r.warnings))
+        for e, r in rendered.items()
+    ]
 
 
 def sample_copy(rendered: RenderedEdition, base_url: str) -> tuple[str, str]:
     """(html, text) as a reader would get them, with harmless links and no tracking pixel."""
-    return personalise(rendered, {"unsubscribe_url": f"{base_url}/unsubscribe/preview",
-                                  "preferences_url": f"{base_url}/preferences/preview",
-                                  "name": "", "open_pixel_url": ""})
+    return personalise(
+        rendered,
+        {
+            "unsubscribe_url": f"{base_url}/unsubscribe/preview",
+            "preferences_url": f"{base_url}/preferences/preview",
+            "name": "",
+            "open_pixel_url": "",
+        },
+    )

@@ -12,8 +12,17 @@ from newsletter.bulletin.document import IssueDoc, IssueTooLarge, check_size
 from newsletter.bulletin.models import Issue, IssueStatus
 from subscribers.models import Group, GroupAlias
 
-__all__ = ["IssueImportError", "IssueTooLarge", "group_directory", "import_document",
-           "import_issue", "load_sample", "read_upload", "remember_alias", "store_doc"]
+__all__ = [
+    "IssueImportError",
+    "IssueTooLarge",
+    "group_directory",
+    "import_document",
+    "import_issue",
+    "load_sample",
+    "read_upload",
+    "remember_alias",
+    "store_doc",
+]
 
 
 class IssueImportError(ValueError):
@@ -23,8 +32,9 @@ class IssueImportError(ValueError):
 def group_directory(session: Session) -> dict[str, str]:
     """{compared name: group code}: every group's name and code, and the confirmed aliases."""
     groups = session.execute(select(Group.code, Group.name)).all()
-    aliases = session.execute(select(GroupAlias.alias, Group.code)
-                              .join(Group, Group.id == GroupAlias.group_id)).all()
+    aliases = session.execute(
+        select(GroupAlias.alias, Group.code).join(Group, Group.id == GroupAlias.group_id)
+    ).all()
     return groupnames.directory(groups, aliases)
 
 
@@ -46,11 +56,16 @@ def remember_alias(session: Session, name: str, group_code: str, by: str = "") -
     return alias
 
 
-def read_upload(session: Session, data: bytes, overrides: dict[int, str] | None = None,
-                filename: str | None = None) -> formats.ReadResult:
+def read_upload(
+    session: Session,
+    data: bytes,
+    overrides: dict[int, str] | None = None,
+    filename: str | None = None,
+) -> formats.ReadResult:
     """Parse a file of any accepted format, with warnings; writes nothing."""
-    return formats.parse_extracted(formats.extract(data, filename), overrides,
-                                   group_directory(session))
+    return formats.parse_extracted(
+        formats.extract(data, filename), overrides, group_directory(session)
+    )
 
 
 def store_doc(session: Session, doc: IssueDoc) -> tuple[Issue, bool]:
@@ -73,8 +88,12 @@ def store_doc(session: Session, doc: IssueDoc) -> tuple[Issue, bool]:
     return issue, created
 
 
-def import_document(session: Session, data: bytes, overrides: dict[int, str] | None = None,
-                    filename: str | None = None) -> tuple[Issue, bool, list[Notice]]:
+def import_document(
+    session: Session,
+    data: bytes,
+    overrides: dict[int, str] | None = None,
+    filename: str | None = None,
+) -> tuple[Issue, bool, list[Notice]]:
     """Read, parse and store; returns (issue, created, warnings). Raises IssueParseError
     (naming where; nothing written) or IssueImportError."""
     result = read_upload(session, data, overrides, filename)

@@ -36,10 +36,14 @@ from newsletter.staff.models import Role
 bp = Blueprint("bulletin", __name__)
 
 # The iframe documents: no script, no plugins, no same-origin access even if opened alone.
-FRAME_CSP = ("sandbox allow-popups allow-popups-to-escape-sandbox; default-src 'none'; "
-             "style-src 'unsafe-inline'; img-src http: https: data:; frame-ancestors 'self'")
-ARCHIVE_CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; "
-               "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+FRAME_CSP = (
+    "sandbox allow-popups allow-popups-to-escape-sandbox; default-src 'none'; "
+    "style-src 'unsafe-inline'; img-src http: https: data:; frame-ancestors 'self'"
+)
+ARCHIVE_CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
 
 
 def _issue_or_404(number: int) -> Issue:
@@ -53,26 +57,40 @@ def _base_url() -> str:
 def _note_change(issue: Issue, action) -> None:
     """Tell the approval workflow who changed the issue: an approved issue goes back to
     review (and its scheduled sends are cancelled); its editor may not approve it."""
-    cancelled = review_service.note_edit(db.session, issue, current_user._get_current_object(), action)
+    cancelled = review_service.note_edit(
+        db.session, issue, current_user._get_current_object(), action
+    )
     if cancelled:
-        flash(_("本期批准后内容被修改，已退回待复核，并撤销了定时发送 %(ids)s。",
-                ids="、".join(f"#{i}" for i in cancelled)), "warning")
+        flash(
+            _(
+                "本期批准后内容被修改，已退回待复核，并撤销了定时发送 %(ids)s。",
+                ids="、".join(f"#{i}" for i in cancelled),
+            ),
+            "warning",
+        )
 
 
 # --- list (the import pages are in import_views) ---------------------------------------
+
 
 @bp.get("/issues")
 @role_required()
 def issue_list():
     """All issues, newest first, with their send counts."""
     issues = db.session.scalars(select(Issue).order_by(Issue.number.desc())).all()
-    send_counts = dict(db.session.execute(
-        select(Send.issue_id, func.count()).group_by(Send.issue_id)).all())
-    return render_template("bulletin/list.html", issues=issues, send_counts=send_counts,
-                           can_edit=current_user.has_role(Role.EDITOR))
+    send_counts = dict(
+        db.session.execute(select(Send.issue_id, func.count()).group_by(Send.issue_id)).all()
+    )
+    return render_template(
+        "bulletin/list.html",
+        issues=issues,
+        send_counts=send_counts,
+        can_edit=current_user.has_role(Role.EDITOR),
+    )
 
 
 # --- the issue page: preview and test send ------------------------------------------------
+
 
 def _edition_arg(value: str | None) -> Edition:
     try:
@@ -84,13 +102,21 @@ def _edition_arg(value: str | None) -> Edition:
 def _issue_page(issue: Issue, edition: Edition, test_form: SendTestForm, status: int = 200):
     rendered = preview.render_all(issue.to_doc(), _base_url())
     _, text = preview.sample_copy(rendered[edition], _base_url())
-    sends = db.session.scalars(select(Send).where(Send.issue_id == issue.id)
-                               .order_by(Send.id.desc()).limit(20)).all()
+    sends = db.session.scalars(
+        select(Send).where(Send.issue_id == issue.id).order_by(Send.id.desc()).limit(20)
+    ).all()
     return render_template(
-        "bulletin/detail.html", issue=issue, edition=edition, figures=preview.figures(rendered),
-        current=rendered[edition], text=text, sends=sends, test_form=test_form,
+        "bulletin/detail.html",
+        issue=issue,
+        edition=edition,
+        figures=preview.figures(rendered),
+        current=rendered[edition],
+        text=text,
+        sends=sends,
+        test_form=test_form,
         article_count=sum(len(s.articles) for s in issue.sections),
-        can_edit=current_user.has_role(Role.EDITOR), editable=editing.is_editable(issue),
+        can_edit=current_user.has_role(Role.EDITOR),
+        editable=editing.is_editable(issue),
         status_label=editing.STATUS_LABELS.get(issue.status, issue.status),
         follow_up=_follow_up(issue),
     ), status
@@ -99,7 +125,8 @@ def _issue_page(issue: Issue, edition: Edition, test_form: SendTestForm, status:
 def _follow_up(issue: Issue) -> int | None:
     """For a sent issue: how many readers of its groups have not received it (None: unsent)."""
     if not current_user.has_role(Role.SENDER) or not send_service.received_count(
-            db.session, issue.number):
+        db.session, issue.number
+    ):
         return None
     groups = send_service.sent_groups(db.session, issue.number)
     return send_service.audience(db.session, issue.number, groups).new if groups else 0
@@ -118,8 +145,10 @@ def issue_detail(number: int):
 @role_required()
 def issue_preview(number: int):
     """The preview lives on the issue page."""
-    return redirect(url_for("bulletin.issue_detail", number=number,
-                            edition=request.args.get("edition")) + "#preview")
+    return redirect(
+        url_for("bulletin.issue_detail", number=number, edition=request.args.get("edition"))
+        + "#preview"
+    )
 
 
 @bp.post("/issues/<int:number>/test-send")
@@ -132,19 +161,32 @@ def issue_test_send(number: int):
     if form.validate():
         try:
             started = send_service.send_test(
-                db.session, current_app.config, issue.number, form.addresses.data,
-                edition=edition.value, actor=current_user._get_current_object())
+                db.session,
+                current_app.config,
+                issue.number,
+                form.addresses.data,
+                edition=edition.value,
+                actor=current_user._get_current_object(),
+            )
         except SendError as exc:
             form.addresses.errors = [*form.addresses.errors, str(exc)]
         else:
             if started.warning:
                 flash(started.warning, "warning")
             else:
-                flash(_("测试邮件（%(label)s）已排入发送队列：%(to)s（发送 #%(id)s）。",
-                        label=preview.EDITION_LABELS[edition], to="、".join(started.to),
-                        id=started.send.id), "success")
-            return redirect(url_for("bulletin.issue_detail", number=number,
-                                    edition=edition.value) + "#test-send")
+                flash(
+                    _(
+                        "测试邮件（%(label)s）已排入发送队列：%(to)s（发送 #%(id)s）。",
+                        label=preview.EDITION_LABELS[edition],
+                        to="、".join(started.to),
+                        id=started.send.id,
+                    ),
+                    "success",
+                )
+            return redirect(
+                url_for("bulletin.issue_detail", number=number, edition=edition.value)
+                + "#test-send"
+            )
     return _issue_page(issue, edition, form, status=400)
 
 
@@ -154,21 +196,35 @@ def issue_email(number: int):
     """The rendered email HTML of one edition, as the preview frames show it."""
     issue = _issue_or_404(number)
     edition = _edition_arg(request.args.get("edition"))
-    html, _text = preview.sample_copy(preview.render(issue.to_doc(), edition, _base_url()),
-                                      _base_url())
-    return html, 200, {"Content-Security-Policy": FRAME_CSP,
-                       "X-Content-Type-Options": "nosniff",
-                       "Cache-Control": "no-store"}
+    html, _text = preview.sample_copy(
+        preview.render(issue.to_doc(), edition, _base_url()), _base_url()
+    )
+    return (
+        html,
+        200,
+        {
+            "Content-Security-Policy": FRAME_CSP,
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 # --- editing -----------------------------------------------------------------------------------
 
-def _edit_page(issue: Issue, form: IssueEditForm, errors=(), status: int = 200,
-               pending: bool = False):
+
+def _edit_page(
+    issue: Issue, form: IssueEditForm, errors=(), status: int = 200, pending: bool = False
+):
     return render_template(
-        "bulletin/edit.html", issue=issue, form=form, errors=list(errors),
-        editable=editing.is_editable(issue), pending=pending,
-        status_label=editing.STATUS_LABELS.get(issue.status, issue.status)), status
+        "bulletin/edit.html",
+        issue=issue,
+        form=form,
+        errors=list(errors),
+        editable=editing.is_editable(issue),
+        pending=pending,
+        status_label=editing.STATUS_LABELS.get(issue.status, issue.status),
+    ), status
 
 
 @bp.get("/issues/<int:number>/edit")
@@ -187,8 +243,14 @@ def issue_edit_save(number: int):
     issue = _issue_or_404(number)
     if not editing.is_editable(issue):
         form = IssueEditForm.from_doc(editing.editable_doc(issue), editing.version_of(issue))
-        flash(_("第 %(n)s 期%(s)s，内容已定稿，不能再修改。", n=issue.number,
-                s=editing.STATUS_LABELS.get(issue.status, issue.status)), "error")
+        flash(
+            _(
+                "第 %(n)s 期%(s)s，内容已定稿，不能再修改。",
+                n=issue.number,
+                s=editing.STATUS_LABELS.get(issue.status, issue.status),
+            ),
+            "error",
+        )
         return _edit_page(issue, form, status=409)
     form = IssueEditForm()
     form.set_choices()
@@ -204,16 +266,14 @@ def issue_edit_save(number: int):
     doc = editing.clean_doc(result.doc)
     if not result.save:  # a blank section/article to fill in: shown, not stored yet
         flash(result.notice, "info")
-        return _edit_page(issue, IssueEditForm.from_doc(doc, form.version.data),
-                          pending=True)
+        return _edit_page(issue, IssueEditForm.from_doc(doc, form.version.data), pending=True)
     try:
         saved = editing.save_issue(db.session, number, doc, version=form.version.data)
     except editing.EditError as exc:
         version = getattr(exc, "current_version", form.version.data)
         fresh = IssueEditForm.from_doc(doc, version)
         code = 409 if isinstance(exc, (editing.IssueReadOnly, editing.StaleEdit)) else 422
-        return _edit_page(issue, fresh, fresh.add_problems(exc.problems), status=code,
-                          pending=True)
+        return _edit_page(issue, fresh, fresh.add_problems(exc.problems), status=code, pending=True)
     _note_change(saved, review_models.ReviewAction.EDITED)
     flash(result.notice, "success")
     anchor = f"#{result.focus}" if result.focus else ""
@@ -222,9 +282,13 @@ def issue_edit_save(number: int):
 
 # --- the public archive ------------------------------------------------------------------------
 
+
 def _public(response_body: str, status: int = 200):
-    return response_body, status, {"Content-Security-Policy": ARCHIVE_CSP,
-                                   "Cache-Control": "public, max-age=300"}
+    return (
+        response_body,
+        status,
+        {"Content-Security-Policy": ARCHIVE_CSP, "Cache-Control": "public, max-age=300"},
+    )
 
 
 @bp.get("/archive")
@@ -244,9 +308,14 @@ def archive_issue(number: int):
     if issue is None:
         abort(404)
     prev_n, next_n = archive.neighbours(db.session, number)
-    return _public(render_template("bulletin/archive_issue.html",
-                                   page=archive.page_context(archive.public_doc(issue)),
-                                   prev_n=prev_n, next_n=next_n))
+    return _public(
+        render_template(
+            "bulletin/archive_issue.html",
+            page=archive.page_context(archive.public_doc(issue)),
+            prev_n=prev_n,
+            next_n=next_n,
+        )
+    )
 
 
 # Last: import_views adds its routes to bp and uses this module's helpers (a cycle by design).

@@ -88,11 +88,11 @@ class Senders:
     """What a batch sends through: one SMTP transport, the shared rate limit, DKIM, a clock,
     and who to tell when the breaker pauses a send (`on_pause(send_id)`)."""
 
-    transport: object                      # SmtpTransport, or a test's fake with .send()
+    transport: object  # SmtpTransport, or a test's fake with .send()
     limiter: RateLimiter | None = None
     signer: DkimSigner | None = None
     clock: object = field(default_factory=SystemClock)
-    relay: str = ""                        # names the relay for the breaker
+    relay: str = ""  # names the relay for the breaker
     on_pause: Callable[[int], None] | None = None
     # Several relays (delivery.routing): each message takes the relay the pool gives it,
     # with that relay's connection and envelope sender; None: `transport` for everything.
@@ -101,7 +101,7 @@ class Senders:
     # one result per relay; a send whose every relay fails it does not start.
     preflight: Callable[[], list] | None = None
     streaks: dict = field(default_factory=lambda: _STREAKS)
-    timezone: str = "Asia/Shanghai"        # for what the send page is told
+    timezone: str = "Asia/Shanghai"  # for what the send page is told
 
     def streak(self, send_id: int) -> Streak:
         return self.streaks.setdefault((send_id, self.relay), Streak())
@@ -113,9 +113,9 @@ class BatchResult:
     deferred: int = 0
     failed: int = 0
     skipped: int = 0
-    lease_lost: int = 0     # deliveries left when the lease was found lost
-    paced: int = 0          # put back untried until a domain's pace or a relay's rate allows
-    paused: bool = False    # the breaker paused the send
+    lease_lost: int = 0  # deliveries left when the lease was found lost
+    paced: int = 0  # put back untried until a domain's pace or a relay's rate allows
+    paused: bool = False  # the breaker paused the send
     # Regular deliveries handed back because priority ones are waiting: the job enqueues
     # them again behind the priority queue instead of holding its worker.
     yielded: list[int] = field(default_factory=list)
@@ -135,15 +135,22 @@ class _Lease:
         now = self.clock.now()
         if self.started and now < self.renew_after:
             return True
-        if not leases.renew(self.session, self.token, now, now + self.length,
-                            start=not self.started):
+        if not leases.renew(
+            self.session, self.token, now, now + self.length, start=not self.started
+        ):
             return False
         self.started, self.renew_after = True, now + self.length / 2
         return True
 
 
-def deliver_batch(session: Session, settings: PipelineSettings, senders: Senders,
-                  send_id: int, delivery_ids: list[int], token: str | None = None) -> BatchResult:
+def deliver_batch(
+    session: Session,
+    settings: PipelineSettings,
+    senders: Senders,
+    send_id: int,
+    delivery_ids: list[int],
+    token: str | None = None,
+) -> BatchResult:
     """Lease the batch's waiting deliveries and hand each to SMTP over one connection.
 
     A delivery's row is written right after the server answers, so a crash leaves at most
@@ -160,16 +167,26 @@ def deliver_batch(session: Session, settings: PipelineSettings, senders: Senders
     if regular and _priority_waiting(session, settings, clock):
         result.yielded = list(delivery_ids)
         return result
-    if status == SendStatus.QUEUED and senders.preflight is not None \
-            and not _preflight(session, settings, senders, send_id):
+    if (
+        status == SendStatus.QUEUED
+        and senders.preflight is not None
+        and not _preflight(session, settings, senders, send_id)
+    ):
         result.skipped, result.paused = len(delivery_ids), True
         return result
     _mark_started(session, send_id)
     token = token or secrets.token_hex(16)
     now = clock.now()
-    claimed = store.claim(session, send_id, delivery_ids, token, now,
-                          now + dt.timedelta(seconds=settings.lease_seconds),
-                          domain_of(settings.mail_from), settings.resend_in_doubt)
+    claimed = store.claim(
+        session,
+        send_id,
+        delivery_ids,
+        token,
+        now,
+        now + dt.timedelta(seconds=settings.lease_seconds),
+        domain_of(settings.mail_from),
+        settings.resend_in_doubt,
+    )
     result.skipped = len(delivery_ids) - len(claimed)
     lease = _Lease(session, token, clock, settings.lease_seconds, now)
     for n, delivery in enumerate(claimed):
@@ -213,9 +230,12 @@ def release_claims(session: Session, token: str) -> None:
 
 
 def _priority_waiting(session: Session, settings: PipelineSettings, clock) -> bool:
-    waiting = store.priority_waiting(session, clock.now(),
-                                     dt.timedelta(minutes=settings.priority_grace_minutes),
-                                     settings.resend_in_doubt)
+    waiting = store.priority_waiting(
+        session,
+        clock.now(),
+        dt.timedelta(minutes=settings.priority_grace_minutes),
+        settings.resend_in_doubt,
+    )
     session.rollback()  # end the read transaction so the next look sees new commits
     if waiting:
         time.sleep(0.2)  # give the priority batches a moment before this one comes round again
@@ -236,8 +256,9 @@ class UnrecordedSend(Exception):
 
 def record_late(session: Session, unrecorded: UnrecordedSend) -> bool:
     """Write the sent row of an UnrecordedSend (unless another worker re-took it since)."""
-    return store.mark_sent(session, unrecorded.delivery, unrecorded.answer,
-                           queue_id(unrecorded.answer), late=True)
+    return store.mark_sent(
+        session, unrecorded.delivery, unrecorded.answer, queue_id(unrecorded.answer), late=True
+    )
 
 
 def _preflight(session, settings: PipelineSettings, senders: Senders, send_id: int) -> bool:
@@ -248,9 +269,15 @@ def _preflight(session, settings: PipelineSettings, senders: Senders, send_id: i
     failed = [r for r in results if not r.ok]
     if results and len(failed) == len(results):
         first = failed[0]
-        _trip_breaker(session, settings, senders, send_id, first.classification, senders.clock,
-                      reason=f"发送前检查未通过（中继 {first.relay}）：{first.problem}。"
-                             f"{first.advice}"[:200])
+        _trip_breaker(
+            session,
+            settings,
+            senders,
+            send_id,
+            first.classification,
+            senders.clock,
+            reason=f"发送前检查未通过（中继 {first.relay}）：{first.problem}。{first.advice}"[:200],
+        )
         return False
     for r in failed:
         senders.router.pause(r.relay, f"{r.problem}（发送前检查）")
@@ -260,8 +287,13 @@ def _preflight(session, settings: PipelineSettings, senders: Senders, send_id: i
 _WAITING = object()  # _route_one: no relay can take mail now; the send was paused until then
 
 
-def _route_one(session, settings: PipelineSettings, senders: Senders, delivery: store.Claimed,
-               result: BatchResult):
+def _route_one(
+    session,
+    settings: PipelineSettings,
+    senders: Senders,
+    delivery: store.Claimed,
+    result: BatchResult,
+):
     """One message through the relay pool: a relay with room under its limits and the
     receiving domain's pace; a relay-level failure pauses that relay and the message goes
     to the next; only when none is left does the send's breaker trip (returned as for
@@ -279,23 +311,28 @@ def _route_one(session, settings: PipelineSettings, senders: Senders, delivery: 
             grant.release()
         if trip is None or trip is _LOST:
             return trip
-        others = [r for r in router.relays if r.name != grant.relay.name
-                  and not router.paused(r.name)]
+        others = [
+            r for r in router.relays if r.name != grant.relay.name and not router.paused(r.name)
+        ]
         if not others:
             return trip  # the last relay standing: pause the send (and say why)
-        router.pause(grant.relay.name, f"{trip.reason}: {describe(trip)}",
-                     trip.retry_after or None)
+        router.pause(grant.relay.name, f"{trip.reason}: {describe(trip)}", trip.retry_after or None)
         senders.streak(delivery.send_id).reset()
-        log.warning("relay %s paused (%s); its work goes to %s", grant.relay.name,
-                    describe(trip), ", ".join(r.name for r in others))
+        log.warning(
+            "relay %s paused (%s); its work goes to %s",
+            grant.relay.name,
+            describe(trip),
+            ", ".join(r.name for r in others),
+        )
 
 
 def _wait(session, senders: Senders, delivery: store.Claimed, wait: Wait, result: BatchResult):
     now = senders.clock.now()
     until = now + dt.timedelta(seconds=wait.seconds)
     if wait.reason in ("domain", "rate"):
-        store.hold_until(session, delivery, until, f"paced: {wait.reason} limit, "
-                         f"{wait.seconds:.0f}s")
+        store.hold_until(
+            session, delivery, until, f"paced: {wait.reason} limit, {wait.seconds:.0f}s"
+        )
         result.paced += 1
         return None
     # Every relay out of its daily quota (or paused): the send waits, and says until when.
@@ -311,7 +348,8 @@ def _wait(session, senders: Senders, delivery: store.Claimed, wait: Wait, result
         opens = until
         reason = "所有中继均已暂停：" + "；".join(
             f"{r.name} {senders.router.pause_reason(r.name) or ''}".strip()
-            for r in senders.router.relays)
+            for r in senders.router.relays
+        )
         detail = "every relay is paused by its circuit breaker"
     if control.breaker_pause(session, delivery.send_id, reason[:200], detail, opens, now):
         log.warning("send %s waits: %s", delivery.send_id, reason)
@@ -319,17 +357,23 @@ def _wait(session, senders: Senders, delivery: store.Claimed, wait: Wait, result
     return _WAITING
 
 
-def _deliver_one(session, settings: PipelineSettings, senders: Senders,
-                 delivery: store.Claimed, result: BatchResult, grant: Grant | None = None):
+def _deliver_one(
+    session,
+    settings: PipelineSettings,
+    senders: Senders,
+    delivery: store.Claimed,
+    result: BatchResult,
+    grant: Grant | None = None,
+):
     """One message (through `grant`'s relay when given). Returns None, _LOST, or the
     Classification that trips the breaker."""
-    fmt, rendered, template = _variants.get(session, settings, delivery.send_id,
-                                            delivery.variant)
+    fmt, rendered, template = _variants.get(session, settings, delivery.send_id, delivery.variant)
     links = subscriber_links(settings, delivery.subscriber_id)
     # Test addresses (no subscriber) are never tracked: they would count as readers.
     opted_out = delivery.subscriber_id is None or delivery.tracking_opt_out
-    tracking = tracking_values(settings.tracking, delivery.send_id, delivery.id,
-                               opted_out=opted_out)
+    tracking = tracking_values(
+        settings.tracking, delivery.send_id, delivery.id, opted_out=opted_out
+    )
     html, text = personalise(rendered, {**links, "name": delivery.name, **tracking})
     unsubscribe = [links["unsubscribe_url"]]
     if settings.unsubscribe_mailto:
@@ -338,8 +382,12 @@ def _deliver_one(session, settings: PipelineSettings, senders: Senders,
     verp = verp_address(settings, template, delivery.id)
     try:
         message = template.build(
-            to_email=delivery.email, to_name=delivery.name, message_id=delivery.message_id,
-            html=None if fmt == "text" else html, text=text, list_unsubscribe=unsubscribe,
+            to_email=delivery.email,
+            to_name=delivery.name,
+            message_id=delivery.message_id,
+            html=None if fmt == "text" else html,
+            text=text,
+            list_unsubscribe=unsubscribe,
             extra_headers={REF_HEADER: verp},  # names the delivery in bounces without VERP
         )
         if senders.signer is not None:
@@ -351,8 +399,12 @@ def _deliver_one(session, settings: PipelineSettings, senders: Senders,
         answer = transport.send(envelope, delivery.email, message)
     except SmtpFailure as failure:
         c = failure.classification
-        if grant is not None and c.verdict == Verdict.TRANSIENT and c.code \
-                and c.stage in ("rcpt", "data"):
+        if (
+            grant is not None
+            and c.verdict == Verdict.TRANSIENT
+            and c.code
+            and c.stage in ("rcpt", "data")
+        ):
             senders.router.deferred(delivery.email)  # that domain slows down, no other
         return _settle(session, settings, senders, delivery, c, result)
     except ValueError as exc:  # a header that failed validation: never retry
@@ -375,33 +427,49 @@ def describe(c: Classification) -> str:
     return f"{c.stage}: {c.code} {c.text}" if c.code else f"{c.stage}: {c.text}"
 
 
-def _settle(session, settings: PipelineSettings, senders: Senders, delivery: store.Claimed,
-            c: Classification, result: BatchResult):
+def _settle(
+    session,
+    settings: PipelineSettings,
+    senders: Senders,
+    delivery: store.Claimed,
+    c: Classification,
+    result: BatchResult,
+):
     if c.pauses_send:
         return c
     threshold = settings.breaker_threshold
-    if threshold and senders.streak(delivery.send_id).add(
-            (c.verdict, c.stage, c.code, c.enhanced)) >= threshold:
+    if (
+        threshold
+        and senders.streak(delivery.send_id).add((c.verdict, c.stage, c.code, c.enhanced))
+        >= threshold
+    ):
         return c
     now = senders.clock.now()
     if c.verdict in (Verdict.HARD_BOUNCE, Verdict.MESSAGE):
         ours = store.mark_failed(session, delivery, describe(c))
         if ours and c.suppress and delivery.subscriber_id is not None:
-            store.suppress(session, delivery.email, "bounced", describe(c), verdict=c.verdict,
-                           send_id=delivery.send_id, delivery_id=delivery.id)
+            store.suppress(
+                session,
+                delivery.email,
+                "bounced",
+                describe(c),
+                verdict=c.verdict,
+                send_id=delivery.send_id,
+                delivery_id=delivery.id,
+            )
         result.failed += 1
         return None if ours else _LOST
     horizon = (delivery.first_failed_at or now) + dt.timedelta(hours=settings.retry_window_hours)
     if now >= horizon:
-        ours = store.mark_failed(session, delivery, f"gave up after "
-                                 f"{settings.retry_window_hours:g} h: {describe(c)}")
+        ours = store.mark_failed(
+            session, delivery, f"gave up after {settings.retry_window_hours:g} h: {describe(c)}"
+        )
         result.failed += 1
     else:
         delay = backoff(settings, delivery.attempts)
         if c.retry_after:
             delay = max(delay, dt.timedelta(seconds=c.retry_after))
-        ours = store.mark_deferred(session, delivery, describe(c), min(now + delay, horizon),
-                                   now)
+        ours = store.mark_deferred(session, delivery, describe(c), min(now + delay, horizon), now)
         result.deferred += 1
     return None if ours else _LOST
 
@@ -412,8 +480,15 @@ def backoff(settings: PipelineSettings, attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=delay)
 
 
-def _trip_breaker(session, settings: PipelineSettings, senders: Senders, send_id: int,
-                  c: Classification, clock, reason: str | None = None) -> None:
+def _trip_breaker(
+    session,
+    settings: PipelineSettings,
+    senders: Senders,
+    send_id: int,
+    c: Classification,
+    clock,
+    reason: str | None = None,
+) -> None:
     streak = senders.streak(send_id)
     reason = reason or c.reason
     if not c.pauses_send:
@@ -427,8 +502,7 @@ def _trip_breaker(session, settings: PipelineSettings, senders: Senders, send_id
             delay = max(delay, dt.timedelta(seconds=c.retry_after))
         resume_at = now + delay
     if control.breaker_pause(session, send_id, reason, describe(c), resume_at, now):
-        log.warning("send %s paused by the circuit breaker: %s — %s", send_id, reason,
-                    describe(c))
+        log.warning("send %s paused by the circuit breaker: %s — %s", send_id, reason, describe(c))
         if senders.on_pause is not None:
             try:
                 senders.on_pause(send_id)
@@ -462,8 +536,13 @@ def finish_if_done(session: Session, settings: PipelineSettings, send_id: int) -
 
 # --- recovery -------------------------------------------------------------------------
 
-def recover(session: Session, settings: PipelineSettings, now: dt.datetime | None = None,
-            sends_with_jobs: set[int] | None = None) -> dict[tuple[int, str], list[int]]:
+
+def recover(
+    session: Session,
+    settings: PipelineSettings,
+    now: dt.datetime | None = None,
+    sends_with_jobs: set[int] | None = None,
+) -> dict[tuple[int, str], list[int]]:
     """What no live worker holds and is due, back to work. The database is the truth.
 
     Expired leases (a dead or stopped worker), due retries, sends the breaker paused for a
@@ -478,7 +557,8 @@ def recover(session: Session, settings: PipelineSettings, now: dt.datetime | Non
         groups.setdefault((send_id, edition), []).extend(ids)
 
     for delivery_id, send_id, edition, state in leases.requeue_expired(
-            session, now, settings.lease_seconds):
+        session, now, settings.lease_seconds
+    ):
         if state == DeliveryState.QUEUED or settings.resend_in_doubt:
             add(send_id, edition, [delivery_id])
     for delivery_id, send_id, edition in store.requeue_due(session, now):
@@ -486,8 +566,11 @@ def recover(session: Session, settings: PipelineSettings, now: dt.datetime | Non
     # (Due scheduled sends whose job was lost are started by the send service: worker.py.)
     planned = set(control.auto_resume_due(session, now))
     if sends_with_jobs is not None:
-        idle = [s for s in store.active_sends(session)
-                if s not in sends_with_jobs and not any(k[0] == s for k in groups)]
+        idle = [
+            s
+            for s in store.active_sends(session)
+            if s not in sends_with_jobs and not any(k[0] == s for k in groups)
+        ]
         planned.update(store.sends_with_ready(session, idle, now, settings.resend_in_doubt))
     for send_id in planned:
         for edition, ids in plan_batches(session, settings, send_id):

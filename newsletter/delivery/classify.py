@@ -36,10 +36,10 @@ class Stage(StrEnum):
 class Verdict(StrEnum):
     HARD_BOUNCE = "hard_bounce"  # the reader's mailbox is bad: fail delivery + suppress
     SOFT_BOUNCE = "soft_bounce"  # reader-side, may recover (mailbox full): retry, no suppression
-    TRANSIENT = "transient"      # temporary/throttling: retry with backoff in the window
-    MESSAGE = "message"          # permanent for this message (too big, content/spam): fail only
-    RELAY = "relay"              # relay/sender problem (auth, envelope sender, SPF/DMARC): pause
-    DELIVERED = "delivered"      # not a failure at all (2xx; a DSN saying delivered/relayed)
+    TRANSIENT = "transient"  # temporary/throttling: retry with backoff in the window
+    MESSAGE = "message"  # permanent for this message (too big, content/spam): fail only
+    RELAY = "relay"  # relay/sender problem (auth, envelope sender, SPF/DMARC): pause
+    DELIVERED = "delivered"  # not a failure at all (2xx; a DSN saying delivered/relayed)
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,8 @@ class Classification:
     code: int | None
     enhanced: str | None
     text: str
-    reason: str                  # short zh-CN explanation for staff
-    retry_after: float | None    # seconds, when the answer says
+    reason: str  # short zh-CN explanation for staff
+    retry_after: float | None  # seconds, when the answer says
 
     @property
     def suppress(self) -> bool:
@@ -70,8 +70,12 @@ class Classification:
 V = Verdict
 _ENHANCED = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
 _CODE = re.compile(r"(?<![\d.])([245]\d\d)(?![\d.])")
-_RETRY_AFTER = re.compile(r"(?:retry|try again)\s+(?:in|after)\s+(\d+)\s*(s|sec|seconds?|m|min|"
-                          r"minutes?|h|hours?)\b", re.IGNORECASE)
+_RETRY_AFTER = re.compile(
+    r"(?:retry|try again)\s+(?:in|after)\s+(\d+)\s*(s|sec|seconds?|m|min|"
+    r"minutes?|h|hours?)\b",
+    re.IGNORECASE,
+)
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -92,80 +96,228 @@ class Rule:
 # Searched in this order over the answer's text; the first that matches decides.
 RULES: list[Rule] = [
     # Our envelope sender is not what the login may use (VERP through a hosted relay).
-    Rule((r"not owned by user", r"sender login mismatch", r"must be same as (?:the )?auth",
-          r"doesn'?t conform with authentication", r"SendAsDenied", r"not allowed to send as",
-          r"non-local account", r"Mailfrom account is a local account",
-          r"发件人.{0,6}(?:认证|登录)账号"),
-         V.RELAY, V.RELAY, "中继拒绝了信封发件人（与登录账号不符）：请把信封发件人设为登录账号（fixed）"),
-    Rule((r"Relay access denied", r"relaying denied", r"not permitted to relay",
-          r"Relay not permitted"),
-         V.RELAY, V.RELAY, "中继不肯转发：检查 SMTP 账号、密码与中继设置"),
-    Rule((r"authentication (?:is )?required", r"must issue a STARTTLS", r"not logged in",
-          r"auth(?:entication)? first", r"SmtpClientAuthentication is disabled",
-          r"authentication unsuccessful", r"authentication fail", r"Login Fail",
-          r"isn't allowed to send email"),
-         V.RELAY, V.TRANSIENT, "中继要求登录或登录失败：检查 SMTP 用户名、密码（授权码）与加密方式"),
+    Rule(
+        (
+            r"not owned by user",
+            r"sender login mismatch",
+            r"must be same as (?:the )?auth",
+            r"doesn'?t conform with authentication",
+            r"SendAsDenied",
+            r"not allowed to send as",
+            r"non-local account",
+            r"Mailfrom account is a local account",
+            r"发件人.{0,6}(?:认证|登录)账号",
+        ),
+        V.RELAY,
+        V.RELAY,
+        "中继拒绝了信封发件人（与登录账号不符）：请把信封发件人设为登录账号（fixed）",
+    ),
+    Rule(
+        (
+            r"Relay access denied",
+            r"relaying denied",
+            r"not permitted to relay",
+            r"Relay not permitted",
+        ),
+        V.RELAY,
+        V.RELAY,
+        "中继不肯转发：检查 SMTP 账号、密码与中继设置",
+    ),
+    Rule(
+        (
+            r"authentication (?:is )?required",
+            r"must issue a STARTTLS",
+            r"not logged in",
+            r"auth(?:entication)? first",
+            r"SmtpClientAuthentication is disabled",
+            r"authentication unsuccessful",
+            r"authentication fail",
+            r"Login Fail",
+            r"isn't allowed to send email",
+        ),
+        V.RELAY,
+        V.TRANSIENT,
+        "中继要求登录或登录失败：检查 SMTP 用户名、密码（授权码）与加密方式",
+    ),
     # Sender authentication of our domain (SPF, DKIM, DMARC): never the reader's fault.
-    Rule((r"5\.7\.515", r"5\.7\.2[3-7]\b", r"\bMI:SPF\b", r"\bSPF\b", r"\bDMARC\b",
-          r"\bDKIM\b", r"unauthenticated", r"does not meet the required authentication level",
-          r"PTR record"),
-         V.RELAY, V.TRANSIENT, "发信域认证（SPF/DKIM/DMARC/反向解析）未通过：检查发信域名的 DNS 记录"),
+    Rule(
+        (
+            r"5\.7\.515",
+            r"5\.7\.2[3-7]\b",
+            r"\bMI:SPF\b",
+            r"\bSPF\b",
+            r"\bDMARC\b",
+            r"\bDKIM\b",
+            r"unauthenticated",
+            r"does not meet the required authentication level",
+            r"PTR record",
+        ),
+        V.RELAY,
+        V.TRANSIENT,
+        "发信域认证（SPF/DKIM/DMARC/反向解析）未通过：检查发信域名的 DNS 记录",
+    ),
     # Our sending IP or account is blocked, or a quota of the relay is used up.
-    Rule((r"block ?list", r"black ?list", r"blocked using", r"listed (?:at|on|in)\b",
-          r"spamhaus", r"banned sending IP", r"5\.7\.60[6-9]", r"\bIP is rejected\b",
-          r"IP address has been blocked", r"\bTSS09\b", r"permanently deferred",
-          r"\bHL:IHU\b", r"poor reputation", r"behaviou?r spam"),
-         V.RELAY, V.TRANSIENT, "发信 IP 或账号被对方列入黑名单/信誉过低：请联系中继服务商"),
-    Rule((r"sending (?:quota|limit) exceeded", r"daily (?:user )?sending (?:quota|limit)",
-          r"the number of RCPT attempts is achieved the maximum threshold", r"发信量.{0,6}上限",
-          r"quota of the sender", r"5\.4\.5\b"),
-         V.RELAY, V.TRANSIENT, "中继的发信额度已用完：等额度恢复（通常次日）后继续"),
+    Rule(
+        (
+            r"block ?list",
+            r"black ?list",
+            r"blocked using",
+            r"listed (?:at|on|in)\b",
+            r"spamhaus",
+            r"banned sending IP",
+            r"5\.7\.60[6-9]",
+            r"\bIP is rejected\b",
+            r"IP address has been blocked",
+            r"\bTSS09\b",
+            r"permanently deferred",
+            r"\bHL:IHU\b",
+            r"poor reputation",
+            r"behaviou?r spam",
+        ),
+        V.RELAY,
+        V.TRANSIENT,
+        "发信 IP 或账号被对方列入黑名单/信誉过低：请联系中继服务商",
+    ),
+    Rule(
+        (
+            r"sending (?:quota|limit) exceeded",
+            r"daily (?:user )?sending (?:quota|limit)",
+            r"the number of RCPT attempts is achieved the maximum threshold",
+            r"发信量.{0,6}上限",
+            r"quota of the sender",
+            r"5\.4\.5\b",
+        ),
+        V.RELAY,
+        V.TRANSIENT,
+        "中继的发信额度已用完：等额度恢复（通常次日）后继续",
+    ),
     # NetEase (163/126/yeah) codes, as documented by NetEase.
-    Rule((r"\bDT:SPM\b",), V.MESSAGE, V.TRANSIENT,
-         "网易判定内容疑似垃圾邮件：按其要求约 2 分钟后重试", 120.0),
+    Rule(
+        (r"\bDT:SPM\b",),
+        V.MESSAGE,
+        V.TRANSIENT,
+        "网易判定内容疑似垃圾邮件：按其要求约 2 分钟后重试",
+        120.0,
+    ),
     Rule((r"\bHL:ICC\b",), V.TRANSIENT, V.TRANSIENT, "网易：同一 IP 连接数过多，稍后重试"),
     Rule((r"\bHL:IFC\b",), V.TRANSIENT, V.TRANSIENT, "网易：短时间内发信过多，稍后重试"),
-    Rule((r"\bHL:REP\b",), V.TRANSIENT, V.TRANSIENT,
-         "网易：发往不存在地址的比例过高，暂停接收；请清理名单后重试"),
+    Rule(
+        (r"\bHL:REP\b",),
+        V.TRANSIENT,
+        V.TRANSIENT,
+        "网易：发往不存在地址的比例过高，暂停接收；请清理名单后重试",
+    ),
     Rule((r"\bMI:DMC\b",), V.TRANSIENT, V.TRANSIENT, "网易：单个连接发信过多，稍后重试"),
     Rule((r"\bRP:DRC\b",), V.TRANSIENT, V.TRANSIENT, "网易：单个连接收件人过多，稍后重试"),
-    Rule((r"\bMI:SFQ\b",), V.TRANSIENT, V.TRANSIENT, "网易：发件人 15 分钟内发信超量，稍后重试",
-         900.0),
+    Rule(
+        (r"\bMI:SFQ\b",),
+        V.TRANSIENT,
+        V.TRANSIENT,
+        "网易：发件人 15 分钟内发信超量，稍后重试",
+        900.0,
+    ),
     # Throttling, in anybody's words (some say it with a 5xx; it is still temporary).
-    Rule((r"frequency limited", r"rate limit",
-          r"too many (?:connections|messages|mails?|recipients|concurrent)", r"too much mail", r"try again later",
-          r"temporarily (?:deferred|rate limited|rejected)", r"throttl", r"server busy",
-          r"unusual rate", r"receiving mail at a rate", r"\bTSS04\b", r"Transient reject",
-          r"the total of RCPTs is achieved the maximum threshold", r"稍后(?:再)?重试"),
-         V.TRANSIENT, V.TRANSIENT, "对方限速或暂时拒收，稍后重试"),
+    Rule(
+        (
+            r"frequency limited",
+            r"rate limit",
+            r"too many (?:connections|messages|mails?|recipients|concurrent)",
+            r"too much mail",
+            r"try again later",
+            r"temporarily (?:deferred|rate limited|rejected)",
+            r"throttl",
+            r"server busy",
+            r"unusual rate",
+            r"receiving mail at a rate",
+            r"\bTSS04\b",
+            r"Transient reject",
+            r"the total of RCPTs is achieved the maximum threshold",
+            r"稍后(?:再)?重试",
+        ),
+        V.TRANSIENT,
+        V.TRANSIENT,
+        "对方限速或暂时拒收，稍后重试",
+    ),
     # The message itself (content, spam, virus, size).
-    Rule((r"spam", r"unsolicited", r"junk", r"content (?:denied|reject)", r"virus", r"malware",
-          r"policy reasons", r"prohibited the mail", r"message (?:size )?exceeds", r"too large",
-          r"exceeded (?:mailsize|message size|Google's message size)", r"size limit",
-          r"The length of DATA", r"length of Attach", r"number of attachments", r"垃圾邮件"),
-         V.MESSAGE, V.TRANSIENT, "对方拒收这封邮件（内容、疑似垃圾或大小），与地址无关"),
+    Rule(
+        (
+            r"spam",
+            r"unsolicited",
+            r"junk",
+            r"content (?:denied|reject)",
+            r"virus",
+            r"malware",
+            r"policy reasons",
+            r"prohibited the mail",
+            r"message (?:size )?exceeds",
+            r"too large",
+            r"exceeded (?:mailsize|message size|Google's message size)",
+            r"size limit",
+            r"The length of DATA",
+            r"length of Attach",
+            r"number of attachments",
+            r"垃圾邮件",
+        ),
+        V.MESSAGE,
+        V.TRANSIENT,
+        "对方拒收这封邮件（内容、疑似垃圾或大小），与地址无关",
+    ),
     # The reader's mailbox is full.
-    Rule((r"mailbox (?:is )?full", r"over quota", r"quota exceed", r"QuotaExceeded",
-          r"exceeded storage allocation", r"mail ?box space not enough",
-          r"insufficient (?:storage|space) for user", r"邮箱(?:空间)?已满", r"容量不足"),
-         V.SOFT_BOUNCE, V.SOFT_BOUNCE, "收件人邮箱已满：稍后重试，不停发"),
+    Rule(
+        (
+            r"mailbox (?:is )?full",
+            r"over quota",
+            r"quota exceed",
+            r"QuotaExceeded",
+            r"exceeded storage allocation",
+            r"mail ?box space not enough",
+            r"insufficient (?:storage|space) for user",
+            r"邮箱(?:空间)?已满",
+            r"容量不足",
+        ),
+        V.SOFT_BOUNCE,
+        V.SOFT_BOUNCE,
+        "收件人邮箱已满：稍后重试，不停发",
+    ),
     # Microsoft's directory-based refusal: an address that is not there.
-    Rule((r"5\.4\.1 Recipient address rejected: Access denied",
-          r"RESOLVER\.ADR\.RecipientNotFound"),
-         V.HARD_BOUNCE, V.TRANSIENT, "收件地址不存在（对方目录中查无此人）"),
+    Rule(
+        (r"5\.4\.1 Recipient address rejected: Access denied", r"RESOLVER\.ADR\.RecipientNotFound"),
+        V.HARD_BOUNCE,
+        V.TRANSIENT,
+        "收件地址不存在（对方目录中查无此人）",
+    ),
 ]
 _COMPILED = [(rule.pattern, rule) for rule in RULES]
 
 # Words that say the mailbox is bad, for answers whose codes are vague (550, 5.0.0, 5.5.0 …).
 _MAILBOX_BAD = (
-    r"user unknown", r"unknown user", r"no such (?:user|recipient|mailbox|account)",
-    r"user not found", r"recipient not found", r"unknown recipient", r"invalid recipient",
+    r"user unknown",
+    r"unknown user",
+    r"no such (?:user|recipient|mailbox|account)",
+    r"user not found",
+    r"recipient not found",
+    r"unknown recipient",
+    r"invalid recipient",
     r"invalid mailbox",
-    r"mailbox (?:not found|unavailable|does not exist|disabled|is disabled|inactive)", r"does ?n[o']?t exist", r"dosn'?t exist", r"not exist", r"no mailbox",
-    r"account (?:is |has been )?disabled", r"doesn'?t have a [\w.-]+ account", r"user suspended",
-    r"address (?:does not exist|not found|unknown)", r"not our customer",
-    r"no longer (?:valid|active)", r"isn't allowed to receive", r"用户不存在", r"地址不存在",
-    r"收件人不存在", r"帐号不存在", r"账号不存在", r"查无此人")
+    r"mailbox (?:not found|unavailable|does not exist|disabled|is disabled|inactive)",
+    r"does ?n[o']?t exist",
+    r"dosn'?t exist",
+    r"not exist",
+    r"no mailbox",
+    r"account (?:is |has been )?disabled",
+    r"doesn'?t have a [\w.-]+ account",
+    r"user suspended",
+    r"address (?:does not exist|not found|unknown)",
+    r"not our customer",
+    r"no longer (?:valid|active)",
+    r"isn't allowed to receive",
+    r"用户不存在",
+    r"地址不存在",
+    r"收件人不存在",
+    r"帐号不存在",
+    r"账号不存在",
+    r"查无此人",
+)
 _MAILBOX_BAD_WORDS = re.compile("|".join(_MAILBOX_BAD), re.IGNORECASE)
 _VAGUE = {(0, 0), (1, 0), (2, 0), (5, 0)}
 
@@ -209,12 +361,14 @@ def _retry_after(text: str) -> float | None:
 
 
 def _result(verdict: Verdict, stage: Stage, code, enhanced, text, reason, retry_after=None):
-    return Classification(verdict, stage, code, enhanced, " ".join((text or "").split())[:500],
-                          reason, retry_after)
+    return Classification(
+        verdict, stage, code, enhanced, " ".join((text or "").split())[:500], reason, retry_after
+    )
 
 
-def _what_it_says(code: int, enhanced: str | None, text: str, *,
-                  trust_code: bool = False) -> tuple[Verdict, str, float | None]:
+def _what_it_says(
+    code: int, enhanced: str | None, text: str, *, trust_code: bool = False
+) -> tuple[Verdict, str, float | None]:
     """The answer on its own (stage aside): words first, then the enhanced code, then the
     bare code. With `trust_code` (a DSN's Status field, the reporting MTA's conclusion), a
     specific enhanced code outweighs words about the reader or the message; words about our
@@ -258,38 +412,72 @@ def classify_smtp(stage: Stage, code: int | None, text: str) -> Classification:
     retry = retry if retry is not None else _retry_after(text)
     if stage in (Stage.CONNECT, Stage.TLS, Stage.AUTH):
         if code < 500 or verdict == V.TRANSIENT:
-            return _result(V.TRANSIENT, stage, code, enhanced, text,
-                           f"中继在{_STAGE_ZH[stage]}阶段暂时拒绝（{code}），稍后重试", retry)
+            return _result(
+                V.TRANSIENT,
+                stage,
+                code,
+                enhanced,
+                text,
+                f"中继在{_STAGE_ZH[stage]}阶段暂时拒绝（{code}），稍后重试",
+                retry,
+            )
         if verdict != V.RELAY:
-            reason = f"中继在{_STAGE_ZH[stage]}阶段拒绝（{code}）：检查中继地址、端口、加密方式与账号"
+            reason = (
+                f"中继在{_STAGE_ZH[stage]}阶段拒绝（{code}）：检查中继地址、端口、加密方式与账号"
+            )
         return _result(V.RELAY, stage, code, enhanced, text, reason, retry)
     if stage == Stage.MAIL_FROM:
         # Nothing here is about a reader: no recipient has been named yet.
-        if verdict in (V.HARD_BOUNCE, V.SOFT_BOUNCE) or (verdict == V.MESSAGE and not _is_size(
-                enhanced, text)):
+        if verdict in (V.HARD_BOUNCE, V.SOFT_BOUNCE) or (
+            verdict == V.MESSAGE and not _is_size(enhanced, text)
+        ):
             if code < 500:
-                return _result(V.TRANSIENT, stage, code, enhanced, text,
-                               f"中继暂时拒绝发件地址（{code}），稍后重试", retry)
+                return _result(
+                    V.TRANSIENT,
+                    stage,
+                    code,
+                    enhanced,
+                    text,
+                    f"中继暂时拒绝发件地址（{code}），稍后重试",
+                    retry,
+                )
             verdict, reason = V.RELAY, f"中继拒绝了信封发件人（{code}）：检查 MAIL_FROM 与中继账号"
         return _result(verdict, stage, code, enhanced, text, reason, retry)
     if stage == Stage.DATA and verdict == V.HARD_BOUNCE:
         # Only the RCPT answer (or a DSN) may mark a reader; after DATA it is this message.
-        return _result(V.MESSAGE, stage, code, enhanced, text,
-                       f"{reason}（在 DATA 阶段答复，不据此停发该地址）", retry)
+        return _result(
+            V.MESSAGE,
+            stage,
+            code,
+            enhanced,
+            text,
+            f"{reason}（在 DATA 阶段答复，不据此停发该地址）",
+            retry,
+        )
     return _result(verdict, stage, code, enhanced, text, reason, retry)
 
 
 def _is_size(enhanced: str | None, text: str) -> bool:
-    return enhanced in ("5.3.4", "5.2.3") or bool(re.search(r"size|too large|too big", text, re.IGNORECASE))
+    return enhanced in ("5.3.4", "5.2.3") or bool(
+        re.search(r"size|too large|too big", text, re.IGNORECASE)
+    )
 
 
-_STAGE_ZH = {Stage.CONNECT: "连接", Stage.TLS: "TLS 加密", Stage.AUTH: "登录（AUTH）",
-             Stage.MAIL_FROM: "MAIL FROM", Stage.RCPT: "RCPT TO", Stage.DATA: "DATA",
-             Stage.DSN: "退信"}
+_STAGE_ZH = {
+    Stage.CONNECT: "连接",
+    Stage.TLS: "TLS 加密",
+    Stage.AUTH: "登录（AUTH）",
+    Stage.MAIL_FROM: "MAIL FROM",
+    Stage.RCPT: "RCPT TO",
+    Stage.DATA: "DATA",
+    Stage.DSN: "退信",
+}
 
 # Errors without an answer, by class name (smtplib's are not imported here).
-_NO_ANSWER_RELAY = {"SMTPNotSupportedError": "中继不支持所需功能（如 AUTH 或 STARTTLS）：检查加密方式",
-                    "SMTPHeloError": "中继拒绝了 HELO/EHLO"}
+_NO_ANSWER_RELAY = {
+    "SMTPNotSupportedError": "中继不支持所需功能（如 AUTH 或 STARTTLS）：检查加密方式",
+    "SMTPHeloError": "中继拒绝了 HELO/EHLO",
+}
 
 
 def classify_error(stage: Stage, exc: BaseException) -> Classification:
@@ -309,22 +497,44 @@ def classify_error(stage: Stage, exc: BaseException) -> Classification:
     text = f"{type(exc).__name__}: {exc}"
     name = type(exc).__name__
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return _result(V.RELAY, Stage.TLS, None, None, text,
-                       f"中继的证书校验失败（{exc.verify_message or exc}）：检查主机名或设置 SMTP_CA_FILE")
+        return _result(
+            V.RELAY,
+            Stage.TLS,
+            None,
+            None,
+            text,
+            f"中继的证书校验失败（{exc.verify_message or exc}）：检查主机名或设置 SMTP_CA_FILE",
+        )
     if isinstance(exc, ssl.SSLError) and stage in (Stage.CONNECT, Stage.TLS):
-        return _result(V.RELAY, Stage.TLS, None, None, text,
-                       "与中继的 TLS 握手失败：检查端口与加密方式（465 用 ssl，587/25 用 starttls）")
+        return _result(
+            V.RELAY,
+            Stage.TLS,
+            None,
+            None,
+            text,
+            "与中继的 TLS 握手失败：检查端口与加密方式（465 用 ssl，587/25 用 starttls）",
+        )
     if name in _NO_ANSWER_RELAY:
         return _result(V.RELAY, stage, None, None, text, _NO_ANSWER_RELAY[name])
     if isinstance(exc, ConnectionRefusedError):
-        return _result(V.RELAY, Stage.CONNECT, None, None, text,
-                       "中继拒绝连接：检查 SMTP_HOST 与端口，或中继是否在运行")
+        return _result(
+            V.RELAY,
+            Stage.CONNECT,
+            None,
+            None,
+            text,
+            "中继拒绝连接：检查 SMTP_HOST 与端口，或中继是否在运行",
+        )
     if type(exc).__name__ == "gaierror":
-        return _result(V.RELAY, Stage.CONNECT, None, None, text, "找不到中继服务器的地址：检查 SMTP_HOST")
+        return _result(
+            V.RELAY, Stage.CONNECT, None, None, text, "找不到中继服务器的地址：检查 SMTP_HOST"
+        )
     if isinstance(exc, TimeoutError):
         return _result(V.TRANSIENT, stage, None, None, text, "连接中继超时，稍后重试")
     if name == "SMTPAuthenticationError" or (stage == Stage.AUTH and name == "SMTPException"):
-        return _result(V.RELAY, Stage.AUTH, None, None, text, "中继登录失败：检查用户名、密码与登录方式")
+        return _result(
+            V.RELAY, Stage.AUTH, None, None, text, "中继登录失败：检查用户名、密码与登录方式"
+        )
     return _result(V.TRANSIENT, stage, None, None, text, "连接中断，稍后重试")
 
 
@@ -342,8 +552,15 @@ def classify_dsn(action: str, status: str, diagnostic: str) -> Classification:
     if action in ("delivered", "relayed", "expanded"):
         return _result(V.DELIVERED, Stage.DSN, code, enhanced, text or status, "对方报告已投递")
     if action == "delayed":
-        return _result(V.TRANSIENT, Stage.DSN, code, enhanced, text or status,
-                       "对方服务器仍在重试投递（延迟通知）", _retry_after(text))
+        return _result(
+            V.TRANSIENT,
+            Stage.DSN,
+            code,
+            enhanced,
+            text or status,
+            "对方服务器仍在重试投递（延迟通知）",
+            _retry_after(text),
+        )
     if code is None or (code < 500 and enhanced and enhanced.startswith("5.")):
         # No reply code in the diagnostic (e.g. Postfix's "X-Postfix; unknown user"):
         # the status class stands for it.
@@ -354,10 +571,17 @@ def classify_dsn(action: str, status: str, diagnostic: str) -> Classification:
         # Given up after days of 4xx: the reader's server never took it; may recover.
         verdict, reason, retry = _what_it_says(code_for_rules, enhanced, text)
         if verdict in (V.TRANSIENT, V.SOFT_BOUNCE):
-            verdict, reason = V.SOFT_BOUNCE, f"对方服务器多次暂时拒收后放弃投递（{enhanced or code}）"
+            verdict, reason = (
+                V.SOFT_BOUNCE,
+                f"对方服务器多次暂时拒收后放弃投递（{enhanced or code}）",
+            )
         return _result(verdict, Stage.DSN, code, enhanced, text or status, reason, retry)
-    verdict, reason, retry = _what_it_says(code_for_rules, enhanced, f"{status} {text}".strip(),
-                                           trust_code=_parse_enhanced(status) == enhanced)
+    verdict, reason, retry = _what_it_says(
+        code_for_rules,
+        enhanced,
+        f"{status} {text}".strip(),
+        trust_code=_parse_enhanced(status) == enhanced,
+    )
     return _result(verdict, Stage.DSN, code, enhanced, text or status, reason, retry)
 
 
@@ -366,10 +590,20 @@ def classify_detected(permanent: bool, text: str = "") -> Classification:
     (Mailman's flufl.bounce) found: permanent means the detector read "this address failed
     for good", temporary "it failed for now"."""
     if permanent:
-        return _result(V.HARD_BOUNCE, Stage.DSN, None, None, text,
-                       "非标准退信：检测器判定该地址永久失败")
+        return _result(
+            V.HARD_BOUNCE, Stage.DSN, None, None, text, "非标准退信：检测器判定该地址永久失败"
+        )
     return _result(V.SOFT_BOUNCE, Stage.DSN, None, None, text, "非标准退信：该地址暂时无法投递")
 
 
-__all__ = ["RULES", "Classification", "Rule", "Stage", "Verdict", "classify_detected",
-           "classify_dsn", "classify_error", "classify_smtp"]
+__all__ = [
+    "RULES",
+    "Classification",
+    "Rule",
+    "Stage",
+    "Verdict",
+    "classify_detected",
+    "classify_dsn",
+    "classify_error",
+    "classify_smtp",
+]

@@ -24,21 +24,41 @@ def pause_send(session: Session, send_id: int) -> None:
 
 def resume_send(session: Session, send_id: int) -> None:
     """Back to sending; the caller re-enqueues the waiting deliveries (jobs.enqueue_send)."""
-    _transition(session, send_id, {SendStatus.PAUSED}, SendStatus.SENDING,
-                paused_reason=None, paused_detail=None, resume_at=None)
+    _transition(
+        session,
+        send_id,
+        {SendStatus.PAUSED},
+        SendStatus.SENDING,
+        paused_reason=None,
+        paused_detail=None,
+        resume_at=None,
+    )
 
 
-def breaker_pause(session: Session, send_id: int, reason: str, detail: str,
-                  resume_at: dt.datetime | None, now: dt.datetime) -> bool:
+def breaker_pause(
+    session: Session,
+    send_id: int,
+    reason: str,
+    detail: str,
+    resume_at: dt.datetime | None,
+    now: dt.datetime,
+) -> bool:
     """The circuit breaker: pause a running send, saying why. True if this call paused it
     (so one worker, not every one that saw the failure, tells staff). With `resume_at`
     (a relay that is down for now) the sweep resumes it then by itself."""
     result = session.execute(
-        update(Send).where(Send.id == send_id,
-                           Send.status.in_([SendStatus.QUEUED, SendStatus.SENDING]))
-        .values(status=SendStatus.PAUSED, paused_reason=reason[:200], paused_detail=detail[:500],
-                paused_at=now, resume_at=resume_at, pauses=Send.pauses + 1)
-        .execution_options(synchronize_session=False))
+        update(Send)
+        .where(Send.id == send_id, Send.status.in_([SendStatus.QUEUED, SendStatus.SENDING]))
+        .values(
+            status=SendStatus.PAUSED,
+            paused_reason=reason[:200],
+            paused_detail=detail[:500],
+            paused_at=now,
+            resume_at=resume_at,
+            pauses=Send.pauses + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
     session.commit()
     return result.rowcount == 1
 
@@ -46,15 +66,21 @@ def breaker_pause(session: Session, send_id: int, reason: str, detail: str,
 def auto_resume_due(session: Session, now: dt.datetime) -> list[int]:
     """Sends the breaker paused for a passing relay problem whose time to try again has
     come: back to sending (the reason stays visible until the next pause or resume)."""
-    due = list(session.scalars(select(Send.id).where(
-        Send.status == SendStatus.PAUSED, Send.resume_at.is_not(None), Send.resume_at <= now)))
+    due = list(
+        session.scalars(
+            select(Send.id).where(
+                Send.status == SendStatus.PAUSED, Send.resume_at.is_not(None), Send.resume_at <= now
+            )
+        )
+    )
     resumed = []
     for send_id in due:
         result = session.execute(
-            update(Send).where(Send.id == send_id, Send.status == SendStatus.PAUSED,
-                               Send.resume_at <= now)
+            update(Send)
+            .where(Send.id == send_id, Send.status == SendStatus.PAUSED, Send.resume_at <= now)
             .values(status=SendStatus.SENDING, resume_at=None)
-            .execution_options(synchronize_session=False))
+            .execution_options(synchronize_session=False)
+        )
         if result.rowcount:
             resumed.append(send_id)
     session.commit()
@@ -63,8 +89,12 @@ def auto_resume_due(session: Session, now: dt.datetime) -> list[int]:
 
 def cancel_send(session: Session, send_id: int) -> int:
     """Stop for good: waiting deliveries become cancelled; returns how many."""
-    _transition(session, send_id, {SendStatus.SCHEDULED, SendStatus.QUEUED,
-                                   SendStatus.SENDING, SendStatus.PAUSED}, SendStatus.CANCELLED)
+    _transition(
+        session,
+        send_id,
+        {SendStatus.SCHEDULED, SendStatus.QUEUED, SendStatus.SENDING, SendStatus.PAUSED},
+        SendStatus.CANCELLED,
+    )
     cancelled = store.cancel_waiting(session, send_id)
     send = session.get(Send, send_id)
     send.finished_at = utcnow()
@@ -76,27 +106,38 @@ def reschedule_send(session: Session, send_id: int, at: dt.datetime) -> None:
     """Move a scheduled send that has not started (at: naive UTC, in the future)."""
     if at <= utcnow():
         raise SendError("the new time is in the past")
-    _transition(session, send_id, {SendStatus.SCHEDULED}, SendStatus.SCHEDULED,
-                scheduled_at=at)
+    _transition(session, send_id, {SendStatus.SCHEDULED}, SendStatus.SCHEDULED, scheduled_at=at)
 
 
 # The words staff read (zh-CN first): a state, and the step a button or command asked for.
-STATUS_LABELS = {SendStatus.SCHEDULED: "已定时", SendStatus.QUEUED: "排队中",
-                 SendStatus.SENDING: "发送中", SendStatus.PAUSED: "已暂停",
-                 SendStatus.CANCELLED: "已取消", SendStatus.DONE: "已完成"}
-_STEPS = {SendStatus.PAUSED: "暂停", SendStatus.SENDING: "继续", SendStatus.CANCELLED: "取消",
-          SendStatus.SCHEDULED: "改期"}
+STATUS_LABELS = {
+    SendStatus.SCHEDULED: "已定时",
+    SendStatus.QUEUED: "排队中",
+    SendStatus.SENDING: "发送中",
+    SendStatus.PAUSED: "已暂停",
+    SendStatus.CANCELLED: "已取消",
+    SendStatus.DONE: "已完成",
+}
+_STEPS = {
+    SendStatus.PAUSED: "暂停",
+    SendStatus.SENDING: "继续",
+    SendStatus.CANCELLED: "取消",
+    SendStatus.SCHEDULED: "改期",
+}
 
 
 class StateConflict(SendError):
     """The send's state does not allow the step (it finished meanwhile, say)."""
 
 
-def _transition(session: Session, send_id: int, allowed: set[SendStatus], to: SendStatus,
-                **values) -> None:
+def _transition(
+    session: Session, send_id: int, allowed: set[SendStatus], to: SendStatus, **values
+) -> None:
     result = session.execute(
-        update(Send).where(Send.id == send_id, Send.status.in_([a.value for a in allowed]))
-        .values(status=to, **values).execution_options(synchronize_session=False)
+        update(Send)
+        .where(Send.id == send_id, Send.status.in_([a.value for a in allowed]))
+        .values(status=to, **values)
+        .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
         session.rollback()
@@ -116,21 +157,33 @@ def pace(send: Send, sent: int, recent: int, remaining: int, now: dt.datetime) -
     """Rate from the send's own start, a moving average over the last minute, and the ETA
     from the rate since start (None while nothing measures it, or when nothing is left)."""
     if send.started_at is None:
-        return {"elapsed_seconds": None, "rate_per_second": None,
-                "recent_rate_per_second": None, "eta_seconds": None}
+        return {
+            "elapsed_seconds": None,
+            "rate_per_second": None,
+            "recent_rate_per_second": None,
+            "eta_seconds": None,
+        }
     end = send.finished_at or now
     elapsed = max((end - send.started_at).total_seconds(), 0.001)
     rate = sent / elapsed
     window = min(float(RECENT_SECONDS), elapsed)
     recent_rate = recent / window if send.finished_at is None else None
     going = send.status in (SendStatus.QUEUED, SendStatus.SENDING)
-    return {"elapsed_seconds": round(elapsed, 1), "rate_per_second": round(rate, 2),
-            "recent_rate_per_second": round(recent_rate, 2) if recent_rate is not None else None,
-            "eta_seconds": round(remaining / rate) if going and rate > 0 and remaining else None}
+    return {
+        "elapsed_seconds": round(elapsed, 1),
+        "rate_per_second": round(rate, 2),
+        "recent_rate_per_second": round(recent_rate, 2) if recent_rate is not None else None,
+        "eta_seconds": round(remaining / rate) if going and rate > 0 and remaining else None,
+    }
 
 
-def progress(session: Session, send_id: int, priority_grace_minutes: float = 10.0,
-             hold_in_doubt: bool = False, now: dt.datetime | None = None) -> dict:
+def progress(
+    session: Session,
+    send_id: int,
+    priority_grace_minutes: float = 10.0,
+    hold_in_doubt: bool = False,
+    now: dt.datetime | None = None,
+) -> dict:
     """Counts, the rate since the send started and over the last minute, and the ETA; why
     it is paused (the breaker's reason and the server's answer); what waits for the
     priority edition."""
@@ -140,38 +193,42 @@ def progress(session: Session, send_id: int, priority_grace_minutes: float = 10.
         raise SendError(f"没有发送 #{send_id}。")
     counts = store.counts(session, send_id)
     total = sum(counts.values())
-    final = sum(n for state, n in counts.items()
-                if state in DeliveryState.settled(hold_in_doubt))
+    final = sum(n for state, n in counts.items() if state in DeliveryState.settled(hold_in_doubt))
     remaining = total - final
     now = now or utcnow()
     sent = counts.get(DeliveryState.SENT, 0)
     recent = store.sent_since(session, send_id, now - dt.timedelta(seconds=RECENT_SECONDS))
     return {
-        "send_id": send_id, "status": send.status, "total": total,
+        "send_id": send_id,
+        "status": send.status,
+        "total": total,
         "sent": counts.get(DeliveryState.SENT, 0),
         "failed": counts.get(DeliveryState.FAILED, 0) + counts.get(DeliveryState.BOUNCED, 0),
         "deferred": counts.get(DeliveryState.DEFERRED, 0),
         "cancelled": counts.get(DeliveryState.CANCELLED, 0),
-        "remaining": remaining, "counts": counts, **pace(send, sent, recent, remaining, now),
+        "remaining": remaining,
+        "counts": counts,
+        **pace(send, sent, recent, remaining, now),
         "scheduled_at": send.scheduled_at.isoformat() if send.scheduled_at else None,
         "in_doubt": counts.get(DeliveryState.IN_DOUBT, 0),
-        "paused_reason": send.paused_reason, "paused_detail": send.paused_detail,
+        "paused_reason": send.paused_reason,
+        "paused_detail": send.paused_detail,
         "paused_at": send.paused_at.isoformat() if send.paused_at else None,
         "resume_at": send.resume_at.isoformat() if send.resume_at else None,
         "priority_note": _priority_note(session, send_id, counts, priority_grace_minutes, now),
     }
 
 
-def _priority_note(session: Session, send_id: int, counts: dict, grace_minutes: float,
-                   now: dt.datetime) -> str | None:
+def _priority_note(
+    session: Session, send_id: int, counts: dict, grace_minutes: float, now: dt.datetime
+) -> str | None:
     """Why the regular edition waits, or why it went on without some priority copies."""
     if not counts.get(DeliveryState.DEFERRED):
         return None
     grace = dt.timedelta(minutes=grace_minutes)
     late = store.priority_past_grace(session, send_id, now, grace)
     if late:
-        return (f"领导版有 {late} 封在重试已超过 {grace_minutes:g} 分钟，普通版不再等待，"
-                f"继续发送")
+        return f"领导版有 {late} 封在重试已超过 {grace_minutes:g} 分钟，普通版不再等待，继续发送"
     if store.priority_waiting(session, now, grace):
         return f"领导版有邮件在重试，普通版最多等待 {grace_minutes:g} 分钟"
     return None

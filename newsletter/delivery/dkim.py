@@ -66,7 +66,7 @@ def fold(header: bytes, namelen: int = 0) -> bytes:
     if i == -1:
         pre = b""
     else:
-        pre, header = header[:i + 3], header[i + 3:]
+        pre, header = header[: i + 3], header[i + 3 :]
     while len(header) > maxlen:
         i = header[:maxlen].rfind(b" ")
         if i == -1:
@@ -74,7 +74,7 @@ def fold(header: bytes, namelen: int = 0) -> bytes:
             header = header[maxlen:]
         else:
             pre += header[:i] + _CRLF + b" "
-            header = header[i + 1:]
+            header = header[i + 1 :]
         maxlen = 71
     if len(header) > 2:
         return pre + header
@@ -94,8 +94,13 @@ def _fields(head: bytes) -> list[tuple[bytes, bytes]]:
 class Signer:
     """Signs messages for one domain and selector with one RSA key."""
 
-    def __init__(self, selector: str | bytes, domain: str | bytes, private_key_pem: bytes,
-                 headers: list[bytes]):
+    def __init__(
+        self,
+        selector: str | bytes,
+        domain: str | bytes,
+        private_key_pem: bytes,
+        headers: list[bytes],
+    ):
         try:
             key = serialization.load_pem_private_key(private_key_pem, password=None)
         except (ValueError, TypeError) as exc:
@@ -115,18 +120,25 @@ class Signer:
         split = message.find(b"\r\n\r\n")
         if split < 0:
             raise DkimError("message has no header/body separator")
-        head, body = message[:split], message[split + 4:]
+        head, body = message[:split], message[split + 4 :]
         body_hash = base64.b64encode(hashlib.sha256(relaxed_body(body)).digest())
-        fields = [(b"v", b"1"), (b"a", b"rsa-sha256"), (b"c", b"relaxed/relaxed"),
-                  (b"d", self.domain), (b"i", b"@" + self.domain), (b"q", b"dns/txt"),
-                  (b"s", self.selector),
-                  (b"t", str(int(time.time()) if timestamp is None else timestamp).encode()),
-                  (b"h", self._h_tag), (b"bh", body_hash)]
+        fields = [
+            (b"v", b"1"),
+            (b"a", b"rsa-sha256"),
+            (b"c", b"relaxed/relaxed"),
+            (b"d", self.domain),
+            (b"i", b"@" + self.domain),
+            (b"q", b"dns/txt"),
+            (b"s", self.selector),
+            (b"t", str(int(time.time()) if timestamp is None else timestamp).encode()),
+            (b"h", self._h_tag),
+            (b"bh", body_hash),
+        ]
         tags = b"; ".join(b"=".join(f) for f in fields)
         # The b= placeholder folds onto its own line, so adding the signature later leaves
         # the earlier tags' folding (and so the signed bytes) unchanged.
         unsigned = fold(tags + b"; b=" + b"0" * 60, namelen=len(b"DKIM-Signature"))
-        unsigned = unsigned[:unsigned.rindex(b"b=") + 2]
+        unsigned = unsigned[: unsigned.rindex(b"b=") + 2]
         present = _fields(head)
         signed = []
         for name in self.headers:  # the last instance of each named header, as dkimpy
@@ -136,8 +148,9 @@ class Signer:
                     break
         signed.append(relaxed_header(b"DKIM-Signature", b" " + unsigned))
         signature = self.key.sign(b"".join(signed), padding.PKCS1v15(), hashes.SHA256())
-        value = fold(tags + b"; b=" + base64.b64encode(signature) + _CRLF,
-                     namelen=len(b"DKIM-Signature"))
+        value = fold(
+            tags + b"; b=" + base64.b64encode(signature) + _CRLF, namelen=len(b"DKIM-Signature")
+        )
         return b"DKIM-Signature: " + value
 
     def sign(self, message: bytes, timestamp: int | None = None) -> bytes:

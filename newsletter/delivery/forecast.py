@@ -30,8 +30,8 @@ _HORIZON = 400 * DAY
 class RelayCapacity:
     name: str
     limits: Limits
-    day_used: int = 0                      # messages in its day window now
-    day_frees_in: float | None = None      # seconds until the oldest of them leaves it
+    day_used: int = 0  # messages in its day window now
+    day_frees_in: float | None = None  # seconds until the oldest of them leaves it
     order: int = 0
 
 
@@ -39,13 +39,13 @@ class RelayCapacity:
 class Forecast:
     total: int
     priority: int
-    starts_at: dt.datetime                 # naive UTC, like the database
+    starts_at: dt.datetime  # naive UTC, like the database
     seconds: float
     priority_seconds: float
     spills_next_day: bool
-    quota_remaining: int                   # messages beyond today's quotas (0: none)
-    quota_resumes_at: dt.datetime | None   # when the first daily quota opens again
-    bottleneck: str                        # relays | pipeline | quota | domain qq.com
+    quota_remaining: int  # messages beyond today's quotas (0: none)
+    quota_resumes_at: dt.datetime | None  # when the first daily quota opens again
+    bottleneck: str  # relays | pipeline | quota | domain qq.com
     timezone: str = "Asia/Shanghai"
 
     @property
@@ -58,26 +58,38 @@ class Forecast:
 
     def to_json(self) -> dict:
         local = lambda v: _local(v, self.timezone).isoformat() if v else None  # noqa: E731
-        return {"total": self.total, "priority": self.priority, "seconds": round(self.seconds),
-                "priority_seconds": round(self.priority_seconds),
-                "starts_at": local(self.starts_at), "done_at": local(self.done_at),
-                "priority_done_at": local(self.priority_done_at),
-                "spills_next_day": self.spills_next_day,
-                "quota_remaining": self.quota_remaining,
-                "quota_resumes_at": local(self.quota_resumes_at),
-                "bottleneck": self.bottleneck, "summary": self.summary()}
+        return {
+            "total": self.total,
+            "priority": self.priority,
+            "seconds": round(self.seconds),
+            "priority_seconds": round(self.priority_seconds),
+            "starts_at": local(self.starts_at),
+            "done_at": local(self.done_at),
+            "priority_done_at": local(self.priority_done_at),
+            "spills_next_day": self.spills_next_day,
+            "quota_remaining": self.quota_remaining,
+            "quota_resumes_at": local(self.quota_resumes_at),
+            "bottleneck": self.bottleneck,
+            "summary": self.summary(),
+        }
 
     def summary(self) -> list[str]:
         """Plain Chinese, for the send page and `send N --dry-run`."""
         tz, start = self.timezone, self.starts_at
-        lines = [f"共 {self.total:,} 封（领导版 {self.priority:,} 封），预计用时 "
-                 f"{duration_zh(self.seconds)}，约 {when_zh(self.done_at, start, tz)} 发完。"]
+        lines = [
+            f"共 {self.total:,} 封（领导版 {self.priority:,} 封），预计用时 "
+            f"{duration_zh(self.seconds)}，约 {when_zh(self.done_at, start, tz)} 发完。"
+        ]
         if self.priority:
-            lines.append(f"领导版最后一封约 {when_zh(self.priority_done_at, start, tz)} 发出"
-                         f"（{duration_zh(self.priority_seconds)}后）。")
+            lines.append(
+                f"领导版最后一封约 {when_zh(self.priority_done_at, start, tz)} 发出"
+                f"（{duration_zh(self.priority_seconds)}后）。"
+            )
         if self.quota_remaining:
-            lines.append(f"剩余 {self.quota_remaining:,} 封将于"
-                         f"{when_zh(self.quota_resumes_at, start, tz)} 配额恢复后继续。")
+            lines.append(
+                f"剩余 {self.quota_remaining:,} 封将于"
+                f"{when_zh(self.quota_resumes_at, start, tz)} 配额恢复后继续。"
+            )
         if self.spills_next_day:
             lines.append("发送将跨到次日。")
         if self.bottleneck.startswith("domain "):
@@ -85,9 +97,15 @@ class Forecast:
         return lines
 
 
-def forecast(audience: dict[tuple[str, str], int], relays: list[RelayCapacity],
-             paces: dict[str, Pace], now: dt.datetime, *, timezone: str = "Asia/Shanghai",
-             pipeline_per_second: float = PIPELINE_PER_SECOND) -> Forecast:
+def forecast(
+    audience: dict[tuple[str, str], int],
+    relays: list[RelayCapacity],
+    paces: dict[str, Pace],
+    now: dt.datetime,
+    *,
+    timezone: str = "Asia/Shanghai",
+    pipeline_per_second: float = PIPELINE_PER_SECOND,
+) -> Forecast:
     """The forecast of sending `audience` ((edition, domain) -> count) starting at `now`."""
     phases: dict[str, dict[str, int]] = {"priority": {}, "regular": {}}
     for (edition, domain), n in audience.items():
@@ -100,10 +118,23 @@ def forecast(audience: dict[tuple[str, str], int], relays: list[RelayCapacity],
     seconds = sim.run(phases["regular"])
     end = now + dt.timedelta(seconds=seconds)
     spills = _local(end, timezone).date() != _local(now, timezone).date()
-    resumes = (now + dt.timedelta(seconds=sim.first_reopen)
-               if sim.quota_remaining and sim.first_reopen is not None else None)
-    return Forecast(total, priority, now, seconds, priority_seconds, spills,
-                    sim.quota_remaining, resumes, sim.bottleneck, timezone)
+    resumes = (
+        now + dt.timedelta(seconds=sim.first_reopen)
+        if sim.quota_remaining and sim.first_reopen is not None
+        else None
+    )
+    return Forecast(
+        total,
+        priority,
+        now,
+        seconds,
+        priority_seconds,
+        spills,
+        sim.quota_remaining,
+        resumes,
+        sim.bottleneck,
+        timezone,
+    )
 
 
 class _Simulation:
@@ -116,8 +147,10 @@ class _Simulation:
         self.paces = {d: p.per_minute / 60.0 for d, p in paces.items() if p.per_minute}
         self.pipeline = pipeline if pipeline > 0 else math.inf
         self.rate = [r.limits.sustained_per_second() or math.inf for r in self.relays]
-        self.left = [max(r.limits.per_day - r.day_used, 0) if r.limits.per_day else math.inf
-                     for r in self.relays]
+        self.left = [
+            max(r.limits.per_day - r.day_used, 0) if r.limits.per_day else math.inf
+            for r in self.relays
+        ]
         self.reopen: list[float | None] = [None] * len(self.relays)
         self.started: list[float | None] = [None] * len(self.relays)
         self.t = 0.0
@@ -180,8 +213,13 @@ class _Simulation:
 
     def _exhausted(self, i: int) -> None:
         r = self.relays[i]
-        if r.day_used and r.day_frees_in is not None and self.reopen[i] is None \
-                and self.started[i] is not None and r.day_frees_in > self.t:
+        if (
+            r.day_used
+            and r.day_frees_in is not None
+            and self.reopen[i] is None
+            and self.started[i] is not None
+            and r.day_frees_in > self.t
+        ):
             self.reopen[i] = r.day_frees_in
         else:
             self.reopen[i] = (self.t if self.started[i] is None else self.started[i]) + DAY
@@ -212,8 +250,11 @@ def duration_zh(seconds: float) -> str:
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
-    parts = [f"{days} 天" if days else "", f"{hours} 小时" if hours else "",
-             f"{minutes} 分" if minutes else ""]
+    parts = [
+        f"{days} 天" if days else "",
+        f"{hours} 小时" if hours else "",
+        f"{minutes} 分" if minutes else "",
+    ]
     text = " ".join(p for p in parts if p)
     return text or f"{secs} 秒"
 

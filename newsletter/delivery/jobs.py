@@ -38,6 +38,7 @@ def _job_app() -> Flask:
     global _app
     if _app is None:
         from newsletter import create_app
+
         _app = create_app()
     return _app
 
@@ -63,8 +64,9 @@ def queue_for(config, edition: str, connection: Redis | None = None) -> Queue:
 def queues(config, connection: Redis | None = None) -> list[Queue]:
     """What a worker listens on, priority first."""
     connection = connection or redis_connection(config)
-    return [Queue(name, connection=connection, serializer=SERIALIZER)
-            for name in queue_names(config)]
+    return [
+        Queue(name, connection=connection, serializer=SERIALIZER) for name in queue_names(config)
+    ]
 
 
 def _batch_job_id(send_id: int) -> str:
@@ -74,9 +76,14 @@ def _batch_job_id(send_id: int) -> str:
 
 def _batch_job(queue: Queue, send_id: int, ids: list[int], edition: str):
     return Queue.prepare_data(
-        send_batch, args=(send_id, ids), timeout=3600, result_ttl=600,
-        failure_ttl=7 * 86400, description=f"send {send_id}: {len(ids)} {edition}",
-        job_id=_batch_job_id(send_id))
+        send_batch,
+        args=(send_id, ids),
+        timeout=3600,
+        result_ttl=600,
+        failure_ttl=7 * 86400,
+        description=f"send {send_id}: {len(ids)} {edition}",
+        job_id=_batch_job_id(send_id),
+    )
 
 
 def sends_with_jobs(config, connection: Redis | None = None) -> set[int]:
@@ -162,13 +169,15 @@ def send_batch(send_id: int, delivery_ids: list[int]) -> dict:
         settings = pipeline.PipelineSettings.from_config(app.config)
         router = relay_router(app.config)
         senders = batch.Senders(
-            transport=None, signer=DkimSigner.from_config(app.config), router=router,
-            on_pause=notify_pause, preflight=lambda: relay_check(app.config, router),
+            transport=None,
+            signer=DkimSigner.from_config(app.config),
+            router=router,
+            on_pause=notify_pause,
+            preflight=lambda: relay_check(app.config, router),
             timezone=app.config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai"),
         )
         try:
-            result = _deliver_riding_out_the_database(settings, senders, send_id,
-                                                      delivery_ids)
+            result = _deliver_riding_out_the_database(settings, senders, send_id, delivery_ids)
         finally:
             router.close()
             db.session.remove()
@@ -184,8 +193,12 @@ def relay_router(config):
     from newsletter.delivery.relays import load
     from newsletter.delivery.routing import RelayRouter
 
-    return RelayRouter(redis_connection(config), config["QUEUE_PREFIX"], load(config),
-                       lambda relay: SmtpTransport(relay.smtp_settings()))
+    return RelayRouter(
+        redis_connection(config),
+        config["QUEUE_PREFIX"],
+        load(config),
+        lambda relay: SmtpTransport(relay.smtp_settings()),
+    )
 
 
 def relay_check(config, router) -> list:
@@ -205,8 +218,7 @@ def _deliver_riding_out_the_database(settings, senders, send_id: int, delivery_i
     for round_ in range(2):
         token = secrets.token_hex(16)
         try:
-            return batch.deliver_batch(db.session, settings, senders, send_id,
-                                       delivery_ids, token)
+            return batch.deliver_batch(db.session, settings, senders, send_id, delivery_ids, token)
         except (batch.UnrecordedSend, DBAPIError) as exc:
             db.session.rollback()
             if round_:
@@ -236,8 +248,9 @@ def wait_for_database(session, max_wait: float = 30.0) -> None:
             return
         except DBAPIError as exc:
             session.rollback()
-            logging.getLogger(__name__).warning("database unavailable, retrying in %.1fs: %s",
-                                                delay, str(exc).splitlines()[0])
+            logging.getLogger(__name__).warning(
+                "database unavailable, retrying in %.1fs: %s", delay, str(exc).splitlines()[0]
+            )
             time.sleep(delay)
             delay = min(delay * 2, max_wait)
 
@@ -258,14 +271,18 @@ def sweep() -> dict:
         try:
             settings = pipeline.PipelineSettings.from_config(app.config)
             connection = redis_connection(app.config)
-            groups = batch.recover(db.session, settings,
-                                   sends_with_jobs=sends_with_jobs(app.config, connection))
+            groups = batch.recover(
+                db.session, settings, sends_with_jobs=sends_with_jobs(app.config, connection)
+            )
             jobs = 0
-            for (send_id, edition), ids in sorted(groups.items(),
-                                                  key=lambda kv: kv[0][1] != "priority"):
+            for (send_id, edition), ids in sorted(
+                groups.items(), key=lambda kv: kv[0][1] != "priority"
+            ):
                 queue = queue_for(app.config, edition, connection)
-                datas = [_batch_job(queue, send_id, ids[i:i + settings.batch_size], edition)
-                         for i in range(0, len(ids), settings.batch_size)]
+                datas = [
+                    _batch_job(queue, send_id, ids[i : i + settings.batch_size], edition)
+                    for i in range(0, len(ids), settings.batch_size)
+                ]
                 queue.enqueue_many(datas)
                 jobs += len(datas)
             mail = outbox.due(db.session, batch.SystemClock().now())
@@ -278,12 +295,18 @@ def sweep() -> dict:
 
 
 def _transactional_job(outbox_id: int):
-    return Queue.prepare_data(send_transactional, args=(outbox_id,), result_ttl=3600,
-                              failure_ttl=7 * 86400, job_id=f"mail-{outbox_id}-{uuid.uuid4().hex[:8]}")
+    return Queue.prepare_data(
+        send_transactional,
+        args=(outbox_id,),
+        result_ttl=3600,
+        failure_ttl=7 * 86400,
+        job_id=f"mail-{outbox_id}-{uuid.uuid4().hex[:8]}",
+    )
 
 
-def enqueue_transactional(to_email: str, subject: str, text: str, html: str | None = None,
-                          to_name: str = "") -> str:
+def enqueue_transactional(
+    to_email: str, subject: str, text: str, html: str | None = None, to_name: str = ""
+) -> str:
     """Queue a one-off email (confirmation link, fresh preference link, password reset).
 
     The email is written to the outbox table first (header values checked: no injection);
@@ -297,8 +320,10 @@ def enqueue_transactional(to_email: str, subject: str, text: str, html: str | No
         return queue.enqueue_many([_transactional_job(outbox_id)])[0].id
     except Exception:  # Redis away: the row is safe, the sweep will enqueue it
         import logging
-        logging.getLogger(__name__).warning("outbox %s waits for the sweep: Redis unavailable",
-                                            outbox_id)
+
+        logging.getLogger(__name__).warning(
+            "outbox %s waits for the sweep: Redis unavailable", outbox_id
+        )
         return ""
 
 

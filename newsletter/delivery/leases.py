@@ -22,13 +22,17 @@ from sqlalchemy.orm import Session
 from newsletter.delivery.models import Delivery, DeliveryEvent, DeliveryState, Lease
 
 
-def renew(session: Session, token: str, now: dt.datetime, expires_at: dt.datetime,
-          start: bool = False) -> bool:
+def renew(
+    session: Session, token: str, now: dt.datetime, expires_at: dt.datetime, start: bool = False
+) -> bool:
     """Extend a lease that has not expired; False if it is gone (taken back) or expired."""
     values = {"expires_at": expires_at, **({"started": True} if start else {})}
     result = session.execute(
-        update(Lease).where(Lease.token == token, Lease.expires_at > now).values(**values)
-        .execution_options(synchronize_session=False))
+        update(Lease)
+        .where(Lease.token == token, Lease.expires_at > now)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
     session.commit()
     return result.rowcount == 1
 
@@ -53,8 +57,11 @@ def end(session: Session, token: str) -> None:
     session.commit()
 
 
-def requeue_expired(session: Session, now: dt.datetime, lease_seconds: float,
-                    ) -> list[tuple[int, int, str, str]]:
+def requeue_expired(
+    session: Session,
+    now: dt.datetime,
+    lease_seconds: float,
+) -> list[tuple[int, int, str, str]]:
     """Take back the deliveries of expired leases: (id, send id, edition, new state).
 
     Also rows stamped with a token whose lease row is missing (written before leases
@@ -62,17 +69,20 @@ def requeue_expired(session: Session, now: dt.datetime, lease_seconds: float,
     """
     out: list[tuple[int, int, str, str]] = []
     for token, started in session.execute(
-            select(Lease.token, Lease.started).where(Lease.expires_at <= now)).all():
+        select(Lease.token, Lease.started).where(Lease.expires_at <= now)
+    ).all():
         # Guarded: the lease must still be expired when we delete it (no renewal raced us).
-        gone = session.execute(delete(Lease).where(Lease.token == token,
-                                                   Lease.expires_at <= now)).rowcount
+        gone = session.execute(
+            delete(Lease).where(Lease.token == token, Lease.expires_at <= now)
+        ).rowcount
         if not gone:
             session.rollback()
             continue
         rows = session.execute(
             select(Delivery.id, Delivery.send_id, Delivery.edition)
             .where(Delivery.claim_token == token, Delivery.state == DeliveryState.SENDING)
-            .order_by(Delivery.id)).all()
+            .order_by(Delivery.id)
+        ).all()
         if rows and started:
             first = rows[0]
             _move(session, [first[0]], token, DeliveryState.IN_DOUBT, now, in_doubt=True)
@@ -83,10 +93,12 @@ def requeue_expired(session: Session, now: dt.datetime, lease_seconds: float,
             out.extend((*r, DeliveryState.QUEUED) for r in rows)
         session.commit()
     orphans = session.execute(
-        select(Delivery.id, Delivery.send_id, Delivery.edition, Delivery.claim_token)
-        .where(Delivery.state == DeliveryState.SENDING,
-               Delivery.claimed_at <= now - dt.timedelta(seconds=lease_seconds),
-               ~exists().where(Lease.token == Delivery.claim_token))).all()
+        select(Delivery.id, Delivery.send_id, Delivery.edition, Delivery.claim_token).where(
+            Delivery.state == DeliveryState.SENDING,
+            Delivery.claimed_at <= now - dt.timedelta(seconds=lease_seconds),
+            ~exists().where(Lease.token == Delivery.claim_token),
+        )
+    ).all()
     for delivery_id, send_id, edition, token in orphans:
         _move(session, [delivery_id], token, DeliveryState.IN_DOUBT, now, in_doubt=True)
         out.append((delivery_id, send_id, edition, DeliveryState.IN_DOUBT))
@@ -94,19 +106,39 @@ def requeue_expired(session: Session, now: dt.datetime, lease_seconds: float,
     return out
 
 
-def _move(session: Session, ids: list[int], token: str | None, state: str, now: dt.datetime,
-          in_doubt: bool = False) -> None:
+def _move(
+    session: Session,
+    ids: list[int],
+    token: str | None,
+    state: str,
+    now: dt.datetime,
+    in_doubt: bool = False,
+) -> None:
     values = {"state": state, "claim_token": None, "updated_at": now}
     if in_doubt:
         values["in_doubt_at"] = now
     else:
         values["attempts"] = Delivery.attempts - 1  # claimed, never tried: not an attempt
     session.execute(
-        update(Delivery).where(Delivery.id.in_(ids), Delivery.claim_token == token
-                               if token is not None else Delivery.claim_token.is_(None),
-                               Delivery.state == DeliveryState.SENDING)
-        .values(**values).execution_options(synchronize_session=False))
+        update(Delivery)
+        .where(
+            Delivery.id.in_(ids),
+            Delivery.claim_token == token if token is not None else Delivery.claim_token.is_(None),
+            Delivery.state == DeliveryState.SENDING,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
     if in_doubt:
-        session.execute(DeliveryEvent.__table__.insert(), [
-            {"delivery_id": i, "kind": "in_doubt", "created_at": now,
-             "detail": "its worker died while handing it to the server"} for i in ids])
+        session.execute(
+            DeliveryEvent.__table__.insert(),
+            [
+                {
+                    "delivery_id": i,
+                    "kind": "in_doubt",
+                    "created_at": now,
+                    "detail": "its worker died while handing it to the server",
+                }
+                for i in ids
+            ],
+        )

@@ -64,7 +64,7 @@ def domain_of(address: str) -> str:
 class MessageTemplate:
     """What every message of one variant shares, encoded once."""
 
-    mail_from: str            # the From header, e.g. '行业动态周报 <weekly@example.org>'
+    mail_from: str  # the From header, e.g. '行业动态周报 <weekly@example.org>'
     subject: str
     list_id: str
     timezone: str = "Asia/Shanghai"
@@ -118,29 +118,56 @@ class MessageTemplate:
             if one_click:
                 headers.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
         for key, value in (extra_headers or {}).items():
-            headers.append(f"{check_header_value(key, 'header name')}: "
-                           f"{_encode_header(check_header_value(value, key))}")
-        text_part = (b'Content-Type: text/plain; charset="utf-8"\r\n'
-                     b"Content-Transfer-Encoding: base64\r\n\r\n" + _b64_body(text))
+            headers.append(
+                f"{check_header_value(key, 'header name')}: "
+                f"{_encode_header(check_header_value(value, key))}"
+            )
+        text_part = (
+            b'Content-Type: text/plain; charset="utf-8"\r\n'
+            b"Content-Transfer-Encoding: base64\r\n\r\n" + _b64_body(text)
+        )
         if html is None:
             head = "\r\n".join(headers).encode("ascii") + b"\r\n"
             return head + text_part
         b = self._boundary.encode("ascii")
         headers.append(f'Content-Type: multipart/alternative; boundary="{self._boundary}"')
         head = "\r\n".join(headers).encode("ascii") + b"\r\n\r\n"
-        html_part = (b'Content-Type: text/html; charset="utf-8"\r\n'
-                     b"Content-Transfer-Encoding: base64\r\n\r\n" + _b64_body(html))
-        return (head + b"--" + b + b"\r\n" + text_part + b"--" + b + b"\r\n" + html_part
-                + b"--" + b + b"--\r\n")
+        html_part = (
+            b'Content-Type: text/html; charset="utf-8"\r\n'
+            b"Content-Transfer-Encoding: base64\r\n\r\n" + _b64_body(html)
+        )
+        return (
+            head
+            + b"--"
+            + b
+            + b"\r\n"
+            + text_part
+            + b"--"
+            + b
+            + b"\r\n"
+            + html_part
+            + b"--"
+            + b
+            + b"--\r\n"
+        )
 
 
 class DkimSigner:
     """DKIM-signs finished messages (RFC 6376, rsa-sha256, relaxed/relaxed) through OpenSSL:
     `newsletter.delivery.dkim`, whose signatures are byte for byte dkimpy's."""
 
-    SIGNED_HEADERS = [b"from", b"to", b"subject", b"date", b"message-id", b"list-id",
-                      b"list-unsubscribe", b"list-unsubscribe-post", b"mime-version",
-                      b"content-type"]
+    SIGNED_HEADERS = [
+        b"from",
+        b"to",
+        b"subject",
+        b"date",
+        b"message-id",
+        b"list-id",
+        b"list-unsubscribe",
+        b"list-unsubscribe-post",
+        b"mime-version",
+        b"content-type",
+    ]
 
     def __init__(self, selector: str, domain: str, private_key_pem: bytes):
         from newsletter.delivery.dkim import Signer

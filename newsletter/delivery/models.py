@@ -33,13 +33,13 @@ class SendStatus(StrEnum):
 
 
 class DeliveryState(StrEnum):
-    QUEUED = "queued"        # waiting for a worker
-    SENDING = "sending"      # leased by a worker; being handed to SMTP
-    IN_DOUBT = "in_doubt"    # its worker died while handing it over: maybe delivered
-    DEFERRED = "deferred"    # a transient failure; retried after next_attempt_at
-    SENT = "sent"            # accepted by the SMTP server
-    FAILED = "failed"        # permanent failure, or retries exhausted
-    BOUNCED = "bounced"      # a bounce came back after acceptance
+    QUEUED = "queued"  # waiting for a worker
+    SENDING = "sending"  # leased by a worker; being handed to SMTP
+    IN_DOUBT = "in_doubt"  # its worker died while handing it over: maybe delivered
+    DEFERRED = "deferred"  # a transient failure; retried after next_attempt_at
+    SENT = "sent"  # accepted by the SMTP server
+    FAILED = "failed"  # permanent failure, or retries exhausted
+    BOUNCED = "bounced"  # a bounce came back after acceptance
     CANCELLED = "cancelled"  # the send was cancelled before this one went out
 
     @classmethod

@@ -26,36 +26,57 @@ JOB_GRACE = dt.timedelta(seconds=30)
 MAX_ATTEMPTS = 10  # with the backoff below: about a day of trying
 
 
-def add(session: Session, to_email: str, subject: str, text: str, html: str | None = None,
-        to_name: str = "") -> int:
+def add(
+    session: Session,
+    to_email: str,
+    subject: str,
+    text: str,
+    html: str | None = None,
+    to_name: str = "",
+) -> int:
     """Store one email to send (header values checked first: no injection); its id."""
     for value, what in ((to_email, "address"), (to_name, "name"), (subject, "subject")):
         check_header_value(value, what)
-    row = OutboxMessage(to_email=to_email, to_name=to_name or "", subject=subject, text=text,
-                        html=html, state=OutboxState.PENDING, attempts=0,
-                        next_attempt_at=utcnow())
+    row = OutboxMessage(
+        to_email=to_email,
+        to_name=to_name or "",
+        subject=subject,
+        text=text,
+        html=html,
+        state=OutboxState.PENDING,
+        attempts=0,
+        next_attempt_at=utcnow(),
+    )
     session.add(row)
     session.commit()
     return row.id
 
 
 def _claimable(now: dt.datetime):
-    return or_(OutboxMessage.state == OutboxState.PENDING,
-               and_(OutboxMessage.state == OutboxState.SENDING,
-                    OutboxMessage.lease_expires_at <= now))
+    return or_(
+        OutboxMessage.state == OutboxState.PENDING,
+        and_(OutboxMessage.state == OutboxState.SENDING, OutboxMessage.lease_expires_at <= now),
+    )
 
 
 def due(session: Session, now: dt.datetime) -> list[int]:
     """Rows nobody is sending whose job is overdue (lost) or whose retry time has come;
     each is pushed back JOB_GRACE so the next sweep does not enqueue it again at once."""
-    ids = list(session.scalars(
-        select(OutboxMessage.id).where(_claimable(now),
-                                       OutboxMessage.next_attempt_at <= now - JOB_GRACE)
-        .order_by(OutboxMessage.id).limit(500)))
+    ids = list(
+        session.scalars(
+            select(OutboxMessage.id)
+            .where(_claimable(now), OutboxMessage.next_attempt_at <= now - JOB_GRACE)
+            .order_by(OutboxMessage.id)
+            .limit(500)
+        )
+    )
     if ids:
-        session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids))
-                        .values(next_attempt_at=now)
-                        .execution_options(synchronize_session=False))
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids))
+            .values(next_attempt_at=now)
+            .execution_options(synchronize_session=False)
+        )
     session.commit()
     return ids
 
@@ -64,10 +85,15 @@ def deliver(session: Session, outbox_id: int, config, transport=None) -> str:
     """Send one row if nobody else is: 'sent', 'deferred', 'failed' or 'skipped'."""
     now = utcnow()
     claimed = session.execute(
-        update(OutboxMessage).where(OutboxMessage.id == outbox_id, _claimable(now))
-        .values(state=OutboxState.SENDING, lease_expires_at=now + LEASE,
-                attempts=OutboxMessage.attempts + 1)
-        .execution_options(synchronize_session=False)).rowcount
+        update(OutboxMessage)
+        .where(OutboxMessage.id == outbox_id, _claimable(now))
+        .values(
+            state=OutboxState.SENDING,
+            lease_expires_at=now + LEASE,
+            attempts=OutboxMessage.attempts + 1,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
     session.commit()
     if not claimed:
         return "skipped"
@@ -76,9 +102,14 @@ def deliver(session: Session, outbox_id: int, config, transport=None) -> str:
     if not row.message_id:
         row.message_id = template.new_message_id("tx")
         session.commit()
-    message = template.build(to_email=row.to_email, to_name=row.to_name,
-                             message_id=row.message_id, html=row.html, text=row.text,
-                             list_unsubscribe=[])
+    message = template.build(
+        to_email=row.to_email,
+        to_name=row.to_name,
+        message_id=row.message_id,
+        html=row.html,
+        text=row.text,
+        list_unsubscribe=[],
+    )
     own = transport is None
     transport = transport or SmtpTransport(SmtpSettings.from_config(config))
     try:

@@ -45,15 +45,16 @@ class PipelineSettings:
     retry_window_hours: float = 48.0
     lease_seconds: float = 120.0
     breaker_threshold: int = 10
-    in_doubt_policy: str = "resend"       # resend (same Message-ID) | hold
+    in_doubt_policy: str = "resend"  # resend (same Message-ID) | hold
     priority_grace_minutes: float = 10.0
     unsubscribe_mailto: str = ""
     tracking: TrackingSettings | None = None
 
     def __post_init__(self) -> None:
         if self.in_doubt_policy not in ("resend", "hold"):
-            raise ValueError(f"IN_DOUBT_POLICY must be resend or hold, not "
-                             f"{self.in_doubt_policy!r}")
+            raise ValueError(
+                f"IN_DOUBT_POLICY must be resend or hold, not {self.in_doubt_policy!r}"
+            )
 
     @property
     def resend_in_doubt(self) -> bool:
@@ -87,14 +88,17 @@ def archive_url(settings: PipelineSettings, number: int) -> str:
 # send service's job: newsletter/sends/service.py, above this module. The pipeline only
 # delivers what is written.
 
-def plan_batches(session: Session, settings: PipelineSettings,
-                 send_id: int) -> Iterator[tuple[str, list[int]]]:
+
+def plan_batches(
+    session: Session, settings: PipelineSettings, send_id: int
+) -> Iterator[tuple[str, list[int]]]:
     """(edition, delivery ids) for every delivery a worker may take now: priority first."""
     now = utcnow()
     for edition in (Edition.PRIORITY, Edition.REGULAR):
         batch: list[int] = []
-        for delivery_id in store.waiting_ids(session, send_id, edition.value, now,
-                                             settings.resend_in_doubt):
+        for delivery_id in store.waiting_ids(
+            session, send_id, edition.value, now, settings.resend_in_doubt
+        ):
             batch.append(delivery_id)
             if len(batch) >= settings.batch_size:
                 yield edition.value, batch
@@ -105,28 +109,37 @@ def plan_batches(session: Session, settings: PipelineSettings,
 
 # --- what every message of a send shares ----------------------------------------------
 
+
 def subscriber_links(settings: PipelineSettings, subscriber_id: int | None) -> dict[str, str]:
     if subscriber_id is None:  # a test address: links that lead nowhere harmful
-        return {"unsubscribe_url": f"{settings.base_url}/unsubscribe/test",
-                "preferences_url": f"{settings.base_url}/preferences/test"}
+        return {
+            "unsubscribe_url": f"{settings.base_url}/unsubscribe/test",
+            "preferences_url": f"{settings.base_url}/preferences/test",
+        }
     unsub = tokens.make_token(settings.secret_key, tokens.UNSUBSCRIBE, subscriber_id)
     prefs = tokens.make_token(settings.secret_key, tokens.PREFERENCES, subscriber_id)
-    return {"unsubscribe_url": f"{settings.base_url}/unsubscribe/{unsub}",
-            "preferences_url": f"{settings.base_url}/preferences/{prefs}"}
+    return {
+        "unsubscribe_url": f"{settings.base_url}/unsubscribe/{unsub}",
+        "preferences_url": f"{settings.base_url}/preferences/{prefs}",
+    }
 
 
 def unsubscribe_mailto(settings: PipelineSettings, subscriber_id: int | None) -> str:
     """The List-Unsubscribe mailto: its subject carries the reader's signed token, so the
     mailbox poller (tracking.mailbox) unsubscribes the right reader whoever writes."""
-    token = (tokens.make_token(settings.secret_key, tokens.UNSUBSCRIBE, subscriber_id)
-             if subscriber_id is not None else "test")
+    token = (
+        tokens.make_token(settings.secret_key, tokens.UNSUBSCRIBE, subscriber_id)
+        if subscriber_id is not None
+        else "test"
+    )
     return f"mailto:{settings.unsubscribe_mailto}?subject=unsubscribe%20{token}"
 
 
 def verp_address(settings: PipelineSettings, template: MessageTemplate, delivery_id: int) -> str:
     """The envelope sender that names the delivery, signed so bounces cannot be forged."""
-    sig = hmac.new(settings.secret_key.encode(), str(delivery_id).encode(),
-                   hashlib.sha256).hexdigest()[:10]
+    sig = hmac.new(
+        settings.secret_key.encode(), str(delivery_id).encode(), hashlib.sha256
+    ).hexdigest()[:10]
     local, _, domain = template.from_address.partition("@")
     return f"{local}+b{delivery_id}-{sig}@{domain or template.domain}"
 
@@ -142,8 +155,11 @@ class _Variants:
             if len(self._cache) > 8:
                 self._cache.clear()
             self._cache[send_id] = {
-                v.key: (v.format, RenderedEdition.from_stored(v.subject, v.html, v.text),
-                        MessageTemplate(settings.mail_from, v.subject, settings.list_id))
+                v.key: (
+                    v.format,
+                    RenderedEdition.from_stored(v.subject, v.html, v.text),
+                    MessageTemplate(settings.mail_from, v.subject, settings.list_id),
+                )
                 for v in session.scalars(select(SendVariant).where(SendVariant.send_id == send_id))
             }
         return self._cache[send_id][key]

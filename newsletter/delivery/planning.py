@@ -44,12 +44,17 @@ def relay_capacities(pool: RelayPool) -> list[RelayCapacity]:
     return out
 
 
-def forecast_for(session: Session, config, redis: Redis, group_codes: list[str],
-                 now: dt.datetime | None = None) -> Forecast:
+def forecast_for(
+    session: Session, config, redis: Redis, group_codes: list[str], now: dt.datetime | None = None
+) -> Forecast:
     pool = RelayPool(redis, config["QUEUE_PREFIX"], load(config))
-    return forecast(audience_by_domain(session, group_codes), relay_capacities(pool),
-                    pool.config.paces, now or utcnow(),
-                    timezone=config["BABEL_DEFAULT_TIMEZONE"])
+    return forecast(
+        audience_by_domain(session, group_codes),
+        relay_capacities(pool),
+        pool.config.paces,
+        now or utcnow(),
+        timezone=config["BABEL_DEFAULT_TIMEZONE"],
+    )
 
 
 def forecast_or_none(session: Session, config, redis: Redis, group_codes: list[str]):

@@ -105,9 +105,11 @@ class RateLimiter:
         if not self.windows:
             return []
         out = self.redis.register_script(_USAGE_SCRIPT)(
-            keys=self.keys, args=[int(w.seconds * 1000) for w in self.windows])
-        return [Usage(w, int(out[1 + 2 * i]), int(out[2 + 2 * i]))
-                for i, w in enumerate(self.windows)]
+            keys=self.keys, args=[int(w.seconds * 1000) for w in self.windows]
+        )
+        return [
+            Usage(w, int(out[1 + 2 * i]), int(out[2 + 2 * i])) for i, w in enumerate(self.windows)
+        ]
 
     def now_ms(self) -> int:
         seconds, micros = self.redis.time()

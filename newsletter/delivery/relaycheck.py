@@ -18,8 +18,15 @@ from newsletter.delivery.relays import Relay, RelayConfig
 from newsletter.delivery.transport import SmtpFailure, SmtpTransport
 
 STAGES = ("connect", "tls", "auth", "mail_from", "rcpt", "rset")
-STAGE_NAMES = {"connect": "连接", "tls": "TLS", "auth": "登录 (AUTH)", "mail_from": "MAIL FROM",
-               "rcpt": "RCPT", "rset": "RSET", "data": "DATA"}
+STAGE_NAMES = {
+    "connect": "连接",
+    "tls": "TLS",
+    "auth": "登录 (AUTH)",
+    "mail_from": "MAIL FROM",
+    "rcpt": "RCPT",
+    "rset": "RSET",
+    "data": "DATA",
+}
 
 
 @dataclass
@@ -27,12 +34,12 @@ class CheckResult:
     relay: str
     envelope_sender: str
     test_rcpt: str
-    passed: list[str] = field(default_factory=list)   # stages that went through
+    passed: list[str] = field(default_factory=list)  # stages that went through
     failed_stage: str | None = None
-    answer: str = ""                                  # the server's words (or the error)
-    problem: str = ""                                 # what failed, in Chinese
-    advice: str = ""                                  # what to change, in Chinese
-    classification: object = None                     # the classifier's reading of it
+    answer: str = ""  # the server's words (or the error)
+    problem: str = ""  # what failed, in Chinese
+    advice: str = ""  # what to change, in Chinese
+    classification: object = None  # the classifier's reading of it
 
     @property
     def ok(self) -> bool:
@@ -42,16 +49,25 @@ class CheckResult:
         head = f"中继 {self.relay}：" + ("检查通过" if self.ok else "检查未通过")
         out = [head] + [f"  ✓ {STAGE_NAMES[s]}" for s in self.passed]
         if not self.ok:
-            out += [f"  ✗ {STAGE_NAMES.get(self.failed_stage, self.failed_stage)}：{self.problem}",
-                    f"    服务器答复：{self.answer}" if self.answer else "",
-                    f"    建议：{self.advice}"]
+            out += [
+                f"  ✗ {STAGE_NAMES.get(self.failed_stage, self.failed_stage)}：{self.problem}",
+                f"    服务器答复：{self.answer}" if self.answer else "",
+                f"    建议：{self.advice}",
+            ]
         return [line for line in out if line]
 
     def to_json(self) -> dict:
-        return {"relay": self.relay, "ok": self.ok, "passed": self.passed,
-                "failed_stage": self.failed_stage, "answer": self.answer,
-                "problem": self.problem, "advice": self.advice,
-                "envelope_sender": self.envelope_sender, "test_rcpt": self.test_rcpt}
+        return {
+            "relay": self.relay,
+            "ok": self.ok,
+            "passed": self.passed,
+            "failed_stage": self.failed_stage,
+            "answer": self.answer,
+            "problem": self.problem,
+            "advice": self.advice,
+            "envelope_sender": self.envelope_sender,
+            "test_rcpt": self.test_rcpt,
+        }
 
 
 def sample_verp(mail_from: str, secret_key: str) -> str:
@@ -63,16 +79,20 @@ def sample_verp(mail_from: str, secret_key: str) -> str:
 
 
 def envelope_for(relay: Relay, mail_from: str, secret_key: str) -> str:
-    return relay.envelope_sender if relay.envelope == "fixed" else sample_verp(mail_from,
-                                                                                secret_key)
+    return (
+        relay.envelope_sender if relay.envelope == "fixed" else sample_verp(mail_from, secret_key)
+    )
 
 
 def check_relay(relay: Relay, *, mail_from: str, secret_key: str, test_rcpt: str) -> CheckResult:
     """Walk one relay through connect … RSET; the first failure ends the check."""
     envelope = envelope_for(relay, mail_from, secret_key)
     result = CheckResult(relay.name, envelope, test_rcpt)
-    steps = [s for s in STAGES if (s != "tls" or relay.security != "none")
-             and (s != "auth" or relay.username)]
+    steps = [
+        s
+        for s in STAGES
+        if (s != "tls" or relay.security != "none") and (s != "auth" or relay.username)
+    ]
     transport = SmtpTransport(relay.smtp_settings())
     try:
         transport.probe(envelope, test_rcpt)
@@ -80,22 +100,34 @@ def check_relay(relay: Relay, *, mail_from: str, secret_key: str, test_rcpt: str
     except SmtpFailure as failure:
         # The stages before the one that failed went through.
         failed = str(failure.stage)
-        result.passed = steps[:steps.index(failed)] if failed in steps else []
+        result.passed = steps[: steps.index(failed)] if failed in steps else []
         _explain(result, relay, failure)
     finally:
         transport.close()
     return result
 
 
-def check_all(relay_config: RelayConfig, *, mail_from: str, secret_key: str, test_rcpt: str = "",
-              names: list[str] | None = None) -> list[CheckResult]:
+def check_all(
+    relay_config: RelayConfig,
+    *,
+    mail_from: str,
+    secret_key: str,
+    test_rcpt: str = "",
+    names: list[str] | None = None,
+) -> list[CheckResult]:
     """Each relay (or those named); without `test_rcpt`, a relay is offered its own fixed
     sender (the login's mailbox, which it surely takes) or else the From address."""
     relays = [relay_config.relay(n) for n in names] if names else list(relay_config.relays)
-    return [check_relay(r, mail_from=mail_from, secret_key=secret_key,
-                        test_rcpt=test_rcpt or (r.envelope_sender if r.envelope == "fixed"
-                                                else parseaddr(mail_from)[1]))
-            for r in relays]
+    return [
+        check_relay(
+            r,
+            mail_from=mail_from,
+            secret_key=secret_key,
+            test_rcpt=test_rcpt
+            or (r.envelope_sender if r.envelope == "fixed" else parseaddr(mail_from)[1]),
+        )
+        for r in relays
+    ]
 
 
 def _explain(result: CheckResult, relay: Relay, failure: SmtpFailure) -> None:
@@ -108,40 +140,56 @@ def _explain(result: CheckResult, relay: Relay, failure: SmtpFailure) -> None:
     low = (failure.text or "").lower()
     if stage == "connect" and failure.code is None:
         result.problem = f"连接不上 {where}"
-        result.advice = ("请检查主机名和端口（企业邮箱和邮件推送多用 465 + security = \"ssl\"，"
-                         "或 587/25/80 + \"starttls\"），以及本机防火墙或云服务器是否放行该出站端口。")
+        result.advice = (
+            '请检查主机名和端口（企业邮箱和邮件推送多用 465 + security = "ssl"，'
+            '或 587/25/80 + "starttls"），以及本机防火墙或云服务器是否放行该出站端口。'
+        )
     elif stage == "tls" and isinstance(cause, ssl.SSLCertVerificationError):
         result.problem = f"服务器证书未通过验证（{cause.verify_message}）"
-        result.advice = ("证书不受信任或与主机名不符：请用证书上的主机名连接；中继使用私有 CA 时，"
-                         "设置 SMTP_CA_FILE（relays 文件中为 ca_file）指向该 CA。不要关闭证书验证。")
+        result.advice = (
+            "证书不受信任或与主机名不符：请用证书上的主机名连接；中继使用私有 CA 时，"
+            "设置 SMTP_CA_FILE（relays 文件中为 ca_file）指向该 CA。不要关闭证书验证。"
+        )
     elif stage == "tls" and ("starttls" in low and "not supported" in low):
         result.problem = "服务器不支持 STARTTLS"
-        result.advice = "请改用隐式 TLS 端口（465，security = \"ssl\"），或确认中继地址。"
+        result.advice = '请改用隐式 TLS 端口（465，security = "ssl"），或确认中继地址。'
     elif stage == "tls":
         result.problem = "TLS 握手失败"
-        result.advice = (f"端口 {relay.port} 与加密方式可能不匹配：465 用 security = \"ssl\"，"
-                         "587/25 用 \"starttls\"。")
+        result.advice = (
+            f'端口 {relay.port} 与加密方式可能不匹配：465 用 security = "ssl"，'
+            '587/25 用 "starttls"。'
+        )
     elif stage == "auth" and failure.code is None:
         result.problem = "服务器没有提供登录 (AUTH)"
-        result.advice = ("很多中继只在加密后才允许登录：请设 security = \"starttls\" 或 \"ssl\"；"
-                         "若该中继无需登录，请去掉用户名。")
+        result.advice = (
+            '很多中继只在加密后才允许登录：请设 security = "starttls" 或 "ssl"；'
+            "若该中继无需登录，请去掉用户名。"
+        )
     elif stage == "auth":
         result.problem = f"登录被拒绝（{failure.code}）"
-        result.advice = ("用户名或密码不对：腾讯企业邮、阿里企业邮和网易邮箱需要“客户端专用密码/授权码”，"
-                         "不是网页登录密码；邮件推送的 SMTP 用户名须是已验证的发信地址。")
+        result.advice = (
+            "用户名或密码不对：腾讯企业邮、阿里企业邮和网易邮箱需要“客户端专用密码/授权码”，"
+            "不是网页登录密码；邮件推送的 SMTP 用户名须是已验证的发信地址。"
+        )
     elif stage == "mail_from" or (stage == "rcpt" and "sender" in low):
         if relay.envelope == "verp":
             result.problem = "该服务器拒绝 VERP 退信地址"
-            result.advice = ("请将信封发件人设为 fixed（relays 文件中 envelope = \"fixed\"，或 "
-                             "SMTP_ENVELOPE=fixed），退信改由邮箱轮询处理（BOUNCE_MAILBOX_URL）。")
+            result.advice = (
+                '请将信封发件人设为 fixed（relays 文件中 envelope = "fixed"，或 '
+                "SMTP_ENVELOPE=fixed），退信改由邮箱轮询处理（BOUNCE_MAILBOX_URL）。"
+            )
         else:
             result.problem = f"该服务器拒绝信封发件人 {result.envelope_sender}"
-            result.advice = ("托管中继要求信封发件人就是登录账号：请把 envelope_sender 设为登录用户名"
-                             "（或不填，默认即为登录账号）。")
+            result.advice = (
+                "托管中继要求信封发件人就是登录账号：请把 envelope_sender 设为登录用户名"
+                "（或不填，默认即为登录账号）。"
+            )
     elif stage == "rcpt" and failure.code and failure.code >= 500:
         result.problem = f"中继拒绝收件人 {result.test_rcpt}（{failure.code}）"
-        result.advice = ("若答复是“Relay access denied”，说明未登录或账号不允许外发：请配置用户名和密码；"
-                         "若只是测试地址不存在，请用 RELAY_CHECK_RCPT 指定一个真实地址。")
+        result.advice = (
+            "若答复是“Relay access denied”，说明未登录或账号不允许外发：请配置用户名和密码；"
+            "若只是测试地址不存在，请用 RELAY_CHECK_RCPT 指定一个真实地址。"
+        )
     elif failure.code and 400 <= failure.code < 500:
         result.problem = f"中继暂时拒绝（{failure.code}）"
         result.advice = "多为频率或配额限制：稍后再试，或降低该中继的 per_minute / per_second。"
@@ -150,11 +198,16 @@ def _explain(result: CheckResult, relay: Relay, failure: SmtpFailure) -> None:
         result.advice = "请根据服务器答复检查该中继的设置。"
 
 
-def check_from_config(config, names: list[str] | None = None,
-                      relay_config: RelayConfig | None = None) -> list[CheckResult]:
+def check_from_config(
+    config, names: list[str] | None = None, relay_config: RelayConfig | None = None
+) -> list[CheckResult]:
     """The check of the configured relays (all, or those named), with the app's settings."""
     from newsletter.delivery.relays import load
 
-    return check_all(relay_config or load(config), mail_from=config.get("MAIL_FROM", ""),
-                     secret_key=config["SECRET_KEY"],
-                     test_rcpt=config.get("RELAY_CHECK_RCPT") or "", names=names)
+    return check_all(
+        relay_config or load(config),
+        mail_from=config.get("MAIL_FROM", ""),
+        secret_key=config["SECRET_KEY"],
+        test_rcpt=config.get("RELAY_CHECK_RCPT") or "",
+        names=names,
+    )

@@ -61,8 +61,11 @@ class Limits:
     per_day: int = 0
 
     def windows(self) -> list[Window]:
-        return [Window(seconds, getattr(self, name)) for name, seconds in LIMIT_WINDOWS.items()
-                if getattr(self, name) > 0]
+        return [
+            Window(seconds, getattr(self, name))
+            for name, seconds in LIMIT_WINDOWS.items()
+            if getattr(self, name) > 0
+        ]
 
     def sustained_per_second(self) -> float:
         """The steady rate the windows under a day allow (0: unlimited); the daily quota
@@ -82,22 +85,30 @@ class Relay:
     ca_file: str | None = None
     timeout: float = 30.0
     envelope: str = "verp"
-    envelope_sender: str = ""     # for `fixed`: the address every message goes out with
+    envelope_sender: str = ""  # for `fixed`: the address every message goes out with
     limits: Limits = field(default_factory=Limits)
     order: int = 0
     weight: int = 1
 
     def __repr__(self) -> str:  # never the password
-        return (f"Relay({self.name!r}, {self.host}:{self.port}, {self.security}, "
-                f"envelope={self.envelope})")
+        return (
+            f"Relay({self.name!r}, {self.host}:{self.port}, {self.security}, "
+            f"envelope={self.envelope})"
+        )
 
     def smtp_settings(self):
         """The transport's settings for this relay (delivery.transport.SmtpSettings)."""
         from newsletter.delivery.transport import SmtpSettings
 
-        return SmtpSettings(host=self.host, port=self.port, username=self.username,
-                            password=self.password, security=self.security,
-                            ca_file=self.ca_file, timeout=self.timeout)
+        return SmtpSettings(
+            host=self.host,
+            port=self.port,
+            username=self.username,
+            password=self.password,
+            security=self.security,
+            ca_file=self.ca_file,
+            timeout=self.timeout,
+        )
 
 
 @dataclass(frozen=True)
@@ -111,12 +122,23 @@ class Pace:
 # Shipped defaults (receivers' published or observed limits; see the README). NetEase asks
 # for <= 3,000/hour per sender; QQ Mail and Outlook defer senders that go too fast.
 DEFAULT_PACES: dict[str, Pace] = {
-    "qq.com": Pace(40, 3), "foxmail.com": Pace(40, 3), "vip.qq.com": Pace(40, 3),
-    "163.com": Pace(50, 3), "126.com": Pace(50, 3), "yeah.net": Pace(50, 3),
-    "vip.163.com": Pace(50, 3), "sina.com": Pace(30, 2), "sina.cn": Pace(30, 2),
-    "sohu.com": Pace(30, 2), "139.com": Pace(30, 2), "aliyun.com": Pace(60, 3),
-    "gmail.com": Pace(100, 5), "outlook.com": Pace(60, 3), "hotmail.com": Pace(60, 3),
-    "live.com": Pace(60, 3), "yahoo.com": Pace(60, 3),
+    "qq.com": Pace(40, 3),
+    "foxmail.com": Pace(40, 3),
+    "vip.qq.com": Pace(40, 3),
+    "163.com": Pace(50, 3),
+    "126.com": Pace(50, 3),
+    "yeah.net": Pace(50, 3),
+    "vip.163.com": Pace(50, 3),
+    "sina.com": Pace(30, 2),
+    "sina.cn": Pace(30, 2),
+    "sohu.com": Pace(30, 2),
+    "139.com": Pace(30, 2),
+    "aliyun.com": Pace(60, 3),
+    "gmail.com": Pace(100, 5),
+    "outlook.com": Pace(60, 3),
+    "hotmail.com": Pace(60, 3),
+    "live.com": Pace(60, 3),
+    "yahoo.com": Pace(60, 3),
 }
 # A paced domain that answered 4xx is slowed by half per deferral, down to an eighth, for
 # SLOW_SECONDS after the last deferral.
@@ -134,8 +156,9 @@ class RelayConfig:
         for relay in self.relays:
             if relay.name == name:
                 return relay
-        raise RelayConfigError(f"no relay named {name!r} (relays: "
-                               f"{', '.join(r.name for r in self.relays)})")
+        raise RelayConfigError(
+            f"no relay named {name!r} (relays: {', '.join(r.name for r in self.relays)})"
+        )
 
 
 def load(config, env: dict | None = None) -> RelayConfig:
@@ -154,13 +177,16 @@ def load(config, env: dict | None = None) -> RelayConfig:
         raise RelayConfigError(f"{path}: not valid TOML: {exc}") from exc
     unknown = set(data) - {"relay", "domains"}
     if unknown:
-        raise RelayConfigError(f"{path}: unknown section(s) {', '.join(sorted(unknown))} "
-                               f"(expected [[relay]] and [domains.\"…\"])")
+        raise RelayConfigError(
+            f"{path}: unknown section(s) {', '.join(sorted(unknown))} "
+            f'(expected [[relay]] and [domains."…"])'
+        )
     entries = data.get("relay") or []
     if not isinstance(entries, list) or not entries:
         raise RelayConfigError(f"{path}: no [[relay]] entry")
-    relays = [_relay_from(path, n, entry, env, mail_from, config)
-              for n, entry in enumerate(entries, 1)]
+    relays = [
+        _relay_from(path, n, entry, env, mail_from, config) for n, entry in enumerate(entries, 1)
+    ]
     names = [r.name for r in relays]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -168,26 +194,33 @@ def load(config, env: dict | None = None) -> RelayConfig:
     paces = dict(DEFAULT_PACES)
     domains = data.get("domains") or {}
     if not isinstance(domains, dict):
-        raise RelayConfigError(f"{path}: [domains] must be a table of [domains.\"qq.com\"]")
+        raise RelayConfigError(f'{path}: [domains] must be a table of [domains."qq.com"]')
     for domain, values in domains.items():
-        where = f"{path}: [domains.\"{domain}\"]"
+        where = f'{path}: [domains."{domain}"]'
         if not isinstance(values, dict):
             raise RelayConfigError(f"{where}: must be a table")
         _only(where, values, {"per_minute", "connections"})
-        paces[domain.lower()] = Pace(_int(where, values, "per_minute", 0),
-                                     _int(where, values, "connections", 0))
+        paces[domain.lower()] = Pace(
+            _int(where, values, "per_minute", 0), _int(where, values, "connections", 0)
+        )
     return RelayConfig(tuple(relays), paces, source=path)
 
 
 def _default_relay(config, mail_from: str) -> Relay:
     security = config["SMTP_SECURITY"] or ("starttls" if config["SMTP_STARTTLS"] else "none")
     return Relay(
-        name="default", host=config["SMTP_HOST"], port=config["SMTP_PORT"], security=security,
-        username=config["SMTP_USERNAME"] or None, password=config["SMTP_PASSWORD"] or None,
-        ca_file=config["SMTP_CA_FILE"] or None, timeout=config["SMTP_TIMEOUT"],
+        name="default",
+        host=config["SMTP_HOST"],
+        port=config["SMTP_PORT"],
+        security=security,
+        username=config["SMTP_USERNAME"] or None,
+        password=config["SMTP_PASSWORD"] or None,
+        ca_file=config["SMTP_CA_FILE"] or None,
+        timeout=config["SMTP_TIMEOUT"],
         envelope=config["SMTP_ENVELOPE"],
         envelope_sender=_fixed_sender(config["SMTP_USERNAME"], mail_from),
-        limits=Limits(per_second=config["RATE_PER_SECOND"], per_hour=config["RATE_PER_HOUR"]))
+        limits=Limits(per_second=config["RATE_PER_SECOND"], per_hour=config["RATE_PER_HOUR"]),
+    )
 
 
 def _fixed_sender(username: str | None, mail_from: str) -> str:
@@ -195,9 +228,23 @@ def _fixed_sender(username: str | None, mail_from: str) -> str:
     return username if username and "@" in username else mail_from
 
 
-_RELAY_KEYS = {"name", "host", "port", "security", "username", "password", "password_env",
-               "username_env", "ca_file", "timeout", "envelope", "envelope_sender", "order",
-               "weight", *LIMIT_WINDOWS}
+_RELAY_KEYS = {
+    "name",
+    "host",
+    "port",
+    "security",
+    "username",
+    "password",
+    "password_env",
+    "username_env",
+    "ca_file",
+    "timeout",
+    "envelope",
+    "envelope_sender",
+    "order",
+    "weight",
+    *LIMIT_WINDOWS,
+}
 
 
 def _relay_from(path: str, n: int, entry, env, mail_from: str, config) -> Relay:
@@ -214,8 +261,9 @@ def _relay_from(path: str, n: int, entry, env, mail_from: str, config) -> Relay:
         raise RelayConfigError(f"{where}: needs a host")
     security = str(entry.get("security", "none")).lower()
     if security not in SECURITIES:
-        raise RelayConfigError(f"{where}: security must be one of {', '.join(SECURITIES)}, "
-                               f"not {security!r}")
+        raise RelayConfigError(
+            f"{where}: security must be one of {', '.join(SECURITIES)}, not {security!r}"
+        )
     port = _int(where, entry, "port", 465 if security == "ssl" else 25)
     if not 0 < port < 65536:
         raise RelayConfigError(f"{where}: port must be 1–65535, not {port}")
@@ -228,12 +276,21 @@ def _relay_from(path: str, n: int, entry, env, mail_from: str, config) -> Relay:
     weight = _int(where, entry, "weight", 1)
     if weight < 1:
         raise RelayConfigError(f"{where}: weight must be at least 1")
-    return Relay(name=name.strip(), host=host.strip(), port=port, security=security,
-                 username=username, password=password, ca_file=entry.get("ca_file") or None,
-                 timeout=float(entry.get("timeout", config["SMTP_TIMEOUT"])),
-                 envelope=envelope, envelope_sender=sender,
-                 limits=Limits(**{k: _int(where, entry, k, 0) for k in LIMIT_WINDOWS}),
-                 order=_int(where, entry, "order", 0), weight=weight)
+    return Relay(
+        name=name.strip(),
+        host=host.strip(),
+        port=port,
+        security=security,
+        username=username,
+        password=password,
+        ca_file=entry.get("ca_file") or None,
+        timeout=float(entry.get("timeout", config["SMTP_TIMEOUT"])),
+        envelope=envelope,
+        envelope_sender=sender,
+        limits=Limits(**{k: _int(where, entry, k, 0) for k in LIMIT_WINDOWS}),
+        order=_int(where, entry, "order", 0),
+        weight=weight,
+    )
 
 
 def _secret(where: str, entry: dict, env, key: str) -> str | None:
@@ -265,6 +322,7 @@ def domain_of(address: str) -> str:
 
 # --- the pool ---------------------------------------------------------------------------
 
+
 @dataclass
 class Grant:
     """A relay may take one message to `domain` now (already counted); `release()` after."""
@@ -290,13 +348,19 @@ class Wait:
 
 
 class RelayPool:
-    def __init__(self, redis: Redis, prefix: str, relay_config: RelayConfig,
-                 paused: Callable[[str], bool] | None = None):
+    def __init__(
+        self,
+        redis: Redis,
+        prefix: str,
+        relay_config: RelayConfig,
+        paused: Callable[[str], bool] | None = None,
+    ):
         self.redis, self.prefix, self.config = redis, prefix, relay_config
         self.paused = paused or (lambda name: False)
-        self._relay_limiters = {r.name: RateLimiter(redis, f"{prefix}:relay:{r.name}",
-                                                    r.limits.windows())
-                                for r in relay_config.relays}
+        self._relay_limiters = {
+            r.name: RateLimiter(redis, f"{prefix}:relay:{r.name}", r.limits.windows())
+            for r in relay_config.relays
+        }
 
     # domains ------------------------------------------------------------------------
     def pace(self, domain: str) -> Pace:
@@ -329,8 +393,9 @@ class RelayPool:
         return f"{self.prefix}:domain:{domain}:slow"
 
     def _domain_limiter(self, domain: str, pace: Pace) -> RateLimiter:
-        return RateLimiter(self.redis, f"{self.prefix}:domain:{domain}",
-                           [Window(60.0, pace.per_minute)])
+        return RateLimiter(
+            self.redis, f"{self.prefix}:domain:{domain}", [Window(60.0, pace.per_minute)]
+        )
 
     # relays -------------------------------------------------------------------------
     def limiter(self, relay_name: str) -> RateLimiter:

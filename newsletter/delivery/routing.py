@@ -25,8 +25,13 @@ MAX_WAIT_IN_PLACE = 2.0
 
 
 class RelayRouter:
-    def __init__(self, redis: Redis, prefix: str, relay_config: RelayConfig,
-                 transport_factory: Callable[[Relay], object]):
+    def __init__(
+        self,
+        redis: Redis,
+        prefix: str,
+        relay_config: RelayConfig,
+        transport_factory: Callable[[Relay], object],
+    ):
         self.redis, self.prefix = redis, prefix
         self.pool = RelayPool(redis, prefix, relay_config, paused=self.paused)
         self._factory = transport_factory
@@ -55,8 +60,9 @@ class RelayRouter:
         return value
 
     def pause(self, name: str, reason: str, seconds: float | None = None) -> None:
-        self.redis.set(self._pause_key(name), reason[:500],
-                       ex=max(int(seconds or RELAY_PAUSE_SECONDS), 1))
+        self.redis.set(
+            self._pause_key(name), reason[:500], ex=max(int(seconds or RELAY_PAUSE_SECONDS), 1)
+        )
         self._paused_cache[name] = (time.monotonic(), True)
         self.drop(name)
 

@@ -54,11 +54,11 @@ class Recipient:
     subscriber_id: int
     email: str
     name: str
-    priority: bool            # in a priority group among the send's groups
-    format: str               # "html" or "text"
+    priority: bool  # in a priority group among the send's groups
+    format: str  # "html" or "text"
     sections: list[str] | None
     tracking_opt_out: bool
-    locale: str = "zh_CN"     # the email's frame language (render/frame.py)
+    locale: str = "zh_CN"  # the email's frame language (render/frame.py)
 
 
 def recipients(session: Session, group_codes: list[str]) -> Iterator[Recipient]:
@@ -69,13 +69,24 @@ def recipients(session: Session, group_codes: list[str]) -> Iterator[Recipient]:
     now = utcnow()
     while True:
         rows = session.execute(
-            select(Subscriber.id, Subscriber.email, Subscriber.name, priority, Subscriber.format,
-                   Subscriber.sections, Subscriber.tracking_opt_out, Subscriber.locale)
+            select(
+                Subscriber.id,
+                Subscriber.email,
+                Subscriber.name,
+                priority,
+                Subscriber.format,
+                Subscriber.sections,
+                Subscriber.tracking_opt_out,
+                Subscriber.locale,
+            )
             .join(Membership, Membership.subscriber_id == Subscriber.id)
             .join(Group, Group.id == Membership.group_id)
-            .where(Group.code.in_(group_codes), Subscriber.status == SubscriberStatus.ACTIVE,
-                   or_(Subscriber.paused_until.is_(None), Subscriber.paused_until <= now),
-                   Subscriber.id > last_id)
+            .where(
+                Group.code.in_(group_codes),
+                Subscriber.status == SubscriberStatus.ACTIVE,
+                or_(Subscriber.paused_until.is_(None), Subscriber.paused_until <= now),
+                Subscriber.id > last_id,
+            )
             .group_by(Subscriber.id)
             .order_by(Subscriber.id)
             .limit(PAGE)
@@ -83,43 +94,70 @@ def recipients(session: Session, group_codes: list[str]) -> Iterator[Recipient]:
         if not rows:
             return
         hashes = {email_hash(r[1]): r for r in rows}
-        suppressed = set(session.scalars(
-            select(Suppression.email_hash).where(Suppression.email_hash.in_(hashes))
-        ))
+        suppressed = set(
+            session.scalars(
+                select(Suppression.email_hash).where(Suppression.email_hash.in_(hashes))
+            )
+        )
         for h, (sid, email, name, prio, fmt, sections, opt_out, locale) in hashes.items():
             if h not in suppressed:
-                yield Recipient(sid, email, name or "", bool(prio), fmt or "html",
-                                sections, bool(opt_out), locale or "zh_CN")
+                yield Recipient(
+                    sid,
+                    email,
+                    name or "",
+                    bool(prio),
+                    fmt or "html",
+                    sections,
+                    bool(opt_out),
+                    locale or "zh_CN",
+                )
         last_id = rows[-1][0]
 
 
-def priority_waiting(session: Session, now: dt.datetime, grace: dt.timedelta,
-                     in_doubt_ready: bool = True) -> bool:
+def priority_waiting(
+    session: Session, now: dt.datetime, grace: dt.timedelta, in_doubt_ready: bool = True
+) -> bool:
     """Is any priority delivery of a running send still waiting to be handed to SMTP?
     A deferred one counts until `grace` after its first failure; then the regular edition
     goes on without it."""
     waiting = [DeliveryState.QUEUED, DeliveryState.SENDING]
     if in_doubt_ready:
         waiting.append(DeliveryState.IN_DOUBT)
-    return session.scalar(
-        select(Delivery.id).join(Send, Send.id == Delivery.send_id)
-        .where(Delivery.edition == "priority",
-               or_(Delivery.state.in_(waiting),
-                   and_(Delivery.state == DeliveryState.DEFERRED,
-                        Delivery.first_failed_at > now - grace)),
-               Send.status.in_([SendStatus.QUEUED, SendStatus.SENDING]))
-        .limit(1)
-    ) is not None
+    return (
+        session.scalar(
+            select(Delivery.id)
+            .join(Send, Send.id == Delivery.send_id)
+            .where(
+                Delivery.edition == "priority",
+                or_(
+                    Delivery.state.in_(waiting),
+                    and_(
+                        Delivery.state == DeliveryState.DEFERRED,
+                        Delivery.first_failed_at > now - grace,
+                    ),
+                ),
+                Send.status.in_([SendStatus.QUEUED, SendStatus.SENDING]),
+            )
+            .limit(1)
+        )
+        is not None
+    )
 
 
-def priority_past_grace(session: Session, send_id: int, now: dt.datetime,
-                        grace: dt.timedelta) -> int:
+def priority_past_grace(
+    session: Session, send_id: int, now: dt.datetime, grace: dt.timedelta
+) -> int:
     """Deferred priority deliveries of the send that the regular edition no longer waits for."""
     return session.scalar(
-        select(func.count()).select_from(Delivery)
-        .where(Delivery.send_id == send_id, Delivery.edition == "priority",
-               Delivery.state == DeliveryState.DEFERRED,
-               Delivery.first_failed_at <= now - grace))
+        select(func.count())
+        .select_from(Delivery)
+        .where(
+            Delivery.send_id == send_id,
+            Delivery.edition == "priority",
+            Delivery.state == DeliveryState.DEFERRED,
+            Delivery.first_failed_at <= now - grace,
+        )
+    )
 
 
 def insert_deliveries(session: Session, rows: list[dict]) -> None:
@@ -127,16 +165,22 @@ def insert_deliveries(session: Session, rows: list[dict]) -> None:
         session.execute(insert(Delivery), rows)
 
 
-def waiting_ids(session: Session, send_id: int, edition: str, now: dt.datetime,
-                in_doubt_ready: bool = True) -> Iterator[int]:
+def waiting_ids(
+    session: Session, send_id: int, edition: str, now: dt.datetime, in_doubt_ready: bool = True
+) -> Iterator[int]:
     """Ids of deliveries of one edition that a worker may take now, in id order, paged."""
     last_id = 0
     while True:
         ids = session.scalars(
             select(Delivery.id)
-            .where(Delivery.send_id == send_id, Delivery.edition == edition,
-                   Delivery.id > last_id, ready(now, in_doubt_ready))
-            .order_by(Delivery.id).limit(PAGE)
+            .where(
+                Delivery.send_id == send_id,
+                Delivery.edition == edition,
+                Delivery.id > last_id,
+                ready(now, in_doubt_ready),
+            )
+            .order_by(Delivery.id)
+            .limit(PAGE)
         ).all()
         if not ids:
             return
@@ -149,8 +193,10 @@ def ready(now: dt.datetime, in_doubt_ready: bool = True):
     `resend`) one in doubt."""
     return or_(
         Delivery.state == DeliveryState.QUEUED,
-        and_(Delivery.state == DeliveryState.DEFERRED,
-             or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)),
+        and_(
+            Delivery.state == DeliveryState.DEFERRED,
+            or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
+        ),
         *([Delivery.state == DeliveryState.IN_DOUBT] if in_doubt_ready else []),
     )
 
@@ -174,31 +220,61 @@ class Claimed:
     tracking_opt_out: bool = False
 
 
-def claim(session: Session, send_id: int, ids: Iterable[int], token: str, now: dt.datetime,
-          expires_at: dt.datetime, domain: str, in_doubt_ready: bool = True) -> list[Claimed]:
+def claim(
+    session: Session,
+    send_id: int,
+    ids: Iterable[int],
+    token: str,
+    now: dt.datetime,
+    expires_at: dt.datetime,
+    domain: str,
+    in_doubt_ready: bool = True,
+) -> list[Claimed]:
     """Atomically lease the still-waiting deliveries among `ids` to this worker.
 
     In the same transaction each delivery gets its Message-ID if it has none: it is stored
     before DATA, and a resend after a crash carries the same one.
     """
-    session.execute(insert(Lease).values(token=token, send_id=send_id, expires_at=expires_at,
-                                         started=False, created_at=now))
-    new_id = (literal("<") + cast(Delivery.send_id, String) + literal(".")
-              + cast(Delivery.id, String) + literal(f".{token[:12]}@{domain}>"))
+    session.execute(
+        insert(Lease).values(
+            token=token, send_id=send_id, expires_at=expires_at, started=False, created_at=now
+        )
+    )
+    new_id = (
+        literal("<")
+        + cast(Delivery.send_id, String)
+        + literal(".")
+        + cast(Delivery.id, String)
+        + literal(f".{token[:12]}@{domain}>")
+    )
     session.execute(
         update(Delivery)
-        .where(Delivery.id.in_(list(ids)), Delivery.send_id == send_id,
-               ready(now, in_doubt_ready))
-        .values(state=DeliveryState.SENDING, claim_token=token, claimed_at=now,
-                attempts=Delivery.attempts + 1, updated_at=now,
-                message_id=func.coalesce(Delivery.message_id, new_id))
+        .where(Delivery.id.in_(list(ids)), Delivery.send_id == send_id, ready(now, in_doubt_ready))
+        .values(
+            state=DeliveryState.SENDING,
+            claim_token=token,
+            claimed_at=now,
+            attempts=Delivery.attempts + 1,
+            updated_at=now,
+            message_id=func.coalesce(Delivery.message_id, new_id),
+        )
         .execution_options(synchronize_session=False)
     )
     rows = session.execute(
-        select(Delivery.id, Delivery.send_id, Delivery.subscriber_id, Delivery.email,
-               Delivery.name, Delivery.edition, Delivery.variant, Delivery.attempts,
-               Delivery.message_id, Delivery.claim_token, Delivery.first_failed_at,
-               func.coalesce(Subscriber.tracking_opt_out, False))
+        select(
+            Delivery.id,
+            Delivery.send_id,
+            Delivery.subscriber_id,
+            Delivery.email,
+            Delivery.name,
+            Delivery.edition,
+            Delivery.variant,
+            Delivery.attempts,
+            Delivery.message_id,
+            Delivery.claim_token,
+            Delivery.first_failed_at,
+            func.coalesce(Subscriber.tracking_opt_out, False),
+        )
         .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .where(Delivery.claim_token == token, Delivery.state == DeliveryState.SENDING)
         .order_by(Delivery.id)
@@ -209,63 +285,109 @@ def claim(session: Session, send_id: int, ids: Iterable[int], token: str, now: d
     return [Claimed(*row[:-1], tracking_opt_out=bool(row[-1])) for row in rows]
 
 
-def _finish(session: Session, delivery: Claimed, values: dict, event: str, detail: str,
-            late: bool = False) -> bool:
+def _finish(
+    session: Session, delivery: Claimed, values: dict, event: str, detail: str, late: bool = False
+) -> bool:
     """Write a delivery's outcome; False (nothing written) if it is not ours any more.
     `late`: a send recorded after a database outage may also find its row in doubt (the
     sweep took its expired lease back) and not yet leased again."""
     now = utcnow()
     # Guarded by the lease token: a row the sweep took back (lease expired) is not ours.
-    guard = and_(Delivery.claim_token == delivery.claim_token,
-                 Delivery.state == DeliveryState.SENDING)
+    guard = and_(
+        Delivery.claim_token == delivery.claim_token, Delivery.state == DeliveryState.SENDING
+    )
     if late:
-        guard = or_(guard, and_(Delivery.claim_token.is_(None),
-                                Delivery.state == DeliveryState.IN_DOUBT))
-    ours = session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery.id, guard)
-        .values(claim_token=None, updated_at=now, **values)
-        .execution_options(synchronize_session=False)
-    ).rowcount == 1
+        guard = or_(
+            guard, and_(Delivery.claim_token.is_(None), Delivery.state == DeliveryState.IN_DOUBT)
+        )
+    ours = (
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery.id, guard)
+            .values(claim_token=None, updated_at=now, **values)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        == 1
+    )
     if ours:
-        session.execute(insert(DeliveryEvent).values(delivery_id=delivery.id, kind=event,
-                                                     detail=detail[:500], created_at=now))
+        session.execute(
+            insert(DeliveryEvent).values(
+                delivery_id=delivery.id, kind=event, detail=detail[:500], created_at=now
+            )
+        )
     session.commit()
     return ours
 
 
-def mark_sent(session: Session, delivery: Claimed, response: str,
-              queue_id: str | None = None, late: bool = False) -> bool:
-    return _finish(session, delivery, {"state": DeliveryState.SENT, "smtp_response": response,
-                                       "queue_id": queue_id, "sent_at": utcnow(),
-                                       "last_error": None}, "sent", response, late)
+def mark_sent(
+    session: Session,
+    delivery: Claimed,
+    response: str,
+    queue_id: str | None = None,
+    late: bool = False,
+) -> bool:
+    return _finish(
+        session,
+        delivery,
+        {
+            "state": DeliveryState.SENT,
+            "smtp_response": response,
+            "queue_id": queue_id,
+            "sent_at": utcnow(),
+            "last_error": None,
+        },
+        "sent",
+        response,
+        late,
+    )
 
 
-def mark_deferred(session: Session, delivery: Claimed, error: str, retry_at: dt.datetime,
-                  now: dt.datetime) -> bool:
-    return _finish(session, delivery, {"state": DeliveryState.DEFERRED, "last_error": error,
-                                "next_attempt_at": retry_at,
-                                "first_failed_at": delivery.first_failed_at or now},
-            "deferred", error)
+def mark_deferred(
+    session: Session, delivery: Claimed, error: str, retry_at: dt.datetime, now: dt.datetime
+) -> bool:
+    return _finish(
+        session,
+        delivery,
+        {
+            "state": DeliveryState.DEFERRED,
+            "last_error": error,
+            "next_attempt_at": retry_at,
+            "first_failed_at": delivery.first_failed_at or now,
+        },
+        "deferred",
+        error,
+    )
 
 
 def hold_until(session: Session, delivery: Claimed, until: dt.datetime, why: str) -> bool:
     """Put a claimed delivery back untried until `until` (a domain's pace, a relay's rate):
     not an attempt, not a failure; the sweep requeues it when it is due."""
-    return _finish(session, delivery, {"state": DeliveryState.DEFERRED, "next_attempt_at": until,
-                                       "attempts": Delivery.attempts - 1}, "deferred", why)
+    return _finish(
+        session,
+        delivery,
+        {
+            "state": DeliveryState.DEFERRED,
+            "next_attempt_at": until,
+            "attempts": Delivery.attempts - 1,
+        },
+        "deferred",
+        why,
+    )
 
 
 def mark_failed(session: Session, delivery: Claimed, error: str) -> bool:
-    return _finish(session, delivery, {"state": DeliveryState.FAILED, "last_error": error},
-            "failed", error)
+    return _finish(
+        session, delivery, {"state": DeliveryState.FAILED, "last_error": error}, "failed", error
+    )
 
 
 def cancel_waiting(session: Session, send_id: int) -> int:
     result = session.execute(
         update(Delivery)
-        .where(Delivery.send_id == send_id,
-               Delivery.state.in_([DeliveryState.QUEUED, DeliveryState.DEFERRED]))
+        .where(
+            Delivery.send_id == send_id,
+            Delivery.state.in_([DeliveryState.QUEUED, DeliveryState.DEFERRED]),
+        )
         .values(state=DeliveryState.CANCELLED, claim_token=None, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
@@ -275,14 +397,18 @@ def cancel_waiting(session: Session, send_id: int) -> int:
 
 def requeue_due(session: Session, now: dt.datetime) -> list[tuple[int, int, str]]:
     """Deferred deliveries whose retry time has come, back to the queue: (id, send, edition)."""
-    cond = [Delivery.state == DeliveryState.DEFERRED, Delivery.next_attempt_at <= now,
-            Delivery.claim_token.is_(None)]
+    cond = [
+        Delivery.state == DeliveryState.DEFERRED,
+        Delivery.next_attempt_at <= now,
+        Delivery.claim_token.is_(None),
+    ]
     rows = session.execute(
         select(Delivery.id, Delivery.send_id, Delivery.edition).where(*cond).order_by(Delivery.id)
     ).all()
     if rows:
         session.execute(
-            update(Delivery).where(Delivery.id.in_([r[0] for r in rows]), *cond)
+            update(Delivery)
+            .where(Delivery.id.in_([r[0] for r in rows]), *cond)
             .values(state=DeliveryState.QUEUED)
             .execution_options(synchronize_session=False)
         )
@@ -290,31 +416,48 @@ def requeue_due(session: Session, now: dt.datetime) -> list[tuple[int, int, str]
     return [tuple(r) for r in rows]
 
 
-def sends_with_ready(session: Session, send_ids: Iterable[int], now: dt.datetime,
-                     in_doubt_ready: bool = True) -> list[int]:
+def sends_with_ready(
+    session: Session, send_ids: Iterable[int], now: dt.datetime, in_doubt_ready: bool = True
+) -> list[int]:
     """Of these sends, those with a delivery a worker could take now."""
-    return [sid for sid in send_ids if session.scalar(
-        select(Delivery.id).where(Delivery.send_id == sid, ready(now, in_doubt_ready)).limit(1)
-    ) is not None]
+    return [
+        sid
+        for sid in send_ids
+        if session.scalar(
+            select(Delivery.id).where(Delivery.send_id == sid, ready(now, in_doubt_ready)).limit(1)
+        )
+        is not None
+    ]
 
 
 def active_sends(session: Session) -> list[int]:
-    return list(session.scalars(
-        select(Send.id).where(Send.status.in_([SendStatus.QUEUED, SendStatus.SENDING]))
-    ))
+    return list(
+        session.scalars(
+            select(Send.id).where(Send.status.in_([SendStatus.QUEUED, SendStatus.SENDING]))
+        )
+    )
 
 
-def suppress(session: Session, email: str, reason: str, detail: str = "", *,
-             verdict: str = "", send_id: int | None = None,
-             delivery_id: int | None = None) -> None:
+def suppress(
+    session: Session,
+    email: str,
+    reason: str,
+    detail: str = "",
+    *,
+    verdict: str = "",
+    send_id: int | None = None,
+    delivery_id: int | None = None,
+) -> None:
     """The pipeline's way onto the suppression list: the subscribers' one path."""
-    suppress_subscriber(session, email, reason, detail, verdict=verdict, send_id=send_id,
-                        delivery_id=delivery_id)
+    suppress_subscriber(
+        session, email, reason, detail, verdict=verdict, send_id=send_id, delivery_id=delivery_id
+    )
 
 
 def counts(session: Session, send_id: int) -> dict[str, int]:
     rows = session.execute(
-        select(Delivery.state, func.count()).where(Delivery.send_id == send_id)
+        select(Delivery.state, func.count())
+        .where(Delivery.send_id == send_id)
         .group_by(Delivery.state)
     ).all()
     return {state: n for state, n in rows}
@@ -322,24 +465,33 @@ def counts(session: Session, send_id: int) -> dict[str, int]:
 
 def unfinished(session: Session, send_id: int, hold_in_doubt: bool = False) -> int:
     return session.scalar(
-        select(func.count()).select_from(Delivery)
-        .where(Delivery.send_id == send_id,
-               Delivery.state.not_in(list(DeliveryState.settled(hold_in_doubt))))
+        select(func.count())
+        .select_from(Delivery)
+        .where(
+            Delivery.send_id == send_id,
+            Delivery.state.not_in(list(DeliveryState.settled(hold_in_doubt))),
+        )
     )
 
 
 def sent_since(session: Session, send_id: int, since: dt.datetime) -> int:
     return session.scalar(
-        select(func.count()).select_from(Delivery)
-        .where(Delivery.send_id == send_id, Delivery.state == DeliveryState.SENT,
-               Delivery.sent_at >= since)
+        select(func.count())
+        .select_from(Delivery)
+        .where(
+            Delivery.send_id == send_id,
+            Delivery.state == DeliveryState.SENT,
+            Delivery.sent_at >= since,
+        )
     )
 
 
 def due_scheduled(session: Session, now: dt.datetime) -> list[int]:
-    return list(session.scalars(
-        select(Send.id).where(Send.status == SendStatus.SCHEDULED, Send.scheduled_at <= now)
-    ))
+    return list(
+        session.scalars(
+            select(Send.id).where(Send.status == SendStatus.SCHEDULED, Send.scheduled_at <= now)
+        )
+    )
 
 
 def edition_of(session: Session, delivery_id: int) -> str | None:

@@ -22,8 +22,9 @@ SECURITY_MODES = ("none", "starttls", "ssl")
 class SmtpFailure(Exception):
     """One failed hand-over: where it failed, and what the server said (if anything)."""
 
-    def __init__(self, stage: Stage, code: int | None, text: str,
-                 cause: BaseException | None = None):
+    def __init__(
+        self, stage: Stage, code: int | None, text: str, cause: BaseException | None = None
+    ):
         self.stage, self.code, self.text, self.cause = Stage(stage), code, text[:500], cause
         super().__init__(f"{stage}: {code} {text}" if code else f"{stage}: {text}")
 
@@ -40,14 +41,15 @@ class SmtpSettings:
     port: int
     username: str | None = None
     password: str | None = None
-    security: str = "none"     # none | starttls | ssl (implicit TLS, usually port 465)
+    security: str = "none"  # none | starttls | ssl (implicit TLS, usually port 465)
     ca_file: str | None = None  # certificates are always verified; this adds a trust anchor
     timeout: float = 30.0
 
     def __post_init__(self) -> None:
         if self.security not in SECURITY_MODES:
-            raise ValueError(f"SMTP_SECURITY must be one of {', '.join(SECURITY_MODES)}, "
-                             f"not {self.security!r}")
+            raise ValueError(
+                f"SMTP_SECURITY must be one of {', '.join(SECURITY_MODES)}, not {self.security!r}"
+            )
 
     @classmethod
     def from_config(cls, config) -> SmtpSettings:
@@ -99,8 +101,7 @@ class SmtpTransport:
         conn = None
         try:
             if s.security == "ssl":
-                conn = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout,
-                                        context=s.tls_context())
+                conn = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=s.tls_context())
             else:
                 conn = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
             stage = Stage.CONNECT
@@ -243,9 +244,13 @@ def _rcpt(conn: smtplib.SMTP, address: str):
 def wire_ready(message: bytes) -> bool:
     """True when the bytes need neither line-end repair nor dot-stuffing for DATA."""
     crlf = message.count(b"\r\n")
-    return (message.endswith(b"\r\n") and not message.startswith(b".")
-            and b"\n." not in message and message.count(b"\n") == crlf
-            and message.count(b"\r") == crlf)
+    return (
+        message.endswith(b"\r\n")
+        and not message.startswith(b".")
+        and b"\n." not in message
+        and message.count(b"\n") == crlf
+        and message.count(b"\r") == crlf
+    )
 
 
 def _data(conn: smtplib.SMTP, message: bytes):

@@ -13,14 +13,14 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import parsedate_to_datetime
 
-HEADER_BYTES = 8 * 1024   # a message's headers end well before this
+HEADER_BYTES = 8 * 1024  # a message's headers end well before this
 _cache: dict[tuple[str, float], Summary] = {}
 _lock = threading.Lock()
 
 
 @dataclass(frozen=True)
 class Entry:
-    key: str      # the Maildir key (file name up to the ":2," info)
+    key: str  # the Maildir key (file name up to the ":2," info)
     path: str
     mtime: float
 
@@ -32,7 +32,7 @@ class Summary:
     to: str
     sender: str
     subject: str
-    date: object   # datetime | None
+    date: object  # datetime | None
 
     def matches(self, words: list[str]) -> bool:
         hay = f"{self.to}\n{self.sender}\n{self.subject}".lower()
@@ -48,8 +48,7 @@ def entries(root: str) -> list[Entry]:
                 for item in it:
                     if item.name.startswith(".") or not item.is_file():
                         continue
-                    found.append(Entry(item.name.split(":", 1)[0], item.path,
-                                       item.stat().st_mtime))
+                    found.append(Entry(item.name.split(":", 1)[0], item.path, item.stat().st_mtime))
         except FileNotFoundError:
             continue
     found.sort(key=lambda e: (e.mtime, e.key), reverse=True)
@@ -71,8 +70,9 @@ def summary(entry: Entry) -> Summary:
     with open(entry.path, "rb") as f:
         head = f.read(HEADER_BYTES)
     # compat32 and decoding only the three headers shown: ~10x faster than policy.default
-    msg = BytesHeaderParser(policy=compat32).parsebytes(head.split(b"\r\n\r\n", 1)[0]
-                                                        .split(b"\n\n", 1)[0])
+    msg = BytesHeaderParser(policy=compat32).parsebytes(
+        head.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    )
 
     def header(name: str) -> str:
         raw = msg.get(name)
@@ -87,8 +87,7 @@ def summary(entry: Entry) -> Summary:
         date = parsedate_to_datetime(header("Date")) if header("Date") else None
     except (TypeError, ValueError):
         date = None
-    result = Summary(entry.key, entry.mtime, header("To"), header("From"), header("Subject"),
-                     date)
+    result = Summary(entry.key, entry.mtime, header("To"), header("From"), header("Subject"), date)
     with _lock:
         if len(_cache) > 50_000:
             _cache.clear()
@@ -99,7 +98,7 @@ def summary(entry: Entry) -> Summary:
 @dataclass
 class Page:
     items: list[Summary]
-    total: int        # messages matching
+    total: int  # messages matching
     page: int
     pages: int
 
@@ -112,9 +111,9 @@ def page(root: str, number: int = 1, per_page: int = 50, query: str = "") -> Pag
         total = len(matching)
         pages = max(1, -(-total // per_page))
         number = min(max(1, number), pages)
-        return Page(matching[(number - 1) * per_page:number * per_page], total, number, pages)
+        return Page(matching[(number - 1) * per_page : number * per_page], total, number, pages)
     total = len(listed)
     pages = max(1, -(-total // per_page))
     number = min(max(1, number), pages)
-    shown = listed[(number - 1) * per_page:number * per_page]
+    shown = listed[(number - 1) * per_page : number * per_page]
     return Page([summary(e) for e in shown], total, number, pages)

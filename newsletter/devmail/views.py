@@ -22,8 +22,10 @@ bp = Blueprint("devmail", __name__, url_prefix="/dev/mailbox")
 PER_PAGE = 50
 # The email's own document: its inline <style> and style="" apply, nothing else runs, and
 # it cannot reach this origin (sandbox without allow-same-origin).
-FRAME_CSP = ("sandbox allow-popups allow-popups-to-escape-sandbox; default-src 'none'; "
-             "style-src 'unsafe-inline'; img-src http: https: data:; frame-ancestors 'self'")
+FRAME_CSP = (
+    "sandbox allow-popups allow-popups-to-escape-sandbox; default-src 'none'; "
+    "style-src 'unsafe-inline'; img-src http: https: data:; frame-ancestors 'self'"
+)
 
 
 def _root() -> str:
@@ -60,10 +62,15 @@ def message(key: str):
     text = msg.get_body(preferencelist=("plain",))
     html = msg.get_body(preferencelist=("html",))
     headers = [(k, str(v)) for k, v in msg.items()]
-    return render_template("devmail/message.html", key=key, headers=headers,
-                           subject=str(msg.get("Subject", "")), to=str(msg.get("To", "")),
-                           text=text.get_content() if text else "",
-                           has_html=html is not None)
+    return render_template(
+        "devmail/message.html",
+        key=key,
+        headers=headers,
+        subject=str(msg.get("Subject", "")),
+        to=str(msg.get("To", "")),
+        text=text.get_content() if text else "",
+        has_html=html is not None,
+    )
 
 
 @bp.get("/<key>/html")
@@ -73,7 +80,13 @@ def message_html(key: str):
     html = _message(key).get_body(preferencelist=("html",))
     if html is None:
         abort(404)
-    return html.get_content(), 200, {"Content-Type": "text/html; charset=utf-8",
-                                     "Content-Security-Policy": FRAME_CSP,
-                                     "X-Content-Type-Options": "nosniff",
-                                     "Cache-Control": "no-store"}
+    return (
+        html.get_content(),
+        200,
+        {
+            "Content-Type": "text/html; charset=utf-8",
+            "Content-Security-Policy": FRAME_CSP,
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+        },
+    )

@@ -27,8 +27,18 @@ def __getattr__(name: str):
         return getattr(engine, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 __all__ = [
-    "DEFAULT_TEMPLATE_DIR", "GMAIL_CLIP_BYTES", "PLACEHOLDERS", "PRIORITY_MARK",
-    "SIZE_WARN_BYTES", "TEMPLATE_ENV_VAR", "Edition", "RenderedEdition", "personalise",
-    "render_edition", "subject_for", "token",
+    "DEFAULT_TEMPLATE_DIR",
+    "GMAIL_CLIP_BYTES",
+    "PLACEHOLDERS",
+    "PRIORITY_MARK",
+    "SIZE_WARN_BYTES",
+    "TEMPLATE_ENV_VAR",
+    "Edition",
+    "RenderedEdition",
+    "personalise",
+    "render_edition",
+    "subject_for",
+    "token",
 ]

@@ -40,8 +40,10 @@ SUMMARY_SECTION = "摘要"
 PRIORITY_MARK = "领导版"  # subject prefix 【领导版】 and masthead badge of the priority edition
 FOOT_LABELS = ("编辑部", "责编", "复核")
 DISCLAIMER_LABEL = "注"
-FONT_STACK = ("-apple-system, 'PingFang SC', 'Hiragino Sans GB', 'Microsoft YaHei', "
-              "'Noto Sans CJK SC', 'Source Han Sans SC', sans-serif")
+FONT_STACK = (
+    "-apple-system, 'PingFang SC', 'Hiragino Sans GB', 'Microsoft YaHei', "
+    "'Noto Sans CJK SC', 'Source Han Sans SC', sans-serif"
+)
 
 
 class Edition(StrEnum):
@@ -79,8 +81,9 @@ class RenderedEdition:
 
 def subject_for(doc: IssueDoc, edition: Edition, language: str = frame.DEFAULT) -> str:
     w = frame.words(language)
-    base = w["subject"].format(title=doc.title, n=doc.number,
-                               date=frame.date_text(doc.date, language))
+    base = w["subject"].format(
+        title=doc.title, n=doc.number, date=frame.date_text(doc.date, language)
+    )
     return f"【{w['priority']}】{base}" if edition is Edition.PRIORITY else base
 
 
@@ -94,9 +97,14 @@ def _intro(shown: int, total: int, filtered: bool, w: dict[str, str]) -> str:
     return w["intro_all"].format(total=total)
 
 
-def _build_context(doc: IssueDoc, edition: Edition, archive_url: str,
-                   keep: set[str] | None, warnings: list[str],
-                   language: str = frame.DEFAULT) -> dict:
+def _build_context(
+    doc: IssueDoc,
+    edition: Edition,
+    archive_url: str,
+    keep: set[str] | None,
+    warnings: list[str],
+    language: str = frame.DEFAULT,
+) -> dict:
     """Everything the templates need, numbered and filtered, as plain dicts.
 
     Anchors (`a-<n>`) follow the whole issue's numbering, as the web archive's do; the
@@ -112,17 +120,24 @@ def _build_context(doc: IssueDoc, edition: Edition, archive_url: str,
     for s_idx, section in enumerate(doc.sections, 1):
         start = n + 1
         n += len(section.articles)  # numbered over the whole issue: stable under filtering
-        titles += [(i, squash(a.title), section.name)
-                   for i, a in enumerate(section.articles, start)]
+        titles += [
+            (i, squash(a.title), section.name) for i, a in enumerate(section.articles, start)
+        ]
         if keep is not None and section.name not in keep:
             continue
-        arts = [{"n": 0, "anchor": f"a-{i}", "title": a.title,
-                 "paras_html": [inline_html(p) for p in a.paragraphs],
-                 "paras_text": [inline_text(p, footnotes) for p in a.paragraphs]}
-                for i, a in enumerate(section.articles, start)]
+        arts = [
+            {
+                "n": 0,
+                "anchor": f"a-{i}",
+                "title": a.title,
+                "paras_html": [inline_html(p) for p in a.paragraphs],
+                "paras_text": [inline_text(p, footnotes) for p in a.paragraphs],
+            }
+            for i, a in enumerate(section.articles, start)
+        ]
         sections.append({"name": section.name, "anchor": f"s-{s_idx}", "articles": arts})
     kept = {s["name"] for s in sections}
-    shown_no: dict[int, int] = {}   # issue-wide number -> the number this reader sees
+    shown_no: dict[int, int] = {}  # issue-wide number -> the number this reader sees
     for art in (a for s in sections for a in s["articles"]):
         art["n"] = len(shown_no) + 1
         shown_no[int(art["anchor"][2:])] = art["n"]
@@ -137,24 +152,37 @@ def _build_context(doc: IssueDoc, edition: Edition, archive_url: str,
         linked = match if match is not None and match[2] in kept else None
         if keep is not None and linked is None:
             continue  # a reader who chose sections sees only their sections' headlines
-        summary.append({"text": text, "n": shown_no[linked[0]] if linked else None,
-                        "anchor": f"a-{linked[0]}" if linked else None})
+        summary.append(
+            {
+                "text": text,
+                "n": shown_no[linked[0]] if linked else None,
+                "anchor": f"a-{linked[0]}" if linked else None,
+            }
+        )
 
     credits = doc.credits or {}
-    foot = [(frame.foot_label(k, language), _credit(credits[k]))
-            for k in FOOT_LABELS if credits.get(k)]
-    foot += [(frame.foot_label(k, language), _credit(v)) for k, v in credits.items()
-             if k not in FOOT_LABELS and k != DISCLAIMER_LABEL and v]
+    foot = [
+        (frame.foot_label(k, language), _credit(credits[k])) for k in FOOT_LABELS if credits.get(k)
+    ]
+    foot += [
+        (frame.foot_label(k, language), _credit(v))
+        for k, v in credits.items()
+        if k not in FOOT_LABELS and k != DISCLAIMER_LABEL and v
+    ]
     leaders = _credit(doc.distribution.get("报", "")) if doc.distribution else ""
     return {
         "subject": subject_for(doc, edition, language),
-        "title": doc.title, "publisher": doc.publisher, "number": doc.number,
+        "title": doc.title,
+        "publisher": doc.publisher,
+        "number": doc.number,
         "date_cn": frame.date_text(doc.date, language),
         "lang": "en" if frame.language_of(language) == "en" else "zh-CN",
-        "w": w, "issue_no": w["issue_no"].format(n=doc.number),
+        "w": w,
+        "issue_no": w["issue_no"].format(n=doc.number),
         "why": w["why"].format(publisher=doc.publisher, title=doc.title),
         "disclaimer_label": frame.foot_label(DISCLAIMER_LABEL, language),
-        "priority": priority, "mark": w["priority"] if priority else "",
+        "priority": priority,
+        "mark": w["priority"] if priority else "",
         "leaders": leaders if priority else "",
         "note_html": [inline_html(p) for p in note],
         "note_text": note_text,
@@ -168,16 +196,27 @@ def _build_context(doc: IssueDoc, edition: Edition, archive_url: str,
         "archive_url": archive_url,
         "font_stack": FONT_STACK,
         # tokens are Markup so that neither autoescape nor `finalize` touches them
-        "tok": {k: Markup(token(k)) for k in
-                ("unsubscribe_url", "preferences_url", "greeting", "open_pixel")}
-        | {"greeting": Markup(token("greeting_en" if frame.language_of(language) == "en"
-                                    else "greeting"))},
+        "tok": {
+            k: Markup(token(k))
+            for k in ("unsubscribe_url", "preferences_url", "greeting", "open_pixel")
+        }
+        | {
+            "greeting": Markup(
+                token("greeting_en" if frame.language_of(language) == "en" else "greeting")
+            )
+        },
     }
 
 
-def render_edition(doc: IssueDoc, edition: Edition, *, archive_url: str,
-                   sections: list[str] | None = None, language: str = frame.DEFAULT,
-                   template_dir: str | os.PathLike | None = None) -> RenderedEdition:
+def render_edition(
+    doc: IssueDoc,
+    edition: Edition,
+    *,
+    archive_url: str,
+    sections: list[str] | None = None,
+    language: str = frame.DEFAULT,
+    template_dir: str | os.PathLike | None = None,
+) -> RenderedEdition:
     """Render `edition` of `doc`.
 
     `archive_url`: the web copy ("在浏览器中查看"), an http(s) URL.
@@ -208,13 +247,13 @@ def render_edition(doc: IssueDoc, edition: Edition, *, archive_url: str,
     text = env.get_template("bulletin.txt").render(ctx)
     text = _BLANKS_RE.sub("\n\n\n", text).strip() + "\n"  # at most two blank lines
 
-    rendered = RenderedEdition(subject=ctx["subject"], html=html, text=text,
-                               warnings=warnings)
+    rendered = RenderedEdition(subject=ctx["subject"], html=html, text=text, warnings=warnings)
     size = rendered.html_bytes
     if size > GMAIL_CLIP_BYTES:
-        warnings.append(f"HTML is {size / 1000:.1f} KB: over Gmail's ~102 KB clipping limit, "
-                        "the end of the message (with the unsubscribe link) will be hidden")
+        warnings.append(
+            f"HTML is {size / 1000:.1f} KB: over Gmail's ~102 KB clipping limit, "
+            "the end of the message (with the unsubscribe link) will be hidden"
+        )
     elif size > SIZE_WARN_BYTES:
-        warnings.append(f"HTML is {size / 1000:.1f} KB: close to Gmail's ~102 KB clipping "
-                        "limit")
+        warnings.append(f"HTML is {size / 1000:.1f} KB: close to Gmail's ~102 KB clipping limit")
     return rendered

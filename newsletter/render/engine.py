@@ -68,11 +68,11 @@ def compile_mjml(source: str) -> str:
 
 # Created once: options only; `transform(html)` takes the document per call.
 _PREMAILER = Premailer(
-    allow_network=False,          # never fetch <link> stylesheets
-    keep_style_tags=False,        # keep only what cannot be inlined (@media, :hover)
-    strip_important=False,        # MJML's responsive @media rules rely on !important
-    remove_classes=False,         # the kept @media rules select by class
-    disable_validation=True,      # do not drop vendor properties cssutils does not know
+    allow_network=False,  # never fetch <link> stylesheets
+    keep_style_tags=False,  # keep only what cannot be inlined (@media, :hover)
+    strip_important=False,  # MJML's responsive @media rules rely on !important
+    remove_classes=False,  # the kept @media rules select by class
+    disable_validation=True,  # do not drop vendor properties cssutils does not know
     cssutils_logging_level=logging.CRITICAL,
     exclude_pseudoclasses=True,
     disable_basic_attributes=["width", "height", "align", "bgcolor", "valign"],

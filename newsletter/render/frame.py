@@ -14,37 +14,73 @@ from newsletter.render.markup import date_cn
 LANGUAGES = ("zh_CN", "en")
 DEFAULT = "zh_CN"
 
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-           "September", "October", "November", "December")
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
 FRAME: dict[str, dict[str, str]] = {
     "zh_CN": {
-        "trouble": "邮件显示不正常？", "view": "在浏览器中查看", "preferences": "管理订阅偏好",
-        "unsubscribe": "退订", "why": "您收到这封邮件，是因为您订阅了{publisher}《{title}》。",
-        "summary": "本期摘要", "toc": "目录", "count": "{n} 条", "back": "返回目录 ↑",
-        "note": "编者按", "issue_no": "第 {n} 期", "to": "报：", "links": "链接",
+        "trouble": "邮件显示不正常？",
+        "view": "在浏览器中查看",
+        "preferences": "管理订阅偏好",
+        "unsubscribe": "退订",
+        "why": "您收到这封邮件，是因为您订阅了{publisher}《{title}》。",
+        "summary": "本期摘要",
+        "toc": "目录",
+        "count": "{n} 条",
+        "back": "返回目录 ↑",
+        "note": "编者按",
+        "issue_no": "第 {n} 期",
+        "to": "报：",
+        "links": "链接",
         "intro_all": "本期共收录 {total} 条行业动态。",
         "intro_some": "按您的订阅偏好，本期为您精选 {shown} 条动态（全期共 {total} 条）。",
-        "item_ref": "（第 {n} 条）", "colon": "：", "priority": "领导版",
+        "item_ref": "（第 {n} 条）",
+        "colon": "：",
+        "priority": "领导版",
         "subject": "{title} 第 {n} 期（{date}）",
     },
     "en": {
-        "trouble": "Trouble reading this email? ", "view": "View it in your browser",
-        "preferences": "Manage your preferences", "unsubscribe": "Unsubscribe",
+        "trouble": "Trouble reading this email? ",
+        "view": "View it in your browser",
+        "preferences": "Manage your preferences",
+        "unsubscribe": "Unsubscribe",
         "why": "You are receiving this email because you subscribed to {title} from {publisher}.",
-        "summary": "In this issue", "toc": "Contents", "count": "({n})",
-        "back": "Back to contents ↑", "note": "Editor's note", "issue_no": "No. {n}",
-        "to": "For: ", "links": "Links",
+        "summary": "In this issue",
+        "toc": "Contents",
+        "count": "({n})",
+        "back": "Back to contents ↑",
+        "note": "Editor's note",
+        "issue_no": "No. {n}",
+        "to": "For: ",
+        "links": "Links",
         "intro_all": "This issue brings {total} industry news items.",
         "intro_some": "Chosen for your interests: {shown} of this issue's {total} items.",
-        "item_ref": " (item {n})", "colon": ": ", "priority": "Leadership edition",
+        "item_ref": " (item {n})",
+        "colon": ": ",
+        "priority": "Leadership edition",
         "subject": "{title} No. {n} ({date})",
     },
 }
 
 # The bulletin's own footer labels, said in English for English readers.
-FOOT_LABELS_EN = {"编辑部": "Editorial office", "责编": "Editor", "复核": "Reviewed by",
-                  "注": "Note"}
+FOOT_LABELS_EN = {
+    "编辑部": "Editorial office",
+    "责编": "Editor",
+    "复核": "Reviewed by",
+    "注": "Note",
+}
 
 
 def language_of(value: str | None) -> str:

@@ -32,7 +32,7 @@ def inline_html(text: str) -> Markup:
     out: list[str] = []
     last = 0
     for m in _INLINE_RE.finditer(text):
-        out.append(escape(text[last:m.start()]))
+        out.append(escape(text[last : m.start()]))
         if m.group("url"):
             out.append(Markup('<a href="{}">{}</a>').format(m.group("url"), m.group("ltext")))
         else:
@@ -46,7 +46,7 @@ def _links_html(text: str) -> Markup:
     # links inside **bold**; bold inside links is not supported (kept literal)
     out, last = [], 0
     for m in _LINK_RE.finditer(text):
-        out.append(escape(text[last:m.start()]))
+        out.append(escape(text[last : m.start()]))
         out.append(Markup('<a href="{}">{}</a>').format(m.group("url"), m.group("ltext")))
         last = m.end()
     out.append(escape(text[last:]))
@@ -127,7 +127,7 @@ class SummaryMatcher:
     the web archive so both link the same article."""
 
     def __init__(self, titles: list[tuple]):
-        self.titles = titles            # (n, squashed title, ...) in issue order
+        self.titles = titles  # (n, squashed title, ...) in issue order
         self.exact: dict[str, tuple] = {}
         for t in titles:
             self.exact.setdefault(t[1], t)

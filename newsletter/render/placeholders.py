@@ -72,7 +72,7 @@ def split_tokens(template: str) -> list[str]:
     for m in _TOKEN_RE.finditer(template):
         if m.group(1) not in PLACEHOLDERS:
             continue
-        parts.append(template[last:m.start()])
+        parts.append(template[last : m.start()])
         parts.append(m.group(1))
         last = m.end()
     parts.append(template[last:])
@@ -121,7 +121,9 @@ def substitutions(values: dict[str, str]) -> tuple[dict[str, str], dict[str, str
         "greeting_en": esc(greeting_en, quote=True),
         "open_pixel": (
             f'<img src="{esc(pixel, quote=True)}" width="1" height="1" alt="" '
-            'style="display:block;width:1px;height:1px;border:0;">' if pixel else ""
+            'style="display:block;width:1px;height:1px;border:0;">'
+            if pixel
+            else ""
         ),
         "click_base": esc(click, quote=True),
     }

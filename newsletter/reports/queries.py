@@ -67,19 +67,25 @@ class Totals:
 
 def _per_delivery(send_id: int, where, kind_col, kind: str, model=TrackedEvent):
     """(delivery_id, n) of one kind of event of the send's deliveries."""
-    return (select(model.delivery_id.label("did"), func.count().label("n"))
-            .where(where, kind_col == kind).group_by(model.delivery_id).subquery())
+    return (
+        select(model.delivery_id.label("did"), func.count().label("n"))
+        .where(where, kind_col == kind)
+        .group_by(model.delivery_id)
+        .subquery()
+    )
 
 
 def _aggregate(session: Session, send_id: int, by: str | None) -> list[Totals]:
     te, de = TrackedEvent, DeliveryEvent
     human = and_(te.send_id == send_id, te.bot == "")
     opens = _per_delivery(send_id, human, te.kind, EventKind.OPENED)
-    bots = _per_delivery(send_id, and_(te.send_id == send_id, te.bot != ""), te.kind,
-                         EventKind.OPENED)
+    bots = _per_delivery(
+        send_id, and_(te.send_id == send_id, te.bot != ""), te.kind, EventKind.OPENED
+    )
     clicks = _per_delivery(send_id, human, te.kind, EventKind.CLICKED)
-    soft = _per_delivery(send_id, and_(te.send_id == send_id, te.bounce == "soft"), te.kind,
-                         EventKind.BOUNCED)
+    soft = _per_delivery(
+        send_id, and_(te.send_id == send_id, te.bounce == "soft"), te.kind, EventKind.BOUNCED
+    )
     in_send = de.delivery_id.in_(select(Delivery.id).where(Delivery.send_id == send_id))
     unsub = _per_delivery(send_id, in_send, de.kind, EventKind.UNSUBSCRIBED, de)
     compl = _per_delivery(send_id, in_send, de.kind, EventKind.COMPLAINED, de)
@@ -90,9 +96,20 @@ def _aggregate(session: Session, send_id: int, by: str | None) -> list[Totals]:
     def state(s):
         return func.sum(case((Delivery.state == s, 1), else_=0))
 
-    cols = [func.count(Delivery.id), state(DeliveryState.SENT), state(DeliveryState.FAILED),
-            state(DeliveryState.BOUNCED), has(soft), has(opens), func.sum(opens.c.n),
-            func.sum(bots.c.n), has(clicks), func.sum(clicks.c.n), has(unsub), has(compl)]
+    cols = [
+        func.count(Delivery.id),
+        state(DeliveryState.SENT),
+        state(DeliveryState.FAILED),
+        state(DeliveryState.BOUNCED),
+        has(soft),
+        has(opens),
+        func.sum(opens.c.n),
+        func.sum(bots.c.n),
+        has(clicks),
+        func.sum(clicks.c.n),
+        has(unsub),
+        has(compl),
+    ]
     key = {"edition": Delivery.edition, "group": Group.code, None: None}[by]
     q = select(*([key] if key is not None else []), *cols).select_from(Delivery)
     for sq in (opens, bots, clicks, soft, unsub, compl):
@@ -100,8 +117,11 @@ def _aggregate(session: Session, send_id: int, by: str | None) -> list[Totals]:
     q = q.where(Delivery.send_id == send_id)
     if by == "group":
         codes = session.scalar(select(Send.group_codes).where(Send.id == send_id)) or []
-        q = (q.join(Membership, Membership.subscriber_id == Delivery.subscriber_id)
-             .join(Group, Group.id == Membership.group_id).where(Group.code.in_(codes)))
+        q = (
+            q.join(Membership, Membership.subscriber_id == Delivery.subscriber_id)
+            .join(Group, Group.id == Membership.group_id)
+            .where(Group.code.in_(codes))
+        )
     if key is not None:
         q = q.group_by(key).order_by(key)
     out = []
@@ -122,8 +142,10 @@ def by_edition(session: Session, send_id: int) -> list[Totals]:
 def by_group(session: Session, send_id: int) -> list[Totals]:
     names = dict(session.execute(select(Group.code, Group.name)).all())
     rows = _aggregate(session, send_id, "group")
-    order = {code: i for i, code in enumerate(
-        session.scalars(select(Group.code).order_by(Group.position)))}
+    order = {
+        code: i
+        for i, code in enumerate(session.scalars(select(Group.code).order_by(Group.position)))
+    }
     for row in rows:
         row.label = names.get(row.key, row.key)
     return sorted(rows, key=lambda r: order.get(r.key, 999))
@@ -135,14 +157,24 @@ def timeline(session: Session, send: Send, hours: int = TIMELINE_HOURS) -> dict:
     end = start + dt.timedelta(hours=hours)
     series = {"sent": [0] * hours, "opens": [0] * hours, "clicks": [0] * hours}
     sent = session.scalars(
-        select(DeliveryEvent.created_at).join(Delivery, Delivery.id == DeliveryEvent.delivery_id)
-        .where(Delivery.send_id == send.id, DeliveryEvent.kind == EventKind.SENT,
-               DeliveryEvent.created_at >= start, DeliveryEvent.created_at < end))
+        select(DeliveryEvent.created_at)
+        .join(Delivery, Delivery.id == DeliveryEvent.delivery_id)
+        .where(
+            Delivery.send_id == send.id,
+            DeliveryEvent.kind == EventKind.SENT,
+            DeliveryEvent.created_at >= start,
+            DeliveryEvent.created_at < end,
+        )
+    )
     tracked = session.execute(
-        select(TrackedEvent.kind, TrackedEvent.created_at)
-        .where(TrackedEvent.send_id == send.id, TrackedEvent.bot == "",
-               TrackedEvent.kind.in_([EventKind.OPENED, EventKind.CLICKED]),
-               TrackedEvent.created_at >= start, TrackedEvent.created_at < end))
+        select(TrackedEvent.kind, TrackedEvent.created_at).where(
+            TrackedEvent.send_id == send.id,
+            TrackedEvent.bot == "",
+            TrackedEvent.kind.in_([EventKind.OPENED, EventKind.CLICKED]),
+            TrackedEvent.created_at >= start,
+            TrackedEvent.created_at < end,
+        )
+    )
     for name, stamps in (("sent", ((None, t) for t in sent)), (None, tracked)):
         for kind, at in stamps:
             bucket = int((at - start).total_seconds() // 3600)
@@ -154,38 +186,61 @@ def top_links(session: Session, send_id: int, limit: int = 10) -> list[dict]:
     te = TrackedEvent
     rows = session.execute(
         select(te.link_n, func.count(), func.count(func.distinct(te.delivery_id)))
-        .where(te.send_id == send_id, te.kind == EventKind.CLICKED, te.bot == "",
-               te.link_n.is_not(None))
-        .group_by(te.link_n).order_by(func.count().desc(), te.link_n).limit(limit)).all()
-    links = {link.n: link for link in session.scalars(
-        select(TrackedLink).where(TrackedLink.send_id == send_id))}
+        .where(
+            te.send_id == send_id,
+            te.kind == EventKind.CLICKED,
+            te.bot == "",
+            te.link_n.is_not(None),
+        )
+        .group_by(te.link_n)
+        .order_by(func.count().desc(), te.link_n)
+        .limit(limit)
+    ).all()
+    links = {
+        link.n: link
+        for link in session.scalars(select(TrackedLink).where(TrackedLink.send_id == send_id))
+    }
     out = []
     for n, clicks, unique in rows:
         link = links.get(n)
-        out.append({"n": n, "clicks": clicks, "unique": unique,
-                    "url": link.url if link else "", "label": link.label if link else "",
-                    "article": link.article if link else None})
+        out.append(
+            {
+                "n": n,
+                "clicks": clicks,
+                "unique": unique,
+                "url": link.url if link else "",
+                "label": link.label if link else "",
+                "article": link.article if link else None,
+            }
+        )
     return out
 
 
 def failures(session: Session, send_id: int, limit: int = 200) -> tuple[list[dict], list]:
     """(rows, [(reason, count)]): failed and hard-bounced deliveries, then soft bounces."""
     hard = session.execute(
-        select(Delivery.id, Delivery.email, Delivery.state, Delivery.last_error,
-               Delivery.updated_at)
-        .where(Delivery.send_id == send_id,
-               Delivery.state.in_([DeliveryState.FAILED, DeliveryState.BOUNCED]))
-        .order_by(Delivery.id).limit(limit)).all()
+        select(
+            Delivery.id, Delivery.email, Delivery.state, Delivery.last_error, Delivery.updated_at
+        )
+        .where(
+            Delivery.send_id == send_id,
+            Delivery.state.in_([DeliveryState.FAILED, DeliveryState.BOUNCED]),
+        )
+        .order_by(Delivery.id)
+        .limit(limit)
+    ).all()
     soft = session.execute(
         select(Delivery.id, Delivery.email, DeliveryEvent.detail, DeliveryEvent.created_at)
         .join(DeliveryEvent, DeliveryEvent.delivery_id == Delivery.id)
         .join(TrackedEvent, TrackedEvent.event_id == DeliveryEvent.id)
         .where(Delivery.send_id == send_id, TrackedEvent.bounce == "soft")
-        .order_by(Delivery.id).limit(limit)).all()
-    rows = [{"id": r[0], "email": r[1], "state": r[2], "reason": r[3] or "", "at": r[4]}
-            for r in hard]
-    rows += [{"id": r[0], "email": r[1], "state": "soft", "reason": r[2], "at": r[3]}
-             for r in soft]
+        .order_by(Delivery.id)
+        .limit(limit)
+    ).all()
+    rows = [
+        {"id": r[0], "email": r[1], "state": r[2], "reason": r[3] or "", "at": r[4]} for r in hard
+    ]
+    rows += [{"id": r[0], "email": r[1], "state": "soft", "reason": r[2], "at": r[3]} for r in soft]
     reasons = Counter(_reason_key(r["state"], r["reason"]) for r in rows)
     return rows, reasons.most_common(10)
 
@@ -202,17 +257,27 @@ def delivery_rows(session: Session, send_id: int):
     te = TrackedEvent
     last = 0
     while True:
-        batch = session.execute(
-            select(Delivery).where(Delivery.send_id == send_id, Delivery.id > last)
-            .order_by(Delivery.id).limit(1000)).scalars().all()
+        batch = (
+            session.execute(
+                select(Delivery)
+                .where(Delivery.send_id == send_id, Delivery.id > last)
+                .order_by(Delivery.id)
+                .limit(1000)
+            )
+            .scalars()
+            .all()
+        )
         if not batch:
             return
         ids = [d.id for d in batch]
-        stats: dict[int, dict] = defaultdict(lambda: {"opens": 0, "first_open": None,
-                                                      "clicks": 0, "links": set(), "soft": 0})
+        stats: dict[int, dict] = defaultdict(
+            lambda: {"opens": 0, "first_open": None, "clicks": 0, "links": set(), "soft": 0}
+        )
         for did, kind, at, n, bot, bounce in session.execute(
-                select(te.delivery_id, te.kind, te.created_at, te.link_n, te.bot, te.bounce)
-                .where(te.delivery_id.in_(ids))):
+            select(te.delivery_id, te.kind, te.created_at, te.link_n, te.bot, te.bounce).where(
+                te.delivery_id.in_(ids)
+            )
+        ):
             s = stats[did]
             if kind == EventKind.OPENED and not bot:
                 s["opens"] += 1
@@ -229,19 +294,25 @@ def delivery_rows(session: Session, send_id: int):
 
 def recent_sends(session: Session, limit: int = 30) -> list[tuple[Send, int, Totals]]:
     sends = session.execute(
-        select(Send, Issue.number).join(Issue, Issue.id == Send.issue_id)
-        .order_by(Send.created_at.desc(), Send.id.desc()).limit(limit)).all()
+        select(Send, Issue.number)
+        .join(Issue, Issue.id == Send.issue_id)
+        .order_by(Send.created_at.desc(), Send.id.desc())
+        .limit(limit)
+    ).all()
     return [(send, number, send_totals(session, send.id)) for send, number in sends]
 
 
-def trends(session: Session, weeks: int = 52, now: dt.datetime | None = None,
-           tz: str = "Asia/Shanghai") -> dict:
+def trends(
+    session: Session, weeks: int = 52, now: dt.datetime | None = None, tz: str = "Asia/Shanghai"
+) -> dict:
     """Per real send of the last `weeks` weeks: audience, open and click rate per group."""
     since = (now or utcnow()) - dt.timedelta(weeks=weeks)
     sends = session.execute(
-        select(Send, Issue.number).join(Issue, Issue.id == Send.issue_id)
+        select(Send, Issue.number)
+        .join(Issue, Issue.id == Send.issue_id)
         .where(Send.is_test.is_(False), Send.created_at >= since)
-        .order_by(Send.created_at, Send.id)).all()
+        .order_by(Send.created_at, Send.id)
+    ).all()
     groups = session.execute(select(Group.code, Group.name).order_by(Group.position)).all()
     labels, audience, opens, clicks = [], {}, {}, {}
     for code, _ in groups:
@@ -255,10 +326,13 @@ def trends(session: Session, weeks: int = 52, now: dt.datetime | None = None,
             opens[code].append(t.open_rate if t else None)
             clicks[code].append(t.click_rate if t else None)
     used = [(code, name) for code, name in groups if any(v is not None for v in audience[code])]
-    return {"labels": labels, "groups": [{"code": c, "name": n} for c, n in used],
-            "audience": {c: audience[c] for c, _ in used},
-            "open_rate": {c: opens[c] for c, _ in used},
-            "click_rate": {c: clicks[c] for c, _ in used}}
+    return {
+        "labels": labels,
+        "groups": [{"code": c, "name": n} for c, n in used],
+        "audience": {c: audience[c] for c, _ in used},
+        "open_rate": {c: opens[c] for c, _ in used},
+        "click_rate": {c: clicks[c] for c, _ in used},
+    }
 
 
 def week_start(at: dt.datetime) -> dt.date:
@@ -281,32 +355,53 @@ def list_growth(session: Session, weeks: int = 52, now: dt.datetime | None = Non
             if i is not None:
                 series[name][i] += 1
 
-    count("subscribed", session.scalars(select(Subscriber.confirmed_at)
-                                        .where(Subscriber.confirmed_at >= since)))
+    count(
+        "subscribed",
+        session.scalars(select(Subscriber.confirmed_at).where(Subscriber.confirmed_at >= since)),
+    )
     unsub_col = getattr(Subscriber, "unsubscribed_at", None)
     if unsub_col is not None:
         count("unsubscribed", session.scalars(select(unsub_col).where(unsub_col >= since)))
     else:  # older schema: the events recorded against deliveries
-        count("unsubscribed", session.scalars(
-            select(DeliveryEvent.created_at).where(DeliveryEvent.kind == EventKind.UNSUBSCRIBED,
-                                                   DeliveryEvent.created_at >= since)))
+        count(
+            "unsubscribed",
+            session.scalars(
+                select(DeliveryEvent.created_at).where(
+                    DeliveryEvent.kind == EventKind.UNSUBSCRIBED, DeliveryEvent.created_at >= since
+                )
+            ),
+        )
     for reason in ("bounced", "complained"):
-        count(reason, session.scalars(select(Suppression.created_at).where(
-            Suppression.reason == reason, Suppression.created_at >= since)))
+        count(
+            reason,
+            session.scalars(
+                select(Suppression.created_at).where(
+                    Suppression.reason == reason, Suppression.created_at >= since
+                )
+            ),
+        )
     return {"labels": [d.isoformat() for d in labels], **series}
 
 
 def subscriber_history(session: Session, subscriber_id: int, limit: int = 100) -> list[dict]:
     rows = session.execute(
         select(Delivery, Issue.number, Send.is_test)
-        .join(Send, Send.id == Delivery.send_id).join(Issue, Issue.id == Send.issue_id)
+        .join(Send, Send.id == Delivery.send_id)
+        .join(Issue, Issue.id == Send.issue_id)
         .where(Delivery.subscriber_id == subscriber_id)
-        .order_by(Delivery.created_at.desc(), Delivery.id.desc()).limit(limit)).all()
+        .order_by(Delivery.created_at.desc(), Delivery.id.desc())
+        .limit(limit)
+    ).all()
     ids = [d.id for d, _, _ in rows]
     events: dict[int, list[DeliveryEvent]] = defaultdict(list)
     if ids:
-        for e in session.scalars(select(DeliveryEvent).where(DeliveryEvent.delivery_id.in_(ids))
-                                 .order_by(DeliveryEvent.created_at, DeliveryEvent.id)):
+        for e in session.scalars(
+            select(DeliveryEvent)
+            .where(DeliveryEvent.delivery_id.in_(ids))
+            .order_by(DeliveryEvent.created_at, DeliveryEvent.id)
+        ):
             events[e.delivery_id].append(e)
-    return [{"delivery": d, "number": number, "is_test": is_test, "events": events[d.id]}
-            for d, number, is_test in rows]
+    return [
+        {"delivery": d, "number": number, "is_test": is_test, "events": events[d.id]}
+        for d, number, is_test in rows
+    ]

@@ -50,6 +50,7 @@ def mask_emails(text: str) -> str:
 def _sees_people() -> bool:
     return current_user.has_role(*PEOPLE)
 
+
 EDITION_NAMES = LABELS["edition"]
 
 
@@ -57,16 +58,16 @@ def _tz() -> str:
     return current_app.config["BABEL_DEFAULT_TIMEZONE"]
 
 
-
-
 @bp.get("/")
 @role_required(*STAFF)
 def index():
     """Recent sends, trends over 52 weeks, list growth, subscriber lookup."""
-    return render_template("reports/index.html",
-                           sends=queries.recent_sends(db.session),
-                           trends=queries.trends(db.session, tz=_tz()),
-                           growth=queries.list_growth(db.session))
+    return render_template(
+        "reports/index.html",
+        sends=queries.recent_sends(db.session),
+        trends=queries.trends(db.session, tz=_tz()),
+        growth=queries.list_growth(db.session),
+    )
 
 
 @bp.get("/sends/<int:send_id>")
@@ -76,16 +77,23 @@ def send_report(send_id: int):
     send = db.get_or_404(Send, send_id)
     rows, reasons = queries.failures(db.session, send_id)
     if not _sees_people():  # the address, also where a server's reply quotes it, is masked
-        rows = [{**r, "email": mask_email(r["email"]), "reason": mask_emails(r["reason"] or "")}
-                for r in rows]
+        rows = [
+            {**r, "email": mask_email(r["email"]), "reason": mask_emails(r["reason"] or "")}
+            for r in rows
+        ]
         reasons = [(mask_emails(reason), n) for reason, n in reasons]
     return render_template(
-        "reports/send.html", send=send, totals=queries.send_totals(db.session, send_id),
+        "reports/send.html",
+        send=send,
+        totals=queries.send_totals(db.session, send_id),
         editions=queries.by_edition(db.session, send_id),
         groups=queries.by_group(db.session, send_id),
         timeline=queries.timeline(db.session, send),
-        links=queries.top_links(db.session, send_id), failures=rows, reasons=reasons,
-        edition_names=EDITION_NAMES)
+        links=queries.top_links(db.session, send_id),
+        failures=rows,
+        reasons=reasons,
+        edition_names=EDITION_NAMES,
+    )
 
 
 @bp.get("/sends/<int:send_id>.csv")
@@ -93,8 +101,19 @@ def send_report(send_id: int):
 def send_csv(send_id: int):
     """Every delivery of the send with its outcome, as CSV (UTF-8 with BOM, for Excel)."""
     send = db.get_or_404(Send, send_id)
-    header = ["邮箱", "姓名", "版本", "状态", "发送时间", "打开次数", "首次打开", "点击次数",
-              "点击的链接", "软退信", "错误"]
+    header = [
+        "邮箱",
+        "姓名",
+        "版本",
+        "状态",
+        "发送时间",
+        "打开次数",
+        "首次打开",
+        "点击次数",
+        "点击的链接",
+        "软退信",
+        "错误",
+    ]
 
     def generate():
         buf = io.StringIO()
@@ -104,18 +123,31 @@ def send_csv(send_id: int):
         for d, s in queries.delivery_rows(db.session, send_id):
             buf.seek(0)
             buf.truncate()
-            writer.writerow([_csv_safe(d.email), _csv_safe(d.name), label("edition", d.edition),
-                             label("delivery", d.state),
-                             when(d.sent_at), s["opens"], when(s["first_open"]),
-                             s["clicks"], " ".join(str(n) for n in sorted(s["links"])),
-                             s["soft"], _csv_safe(d.last_error or "")])
+            writer.writerow(
+                [
+                    _csv_safe(d.email),
+                    _csv_safe(d.name),
+                    label("edition", d.edition),
+                    label("delivery", d.state),
+                    when(d.sent_at),
+                    s["opens"],
+                    when(s["first_open"]),
+                    s["clicks"],
+                    " ".join(str(n) for n in sorted(s["links"])),
+                    s["soft"],
+                    _csv_safe(d.last_error or ""),
+                ]
+            )
             yield buf.getvalue()
 
     filename = f"send-{send.id}-issue-{send.issue.number}.csv"
     # The rows are read while the response streams, after the view returned: the app
     # context (database session, config for the time zone) must stay for the generator.
-    return Response(stream_with_context(generate()), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return Response(
+        stream_with_context(generate()),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 def _csv_safe(value: str) -> str:
@@ -130,8 +162,13 @@ def subscriber_lookup():
     email = normalise_email(request.args.get("email", ""))
     sub = db.session.scalar(select(Subscriber).where(Subscriber.email == email)) if email else None
     if sub is None:
-        return render_template("reports/subscriber.html", subscriber=None, history=[],
-                               email=email, not_found=bool(email)), 404 if email else 200
+        return render_template(
+            "reports/subscriber.html",
+            subscriber=None,
+            history=[],
+            email=email,
+            not_found=bool(email),
+        ), 404 if email else 200
     return redirect(url_for("reports.subscriber_report", subscriber_id=sub.id))
 
 
@@ -140,7 +177,11 @@ def subscriber_lookup():
 def subscriber_report(subscriber_id: int):
     """One subscriber's deliveries with their events."""
     sub = db.get_or_404(Subscriber, subscriber_id)
-    return render_template("reports/subscriber.html", subscriber=sub, email=sub.email,
-                           history=queries.subscriber_history(db.session, subscriber_id),
-                           not_found=False, edition_names=EDITION_NAMES)
-
+    return render_template(
+        "reports/subscriber.html",
+        subscriber=sub,
+        email=sub.email,
+        history=queries.subscriber_history(db.session, subscriber_id),
+        not_found=False,
+        edition_names=EDITION_NAMES,
+    )

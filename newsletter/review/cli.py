@@ -63,7 +63,9 @@ def status(number: int) -> None:
     click.echo(f"issue {number}: {state.value} ({WORKFLOW_LABELS[state]})")
     for e in reversed(service.history(db.session, issue)):
         note = f" — {e.comment}" if e.comment else ""
-        click.echo(f"  {e.created_at:%Y-%m-%d %H:%M} UTC  {e.action:<10} {e.staff_email or 'cli'}{note}")
+        click.echo(
+            f"  {e.created_at:%Y-%m-%d %H:%M} UTC  {e.action:<10} {e.staff_email or 'cli'}{note}"
+        )
 
 
 @review_cli.command("submit")
@@ -71,10 +73,12 @@ def status(number: int) -> None:
 @click.option("--as", "email", required=True, help="The editor's staff email.")
 def submit(number: int, email: str) -> None:
     """Draft → in review."""
+
     def run(issue):
         user = _staff(email, Role.EDITOR)
         service.submit(db.session, issue, user)
         return user
+
     _step(number, "submitted", run)
 
 
@@ -84,10 +88,12 @@ def submit(number: int, email: str) -> None:
 @click.option("--fill-credits", is_flag=True, help="Put the names under 责编 and 复核.")
 def approve(number: int, email: str, fill_credits: bool) -> None:
     """In review → approved (not by anyone who edited or submitted this round)."""
+
     def run(issue):
         user = _staff(email, Role.REVIEWER)
         service.approve(db.session, issue, user, fill_credits=fill_credits)
         return user
+
     _step(number, "approved", run)
 
 
@@ -97,8 +103,10 @@ def approve(number: int, email: str, fill_credits: bool) -> None:
 @click.option("--comment", required=True, help="What needs changing.")
 def send_back(number: int, email: str, comment: str) -> None:
     """Back to draft, with a comment."""
+
     def run(issue):
         user = _staff(email, Role.REVIEWER)
         service.send_back(db.session, issue, user, comment)
         return user
+
     _step(number, "sent_back", run)

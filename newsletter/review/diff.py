@@ -19,8 +19,12 @@ from newsletter.review.models import ReviewAction, ReviewEvent
 def snapshot(issue: Issue) -> str:
     """Everything that goes into the email, one paragraph a line, in reading order."""
     doc = issue.to_doc()
-    lines = [f"期号：{doc.number}", f"日期：{doc.date.isoformat()}", f"刊名：{doc.title}",
-             f"编发：{doc.publisher}"]
+    lines = [
+        f"期号：{doc.number}",
+        f"日期：{doc.date.isoformat()}",
+        f"刊名：{doc.title}",
+        f"编发：{doc.publisher}",
+    ]
     if issue.editor_note:
         lines += ["", "【编者按】", *issue.editor_note.strip().splitlines()]
     lines += ["", "【摘要】", *doc.summary]
@@ -39,9 +43,9 @@ def snapshot(issue: Issue) -> str:
 
 @dataclass
 class Comparison:
-    base: str            # "approved" (last approved version) or "imported" (first import)
+    base: str  # "approved" (last approved version) or "imported" (first import)
     base_event: ReviewEvent | None
-    rows: list[tuple[str, str]]   # (kind, line): kind is " ", "+", "-" or "@" (a gap)
+    rows: list[tuple[str, str]]  # (kind, line): kind is " ", "+", "-" or "@" (a gap)
     added: int
     removed: int
 
@@ -52,14 +56,28 @@ class Comparison:
 
 def base_event(session: Session, issue: Issue) -> ReviewEvent | None:
     """The last approval with a snapshot, else the first import with one."""
-    approved = session.scalar(select(ReviewEvent).where(
-        ReviewEvent.issue_id == issue.id, ReviewEvent.action == ReviewAction.APPROVED,
-        ReviewEvent.snapshot.is_not(None)).order_by(ReviewEvent.id.desc()).limit(1))
+    approved = session.scalar(
+        select(ReviewEvent)
+        .where(
+            ReviewEvent.issue_id == issue.id,
+            ReviewEvent.action == ReviewAction.APPROVED,
+            ReviewEvent.snapshot.is_not(None),
+        )
+        .order_by(ReviewEvent.id.desc())
+        .limit(1)
+    )
     if approved is not None:
         return approved
-    return session.scalar(select(ReviewEvent).where(
-        ReviewEvent.issue_id == issue.id, ReviewEvent.action == ReviewAction.IMPORTED,
-        ReviewEvent.snapshot.is_not(None)).order_by(ReviewEvent.id).limit(1))
+    return session.scalar(
+        select(ReviewEvent)
+        .where(
+            ReviewEvent.issue_id == issue.id,
+            ReviewEvent.action == ReviewAction.IMPORTED,
+            ReviewEvent.snapshot.is_not(None),
+        )
+        .order_by(ReviewEvent.id)
+        .limit(1)
+    )
 
 
 def compare(session: Session, issue: Issue, context: int = 2) -> Comparison | None:
@@ -71,7 +89,8 @@ def compare(session: Session, issue: Issue, context: int = 2) -> Comparison | No
     rows: list[tuple[str, str]] = []
     added = removed = 0
     for group in difflib.SequenceMatcher(None, old, new, autojunk=False).get_grouped_opcodes(
-            context):
+        context
+    ):
         if rows:
             rows.append(("@", ""))
         for tag, i1, i2, j1, j2 in group:

@@ -35,9 +35,12 @@ class WorkflowState(StrEnum):
 
 
 WORKFLOW_LABELS = {
-    WorkflowState.DRAFT: "草稿", WorkflowState.IN_REVIEW: "待复核",
-    WorkflowState.APPROVED: "已批准", WorkflowState.SCHEDULED: "已排程",
-    WorkflowState.SENDING: "发送中", WorkflowState.SENT: "已完成",
+    WorkflowState.DRAFT: "草稿",
+    WorkflowState.IN_REVIEW: "待复核",
+    WorkflowState.APPROVED: "已批准",
+    WorkflowState.SCHEDULED: "已排程",
+    WorkflowState.SENDING: "发送中",
+    WorkflowState.SENT: "已完成",
 }  # the msgids of display.LABELS["workflow"]: pages show those (translated)
 
 
@@ -47,12 +50,15 @@ class ReviewAction(StrEnum):
     SUBMITTED = "submitted"
     APPROVED = "approved"
     SENT_BACK = "sent_back"
-    REOPENED = "reopened"     # an edit after approval put the issue back in review
+    REOPENED = "reopened"  # an edit after approval put the issue back in review
 
 
 ACTION_LABELS = {
-    ReviewAction.IMPORTED: "导入", ReviewAction.EDITED: "编辑", ReviewAction.SUBMITTED: "提交复核",
-    ReviewAction.APPROVED: "批准", ReviewAction.SENT_BACK: "退回修改",
+    ReviewAction.IMPORTED: "导入",
+    ReviewAction.EDITED: "编辑",
+    ReviewAction.SUBMITTED: "提交复核",
+    ReviewAction.APPROVED: "批准",
+    ReviewAction.SENT_BACK: "退回修改",
     ReviewAction.REOPENED: "批准后被修改，重新待复核",
 }  # the msgids of display.LABELS["review_action"]: pages show those (translated)
 
@@ -65,7 +71,8 @@ class IssueReview(Model):
     __tablename__ = "issue_reviews"
 
     issue_id: Mapped[int] = mapped_column(
-        ForeignKey("issues.id", ondelete="CASCADE"), primary_key=True)
+        ForeignKey("issues.id", ondelete="CASCADE"), primary_key=True
+    )
     state: Mapped[str] = mapped_column(String(16), default=ReviewState.DRAFT)
     # The content as of the last recorded event; a different fingerprint now means an edit
     # nobody recorded (a CLI re-import, say): it must be submitted again before approval.
@@ -84,8 +91,7 @@ class ReviewEvent(Model):
     __tablename__ = "review_events"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    issue_id: Mapped[int] = mapped_column(
-        ForeignKey("issues.id", ondelete="CASCADE"), index=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), index=True)
     action: Mapped[str] = mapped_column(String(16))
     staff_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     staff_email: Mapped[str] = mapped_column(String(320), default="")

@@ -46,6 +46,7 @@ class NotApproved(SendError):
 
 # --- reading ----------------------------------------------------------------------------
 
+
 def fingerprint(issue: Issue) -> str:
     """SHA-256 of everything that goes into the email (the 编者按 and credits included)."""
     data = issue.to_doc().to_json()
@@ -58,22 +59,38 @@ def review_of(session: Session, issue: Issue) -> IssueReview:
     """The issue's review row (a draft's is made on first use; not committed here)."""
     review = session.get(IssueReview, issue.id)
     if review is None:
-        review = IssueReview(issue_id=issue.id, state=ReviewState.DRAFT,
-                             content_fingerprint=fingerprint(issue), updated_at=utcnow())
+        review = IssueReview(
+            issue_id=issue.id,
+            state=ReviewState.DRAFT,
+            content_fingerprint=fingerprint(issue),
+            updated_at=utcnow(),
+        )
         session.add(review)
     return review
 
 
 def history(session: Session, issue: Issue) -> list[ReviewEvent]:
-    return list(session.scalars(select(ReviewEvent).where(ReviewEvent.issue_id == issue.id)
-                                .order_by(ReviewEvent.id.desc())))
+    return list(
+        session.scalars(
+            select(ReviewEvent)
+            .where(ReviewEvent.issue_id == issue.id)
+            .order_by(ReviewEvent.id.desc())
+        )
+    )
 
 
 def _active_sends(session: Session, issue: Issue) -> set[str]:
-    return set(session.scalars(select(Send.status).where(
-        Send.issue_id == issue.id, Send.is_test.is_(False),
-        Send.status.in_([SendStatus.SCHEDULED, SendStatus.QUEUED, SendStatus.SENDING,
-                         SendStatus.PAUSED]))))
+    return set(
+        session.scalars(
+            select(Send.status).where(
+                Send.issue_id == issue.id,
+                Send.is_test.is_(False),
+                Send.status.in_(
+                    [SendStatus.SCHEDULED, SendStatus.QUEUED, SendStatus.SENDING, SendStatus.PAUSED]
+                ),
+            )
+        )
+    )
 
 
 def workflow_state(session: Session, issue: Issue) -> WorkflowState:
@@ -95,9 +112,11 @@ def workflow_state(session: Session, issue: Issue) -> WorkflowState:
 
 def round_authors(session: Session, issue: Issue) -> list[int]:
     """Staff who imported, edited or submitted the issue since its last approval."""
-    events = session.execute(select(ReviewEvent.action, ReviewEvent.staff_id)
-                             .where(ReviewEvent.issue_id == issue.id)
-                             .order_by(ReviewEvent.id.desc())).all()
+    events = session.execute(
+        select(ReviewEvent.action, ReviewEvent.staff_id)
+        .where(ReviewEvent.issue_id == issue.id)
+        .order_by(ReviewEvent.id.desc())
+    ).all()
     authors: list[int] = []
     for action, staff_id in events:
         if action == ReviewAction.APPROVED:
@@ -115,8 +134,9 @@ def ensure_sendable(session: Session, issue: Issue) -> IssueReview:
     """NotApproved unless this exact content was approved. Test sends do not ask."""
     review = session.get(IssueReview, issue.id)
     if review is None or review.state != ReviewState.APPROVED:
-        raise NotApproved(f"第 {issue.number} 期尚未通过复核，不能发送：请编辑提交复核，"
-                          "并由另一位复核人员批准。")
+        raise NotApproved(
+            f"第 {issue.number} 期尚未通过复核，不能发送：请编辑提交复核，并由另一位复核人员批准。"
+        )
     if review.approved_fingerprint != fingerprint(issue):
         raise NotApproved(f"第 {issue.number} 期在批准后被修改过，需要重新复核批准后才能发送。")
     return review
@@ -124,17 +144,29 @@ def ensure_sendable(session: Session, issue: Issue) -> IssueReview:
 
 # --- steps ------------------------------------------------------------------------------
 
-def _event(session: Session, issue: Issue, action: ReviewAction, staff: StaffUser | None,
-           comment: str = "", fp: str = "") -> ReviewEvent:
+
+def _event(
+    session: Session,
+    issue: Issue,
+    action: ReviewAction,
+    staff: StaffUser | None,
+    comment: str = "",
+    fp: str = "",
+) -> ReviewEvent:
     from newsletter.review.diff import snapshot
 
     keep = action in (ReviewAction.IMPORTED, ReviewAction.APPROVED)
-    event = ReviewEvent(issue_id=issue.id, action=action, comment=comment,
-                        staff_id=staff.id if staff else None,
-                        staff_email=staff.email if staff else "",
-                        staff_name=staff.display_name if staff else "",
-                        fingerprint=fp or fingerprint(issue), created_at=utcnow(),
-                        snapshot=snapshot(issue) if keep else None)
+    event = ReviewEvent(
+        issue_id=issue.id,
+        action=action,
+        comment=comment,
+        staff_id=staff.id if staff else None,
+        staff_email=staff.email if staff else "",
+        staff_name=staff.display_name if staff else "",
+        fingerprint=fp or fingerprint(issue),
+        created_at=utcnow(),
+        snapshot=snapshot(issue) if keep else None,
+    )
     session.add(event)
     return event
 
@@ -144,8 +176,12 @@ def _check_not_final(issue: Issue) -> None:
         raise ReviewError(f"第 {issue.number} 期已开始发送或已发送，不能再复核。")
 
 
-def note_edit(session: Session, issue: Issue, editor: StaffUser | None,
-              action: ReviewAction = ReviewAction.EDITED) -> list[int]:
+def note_edit(
+    session: Session,
+    issue: Issue,
+    editor: StaffUser | None,
+    action: ReviewAction = ReviewAction.EDITED,
+) -> list[int]:
     """Record that `editor` changed the issue (call after saving it; commits).
 
     An approved issue goes back to review, and its scheduled sends are cancelled (they
@@ -162,20 +198,26 @@ def note_edit(session: Session, issue: Issue, editor: StaffUser | None,
     if review.state == ReviewState.APPROVED and review.approved_fingerprint != fp:
         review.state = ReviewState.IN_REVIEW
         review.approved_by_id = review.approved_at = review.approved_fingerprint = None
-        for send in session.scalars(select(Send).where(
-                Send.issue_id == issue.id, Send.is_test.is_(False),
-                Send.status == SendStatus.SCHEDULED)):
+        for send in session.scalars(
+            select(Send).where(
+                Send.issue_id == issue.id,
+                Send.is_test.is_(False),
+                Send.status == SendStatus.SCHEDULED,
+            )
+        ):
             send.status, send.finished_at = SendStatus.CANCELLED, utcnow()
             cancelled.append(send.id)
         comment = "批准后内容被修改，已退回待复核" + (
-            f"；已撤销定时发送 #{'、#'.join(map(str, cancelled))}" if cancelled else "")
+            f"；已撤销定时发送 #{'、#'.join(map(str, cancelled))}" if cancelled else ""
+        )
         _event(session, issue, ReviewAction.REOPENED, editor, comment=comment, fp=fp)
     session.commit()
     return cancelled
 
 
-def submit(session: Session, issue: Issue, editor: StaffUser, *,
-           notify_people: bool = True) -> IssueReview:
+def submit(
+    session: Session, issue: Issue, editor: StaffUser, *, notify_people: bool = True
+) -> IssueReview:
     """Draft → in review. The submitter vouches for the content as it is now; the
     reviewers are mailed (`notify_people=False`: set-up scripts and test helpers)."""
     _check_not_final(issue)
@@ -195,8 +237,15 @@ def submit(session: Session, issue: Issue, editor: StaffUser, *,
     return review
 
 
-def approve(session: Session, issue: Issue, reviewer: StaffUser, *, seen: str | None = None,
-            fill_credits: bool = False, notify_people: bool = True) -> IssueReview:
+def approve(
+    session: Session,
+    issue: Issue,
+    reviewer: StaffUser,
+    *,
+    seen: str | None = None,
+    fill_credits: bool = False,
+    notify_people: bool = True,
+) -> IssueReview:
     """In review → approved, by someone who did not author this round.
 
     `seen`: the fingerprint of the content the reviewer looked at; if it has changed
@@ -216,10 +265,15 @@ def approve(session: Session, issue: Issue, reviewer: StaffUser, *, seen: str | 
         raise ReviewError("本期内容有未经记录的修改（例如从命令行重新导入）：请编辑重新提交复核。")
     authors = round_authors(session, issue)
     if reviewer.id in authors:
-        raise ReviewError("您导入、编辑或提交过本期内容，不能批准自己的修改：请另一位复核人员复核。")
+        raise ReviewError(
+            "您导入、编辑或提交过本期内容，不能批准自己的修改：请另一位复核人员复核。"
+        )
     if fill_credits:
-        names = [u.display_name for u in (session.get(StaffUser, i) for i in reversed(authors))
-                 if u is not None]
+        names = [
+            u.display_name
+            for u in (session.get(StaffUser, i) for i in reversed(authors))
+            if u is not None
+        ]
         credits = dict(issue.credits or {})
         if names:
             credits[CREDIT_EDITORS] = names
@@ -229,9 +283,18 @@ def approve(session: Session, issue: Issue, reviewer: StaffUser, *, seen: str | 
         current = fingerprint(issue)
     review.state, review.content_fingerprint = ReviewState.APPROVED, current
     review.approved_by_id, review.approved_at, review.approved_fingerprint = (
-        reviewer.id, utcnow(), current)
-    _event(session, issue, ReviewAction.APPROVED, reviewer, fp=current,
-           comment="已按审核记录填写责编/复核署名" if fill_credits else "")
+        reviewer.id,
+        utcnow(),
+        current,
+    )
+    _event(
+        session,
+        issue,
+        ReviewAction.APPROVED,
+        reviewer,
+        fp=current,
+        comment="已按审核记录填写责编/复核署名" if fill_credits else "",
+    )
     session.commit()
     if notify_people:
         notify.decided(session, issue, reviewer, approved=True)

@@ -17,24 +17,30 @@ from newsletter.review import service
 from newsletter.review.models import IssueReview, ReviewState, WorkflowState
 from newsletter.staff.models import Role, StaffUser
 
-STEPS = [WorkflowState.DRAFT, WorkflowState.IN_REVIEW, WorkflowState.APPROVED,
-         WorkflowState.SCHEDULED, WorkflowState.SENDING, WorkflowState.SENT]
+STEPS = [
+    WorkflowState.DRAFT,
+    WorkflowState.IN_REVIEW,
+    WorkflowState.APPROVED,
+    WorkflowState.SCHEDULED,
+    WorkflowState.SENDING,
+    WorkflowState.SENT,
+]
 
 
 @dataclass
 class Action:
-    text: object                 # what to do, in a sentence
-    endpoint: str = ""           # where to do it (url_for endpoint), or none
+    text: object  # what to do, in a sentence
+    endpoint: str = ""  # where to do it (url_for endpoint), or none
     args: dict = field(default_factory=dict)
-    post: bool = False           # a button that posts (with CSRF) rather than a link
+    post: bool = False  # a button that posts (with CSRF) rather than a link
 
 
 @dataclass
 class Standing:
     issue: Issue
     state: WorkflowState
-    send: Send | None = None      # the send the state is about (scheduled/running/done)
-    percent: int | None = None    # of a running send
+    send: Send | None = None  # the send the state is about (scheduled/running/done)
+    percent: int | None = None  # of a running send
     scheduled_at: dt.datetime | None = None
     actions: list[Action] = field(default_factory=list)
 
@@ -45,19 +51,33 @@ class Standing:
 
 def waiting_for_review(session: Session) -> int:
     """Issues submitted and not yet approved or sent back (the top bar's 复核 badge)."""
-    return session.scalar(select(func.count()).select_from(IssueReview).where(
-        IssueReview.state == ReviewState.IN_REVIEW)) or 0
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(IssueReview)
+            .where(IssueReview.state == ReviewState.IN_REVIEW)
+        )
+        or 0
+    )
 
 
 def _latest_send(session: Session, issue: Issue, statuses) -> Send | None:
-    return session.scalar(select(Send).where(
-        Send.issue_id == issue.id, Send.is_test.is_(False), Send.status.in_(list(statuses)))
-        .order_by(Send.id.desc()).limit(1))
+    return session.scalar(
+        select(Send)
+        .where(Send.issue_id == issue.id, Send.is_test.is_(False), Send.status.in_(list(statuses)))
+        .order_by(Send.id.desc())
+        .limit(1)
+    )
 
 
 def _percent(session: Session, send: Send) -> int:
-    counts = dict(session.execute(select(Delivery.state, func.count()).where(
-        Delivery.send_id == send.id).group_by(Delivery.state)).all())
+    counts = dict(
+        session.execute(
+            select(Delivery.state, func.count())
+            .where(Delivery.send_id == send.id)
+            .group_by(Delivery.state)
+        ).all()
+    )
     total = sum(counts.values())
     final = sum(n for state, n in counts.items() if state in DeliveryState.final())
     return int(final * 100 / total) if total else 0
@@ -70,12 +90,16 @@ def standing(session: Session, issue: Issue, user: StaffUser | None = None) -> S
         result.send = _latest_send(session, issue, [SendStatus.SCHEDULED])
         result.scheduled_at = result.send.scheduled_at if result.send else None
     elif state == WorkflowState.SENDING:
-        result.send = _latest_send(session, issue, [SendStatus.QUEUED, SendStatus.SENDING,
-                                                    SendStatus.PAUSED])
+        result.send = _latest_send(
+            session, issue, [SendStatus.QUEUED, SendStatus.SENDING, SendStatus.PAUSED]
+        )
         result.percent = _percent(session, result.send) if result.send else 0
     elif state == WorkflowState.SENT:
-        result.send = _latest_send(session, issue, [SendStatus.DONE, SendStatus.SENDING,
-                                                    SendStatus.PAUSED, SendStatus.CANCELLED])
+        result.send = _latest_send(
+            session,
+            issue,
+            [SendStatus.DONE, SendStatus.SENDING, SendStatus.PAUSED, SendStatus.CANCELLED],
+        )
     if user is not None:
         result.actions = next_actions(session, result, user)
     return result
@@ -93,7 +117,9 @@ def next_actions(session: Session, s: Standing, user: StaffUser) -> list[Action]
             acts.append(Action(_l("等待编辑提交复核")))
     elif s.state == WorkflowState.IN_REVIEW:
         if user.has_role(Role.REVIEWER) and service.can_approve(session, s.issue, user):
-            acts.append(Action(_l("复核本期：批准或退回修改"), "review.issue_review", {"number": n}))
+            acts.append(
+                Action(_l("复核本期：批准或退回修改"), "review.issue_review", {"number": n})
+            )
         elif user.has_role(Role.REVIEWER):
             acts.append(Action(_l("等待另一位复核人员复核（您编辑过本期）")))
         else:
@@ -104,8 +130,13 @@ def next_actions(session: Session, s: Standing, user: StaffUser) -> list[Action]
         else:
             acts.append(Action(_l("等待发送人员安排发送")))
     elif s.state in (WorkflowState.SCHEDULED, WorkflowState.SENDING) and s.send is not None:
-        acts.append(Action(_l("查看发送进度") if s.state == WorkflowState.SENDING
-                           else _l("查看排程"), "sends.detail", {"send_id": s.send.id}))
+        acts.append(
+            Action(
+                _l("查看发送进度") if s.state == WorkflowState.SENDING else _l("查看排程"),
+                "sends.detail",
+                {"send_id": s.send.id},
+            )
+        )
     elif s.state == WorkflowState.SENT and s.send is not None:
         acts.append(Action(_l("查看发送报告"), "reports.send_report", {"send_id": s.send.id}))
     return acts

@@ -29,8 +29,10 @@ class ApproveForm(FlaskForm):
 
 
 class SendBackForm(FlaskForm):
-    comment = TextAreaField("退回意见（必填）", validators=[
-        DataRequired("退回时请写明需要修改的地方。"), Length(max=service.MAX_COMMENT)])
+    comment = TextAreaField(
+        "退回意见（必填）",
+        validators=[DataRequired("退回时请写明需要修改的地方。"), Length(max=service.MAX_COMMENT)],
+    )
 
 
 @bp.app_template_global("review_state")
@@ -80,18 +82,25 @@ def _page(issue: Issue, approve=None, send_back=None, status: int = 200):
         approve.fill_credits.data = not (issue.credits or {}).get(service.CREDIT_REVIEWERS)
     user = current_user
     return render_template(
-        "review/issue.html", issue=issue, state=state, state_label=label("workflow", state),
+        "review/issue.html",
+        issue=issue,
+        state=state,
+        state_label=label("workflow", state),
         comparison=diff.compare(db.session, issue),
-        review=review, authors=_names(authors), history=service.history(db.session, issue),
-        action_labels=LABELS["review_action"], approve=approve,
-        send_back=send_back or SendBackForm(formdata=None), submit=FlaskForm(),
-        can_submit=user.has_role(Role.EDITOR) and (state == WorkflowState.DRAFT or (
-            state == WorkflowState.IN_REVIEW and unrecorded)),
+        review=review,
+        authors=_names(authors),
+        history=service.history(db.session, issue),
+        action_labels=LABELS["review_action"],
+        approve=approve,
+        send_back=send_back or SendBackForm(formdata=None),
+        submit=FlaskForm(),
+        can_submit=user.has_role(Role.EDITOR)
+        and (state == WorkflowState.DRAFT or (state == WorkflowState.IN_REVIEW and unrecorded)),
         unrecorded=unrecorded,
         can_review=user.has_role(Role.REVIEWER) and state == WorkflowState.IN_REVIEW,
         own_edit=user.id in authors,
-        can_send_back=user.has_role(Role.REVIEWER) and state in (WorkflowState.IN_REVIEW,
-                                                                 WorkflowState.APPROVED),
+        can_send_back=user.has_role(Role.REVIEWER)
+        and state in (WorkflowState.IN_REVIEW, WorkflowState.APPROVED),
         approved_by=_names([review.approved_by_id]) if review and review.approved_by_id else [],
         credits=issue.credits or {},
         article_count=sum(len(s.articles) for s in issue.sections),
@@ -137,14 +146,25 @@ def approve(number: int):
         flash(_("表单已过期，请刷新后重试。"), "error")
         return _page(issue, approve=form, status=400)
     try:
-        review = service.approve(db.session, issue, current_user, seen=form.seen.data or None,
-                                 fill_credits=form.fill_credits.data)
+        review = service.approve(
+            db.session,
+            issue,
+            current_user,
+            seen=form.seen.data or None,
+            fill_credits=form.fill_credits.data,
+        )
     except service.ReviewError as exc:
         flash(str(exc), "error")
         return _page(issue, approve=form, status=409)
-    return _done(issue, _("已批准第 %(n)s 期，可以安排发送了。", n=issue.number), "approved",
-                 {"fingerprint": review.approved_fingerprint[:12],
-                  "credits_filled": bool(form.fill_credits.data)})
+    return _done(
+        issue,
+        _("已批准第 %(n)s 期，可以安排发送了。", n=issue.number),
+        "approved",
+        {
+            "fingerprint": review.approved_fingerprint[:12],
+            "credits_filled": bool(form.fill_credits.data),
+        },
+    )
 
 
 @bp.post("/issues/<int:number>/review/send-back")
@@ -160,5 +180,9 @@ def send_back(number: int):
     except service.ReviewError as exc:
         form.comment.errors = [str(exc)]
         return _page(issue, send_back=form, status=409)
-    return _done(issue, _("已退回第 %(n)s 期，编辑会看到您的意见。", n=issue.number), "sent_back",
-                 {"comment": form.comment.data[:500]})
+    return _done(
+        issue,
+        _("已退回第 %(n)s 期，编辑会看到您的意见。", n=issue.number),
+        "sent_back",
+        {"comment": form.comment.data[:500]},
+    )

@@ -60,10 +60,15 @@ class AlreadyReceived(SendError):
 
     def __init__(self, number: int, received: int, new: int):
         self.received, self.new = received, new
-        follow = (f"如需补发，请选择“补发给尚未收到的读者”（{new} 人）。" if new
-                  else "所选分组里没有尚未收到的读者。")
-        super().__init__(f"第 {number} 期已发给所选分组中的 {received} 位读者（或正在发送），"
-                         f"不能再发一次：{follow}")
+        follow = (
+            f"如需补发，请选择“补发给尚未收到的读者”（{new} 人）。"
+            if new
+            else "所选分组里没有尚未收到的读者。"
+        )
+        super().__init__(
+            f"第 {number} 期已发给所选分组中的 {received} 位读者（或正在发送），"
+            f"不能再发一次：{follow}"
+        )
 
 
 class NothingToSend(SendError):
@@ -81,10 +86,10 @@ class TestSendRefused(SendError):
 @dataclass
 class Started:
     send: Send
-    created: bool = True         # False: the same request again; the existing send
-    skipped_received: int = 0    # readers of the groups left out because they had it
+    created: bool = True  # False: the same request again; the existing send
+    skipped_received: int = 0  # readers of the groups left out because they had it
     jobs: int = 0
-    warning: str = ""            # created, but the queue could not be reached
+    warning: str = ""  # created, but the queue could not be reached
     to: list[str] = field(default_factory=list)  # a test send's addresses
 
 
@@ -108,18 +113,29 @@ def sent_groups(session: Session, number: int) -> list[str]:
     """The groups earlier real sends of the issue went to (a follow-up's default)."""
     codes: list[str] = []
     for group_codes in session.scalars(
-            select(Send.group_codes).join(Issue, Issue.id == Send.issue_id)
-            .where(Issue.number == number, Send.is_test.is_(False),
-                   Send.status != SendStatus.CANCELLED)):
+        select(Send.group_codes)
+        .join(Issue, Issue.id == Send.issue_id)
+        .where(Issue.number == number, Send.is_test.is_(False), Send.status != SendStatus.CANCELLED)
+    ):
         codes += [c for c in group_codes or [] if c not in codes]
     return codes
 
 
 # --- a real send --------------------------------------------------------------------------
 
-def send_issue(session: Session, config, number: int, group_codes: list[str], *,
-               only_new: bool = False, scheduled_at=None, idempotency_key: str | None = None,
-               actor: StaffUser | None = None, via: str = "web") -> Started:
+
+def send_issue(
+    session: Session,
+    config,
+    number: int,
+    group_codes: list[str],
+    *,
+    only_new: bool = False,
+    scheduled_at=None,
+    idempotency_key: str | None = None,
+    actor: StaffUser | None = None,
+    via: str = "web",
+) -> Started:
     """Create a real send of issue `number` to the groups, and queue or schedule it.
 
     `idempotency_key` is the stored digest (idempotency_digest). Raises SendError (or a
@@ -137,10 +153,16 @@ def send_issue(session: Session, config, number: int, group_codes: list[str], *,
         _check_groups(session, codes)
         ensure_sendable(session, issue)  # NotApproved (a SendError) unless approved as is
         _no_pending_schedule(session, issue)
-        send = Send(issue_id=issue.id, group_codes=codes, is_test=False,
-                    status=SendStatus.SCHEDULED if scheduled_at else SendStatus.QUEUED,
-                    created_by=_created_by(actor, via), scheduled_at=scheduled_at,
-                    idempotency_key=idempotency_key, only_new=only_new)
+        send = Send(
+            issue_id=issue.id,
+            group_codes=codes,
+            is_test=False,
+            status=SendStatus.SCHEDULED if scheduled_at else SendStatus.QUEUED,
+            created_by=_created_by(actor, via),
+            scheduled_at=scheduled_at,
+            idempotency_key=idempotency_key,
+            only_new=only_new,
+        )
         session.add(send)
         session.flush()
         skipped = 0
@@ -150,8 +172,7 @@ def send_issue(session: Session, config, number: int, group_codes: list[str], *,
             if skipped and not only_new:
                 raise AlreadyReceived(number, skipped, written.deliveries)
             if only_new and not written.deliveries:
-                raise NothingToSend(
-                    f"所选分组的读者都已收到第 {number} 期，没有需要补发的人。")
+                raise NothingToSend(f"所选分组的读者都已收到第 {number} 期，没有需要补发的人。")
         elif not only_new:
             reach = writer.audience(session, issue.id, codes)
             if reach.received:
@@ -176,8 +197,10 @@ def send_issue(session: Session, config, number: int, group_codes: list[str], *,
             jobs.schedule_start(send.id, scheduled_at, start_scheduled_job)
     except RedisError as exc:
         log.error("send %s created but not queued: %s", send.id, exc)
-        started.warning = (f"发送 #{send.id} 已创建，但发送队列暂时不可用（{exc}）；"
-                           f"队列恢复后会自动继续（也可运行 flask send resume {send.id}）。")
+        started.warning = (
+            f"发送 #{send.id} 已创建，但发送队列暂时不可用（{exc}）；"
+            f"队列恢复后会自动继续（也可运行 flask send resume {send.id}）。"
+        )
     _audit(send, actor, via)
     return started
 
@@ -193,26 +216,35 @@ def _lock_issue(session: Session, number: int) -> int:
     docstring): concurrent creations of sends of one issue run one after the other."""
     session.commit()  # end any open read: on SQLite the write must start the transaction
     issue_id = session.scalar(
-        update(Issue).where(Issue.number == number)
+        update(Issue)
+        .where(Issue.number == number)
         .values(updated_at=Issue.updated_at)  # a no-op write (and no onupdate bump)
-        .returning(Issue.id).execution_options(synchronize_session=False))
+        .returning(Issue.id)
+        .execution_options(synchronize_session=False)
+    )
     if issue_id is None:
         session.rollback()
         raise SendError(f"没有第 {number} 期。")
     return issue_id
 
 
-def _replay(session: Session, key: str, issue_id: int, codes: list[str], only_new: bool,
-            scheduled_at) -> Started | None:
+def _replay(
+    session: Session, key: str, issue_id: int, codes: list[str], only_new: bool, scheduled_at
+) -> Started | None:
     existing = session.scalar(select(Send).where(Send.idempotency_key == key))
     if existing is None:
         return None
     session.commit()  # releases the lock
-    if (existing.issue_id != issue_id or list(existing.group_codes or []) != codes
-            or existing.only_new != only_new or existing.scheduled_at != scheduled_at):
+    if (
+        existing.issue_id != issue_id
+        or list(existing.group_codes or []) != codes
+        or existing.only_new != only_new
+        or existing.scheduled_at != scheduled_at
+    ):
         raise IdempotencyConflict(
             f"这个请求标识已用于另一个发送（#{existing.id}），内容不同：请重新打开发送页面，"
-            "或在 API 中使用新的 Idempotency-Key。")
+            "或在 API 中使用新的 Idempotency-Key。"
+        )
     return Started(existing, created=False)
 
 
@@ -226,12 +258,17 @@ def _check_groups(session: Session, group_codes: list[str]) -> None:
 
 
 def _no_pending_schedule(session: Session, issue: Issue) -> None:
-    pending = session.scalar(select(Send).where(
-        Send.issue_id == issue.id, Send.is_test.is_(False),
-        Send.status == SendStatus.SCHEDULED).limit(1))
+    pending = session.scalar(
+        select(Send)
+        .where(
+            Send.issue_id == issue.id, Send.is_test.is_(False), Send.status == SendStatus.SCHEDULED
+        )
+        .limit(1)
+    )
     if pending is not None:
-        raise SendError(f"第 {issue.number} 期已有定时发送 #{pending.id}：请先改期或取消它，"
-                        "再另行发送。")
+        raise SendError(
+            f"第 {issue.number} 期已有定时发送 #{pending.id}：请先改期或取消它，再另行发送。"
+        )
 
 
 def _created_by(actor: StaffUser | None, via: str) -> str:
@@ -240,19 +277,24 @@ def _created_by(actor: StaffUser | None, via: str) -> str:
 
 # --- the schedule -------------------------------------------------------------------------
 
+
 def start_scheduled(session: Session, settings: PipelineSettings, send_id: int) -> bool:
     """Turn a due scheduled send into a queued one with its deliveries; False if it is
     not (or no longer) due: moved, cancelled, or already started by another process.
     Readers who got the issue meanwhile are skipped; a send left with nobody is done."""
-    issue_number = session.scalar(select(Issue.number).join(Send, Send.issue_id == Issue.id)
-                                  .where(Send.id == send_id))
+    issue_number = session.scalar(
+        select(Issue.number).join(Send, Send.issue_id == Issue.id).where(Send.id == send_id)
+    )
     if issue_number is None:
         return False
     _lock_issue(session, issue_number)
     claimed = session.execute(
-        update(Send).where(Send.id == send_id, Send.status == SendStatus.SCHEDULED,
-                           Send.scheduled_at <= utcnow())
-        .values(status=SendStatus.QUEUED).execution_options(synchronize_session=False)
+        update(Send)
+        .where(
+            Send.id == send_id, Send.status == SendStatus.SCHEDULED, Send.scheduled_at <= utcnow()
+        )
+        .values(status=SendStatus.QUEUED)
+        .execution_options(synchronize_session=False)
     ).rowcount
     if not claimed:
         session.rollback()
@@ -274,8 +316,11 @@ def start_scheduled(session: Session, settings: PipelineSettings, send_id: int) 
         session.rollback()
         raise
     if written.skipped_received:
-        log.info("scheduled send %s skipped %s readers who already had the issue",
-                 send_id, written.skipped_received)
+        log.info(
+            "scheduled send %s skipped %s readers who already had the issue",
+            send_id,
+            written.skipped_received,
+        )
     return bool(written.deliveries)
 
 
@@ -303,10 +348,14 @@ def start_due(session: Session, config) -> list[int]:
 
 # --- test sends ---------------------------------------------------------------------------
 
+
 def clean_test_addresses(addresses: str | list[str]) -> list[str]:
     """Split (a typed list) and validate the addresses (syntax only, no DNS)."""
-    raw = ([a for a in _SPLIT_RE.split(addresses or "") if a] if isinstance(addresses, str)
-           else [a.strip() for a in addresses if a and a.strip()])
+    raw = (
+        [a for a in _SPLIT_RE.split(addresses or "") if a]
+        if isinstance(addresses, str)
+        else [a.strip() for a in addresses if a and a.strip()]
+    )
     if not raw:
         raise TestSendRefused("请填写至少一个收件地址。")
     bad, good = [], []
@@ -316,16 +365,25 @@ def clean_test_addresses(addresses: str | list[str]) -> list[str]:
         except EmailNotValidError:
             bad.append(address)
     if bad:
-        raise TestSendRefused("这些地址无效：" + "、".join(bad[:5]) + ("……" if len(bad) > 5 else ""))
+        raise TestSendRefused(
+            "这些地址无效：" + "、".join(bad[:5]) + ("……" if len(bad) > 5 else "")
+        )
     good = list(dict.fromkeys(a.lower() for a in good))
     if len(good) > MAX_TEST_ADDRESSES:
         raise TestSendRefused(f"一次最多发给 {MAX_TEST_ADDRESSES} 个地址（填了 {len(good)} 个）。")
     return good
 
 
-def send_test(session: Session, config, number: int, addresses: str | list[str], *,
-              edition: str = Edition.REGULAR.value, actor: StaffUser | None = None,
-              via: str = "web") -> Started:
+def send_test(
+    session: Session,
+    config,
+    number: int,
+    addresses: str | list[str],
+    *,
+    edition: str = Edition.REGULAR.value,
+    actor: StaffUser | None = None,
+    via: str = "web",
+) -> Started:
     """Mail one edition, marked [测试], to a few addresses through the normal queue."""
     settings = PipelineSettings.from_config(config)
     to = clean_test_addresses(addresses)
@@ -337,16 +395,23 @@ def send_test(session: Session, config, number: int, addresses: str | list[str],
     try:
         ensure_sendable(session, issue)
     except NotApproved:
-        staff = set(session.scalars(select(func.lower(StaffUser.email))
-                                    .where(StaffUser.active.is_(True))))
+        staff = set(
+            session.scalars(select(func.lower(StaffUser.email)).where(StaffUser.active.is_(True)))
+        )
         outside = [a for a in to if a not in staff]
         if outside:
             raise TestSendRefused(
                 f"第 {number} 期尚未通过复核：测试邮件只能发到员工账号自己的邮箱，"
-                f"这些地址不是：{'、'.join(outside)}。批准后可以发到任何地址。") from None
+                f"这些地址不是：{'、'.join(outside)}。批准后可以发到任何地址。"
+            ) from None
     _test_rate_limit(config, actor, via)
-    send = Send(issue_id=issue.id, group_codes=[], is_test=True, status=SendStatus.QUEUED,
-                created_by=_created_by(actor, via))
+    send = Send(
+        issue_id=issue.id,
+        group_codes=[],
+        is_test=True,
+        status=SendStatus.QUEUED,
+        created_by=_created_by(actor, via),
+    )
     try:
         session.add(send)
         session.flush()
@@ -359,24 +424,30 @@ def send_test(session: Session, config, number: int, addresses: str | list[str],
     try:
         started.jobs = jobs.enqueue_send(send.id)
     except RedisError as exc:
-        started.warning = (f"测试发送 #{send.id} 已创建，但发送队列暂时不可用（{exc}）；"
-                           f"队列恢复后会自动继续（也可运行 flask send resume {send.id}）。")
+        started.warning = (
+            f"测试发送 #{send.id} 已创建，但发送队列暂时不可用（{exc}）；"
+            f"队列恢复后会自动继续（也可运行 flask send resume {send.id}）。"
+        )
     _audit(send, actor, via, recipients=len(to))
     return started
 
 
 def _test_rate_limit(config, actor: StaffUser | None, via: str) -> None:
     limiter = ratelimit.RateLimiter.from_spec(
-        redis_store.client(config), f"{config['QUEUE_PREFIX']}:rl:test-send",
-        config["TEST_SEND_RATE"])
+        redis_store.client(config),
+        f"{config['QUEUE_PREFIX']}:rl:test-send",
+        config["TEST_SEND_RATE"],
+    )
     try:
         decision = limiter.hit(f"staff:{actor.id}" if actor is not None else via)
     except ratelimit.RateLimitUnavailable as exc:
         raise TestSendRefused(f"发送队列暂时不可用（{exc}），请稍后再试。") from exc
     if not decision.allowed:
         minutes = max(1, round(decision.retry_after / 60))
-        raise TestSendRefused(f"测试发送太频繁：每人每{_window(limiter.window)}最多 "
-                              f"{limiter.limit} 次，请约 {minutes} 分钟后再试。")
+        raise TestSendRefused(
+            f"测试发送太频繁：每人每{_window(limiter.window)}最多 "
+            f"{limiter.limit} 次，请约 {minutes} 分钟后再试。"
+        )
 
 
 def _window(seconds: float) -> str:
@@ -385,11 +456,13 @@ def _window(seconds: float) -> str:
 
 # --- audit ----------------------------------------------------------------------------------
 
+
 def _audit(send: Send, actor, via: str, recipients: int | None = None) -> None:
     """One entry per send whichever door it came through (staff.audit_text's sentences)."""
     try:
-        audit_text.record_send(send, recipients=recipients, actor=actor,
-                               via=None if via in ("web", "api") else via)
+        audit_text.record_send(
+            send, recipients=recipients, actor=actor, via=None if via in ("web", "api") else via
+        )
     except Exception:  # noqa: BLE001 - the send exists; a lost audit line must not hide it
         db.session.rollback()
         log.exception("audit entry for send %s not written", send.id)

@@ -39,10 +39,15 @@ bp = Blueprint("sends", __name__)
 
 
 class SendForm(FlaskForm):
-    groups = SelectMultipleField("分组", validators=[DataRequired("请至少选择一个分组。")],
-                                 option_widget=CheckboxInput(), widget=ListWidget(prefix_label=False))
-    scheduled_at = DateTimeLocalField("定时发送（北京时间，可留空立即发送）", format="%Y-%m-%dT%H:%M",
-                                      validators=[Optional()])
+    groups = SelectMultipleField(
+        "分组",
+        validators=[DataRequired("请至少选择一个分组。")],
+        option_widget=CheckboxInput(),
+        widget=ListWidget(prefix_label=False),
+    )
+    scheduled_at = DateTimeLocalField(
+        "定时发送（北京时间，可留空立即发送）", format="%Y-%m-%dT%H:%M", validators=[Optional()]
+    )
     action = StringField()
     # A one-time nonce made when the form is first shown: a double click, a resubmitted
     # page or a second tab posting the same form create one send (sends.service).
@@ -50,8 +55,11 @@ class SendForm(FlaskForm):
 
 
 class RescheduleForm(FlaskForm):
-    scheduled_at = DateTimeLocalField("新的发送时间（北京时间）", format="%Y-%m-%dT%H:%M",
-                                      validators=[DataRequired("请填写时间。")])
+    scheduled_at = DateTimeLocalField(
+        "新的发送时间（北京时间）",
+        format="%Y-%m-%dT%H:%M",
+        validators=[DataRequired("请填写时间。")],
+    )
 
 
 def _tz() -> ZoneInfo:
@@ -88,14 +96,23 @@ def new_send(number: int):
     audience = forecast = None
 
     def page(status: int = 200):
-        return render_template("sends/new.html", issue=issue, form=form, audience=audience,
-                               received=received, forecast=forecast), status
+        return render_template(
+            "sends/new.html",
+            issue=issue,
+            form=form,
+            audience=audience,
+            received=received,
+            forecast=forecast,
+        ), status
 
     if form.validate_on_submit():
         audience = service.audience(db.session, number, form.groups.data)
-        forecast = planning.forecast_or_none(db.session, current_app.config,
-                                             jobs.redis_connection(current_app.config),
-                                             form.groups.data)
+        forecast = planning.forecast_or_none(
+            db.session,
+            current_app.config,
+            jobs.redis_connection(current_app.config),
+            form.groups.data,
+        )
         if form.action.data in ("confirm", "confirm_new"):
             at = None
             if form.scheduled_at.data:
@@ -104,13 +121,22 @@ def new_send(number: int):
                 if at <= utcnow():
                     form.scheduled_at.errors.append("定时发送的时间已经过去。")
                     return page(400)
-            key = (service.idempotency_digest(f"form:{current_user.id}", form.nonce.data)
-                   if form.nonce.data else None)
+            key = (
+                service.idempotency_digest(f"form:{current_user.id}", form.nonce.data)
+                if form.nonce.data
+                else None
+            )
             try:
                 started = service.send_issue(
-                    db.session, current_app.config, number, form.groups.data,
-                    only_new=form.action.data == "confirm_new", scheduled_at=at,
-                    idempotency_key=key, actor=current_user._get_current_object())
+                    db.session,
+                    current_app.config,
+                    number,
+                    form.groups.data,
+                    only_new=form.action.data == "confirm_new",
+                    scheduled_at=at,
+                    idempotency_key=key,
+                    actor=current_user._get_current_object(),
+                )
             except pipeline.SendError as exc:
                 flash(str(exc), "error")
                 audience = service.audience(db.session, number, form.groups.data)
@@ -118,7 +144,9 @@ def new_send(number: int):
             if started.warning:
                 flash(started.warning, "warning")
             elif not started.created:
-                flash(f"这张表单已经提交过：发送 #{started.send.id} 已在进行，没有再发一次。", "info")
+                flash(
+                    f"这张表单已经提交过：发送 #{started.send.id} 已在进行，没有再发一次。", "info"
+                )
             return redirect(url_for("sends.detail", send_id=started.send.id))
     elif request.method == "POST":
         return page(400)
@@ -144,8 +172,14 @@ def detail(send_id: int):
         form.scheduled_at.data = to_local(send.scheduled_at, str(_tz())).replace(tzinfo=None)
     names = dict(db.session.execute(select(Group.code, Group.name)).all())
     group_names = [names.get(code, code) for code in send.group_codes]
-    return render_template("sends/detail.html", send=send, progress=progress, form=form,
-                           to_local=to_local, group_names=group_names)
+    return render_template(
+        "sends/detail.html",
+        send=send,
+        progress=progress,
+        form=form,
+        to_local=to_local,
+        group_names=group_names,
+    )
 
 
 @bp.get("/sends/<int:send_id>/progress.json")
@@ -169,7 +203,9 @@ def act(send_id: int, action: str):
         if action in jobs.CONTROL_ACTIONS:
             jobs.control_send(send_id, action)
         elif action == "reschedule":
-            at = form.scheduled_at.data.replace(tzinfo=_tz()).astimezone(dt.UTC).replace(tzinfo=None)
+            at = (
+                form.scheduled_at.data.replace(tzinfo=_tz()).astimezone(dt.UTC).replace(tzinfo=None)
+            )
             service.reschedule(db.session, send_id, at)
         else:
             abort(404)

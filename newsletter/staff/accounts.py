@@ -23,8 +23,18 @@ MAX_PASSWORD = 200
 RESET, INVITE = "reset", "invite"
 MAX_AGE = {RESET: 3600, INVITE: 3 * 86400}
 _SALT = "staff-password-link"
-_COMMON = {"1234567890", "0123456789", "password123", "qwertyuiop", "1qaz2wsx3edc",
-           "abcdefghij", "iloveyou12", "a123456789", "12345678910", "password12"}
+_COMMON = {
+    "1234567890",
+    "0123456789",
+    "password123",
+    "qwertyuiop",
+    "1qaz2wsx3edc",
+    "abcdefghij",
+    "iloveyou12",
+    "a123456789",
+    "12345678910",
+    "password12",
+}
 
 
 class AccountError(ValueError):
@@ -32,6 +42,7 @@ class AccountError(ValueError):
 
 
 # --- checks -------------------------------------------------------------------------------
+
 
 def check_email(raw: str) -> str:
     raw = (raw or "").strip()
@@ -69,22 +80,32 @@ def check_password(password: str, confirm: str | None = None, email: str = "") -
         raise AccountError(f"密码至少需要 {MIN_PASSWORD} 个字符。")
     if len(password) > MAX_PASSWORD:
         raise AccountError(f"密码最多 {MAX_PASSWORD} 个字符。")
-    if (password.lower() in _COMMON or len(set(password)) < 4
-            or (email and email.split("@")[0].lower() in password.lower()
-                and len(email.split("@")[0]) >= 4)):
+    if (
+        password.lower() in _COMMON
+        or len(set(password)) < 4
+        or (
+            email
+            and email.split("@")[0].lower() in password.lower()
+            and len(email.split("@")[0]) >= 4
+        )
+    ):
         raise AccountError("密码太容易被猜到，请换一个（不要用邮箱名、连续或重复的字符）。")
     return password
 
 
 # --- accounts -------------------------------------------------------------------------------
 
+
 def by_email(session: Session, email: str) -> StaffUser | None:
     return session.scalar(select(StaffUser).where(StaffUser.email == email.strip().lower()))
 
 
 def active_admins(session: Session) -> list[StaffUser]:
-    return [u for u in session.scalars(select(StaffUser).where(StaffUser.active.is_(True)))
-            if Role.ADMIN in (u.roles or [])]
+    return [
+        u
+        for u in session.scalars(select(StaffUser).where(StaffUser.active.is_(True)))
+        if Role.ADMIN in (u.roles or [])
+    ]
 
 
 def create_account(session: Session, email: str, name: str, roles) -> StaffUser:
@@ -101,8 +122,15 @@ def create_account(session: Session, email: str, name: str, roles) -> StaffUser:
     return user
 
 
-def update_account(session: Session, user: StaffUser, *, name: str, roles, active: bool,
-                   acting: StaffUser | None = None) -> list[str]:
+def update_account(
+    session: Session,
+    user: StaffUser,
+    *,
+    name: str,
+    roles,
+    active: bool,
+    acting: StaffUser | None = None,
+) -> list[str]:
     """Change name, roles, active; returns what changed. The last active admin stays one."""
     name, roles = check_name(name), check_roles(roles)
     if not roles:
@@ -145,6 +173,7 @@ def end_sessions(session: Session, user: StaffUser) -> None:
 
 
 # --- password links -----------------------------------------------------------------------
+
 
 def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=_SALT)
@@ -190,18 +219,22 @@ def send_password_link(user: StaffUser, purpose: str = RESET) -> str:
 
         roles = "、".join(label("role", r) for r in (user.roles or [])) or "—"
         subject = "行业动态周报 · 订阅服务：邀请您开通员工账号"
-        text = (f"{user.display_name}，您好：\n\n"
-                f"管理员为您开通了《行业动态周报》订阅服务的员工账号（{user.email}，角色：{roles}）。"
-                f"请打开下面的链接，为账号设置密码：\n\n{link}\n\n"
-                f"链接 {hours} 小时内有效，只能使用一次；过期后请联系管理员重新发送邀请。\n"
-                f"设好密码后，从这里登录：{base}/staff/login\n")
+        text = (
+            f"{user.display_name}，您好：\n\n"
+            f"管理员为您开通了《行业动态周报》订阅服务的员工账号（{user.email}，角色：{roles}）。"
+            f"请打开下面的链接，为账号设置密码：\n\n{link}\n\n"
+            f"链接 {hours} 小时内有效，只能使用一次；过期后请联系管理员重新发送邀请。\n"
+            f"设好密码后，从这里登录：{base}/staff/login\n"
+        )
     else:
         subject = "行业动态周报 · 订阅服务：重设密码"
-        text = (f"{user.display_name}，您好：\n\n"
-                "有人（希望是您）申请重设《行业动态周报》订阅服务员工账号的密码。"
-                f"请打开下面的链接设置新密码：\n\n{link}\n\n"
-                f"链接 {hours} 小时内有效，只能使用一次。如果不是您本人申请，请忽略本邮件，"
-                "您的密码不会改变。\n")
+        text = (
+            f"{user.display_name}，您好：\n\n"
+            "有人（希望是您）申请重设《行业动态周报》订阅服务员工账号的密码。"
+            f"请打开下面的链接设置新密码：\n\n{link}\n\n"
+            f"链接 {hours} 小时内有效，只能使用一次。如果不是您本人申请，请忽略本邮件，"
+            "您的密码不会改变。\n"
+        )
     return enqueue_transactional(user.email, subject, text, to_name=user.name)
 
 

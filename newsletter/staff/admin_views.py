@@ -40,13 +40,19 @@ def _user_or_404(user_id: int) -> StaffUser:
 
 # --- accounts ------------------------------------------------------------------------------
 
+
 @bp.get("/accounts")
 @role_required(Role.ADMIN)
 def accounts_list():
     """Every staff account with roles, status and lockout."""
     users = db.session.scalars(select(StaffUser).order_by(StaffUser.email)).all()
-    return render_template("staff/admin/accounts.html", users=users, labels=ROLE_LABELS,
-                           now=utcnow(), action_form=FlaskForm())
+    return render_template(
+        "staff/admin/accounts.html",
+        users=users,
+        labels=ROLE_LABELS,
+        now=utcnow(),
+        action_form=FlaskForm(),
+    )
 
 
 @bp.route("/accounts/new", methods=["GET", "POST"])
@@ -56,15 +62,18 @@ def account_new():
     form = AccountForm()
     if form.validate_on_submit():
         try:
-            user = accounts.create_account(db.session, form.email.data, form.name.data,
-                                           form.roles.data)
+            user = accounts.create_account(
+                db.session, form.email.data, form.name.data, form.roles.data
+            )
         except accounts.AccountError as exc:
             form.email.errors = [str(exc)]
         else:
             accounts.send_password_link(user, accounts.INVITE)
             audit.record("account.created", user.email, {"roles": user.roles, "invited": True})
-            flash(_("已创建 %(email)s，设置密码的链接已发到该邮箱（3 天内有效）。",
-                    email=user.email), "success")
+            flash(
+                _("已创建 %(email)s，设置密码的链接已发到该邮箱（3 天内有效）。", email=user.email),
+                "success",
+            )
             return redirect(url_for("staff.accounts_list"))
     status = 400 if request.method == "POST" else 200
     return render_template("staff/admin/account_form.html", form=form, user=None), status
@@ -80,16 +89,20 @@ def account_edit(user_id: int):
     if form.validate_on_submit():
         before = {"name": user.name, "roles": list(user.roles or []), "active": user.active}
         try:
-            changed = accounts.update_account(db.session, user, name=form.name.data,
-                                              roles=form.roles.data, active=form.active.data,
-                                              acting=current_user)
+            changed = accounts.update_account(
+                db.session,
+                user,
+                name=form.name.data,
+                roles=form.roles.data,
+                active=form.active.data,
+                acting=current_user,
+            )
         except accounts.AccountError as exc:
             db.session.rollback()
             form.roles.errors = [str(exc)]
         else:
             after = {"name": user.name, "roles": user.roles, "active": user.active}
-            audit.record("account.updated", user.email,
-                         {k: [before[k], after[k]] for k in changed})
+            audit.record("account.updated", user.email, {k: [before[k], after[k]] for k in changed})
             flash(_("已保存 %(email)s。", email=user.email), "success")
             return redirect(url_for("staff.accounts_list"))
     status = 400 if request.method == "POST" else 200
@@ -118,17 +131,26 @@ def account_action(user_id: int, action: str):
 
 # --- groups --------------------------------------------------------------------------------
 
+
 def _groups_page(create=None, merge=None, status: int = 200):
     rows = groups.with_counts(db.session)
     create = create or GroupCreateForm(formdata=None)
     merge = merge or GroupMergeForm(formdata=None)
     merge.source.choices = merge.target.choices = choices(
-        (g.code, f"{g.name}（{g.code}，{n} 人）") for g, n in rows)
-    edit_forms = {g.code: GroupEditForm(formdata=None, name=g.name, is_priority=g.is_priority)
-                  for g, _n in rows}
-    return render_template("staff/admin/groups.html", rows=rows, create=create, merge=merge,
-                           edit_forms=edit_forms, aliases=groups.aliases_by_group(db.session)), \
-        status
+        (g.code, f"{g.name}（{g.code}，{n} 人）") for g, n in rows
+    )
+    edit_forms = {
+        g.code: GroupEditForm(formdata=None, name=g.name, is_priority=g.is_priority)
+        for g, _n in rows
+    }
+    return render_template(
+        "staff/admin/groups.html",
+        rows=rows,
+        create=create,
+        merge=merge,
+        edit_forms=edit_forms,
+        aliases=groups.aliases_by_group(db.session),
+    ), status
 
 
 @bp.get("/groups")
@@ -144,14 +166,20 @@ def group_create():
     form = GroupCreateForm()
     if form.validate():
         try:
-            group = groups.create_group(db.session, form.code.data, form.name.data,
-                                        form.distribution.data, form.is_priority.data,
-                                        form.self_service.data)
+            group = groups.create_group(
+                db.session,
+                form.code.data,
+                form.name.data,
+                form.distribution.data,
+                form.is_priority.data,
+                form.self_service.data,
+            )
         except groups.GroupError as exc:
             form.code.errors = [str(exc)]
         else:
-            audit.record("group.created", group.code, {"name": group.name,
-                                                       "priority": group.is_priority})
+            audit.record(
+                "group.created", group.code, {"name": group.name, "priority": group.is_priority}
+            )
             flash(_("已创建分组“%(name)s”。", name=group.name), "success")
             return redirect(url_for("staff.group_list"))
     return _groups_page(create=form, status=400)
@@ -198,7 +226,8 @@ def group_merge():
     """Move every member of one group into another and delete the first."""
     form = GroupMergeForm()
     form.source.choices = form.target.choices = choices(
-        (g.code, g.code) for g, _n in groups.with_counts(db.session))
+        (g.code, g.code) for g, _n in groups.with_counts(db.session)
+    )
     if form.validate():
         source = groups.by_code(db.session, form.source.data)
         target = groups.by_code(db.session, form.target.data)
@@ -208,13 +237,21 @@ def group_merge():
             form.target.errors = [str(exc)]
         else:
             audit.record("group.merged", target.code, {"from": form.source.data, "added": added})
-            flash(_("已把“%(s)s”合并到“%(t)s”：新增 %(n)s 位成员。", s=form.source.data,
-                    t=target.name, n=added), "success")
+            flash(
+                _(
+                    "已把“%(s)s”合并到“%(t)s”：新增 %(n)s 位成员。",
+                    s=form.source.data,
+                    t=target.name,
+                    n=added,
+                ),
+                "success",
+            )
             return redirect(url_for("staff.group_list"))
     return _groups_page(merge=form, status=400)
 
 
 # --- audit log -----------------------------------------------------------------------------
+
 
 def _utc_midnight(day: dt.date | None, plus_days: int = 0) -> dt.datetime | None:
     if day is None:
@@ -230,22 +267,33 @@ def audit_log():
     form = AuditFilterForm(request.args)
     valid = form.validate()
     f = audit.AuditFilter(
-        actor=form.actor.data or "", action=form.action.data or "",
-        target=form.target.data or "", via=form.via.data or "",
+        actor=form.actor.data or "",
+        action=form.action.data or "",
+        target=form.target.data or "",
+        via=form.via.data or "",
         since=_utc_midnight(form.since.data) if valid else None,
-        until=_utc_midnight(form.until.data, 1) if valid else None)
+        until=_utc_midnight(form.until.data, 1) if valid else None,
+    )
     before = request.args.get("before", "")
-    entries, next_before, total = audit.search(db.session, f,
-                                               int(before) if before.isdigit() else None)
+    entries, next_before, total = audit.search(
+        db.session, f, int(before) if before.isdigit() else None
+    )
     args = {k: v for k, v in request.args.items() if k != "before" and v}
     names = audit_text.actor_names(db.session, entries)
-    return render_template("staff/admin/audit.html", form=form, entries=entries, total=total,
-                           describe=lambda e: audit_text.describe(e, names),
-                           next_before=next_before, args=args,
-                           actions=audit.action_names(db.session)), 200 if valid else 400
+    return render_template(
+        "staff/admin/audit.html",
+        form=form,
+        entries=entries,
+        total=total,
+        describe=lambda e: audit_text.describe(e, names),
+        next_before=next_before,
+        args=args,
+        actions=audit.action_names(db.session),
+    ), 200 if valid else 400
 
 
 # --- API tokens (each staff member their own; admins see and revoke all) -------------------
+
 
 @bp.route("/tokens", methods=["GET", "POST"])
 @role_required()
@@ -257,19 +305,27 @@ def tokens():
     plain = None
     if form.validate_on_submit():
         try:
-            token, plain = apitokens.create_token(db.session, user, form.name.data,
-                                                  form.scopes.data, form.days.data)
+            token, plain = apitokens.create_token(
+                db.session, user, form.name.data, form.scopes.data, form.days.data
+            )
         except apitokens.TokenError as exc:
             form.name.errors = [str(exc)]
         else:
-            audit.record("token.created", f"token:{token.id}",
-                         {"name": token.name, "scopes": token.scopes})
+            audit.record(
+                "token.created", f"token:{token.id}", {"name": token.name, "scopes": token.scopes}
+            )
             form = TokenForm(formdata=None)
             form.scopes.choices = [c for c in form.scopes.choices if user.has_role(c.value)]
     listed = apitokens.tokens_of(db.session, None if user.has_role(Role.ADMIN) else user)
     status = 400 if request.method == "POST" and plain is None else 200
-    return render_template("staff/tokens.html", form=form, plain=plain, tokens=listed,
-                           now=utcnow(), revoke_form=FlaskForm()), status
+    return render_template(
+        "staff/tokens.html",
+        form=form,
+        plain=plain,
+        tokens=listed,
+        now=utcnow(),
+        revoke_form=FlaskForm(),
+    ), status
 
 
 @bp.post("/tokens/<int:token_id>/revoke")
@@ -281,7 +337,8 @@ def token_revoke(token_id: int):
     if not FlaskForm().validate_on_submit():
         abort(400)
     if apitokens.revoke(db.session, token):
-        audit.record("token.revoked", f"token:{token.id}", {"name": token.name,
-                                                            "owner": token.staff.email})
+        audit.record(
+            "token.revoked", f"token:{token.id}", {"name": token.name, "owner": token.staff.email}
+        )
         flash(_("已吊销令牌“%(name)s”。", name=token.name), "success")
     return redirect(url_for("staff.tokens"))

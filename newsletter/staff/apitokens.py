@@ -32,8 +32,9 @@ def hash_token(plain: str) -> str:
     return hashlib.sha256(plain.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def create_token(session: Session, user: StaffUser, name: str, scopes,
-                 days: int | None = None) -> tuple[ApiToken, str]:
+def create_token(
+    session: Session, user: StaffUser, name: str, scopes, days: int | None = None
+) -> tuple[ApiToken, str]:
     """(token row, plain token). Scopes must be roles the owner holds (admins: any)."""
     name = (name or "").strip()
     if not name or len(name) > MAX_NAME or any(ord(c) < 32 or ord(c) == 127 for c in name):
@@ -48,9 +49,15 @@ def create_token(session: Session, user: StaffUser, name: str, scopes,
     if days is not None and not 1 <= days <= MAX_DAYS:
         raise TokenError(f"有效期须在 1 到 {MAX_DAYS} 天之间（或不设期限）。")
     plain = PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken(staff_id=user.id, name=name, prefix=plain[:10], token_hash=hash_token(plain),
-                     scopes=scopes, created_at=utcnow(),
-                     expires_at=utcnow() + dt.timedelta(days=days) if days else None)
+    token = ApiToken(
+        staff_id=user.id,
+        name=name,
+        prefix=plain[:10],
+        token_hash=hash_token(plain),
+        scopes=scopes,
+        created_at=utcnow(),
+        expires_at=utcnow() + dt.timedelta(days=days) if days else None,
+    )
     session.add(token)
     session.commit()
     return token, plain

@@ -59,14 +59,25 @@ def current_actor() -> StaffUser | None:
     return None
 
 
-def record(action: str, target: str = "", detail: dict | None = None, *,
-           actor: StaffUser | None = None, actor_email: str = "", via: str | None = None,
-           commit: bool = True) -> AuditEntry:
+def record(
+    action: str,
+    target: str = "",
+    detail: dict | None = None,
+    *,
+    actor: StaffUser | None = None,
+    actor_email: str = "",
+    via: str | None = None,
+    commit: bool = True,
+) -> AuditEntry:
     """Append one entry; in a request, who and from where come from the request."""
     actor = actor if actor is not None else current_actor()
-    entry = AuditEntry(action=action[:64], target=str(target)[:200], detail=_clip(detail or {}),
-                       actor_id=actor.id if actor is not None else None,
-                       actor_email=(actor.email if actor is not None else actor_email)[:320])
+    entry = AuditEntry(
+        action=action[:64],
+        target=str(target)[:200],
+        detail=_clip(detail or {}),
+        actor_id=actor.id if actor is not None else None,
+        actor_email=(actor.email if actor is not None else actor_email)[:320],
+    )
     if has_request_context():
         entry.ip = (request.remote_addr or "")[:64]
         entry.user_agent = (request.user_agent.string or "")[:300]
@@ -82,9 +93,13 @@ def record(action: str, target: str = "", detail: dict | None = None, *,
 
 def audit_request(response):
     """after_app_request: the generic entry for staff actions that recorded none."""
-    if ((request.method not in MUTATING and request.endpoint not in AUDITED_READS)
-            or request.environ.get(RECORDED) or request.endpoint is None
-            or request.blueprint == "api" or response.status_code >= 500):
+    if (
+        (request.method not in MUTATING and request.endpoint not in AUDITED_READS)
+        or request.environ.get(RECORDED)
+        or request.endpoint is None
+        or request.blueprint == "api"
+        or response.status_code >= 500
+    ):
         return response
     actor = current_actor()
     if actor is None:
@@ -96,8 +111,7 @@ def audit_request(response):
         detail["query"] = sorted(request.args)[:20]
     try:  # the body may be unreadable (too large, malformed): then the names are unknown
         # Repeated sub-forms ("sections-3-articles-7-title") collapse to one pattern.
-        names = {re.sub(r"-\d+(?=-|$)", "-*", k) for k in request.form
-                 if k not in SECRET_FIELDS}
+        names = {re.sub(r"-\d+(?=-|$)", "-*", k) for k in request.form if k not in SECRET_FIELDS}
         detail["fields"] = sorted(names)[:30]
         if request.form.get("action") in ("preview", "confirm"):  # counting is not sending
             detail["button"] = request.form["action"]
@@ -111,24 +125,25 @@ def audit_request(response):
     outcome = "denied" if status in (401, 403) else ("refused" if status >= 400 or errors else "")
     target = ",".join(f"{k}={v}" for k, v in (request.view_args or {}).items())
     try:
-        record(request.endpoint + (f":{outcome}" if outcome else ""), target, detail,
-               actor=actor)
+        record(request.endpoint + (f":{outcome}" if outcome else ""), target, detail, actor=actor)
     except Exception:
         db.session.rollback()
         import logging
+
         logging.getLogger(__name__).exception("audit entry not written for %s", request.path)
     return response
 
 
 # --- reading ------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class AuditFilter:
-    actor: str = ""       # part of the email
-    action: str = ""      # prefix, e.g. "review." or "api."
-    target: str = ""      # part of the target
+    actor: str = ""  # part of the email
+    action: str = ""  # prefix, e.g. "review." or "api."
+    target: str = ""  # part of the target
     via: str = ""
-    since: dt.datetime | None = None   # naive UTC
+    since: dt.datetime | None = None  # naive UTC
     until: dt.datetime | None = None
 
     def conditions(self) -> list:
@@ -151,8 +166,9 @@ class AuditFilter:
         return conds
 
 
-def search(session: Session, f: AuditFilter, before: int | None = None,
-           per_page: int = PER_PAGE) -> tuple[list[AuditEntry], int | None, int]:
+def search(
+    session: Session, f: AuditFilter, before: int | None = None, per_page: int = PER_PAGE
+) -> tuple[list[AuditEntry], int | None, int]:
     """Newest first, keyset-paged by id: (entries, the next page's `before`, total)."""
     conds = f.conditions()
     query = select(AuditEntry).where(*conds)

@@ -41,16 +41,31 @@ def _record(action: str, target: str, detail: dict, actor=None, via=None):
     return audit.record(action, target, detail, actor=actor, via=via)
 
 
-def record_import(issue, created: bool, *, actor: StaffUser | None = None,
-                  via: str | None = None, source: str = "") -> AuditEntry:
-    return _record("issue.imported" if created else "issue.updated", f"issue:{issue.number}",
-                   {"issue": issue.number, "sections": len(issue.sections),
-                    "articles": sum(len(s.articles) for s in issue.sections),
-                    "source": source[:200] or None}, actor, via)
+def record_import(
+    issue,
+    created: bool,
+    *,
+    actor: StaffUser | None = None,
+    via: str | None = None,
+    source: str = "",
+) -> AuditEntry:
+    return _record(
+        "issue.imported" if created else "issue.updated",
+        f"issue:{issue.number}",
+        {
+            "issue": issue.number,
+            "sections": len(issue.sections),
+            "articles": sum(len(s.articles) for s in issue.sections),
+            "source": source[:200] or None,
+        },
+        actor,
+        via,
+    )
 
 
-def record_send(send, *, recipients: int | None = None, actor: StaffUser | None = None,
-                via: str | None = None) -> AuditEntry:
+def record_send(
+    send, *, recipients: int | None = None, actor: StaffUser | None = None, via: str | None = None
+) -> AuditEntry:
     """A send was created (queued now, or scheduled): who sent which issue to whom."""
     if recipients is None and send.scheduled_at is None:
         from sqlalchemy import func
@@ -58,20 +73,39 @@ def record_send(send, *, recipients: int | None = None, actor: StaffUser | None 
         from newsletter.delivery.models import Delivery
         from newsletter.extensions import db
 
-        recipients = db.session.scalar(select(func.count()).select_from(Delivery)
-                                       .where(Delivery.send_id == send.id))
-    return _record("send.scheduled" if send.scheduled_at else "send.created", f"send:{send.id}",
-                   {"issue": send.issue.number, "groups": list(send.group_codes or []),
-                    "recipients": recipients, "test": bool(send.is_test) or None,
-                    "scheduled_at": send.scheduled_at.isoformat() if send.scheduled_at
-                    else None}, actor, via)
+        recipients = db.session.scalar(
+            select(func.count()).select_from(Delivery).where(Delivery.send_id == send.id)
+        )
+    return _record(
+        "send.scheduled" if send.scheduled_at else "send.created",
+        f"send:{send.id}",
+        {
+            "issue": send.issue.number,
+            "groups": list(send.group_codes or []),
+            "recipients": recipients,
+            "test": bool(send.is_test) or None,
+            "scheduled_at": send.scheduled_at.isoformat() if send.scheduled_at else None,
+        },
+        actor,
+        via,
+    )
 
 
-def record_count(issue_number: int, groups: list[str], recipients: int, *,
-                 actor: StaffUser | None = None, via: str | None = None) -> AuditEntry:
-    return _record("send.counted", f"issue:{issue_number}",
-                   {"issue": issue_number, "groups": list(groups), "recipients": recipients},
-                   actor, via)
+def record_count(
+    issue_number: int,
+    groups: list[str],
+    recipients: int,
+    *,
+    actor: StaffUser | None = None,
+    via: str | None = None,
+) -> AuditEntry:
+    return _record(
+        "send.counted",
+        f"issue:{issue_number}",
+        {"issue": issue_number, "groups": list(groups), "recipients": recipients},
+        actor,
+        via,
+    )
 
 
 def record_personal_read(kind: str, target: str, count: int | None = None) -> AuditEntry:
@@ -80,6 +114,7 @@ def record_personal_read(kind: str, target: str, count: int | None = None) -> Au
 
 
 # --- reading -----------------------------------------------------------------------------
+
 
 def _n(value) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
@@ -113,8 +148,12 @@ def _send_sentence(d: dict, target: str) -> str:
         return _("测试发送%(issue)s", issue=what)
     people = d.get("recipients")
     if d.get("scheduled_at"):
-        return _("安排向 %(g)s发送%(issue)s（%(at)s）", g=_groups(d), issue=what,
-                 at=_when_iso(d["scheduled_at"]))
+        return _(
+            "安排向 %(g)s发送%(issue)s（%(at)s）",
+            g=_groups(d),
+            issue=what,
+            at=_when_iso(d["scheduled_at"]),
+        )
     if people is None:
         return _("向 %(g)s发送%(issue)s", g=_groups(d), issue=what)
     return _("向 %(g)s发送%(issue)s（%(p)s 人）", g=_groups(d), issue=what, p=_n(people))
@@ -140,20 +179,29 @@ def _what(entry: AuditEntry) -> str:
         if "articles" in d:
             again = base == "issue.updated" or d.get("created") is False
             verb = _("重新导入") if again else _("导入")
-            return _("%(verb)s%(issue)s（%(s)s 个栏目，%(a)s 篇）", verb=verb,
-                     issue=_issue(d, target), s=d.get("sections", "?"), a=d.get("articles", "?"))
+            return _(
+                "%(verb)s%(issue)s（%(s)s 个栏目，%(a)s 篇）",
+                verb=verb,
+                issue=_issue(d, target),
+                s=d.get("sections", "?"),
+                a=d.get("articles", "?"),
+            )
         return _("导入一期周报")
     if base in ("send.created", "send.scheduled"):
         return _send_sentence(d, target)
     if base == "send.counted" or (base == "sends.new_send" and d.get("button") != "confirm"):
         if "recipients" in d:
-            return _("统计%(issue)s的收件人（%(p)s 人，未发送）", issue=_issue(d, target),
-                     p=_n(d["recipients"]))
+            return _(
+                "统计%(issue)s的收件人（%(p)s 人，未发送）",
+                issue=_issue(d, target),
+                p=_n(d["recipients"]),
+            )
         return _("统计%(issue)s的收件人（未发送）", issue=_issue(d, target))
     if base == "sends.new_send":
         return _("发送%(issue)s", issue=_issue(d, target))
     simple = {
-        "review.submitted": _("提交%(issue)s复核"), "review.approved": _("批准%(issue)s"),
+        "review.submitted": _("提交%(issue)s复核"),
+        "review.approved": _("批准%(issue)s"),
         "review.sent_back": _("退回%(issue)s修改"),
         "bulletin.issue_edit_save": _("编辑%(issue)s"),
         "bulletin.issue_test_send": _("测试发送%(issue)s"),
@@ -166,9 +214,13 @@ def _what(entry: AuditEntry) -> str:
     send_id = (re.search(r"(?:send:|send_id=)(\d+)", target) or [None, "?"])[1]
     if base == "sends.act":
         base = "sends." + ((re.search(r"action=(\w+)", target) or [None, "act"])[1])
-    controls = {"pause": _("暂停发送 #%(id)s"), "resume": _("继续发送 #%(id)s"),
-                "cancel": _("取消发送 #%(id)s"), "rescheduled": _("改期发送 #%(id)s"),
-                "act": _("控制发送 #%(id)s")}
+    controls = {
+        "pause": _("暂停发送 #%(id)s"),
+        "resume": _("继续发送 #%(id)s"),
+        "cancel": _("取消发送 #%(id)s"),
+        "rescheduled": _("改期发送 #%(id)s"),
+        "act": _("控制发送 #%(id)s"),
+    }
     for key, text in controls.items():
         if base.endswith(key) and base.startswith(("send.", "sends.")):
             return text % {"id": send_id}
@@ -179,19 +231,28 @@ def _what(entry: AuditEntry) -> str:
         "subscribers.export_csv": _("导出订阅者名单（CSV）"),
         "subscribers.export_json": _("导出一位订阅者的个人数据"),
         "reports.send_csv": _("导出发送报告（CSV）"),
-        "subscriber.created": _("新增订阅者"), "subscriber.updated": _("修改订阅者"),
+        "subscriber.created": _("新增订阅者"),
+        "subscriber.updated": _("修改订阅者"),
         "subscriber.erased": _("删除订阅者的个人数据"),
-        "login": _("登录"), "logout": _("退出登录"), "login.failed": _("登录失败"),
+        "login": _("登录"),
+        "logout": _("退出登录"),
+        "login.failed": _("登录失败"),
         "login.locked": _("登录失败次数过多，账号被锁定"),
         "login.rate_limited": _("登录尝试过于频繁，被暂时拒绝"),
-        "password.reset_requested": _("申请重设密码"), "password.changed": _("修改了密码"),
-        "password.reset": _("通过链接重设了密码"), "password.invite": _("通过邀请链接设置了密码"),
-        "account.created": _("新建员工账号 %(t)s"), "account.updated": _("修改员工账号 %(t)s"),
+        "password.reset_requested": _("申请重设密码"),
+        "password.changed": _("修改了密码"),
+        "password.reset": _("通过链接重设了密码"),
+        "password.invite": _("通过邀请链接设置了密码"),
+        "account.created": _("新建员工账号 %(t)s"),
+        "account.updated": _("修改员工账号 %(t)s"),
         "account.unlocked": _("解除员工账号 %(t)s 的锁定"),
-        "group.created": _("新建分组 %(t)s"), "group.updated": _("修改分组 %(t)s"),
-        "group.renamed": _("重命名分组 %(t)s"), "group.priority": _("修改分组 %(t)s 的领导版设置"),
+        "group.created": _("新建分组 %(t)s"),
+        "group.updated": _("修改分组 %(t)s"),
+        "group.renamed": _("重命名分组 %(t)s"),
+        "group.priority": _("修改分组 %(t)s 的领导版设置"),
         "group.merged": _("把分组合并进 %(t)s"),
-        "token.created": _("新建 API 令牌"), "token.revoked": _("吊销 API 令牌"),
+        "token.created": _("新建 API 令牌"),
+        "token.revoked": _("吊销 API 令牌"),
     }
     if base in others:
         return others[base] % {"t": target, "c": d.get("count", "?")}
@@ -213,5 +274,7 @@ def actor_names(session: Session, entries: list[AuditEntry]) -> dict[int, str]:
     ids = {e.actor_id for e in entries if e.actor_id is not None}
     if not ids:
         return {}
-    return {u.id: u.display_name for u in session.scalars(
-        select(StaffUser).where(StaffUser.id.in_(ids)))}
+    return {
+        u.id: u.display_name
+        for u in session.scalars(select(StaffUser).where(StaffUser.id.in_(ids)))
+    }

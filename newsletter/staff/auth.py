@@ -25,8 +25,12 @@ def load_user(user_id: str) -> StaffUser | None:
     ident, _, rest = user_id.partition(":")
     stamp, _, version = rest.partition(":")
     user = db.session.get(StaffUser, int(ident)) if ident.isdigit() and len(ident) < 12 else None
-    if (user is None or not user.active or stamp != user.password_stamp
-            or version != str(user.session_version or 0)):
+    if (
+        user is None
+        or not user.active
+        or stamp != user.password_stamp
+        or version != str(user.session_version or 0)
+    ):
         return None
     return user
 

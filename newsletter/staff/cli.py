@@ -16,8 +16,14 @@ staff_cli = AppGroup("staff", help="Staff accounts.")
 
 @staff_cli.command("create")
 @click.argument("email")
-@click.option("--role", "roles", multiple=True, required=True,
-              type=click.Choice([r.value for r in Role]), help="Repeatable.")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    required=True,
+    type=click.Choice([r.value for r in Role]),
+    help="Repeatable.",
+)
 @click.option("--name", default="")
 @click.password_option(help="Asked for when not given.")
 def create(email: str, roles: tuple[str, ...], name: str, password: str) -> None:

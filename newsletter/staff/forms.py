@@ -44,28 +44,34 @@ class ForgotForm(FlaskForm):
 
 
 class PasswordSetForm(FlaskForm):
-    password = PasswordField("新密码（至少 10 个字符）",
-                             validators=[DataRequired("请填写新密码。"), Length(max=200)])
-    confirm = PasswordField("再输入一次", validators=[DataRequired("请再输入一次。"),
-                                                  Length(max=200)])
+    password = PasswordField(
+        "新密码（至少 10 个字符）", validators=[DataRequired("请填写新密码。"), Length(max=200)]
+    )
+    confirm = PasswordField(
+        "再输入一次", validators=[DataRequired("请再输入一次。"), Length(max=200)]
+    )
 
 
 class PasswordChangeForm(PasswordSetForm):
-    current = PasswordField("当前密码", validators=[DataRequired("请填写当前密码。"),
-                                                 Length(max=200)])
+    current = PasswordField(
+        "当前密码", validators=[DataRequired("请填写当前密码。"), Length(max=200)]
+    )
 
 
 class AccountForm(FlaskForm):
     email = EmailField("邮箱", validators=[DataRequired("请填写邮箱。"), Length(max=320)])
     name = StringField("姓名（用于责编/复核署名）", validators=[Length(max=200)])
-    roles = MultiCheckboxField("角色", choices=ROLE_CHOICES,
-                               validators=[DataRequired("请至少选择一个角色。")])
+    roles = MultiCheckboxField(
+        "角色", choices=ROLE_CHOICES, validators=[DataRequired("请至少选择一个角色。")]
+    )
     active = BooleanField("账号可用", default=True)
 
 
 class GroupCreateForm(FlaskForm):
-    code = StringField("代码（小写字母、数字、- 或 _，创建后不能修改）",
-                       validators=[DataRequired("请填写代码。"), Length(max=64)])
+    code = StringField(
+        "代码（小写字母、数字、- 或 _，创建后不能修改）",
+        validators=[DataRequired("请填写代码。"), Length(max=64)],
+    )
     name = StringField("名称", validators=[DataRequired("请填写名称。"), Length(max=128)])
     distribution = RadioField("分发", choices=choices([("发", "发"), ("报", "报")]), default="发")
     is_priority = BooleanField("优先版（含编者按，先发送）")
@@ -80,17 +86,22 @@ class GroupEditForm(FlaskForm):
 class GroupMergeForm(FlaskForm):
     source = SelectField("把这个分组", validators=[DataRequired()])
     target = SelectField("合并到", validators=[DataRequired()])
-    confirm = BooleanField("我明白：合并后原分组将被删除，此操作不能撤销",
-                           validators=[DataRequired("请勾选确认。")])
+    confirm = BooleanField(
+        "我明白：合并后原分组将被删除，此操作不能撤销", validators=[DataRequired("请勾选确认。")]
+    )
 
 
 class TokenForm(FlaskForm):
-    name = StringField("名称（例如：CMS 自动导入）",
-                       validators=[DataRequired("请填写名称。"), Length(max=100)])
-    scopes = MultiCheckboxField("权限范围", choices=ROLE_CHOICES,
-                                validators=[DataRequired("请至少选择一个权限范围。")])
-    days = IntegerField("有效期（天，留空为不过期）",
-                        validators=[Optional(), NumberRange(1, 366, "有效期须在 1 到 366 天之间。")])
+    name = StringField(
+        "名称（例如：CMS 自动导入）", validators=[DataRequired("请填写名称。"), Length(max=100)]
+    )
+    scopes = MultiCheckboxField(
+        "权限范围", choices=ROLE_CHOICES, validators=[DataRequired("请至少选择一个权限范围。")]
+    )
+    days = IntegerField(
+        "有效期（天，留空为不过期）",
+        validators=[Optional(), NumberRange(1, 366, "有效期须在 1 到 366 天之间。")],
+    )
 
 
 class AuditFilterForm(FlaskForm):
@@ -100,8 +111,11 @@ class AuditFilterForm(FlaskForm):
     actor = StringField("操作人", validators=[Optional(), Length(max=320)])
     action = StringField("操作", validators=[Optional(), Length(max=64)])
     target = StringField("对象", validators=[Optional(), Length(max=200)])
-    via = SelectField("来源", choices=choices([("", "全部"), ("web", "网页"), ("api", "API"),
-                                              ("cli", "命令行")]), validators=[Optional()])
+    via = SelectField(
+        "来源",
+        choices=choices([("", "全部"), ("web", "网页"), ("api", "API"), ("cli", "命令行")]),
+        validators=[Optional()],
+    )
     since = DateField("从（日期）", validators=[Optional()])
     until = DateField("到（日期，含当天）", validators=[Optional()])
 

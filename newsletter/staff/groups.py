@@ -39,17 +39,28 @@ def by_code(session: Session, code: str) -> Group | None:
 
 
 def with_counts(session: Session) -> list[tuple[Group, int]]:
-    counts = dict(session.execute(
-        select(Membership.group_id, func.count()).group_by(Membership.group_id)).all())
+    counts = dict(
+        session.execute(
+            select(Membership.group_id, func.count()).group_by(Membership.group_id)
+        ).all()
+    )
     groups = session.scalars(select(Group).order_by(Group.position, Group.id))
     return [(g, counts.get(g.id, 0)) for g in groups]
 
 
-def create_group(session: Session, code: str, name: str, distribution: str = Distribution.FA,
-                 is_priority: bool = False, self_service: bool = True) -> Group:
+def create_group(
+    session: Session,
+    code: str,
+    name: str,
+    distribution: str = Distribution.FA,
+    is_priority: bool = False,
+    self_service: bool = True,
+) -> Group:
     code = (code or "").strip().lower()
     if not CODE_RE.fullmatch(code):
-        raise GroupError("代码只能用小写字母、数字、- 和 _（以字母或数字开头，最多 64 个字符），例如 media-2。")
+        raise GroupError(
+            "代码只能用小写字母、数字、- 和 _（以字母或数字开头，最多 64 个字符），例如 media-2。"
+        )
     name = _name(name)
     if distribution not in {d.value for d in Distribution}:
         raise GroupError("分发方式须为“报”或“发”。")
@@ -58,8 +69,14 @@ def create_group(session: Session, code: str, name: str, distribution: str = Dis
     if session.scalar(select(Group.id).where(Group.name == name)) is not None:
         raise GroupError(f"已有名为“{name}”的分组。")
     position = (session.scalar(select(func.max(Group.position))) or 0) + 1
-    group = Group(code=code, name=name, distribution=distribution, is_priority=bool(is_priority),
-                  self_service=bool(self_service), position=position)
+    group = Group(
+        code=code,
+        name=name,
+        distribution=distribution,
+        is_priority=bool(is_priority),
+        self_service=bool(self_service),
+        position=position,
+    )
     session.add(group)
     session.commit()
     return group
@@ -87,33 +104,48 @@ def merge_groups(session: Session, source: Group, target: Group) -> int:
     if source.id == target.id:
         raise GroupError("不能把分组合并到它自己。")
     other = aliased(Membership)
+
     def members(group_id: int) -> int:
-        return session.scalar(select(func.count()).select_from(Membership)
-                              .where(Membership.group_id == group_id))
+        return session.scalar(
+            select(func.count()).select_from(Membership).where(Membership.group_id == group_id)
+        )
 
     try:
         before = members(target.id)
-        session.execute(insert(Membership).from_select(
-            ["subscriber_id", "group_id", "created_at"],
-            select(Membership.subscriber_id, literal(target.id), literal(utcnow()))
-            .where(Membership.group_id == source.id,
-                   ~exists().where(other.subscriber_id == Membership.subscriber_id,
-                                   other.group_id == target.id))
-        ))
+        session.execute(
+            insert(Membership).from_select(
+                ["subscriber_id", "group_id", "created_at"],
+                select(Membership.subscriber_id, literal(target.id), literal(utcnow())).where(
+                    Membership.group_id == source.id,
+                    ~exists().where(
+                        other.subscriber_id == Membership.subscriber_id, other.group_id == target.id
+                    ),
+                ),
+            )
+        )
         added = members(target.id) - before  # (rowcount of INSERT…SELECT is not portable)
         session.execute(delete(Membership).where(Membership.group_id == source.id))
         # The names the foot used for `source` now mean `target`, and so does its own name.
-        session.execute(update(GroupAlias).where(GroupAlias.group_id == source.id)
-                        .values(group_id=target.id))
-        if session.scalar(select(GroupAlias).where(
-                GroupAlias.alias == groupnames.key(source.name))) is None:
-            session.add(GroupAlias(alias=groupnames.key(source.name), group_id=target.id,
-                                   created_by="merge"))
+        session.execute(
+            update(GroupAlias).where(GroupAlias.group_id == source.id).values(group_id=target.id)
+        )
+        if (
+            session.scalar(
+                select(GroupAlias).where(GroupAlias.alias == groupnames.key(source.name))
+            )
+            is None
+        ):
+            session.add(
+                GroupAlias(
+                    alias=groupnames.key(source.name), group_id=target.id, created_by="merge"
+                )
+            )
         for send in session.scalars(select(Send).where(Send.status == SendStatus.SCHEDULED)):
             codes = list(send.group_codes or [])
             if source.code in codes:
-                send.group_codes = list(dict.fromkeys(
-                    target.code if c == source.code else c for c in codes))
+                send.group_codes = list(
+                    dict.fromkeys(target.code if c == source.code else c for c in codes)
+                )
         session.delete(source)
         session.commit()
     except Exception:

@@ -27,8 +27,13 @@ log = logging.getLogger(__name__)
 def _limiter(email: str) -> RateLimiter:
     config = current_app.config
     account = hashlib.sha256(email.encode()).hexdigest()[:32]
-    return RateLimiter(redis_store.client(config), f"{config['QUEUE_PREFIX']}:login-fail:{account}",
-                       MAX_FAILURES, LOCKOUT.total_seconds(), FIXED)
+    return RateLimiter(
+        redis_store.client(config),
+        f"{config['QUEUE_PREFIX']}:login-fail:{account}",
+        MAX_FAILURES,
+        LOCKOUT.total_seconds(),
+        FIXED,
+    )
 
 
 def attempt(email: str, ip: str) -> bool:

@@ -16,14 +16,18 @@ from newsletter.timeutil import utcnow
 
 
 class Role(StrEnum):
-    EDITOR = "editor"      # import, edit, preview, test-send; manage subscribers
+    EDITOR = "editor"  # import, edit, preview, test-send; manage subscribers
     REVIEWER = "reviewer"  # approve or send back an issue
-    SENDER = "sender"      # start, schedule, pause, cancel a send
-    ADMIN = "admin"        # staff accounts, groups, settings; may do everything
+    SENDER = "sender"  # start, schedule, pause, cancel a send
+    ADMIN = "admin"  # staff accounts, groups, settings; may do everything
 
 
-ROLE_LABELS = {Role.EDITOR: "编辑", Role.REVIEWER: "复核", Role.SENDER: "发送",
-               Role.ADMIN: "管理员"}
+ROLE_LABELS = {
+    Role.EDITOR: "编辑",
+    Role.REVIEWER: "复核",
+    Role.SENDER: "发送",
+    Role.ADMIN: "管理员",
+}
 
 
 class StaffUser(UserMixin, Model):
@@ -80,9 +84,10 @@ class ApiToken(Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     staff_id: Mapped[int] = mapped_column(
-        ForeignKey("staff_users.id", ondelete="CASCADE"), index=True)
+        ForeignKey("staff_users.id", ondelete="CASCADE"), index=True
+    )
     name: Mapped[str] = mapped_column(String(100))
-    prefix: Mapped[str] = mapped_column(String(16))          # shown in lists: "nl_AbC1…"
+    prefix: Mapped[str] = mapped_column(String(16))  # shown in lists: "nl_AbC1…"
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     scopes: Mapped[list] = mapped_column(JSON, default=list)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

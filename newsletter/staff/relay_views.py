@@ -21,17 +21,30 @@ def _context(results=None, error: str = ""):
     try:
         relay_config = load(config)
     except RelayConfigError as exc:
-        return {"relays": [], "error": str(exc), "results": results, "quota": {},
-                "form": FlaskForm(), "paces": {}}
+        return {
+            "relays": [],
+            "error": str(exc),
+            "results": results,
+            "quota": {},
+            "form": FlaskForm(),
+            "paces": {},
+        }
     quota: dict = {}
     try:
-        quota = RelayPool(redis_connection(config), config["QUEUE_PREFIX"],
-                          relay_config).quota_left()
+        quota = RelayPool(
+            redis_connection(config), config["QUEUE_PREFIX"], relay_config
+        ).quota_left()
     except RedisError:
         error = error or "Redis 不可用：无法读取今日配额。"
-    return {"relays": relay_config.relays, "source": relay_config.source, "quota": quota,
-            "paces": relay_config.paces, "results": results, "error": error,
-            "form": FlaskForm()}
+    return {
+        "relays": relay_config.relays,
+        "source": relay_config.source,
+        "quota": quota,
+        "paces": relay_config.paces,
+        "results": results,
+        "error": error,
+        "form": FlaskForm(),
+    }
 
 
 @bp.get("/relays")
@@ -50,13 +63,15 @@ def relays_check():
 
     form = FlaskForm()
     if not form.validate_on_submit():
-        return render_template("staff/admin/relays.html",
-                               **_context(error="表单已过期，请重试。")), 400
+        return render_template(
+            "staff/admin/relays.html", **_context(error="表单已过期，请重试。")
+        ), 400
     name = request.form.get("name") or None
     try:
         results = check_from_config(current_app.config, [name] if name else None)
     except RelayConfigError as exc:
         return render_template("staff/admin/relays.html", **_context(error=str(exc))), 400
-    audit.record("relays.checked", name or "*",
-                 {r.relay: (r.failed_stage or "ok") for r in results})
+    audit.record(
+        "relays.checked", name or "*", {r.relay: (r.failed_stage or "ok") for r in results}
+    )
     return render_template("staff/admin/relays.html", **_context(results=results))

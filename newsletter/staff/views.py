@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 def _dummy_hash() -> str:
     """Checked against when the email is unknown, so both paths cost one hash check."""
     from werkzeug.security import generate_password_hash
+
     return generate_password_hash("no account has this password")
 
 
@@ -48,9 +49,9 @@ def _allowed(name: str, value: str) -> float:
     Redis being down lets the request through: the per-account lockout still holds."""
     config = current_app.config
     try:
-        limiter = RateLimiter.from_spec(redis_store.client(config),
-                                        f"{config['QUEUE_PREFIX']}:rl:{name.lower()}",
-                                        config[name])
+        limiter = RateLimiter.from_spec(
+            redis_store.client(config), f"{config['QUEUE_PREFIX']}:rl:{name.lower()}", config[name]
+        )
         decision = limiter.hit(value)
     except RateLimitUnavailable:
         log.warning("rate limiter unavailable; %s not limited", name)
@@ -90,8 +91,11 @@ def login():
         return render_template("staff/login.html", form=form), 401
     from werkzeug.security import check_password_hash
 
-    good = (user.check_password(form.password.data) if user is not None
-            else check_password_hash(_dummy_hash(), form.password.data) and False)
+    good = (
+        user.check_password(form.password.data)
+        if user is not None
+        else check_password_hash(_dummy_hash(), form.password.data) and False
+    )
     if good and user.active:
         lockout.succeeded(email, ip)
         user.failed_logins, user.locked_until = 0, None
@@ -120,17 +124,24 @@ def password_forgot():
     form = ForgotForm()
     if form.validate_on_submit():
         email = form.email.data.strip().lower()
-        wait = (_allowed("PASSWORD_RESET_RATE_PER_IP", request.remote_addr or "")
-                or _allowed("PASSWORD_RESET_RATE_PER_EMAIL", email))
+        wait = _allowed("PASSWORD_RESET_RATE_PER_IP", request.remote_addr or "") or _allowed(
+            "PASSWORD_RESET_RATE_PER_EMAIL", email
+        )
         if wait:
             return _too_many("staff/password_forgot.html", form, wait)
         sent = accounts.request_reset(db.session, email)
         audit.record("password.reset_requested", email, {"mailed": sent}, actor_email=email)
-        return render_template("staff/message.html", title=_("请查收邮件"), body=_(
-            "如果该邮箱有员工账号，我们已发送重设密码的链接，1 小时内有效。"
-            "没有收到？请检查垃圾邮件，或联系管理员。"))
+        return render_template(
+            "staff/message.html",
+            title=_("请查收邮件"),
+            body=_(
+                "如果该邮箱有员工账号，我们已发送重设密码的链接，1 小时内有效。"
+                "没有收到？请检查垃圾邮件，或联系管理员。"
+            ),
+        )
     return render_template("staff/password_forgot.html", form=form), (
-        400 if request.method == "POST" else 200)
+        400 if request.method == "POST" else 200
+    )
 
 
 @bp.route("/password/<token>", methods=["GET", "POST"])
@@ -139,8 +150,9 @@ def password_set(token: str):
     try:
         user, purpose = accounts.user_from_link(db.session, token)
     except accounts.AccountError as exc:
-        return render_template("staff/message.html", title=_("链接不可用"), body=str(exc),
-                               forgot=True), 400
+        return render_template(
+            "staff/message.html", title=_("链接不可用"), body=str(exc), forgot=True
+        ), 400
     form = PasswordSetForm()
     if form.validate_on_submit():
         try:
@@ -153,8 +165,7 @@ def password_set(token: str):
             flash(_("密码已设置，请用新密码登录。"), "success")
             return redirect(url_for("staff.login"))
     status = 400 if request.method == "POST" else 200
-    return render_template("staff/password_set.html", form=form, user=user,
-                           purpose=purpose), status
+    return render_template("staff/password_set.html", form=form, user=user, purpose=purpose), status
 
 
 @bp.route("/me", methods=["GET", "POST"])
@@ -180,4 +191,3 @@ def me():
         flash("；".join(form_errors(form)), "error")
     status = 400 if request.method == "POST" else 200
     return render_template("staff/me.html", form=form, user=user), status
-

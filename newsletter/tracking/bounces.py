@@ -30,14 +30,22 @@ from newsletter.delivery.classify import Classification, Verdict, classify_detec
 # What a report says about one recipient, as the intake and the reports name it
 # (TrackedEvent.bounce): the classifier's verdict in a word.
 HARD, SOFT, DELAY, MESSAGE, RELAY = "hard", "soft", "delay", "message", "relay"
-KLASS = {Verdict.HARD_BOUNCE: HARD, Verdict.SOFT_BOUNCE: SOFT, Verdict.TRANSIENT: DELAY,
-         Verdict.MESSAGE: MESSAGE, Verdict.RELAY: RELAY, Verdict.DELIVERED: None}
+KLASS = {
+    Verdict.HARD_BOUNCE: HARD,
+    Verdict.SOFT_BOUNCE: SOFT,
+    Verdict.TRANSIENT: DELAY,
+    Verdict.MESSAGE: MESSAGE,
+    Verdict.RELAY: RELAY,
+    Verdict.DELIVERED: None,
+}
 
 _MSGID_RE = re.compile(r"<[^<>\s]+@[^<>\s]+>")
 # Every message we send names its delivery in this header (the signed VERP address), so a
 # bounce that quotes the original headers is matched even when the envelope was fixed.
 REF_HEADER = "X-Newsletter-Bounce"
 _VERPISH_RE = re.compile(r"[\w.+-]+\+b[1-9][0-9]{0,11}-[0-9a-f]{10}@[\w.-]+", re.IGNORECASE)
+
+
 class BounceParseError(ValueError):
     """The message is not a report we can read; the text says what was wrong."""
 
@@ -48,7 +56,7 @@ class RecipientStatus:
     action: str
     status: str
     diagnostic: str
-    classification: Classification   # from the one classifier (delivery/classify.py)
+    classification: Classification  # from the one classifier (delivery/classify.py)
 
     @property
     def klass(self) -> str | None:
@@ -58,13 +66,13 @@ class RecipientStatus:
 
 @dataclass
 class Report:
-    kind: str                                   # "dsn", "arf" or "nonstandard"
+    kind: str  # "dsn", "arf" or "nonstandard"
     recipients: list[RecipientStatus] = field(default_factory=list)
-    feedback_type: str = ""                     # ARF only
-    original_rcpt: str = ""                     # ARF Original-Rcpt-To
-    message_ids: list[str] = field(default_factory=list)   # of the original message
-    addresses: list[str] = field(default_factory=list)     # where a VERP address may be
-    report_id: str = ""                         # the report's own Message-ID, for dedup
+    feedback_type: str = ""  # ARF only
+    original_rcpt: str = ""  # ARF Original-Rcpt-To
+    message_ids: list[str] = field(default_factory=list)  # of the original message
+    addresses: list[str] = field(default_factory=list)  # where a VERP address may be
+    report_id: str = ""  # the report's own Message-ID, for dedup
 
     @property
     def worst(self) -> RecipientStatus | None:
@@ -86,39 +94,59 @@ def parse(raw: bytes) -> Report:
         raise BounceParseError(f"not a report: Content-Type {msg.get_content_type()}")
     report_type = (msg.get_param("report-type") or "").lower()
     parts = list(msg.walk())
-    originals = [p for p in parts if p.get_content_type() in
-                 ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers")]
+    originals = [
+        p
+        for p in parts
+        if p.get_content_type()
+        in ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers")
+    ]
     original = _original_headers(originals[0]) if originals else None
     report_id = " ".join((msg.get("Message-ID") or "").split())[:200]
-    outer_addrs = [msg.get(h, "") for h in ("To", "Delivered-To", "X-Original-To",
-                                            "Envelope-To", "X-Envelope-To")]
-    orig_addrs = ([original.get(h, "") for h in ("Return-Path", "Sender", "X-Envelope-From",
-                                                 REF_HEADER)]
-                  if original is not None else [])
+    outer_addrs = [
+        msg.get(h, "")
+        for h in ("To", "Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To")
+    ]
+    orig_addrs = (
+        [original.get(h, "") for h in ("Return-Path", "Sender", "X-Envelope-From", REF_HEADER)]
+        if original is not None
+        else []
+    )
     message_ids = _MSGID_RE.findall(original.get("Message-ID", "")) if original is not None else []
 
     if report_type == "delivery-status":
-        status_part = next((p for p in parts
-                            if p.get_content_type() == "message/delivery-status"), None)
+        status_part = next(
+            (p for p in parts if p.get_content_type() == "message/delivery-status"), None
+        )
         if status_part is None:
             raise BounceParseError("delivery-status report without a message/delivery-status part")
         recipients = _recipients(status_part)
         if not recipients:
             raise BounceParseError("delivery-status part names no recipient with an Action")
-        return Report("dsn", recipients=recipients, message_ids=message_ids,
-                      addresses=[a for a in outer_addrs + orig_addrs if a], report_id=report_id)
+        return Report(
+            "dsn",
+            recipients=recipients,
+            message_ids=message_ids,
+            addresses=[a for a in outer_addrs + orig_addrs if a],
+            report_id=report_id,
+        )
     if report_type == "feedback-report":
-        fb_part = next((p for p in parts
-                        if p.get_content_type() == "message/feedback-report"), None)
+        fb_part = next(
+            (p for p in parts if p.get_content_type() == "message/feedback-report"), None
+        )
         fields = _feedback_fields(fb_part) if fb_part is not None else None
         if not fields or not fields.get("feedback-type"):
             raise BounceParseError("feedback report without a Feedback-Type")
         rcpt = fields.get("original-rcpt-to", "")
-        return Report("arf", feedback_type=fields["feedback-type"].strip().lower()[:32],
-                      original_rcpt=_strip_addr(rcpt), message_ids=message_ids,
-                      addresses=[a for a in outer_addrs + orig_addrs
-                                 + [fields.get("original-mail-from", "")] if a],
-                      report_id=report_id)
+        return Report(
+            "arf",
+            feedback_type=fields["feedback-type"].strip().lower()[:32],
+            original_rcpt=_strip_addr(rcpt),
+            message_ids=message_ids,
+            addresses=[
+                a for a in outer_addrs + orig_addrs + [fields.get("original-mail-from", "")] if a
+            ],
+            report_id=report_id,
+        )
     raise BounceParseError(f"unknown report-type {report_type!r}")
 
 
@@ -149,14 +177,21 @@ def parse_nonstandard(raw: bytes) -> Report:
     recipients = []
     for klass, found in ((HARD, permanent), (SOFT, temporary - permanent)):
         for addr in sorted(found):
-            addr = (addr.decode("utf-8", "replace") if isinstance(addr, bytes) else addr)
+            addr = addr.decode("utf-8", "replace") if isinstance(addr, bytes) else addr
             addr = _strip_addr(addr)
             if "@" in addr:
-                diagnostic = (f"non-standard bounce "
-                              f"({'permanent' if klass == HARD else 'temporary'})")
-                recipients.append(RecipientStatus(
-                    addr, "failed", "5.0.0" if klass == HARD else "4.0.0", diagnostic,
-                    classify_detected(klass == HARD, diagnostic)))
+                diagnostic = (
+                    f"non-standard bounce ({'permanent' if klass == HARD else 'temporary'})"
+                )
+                recipients.append(
+                    RecipientStatus(
+                        addr,
+                        "failed",
+                        "5.0.0" if klass == HARD else "4.0.0",
+                        diagnostic,
+                        classify_detected(klass == HARD, diagnostic),
+                    )
+                )
     if not recipients:
         raise BounceParseError("no bounce detector recognised the message")
     text = raw.decode("utf-8", "replace")
@@ -167,20 +202,23 @@ def parse_nonstandard(raw: bytes) -> Report:
                 text += "\n" + body.decode("utf-8", "replace")
     own_id = " ".join((msg.get("Message-ID") or "").split())
     ids = [m for m in dict.fromkeys(_MSGID_RE.findall(text)) if m != own_id]
-    return Report("nonstandard", recipients=recipients, message_ids=ids[:50],
-                  addresses=list(dict.fromkeys(_VERPISH_RE.findall(text)))[:20],
-                  report_id=own_id[:200])
+    return Report(
+        "nonstandard",
+        recipients=recipients,
+        message_ids=ids[:50],
+        addresses=list(dict.fromkeys(_VERPISH_RE.findall(text)))[:20],
+        report_id=own_id[:200],
+    )
 
 
 def _original_headers(part: Message) -> Message | None:
     payload = part.get_payload()
     if isinstance(payload, list):  # message/rfc822: already parsed
         return payload[0] if payload and isinstance(payload[0], Message) else None
-    if isinstance(payload, str):   # text/rfc822-headers: parse the text
+    if isinstance(payload, str):  # text/rfc822-headers: parse the text
         try:
             body = part.get_payload(decode=True) or b""
-            return HeaderParser(policy=policy.compat32).parsestr(
-                body.decode("utf-8", "replace"))
+            return HeaderParser(policy=policy.compat32).parsestr(body.decode("utf-8", "replace"))
         except (ValueError, LookupError, TypeError):
             return None
     return None
@@ -195,21 +233,32 @@ def _recipients(part: Message) -> list[RecipientStatus]:
         if not isinstance(block, Message):
             continue
         action = " ".join((block.get("Action") or "").split())
-        recipient = _strip_addr(block.get("Final-Recipient") or block.get("Original-Recipient")
-                                or "")
+        recipient = _strip_addr(
+            block.get("Final-Recipient") or block.get("Original-Recipient") or ""
+        )
         if not action or not recipient:
             continue
         status = " ".join((block.get("Status") or "").split())[:32]
         diagnostic = " ".join((block.get("Diagnostic-Code") or "").split())[:400]
-        out.append(RecipientStatus(recipient, action.lower(), status, diagnostic,
-                                   classify_dsn(action, status, diagnostic)))
+        out.append(
+            RecipientStatus(
+                recipient,
+                action.lower(),
+                status,
+                diagnostic,
+                classify_dsn(action, status, diagnostic),
+            )
+        )
     return out
 
 
 def _blocks_from_text(body: bytes) -> list[Message]:
     text = body.decode("utf-8", "replace").replace("\r\n", "\n")
-    return [HeaderParser(policy=policy.compat32).parsestr(chunk)
-            for chunk in re.split(r"\n\s*\n", text) if chunk.strip()]
+    return [
+        HeaderParser(policy=policy.compat32).parsestr(chunk)
+        for chunk in re.split(r"\n\s*\n", text)
+        if chunk.strip()
+    ]
 
 
 def _feedback_fields(part: Message) -> dict[str, str]:

@@ -18,8 +18,7 @@ tracking_cli = AppGroup("tracking", help="Open/click event buffer.")
 
 
 @bounces_cli.command("ingest")
-@click.argument("paths", nargs=-1, required=True,
-                type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--rcpt", default="", help="The envelope recipient (VERP address), if known.")
 def bounces_ingest(paths: tuple[Path, ...], rcpt: str) -> None:
     """Apply DSN/ARF messages stored as files (one message per file; '-' reads stdin)."""
@@ -41,17 +40,19 @@ def bounces_ingest(paths: tuple[Path, ...], rcpt: str) -> None:
             dropped += 1
             continue
         if len(raw) > limit:  # refused unread: a real DSN is a few KB (BOUNCE_MAX_BYTES)
-            click.echo(f"{path}: dropped: larger than BOUNCE_MAX_BYTES ({limit} bytes)",
-                       err=True)
+            click.echo(f"{path}: dropped: larger than BOUNCE_MAX_BYTES ({limit} bytes)", err=True)
             dropped += 1
             continue
-        result = ingest(db.session, raw, settings, envelope_rcpts=[rcpt] if rcpt else [],
-                        source=f"file {path}")
+        result = ingest(
+            db.session, raw, settings, envelope_rcpts=[rcpt] if rcpt else [], source=f"file {path}"
+        )
         dropped += result.outcome == "dropped"
-        click.echo(f"{path}: {result.outcome}"
-                   + (f" delivery {result.delivery_id}" if result.delivery_id else "")
-                   + (" (address suppressed)" if result.suppressed else "")
-                   + (f": {result.detail}" if result.detail else ""))
+        click.echo(
+            f"{path}: {result.outcome}"
+            + (f" delivery {result.delivery_id}" if result.delivery_id else "")
+            + (" (address suppressed)" if result.suppressed else "")
+            + (f": {result.detail}" if result.detail else "")
+        )
     if dropped:
         sys.exit(1)
 
@@ -75,8 +76,13 @@ def bounces_serve(host: str, port: int) -> None:
 
 
 @bounces_cli.command("poll")
-@click.option("--loop", "interval", type=float, default=0.0,
-              help="Keep polling every INTERVAL seconds (0: once and exit).")
+@click.option(
+    "--loop",
+    "interval",
+    type=float,
+    default=0.0,
+    help="Keep polling every INTERVAL seconds (0: once and exit).",
+)
 @click.option("--url", default=None, help="Mailbox URL (default: BOUNCE_MAILBOX_URL).")
 def bounces_poll(interval: float, url: str | None) -> None:
     """Read the bounce mailbox (IMAP/POP3): bounces, complaints, unsubscribe mail."""
@@ -96,8 +102,13 @@ def bounces_poll(interval: float, url: str | None) -> None:
 
 
 @tracking_cli.command("flush")
-@click.option("--loop", "interval", type=float, default=0.0,
-              help="Keep flushing every INTERVAL seconds (0: once and exit).")
+@click.option(
+    "--loop",
+    "interval",
+    type=float,
+    default=0.0,
+    help="Keep flushing every INTERVAL seconds (0: once and exit).",
+)
 def tracking_flush(interval: float) -> None:
     """Move buffered open/click events from Redis into the database."""
     from newsletter.tracking.jobs import flush_job

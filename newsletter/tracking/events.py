@@ -75,12 +75,29 @@ def _in_apple_net(addr: str | None) -> bool:
         return False
 
 
-def record(redis: Redis, key: str, kind: str, send_id: int, delivery_id: int,
-           link_n: int = 0, bot: str = "") -> str:
+def record(
+    redis: Redis,
+    key: str,
+    kind: str,
+    send_id: int,
+    delivery_id: int,
+    link_n: int = 0,
+    bot: str = "",
+) -> str:
     """Append one event to the stream; returns its id. The only work the endpoints do."""
     event_id = os.urandom(12).hex()
-    redis.xadd(key, {"i": event_id, "k": kind, "s": send_id, "d": delivery_id, "n": link_n,
-                     "t": f"{time.time():.3f}", "b": bot})
+    redis.xadd(
+        key,
+        {
+            "i": event_id,
+            "k": kind,
+            "s": send_id,
+            "d": delivery_id,
+            "n": link_n,
+            "t": f"{time.time():.3f}",
+            "b": bot,
+        },
+    )
     return event_id
 
 
@@ -104,8 +121,14 @@ def _ensure_group(redis: Redis, key: str) -> None:
             raise
 
 
-def flush(session: Session, redis: Redis, settings: TrackingSettings, *, batch: int = 500,
-          limit: int | None = None) -> FlushResult:
+def flush(
+    session: Session,
+    redis: Redis,
+    settings: TrackingSettings,
+    *,
+    batch: int = 500,
+    limit: int | None = None,
+) -> FlushResult:
     """Move events from the stream into DeliveryEvent rows, `batch` at a time.
 
     Pending entries (left by a flush that died) come first, then new ones. Stops when the
@@ -142,10 +165,15 @@ def _decode(fields: dict | None) -> dict | None:
         event_id = f["i"]
         if not re.fullmatch(r"[0-9a-f]{8,64}", event_id):
             return None
-        return {"key": event_id, "kind": kind, "send_id": int(f["s"]),
-                "delivery_id": int(f["d"]), "link_n": int(f.get("n") or 0) or None,
-                "at": dt.datetime.fromtimestamp(float(f["t"]), dt.UTC).replace(tzinfo=None),
-                "bot": f.get("b", "")[:32]}
+        return {
+            "key": event_id,
+            "kind": kind,
+            "send_id": int(f["s"]),
+            "delivery_id": int(f["d"]),
+            "link_n": int(f.get("n") or 0) or None,
+            "at": dt.datetime.fromtimestamp(float(f["t"]), dt.UTC).replace(tzinfo=None),
+            "bot": f.get("b", "")[:32],
+        }
     except (KeyError, ValueError, UnicodeDecodeError, OverflowError, OSError):
         return None
 
@@ -184,11 +212,18 @@ def _insert(session: Session, settings: TrackingSettings, events: list[dict]):
             fresh.setdefault(e["key"], e)
     duplicates = len(events) - len(fresh)
     ids = {e["delivery_id"] for e in fresh.values()}
-    deliveries = {row.id: row for row in session.execute(
-        select(Delivery.id, Delivery.send_id, Delivery.sent_at, Subscriber.tracking_opt_out)
-        .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
-        .where(Delivery.id.in_(ids))
-    )} if ids else {}
+    deliveries = (
+        {
+            row.id: row
+            for row in session.execute(
+                select(Delivery.id, Delivery.send_id, Delivery.sent_at, Subscriber.tracking_opt_out)
+                .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
+                .where(Delivery.id.in_(ids))
+            )
+        }
+        if ids
+        else {}
+    )
     pairs = []
     dropped = 0
     for e in fresh.values():
@@ -197,20 +232,39 @@ def _insert(session: Session, settings: TrackingSettings, events: list[dict]):
             dropped += 1  # gone, mismatched, or the reader asked not to be tracked
             continue
         bot = e["bot"]
-        if (not bot and e["kind"] == EventKind.CLICKED and d.sent_at is not None
-                and (e["at"] - d.sent_at).total_seconds() < settings.bot_click_seconds):
+        if (
+            not bot
+            and e["kind"] == EventKind.CLICKED
+            and d.sent_at is not None
+            and (e["at"] - d.sent_at).total_seconds() < settings.bot_click_seconds
+        ):
             bot = "fast-click"  # no person clicks within seconds of the mail arriving
-        detail = "; ".join(p for p in (f"link={e['link_n']}" if e["link_n"] else "",
-                                       f"bot={bot}" if bot else "") if p)
-        event = DeliveryEvent(delivery_id=e["delivery_id"], kind=e["kind"], detail=detail,
-                              created_at=e["at"])
+        detail = "; ".join(
+            p
+            for p in (f"link={e['link_n']}" if e["link_n"] else "", f"bot={bot}" if bot else "")
+            if p
+        )
+        event = DeliveryEvent(
+            delivery_id=e["delivery_id"], kind=e["kind"], detail=detail, created_at=e["at"]
+        )
         pairs.append((e, event, bot))
     session.add_all([event for _, event, _ in pairs])
     session.flush()  # assigns the DeliveryEvent ids
-    session.add_all([TrackedEvent(key=e["key"], event_id=event.id, send_id=e["send_id"],
-                                  delivery_id=e["delivery_id"], kind=e["kind"],
-                                  link_n=e["link_n"], bot=bot, created_at=e["at"])
-                     for e, event, bot in pairs])
+    session.add_all(
+        [
+            TrackedEvent(
+                key=e["key"],
+                event_id=event.id,
+                send_id=e["send_id"],
+                delivery_id=e["delivery_id"],
+                kind=e["kind"],
+                link_n=e["link_n"],
+                bot=bot,
+                created_at=e["at"],
+            )
+            for e, event, bot in pairs
+        ]
+    )
     session.commit()
     return len(pairs), duplicates, dropped
 

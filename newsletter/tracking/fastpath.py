@@ -84,5 +84,12 @@ class TrackingFastPath:
         return "302 FOUND", [*_REDIRECT_HEADERS[secure], ("Location", location)], b""
 
     def _record(self, environ, kind: str, ids, n: int) -> None:
-        views.record(self.app, kind, ids, n, "GET", environ.get("HTTP_USER_AGENT"),
-                     environ.get("REMOTE_ADDR"))
+        views.record(
+            self.app,
+            kind,
+            ids,
+            n,
+            "GET",
+            environ.get("HTTP_USER_AGENT"),
+            environ.get("REMOTE_ADDR"),
+        )

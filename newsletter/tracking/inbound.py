@@ -63,8 +63,7 @@ class BounceHandler:
             self._parsers = asyncio.Semaphore(PARSERS)
         try:
             async with self._parsers:
-                result = await loop.run_in_executor(None, self._apply, raw,
-                                                    list(envelope.rcpt_tos))
+                result = await loop.run_in_executor(None, self._apply, raw, list(envelope.rcpt_tos))
         except Exception:
             log.exception("bounce intake failed; asking the sender to retry")
             return "451 4.3.0 Temporary failure, try again later"

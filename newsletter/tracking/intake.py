@@ -55,8 +55,14 @@ class IngestResult:
     suppressed: bool = False
 
 
-def ingest(session: Session, raw: bytes, settings: TrackingSettings, *,
-           envelope_rcpts: list[str] | tuple[str, ...] = (), source: str = "") -> IngestResult:
+def ingest(
+    session: Session,
+    raw: bytes,
+    settings: TrackingSettings,
+    *,
+    envelope_rcpts: list[str] | tuple[str, ...] = (),
+    source: str = "",
+) -> IngestResult:
     """Apply one DSN or ARF message. Never raises for bad input: returns outcome 'dropped'."""
     try:
         report = parse_any(raw)
@@ -72,13 +78,15 @@ def ingest(session: Session, raw: bytes, settings: TrackingSettings, *,
         # Heuristic detectors: only a failure of the very address we mailed counts.
         report.recipients = [r for r in report.recipients if r.recipient == delivery.email]
         if not report.recipients:
-            return IngestResult("dropped", delivery.id,
-                                "the bounce names other addresses than the delivery's")
+            return IngestResult(
+                "dropped", delivery.id, "the bounce names other addresses than the delivery's"
+            )
     return apply_report(session, settings, report, delivery, raw)
 
 
-def apply_report(session: Session, settings: TrackingSettings, report: Report,
-                 delivery: Delivery, raw: bytes) -> IngestResult:
+def apply_report(
+    session: Session, settings: TrackingSettings, report: Report, delivery: Delivery, raw: bytes
+) -> IngestResult:
     """A parsed report (a DSN, an ARF, or a provider's event made into one) applied to the
     delivery it names; idempotent by the report's id (or, without one, its bytes)."""
     if report.kind == "arf":
@@ -92,13 +100,19 @@ def latest_delivery_to(session: Session, email: str, *, days: int = 30) -> Deliv
     import datetime as dt
 
     return session.scalar(
-        select(Delivery).where(Delivery.email == email.strip().lower(),
-                               Delivery.sent_at >= utcnow() - dt.timedelta(days=days))
-        .order_by(Delivery.sent_at.desc()).limit(1))
+        select(Delivery)
+        .where(
+            Delivery.email == email.strip().lower(),
+            Delivery.sent_at >= utcnow() - dt.timedelta(days=days),
+        )
+        .order_by(Delivery.sent_at.desc())
+        .limit(1)
+    )
 
 
-def find_delivery(session: Session, settings: TrackingSettings, report: Report,
-                  envelope_rcpts=()) -> Delivery | None:
+def find_delivery(
+    session: Session, settings: TrackingSettings, report: Report, envelope_rcpts=()
+) -> Delivery | None:
     for address in [*envelope_rcpts, *report.addresses]:
         delivery_id = signing.read_verp(settings.secret_key, address)
         if delivery_id is not None:
@@ -117,15 +131,25 @@ def _key(kind: str, delivery_id: int, what: str, report: Report, raw: bytes) -> 
     return hashlib.sha256(f"{kind}|{delivery_id}|{what}|{origin}".encode()).hexdigest()[:40]
 
 
-def _record(session: Session, delivery: Delivery, kind: str, detail: str, key: str,
-            bounce: str = "") -> None:
-    event = DeliveryEvent(delivery_id=delivery.id, kind=kind, detail=detail[:500],
-                          created_at=utcnow())
+def _record(
+    session: Session, delivery: Delivery, kind: str, detail: str, key: str, bounce: str = ""
+) -> None:
+    event = DeliveryEvent(
+        delivery_id=delivery.id, kind=kind, detail=detail[:500], created_at=utcnow()
+    )
     session.add(event)
     session.flush()
-    session.add(TrackedEvent(key=key, event_id=event.id, send_id=delivery.send_id,
-                             delivery_id=delivery.id, kind=kind, bounce=bounce,
-                             created_at=event.created_at))
+    session.add(
+        TrackedEvent(
+            key=key,
+            event_id=event.id,
+            send_id=delivery.send_id,
+            delivery_id=delivery.id,
+            kind=kind,
+            bounce=bounce,
+            created_at=event.created_at,
+        )
+    )
 
 
 def _seen(session: Session, key: str) -> bool:
@@ -152,24 +176,39 @@ def _bounce(session, settings, report: Report, delivery: Delivery, raw: bytes) -
             delivery.last_error = detail[:500]
         session.commit()
         if delivery.subscriber_id is not None:
-            _suppress(session, delivery, SuppressionReason.BOUNCED, detail,
-                      worst.classification.verdict)
+            _suppress(
+                session, delivery, SuppressionReason.BOUNCED, detail, worst.classification.verdict
+            )
             result.suppressed = True
         return result
     session.commit()
     weeks = settings.soft_bounce_weeks
-    if (worst.klass == SOFT and delivery.subscriber_id is not None
-            and soft_bounce_streak(session, delivery.email, weeks)):
-        _suppress(session, delivery, SuppressionReason.BOUNCED,
-                  f"soft bounces {weeks} weeks in a row", "soft_streak")
+    if (
+        worst.klass == SOFT
+        and delivery.subscriber_id is not None
+        and soft_bounce_streak(session, delivery.email, weeks)
+    ):
+        _suppress(
+            session,
+            delivery,
+            SuppressionReason.BOUNCED,
+            f"soft bounces {weeks} weeks in a row",
+            "soft_streak",
+        )
         result.suppressed = True
     return result
 
 
-def _suppress(session: Session, delivery: Delivery, reason: str, detail: str,
-              verdict: str) -> None:
-    suppress_subscriber(session, delivery.email, reason, detail, verdict=verdict,
-                        send_id=delivery.send_id, delivery_id=delivery.id)
+def _suppress(session: Session, delivery: Delivery, reason: str, detail: str, verdict: str) -> None:
+    suppress_subscriber(
+        session,
+        delivery.email,
+        reason,
+        detail,
+        verdict=verdict,
+        send_id=delivery.send_id,
+        delivery_id=delivery.id,
+    )
 
 
 def soft_bounce_streak(session: Session, email: str, weeks: int) -> bool:
@@ -180,15 +219,24 @@ def soft_bounce_streak(session: Session, email: str, weeks: int) -> bool:
     if weeks <= 0:
         return False
     # Only the reader's own mailbox counts: refusals of the message or of our sender do not.
-    bounced = exists(select(TrackedEvent.key).where(
-        TrackedEvent.delivery_id == Delivery.id, TrackedEvent.kind == EventKind.BOUNCED,
-        TrackedEvent.bounce.in_([HARD, SOFT])))
+    bounced = exists(
+        select(TrackedEvent.key).where(
+            TrackedEvent.delivery_id == Delivery.id,
+            TrackedEvent.kind == EventKind.BOUNCED,
+            TrackedEvent.bounce.in_([HARD, SOFT]),
+        )
+    )
     rows = session.execute(
         select(Send.created_at, bounced)
-        .select_from(Delivery).join(Send, Send.id == Delivery.send_id)
-        .where(Delivery.email == email.lower(), Send.is_test.is_(False),
-               Delivery.state.in_([DeliveryState.SENT, DeliveryState.BOUNCED]))
-        .order_by(Send.created_at.desc()).limit(weeks * 5)
+        .select_from(Delivery)
+        .join(Send, Send.id == Delivery.send_id)
+        .where(
+            Delivery.email == email.lower(),
+            Send.is_test.is_(False),
+            Delivery.state.in_([DeliveryState.SENT, DeliveryState.BOUNCED]),
+        )
+        .order_by(Send.created_at.desc())
+        .limit(weeks * 5)
     ).all()
     per_week: dict[tuple[int, int], bool] = {}
     for created_at, had_bounce in rows:
@@ -223,12 +271,20 @@ def record_unsubscribe(session: Session, subscriber_id: int, *, days: int = 60) 
     import datetime as dt
 
     delivery_id = session.scalar(
-        select(Delivery.id).where(Delivery.subscriber_id == subscriber_id,
-                                  Delivery.sent_at >= utcnow() - dt.timedelta(days=days))
-        .order_by(Delivery.sent_at.desc()).limit(1))
+        select(Delivery.id)
+        .where(
+            Delivery.subscriber_id == subscriber_id,
+            Delivery.sent_at >= utcnow() - dt.timedelta(days=days),
+        )
+        .order_by(Delivery.sent_at.desc())
+        .limit(1)
+    )
     if delivery_id is not None:
-        session.add(DeliveryEvent(delivery_id=delivery_id, kind=EventKind.UNSUBSCRIBED,
-                                  detail="", created_at=utcnow()))
+        session.add(
+            DeliveryEvent(
+                delivery_id=delivery_id, kind=EventKind.UNSUBSCRIBED, detail="", created_at=utcnow()
+            )
+        )
     return delivery_id
 
 

@@ -59,8 +59,7 @@ def poll_mailbox_job(url: str | None = None) -> dict:
     app = current_app._get_current_object() if has_app_context() else delivery_jobs._job_app()
     with app.app_context():
         settings = MailboxSettings.from_config(app.config, url)
-        lock = redis_for(app).lock(f"{app.config['QUEUE_PREFIX']}"
-                                   f":mailbox-lock", timeout=600)
+        lock = redis_for(app).lock(f"{app.config['QUEUE_PREFIX']}:mailbox-lock", timeout=600)
         if not lock.acquire(blocking=True, blocking_timeout=10):
             return {"skipped": "another poll is running"}
         try:

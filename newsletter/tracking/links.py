@@ -55,6 +55,7 @@ def _settings(config) -> TrackingSettings:
 
 # --- per-recipient URLs ---------------------------------------------------------------
 
+
 def open_pixel_url(config, send_id: int, delivery_id: int) -> str:
     """The signed pixel URL of one delivery; "" when tracking is off globally."""
     s = _settings(config)
@@ -95,8 +96,11 @@ _STRIP_TAGS_RE = re.compile(r"<[^>]*>")
 
 
 def _trackable(url: str) -> bool:
-    return (url.lower().startswith(("http://", "https://")) and "{{" not in url
-            and not any(c.isspace() or ord(c) < 32 for c in url))
+    return (
+        url.lower().startswith(("http://", "https://"))
+        and "{{" not in url
+        and not any(c.isspace() or ord(c) < 32 for c in url)
+    )
 
 
 def _text_until(html: str, start: int, closing: str) -> str:
@@ -133,7 +137,8 @@ def rewrite_links(html: str, links: list[dict] | None = None) -> tuple[str, list
         if ident and _ARTICLE_ID_RE.match(ident.group(1)):
             article, title = ident.group(1), _text_until(html, m.end(), f"</{name}>")
         elif (ident and not _ARTICLE_ID_RE.match(ident.group(1))) or (
-                css and "back" in css.group(1).split()):
+            css and "back" in css.group(1).split()
+        ):
             article = None  # a section heading, the table of contents, "返回目录"
         if name != "a":
             continue
@@ -151,9 +156,11 @@ def rewrite_links(html: str, links: list[dict] | None = None) -> tuple[str, list
             table.append({"n": next_n, "url": url, "article": article, "label": label})
             next_n += 1
         quote = '"' if href.group(2) is not None else "'"
-        new_attrs = (attrs[:href.start()] + f"{href.group(1)}{quote}{CLICK_TOKEN}/{known[key]}"
-                     f"{quote}" + attrs[href.end():])
-        out.append(html[last:m.start()])
+        new_attrs = (
+            attrs[: href.start()] + f"{href.group(1)}{quote}{CLICK_TOKEN}/{known[key]}"
+            f"{quote}" + attrs[href.end() :]
+        )
+        out.append(html[last : m.start()])
         out.append(f"<{name}{new_attrs}>")
         last = m.end()
     out.append(html[last:])
@@ -163,8 +170,15 @@ def rewrite_links(html: str, links: list[dict] | None = None) -> tuple[str, list
 def store_links(session: Session, send_id: int, links: list[dict]) -> None:
     """Write the send's link table (in the caller's transaction: create_send commits)."""
     for row in links:
-        session.add(TrackedLink(send_id=send_id, n=row["n"], url=row["url"],
-                                article=row["article"], label=(row.get("label") or "")[:300]))
+        session.add(
+            TrackedLink(
+                send_id=send_id,
+                n=row["n"],
+                url=row["url"],
+                article=row["article"],
+                label=(row.get("label") or "")[:300],
+            )
+        )
 
 
 class LinkCache:
@@ -184,9 +198,11 @@ class LinkCache:
     def url(self, session: Session, send_id: int, n: int) -> str | None:
         table = self._tables.get(send_id)
         if table is None:
-            table = dict(session.execute(
-                select(TrackedLink.n, TrackedLink.url).where(TrackedLink.send_id == send_id)
-            ).all())
+            table = dict(
+                session.execute(
+                    select(TrackedLink.n, TrackedLink.url).where(TrackedLink.send_id == send_id)
+                ).all()
+            )
             if not table:
                 return None  # do not cache: the send may not exist yet in this process' view
             self._tables[send_id] = table

@@ -82,13 +82,21 @@ def parse_url(url: str) -> MailboxUrl:
         raise MailboxError(f"mailbox URL is malformed: {exc}") from exc
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS:
-        raise MailboxError(f"mailbox URL scheme must be one of {', '.join(DEFAULT_PORTS)}, "
-                           f"not {scheme or '(none)'!r}")
+        raise MailboxError(
+            f"mailbox URL scheme must be one of {', '.join(DEFAULT_PORTS)}, "
+            f"not {scheme or '(none)'!r}"
+        )
     if not parts.hostname or not parts.username:
         raise MailboxError("mailbox URL needs a user and a host: scheme://user:pass@host")
     folder = unquote(parts.path.lstrip("/")) or "INBOX"
-    return MailboxUrl(scheme, parts.hostname, port or DEFAULT_PORTS[scheme],
-                      unquote(parts.username), unquote(parts.password or ""), folder)
+    return MailboxUrl(
+        scheme,
+        parts.hostname,
+        port or DEFAULT_PORTS[scheme],
+        unquote(parts.username),
+        unquote(parts.password or ""),
+        folder,
+    )
 
 
 @dataclass(frozen=True)
@@ -107,11 +115,15 @@ class MailboxSettings:
         raw = url if url is not None else config["BOUNCE_MAILBOX_URL"]
         if not raw:
             raise MailboxError("BOUNCE_MAILBOX_URL is not set")
-        return cls(parse_url(raw), ca_file=config["BOUNCE_MAILBOX_CA_FILE"],
-                   done_folder=config["BOUNCE_MAILBOX_FOLDER"] or "Processed",
-                   limit=config["BOUNCE_POLL_LIMIT"], timeout=config["SMTP_TIMEOUT"],
-                   unsubscribe_address=parseaddr(config["UNSUBSCRIBE_MAILTO"])[1].lower(),
-                   max_bytes=config["BOUNCE_MAX_BYTES"])
+        return cls(
+            parse_url(raw),
+            ca_file=config["BOUNCE_MAILBOX_CA_FILE"],
+            done_folder=config["BOUNCE_MAILBOX_FOLDER"] or "Processed",
+            limit=config["BOUNCE_POLL_LIMIT"],
+            timeout=config["SMTP_TIMEOUT"],
+            unsubscribe_address=parseaddr(config["UNSUBSCRIBE_MAILTO"])[1].lower(),
+            max_bytes=config["BOUNCE_MAX_BYTES"],
+        )
 
 
 def tls_context(ca_file: str = "") -> ssl.SSLContext:
@@ -123,6 +135,7 @@ def tls_context(ca_file: str = "") -> ssl.SSLContext:
 
 
 # --- the two protocols ----------------------------------------------------------------
+
 
 class ImapBox:
     """IMAP: read the folder, move what was handled to the done folder."""
@@ -167,8 +180,9 @@ class ImapBox:
             if typ == "OK":
                 self.conn.uid("STORE", uid, "+FLAGS", "(\\Deleted)")
         if typ != "OK":
-            raise MailboxError(f"cannot file message {uid} into {self.s.done_folder!r}: "
-                               f"{_text(data)}")
+            raise MailboxError(
+                f"cannot file message {uid} into {self.s.done_folder!r}: {_text(data)}"
+            )
 
     def __exit__(self, *exc) -> None:
         if self.conn is None:
@@ -224,8 +238,10 @@ def open_mailbox(settings: MailboxSettings) -> ImapBox | Pop3Box:
 
 # --- what one message means --------------------------------------------------------------
 
-def handle_message(session: Session, raw: bytes, tracking: TrackingSettings,
-                   unsubscribe_address: str = "") -> str:
+
+def handle_message(
+    session: Session, raw: bytes, tracking: TrackingSettings, unsubscribe_address: str = ""
+) -> str:
     """Apply one message from the mailbox; returns the outcome (idempotent)."""
     msg = email.message_from_bytes(raw, policy=policy.compat32)
     if _is_unsubscribe_request(msg, tracking, unsubscribe_address):
@@ -245,8 +261,11 @@ def _is_unsubscribe_request(msg: Message, tracking: TrackingSettings, address: s
 
 
 def _recipients(msg: Message) -> set[str]:
-    values = [str(v) for h in ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To")
-              for v in msg.get_all(h, [])]
+    values = [
+        str(v)
+        for h in ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To")
+        for v in msg.get_all(h, [])
+    ]
     return {a.lower() for _, a in getaddresses(values) if a}
 
 
@@ -281,6 +300,7 @@ def unsubscribe_from_mail(session: Session, msg: Message, tracking: TrackingSett
 
 # --- one poll -------------------------------------------------------------------------
 
+
 def poll(session: Session, settings: MailboxSettings, tracking: TrackingSettings) -> dict:
     """Read the mailbox once; returns the outcome counts (and `errors`: left for next time)."""
     counts: Counter[str] = Counter()
@@ -288,8 +308,11 @@ def poll(session: Session, settings: MailboxSettings, tracking: TrackingSettings
         with open_mailbox(settings) as box:
             for uid, raw in box.messages():
                 if len(raw) > settings.max_bytes:  # the same cap as every bounce intake edge
-                    log.warning("mailbox: message %s of %d bytes not parsed (BOUNCE_MAX_BYTES)",
-                                uid, len(raw))
+                    log.warning(
+                        "mailbox: message %s of %d bytes not parsed (BOUNCE_MAX_BYTES)",
+                        uid,
+                        len(raw),
+                    )
                     counts["too_large"] += 1
                     box.file(uid, matched=False)
                     continue
@@ -303,8 +326,10 @@ def poll(session: Session, settings: MailboxSettings, tracking: TrackingSettings
                 counts[outcome] += 1
                 box.file(uid, matched=outcome not in {"dropped"})
     except ssl.SSLCertVerificationError as exc:
-        raise MailboxError(f"{settings.url}: certificate not trusted ({exc.verify_message}); "
-                           f"set BOUNCE_MAILBOX_CA_FILE for a private CA") from exc
+        raise MailboxError(
+            f"{settings.url}: certificate not trusted ({exc.verify_message}); "
+            f"set BOUNCE_MAILBOX_CA_FILE for a private CA"
+        ) from exc
     except (imaplib.IMAP4.error, poplib.error_proto) as exc:
         raise MailboxError(f"{settings.url}: {_text([exc.args[0] if exc.args else exc])}") from exc
     except OSError as exc:
@@ -318,5 +343,8 @@ def _quote(folder: str) -> str:
 
 def _text(data) -> str:
     items = data if isinstance(data, (list, tuple)) else [data]
-    return " ".join(d.decode("utf-8", "replace") if isinstance(d, bytes) else str(d)
-                    for d in items if d is not None)[:300]
+    return " ".join(
+        d.decode("utf-8", "replace") if isinstance(d, bytes) else str(d)
+        for d in items
+        if d is not None
+    )[:300]

@@ -39,11 +39,12 @@ class TrackedEvent(Model):
     # The event's own id (made where it was observed): inserting it twice is refused.
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     event_id: Mapped[int] = mapped_column(
-        ForeignKey("delivery_events.id", ondelete="CASCADE"), index=True)
+        ForeignKey("delivery_events.id", ondelete="CASCADE"), index=True
+    )
     send_id: Mapped[int] = mapped_column(ForeignKey("sends.id", ondelete="CASCADE"))
     delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(16))
     link_n: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    bot: Mapped[str] = mapped_column(String(32), default="")      # why it is not a reader
-    bounce: Mapped[str] = mapped_column(String(8), default="")    # hard / soft / delay
+    bot: Mapped[str] = mapped_column(String(32), default="")  # why it is not a reader
+    bounce: Mapped[str] = mapped_column(String(8), default="")  # hard / soft / delay
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

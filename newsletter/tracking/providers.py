@@ -44,7 +44,7 @@ class EventError(ValueError):
 @dataclass
 class ProviderEvent:
     provider: str
-    kind: str              # bounce | complaint | unsubscribe | delivered
+    kind: str  # bounce | complaint | unsubscribe | delivered
     recipient: str
     report: Report | None  # for bounce / complaint
     event_id: str
@@ -63,27 +63,50 @@ def _references(*texts: str) -> tuple[list[str], list[str]]:
     return _MSGID_RE.findall(blob), _VERPISH_RE.findall(blob)
 
 
-def _bounce(provider: str, event_id: str, rcpt: str, status: str, diagnostic: str,
-            refs: tuple[list[str], list[str]]) -> ProviderEvent:
+def _bounce(
+    provider: str,
+    event_id: str,
+    rcpt: str,
+    status: str,
+    diagnostic: str,
+    refs: tuple[list[str], list[str]],
+) -> ProviderEvent:
     action = "failed"
-    recipient = RecipientStatus(rcpt, action, status, diagnostic[:400],
-                                classify_dsn(action, status, diagnostic))  # the one classifier
-    report = Report("dsn", recipients=[recipient], message_ids=refs[0], addresses=refs[1],
-                    report_id=f"{provider}:{event_id}")
+    recipient = RecipientStatus(
+        rcpt, action, status, diagnostic[:400], classify_dsn(action, status, diagnostic)
+    )  # the one classifier
+    report = Report(
+        "dsn",
+        recipients=[recipient],
+        message_ids=refs[0],
+        addresses=refs[1],
+        report_id=f"{provider}:{event_id}",
+    )
     return ProviderEvent(provider, "bounce", rcpt, report, event_id)
 
 
 def _complaint(provider: str, event_id: str, rcpt: str, refs) -> ProviderEvent:
-    report = Report("arf", feedback_type="abuse", original_rcpt=rcpt, message_ids=refs[0],
-                    addresses=refs[1], report_id=f"{provider}:{event_id}")
+    report = Report(
+        "arf",
+        feedback_type="abuse",
+        original_rcpt=rcpt,
+        message_ids=refs[0],
+        addresses=refs[1],
+        report_id=f"{provider}:{event_id}",
+    )
     return ProviderEvent(provider, "complaint", rcpt, report, event_id)
 
 
 # --- DirectMail ---------------------------------------------------------------------------
 
 # failed_type values that mean the mailbox or its domain does not exist.
-_DM_GONE = {"smtpnxbox": "5.1.1", "smtpnxdomain": "5.1.2", "nxbox": "5.1.1",
-            "nxdomain": "5.1.2", "invalidaddress": "5.1.3"}
+_DM_GONE = {
+    "smtpnxbox": "5.1.1",
+    "smtpnxdomain": "5.1.2",
+    "nxbox": "5.1.1",
+    "nxdomain": "5.1.2",
+    "invalidaddress": "5.1.3",
+}
 
 
 def directmail(body: bytes, signature: str, secret: str) -> list[ProviderEvent]:
@@ -113,11 +136,19 @@ def _directmail_one(n: int, item) -> ProviderEvent:
     if kind == "dm:Deliver:Fail":
         failed = str(data.get("failed_type") or "").lower()
         code = str(data.get("err_code") or "")
-        status = (_DM_GONE.get(failed) or _status_in(str(data.get("err_msg") or ""))
-                  or (f"{code[0]}.0.0" if code[:1] in ("4", "5") else "5.0.0"))
-        return _bounce("directmail", event_id, rcpt, status,
-                       f"{code} {data.get('err_msg') or ''} ({data.get('failed_type') or '-'})",
-                       refs)
+        status = (
+            _DM_GONE.get(failed)
+            or _status_in(str(data.get("err_msg") or ""))
+            or (f"{code[0]}.0.0" if code[:1] in ("4", "5") else "5.0.0")
+        )
+        return _bounce(
+            "directmail",
+            event_id,
+            rcpt,
+            status,
+            f"{code} {data.get('err_msg') or ''} ({data.get('failed_type') or '-'})",
+            refs,
+        )
     if kind == "dm:Feedback:FblReport":
         return _complaint("directmail", event_id, rcpt, refs)
     if kind == "dm:Feedback:UnSubscribe":
@@ -128,6 +159,7 @@ def _directmail_one(n: int, item) -> ProviderEvent:
 
 
 # --- SendCloud ----------------------------------------------------------------------------
+
 
 def sendcloud(form: dict[str, str], key: str, now: float | None = None) -> ProviderEvent:
     timestamp, token = form.get("timestamp", ""), form.get("token", "")
@@ -143,14 +175,16 @@ def sendcloud(form: dict[str, str], key: str, now: float | None = None) -> Provi
     if "@" not in rcpt:
         raise EventError("recipient is not an address")
     event_id = f"{form.get('emailId') or form.get('messageId') or ''}:{event}:{token}"[:200]
-    refs = _references(form.get("userHeaders", ""), form.get("messageId", ""),
-                       form.get("message_id", ""))
+    refs = _references(
+        form.get("userHeaders", ""), form.get("messageId", ""), form.get("message_id", "")
+    )
     detail = f"{form.get('subStat', '')} {form.get('subStatDesc', '')} {form.get('message', '')}"
     if event == "invalid":  # SendCloud: the address does not exist / is invalid
         return _bounce("sendcloud", event_id, rcpt, "5.1.1", detail.strip(), refs)
     if event == "soft_bounce":  # refused by the receiving server: not the mailbox itself
-        return _bounce("sendcloud", event_id, rcpt, _status_in(detail) or "4.0.0",
-                       detail.strip(), refs)
+        return _bounce(
+            "sendcloud", event_id, rcpt, _status_in(detail) or "4.0.0", detail.strip(), refs
+        )
     if event == "report_spam":
         return _complaint("sendcloud", event_id, rcpt, refs)
     if event == "unsubscribe":
@@ -167,6 +201,7 @@ def _status_in(text: str) -> str | None:
 
 # --- applying an event ------------------------------------------------------------------
 
+
 def apply_event(session, settings, event: ProviderEvent) -> dict:
     """The event through the bounce intake (or the unsubscribe service); idempotent."""
     from newsletter.tracking.intake import apply_report, find_delivery, latest_delivery_to
@@ -182,10 +217,14 @@ def apply_event(session, settings, event: ProviderEvent) -> dict:
     if event.kind == "unsubscribe":
         from subscribers.service import unsubscribe_by_id
 
-        done = delivery.subscriber_id is not None and unsubscribe_by_id(session,
-                                                                         delivery.subscriber_id)
+        done = delivery.subscriber_id is not None and unsubscribe_by_id(
+            session, delivery.subscriber_id
+        )
         return {"outcome": "unsubscribed" if done else "ignored", "delivery_id": delivery.id}
-    result = apply_report(session, settings, event.report, delivery,
-                          event.event_id.encode())
-    return {"outcome": result.outcome, "delivery_id": result.delivery_id,
-            "detail": result.detail, "suppressed": result.suppressed}
+    result = apply_report(session, settings, event.report, delivery, event.event_id.encode())
+    return {
+        "outcome": result.outcome,
+        "delivery_id": result.delivery_id,
+        "detail": result.detail,
+        "suppressed": result.suppressed,
+    }

@@ -69,8 +69,9 @@ class Recorder:
             self._start()
         # A random prefix per process and a counter: unique ids without a syscall each.
         event_id = f"{self._id_prefix}{next(self._counter):012x}"
-        self._buffer.append((event_id, kind, send_id, delivery_id, link_n,
-                             f"{time.time():.3f}", bot))
+        self._buffer.append(
+            (event_id, kind, send_id, delivery_id, link_n, f"{time.time():.3f}", bot)
+        )
         if len(self._buffer) >= BATCH:
             self._wake.set()
 
@@ -117,8 +118,7 @@ class Recorder:
         try:
             self.push()
         except RedisError as exc:
-            log.error("tracking: %d events not handed to Redis at exit: %s",
-                      len(self._buffer), exc)
+            log.error("tracking: %d events not handed to Redis at exit: %s", len(self._buffer), exc)
 
     def _send(self, batch: list[tuple]) -> int:
         keys, args = [self.stream_key], []

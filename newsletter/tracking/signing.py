@@ -55,8 +55,7 @@ def read_send_token(secret_key: str, token: str) -> int | None:
 
 def verp_signature(secret_key: str, delivery_id: int) -> str:
     """The same HMAC as `delivery.pipeline.verp_address`."""
-    return hmac.new(secret_key.encode(), str(delivery_id).encode(),
-                    hashlib.sha256).hexdigest()[:10]
+    return hmac.new(secret_key.encode(), str(delivery_id).encode(), hashlib.sha256).hexdigest()[:10]
 
 
 def read_verp(secret_key: str, address: str) -> int | None:

@@ -49,8 +49,15 @@ def _settings() -> TrackingSettings:
     return settings_for(current_app)
 
 
-def record(app, kind: str, ids: tuple[int, int], link_n: int, method: str,
-           user_agent: str | None, remote_addr: str | None) -> None:
+def record(
+    app,
+    kind: str,
+    ids: tuple[int, int],
+    link_n: int,
+    method: str,
+    user_agent: str | None,
+    remote_addr: str | None,
+) -> None:
     """The one thing a tracked request does besides answering: buffer its event."""
     settings = settings_for(app)
     if not settings.enabled:
@@ -61,8 +68,15 @@ def record(app, kind: str, ids: tuple[int, int], link_n: int, method: str,
 
 
 def _record(kind: str, ids: tuple[int, int], link_n: int = 0) -> None:
-    record(current_app, kind, ids, link_n, request.method, request.headers.get("User-Agent"),
-           request.remote_addr)
+    record(
+        current_app,
+        kind,
+        ids,
+        link_n,
+        request.method,
+        request.headers.get("User-Agent"),
+        request.remote_addr,
+    )
 
 
 @bp.get("/t/o/<token>.gif")
@@ -124,11 +138,16 @@ def bounce_webhook():
     if len(raw) > limit:
         return jsonify(error=f"message too large (limit {limit} bytes)"), 413
     rcpt = request.args.get("rcpt", "")
-    result = ingest(db.session, raw, _settings(), envelope_rcpts=[rcpt] if rcpt else [],
-                    source="webhook")
+    result = ingest(
+        db.session, raw, _settings(), envelope_rcpts=[rcpt] if rcpt else [], source="webhook"
+    )
     status = 422 if result.outcome == "dropped" else 200
-    return jsonify(outcome=result.outcome, delivery_id=result.delivery_id,
-                   detail=result.detail, suppressed=result.suppressed), status
+    return jsonify(
+        outcome=result.outcome,
+        delivery_id=result.delivery_id,
+        detail=result.detail,
+        suppressed=result.suppressed,
+    ), status
 
 
 @bp.post("/webhooks/directmail")
@@ -142,8 +161,11 @@ def directmail_webhook():
     if len(raw) > limit:
         return jsonify(error=f"body too large (limit {limit} bytes)"), 413
     try:
-        events = providers.directmail(raw, request.headers.get("X-Webhook-Signature", ""),
-                                      current_app.config.get("DIRECTMAIL_WEBHOOK_SECRET", ""))
+        events = providers.directmail(
+            raw,
+            request.headers.get("X-Webhook-Signature", ""),
+            current_app.config.get("DIRECTMAIL_WEBHOOK_SECRET", ""),
+        )
     except providers.EventError as exc:
         return jsonify(error=str(exc)), exc.status
     results = [providers.apply_event(db.session, _settings(), e) for e in events]
@@ -160,8 +182,9 @@ def sendcloud_webhook():
     if (request.content_length or 0) > limit:
         return jsonify(error=f"body too large (limit {limit} bytes)"), 413
     try:
-        event = providers.sendcloud(request.form.to_dict(),
-                                    current_app.config.get("SENDCLOUD_WEBHOOK_KEY", ""))
+        event = providers.sendcloud(
+            request.form.to_dict(), current_app.config.get("SENDCLOUD_WEBHOOK_KEY", "")
+        )
     except providers.EventError as exc:
         return jsonify(error=str(exc)), exc.status
     return jsonify(providers.apply_event(db.session, _settings(), event))

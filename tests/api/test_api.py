@@ -28,6 +28,7 @@ def _error(response, status: int) -> dict:
 
 # --- auth ----------------------------------------------------------------------------------
 
+
 def test_no_token_bad_token_and_cookies_are_all_401(app, staff, api):
     client, headers = api("editor")
     _error(client.get("/api/v1/issues"), 401)
@@ -37,8 +38,10 @@ def test_no_token_bad_token_and_cookies_are_all_401(app, staff, api):
     # A logged-in staff session is not an API credential.
     browser = login(app, staff("admin"))
     _error(browser.get("/api/v1/issues"), 401)
-    _error(browser.post("/api/v1/subscribers", json={"email": "a@example.org",
-                                                     "groups": ["media"]}), 401)
+    _error(
+        browser.post("/api/v1/subscribers", json={"email": "a@example.org", "groups": ["media"]}),
+        401,
+    )
     assert client.get("/api/v1/issues", headers=headers).status_code == 200
 
 
@@ -79,23 +82,34 @@ def test_scopes_roles_revocation_and_expiry(app, staff):
 
 def test_token_page_shows_the_token_once_and_revokes(app, staff):
     from tests.staff.conftest import post_form
+
     client = login(app, staff("editor"))
     page = post_form(client, "/staff/tokens", {"name": "CMS 导入", "scopes": ["editor"]})
     assert page.status_code == 200
     import re
+
     plain = re.search(r'<code class="st-token">(nl_[^<]+)</code>', page.get_data(as_text=True))
     assert plain
     assert plain.group(1) not in client.get("/staff/tokens").get_data(as_text=True)
     beyond = post_form(client, "/staff/tokens", {"name": "x", "scopes": ["admin"]})
     assert beyond.status_code == 400
     token = db.session.scalar(select(ApiToken))
-    assert post_form(client, f"/staff/tokens/{token.id}/revoke", {},
-                     token_from="/staff/tokens").status_code == 302
-    _error(app.test_client().get("/api/v1/groups",
-                                 headers={"Authorization": f"Bearer {plain.group(1)}"}), 401)
+    assert (
+        post_form(
+            client, f"/staff/tokens/{token.id}/revoke", {}, token_from="/staff/tokens"
+        ).status_code
+        == 302
+    )
+    _error(
+        app.test_client().get(
+            "/api/v1/groups", headers={"Authorization": f"Bearer {plain.group(1)}"}
+        ),
+        401,
+    )
 
 
 # --- errors and documents ----------------------------------------------------------------------
+
 
 def test_errors_are_json(app, api):
     client, headers = api("admin")
@@ -104,8 +118,12 @@ def test_errors_are_json(app, api):
     _error(client.get("/api/v1/issues/123456", headers=headers), 404)
     _error(client.get("/api/v1/issues/99999999999999999999999", headers=headers), 404)
     _error(client.post("/api/v1/issues", data="text", headers=headers), 415)
-    _error(client.post("/api/v1/issues", data="{not json", headers=headers,
-                       content_type="application/json"), 400)
+    _error(
+        client.post(
+            "/api/v1/issues", data="{not json", headers=headers, content_type="application/json"
+        ),
+        400,
+    )
     _error(client.post("/api/v1/issues", json=["a list"], headers=headers), 400)
     _error(client.post("/api/v1/issues", json={"text": "x", "extra": 1}, headers=headers), 400)
     big = {"text": "周" * (1024 * 1024)}
@@ -117,14 +135,14 @@ def test_errors_are_json(app, api):
 
 def test_openapi_document_matches_the_routes(app):
     doc = app.test_client().get("/api/v1/openapi.json").get_json()
-    documented = {(path, method.upper()) for path, ops in doc["paths"].items()
-                  for method in ops}
+    documented = {(path, method.upper()) for path, ops in doc["paths"].items() for method in ops}
     routed = set()
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/api/v1/") or rule.endpoint == "api.openapi":
             continue
-        path = rule.rule[len("/api/v1"):]
+        path = rule.rule[len("/api/v1") :]
         import re
+
         path = re.sub(r"<(?:\w+(?:\([^)]*\))?:)?(\w+)>", r"{\1}", path)
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             if "{action}" in path:
@@ -140,6 +158,7 @@ def test_openapi_document_matches_the_routes(app):
 
 
 # --- resources --------------------------------------------------------------------------------
+
 
 def test_issue_import_list_get_and_parse_errors(app, api, sample_text):
     client, headers = api("editor")
@@ -163,18 +182,32 @@ def test_subscriber_crud_with_cursor_pages(app, api, smtp, run_worker):
     client, headers = api("editor")
     ids = []
     for i in range(5):
-        r = client.post("/api/v1/subscribers", headers=headers, json={
-            "email": f"Reader{i}@Example.org", "name": f"读者{i}", "groups": ["media"],
-            "status": "active"})
+        r = client.post(
+            "/api/v1/subscribers",
+            headers=headers,
+            json={
+                "email": f"Reader{i}@Example.org",
+                "name": f"读者{i}",
+                "groups": ["media"],
+                "status": "active",
+            },
+        )
         assert r.status_code == 201, r.get_json()
         ids.append(r.get_json()["id"])
     assert r.get_json()["email"] == "reader4@example.org"
-    _error(client.post("/api/v1/subscribers", headers=headers,
-                       json={"email": "reader0@example.org", "groups": ["media"]}), 409)
+    _error(
+        client.post(
+            "/api/v1/subscribers",
+            headers=headers,
+            json={"email": "reader0@example.org", "groups": ["media"]},
+        ),
+        409,
+    )
     seen, cursor = [], None
     while True:
-        page = client.get("/api/v1/subscribers?limit=2" + (f"&cursor={cursor}" if cursor else ""),
-                          headers=headers).get_json()
+        page = client.get(
+            "/api/v1/subscribers?limit=2" + (f"&cursor={cursor}" if cursor else ""), headers=headers
+        ).get_json()
         seen += [s["id"] for s in page["items"]]
         cursor = page["next_cursor"]
         if not cursor:
@@ -183,49 +216,83 @@ def test_subscriber_crud_with_cursor_pages(app, api, smtp, run_worker):
     q = client.get("/api/v1/subscribers?q=reader3", headers=headers).get_json()
     assert [s["id"] for s in q["items"]] == [ids[3]]
 
-    pending = client.post("/api/v1/subscribers", headers=headers, json={
-        "email": "new@example.org", "groups": ["media", "tech"]})
+    pending = client.post(
+        "/api/v1/subscribers",
+        headers=headers,
+        json={"email": "new@example.org", "groups": ["media", "tech"]},
+    )
     assert pending.get_json()["status"] == "pending"
     run_worker().wait(timeout=60)
     wait_until(lambda: smtp.received, 10, "the confirmation mail")
     assert smtp.received[0].rcpt_tos == ["new@example.org"]
 
     sid = ids[0]
-    changed = client.patch(f"/api/v1/subscribers/{sid}", headers=headers,
-                           json={"name": "新名字", "groups": ["tech"], "format": "text"})
+    changed = client.patch(
+        f"/api/v1/subscribers/{sid}",
+        headers=headers,
+        json={"name": "新名字", "groups": ["tech"], "format": "text"},
+    )
     assert changed.status_code == 200
     assert changed.get_json()["groups"] == ["tech"] and changed.get_json()["format"] == "text"
-    _error(client.patch(f"/api/v1/subscribers/{sid}", headers=headers,
-                        json={"name": "坏\r\n名字", "groups": ["nosuch"]}), 400)
-    _error(client.patch(f"/api/v1/subscribers/{sid}", headers=headers,
-                        json={"name": "好名字", "groups": ["nosuch"]}), 422)
+    _error(
+        client.patch(
+            f"/api/v1/subscribers/{sid}",
+            headers=headers,
+            json={"name": "坏\r\n名字", "groups": ["nosuch"]},
+        ),
+        400,
+    )
+    _error(
+        client.patch(
+            f"/api/v1/subscribers/{sid}",
+            headers=headers,
+            json={"name": "好名字", "groups": ["nosuch"]},
+        ),
+        422,
+    )
     db.session.expire_all()
     assert db.session.get(Subscriber, sid).name == "新名字"  # nothing half-written
     assert client.delete(f"/api/v1/subscribers/{sid}", headers=headers).status_code == 204
     _error(client.get(f"/api/v1/subscribers/{sid}", headers=headers), 404)
-    again = _error(client.post("/api/v1/subscribers", headers=headers,
-                               json={"email": "reader0@example.org", "groups": ["media"]}), 409)
+    again = _error(
+        client.post(
+            "/api/v1/subscribers",
+            headers=headers,
+            json={"email": "reader0@example.org", "groups": ["media"]},
+        ),
+        409,
+    )
     assert again["code"] == "suppressed"
 
 
 def test_groups_create_rename_priority_merge(app, api):
     client, headers = api("admin")
-    created = client.post("/api/v1/groups", headers=headers,
-                          json={"code": "partners", "name": "合作伙伴"})
+    created = client.post(
+        "/api/v1/groups", headers=headers, json={"code": "partners", "name": "合作伙伴"}
+    )
     assert created.status_code == 201
-    _error(client.post("/api/v1/groups", headers=headers,
-                       json={"code": "partners", "name": "另一个"}), 409)
-    _error(client.post("/api/v1/groups", headers=headers,
-                       json={"code": "Bad Code!", "name": "x"}), 422)
-    r = client.patch("/api/v1/groups/partners", headers=headers,
-                     json={"name": "战略伙伴", "is_priority": True})
+    _error(
+        client.post("/api/v1/groups", headers=headers, json={"code": "partners", "name": "另一个"}),
+        409,
+    )
+    _error(
+        client.post("/api/v1/groups", headers=headers, json={"code": "Bad Code!", "name": "x"}), 422
+    )
+    r = client.patch(
+        "/api/v1/groups/partners", headers=headers, json={"name": "战略伙伴", "is_priority": True}
+    )
     assert r.get_json()["name"] == "战略伙伴" and r.get_json()["is_priority"] is True
     editor_client, editor_headers = api("editor")
-    _error(editor_client.post("/api/v1/groups", headers=editor_headers,
-                              json={"code": "x", "name": "x"}), 403)
+    _error(
+        editor_client.post(
+            "/api/v1/groups", headers=editor_headers, json={"code": "x", "name": "x"}
+        ),
+        403,
+    )
     sub = Subscriber(email="m@example.org", status="active")
-    sub.memberships = [Membership(group=db.session.scalar(select(Group).where(
-        Group.code == "partners")))]
+    sub.memberships = [
+        Membership(group=db.session.scalar(select(Group).where(Group.code == "partners")))
+    ]
     db.session.add(sub)
     db.session.commit()
     merged = client.post("/api/v1/groups/partners/merge", headers=headers, json={"into": "media"})
@@ -234,32 +301,40 @@ def test_groups_create_rename_priority_merge(app, api):
     assert "partners" not in codes
 
 
-def test_sends_need_approval_then_run_to_the_end(app, api, staff, sample_text, smtp,
-                                                 run_worker):
+def test_sends_need_approval_then_run_to_the_end(app, api, staff, sample_text, smtp, run_worker):
     from newsletter.bulletin.service import import_issue
     from tests.delivery.support import bulk_subscribers
 
     issue, _ = import_issue(db.session, sample_text)
     bulk_subscribers(3, "media")
     client, headers = api("sender")
-    refused = _error(client.post("/api/v1/sends", headers=headers,
-                                 json={"issue": 396, "groups": ["media"]}), 422)
+    refused = _error(
+        client.post("/api/v1/sends", headers=headers, json={"issue": 396, "groups": ["media"]}), 422
+    )
     assert refused["code"] == "not_approved"
     _error(client.post("/api/v1/sends", headers=headers, json={"issue": 999}), 404)
     review.submit(db.session, issue, staff("editor"))
     review.approve(db.session, issue, staff("reviewer"))
 
     later = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).isoformat()
-    scheduled = client.post("/api/v1/sends", headers=headers,
-                            json={"issue": 396, "groups": ["media"], "scheduled_at": later})
+    scheduled = client.post(
+        "/api/v1/sends",
+        headers=headers,
+        json={"issue": 396, "groups": ["media"], "scheduled_at": later},
+    )
     assert scheduled.status_code == 201 and scheduled.get_json()["status"] == "scheduled"
     sid = scheduled.get_json()["id"]
-    moved = client.post(f"/api/v1/sends/{sid}/schedule", headers=headers,
-                        json={"scheduled_at": "2099-01-01T09:00:00+08:00"})
+    moved = client.post(
+        f"/api/v1/sends/{sid}/schedule",
+        headers=headers,
+        json={"scheduled_at": "2099-01-01T09:00:00+08:00"},
+    )
     assert moved.get_json()["scheduled_at"] == "2099-01-01T01:00:00Z"
     _error(client.post(f"/api/v1/sends/{sid}/pause", headers=headers), 409)
-    assert client.post(f"/api/v1/sends/{sid}/cancel",
-                       headers=headers).get_json()["status"] == "cancelled"
+    assert (
+        client.post(f"/api/v1/sends/{sid}/cancel", headers=headers).get_json()["status"]
+        == "cancelled"
+    )
 
     now = client.post("/api/v1/sends", headers=headers, json={"issue": 396, "groups": ["media"]})
     assert now.status_code == 201
@@ -272,5 +347,11 @@ def test_sends_need_approval_then_run_to_the_end(app, api, staff, sample_text, s
     assert report["totals"]["delivered"] == 3
     listed = client.get("/api/v1/sends?issue=396", headers=headers).get_json()
     assert {s["id"] for s in listed["items"]} == {sid, send_id}
-    assert db.session.scalar(select(func.count()).select_from(AuditEntry).where(
-        AuditEntry.via == "api", AuditEntry.action.like("%send.%"))) == 4
+    assert (
+        db.session.scalar(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.via == "api", AuditEntry.action.like("%send.%"))
+        )
+        == 4
+    )

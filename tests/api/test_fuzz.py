@@ -29,8 +29,10 @@ DERANDOMIZE = os.environ.get("FUZZ_RANDOM") != "1"
 
 def _counts() -> tuple[int, int]:
     db.session.rollback()
-    return (db.session.scalar(select(func.count()).select_from(Subscriber)),
-            db.session.scalar(select(func.count()).select_from(Group)))
+    return (
+        db.session.scalar(select(func.count()).select_from(Subscriber)),
+        db.session.scalar(select(func.count()).select_from(Group)),
+    )
 
 
 def test_the_api_holds_to_its_openapi_document(app, api, make_staff, sample_text, capsys):
@@ -43,17 +45,28 @@ def test_the_api_holds_to_its_openapi_document(app, api, make_staff, sample_text
     # refused for what it names (an unknown group, an unapproved issue, a text that does
     # not parse) is 422. So schema-valid data may get 422, never 400.
     schema.config.checks.positive_data_acceptance.expected_statuses = [
-        "2xx", "401", "403", "404", "409", "422"]
+        "2xx",
+        "401",
+        "403",
+        "404",
+        "409",
+        "422",
+    ]
     cases: collections.Counter = collections.Counter()
     statuses: collections.Counter = collections.Counter()
 
     for result in schema.get_all_operations():
         operation = result.ok()
         for mode, examples in EXAMPLES.items():
-            @settings(max_examples=examples, deadline=None, database=None,
-                      derandomize=DERANDOMIZE,
-                      phases=[Phase.explicit, Phase.generate],
-                      suppress_health_check=list(HealthCheck))
+
+            @settings(
+                max_examples=examples,
+                deadline=None,
+                database=None,
+                derandomize=DERANDOMIZE,
+                phases=[Phase.explicit, Phase.generate],
+                suppress_health_check=list(HealthCheck),
+            )
             @given(case=operation.as_strategy(generation_mode=mode))
             def run(case):
                 before = _counts()
@@ -73,7 +86,9 @@ def test_the_api_holds_to_its_openapi_document(app, api, make_staff, sample_text
 
     total = sum(cases.values())
     with capsys.disabled():
-        print(f"\nschemathesis: {total} cases ({dict(cases)}) over "
-              f"{len(list(schema.get_all_operations()))} operations; statuses {dict(statuses)}")
+        print(
+            f"\nschemathesis: {total} cases ({dict(cases)}) over "
+            f"{len(list(schema.get_all_operations()))} operations; statuses {dict(statuses)}"
+        )
     assert total > 500
     assert not any(code >= 500 for code in statuses)

@@ -55,7 +55,9 @@ class _FormReader(HTMLParser):
             self.in_form = False
         elif tag == "textarea" and self._textarea is not None:
             # browsers drop one leading newline of a textarea's content
-            self.fields.append((self._textarea, "".join(self._text).replace("\r\n", "\n").removeprefix("\n")))
+            self.fields.append(
+                (self._textarea, "".join(self._text).replace("\r\n", "\n").removeprefix("\n"))
+            )
             self._textarea = None
         elif tag == "select" and self._select is not None:
             value = self._select_value if self._select_value is not None else self._first_option

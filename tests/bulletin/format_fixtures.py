@@ -47,14 +47,25 @@ def wrap(text: str, first_indent: float = 2.0, width: float = LINE_UNITS) -> lis
         prev = tokens[k - 1] if k else ""
         nxt = tokens[k + 1] if k + 1 < len(tokens) else ""
         full = used + _units(tok) > width and cur
-        if full and tok == " " and prev[-1:].isascii() and prev.isalnum() and nxt.isalnum() \
-                and nxt.isascii():
+        if (
+            full
+            and tok == " "
+            and prev[-1:].isascii()
+            and prev.isalnum()
+            and nxt.isalnum()
+            and nxt.isascii()
+        ):
             lines.append(cur)
             cur, used = "", 0.0
             continue
-        if (full and tok != " " and prev != " " and tok not in _NO_BREAK_BEFORE
-                and prev not in _NO_BREAK_AFTER
-                and not (tok.isascii() and tok.isalnum() and prev.isascii() and prev.isalnum())):
+        if (
+            full
+            and tok != " "
+            and prev != " "
+            and tok not in _NO_BREAK_BEFORE
+            and prev not in _NO_BREAK_AFTER
+            and not (tok.isascii() and tok.isalnum() and prev.isascii() and prev.isalnum())
+        ):
             lines.append(cur)
             cur, used = "", 0.0
         cur += tok
@@ -73,8 +84,12 @@ def utf16() -> bytes:
 
 
 def _front(doc: IssueDoc) -> list[str]:
-    return [doc.title, doc.publisher, f"第 {doc.number} 期",
-            f"{doc.date.year} 年 {doc.date.month} 月 {doc.date.day} 日"]
+    return [
+        doc.title,
+        doc.publisher,
+        f"第 {doc.number} 期",
+        f"{doc.date.year} 年 {doc.date.month} 月 {doc.date.day} 日",
+    ]
 
 
 def _foot(doc: IssueDoc) -> list[str]:
@@ -90,6 +105,7 @@ def _foot(doc: IssueDoc) -> list[str]:
 
 
 # --- Word ------------------------------------------------------------------------------------
+
 
 def make_docx(doc: IssueDoc) -> bytes:
     """The issue as editors format it in Word: direct formatting only (no heading styles)."""
@@ -178,17 +194,24 @@ def pdf_html(doc: IssueDoc, radicals_every: int = 3) -> str:
             out.append(f'<div class="tit">{e(article.title)}</div>')
             for text in article.paragraphs:
                 lines = wrap(_kangxi(text, radicals_every))
-                out.append('<div class="p">' + "".join(
-                    f'<div class="l">{e(line)}</div>' for line in lines) + "</div>")
+                out.append(
+                    '<div class="p">'
+                    + "".join(f'<div class="l">{e(line)}</div>' for line in lines)
+                    + "</div>"
+                )
     for line in _foot(doc):
         out.append(f'<div class="l foot">{e(line)}</div>')
     return "".join(out)
 
 
-HEADER = ('<div style="font-size:9pt;width:100%;text-align:center;'
-          'font-family:\'Noto Sans CJK SC\'">{title} · 第 {number} 期</div>')
-FOOTER = ('<div style="font-size:9pt;width:100%;text-align:center;">'
-          '- <span class="pageNumber"></span> -</div>')
+HEADER = (
+    '<div style="font-size:9pt;width:100%;text-align:center;'
+    "font-family:'Noto Sans CJK SC'\">{title} · 第 {number} 期</div>"
+)
+FOOTER = (
+    '<div style="font-size:9pt;width:100%;text-align:center;">'
+    '- <span class="pageNumber"></span> -</div>'
+)
 
 
 def make_pdf(browser, doc: IssueDoc, radicals_every: int = 3) -> bytes:
@@ -199,11 +222,13 @@ def print_pdf(browser, html_text: str, doc: IssueDoc) -> bytes:
     page = browser.new_page()
     try:
         page.set_content(html_text)
-        return page.pdf(format="A4", display_header_footer=True,
-                        header_template=HEADER.format(title=doc.title, number=doc.number),
-                        footer_template=FOOTER,
-                        margin={"top": "22mm", "bottom": "22mm", "left": "20mm",
-                                "right": "20mm"})
+        return page.pdf(
+            format="A4",
+            display_header_footer=True,
+            header_template=HEADER.format(title=doc.title, number=doc.number),
+            footer_template=FOOTER,
+            margin={"top": "22mm", "bottom": "22mm", "left": "20mm", "right": "20mm"},
+        )
     finally:
         page.close()
 

@@ -46,8 +46,7 @@ def test_foot_names_that_are_no_group_and_an_alias_fixes_them():
     text = TEXT.replace("报：协会领导", "报：理事会")
     (n,) = [n for n in codes(text) if n.code == "unknown_group"]
     assert n.data == {"label": "报", "name": "理事会"}
-    with_alias = groupnames.directory([(c, nm) for c, nm, *_ in GROUPS],
-                                      [("理事会", "leadership")])
+    with_alias = groupnames.directory([(c, nm) for c, nm, *_ in GROUPS], [("理事会", "leadership")])
     assert not [n for n in codes(text, with_alias) if n.code == "unknown_group"]
 
 
@@ -65,18 +64,22 @@ def test_long_titles_and_short_paragraphs():
     long = "国家广播电视总局" * 8
     text = TEXT.replace("王晓明任某省广播电视局局长", long).replace(
         "报告建议，平台应进一步完善主播信用评价体系，对违规主播实行分级分类管理，同时加强对直播间商品"
-        "质量和售后服务的监督。", "详见原文。")
+        "质量和售后服务的监督。",
+        "详见原文。",
+    )
     found = {n.code for n in codes(text)}
     assert {"long_title", "short_paragraph"} <= found
 
 
 def test_aliases_are_stored_used_and_follow_a_merge(app):
     text = TEXT.replace("报：协会领导", "报：理事会").encode("utf-8")
-    assert any(n.code == "unknown_group" for n in read_document(text,
-                                                                names=group_directory(db.session))[1])
+    assert any(
+        n.code == "unknown_group" for n in read_document(text, names=group_directory(db.session))[1]
+    )
     remember_alias(db.session, " 理事会 ", "leadership", by="editor@example.org")
-    assert not any(n.code == "unknown_group" for n in read_document(
-        text, names=group_directory(db.session))[1])
+    assert not any(
+        n.code == "unknown_group" for n in read_document(text, names=group_directory(db.session))[1]
+    )
     remember_alias(db.session, "理事会", "members")  # a second choice replaces the first
     assert group_directory(db.session)["理事会"] == "members"
     members = db.session.scalar(select(Group).where(Group.code == "members"))
@@ -84,8 +87,10 @@ def test_aliases_are_stored_used_and_follow_a_merge(app):
     group_admin.merge_groups(db.session, members, media)
     directory = group_directory(db.session)
     assert directory["理事会"] == "media" and directory["协会会员单位"] == "media"
-    assert db.session.scalar(select(GroupAlias).where(GroupAlias.alias == "理事会")).group.code \
+    assert (
+        db.session.scalar(select(GroupAlias).where(GroupAlias.alias == "理事会")).group.code
         == "media"
+    )
 
 
 def test_an_alias_to_a_missing_group_is_refused(app):
@@ -97,6 +102,7 @@ def test_an_alias_to_a_missing_group_is_refused(app):
 
 
 # --- the CLI and the API read every format ------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def docx_bytes():
@@ -133,8 +139,7 @@ def test_api_imports_a_docx_and_a_dry_run_writes_nothing(app, api, docx_bytes):
 
     client, headers = api("editor")
     encoded = base64.b64encode(docx_bytes).decode()
-    dry = client.post("/api/v1/issues", json={"file": encoded, "dry_run": True},
-                      headers=headers)
+    dry = client.post("/api/v1/issues", json={"file": encoded, "dry_run": True}, headers=headers)
     assert dry.status_code == 200 and dry.get_json()["document"]["number"] == 397
     assert db.session.scalar(select(Issue)) is None
     done = client.post("/api/v1/issues", json={"file": encoded}, headers=headers)
@@ -144,8 +149,11 @@ def test_api_imports_a_docx_and_a_dry_run_writes_nothing(app, api, docx_bytes):
 
 def test_api_parse_errors_say_where(app, api):
     client, headers = api("editor")
-    bad = client.post("/api/v1/issues", json={"file": base64.b64encode(
-        fx.zip_not_docx()).decode()}, headers=headers)
+    bad = client.post(
+        "/api/v1/issues",
+        json={"file": base64.b64encode(fx.zip_not_docx()).decode()},
+        headers=headers,
+    )
     assert bad.status_code == 422
     err = bad.get_json()["error"]
     assert err["where"] == "the file" and "word/document.xml" in err["message"]
@@ -154,7 +162,8 @@ def test_api_parse_errors_say_where(app, api):
 
 
 def test_api_takes_a_file_over_the_general_body_limit_and_refuses_one_over_the_file_limit(
-        app, api, docx_bytes):
+    app, api, docx_bytes
+):
     from newsletter.api.core import MAX_BODY_BYTES
     from newsletter.bulletin import limits
 
@@ -169,8 +178,11 @@ def test_api_takes_a_file_over_the_general_body_limit_and_refuses_one_over_the_f
             z.writestr(info, src.read(info))
         z.writestr("word/media/photo.jpeg", os.urandom(MAX_BODY_BYTES + 100_000))
     padded = out.getvalue()
-    ok = client.post("/api/v1/issues", json={"file": base64.b64encode(padded).decode(),
-                                             "dry_run": True}, headers=headers)
+    ok = client.post(
+        "/api/v1/issues",
+        json={"file": base64.b64encode(padded).decode(), "dry_run": True},
+        headers=headers,
+    )
     assert ok.status_code == 200, ok.get_data(as_text=True)[:300]
     huge = base64.b64encode(b"x" * (limits.MAX_FILE_BYTES + 1024)).decode()
     refused = client.post("/api/v1/issues", json={"file": huge}, headers=headers)
@@ -187,7 +199,10 @@ def test_admins_see_and_can_delete_aliases(app, staff_client):
     action = _re.search(r'action="(/staff/groups/aliases/\d+/delete)"', page).group(1)
     token = _re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     assert staff_client("editor").post(action, data={"csrf_token": token}).status_code in (
-        302, 400, 403)
+        302,
+        400,
+        403,
+    )
     assert db.session.scalar(select(GroupAlias)) is not None  # an editor may not
     done = admin.post(action, data={"csrf_token": token})
     assert done.status_code == 302

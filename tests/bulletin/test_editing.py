@@ -17,11 +17,17 @@ from tests.bulletin.conftest import set_status, stored
 
 def small_doc() -> IssueDoc:
     return IssueDoc(
-        number=500, date=dt.date(2024, 3, 4), title="行业动态周报", publisher="中国网络视听协会",
+        number=500,
+        date=dt.date(2024, 3, 4),
+        title="行业动态周报",
+        publisher="中国网络视听协会",
         summary=["◆甲文章"],
-        sections=[SectionDoc("要闻", [ArticleDoc("甲文章", ["甲。"]), ArticleDoc("乙文章", ["乙。"])]),
-                  SectionDoc("行业", [ArticleDoc("丙文章", ["丙。"])])],
-        credits={"责编": ["余力"]}, distribution={"报": ["协会领导"]},
+        sections=[
+            SectionDoc("要闻", [ArticleDoc("甲文章", ["甲。"]), ArticleDoc("乙文章", ["乙。"])]),
+            SectionDoc("行业", [ArticleDoc("丙文章", ["丙。"])]),
+        ],
+        credits={"责编": ["余力"]},
+        distribution={"报": ["协会领导"]},
     )
 
 
@@ -31,10 +37,14 @@ def titles(doc: IssueDoc) -> list[list[str]]:
 
 # --- text <-> paragraphs ----------------------------------------------------------------
 
+
 def test_paragraphs_are_separated_by_blank_lines_and_lines_join_without_space_in_chinese():
     body = "第一段第一行，\r\n接着第一段。\r\n\r\n  \r\nAI tools\nare here.\n\n\n第三段。 \n"
     assert editing.body_to_paragraphs(body) == [
-        "第一段第一行，接着第一段。", "AI tools are here.", "第三段。"]
+        "第一段第一行，接着第一段。",
+        "AI tools are here.",
+        "第三段。",
+    ]
     assert editing.body_to_paragraphs("  \n\n ") == []
     paragraphs = ["一。", "二。"]
     assert editing.body_to_paragraphs(editing.paragraphs_to_body(paragraphs)) == paragraphs
@@ -46,16 +56,20 @@ def test_summary_lines_drop_blanks():
 
 # --- structural operations ----------------------------------------------------------------
 
-@pytest.mark.parametrize("op,expected", [
-    ("art-up:0:1", [["乙文章", "甲文章"], ["丙文章"]]),
-    ("art-down:0:0", [["乙文章", "甲文章"], ["丙文章"]]),
-    ("art-up:0:0", [["甲文章", "乙文章"], ["丙文章"]]),      # already first: unchanged
-    ("art-del:0:1", [["甲文章"], ["丙文章"]]),
-    ("sec-down:0", [["丙文章"], ["甲文章", "乙文章"]]),
-    ("sec-up:1", [["丙文章"], ["甲文章", "乙文章"]]),
-    ("sec-del:1", [["甲文章", "乙文章"]]),
-    ("save", [["甲文章", "乙文章"], ["丙文章"]]),
-])
+
+@pytest.mark.parametrize(
+    "op,expected",
+    [
+        ("art-up:0:1", [["乙文章", "甲文章"], ["丙文章"]]),
+        ("art-down:0:0", [["乙文章", "甲文章"], ["丙文章"]]),
+        ("art-up:0:0", [["甲文章", "乙文章"], ["丙文章"]]),  # already first: unchanged
+        ("art-del:0:1", [["甲文章"], ["丙文章"]]),
+        ("sec-down:0", [["丙文章"], ["甲文章", "乙文章"]]),
+        ("sec-up:1", [["丙文章"], ["甲文章", "乙文章"]]),
+        ("sec-del:1", [["甲文章", "乙文章"]]),
+        ("save", [["甲文章", "乙文章"], ["丙文章"]]),
+    ],
+)
 def test_operations_that_save(op, expected):
     result = editing.apply_op(small_doc(), op)
     assert result.save and titles(result.doc) == expected
@@ -70,8 +84,9 @@ def test_adding_leaves_a_blank_item_that_is_not_saved_yet():
     assert len(result.doc.sections[-1].articles) == 1
 
 
-@pytest.mark.parametrize("op", ["art-del:5:0", "art-up:0:9", "sec-del:7", "explode", "art-up:x:1",
-                                "art-del:0"])
+@pytest.mark.parametrize(
+    "op", ["art-del:5:0", "art-up:0:9", "sec-del:7", "explode", "art-up:x:1", "art-del:0"]
+)
 def test_unknown_or_stale_operations_are_refused(op):
     with pytest.raises(editing.EditError) as info:
         editing.apply_op(small_doc(), op)
@@ -81,15 +96,16 @@ def test_unknown_or_stale_operations_are_refused(op):
 def test_move_articles_follows_identity_after_an_operation():
     doc = small_doc()
     jia, bing_section = doc.sections[0].articles[0], doc.sections[1]
-    editing.apply_op(doc, "sec-up:1")            # positions change, identities do not
+    editing.apply_op(doc, "sec-up:1")  # positions change, identities do not
     assert editing.move_articles(doc, [(jia, bing_section)]) == 1
     assert titles(doc) == [["丙文章", "甲文章"], ["乙文章"]]
     gone = doc.sections[1]
     editing.apply_op(doc, "sec-del:1")
-    assert editing.move_articles(doc, [(jia, gone)]) == 0   # the target was deleted
+    assert editing.move_articles(doc, [(jia, gone)]) == 0  # the target was deleted
 
 
 # --- validation ---------------------------------------------------------------------------
+
 
 def problems_of(doc: IssueDoc) -> dict[tuple, str]:
     return {p.path: p.message for p in editing.validate(doc)}
@@ -110,8 +126,13 @@ def test_empty_titles_sections_and_bodies_are_named():
     assert "刊名不能为空" in found[("title",)]
     assert "标题不能为空" in found[("sections", 0, "articles", 1, "title")]
     assert "没有正文" in found[("sections", 0, "articles", 0, "body")]
-    section_problems = [p.message for p in editing.validate(doc) if p.path == ("sections", 1, "name")]
-    assert section_problems == ["第 2 个栏目的名称不能为空。", "第 2 个栏目没有文章：请加入文章或删除此栏目。"]
+    section_problems = [
+        p.message for p in editing.validate(doc) if p.path == ("sections", 1, "name")
+    ]
+    assert section_problems == [
+        "第 2 个栏目的名称不能为空。",
+        "第 2 个栏目没有文章：请加入文章或删除此栏目。",
+    ]
     assert len(editing.validate(doc)) == 5
 
 
@@ -137,11 +158,12 @@ def test_number_date_and_length_limits():
 
 # --- saving -------------------------------------------------------------------------------
 
+
 def test_save_replaces_content_and_keeps_credits_and_distribution(app, sample_issue):
     version = editing.version_of(sample_issue)
     doc = sample_issue.to_doc()
     credits, distribution = copy.deepcopy(doc.credits), copy.deepcopy(doc.distribution)
-    doc.credits, doc.distribution = {}, {}       # the form does not carry these
+    doc.credits, doc.distribution = {}, {}  # the form does not carry these
     doc.title = "行业动态周报（修订）"
     doc.editor_note = "本期请重点关注要闻。"
     doc.sections[0].articles[0].paragraphs = ["改过的第一段。", "新加的第二段。"]
@@ -156,8 +178,8 @@ def test_save_replaces_content_and_keeps_credits_and_distribution(app, sample_is
 def test_an_invalid_save_changes_nothing(app, sample_issue):
     before = sample_issue.to_doc().to_json()
     doc = sample_issue.to_doc()
-    doc.title = "不该保存的新刊名"                    # valid on its own ...
-    doc.sections[2].articles[0].title = " "          # ... but this is not
+    doc.title = "不该保存的新刊名"  # valid on its own ...
+    doc.sections[2].articles[0].title = " "  # ... but this is not
     with pytest.raises(editing.EditError) as info:
         editing.save_issue(db.session, 396, doc)
     assert info.value.problems[0].path == ("sections", 2, "articles", 0, "title")
@@ -167,11 +189,12 @@ def test_an_invalid_save_changes_nothing(app, sample_issue):
 def test_number_must_stay_unique(app, sample_issue):
     other = sample_issue.to_doc()
     other.number = 397
-    editing.save_issue(db.session, 396, other)        # renumber 396 -> 397
+    editing.save_issue(db.session, 396, other)  # renumber 396 -> 397
     assert stored(397) is not None and stored(396) is None
     from newsletter.bulletin.service import import_issue
     from tests.conftest import SAMPLE
-    import_issue(db.session, SAMPLE.read_bytes())     # 396 again
+
+    import_issue(db.session, SAMPLE.read_bytes())  # 396 again
     clash = stored(397).to_doc()
     clash.number = 396
     with pytest.raises(editing.EditError) as info:

@@ -34,15 +34,32 @@ def _error(data: bytes) -> IssueParseError:
 
 # --- the same issue, five ways ------------------------------------------------------------
 
-@pytest.mark.parametrize("variant", ["utf-8", "utf-8-bom", "gb18030", "gbk", "utf-16",
-                                     "utf-16-le-no-bom", "utf-16-be-no-bom", "crlf"])
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        "utf-8",
+        "utf-8-bom",
+        "gb18030",
+        "gbk",
+        "utf-16",
+        "utf-16-le-no-bom",
+        "utf-16-be-no-bom",
+        "crlf",
+    ],
+)
 def test_text_in_every_encoding_is_the_same_issue(variant):
     text = fx.ISSUE_397.decode("utf-8")
-    data = {"utf-8": fx.ISSUE_397, "utf-8-bom": b"\xef\xbb\xbf" + fx.ISSUE_397,
-            "gb18030": fx.gb18030(), "gbk": text.encode("gbk"), "utf-16": fx.utf16(),
-            "utf-16-le-no-bom": text.encode("utf-16-le"),
-            "utf-16-be-no-bom": text.encode("utf-16-be"),
-            "crlf": text.replace("\n", "\r\n").encode("gb18030")}[variant]
+    data = {
+        "utf-8": fx.ISSUE_397,
+        "utf-8-bom": b"\xef\xbb\xbf" + fx.ISSUE_397,
+        "gb18030": fx.gb18030(),
+        "gbk": text.encode("gbk"),
+        "utf-16": fx.utf16(),
+        "utf-16-le-no-bom": text.encode("utf-16-le"),
+        "utf-16-be-no-bom": text.encode("utf-16-be"),
+        "crlf": text.replace("\n", "\r\n").encode("gb18030"),
+    }[variant]
     result = formats.parse_extracted(formats.extract(data))
     assert result.doc == REFERENCE
     assert result.extracted.kind == "text"
@@ -111,13 +128,17 @@ def test_docx_with_heading_styles_and_a_word_list_is_the_same_issue():
 
 # --- errors name where ----------------------------------------------------------------------
 
+
 def test_a_pdf_error_names_the_page_and_line(browser):
     html = fx.pdf_html(REFERENCE).replace("2024 年 1 月 15 日", "日期待定", 1)
     page = browser.new_page()
     page.set_content(html)
-    data = page.pdf(format="A4", display_header_footer=True,
-                    header_template=fx.HEADER.format(title="行业动态周报", number=397),
-                    footer_template=fx.FOOTER)
+    data = page.pdf(
+        format="A4",
+        display_header_footer=True,
+        header_template=fx.HEADER.format(title="行业动态周报", number=397),
+        footer_template=fx.FOOTER,
+    )
     page.close()
     err = _error(data)
     assert (err.page, err.line) == (1, 5)  # the running header is line 1 of the page
@@ -147,6 +168,7 @@ def test_bytes_that_are_no_known_encoding_name_their_line():
 
 
 # --- hostile and malformed files: a clear error, quickly -------------------------------------
+
 
 def _quick_error(data: bytes, gist: str, seconds: float = 5.0) -> IssueParseError:
     started = time.perf_counter()
@@ -189,25 +211,33 @@ def test_a_50_mb_file_is_refused_before_any_parsing():
     _quick_error(data, "the limit is 10 MB", seconds=1.0)
 
 
-@pytest.mark.parametrize("data, gist", [
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100, "old Word .doc"),
-    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, "PNG image"),
-    (b"{\\rtf1\\ansi hello}", "RTF"),
-])
+@pytest.mark.parametrize(
+    "data, gist",
+    [
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100, "old Word .doc"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, "PNG image"),
+        (b"{\\rtf1\\ansi hello}", "RTF"),
+    ],
+)
 def test_other_files_are_named(data, gist):
     _quick_error(data, gist)
 
 
 def test_too_many_pdf_pages_are_refused_before_extracting(browser):
     page = browser.new_page()
-    page.set_content("".join(f'<p style="page-break-after:always">第 {i} 页</p>'
-                             for i in range(limits.MAX_PDF_PAGES + 1)))
+    page.set_content(
+        "".join(
+            f'<p style="page-break-after:always">第 {i} 页</p>'
+            for i in range(limits.MAX_PDF_PAGES + 1)
+        )
+    )
     data = page.pdf(format="A6")
     page.close()
     _quick_error(data, f"limit {limits.MAX_PDF_PAGES}")
 
 
 # --- normalisation -------------------------------------------------------------------------
+
 
 def test_radicals_and_compatibility_ideographs_are_mapped_but_punctuation_is_not():
     text = "⾏业⽉报⻓江⻔户⼾，：（）！？《》“”—…　Ａ１\uf900\u00ad"
@@ -232,6 +262,7 @@ def test_private_use_characters_are_reported():
 
 # --- garbage in, IssueParseError out (every format) ----------------------------------------
 
+
 def _garbled(docx_bytes: bytes, pdf_bytes: bytes):
     import random
     import zipfile
@@ -248,9 +279,17 @@ def _garbled(docx_bytes: bytes, pdf_bytes: bytes):
         yield bytes(flipped)
         out = io.BytesIO()
         with zipfile.ZipFile(out, "w") as z:  # a zip with a word/document.xml of junk
-            z.writestr("word/document.xml", rng.choice([
-                rng.randbytes(200), b"<w:document/>", b"<?xml version='1.0'?><!DOCTYPE a "
-                b"[<!ENTITY x SYSTEM 'file:///etc/passwd'>]><a>&x;</a>"]))
+            z.writestr(
+                "word/document.xml",
+                rng.choice(
+                    [
+                        rng.randbytes(200),
+                        b"<w:document/>",
+                        b"<?xml version='1.0'?><!DOCTYPE a "
+                        b"[<!ENTITY x SYSTEM 'file:///etc/passwd'>]><a>&x;</a>",
+                    ]
+                ),
+            )
         yield out.getvalue()
 
 

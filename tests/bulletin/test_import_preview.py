@@ -26,9 +26,11 @@ def issues() -> int:
 
 
 def upload(client, data: bytes, name: str = "周报"):
-    return client.post("/issues/import", data={
-        "csrf_token": csrf_token(client, "/issues/import"),
-        "file": (io.BytesIO(data), name)}, content_type="multipart/form-data")
+    return client.post(
+        "/issues/import",
+        data={"csrf_token": csrf_token(client, "/issues/import"), "file": (io.BytesIO(data), name)},
+        content_type="multipart/form-data",
+    )
 
 
 def step(client, page, op: str, **fields):
@@ -99,11 +101,11 @@ def test_an_unknown_group_is_mapped_in_one_click_and_remembered(editor):
     body = html(page)
     assert "“理事会”不是已有的订阅分组" in body
     k = re.search(r'name="alias_name-(\d+)" value="理事会"', body).group(1)
-    assert "理事会 <span class=\"im-where im-unknown\">（无对应分组）" in body
-    assert "协会各会员单位 <span class=\"im-where\">→ 分组 协会会员单位" in body
+    assert '理事会 <span class="im-where im-unknown">（无对应分组）' in body
+    assert '协会各会员单位 <span class="im-where">→ 分组 协会会员单位' in body
     mapped = step(editor, page, f"alias:{k}", **{f"alias_group-{k}": "leadership"})
     assert mapped.status_code == 200 and "不是已有的订阅分组" not in html(mapped)
-    assert "理事会 <span class=\"im-where\">→ 分组 协会领导" in html(mapped)
+    assert '理事会 <span class="im-where">→ 分组 协会领导' in html(mapped)
     alias = db.session.scalar(select(GroupAlias))
     assert (alias.alias, alias.group.code) == ("理事会", "leadership")
     assert alias.created_by.startswith("editor")
@@ -168,8 +170,10 @@ def test_word_and_pdf_uploads_preview_and_save_the_same_issue(editor, word_and_p
 
 
 def test_hostile_uploads_get_a_clear_error_on_the_upload_page(editor):
-    for data, gist in ((fx.zip_not_docx(), "no word/document.xml"),
-                       (fx.image_only_pdf(), "no text layer")):
+    for data, gist in (
+        (fx.zip_not_docx(), "no word/document.xml"),
+        (fx.image_only_pdf(), "no text layer"),
+    ):
         r = upload(editor, data)
         assert r.status_code == 400 and "无法导入：文件：" in html(r) and gist in html(r)
     assert issues() == 0
@@ -177,17 +181,20 @@ def test_hostile_uploads_get_a_clear_error_on_the_upload_page(editor):
 
 # --- in Chromium: upload a PDF, see the warnings, move a line, map a name, save --------------
 
+
 @pytest.mark.browser
 @pytest.mark.parametrize("width", [375, 1280])
-def test_the_import_flow_in_chromium(browser, live_server, make_staff, screenshot_dir,
-                                     tmp_path, width):
+def test_the_import_flow_in_chromium(
+    browser, live_server, make_staff, screenshot_dir, tmp_path, width
+):
     from tests.bulletin.test_views import login
 
     doc = parse_issue(TEXT.replace("报：协会领导", "报：理事会"))
     # One title was set as body text (not bold, indented): it reads as a paragraph.
     title = "爱奇艺会员收入连续四个季度增长"
-    html_text = fx.pdf_html(doc).replace(f'<div class="tit">{title}</div>',
-                                         f'<div class="p"><div class="l">{title}</div></div>')
+    html_text = fx.pdf_html(doc).replace(
+        f'<div class="tit">{title}</div>', f'<div class="p"><div class="l">{title}</div></div>'
+    )
     assert title in html_text and f'<div class="tit">{title}' not in html_text
     pdf = tmp_path / "第397期.pdf"
     pdf.write_bytes(fx.print_pdf(browser, html_text, doc))
@@ -200,25 +207,33 @@ def test_the_import_flow_in_chromium(browser, live_server, make_staff, screensho
         page.click("main form[enctype] button[type=submit]")  # (the top bar has 退出)
         page.wait_for_load_state("networkidle")
         body = page.inner_text("body")
-        for words in ("导入预览：第 397 期", "来自PDF", "尚未保存", "条提醒", "理事会",
-                      "像是两篇文章", "第 2 页"):
+        for words in (
+            "导入预览：第 397 期",
+            "来自PDF",
+            "尚未保存",
+            "条提醒",
+            "理事会",
+            "像是两篇文章",
+            "第 2 页",
+        ):
             assert words in body, words
         assert page.evaluate("document.documentElement.scrollWidth") <= width
         page.screenshot(path=str(screenshot_dir / f"bulletin-import-preview-{width}.png"))
         assert issues() == 0
 
-        page.click("button:has-text('设为新文章标题')")           # the glued title
+        page.click("button:has-text('设为新文章标题')")  # the glued title
         page.wait_for_load_state("networkidle")
         assert "已移动 1 处" in page.inner_text("body")
         assert page.locator("h3", has_text="爱奇艺会员收入连续四个季度增长").count() == 1
-        page.select_option(".im-map select", "leadership")          # 理事会 -> 协会领导
+        page.select_option(".im-map select", "leadership")  # 理事会 -> 协会领导
         page.click(".im-map button")
         page.wait_for_load_state("networkidle")
         body = page.inner_text("body")
         assert "已记住" in body and "不是已有的订阅分组" not in body
         page.locator("h3", has_text=title).scroll_into_view_if_needed()
-        page.screenshot(path=str(screenshot_dir / f"bulletin-import-moved-{width}.png"),
-                        full_page=False)
+        page.screenshot(
+            path=str(screenshot_dir / f"bulletin-import-moved-{width}.png"), full_page=False
+        )
         page.click(".im-bottom button:has-text('保存为草稿')")
         page.wait_for_url("**/issues/397")
         assert "已导入第 397 期" in page.inner_text("body")

@@ -18,13 +18,18 @@ ENGLISH = re.compile(r"\b(?!UTF\b)[A-Za-z]{3,}\b")
 def broken_files() -> list[bytes]:
     """Every way to break the sample that the tests can think of, one line at a time."""
     body = [i for i, line in enumerate(LINES) if line.strip()]
-    files = [b"", "\ufeff".encode("utf-16"), b"\xff\xfe\x00bad", b"abc\x01def",
-             "\n".join(["行业动态周报", "中国网络视听协会", "第三百期", *LINES[4:]]).encode()]
+    files = [
+        b"",
+        "\ufeff".encode("utf-16"),
+        b"\xff\xfe\x00bad",
+        b"abc\x01def",
+        "\n".join(["行业动态周报", "中国网络视听协会", "第三百期", *LINES[4:]]).encode(),
+    ]
     for i in body[:12] + body[-6:]:
-        files.append("\n".join(LINES[:i] + LINES[i + 1:]).encode())              # a line lost
+        files.append("\n".join(LINES[:i] + LINES[i + 1 :]).encode())  # a line lost
         files.append("\n".join(LINES[:i] + ["这是多出来的一句话。"] + LINES[i:]).encode())
     files.append((SAMPLE + "\n多余的文字\n").encode())
-    files.append("\n".join(LINES[: len(LINES) // 2]).encode())                     # cut short
+    files.append("\n".join(LINES[: len(LINES) // 2]).encode())  # cut short
     return files
 
 
@@ -38,7 +43,7 @@ def test_every_parser_message_for_a_broken_file_reads_in_chinese():
             assert said != exc.message, exc.message
             assert not ENGLISH.findall(said), (exc.message, said)
             seen.add(exc.message.split(" ", 2)[0])
-    assert len(seen) >= 3   # several kinds of message were exercised
+    assert len(seen) >= 3  # several kinds of message were exercised
 
 
 def test_rules_compile_and_unknown_messages_pass_through():

@@ -33,7 +33,7 @@ def replaced(**by_line: str) -> str:
 
 
 def inserted(before: int, *new: str) -> str:
-    return "\n".join(LINES[: before - 1] + list(new) + LINES[before - 1:])
+    return "\n".join(LINES[: before - 1] + list(new) + LINES[before - 1 :])
 
 
 def first_lines(n: int) -> str:
@@ -58,7 +58,15 @@ def test_sample_header(doc):
 
 
 def test_sample_sections(doc):
-    assert [s.name for s in doc.sections] == ["要闻", "行业", "内容", "技术", "资本", "人事", "研究"]
+    assert [s.name for s in doc.sections] == [
+        "要闻",
+        "行业",
+        "内容",
+        "技术",
+        "资本",
+        "人事",
+        "研究",
+    ]
     assert [len(s.articles) for s in doc.sections] == [2, 11, 5, 7, 3, 1, 2]
     assert len(doc.articles) == 31
     # 4 articles have more than one paragraph: 3 + 2 + 2 + 2 + 27 single ones.
@@ -78,15 +86,18 @@ def test_sample_articles(doc):
         assert all(p.endswith("。") for p in article.paragraphs), article.title
 
 
-@pytest.mark.parametrize("joined, continuation", [
-    ("教育人民的首要政治任务，发展壮大", "首要政治任务"),
-    ("基本原则，明确了到 2026 年底", "则，明确了"),
-    ("处罚正式生效，近5000 名主播当日", "5000 名主播"),
-    ("创新成果发布会，并宣布推出国内首个", "并宣布推出"),
-    ("这一估算假定 70%的 Prime 用户", "定 70%的 Prime"),
-    ("该商店允许 AI 模型开发者的客户", "型开发者"),
-    ("有50.2%的播客听众曾为播客内容付费", "听众曾为"),
-])
+@pytest.mark.parametrize(
+    "joined, continuation",
+    [
+        ("教育人民的首要政治任务，发展壮大", "首要政治任务"),
+        ("基本原则，明确了到 2026 年底", "则，明确了"),
+        ("处罚正式生效，近5000 名主播当日", "5000 名主播"),
+        ("创新成果发布会，并宣布推出国内首个", "并宣布推出"),
+        ("这一估算假定 70%的 Prime 用户", "定 70%的 Prime"),
+        ("该商店允许 AI 模型开发者的客户", "型开发者"),
+        ("有50.2%的播客听众曾为播客内容付费", "听众曾为"),
+    ],
+)
 def test_sample_page_break_joins(doc, joined, continuation):
     paragraphs = [p for a in doc.articles for p in a.paragraphs]
     assert sum(joined in p for p in paragraphs) == 1
@@ -103,8 +114,16 @@ def test_sample_foot(doc):
     }
     assert doc.distribution == {
         "报": ["协会领导"],
-        "发": ["协会各会员单位", "社团", "媒体", "制作机构", "投资机构", "技术公司", "研究机构",
-              "高校等协作机构"],
+        "发": [
+            "协会各会员单位",
+            "社团",
+            "媒体",
+            "制作机构",
+            "投资机构",
+            "技术公司",
+            "研究机构",
+            "高校等协作机构",
+        ],
     }
 
 
@@ -112,66 +131,72 @@ def test_sample_json_round_trip(doc):
     assert IssueDoc.from_json(doc.to_json()) == doc
 
 
-@pytest.mark.parametrize("variant", [
-    SAMPLE,
-    SAMPLE_BYTES.replace(b"\n", b"\r\n"),
-    SAMPLE_BYTES.replace(b"\n", b"\r"),
-    b"\xef\xbb\xbf" + SAMPLE_BYTES,
-    b"\xef\xbb\xbf" + SAMPLE_BYTES.replace(b"\n", b"\r\n"),
-    "\ufeff" + SAMPLE.replace("\n", "\r\n"),
-    SAMPLE_BYTES + b"\n\n",
-    bytearray(SAMPLE_BYTES),
-], ids=["str", "crlf", "cr", "bom", "bom+crlf", "str-bom+crlf", "trailing-newlines", "bytearray"])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        SAMPLE,
+        SAMPLE_BYTES.replace(b"\n", b"\r\n"),
+        SAMPLE_BYTES.replace(b"\n", b"\r"),
+        b"\xef\xbb\xbf" + SAMPLE_BYTES,
+        b"\xef\xbb\xbf" + SAMPLE_BYTES.replace(b"\n", b"\r\n"),
+        "\ufeff" + SAMPLE.replace("\n", "\r\n"),
+        SAMPLE_BYTES + b"\n\n",
+        bytearray(SAMPLE_BYTES),
+    ],
+    ids=["str", "crlf", "cr", "bom", "bom+crlf", "str-bom+crlf", "trailing-newlines", "bytearray"],
+)
 def test_line_ends_and_bom_do_not_matter(doc, variant):
     assert parse_issue(variant) == doc
 
 
 # --- another week, other section names ----------------------------------------------------
 
-OTHER_WEEK = "\n".join([
-    "行业动态周报",
-    "中国网络视听协会",
-    "第397期",
-    "2024-01-15",
-    "摘要：",
-    "• 国务院发布网络视听新规",
-    "● 海外平台加速布局",
-    "",
-    "政策",
-    "",
-    "国务院发布网络视听新规",
-    "",
-    "1月10日，国务院发布新规。相关负责人表示：“新规将于 2 月施行。”",
-    "",
-    "新规明确了三项要求。被业内称为“最严新规”",
-    "",
-    "的这一文件还规定了过渡期。",
-    "",
-    "海外",
-    "",
-    "Netflix 公布季度财报",
-    "",
-    "Netflix 公布季度财报，订阅用户数量创下新高。该公司称其 ad-supported 套餐的用户",
-    "",
-    "增长迅速。Net",
-    "",
-    "flix 还表示 uses the ",  # ends with a space: the join keeps one
-    "",
-    "model 很成功。",
-    "",
-    "注：以上数据来自公司财报。",
-    "",
-    "YouTube 推出 AI 配音功能",
-    "",
-    "YouTube 宣布推出 AI 配音功能，",
-    "首批支持英语和西班牙语。",  # a wrapped line inside one block
-    "",
-    "编辑部: 对外合作部",
-    "责编: 张三、李四",
-    "复核: 王五",
-    "报: 协会领导",
-    "发: 协会各会员单位;高校",
-])
+OTHER_WEEK = "\n".join(
+    [
+        "行业动态周报",
+        "中国网络视听协会",
+        "第397期",
+        "2024-01-15",
+        "摘要：",
+        "• 国务院发布网络视听新规",
+        "● 海外平台加速布局",
+        "",
+        "政策",
+        "",
+        "国务院发布网络视听新规",
+        "",
+        "1月10日，国务院发布新规。相关负责人表示：“新规将于 2 月施行。”",
+        "",
+        "新规明确了三项要求。被业内称为“最严新规”",
+        "",
+        "的这一文件还规定了过渡期。",
+        "",
+        "海外",
+        "",
+        "Netflix 公布季度财报",
+        "",
+        "Netflix 公布季度财报，订阅用户数量创下新高。该公司称其 ad-supported 套餐的用户",
+        "",
+        "增长迅速。Net",
+        "",
+        "flix 还表示 uses the ",  # ends with a space: the join keeps one
+        "",
+        "model 很成功。",
+        "",
+        "注：以上数据来自公司财报。",
+        "",
+        "YouTube 推出 AI 配音功能",
+        "",
+        "YouTube 宣布推出 AI 配音功能，",
+        "首批支持英语和西班牙语。",  # a wrapped line inside one block
+        "",
+        "编辑部: 对外合作部",
+        "责编: 张三、李四",
+        "复核: 王五",
+        "报: 协会领导",
+        "发: 协会各会员单位;高校",
+    ]
+)
 
 
 def test_other_week_with_other_sections():
@@ -215,19 +240,37 @@ ERROR_CASES = {
     "impossible date": (replaced(l11="2024 年 2 月 30 日"), 11, r"invalid date"),
     "not a date": (replaced(l11="2024 年 1 月"), 11, r"expected the date like"),
     "missing 摘要": (replaced(l13=""), 15, r"expected the summary heading '摘要:'"),
-    "摘要 without bullets": (replaced(l15="", l16="", l17="", l18=""), 20,
-                           r"expected at least one summary bullet"),
+    "摘要 without bullets": (
+        replaced(l15="", l16="", l17="", l18=""),
+        20,
+        r"expected at least one summary bullet",
+    ),
     "no first section heading": (replaced(l20=""), 22, r"expected a section heading"),
-    "heading followed by heading": (inserted(148, "海外", ""), 148,
-                                    r"section '海外' has no article.*section heading '资本'"),
-    "heading followed by the foot": (inserted(182, "展望", ""), 182,
-                                     r"section '展望' has no article.*the foot"),
+    "heading followed by heading": (
+        inserted(148, "海外", ""),
+        148,
+        r"section '海外' has no article.*section heading '资本'",
+    ),
+    "heading followed by the foot": (
+        inserted(182, "展望", ""),
+        182,
+        r"section '展望' has no article.*the foot",
+    ),
     "title without paragraph, then a heading": (
-        replaced(l166=""), 164, r"article '董昕.*' has no paragraph.*section heading '研究'"),
+        replaced(l166=""),
+        164,
+        r"article '董昕.*' has no paragraph.*section heading '研究'",
+    ),
     "title without paragraph, then the foot": (
-        replaced(l176="", l178="", l180=""), 174, r"has no paragraph.*the foot '编辑部"),
-    "title without paragraph, then end of file": (first_lines(175), 174,
-                                                  r"has no paragraph.*end of the file"),
+        replaced(l176="", l178="", l180=""),
+        174,
+        r"has no paragraph.*the foot '编辑部",
+    ),
+    "title without paragraph, then end of file": (
+        first_lines(175),
+        174,
+        r"has no paragraph.*end of the file",
+    ),
     "no foot": (first_lines(181), 181, r"expected the foot"),
     "text after 发": (SAMPLE + "\n\n第 3 页", 194, r"after the '发：' line"),
     "label after 发": (SAMPLE + "\n注：又一条", 193, r"after the '发：' line"),
@@ -332,6 +375,7 @@ def test_garbled_inputs_raise_only_issue_parse_error():
         else:
             outcomes["ok"] += 1
             assert isinstance(result, IssueDoc)
-            assert all(s.articles and all(a.paragraphs for a in s.articles)
-                       for s in result.sections)
+            assert all(
+                s.articles and all(a.paragraphs for a in s.articles) for s in result.sections
+            )
     assert outcomes["error"] > 0 and outcomes["ok"] > 0

@@ -23,12 +23,22 @@ def titles(text: str) -> list[str]:
 
 
 def test_headlines_ending_in_question_or_exclamation_marks_are_titles():
-    text = body("行业", "短剧还能火多久？", "近日，多家机构发布数据。", "第二段也在这里。",
-                "直播新规来了！", "1 月 3 日，新规生效。", "Is AI the next TV?",
-                "分析人士这样说。")
+    text = body(
+        "行业",
+        "短剧还能火多久？",
+        "近日，多家机构发布数据。",
+        "第二段也在这里。",
+        "直播新规来了！",
+        "1 月 3 日，新规生效。",
+        "Is AI the next TV?",
+        "分析人士这样说。",
+    )
     doc = parse_issue(text)
-    assert [a.title for a in doc.articles] == ["短剧还能火多久？", "直播新规来了！",
-                                               "Is AI the next TV?"]
+    assert [a.title for a in doc.articles] == [
+        "短剧还能火多久？",
+        "直播新规来了！",
+        "Is AI the next TV?",
+    ]
     assert doc.articles[0].paragraphs == ["近日，多家机构发布数据。", "第二段也在这里。"]
 
 
@@ -47,7 +57,7 @@ def test_page_numbers_and_running_headers_are_dropped_never_glued():
     lines = SAMPLE.split("\n")
     at = lines.index(next(l for l in lines if l.startswith("首要政治任务")))
     lines[at] = "- 2 -" + lines[at]  # a copy from the PDF glued the page number on
-    lines[at - 1:at - 1] = ["", "第 2 页", "", "行业动态周报 第 396 期", "", "- 2 -"]
+    lines[at - 1 : at - 1] = ["", "第 2 页", "", "行业动态周报 第 396 期", "", "- 2 -"]
     parsed = parse_lines(*read_text_lines("\n".join(lines)))
     reference = parse_issue(SAMPLE)
     assert parsed.doc == reference
@@ -60,8 +70,10 @@ def test_the_issues_own_number_and_a_number_in_a_title_survive():
 
 
 def test_long_english_titles_are_titles():
-    long_title = ("Microsoft becomes the world's most valuable company as Apple shares "
-                  "slide on iPhone demand worries")
+    long_title = (
+        "Microsoft becomes the world's most valuable company as Apple shares "
+        "slide on iPhone demand worries"
+    )
     assert len(long_title) > 80
     assert titles(body("Tech News", long_title, "1 月 11 日，微软市值超过苹果。")) == [long_title]
 
@@ -95,5 +107,5 @@ def test_hints_override_the_shape():
     parsed = parse_lines(items, last + 1)
     assert [a.title for a in parsed.doc.articles] == ["标题一", "第二段。"]
     # the trace says where each part came from
-    (heading_no, arts), = parsed.trace
+    ((heading_no, arts),) = parsed.trace
     assert [t for t, _ in arts] == [items[k - 2].no, items[k].no]

@@ -18,14 +18,16 @@ from tests.bulletin.conftest import field_name, page_csrf, read_form, set_status
 from tests.conftest import csrf_token
 
 XSS_TITLE = '<script>alert("t")</script>标题'
-XSS_PARA = '<img src=x onerror=alert(1)>正文。'
+XSS_PARA = "<img src=x onerror=alert(1)>正文。"
 
 
 def upload(client, data: bytes, name: str = "weekly.txt", save: bool = True):
     """Upload, then (when the preview came) press 保存为草稿 as a browser would."""
-    response = client.post("/issues/import", data={
-        "csrf_token": csrf_token(client, "/issues/import"),
-        "file": (io.BytesIO(data), name)}, content_type="multipart/form-data")
+    response = client.post(
+        "/issues/import",
+        data={"csrf_token": csrf_token(client, "/issues/import"), "file": (io.BytesIO(data), name)},
+        content_type="multipart/form-data",
+    )
     if response.status_code != 200 or not save:
         return response
     return preview_step(client, response, "save")
@@ -50,13 +52,15 @@ def edit_form(client, number: int = 396) -> dict[str, str]:
 
 # --- import ---------------------------------------------------------------------------------
 
+
 def test_import_a_good_file_then_reimport_updates_the_draft(editor, sample_text):
     response = upload(editor, sample_text)
     assert response.status_code == 302 and response.headers["Location"] == "/issues/396"
     page = editor.get("/issues/396").get_data(as_text=True)
     assert "已导入第 396 期：7 个栏目，31 篇文章。" in page
-    changed = sample_text.replace("哔哩哔哩公布 2023 百大 UP 主名单".encode(),
-                                  "哔哩哔哩公布 2023 年度百大 UP 主名单".encode())
+    changed = sample_text.replace(
+        "哔哩哔哩公布 2023 百大 UP 主名单".encode(), "哔哩哔哩公布 2023 年度百大 UP 主名单".encode()
+    )
     assert upload(editor, changed).status_code == 302
     assert "已更新草稿第 396 期" in editor.get("/issues/396").get_data(as_text=True)
     assert issue_count() == 1
@@ -75,11 +79,11 @@ def test_a_malformed_file_shows_the_line_number_and_writes_nothing(editor, sampl
 
 
 def test_a_file_over_the_limit_is_refused_with_a_clear_message(app, editor, sample_text):
-    app.config["IMPORT_MAX_BYTES"] = 8 * 1024                 # the sample is ~16 KB
+    app.config["IMPORT_MAX_BYTES"] = 8 * 1024  # the sample is ~16 KB
     response = upload(editor, sample_text)
     assert response.status_code == 400
     assert "文件太大：上限为 8 KB" in response.get_data(as_text=True)
-    huge = upload(editor, sample_text * 20)                   # stopped before it is parsed
+    huge = upload(editor, sample_text * 20)  # stopped before it is parsed
     assert huge.status_code == 413
     assert "文件太大：上限为 8 KB" in huge.get_data(as_text=True)
     assert issue_count() == 0
@@ -92,6 +96,7 @@ def test_import_of_a_sent_issue_is_refused(editor, sample_text, sample_issue):
 
 
 # --- editing --------------------------------------------------------------------------------
+
 
 def test_the_edit_page_shows_the_whole_issue(editor, sample_issue):
     fields = edit_form(editor)
@@ -134,11 +139,11 @@ def test_a_bad_edit_rerenders_with_messages_and_changes_nothing(editor, sample_i
     assert "未保存：请先修改以下 3 处。" in page
     assert "第 1 篇文章的标题不能为空" in page and "第 2 篇文章没有正文" in page
     assert "栏目「要闻」重名" in page
-    assert 'href="#sections-2-articles-0-title"' in page           # the summary links to it
+    assert 'href="#sections-2-articles-0-title"' in page  # the summary links to it
     assert 'aria-invalid="true"' in page
     again = read_form(page)
-    assert again["title"] == "这次不该被保存"                        # the input is kept ...
-    assert stored().to_doc().to_json() == before                      # ... nothing is written
+    assert again["title"] == "这次不该被保存"  # the input is kept ...
+    assert stored().to_doc().to_json() == before  # ... nothing is written
 
 
 def test_values_of_the_wrong_type_rerender_with_messages(editor, sample_issue):
@@ -179,7 +184,7 @@ def test_script_in_a_title_or_paragraph_comes_out_escaped(editor, sample_issue):
         assert "<script>alert" not in html and "<img src=x" not in html
     assert "&lt;script&gt;" in edit_page and "&lt;img src=x onerror=alert(1)&gt;" in edit_page
     assert "&lt;script&gt;" in email_html and "&lt;img src=x" in email_html
-    assert read_form(edit_page)["sections-0-articles-0-title"] == XSS_TITLE   # round trip
+    assert read_form(edit_page)["sections-0-articles-0-title"] == XSS_TITLE  # round trip
 
 
 def test_moving_reordering_and_deleting(editor, sample_issue):
@@ -189,10 +194,10 @@ def test_moving_reordering_and_deleting(editor, sample_issue):
     assert response.status_code == 302 and response.headers["Location"].endswith("#s1-a1")
     assert [a.title for a in stored().sections[1].articles[:2]] == [second, first]
 
-    fields = edit_form(editor)                       # move an article with its menu
+    fields = edit_form(editor)  # move an article with its menu
     name = field_name(editor.get("/issues/396/edit").get_data(as_text=True), first)
     fields[name.replace("-title", "-move_to")] = "0"
-    fields["sections-0-articles-0-title"] = "同时改的标题"   # an edit in the same submit
+    fields["sections-0-articles-0-title"] = "同时改的标题"  # an edit in the same submit
     assert post_edit(editor, fields).status_code == 302
     issue = stored()
     assert issue.sections[0].articles[-1].title == first
@@ -221,9 +226,12 @@ def test_adding_an_article_and_a_section(editor, sample_issue):
     page = response.get_data(as_text=True)
     assert "已加入一篇空白文章" in page and "表单中有尚未保存的修改" in page
     fields = read_form(page)
-    new = len([k for k in fields if k.startswith("sections-0-articles-") and k.endswith("-title")]) - 1
+    new = (
+        len([k for k in fields if k.startswith("sections-0-articles-") and k.endswith("-title")])
+        - 1
+    )
     assert fields[f"sections-0-articles-{new}-title"] == ""
-    assert len(stored().sections[0].articles) == new           # not stored yet
+    assert len(stored().sections[0].articles) == new  # not stored yet
     fields[f"sections-0-articles-{new}-title"] = "新加的文章"
     fields[f"sections-0-articles-{new}-body"] = "新加文章的正文。"
     assert post_edit(editor, fields).status_code == 302
@@ -232,17 +240,24 @@ def test_adding_an_article_and_a_section(editor, sample_issue):
     page = post_edit(editor, edit_form(editor), op="sec-add").get_data(as_text=True)
     fields = read_form(page)
     assert fields["sections-7-name"] == ""
-    refused = post_edit(editor, fields)                          # still blank: refused
-    assert refused.status_code == 422 and "第 8 个栏目的名称不能为空" in refused.get_data(as_text=True)
-    fields.update({"sections-7-name": "国际", "sections-7-articles-0-title": "海外动态",
-                   "sections-7-articles-0-body": "一段。"})
+    refused = post_edit(editor, fields)  # still blank: refused
+    assert refused.status_code == 422 and "第 8 个栏目的名称不能为空" in refused.get_data(
+        as_text=True
+    )
+    fields.update(
+        {
+            "sections-7-name": "国际",
+            "sections-7-articles-0-title": "海外动态",
+            "sections-7-articles-0-body": "一段。",
+        }
+    )
     assert post_edit(editor, fields).status_code == 302
     assert stored().sections[-1].name == "国际"
 
 
 def test_deleting_the_last_article_of_a_section_asks_to_delete_the_section(editor, sample_issue):
     fields = edit_form(editor)
-    assert "sections-0-articles-2-title" not in fields           # 要闻 has two articles
+    assert "sections-0-articles-2-title" not in fields  # 要闻 has two articles
     post_edit(editor, fields, op="art-del:0:0")
     response = post_edit(editor, edit_form(editor), op="art-del:0:0")
     assert response.status_code == 422
@@ -319,15 +334,23 @@ def test_a_reviewer_may_look_but_not_edit_import_or_send_tests(staff_client, edi
     token = page_csrf(reviewer, "/issues/396")
     for path in ("/issues/396/edit", "/issues/import"):
         assert reviewer.get(path).status_code == 403
-    assert reviewer.post("/issues/396/edit", data={**fields, "csrf_token": token}).status_code == 403
-    assert reviewer.post("/issues/396/test-send", data={
-        "csrf_token": token, "edition": "regular", "addresses": "a@example.org"}).status_code == 403
+    assert (
+        reviewer.post("/issues/396/edit", data={**fields, "csrf_token": token}).status_code == 403
+    )
+    assert (
+        reviewer.post(
+            "/issues/396/test-send",
+            data={"csrf_token": token, "edition": "regular", "addresses": "a@example.org"},
+        ).status_code
+        == 403
+    )
     assert db.session.scalar(select(func.count()).select_from(Send)) == 0
     page = reviewer.get("/issues/396").get_data(as_text=True)
     assert "只有编辑可以发送测试邮件" in page and "编辑内容" not in page
 
 
 # --- preview and test send ---------------------------------------------------------------------
+
 
 def test_the_issue_page_shows_both_editions_with_sizes_and_frames(editor, sample_issue):
     page = editor.get("/issues/396").get_data(as_text=True)
@@ -353,21 +376,32 @@ def test_the_editor_note_appears_only_in_the_priority_preview(editor, sample_iss
     fields = edit_form(editor)
     fields["editor_note"] = "只给领导看的编者按。"
     post_edit(editor, fields)
-    assert "只给领导看的编者按" in editor.get("/issues/396/email?edition=priority").get_data(as_text=True)
+    assert "只给领导看的编者按" in editor.get("/issues/396/email?edition=priority").get_data(
+        as_text=True
+    )
     assert "只给领导看的编者按" not in editor.get("/issues/396/email").get_data(as_text=True)
 
 
-@pytest.mark.parametrize("addresses,message", [
-    ("not-an-address", "这些地址无效：not-an-address"),
-    ("a@example.org, b@", "这些地址无效：b@"),
-    (" ".join(f"u{n}@example.org" for n in range(11)), "一次最多发给 10 个地址（填了 11 个）"),
-    ("   ", "请填写至少一个收件地址"),
-])
-def test_bad_test_addresses_are_refused_and_nothing_is_queued(editor, sample_issue,
-                                                              addresses, message):
-    response = editor.post("/issues/396/test-send", data={
-        "csrf_token": csrf_token(editor, "/issues/396"), "edition": "regular",
-        "addresses": addresses})
+@pytest.mark.parametrize(
+    "addresses,message",
+    [
+        ("not-an-address", "这些地址无效：not-an-address"),
+        ("a@example.org, b@", "这些地址无效：b@"),
+        (" ".join(f"u{n}@example.org" for n in range(11)), "一次最多发给 10 个地址（填了 11 个）"),
+        ("   ", "请填写至少一个收件地址"),
+    ],
+)
+def test_bad_test_addresses_are_refused_and_nothing_is_queued(
+    editor, sample_issue, addresses, message
+):
+    response = editor.post(
+        "/issues/396/test-send",
+        data={
+            "csrf_token": csrf_token(editor, "/issues/396"),
+            "edition": "regular",
+            "addresses": addresses,
+        },
+    )
     assert response.status_code == 400 and message in response.get_data(as_text=True)
     assert db.session.scalar(select(func.count()).select_from(Send)) == 0
 
@@ -377,14 +411,20 @@ def parse(raw: bytes) -> email.message.EmailMessage:
 
 
 @pytest.mark.parametrize("edition", ["regular", "priority"])
-def test_a_test_send_goes_through_the_queue_to_smtp(editor, sample_issue, smtp, run_worker,
-                                                    edition):
+def test_a_test_send_goes_through_the_queue_to_smtp(
+    editor, sample_issue, smtp, run_worker, edition
+):
     from tests.conftest import approve_for_tests
 
     def post():
-        return editor.post("/issues/396/test-send", data={
-            "csrf_token": csrf_token(editor, "/issues/396"), "edition": edition,
-            "addresses": "Tester@Example.org\nsecond@example.org, tester@example.org"})
+        return editor.post(
+            "/issues/396/test-send",
+            data={
+                "csrf_token": csrf_token(editor, "/issues/396"),
+                "edition": edition,
+                "addresses": "Tester@Example.org\nsecond@example.org, tester@example.org",
+            },
+        )
 
     refused = post()  # not approved yet: outside addresses are refused (issue 12)
     assert refused.status_code == 400
@@ -413,14 +453,15 @@ def test_a_test_send_goes_through_the_queue_to_smtp(editor, sample_issue, smtp, 
         target = editor.get(tracked).headers["Location"]
         assert target.removeprefix("http://newsletter.test") == "/archive/396"
     assert {d.edition for d in db.session.scalars(select(Delivery))} == {edition}
-    assert stored().status == IssueStatus.DRAFT                 # a test does not send the issue
+    assert stored().status == IssueStatus.DRAFT  # a test does not send the issue
 
 
 # --- in a browser ------------------------------------------------------------------------------
 
+
 def login(browser, live_server, make_staff):
     make_staff("editor", email="shot-editor@example.org", password="correct horse battery")
-    context = browser.new_context(locale="zh-CN")   # as the editors' browsers (date inputs)
+    context = browser.new_context(locale="zh-CN")  # as the editors' browsers (date inputs)
     page = context.new_page()
     page.goto(f"{live_server}/staff/login?next=/issues")
     page.fill("input[name=email]", "shot-editor@example.org")
@@ -433,8 +474,9 @@ def login(browser, live_server, make_staff):
 
 @pytest.mark.browser
 @pytest.mark.parametrize("width", [375, 800])
-def test_edit_and_issue_pages_in_chromium(browser, live_server, make_staff, screenshot_dir,
-                                          sample_issue, width):
+def test_edit_and_issue_pages_in_chromium(
+    browser, live_server, make_staff, screenshot_dir, sample_issue, width
+):
     context = login(browser, live_server, make_staff)
     try:
         page = context.new_page()
@@ -459,13 +501,13 @@ def test_edit_and_issue_pages_in_chromium(browser, live_server, make_staff, scre
         assert page.input_value("#date") == "2024-01-08"
         page.screenshot(path=str(screenshot_dir / f"bulletin-edit-{width}.png"))
 
-        page.fill("#sections-1-articles-0-title", "")         # a bad edit, saved with Enter
+        page.fill("#sections-1-articles-0-title", "")  # a bad edit, saved with Enter
         page.press("#sections-1-name", "Enter")
         page.wait_for_load_state("networkidle")
         assert "未保存：请先修改以下 1 处。" in page.inner_text("#problems")
         page.click("#problems a")
         assert page.evaluate("document.documentElement.scrollWidth") <= width
         page.screenshot(path=str(screenshot_dir / f"bulletin-edit-error-{width}.png"))
-        assert stored().sections[1].articles[0].title            # nothing was written
+        assert stored().sections[1].articles[0].title  # nothing was written
     finally:
         context.close()

@@ -27,9 +27,22 @@ def own_redis(tmp_path):
     port = free_port()
 
     def start() -> subprocess.Popen:
-        proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                                 "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-                                stdout=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(tmp_path),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
         wait_until(lambda: _pings(port), 10, "redis to start")
         return proc
 
@@ -51,5 +64,3 @@ def _pings(port: int) -> bool:
 def redis_app_config(app_config, own_redis):
     port = own_redis[0]
     return {**app_config, "REDIS_URL": f"redis://127.0.0.1:{port}/0", "RATE_PER_SECOND": 400}
-
-

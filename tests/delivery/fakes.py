@@ -75,6 +75,7 @@ def make_send(count: int = 20, leaders: int = 0, group: str = "members", **setti
     from flask import current_app
 
     from tests.conftest import SAMPLE
+
     approve_for_tests(import_issue(db.session, SAMPLE.read_bytes())[0])
     if leaders:
         bulk_subscribers(leaders, "leadership", prefix="leader")
@@ -92,8 +93,7 @@ def new_send(settings, groups: list[str]) -> int:
     from newsletter.sends import writer
 
     issue = db.session.scalar(select(Issue).where(Issue.number == 396))
-    send = Send(issue_id=issue.id, group_codes=groups, status=SendStatus.QUEUED,
-                created_by="test")
+    send = Send(issue_id=issue.id, group_codes=groups, status=SendStatus.QUEUED, created_by="test")
     db.session.add(send)
     db.session.flush()
     writer.populate(db.session, settings, send, issue, skip_received=False)
@@ -107,8 +107,11 @@ def senders(transport, clock, **kw) -> Senders:
 
 def rows(send_id: int) -> list[Delivery]:
     db.session.expire_all()
-    return list(db.session.scalars(select(Delivery).where(Delivery.send_id == send_id)
-                                   .order_by(Delivery.id)))
+    return list(
+        db.session.scalars(
+            select(Delivery).where(Delivery.send_id == send_id).order_by(Delivery.id)
+        )
+    )
 
 
 def ids(send_id: int, edition: str | None = None) -> list[int]:

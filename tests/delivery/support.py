@@ -17,28 +17,47 @@ from newsletter.timeutil import utcnow
 from subscribers.models import Group, Membership, Subscriber, SubscriberStatus
 
 
-def bulk_subscribers(count: int, group_code: str, prefix: str = "reader",
-                     domain: str = "example.org") -> list[str]:
+def bulk_subscribers(
+    count: int, group_code: str, prefix: str = "reader", domain: str = "example.org"
+) -> list[str]:
     """Insert `count` active subscribers of one group in a few statements."""
     group_id = db.session.scalar(select(Group.id).where(Group.code == group_code))
     emails = [f"{prefix}{i:05d}@{domain}" for i in range(count)]
     now = utcnow()
-    db.session.execute(insert(Subscriber), [
-        {"email": e, "name": f"读者{i}", "organisation": "", "status": SubscriberStatus.ACTIVE,
-         "locale": "zh_CN", "format": "html", "tracking_opt_out": False, "created_at": now}
-        for i, e in enumerate(emails)])
+    db.session.execute(
+        insert(Subscriber),
+        [
+            {
+                "email": e,
+                "name": f"读者{i}",
+                "organisation": "",
+                "status": SubscriberStatus.ACTIVE,
+                "locale": "zh_CN",
+                "format": "html",
+                "tracking_opt_out": False,
+                "created_at": now,
+            }
+            for i, e in enumerate(emails)
+        ],
+    )
     ids = db.session.scalars(select(Subscriber.id).where(Subscriber.email.in_(emails))).all()
-    db.session.execute(insert(Membership), [
-        {"subscriber_id": sid, "group_id": group_id, "created_at": now} for sid in ids])
+    db.session.execute(
+        insert(Membership),
+        [{"subscriber_id": sid, "group_id": group_id, "created_at": now} for sid in ids],
+    )
     db.session.commit()
     return emails
 
 
 def state_counts(send_id: int) -> dict[str, int]:
     db.session.rollback()  # a fresh snapshot: workers write from other processes
-    return dict(db.session.execute(
-        select(Delivery.state, func.count()).where(Delivery.send_id == send_id)
-        .group_by(Delivery.state)).all())
+    return dict(
+        db.session.execute(
+            select(Delivery.state, func.count())
+            .where(Delivery.send_id == send_id)
+            .group_by(Delivery.state)
+        ).all()
+    )
 
 
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.1):
@@ -96,8 +115,7 @@ class FaultyHandler(SinkHandler):
         self.tries[address] += 1
         if address.startswith("hard"):
             return "550 5.1.1 no such mailbox"
-        if address.startswith("never") or (address.startswith("soft")
-                                           and self.tries[address] <= 2):
+        if address.startswith("never") or (address.startswith("soft") and self.tries[address] <= 2):
             return "451 4.7.1 try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"

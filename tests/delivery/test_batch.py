@@ -36,8 +36,9 @@ def states(send_id: int) -> collections.Counter:
 def test_a_sent_message_records_its_queue_id_and_the_message_id_it_carried(app):
     send_id, settings = make_send(3)
     transport = FakeTransport()
-    result = deliver_batch(db.session, settings, senders(transport, FakeClock()), send_id,
-                           ids(send_id))
+    result = deliver_batch(
+        db.session, settings, senders(transport, FakeClock()), send_id, ids(send_id)
+    )
     assert result.sent == 3
     got = rows(send_id)
     assert [d.queue_id for d in got] == ["Q1", "Q2", "Q3"]
@@ -56,11 +57,18 @@ def test_a_slow_rate_limited_batch_renews_its_lease_and_is_never_requeued(app):
             clock.advance(6)
 
     swept = []
-    transport = FakeTransport(before=lambda n, rcpt: swept.append(recover(
-        db.session, settings, clock.now(), sends_with_jobs=set())))
-    result = deliver_batch(db.session, settings,
-                           senders(transport, clock, limiter=SlowLimiter()), send_id,
-                           ids(send_id))
+    transport = FakeTransport(
+        before=lambda n, rcpt: swept.append(
+            recover(db.session, settings, clock.now(), sends_with_jobs=set())
+        )
+    )
+    result = deliver_batch(
+        db.session,
+        settings,
+        senders(transport, clock, limiter=SlowLimiter()),
+        send_id,
+        ids(send_id),
+    )
     assert result.sent == 12 and result.lease_lost == 0
     assert all(not groups for groups in swept)  # nothing requeued while the worker lived
     assert collections.Counter(r for r, _ in transport.accepted).most_common(1)[0][1] == 1
@@ -99,11 +107,18 @@ def test_a_worker_that_lost_its_lease_stops_at_once_and_another_finishes_once(ap
 def test_relay_refusing_the_envelope_sender_pauses_the_send_and_harms_no_reader(app):
     send_id, settings = make_send(20)
     told = []
-    transport = FakeTransport(answer=lambda n, rcpt: refuse(
-        Stage.MAIL_FROM, 553, "5.7.1 Sender address rejected: not owned by user weekly"))
-    result = deliver_batch(db.session, settings,
-                           senders(transport, FakeClock(), on_pause=told.append),
-                           send_id, ids(send_id))
+    transport = FakeTransport(
+        answer=lambda n, rcpt: refuse(
+            Stage.MAIL_FROM, 553, "5.7.1 Sender address rejected: not owned by user weekly"
+        )
+    )
+    result = deliver_batch(
+        db.session,
+        settings,
+        senders(transport, FakeClock(), on_pause=told.append),
+        send_id,
+        ids(send_id),
+    )
     assert result.paused and result.failed == 0
     send = db.session.get(Send, send_id, populate_existing=True)
     assert send.status == SendStatus.PAUSED and send.resume_at is None  # needs a person
@@ -127,8 +142,11 @@ def test_relay_refusing_the_envelope_sender_pauses_the_send_and_harms_no_reader(
 def test_relay_down_pauses_and_the_sweep_resumes_by_itself_when_due(app):
     send_id, settings = make_send(5, retry_base_seconds=30)
     clock = FakeClock()
-    down = FakeTransport(answer=lambda n, rcpt: refuse(
-        Stage.CONNECT, None, "127.0.0.1:25: Connection refused", ConnectionRefusedError(111)))
+    down = FakeTransport(
+        answer=lambda n, rcpt: refuse(
+            Stage.CONNECT, None, "127.0.0.1:25: Connection refused", ConnectionRefusedError(111)
+        )
+    )
     deliver_batch(db.session, settings, senders(down, clock), send_id, ids(send_id))
     send = db.session.get(Send, send_id, populate_existing=True)
     assert send.status == SendStatus.PAUSED and send.resume_at is not None
@@ -143,8 +161,9 @@ def test_relay_down_pauses_and_the_sweep_resumes_by_itself_when_due(app):
 def test_a_streak_of_failures_of_one_kind_trips_the_breaker(app):
     send_id, settings = make_send(10, breaker_threshold=3)
     transport = FakeTransport(answer=lambda n, rcpt: refuse(Stage.DATA, 554, "5.6.0 refused"))
-    result = deliver_batch(db.session, settings, senders(transport, FakeClock()), send_id,
-                           ids(send_id))
+    result = deliver_batch(
+        db.session, settings, senders(transport, FakeClock()), send_id, ids(send_id)
+    )
     assert result.paused and result.failed == 2  # judged one by one until the third
     send = db.session.get(Send, send_id, populate_existing=True)
     assert send.status == SendStatus.PAUSED and "连续 3 次" in send.paused_reason
@@ -154,21 +173,29 @@ def test_a_streak_of_failures_of_one_kind_trips_the_breaker(app):
 def test_a_bad_mailbox_fails_and_suppresses_only_that_reader(app):
     send_id, settings = make_send(4)
     bad = rows(send_id)[1].email
-    transport = FakeTransport(answer=lambda n, rcpt: refuse(
-        Stage.RCPT, 550, "5.1.1 <x>: Recipient address rejected: User unknown")
-        if rcpt == bad else "250 ok")
+    transport = FakeTransport(
+        answer=lambda n, rcpt: (
+            refuse(Stage.RCPT, 550, "5.1.1 <x>: Recipient address rejected: User unknown")
+            if rcpt == bad
+            else "250 ok"
+        )
+    )
     deliver_batch(db.session, settings, senders(transport, FakeClock()), send_id, ids(send_id))
     assert states(send_id) == {S.SENT: 3, S.FAILED: 1}
     assert len(db.session.scalars(select(Suppression)).all()) == 1
 
 
 def test_transient_failures_retry_within_the_window_and_honour_retry_after(app):
-    send_id, settings = make_send(1, retry_window_hours=1, retry_base_seconds=60,
-                                  retry_max_seconds=600)
+    send_id, settings = make_send(
+        1, retry_window_hours=1, retry_base_seconds=60, retry_max_seconds=600
+    )
     clock = FakeClock()
     start = clock.now()
-    transport = FakeTransport(answer=lambda n, rcpt: refuse(
-        Stage.DATA, 451, "DT:SPM 163 smtp14, test mail looks like spam, please retry later"))
+    transport = FakeTransport(
+        answer=lambda n, rcpt: refuse(
+            Stage.DATA, 451, "DT:SPM 163 smtp14, test mail looks like spam, please retry later"
+        )
+    )
     tries = 0
     while True:
         deliver_batch(db.session, settings, senders(transport, clock), send_id, ids(send_id))
@@ -176,8 +203,9 @@ def test_transient_failures_retry_within_the_window_and_honour_retry_after(app):
         (d,) = rows(send_id)
         if d.state != S.DEFERRED:
             break
-        assert d.next_attempt_at - clock.now() >= batch.dt.timedelta(seconds=120) \
-            or d.next_attempt_at == start + batch.dt.timedelta(hours=1)  # DT:SPM: ~2 min
+        assert d.next_attempt_at - clock.now() >= batch.dt.timedelta(
+            seconds=120
+        ) or d.next_attempt_at == start + batch.dt.timedelta(hours=1)  # DT:SPM: ~2 min
         assert d.first_failed_at == start
         clock.t = d.next_attempt_at
     assert d.state == S.FAILED and "gave up after 1 h" in d.last_error
@@ -206,8 +234,13 @@ def test_worker_killed_in_data_leaves_one_delivery_in_doubt(app, policy):
     assert states(send_id) == {S.SENT: 2, S.IN_DOUBT: 1, S.QUEUED: 3}
     assert control.progress(db.session, send_id, hold_in_doubt=policy == "hold")["in_doubt"] == 1
     second = FakeTransport()
-    deliver_batch(db.session, settings, senders(second, clock), send_id,
-                  sorted(i for v in groups.values() for i in v))
+    deliver_batch(
+        db.session,
+        settings,
+        senders(second, clock),
+        send_id,
+        sorted(i for v in groups.values() for i in v),
+    )
     sent_to = [r for r, _ in second.accepted]
     if policy == "resend":
         assert sorted(groups[(send_id, "regular")]) == [d.id for d in rows(send_id)[2:]]
@@ -228,13 +261,13 @@ def test_regular_edition_waits_for_deferred_priority_copies_up_to_the_grace(app)
     assert {d.state for d in rows(send_id) if d.edition == "priority"} == {S.DEFERRED}
     clock.advance(60)
     ok = FakeTransport()
-    waiting = deliver_batch(db.session, settings, senders(ok, clock), send_id,
-                            ids(send_id, "regular"))
+    waiting = deliver_batch(
+        db.session, settings, senders(ok, clock), send_id, ids(send_id, "regular")
+    )
     assert waiting.yielded and ok.accepted == []
     note = control.progress(db.session, send_id, now=clock.now())["priority_note"]
     assert note and "等待" in note
     clock.advance(10 * 60)
-    went = deliver_batch(db.session, settings, senders(ok, clock), send_id,
-                         ids(send_id, "regular"))
+    went = deliver_batch(db.session, settings, senders(ok, clock), send_id, ids(send_id, "regular"))
     assert went.sent == 5 and not went.yielded
     assert "不再等待" in control.progress(db.session, send_id, now=clock.now())["priority_note"]

@@ -22,10 +22,12 @@ T = 1_780_000_000
 @pytest.fixture(scope="module")
 def key():
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-    der = private.public_key().public_bytes(serialization.Encoding.DER,
-                                            serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    der = private.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     return pem, b"v=DKIM1; k=rsa; p=" + base64.b64encode(der)
 
 
@@ -33,26 +35,38 @@ def _dns(record):
     def lookup(name, timeout=5):
         assert name == b"weekly._domainkey.news.example.org."
         return record
+
     return lookup
 
 
 def _dkimpy(message: bytes, pem: bytes, monkeypatch) -> bytes:
     monkeypatch.setattr(dkim.time, "time", lambda: T + 0.75)
-    header = dkim.sign(message, b"weekly", b"news.example.org", pem,
-                       canonicalize=(b"relaxed", b"relaxed"),
-                       include_headers=DkimSigner.SIGNED_HEADERS)
+    header = dkim.sign(
+        message,
+        b"weekly",
+        b"news.example.org",
+        pem,
+        canonicalize=(b"relaxed", b"relaxed"),
+        include_headers=DkimSigner.SIGNED_HEADERS,
+    )
     return header.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 def _bulletin(name: str = "王小明", html: str | None = "<p>你好 {name}</p>" * 400) -> bytes:
-    template = MessageTemplate("行业动态周报 <weekly@news.example.org>",
-                               "行业动态周报 第396期 · 2026年第48期（总第396期）",
-                               "weekly.news.example.org")
-    return template.build(to_email="reader@example.org", to_name=name,
-                          message_id="<396.7.abc@news.example.org>",
-                          html=html, text="正文 " * 2000,
-                          list_unsubscribe=["https://news.example.org/unsubscribe/" + "x" * 90],
-                          now=dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC))
+    template = MessageTemplate(
+        "行业动态周报 <weekly@news.example.org>",
+        "行业动态周报 第396期 · 2026年第48期（总第396期）",
+        "weekly.news.example.org",
+    )
+    return template.build(
+        to_email="reader@example.org",
+        to_name=name,
+        message_id="<396.7.abc@news.example.org>",
+        html=html,
+        text="正文 " * 2000,
+        list_unsubscribe=["https://news.example.org/unsubscribe/" + "x" * 90],
+        now=dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC),
+    )
 
 
 def test_a_bulletin_signature_verifies_and_equals_dkimpys(key, monkeypatch):
@@ -61,8 +75,10 @@ def test_a_bulletin_signature_verifies_and_equals_dkimpys(key, monkeypatch):
     signed = DkimSigner("weekly", "news.example.org", pem).sign(message, timestamp=T)
     assert dkim.verify(signed, dnsfunc=_dns(record))
     assert signed == _dkimpy(message, pem, monkeypatch) + message
-    assert not dkim.verify(signed.replace("王小明".encode(), "李四".encode(), 1)
-                           .replace(b"reader@", b"other@"), dnsfunc=_dns(record))
+    assert not dkim.verify(
+        signed.replace("王小明".encode(), "李四".encode(), 1).replace(b"reader@", b"other@"),
+        dnsfunc=_dns(record),
+    )
 
 
 def test_text_only_message_lists_absent_headers_as_dkimpy_does(key, monkeypatch):
@@ -73,17 +89,22 @@ def test_text_only_message_lists_absent_headers_as_dkimpy_does(key, monkeypatch)
     assert signed == _dkimpy(message, pem, monkeypatch) + message
 
 
-@pytest.mark.parametrize("body", [
-    b"line with trailing blanks  \t\r\nsecond\t\tline  two  spaces\r\n\r\n\r\n",
-    b"no final line end",
-    b"\r\n\r\n",
-    b"",
-    b"  leading\r\n \r\n\t\r\nend\r\n",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"line with trailing blanks  \t\r\nsecond\t\tline  two  spaces\r\n\r\n\r\n",
+        b"no final line end",
+        b"\r\n\r\n",
+        b"",
+        b"  leading\r\n \r\n\t\r\nend\r\n",
+    ],
+)
 def test_relaxed_body_canonicalisation_matches_dkimpy(key, body, monkeypatch):
     pem, record = key
-    message = (b"From: a@news.example.org\r\nTo: b@example.org\r\nSubject:  folded\r\n"
-               b"\t subject   line \r\nX-Other: not signed\r\n\r\n" + body)
+    message = (
+        b"From: a@news.example.org\r\nTo: b@example.org\r\nSubject:  folded\r\n"
+        b"\t subject   line \r\nX-Other: not signed\r\n\r\n" + body
+    )
     signed = DkimSigner("weekly", "news.example.org", pem).sign(message, timestamp=T)
     assert dkim.verify(signed, dnsfunc=_dns(record))
     assert signed == _dkimpy(message, pem, monkeypatch) + message
@@ -100,8 +121,8 @@ def test_a_key_that_is_not_rsa_is_refused():
     from cryptography.hazmat.primitives.asymmetric import ed25519
 
     pem = ed25519.Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption())
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     with pytest.raises(ours.DkimError, match="RSA"):
         DkimSigner("weekly", "news.example.org", pem)
     with pytest.raises(ours.DkimError, match="unusable"):

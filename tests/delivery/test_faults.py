@@ -28,8 +28,14 @@ from tests.delivery.support import (
 
 @pytest.fixture
 def app_config(app_config):
-    return {**app_config, "BATCH_SIZE": 100, "LEASE_SECONDS": 2,
-            "RETRY_BASE_SECONDS": 0.2, "RETRY_MAX_SECONDS": 1, "RETRY_WINDOW_HOURS": 3 / 3600}
+    return {
+        **app_config,
+        "BATCH_SIZE": 100,
+        "LEASE_SECONDS": 2,
+        "RETRY_BASE_SECONDS": 0.2,
+        "RETRY_MAX_SECONDS": 1,
+        "RETRY_WINDOW_HOURS": 3 / 3600,
+    }
 
 
 def start_send(runner, *groups: str) -> int:
@@ -45,7 +51,8 @@ def arrivals(smtp) -> collections.Counter:
 
 @pytest.mark.parametrize("smtp", [lambda: HoldingHandler(hold_at=700)], indirect=True)
 def test_worker_killed_mid_batch_second_worker_finishes_exactly_once(
-        app, runner, smtp, run_worker, sample_text):
+    app, runner, smtp, run_worker, sample_text
+):
     approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
     emails = bulk_subscribers(2000, "members")
     send_id = start_send(runner, "members")
@@ -57,7 +64,7 @@ def test_worker_killed_mid_batch_second_worker_finishes_exactly_once(
     smtp.handler.release.set()
     before = state_counts(send_id)
     assert before.get(DeliveryState.SENT, 0) == 699
-    assert before.get(DeliveryState.SENDING, 0) >= 1   # the dead worker's claims
+    assert before.get(DeliveryState.SENDING, 0) >= 1  # the dead worker's claims
 
     run_worker("--sweep-interval", "0.5", burst=False)  # its sweep reclaims the dead claims
     wait_until(lambda: all_final(send_id), 180, "every delivery final")
@@ -67,21 +74,24 @@ def test_worker_killed_mid_batch_second_worker_finishes_exactly_once(
     assert max(counts.values()) == 1, [a for a, n in counts.items() if n > 1]
     assert state_counts(send_id) == {DeliveryState.SENT: 2000}
     # The last batch commits its deliveries, then marks the send done: wait for that too.
-    wait_until(lambda: db.session.get(Send, send_id, populate_existing=True).status
-               == SendStatus.DONE, 30, "the send marked done")
+    wait_until(
+        lambda: db.session.get(Send, send_id, populate_existing=True).status == SendStatus.DONE,
+        30,
+        "the send marked done",
+    )
 
 
 def test_redis_restarted_mid_send_the_worker_rides_it_out_and_finishes_without_resume(
-        app, runner, smtp, run_worker, sample_text, own_redis, redis_app_config):
+    app, runner, smtp, run_worker, sample_text, own_redis, redis_app_config
+):
     app.config.update(redis_app_config)
     port, procs, start_redis = own_redis
     approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
     emails = bulk_subscribers(1500, "media")
     send_id = start_send(runner, "media")
     worker = run_worker(burst=False)
-    wait_until(lambda: state_counts(send_id).get(DeliveryState.SENT, 0) >= 300, 60,
-               "300 sent")
-    procs[0].kill()             # Redis dies: every queued job is gone with it
+    wait_until(lambda: state_counts(send_id).get(DeliveryState.SENT, 0) >= 300, 60, "300 sent")
+    procs[0].kill()  # Redis dies: every queued job is gone with it
     procs[0].wait()
     time.sleep(3)
     assert worker.poll() is None, "the worker must wait for Redis, not exit"
@@ -96,16 +106,20 @@ def test_redis_restarted_mid_send_the_worker_rides_it_out_and_finishes_without_r
 
 
 FLAKY = {
-    "hard1@example.org": DeliveryState.FAILED, "perm1@example.org": DeliveryState.FAILED,
-    "soft1@example.org": DeliveryState.SENT, "busy1@example.org": DeliveryState.SENT,
-    "drop1@example.org": DeliveryState.SENT, "never1@example.org": DeliveryState.FAILED,
+    "hard1@example.org": DeliveryState.FAILED,
+    "perm1@example.org": DeliveryState.FAILED,
+    "soft1@example.org": DeliveryState.SENT,
+    "busy1@example.org": DeliveryState.SENT,
+    "drop1@example.org": DeliveryState.SENT,
+    "never1@example.org": DeliveryState.FAILED,
     "fine1@example.org": DeliveryState.SENT,
 }
 
 
 @pytest.mark.parametrize("smtp", [FaultyHandler], indirect=True)
 def test_deferrals_refusals_and_dropped_connections_land_as_specified(
-        app, runner, smtp, run_worker, sample_text):
+    app, runner, smtp, run_worker, sample_text
+):
     from tests.delivery.test_send_end_to_end import add_readers
 
     approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
@@ -117,10 +131,10 @@ def test_deferrals_refusals_and_dropped_connections_land_as_specified(
     db.session.rollback()
     rows = {d.email: d for d in db.session.scalars(select(Delivery))}
     assert {e: d.state for e, d in rows.items()} == FLAKY
-    assert rows["soft1@example.org"].attempts == 3       # two 451s, then accepted
-    assert rows["busy1@example.org"].attempts == 2       # 421 once
-    assert rows["drop1@example.org"].attempts == 2       # dropped once
-    assert rows["never1@example.org"].attempts >= 3      # retried for RETRY_WINDOW_HOURS
+    assert rows["soft1@example.org"].attempts == 3  # two 451s, then accepted
+    assert rows["busy1@example.org"].attempts == 2  # 421 once
+    assert rows["drop1@example.org"].attempts == 2  # dropped once
+    assert rows["never1@example.org"].attempts >= 3  # retried for RETRY_WINDOW_HOURS
     assert "gave up after" in rows["never1@example.org"].last_error
     assert rows["hard1@example.org"].last_error.startswith("rcpt: 550 5.1.1")
     # A bad mailbox is suppressed; a refused message is not the address's fault.
@@ -135,7 +149,8 @@ def test_deferrals_refusals_and_dropped_connections_land_as_specified(
 
 
 def test_priority_edition_arrives_before_any_regular_one_with_two_workers(
-        app, runner, smtp, run_worker, sample_text):
+    app, runner, smtp, run_worker, sample_text
+):
     approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
     app.config["BATCH_SIZE"] = 10
     leaders = bulk_subscribers(40, "leadership", prefix="leader")
@@ -144,11 +159,15 @@ def test_priority_edition_arrives_before_any_regular_one_with_two_workers(
     regular_send = start_send(runner, "members")
     run_worker(burst=False, env={"BATCH_SIZE": "10"})
     run_worker(burst=False, env={"BATCH_SIZE": "10"})
-    wait_until(lambda: state_counts(regular_send).get(DeliveryState.SENT, 0) >= 50, 60,
-               "the regular send to be under way")
+    wait_until(
+        lambda: state_counts(regular_send).get(DeliveryState.SENT, 0) >= 50,
+        60,
+        "the regular send to be under way",
+    )
     priority_send = start_send(runner, "leadership")
-    wait_until(lambda: all_final(priority_send) and all_final(regular_send), 120,
-               "both sends final")
+    wait_until(
+        lambda: all_final(priority_send) and all_final(regular_send), 120, "both sends final"
+    )
 
     order = [m.rcpt_tos[0] for m in smtp.received]
     assert sorted(order) == sorted(leaders + regulars)
@@ -163,7 +182,8 @@ def test_priority_edition_arrives_before_any_regular_one_with_two_workers(
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_in_one_send_to_both_lists_every_priority_message_comes_first(
-        app, runner, smtp, run_worker, sample_text, workers):
+    app, runner, smtp, run_worker, sample_text, workers
+):
     approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
     leaders = bulk_subscribers(30, "leadership", prefix="leader")
     regulars = bulk_subscribers(300, "members", prefix="member")

@@ -24,21 +24,31 @@ from tests.delivery.support import all_final, bulk_subscribers, state_counts, wa
 def dkim_key(tmp_path):
     """An RSA key pair made with openssl; the public half as the DNS TXT record would be."""
     private = tmp_path / "dkim.pem"
-    subprocess.run(["openssl", "genrsa", "-out", str(private), "2048"], check=True,
-                   capture_output=True)
-    der = subprocess.run(["openssl", "rsa", "-in", str(private), "-pubout", "-outform", "DER"],
-                         check=True, capture_output=True).stdout
+    subprocess.run(
+        ["openssl", "genrsa", "-out", str(private), "2048"], check=True, capture_output=True
+    )
+    der = subprocess.run(
+        ["openssl", "rsa", "-in", str(private), "-pubout", "-outform", "DER"],
+        check=True,
+        capture_output=True,
+    ).stdout
     return private, b"v=DKIM1; k=rsa; p=" + base64.b64encode(der)
 
 
 @pytest.fixture
 def app_config(app_config, dkim_key):
-    return {**app_config, "DKIM_SELECTOR": "weekly", "DKIM_DOMAIN": "news.example.org",
-            "DKIM_KEY_FILE": str(dkim_key[0]), "UNSUBSCRIBE_MAILTO": "leave@news.example.org"}
+    return {
+        **app_config,
+        "DKIM_SELECTOR": "weekly",
+        "DKIM_DOMAIN": "news.example.org",
+        "DKIM_KEY_FILE": str(dkim_key[0]),
+        "UNSUBSCRIBE_MAILTO": "leave@news.example.org",
+    }
 
 
-def test_messages_are_dkim_signed_and_carry_both_unsubscribe_ways(app, runner, smtp, run_worker,
-                                                                  sample_text, dkim_key):
+def test_messages_are_dkim_signed_and_carry_both_unsubscribe_ways(
+    app, runner, smtp, run_worker, sample_text, dkim_key
+):
     approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
     bulk_subscribers(3, "media")
     assert runner.invoke(args=["send", "396", "--group", "media"]).exit_code == 0
@@ -60,8 +70,11 @@ def test_messages_are_dkim_signed_and_carry_both_unsubscribe_ways(app, runner, s
         assert msg["X-Newsletter-Bounce"].startswith("weekly+b")  # names the delivery
         assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     # A tampered body no longer verifies: the signature covers it.
-    tampered = smtp.received[0].data.replace(b"Content-Transfer-Encoding: base64\r\n\r\n",
-                                             b"Content-Transfer-Encoding: base64\r\n\r\nAAAA", 1)
+    tampered = smtp.received[0].data.replace(
+        b"Content-Transfer-Encoding: base64\r\n\r\n",
+        b"Content-Transfer-Encoding: base64\r\n\r\nAAAA",
+        1,
+    )
     assert not dkim.verify(tampered, dnsfunc=dns)
 
 
@@ -82,8 +95,9 @@ def test_rate_limit_holds_across_two_workers(app, runner, smtp, run_worker, samp
     assert times[-1] - times[0] >= 3.0
 
 
-def test_pause_stops_workers_and_resume_finishes_exactly_once(app, runner, smtp, run_worker,
-                                                              sample_text, staff_client):
+def test_pause_stops_workers_and_resume_finishes_exactly_once(
+    app, runner, smtp, run_worker, sample_text, staff_client
+):
     approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
     emails = bulk_subscribers(300, "media")
     assert runner.invoke(args=["send", "396", "--group", "media"]).exit_code == 0

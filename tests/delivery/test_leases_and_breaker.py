@@ -30,7 +30,8 @@ def send_row(send_id: int) -> Send:
 
 
 def test_a_rate_limited_batch_with_a_short_lease_sends_each_reader_once(
-        app, runner, smtp, run_worker, sample_text):
+    app, runner, smtp, run_worker, sample_text
+):
     """20 readers at 2 msg/s take 10 s in one batch; the lease is 3 s and the sweep runs
     every 0.5 s. The old one-shot claim sent 12 of them twice."""
     app.config.update(RATE_PER_SECOND=2, LEASE_SECONDS=3, BATCH_SIZE=200)
@@ -44,11 +45,19 @@ def test_a_rate_limited_batch_with_a_short_lease_sends_each_reader_once(
     assert state_counts(send_id) == {DeliveryState.SENT: 20}
 
 
-@pytest.mark.parametrize("smtp", [lambda: Scripted(
-    mail="553 5.7.1 <weekly@news.example.org>: Sender address rejected: not owned by user "
-         "relay@example.net")], indirect=True)
+@pytest.mark.parametrize(
+    "smtp",
+    [
+        lambda: Scripted(
+            mail="553 5.7.1 <weekly@news.example.org>: Sender address rejected: not owned by user "
+            "relay@example.net"
+        )
+    ],
+    indirect=True,
+)
 def test_relay_refusing_our_envelope_sender_pauses_harms_nobody_and_resume_finishes(
-        app, runner, smtp, run_worker, sample_text, make_staff):
+    app, runner, smtp, run_worker, sample_text, make_staff
+):
     admin = make_staff("admin", email="boss@example.org")
     approve_for_tests(import_issue(db.session, sample_text)[0])
     emails = bulk_subscribers(20, "members")
@@ -75,14 +84,14 @@ def test_relay_refusing_our_envelope_sender_pauses_harms_nobody_and_resume_finis
     assert state_counts(send_id) == {DeliveryState.SENT: 20}
 
 
-def test_relay_down_longer_than_the_retry_window_is_survived(app, runner, run_worker,
-                                                             sample_text):
+def test_relay_down_longer_than_the_retry_window_is_survived(app, runner, run_worker, sample_text):
     """Nothing listens on the relay's port for 8 s, four times the retry window: the send
     pauses itself (connection refused is the relay's problem), resumes itself, and when
     the relay is back it finishes with nobody failed."""
     port = free_port()
-    app.config.update(SMTP_PORT=port, RETRY_WINDOW_HOURS=2 / 3600, RETRY_BASE_SECONDS=0.5,
-                      RETRY_MAX_SECONDS=2)
+    app.config.update(
+        SMTP_PORT=port, RETRY_WINDOW_HOURS=2 / 3600, RETRY_BASE_SECONDS=0.5, RETRY_MAX_SECONDS=2
+    )
     approve_for_tests(import_issue(db.session, sample_text)[0])
     emails = bulk_subscribers(30, "members")
     send_id = start_send(runner, "members")

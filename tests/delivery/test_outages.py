@@ -58,7 +58,8 @@ def message_ids(received) -> dict[str, list[str]]:
 
 @pytest.mark.parametrize("smtp", [lambda: AcceptThenHang(hold_at=150)], indirect=True)
 def test_worker_killed_in_data_is_resent_at_most_once_with_the_same_message_id(
-        app, runner, smtp, run_worker, sample_text):
+    app, runner, smtp, run_worker, sample_text
+):
     app.config.update(LEASE_SECONDS=2, BATCH_SIZE=100)
     approve_for_tests(import_issue(db.session, sample_text)[0])
     emails = bulk_subscribers(300, "members")
@@ -97,6 +98,7 @@ def app_config(app_config, request):
     from flask_migrate import upgrade
 
     from newsletter import create_app
+
     migrating = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
     with migrating.app_context():
         upgrade(directory=MIGRATIONS_DIR, revision="heads")
@@ -106,16 +108,34 @@ def app_config(app_config, request):
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the cluster is its own
 def test_postgresql_stopped_30s_mid_send_and_the_send_finishes_by_itself(
-        own_postgres, app, smtp, run_worker, sample_text):
+    own_postgres, app, smtp, run_worker, sample_text
+):
     _, start_pg, stop_pg = own_postgres
     app.config.update(RATE_PER_SECOND=100, LEASE_SECONDS=5, BATCH_SIZE=100)
     approve_for_tests(import_issue(db.session, sample_text)[0])
     emails = bulk_subscribers(2000, "members")
     db.session.remove()
     waiting = subprocess.Popen(  # `send N --wait` rides the outage out too
-        [sys.executable, "-m", "flask", "--app", "newsletter", "send", "396", "--group",
-         "members", "--wait", "--timeout", "300"], cwd=ROOT, env=worker_env(app),
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        [
+            sys.executable,
+            "-m",
+            "flask",
+            "--app",
+            "newsletter",
+            "send",
+            "396",
+            "--group",
+            "members",
+            "--wait",
+            "--timeout",
+            "300",
+        ],
+        cwd=ROOT,
+        env=worker_env(app),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     run_worker("--sweep-interval", "0.5", burst=False)
     wait_until(lambda: len(smtp.received) >= 400, 120, "400 messages out")
     db.session.remove()
@@ -135,18 +155,22 @@ def test_postgresql_stopped_30s_mid_send_and_the_send_finishes_by_itself(
 
 
 def test_transactional_mail_survives_a_redis_restart_and_jobs_carry_only_ids(
-        app, smtp, run_worker, own_redis, redis_app_config):
+    app, smtp, run_worker, own_redis, redis_app_config
+):
     from newsletter.delivery.jobs import enqueue_transactional, queue_for
 
     app.config.update(redis_app_config)
     port, procs, start_redis = own_redis
-    job_id = enqueue_transactional("reader@example.org", "请确认您的订阅",
-                                   "请点击：http://newsletter.test/confirm/SECRET-TOKEN")
+    job_id = enqueue_transactional(
+        "reader@example.org",
+        "请确认您的订阅",
+        "请点击：http://newsletter.test/confirm/SECRET-TOKEN",
+    )
     raw = Redis(port=port).hgetall(f"rq:job:{job_id}")
     payload = zlib.decompress(raw[b"data"])
     assert json.loads(payload)  # JSON, not a pickle
     assert b"reader@example.org" not in payload and b"SECRET-TOKEN" not in payload
-    procs[0].kill()   # Redis dies with the job in it
+    procs[0].kill()  # Redis dies with the job in it
     procs[0].wait()
     procs.append(start_redis())  # empty
     assert len(queue_for(app.config, "priority")) == 0

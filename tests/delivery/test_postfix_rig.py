@@ -19,8 +19,10 @@ def _user(tag: str) -> str:
 
 def _message(rig, to: str, subject: str = "rig test") -> bytes:
     mid = f"<{uuid.uuid4().hex}@news.test>"
-    return (f"From: {rig.sender}\r\nTo: {to}\r\nSubject: {subject}\r\n"
-            f"Message-ID: {mid}\r\n\r\nhello\r\n").encode()
+    return (
+        f"From: {rig.sender}\r\nTo: {to}\r\nSubject: {subject}\r\n"
+        f"Message-ID: {mid}\r\n\r\nhello\r\n"
+    ).encode()
 
 
 def _session(rig, *, login=True, password=None) -> smtplib.SMTP:
@@ -80,7 +82,9 @@ def test_fixed_sender_is_accepted_and_delivered(postfix):
     user = _user("reader")
     conn = _session(postfix)
     try:
-        conn.sendmail(postfix.sender, [postfix.address(user)], _message(postfix, user, "固定发件人"))
+        conn.sendmail(
+            postfix.sender, [postfix.address(user)], _message(postfix, user, "固定发件人")
+        )
     finally:
         conn.quit()
     [msg] = postfix.wait_for_messages(user, 1)
@@ -99,8 +103,9 @@ def test_implicit_tls_port_with_the_rig_ca(postfix):
     postfix.wait_for_messages(user, 1)
     # Without the rig's CA the certificate is not trusted: a clear verification failure.
     with pytest.raises(ssl.SSLCertVerificationError):
-        smtplib.SMTP_SSL(postfix.host, postfix.smtps_port, timeout=15,
-                         context=ssl.create_default_context())
+        smtplib.SMTP_SSL(
+            postfix.host, postfix.smtps_port, timeout=15, context=ssl.create_default_context()
+        )
 
 
 def test_starttls_on_the_submission_port(postfix):
@@ -130,12 +135,14 @@ def test_unknown_user_accepted_then_a_real_dsn_arrives(postfix_bouncing):
     conn = _session(rig)
     try:
         refused = conn.sendmail(rig.sender, [rig.address(unknown), rig.address(known)], message)
-        assert refused == {}   # accepted at RCPT: the bounce comes later, as mail
+        assert refused == {}  # accepted at RCPT: the bounce comes later, as mail
     finally:
         conn.quit()
     rig.wait_for_messages(known, 1)
-    raw = rig.wait_for(lambda: (m := rig.raw_messages(rig.login[0])) and len(m) > before
-                       and m[-1], what="the DSN in the sender's mailbox")
+    raw = rig.wait_for(
+        lambda: (m := rig.raw_messages(rig.login[0])) and len(m) > before and m[-1],
+        what="the DSN in the sender's mailbox",
+    )
     report = parse(raw)
     assert report.kind == "dsn"
     [rcpt] = report.recipients
@@ -175,12 +182,12 @@ def test_discard_mode_takes_anything_and_keeps_nothing(postfix_factory):
     rig = postfix_factory(discard=True)
     conn = _session(rig)
     try:
-        conn.sendmail(rig.sender, ["nobody@test.example", "reader@example.org"],
-                      _message(rig, "x"))
+        conn.sendmail(rig.sender, ["nobody@test.example", "reader@example.org"], _message(rig, "x"))
     finally:
         conn.quit()
-    rig.wait_for(lambda: rig.log_count("status=sent (discarded by the test rig)") >= 2,
-                 what="two discards")
+    rig.wait_for(
+        lambda: rig.log_count("status=sent (discarded by the test rig)") >= 2, what="two discards"
+    )
     assert rig.sent_count() == 2
     assert rig.delivered_count() == 0
 
@@ -190,10 +197,15 @@ def test_verp_sender_accepted_when_sender_login_is_off(postfix_factory):
     unknown = "unknown-" + uuid.uuid4().hex[:6]
     conn = _session(rig)
     try:
-        conn.sendmail(f"{rig.login[0]}+b7-0123456789@{rig.domain}", [rig.address(unknown)],
-                      _message(rig, unknown))
+        conn.sendmail(
+            f"{rig.login[0]}+b7-0123456789@{rig.domain}",
+            [rig.address(unknown)],
+            _message(rig, unknown),
+        )
     finally:
         conn.quit()
-    raw = rig.wait_for(lambda: [r for r in rig.raw_messages(rig.login[0])
-                                if unknown.encode() in r], what="the DSN to the VERP address")
+    raw = rig.wait_for(
+        lambda: [r for r in rig.raw_messages(rig.login[0]) if unknown.encode() in r],
+        what="the DSN to the VERP address",
+    )
     assert b"Delivered-To: weekly+b7-0123456789@test.example" in raw[0]

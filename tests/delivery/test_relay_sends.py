@@ -32,17 +32,21 @@ def _send_status(send_id: int) -> Send:
     return db.session.get(Send, send_id)
 
 
-def test_implicit_tls_fixed_envelope_through_the_strict_relay(app, runner, run_worker,
-                                                              postfix, sample_text, tmp_path):
+def test_implicit_tls_fixed_envelope_through_the_strict_relay(
+    app, runner, run_worker, postfix, sample_text, tmp_path
+):
     approve_for_tests(import_issue(db.session, sample_text)[0])
     # addresses of their own: the rig (and its mailboxes) outlives this test, across backends
     emails = bulk_subscribers(6, "media", prefix=f"tls-{uuid.uuid4().hex[:8]}")
     emails = [e.replace("@example.org", f"@{postfix.domain}") for e in emails]
     from subscribers.models import Subscriber
+
     for sub in db.session.scalars(select(Subscriber)):
         sub.email = sub.email.replace("@example.org", f"@{postfix.domain}")
     db.session.commit()
-    relays = _relays_file(tmp_path, f"""
+    relays = _relays_file(
+        tmp_path,
+        f"""
 [[relay]]
 name = "exmail"
 host = "{postfix.host}"
@@ -53,7 +57,8 @@ username = "{postfix.login[0]}"
 password = "{postfix.login[1]}"
 envelope = "fixed"
 envelope_sender = "{postfix.sender}"
-""")
+""",
+    )
     send_id = start_send(runner, "media")
     assert run_worker(env={"RELAYS_FILE": relays}).wait(timeout=120) == 0
     send = _send_status(send_id)
@@ -61,15 +66,18 @@ envelope_sender = "{postfix.sender}"
     assert state_counts(send_id) == {DeliveryState.SENT: 6}
     for address in emails:
         [message] = postfix.wait_for_messages(address, 1)
-        assert message["Return-Path"] == f"<{postfix.sender}>"      # the fixed envelope
+        assert message["Return-Path"] == f"<{postfix.sender}>"  # the fixed envelope
         assert message["X-Newsletter-Bounce"].startswith("weekly+b")  # bounces still matched
 
 
-def test_an_unverified_certificate_pauses_the_send_and_harms_nobody(app, runner, run_worker,
-                                                                    postfix, sample_text, tmp_path):
+def test_an_unverified_certificate_pauses_the_send_and_harms_nobody(
+    app, runner, run_worker, postfix, sample_text, tmp_path
+):
     approve_for_tests(import_issue(db.session, sample_text)[0])
     bulk_subscribers(4, "media", prefix="untrusted")
-    relays = _relays_file(tmp_path, f"""
+    relays = _relays_file(
+        tmp_path,
+        f"""
 [[relay]]
 name = "exmail"
 host = "{postfix.host}"
@@ -79,7 +87,8 @@ username = "{postfix.login[0]}"
 password = "{postfix.login[1]}"
 envelope = "fixed"
 envelope_sender = "{postfix.sender}"
-""")
+""",
+    )
     send_id = start_send(runner, "media")
     assert run_worker(env={"RELAYS_FILE": relays}).wait(timeout=120) == 0
     send = _send_status(send_id)
@@ -90,13 +99,16 @@ envelope_sender = "{postfix.sender}"
     assert all(d.attempts == 0 for d in db.session.scalars(select(Delivery)))
 
 
-def test_the_second_relay_finishes_when_the_first_runs_out_of_quota(app, runner, run_worker,
-                                                                    sample_text, tmp_path):
+def test_the_second_relay_finishes_when_the_first_runs_out_of_quota(
+    app, runner, run_worker, sample_text, tmp_path
+):
     approve_for_tests(import_issue(db.session, sample_text)[0])
     emails = bulk_subscribers(30, "media", prefix="quota")
     first, second = SinkServer().start(), SinkServer().start()
     try:
-        relays = _relays_file(tmp_path, f"""
+        relays = _relays_file(
+            tmp_path,
+            f"""
 [[relay]]
 name = "mailbox"
 host = "127.0.0.1"
@@ -109,14 +121,17 @@ name = "service"
 host = "127.0.0.1"
 port = {second.port}
 order = 2
-""")
+""",
+        )
         send_id = start_send(runner, "media")
         env = {"RELAYS_FILE": relays, "BATCH_SIZE": "7"}
         workers = [run_worker(env=env), run_worker(env=env)]
         assert all(w.wait(timeout=120) == 0 for w in workers)
         assert state_counts(send_id) == {DeliveryState.SENT: 30}
-        got = collections.Counter(r for s in (first, second) for m in s.received for r in m.rcpt_tos)
-        assert got == {e: 1 for e in emails}                 # each reader once
+        got = collections.Counter(
+            r for s in (first, second) for m in s.received for r in m.rcpt_tos
+        )
+        assert got == {e: 1 for e in emails}  # each reader once
         assert len(first.received) == 12 and len(second.received) == 18
     finally:
         first.stop()
@@ -124,23 +139,30 @@ order = 2
 
 
 def test_every_relay_out_of_quota_pauses_the_send_until_the_window_opens(
-        app, runner, run_worker, sample_text, tmp_path):
+    app, runner, run_worker, sample_text, tmp_path
+):
     approve_for_tests(import_issue(db.session, sample_text)[0])
     bulk_subscribers(10, "media", prefix="over")
     sink = SinkServer().start()
     try:
-        relays = _relays_file(tmp_path, f"""
+        relays = _relays_file(
+            tmp_path,
+            f"""
 [[relay]]
 name = "mailbox"
 host = "127.0.0.1"
 port = {sink.port}
 per_day = 4
-""")
+""",
+        )
         send_id = start_send(runner, "media")
         assert run_worker(env={"RELAYS_FILE": relays}).wait(timeout=120) == 0
         send = _send_status(send_id)
         assert send.status == SendStatus.PAUSED and len(sink.received) == 4
-        assert send.paused_reason.startswith("剩余 6 封将于明日") and "配额恢复后继续" in send.paused_reason
+        assert (
+            send.paused_reason.startswith("剩余 6 封将于明日")
+            and "配额恢复后继续" in send.paused_reason
+        )
         assert send.resume_at is not None  # the sweep resumes it by itself then
         counts = state_counts(send_id)
         assert counts[DeliveryState.SENT] == 4 and DeliveryState.FAILED not in counts
@@ -153,6 +175,7 @@ class DeferringHandler:
 
     def __init__(self):
         from newsletter.devsmtp import SinkHandler
+
         self.sink = SinkHandler()
         self.received = self.sink.received
         self.tries: collections.Counter = collections.Counter()
@@ -169,8 +192,9 @@ class DeferringHandler:
         return await self.sink.handle_DATA(server, session, envelope)
 
 
-def test_a_domain_that_defers_is_slowed_while_the_others_are_not(app, runner, run_worker,
-                                                                 sample_text, tmp_path):
+def test_a_domain_that_defers_is_slowed_while_the_others_are_not(
+    app, runner, run_worker, sample_text, tmp_path
+):
     from subscribers.models import Subscriber
 
     approve_for_tests(import_issue(db.session, sample_text)[0])
@@ -183,7 +207,9 @@ def test_a_domain_that_defers_is_slowed_while_the_others_are_not(app, runner, ru
     handler = DeferringHandler()
     server = SinkServer(handler=handler).start()
     try:
-        relays = _relays_file(tmp_path, f"""
+        relays = _relays_file(
+            tmp_path,
+            f"""
 [[relay]]
 name = "own"
 host = "127.0.0.1"
@@ -194,34 +220,43 @@ per_minute = 240
 
 [domains."fast.example"]
 per_minute = 240
-""")
+""",
+        )
         app.config["RELAYS_FILE"] = relays
         send_id = start_send(runner, "media")
         run_worker("--sweep-interval", "0.3", burst=False, env={"RELAYS_FILE": relays})
         wait_until(lambda: all_final(send_id), 90, "every delivery final")
         assert state_counts(send_id) == {DeliveryState.SENT: 26}
         pool = RelayPool(Redis.from_url(REDIS_URL), app.config["QUEUE_PREFIX"], load(app.config))
-        assert pool.pace("slow.example").per_minute < 240 // 4   # halved per deferral
-        assert pool.pace("fast.example").per_minute == 240         # untouched
+        assert pool.pace("slow.example").per_minute < 240 // 4  # halved per deferral
+        assert pool.pace("fast.example").per_minute == 240  # untouched
         assert set(handler.tries) == {e for e in handler.tries if e.endswith("@slow.example")}
         assert len(handler.received) == 26
     finally:
         server.stop()
 
 
-def test_a_send_whose_relay_check_fails_does_not_start(app, runner, run_worker, postfix,
-                                                      sample_text):
+def test_a_send_whose_relay_check_fails_does_not_start(
+    app, runner, run_worker, postfix, sample_text
+):
     approve_for_tests(import_issue(db.session, sample_text)[0])
     bulk_subscribers(3, "media", prefix="precheck")
     # The strict relay refuses the VERP sender a default (verp) relay would use.
-    env = {"SMTP_HOST": postfix.host, "SMTP_PORT": str(postfix.port),
-           "SMTP_SECURITY": "starttls", "SMTP_CA_FILE": str(postfix.ca_file),
-           "SMTP_USERNAME": postfix.login[0], "SMTP_PASSWORD": postfix.login[1]}
+    env = {
+        "SMTP_HOST": postfix.host,
+        "SMTP_PORT": str(postfix.port),
+        "SMTP_SECURITY": "starttls",
+        "SMTP_CA_FILE": str(postfix.ca_file),
+        "SMTP_USERNAME": postfix.login[0],
+        "SMTP_PASSWORD": postfix.login[1],
+    }
     send_id = start_send(runner, "media")
     assert run_worker(env=env).wait(timeout=120) == 0
     send = _send_status(send_id)
     assert send.status == SendStatus.PAUSED and send.started_at is None
-    assert send.paused_reason.startswith("发送前检查未通过（中继 default）：该服务器拒绝 VERP 退信地址")
+    assert send.paused_reason.startswith(
+        "发送前检查未通过（中继 default）：该服务器拒绝 VERP 退信地址"
+    )
     assert "fixed" in send.paused_reason
     assert state_counts(send_id) == {DeliveryState.QUEUED: 3}
     assert postfix.log_count("precheck") == 0  # no message to a reader reached the relay

@@ -14,15 +14,28 @@ MAIL_FROM = "周报 <weekly@news.example.org>"
 
 
 def _relay(rig, **changes) -> Relay:
-    values = {"name": "rig", "host": rig.host, "port": rig.smtps_port, "security": "ssl",
-              "username": rig.login[0], "password": rig.login[1], "ca_file": str(rig.ca_file),
-              "envelope": "fixed", "envelope_sender": rig.sender, "timeout": 10}
+    values = {
+        "name": "rig",
+        "host": rig.host,
+        "port": rig.smtps_port,
+        "security": "ssl",
+        "username": rig.login[0],
+        "password": rig.login[1],
+        "ca_file": str(rig.ca_file),
+        "envelope": "fixed",
+        "envelope_sender": rig.sender,
+        "timeout": 10,
+    }
     return Relay(**{**values, **changes})
 
 
 def _check(rig, **changes):
-    return check_relay(_relay(rig, **changes), mail_from=MAIL_FROM, secret_key="s",
-                       test_rcpt=rig.address("reader-check"))
+    return check_relay(
+        _relay(rig, **changes),
+        mail_from=MAIL_FROM,
+        secret_key="s",
+        test_rcpt=rig.address("reader-check"),
+    )
 
 
 @pytest.mark.parametrize("security", ["ssl", "starttls"])
@@ -45,7 +58,7 @@ def test_a_verp_sender_refused_says_to_use_fixed(postfix):
     result = _check(postfix, envelope="verp")
     assert result.failed_stage == "mail_from"
     assert result.problem == "该服务器拒绝 VERP 退信地址"
-    assert "envelope = \"fixed\"" in result.advice and "553" in result.answer
+    assert 'envelope = "fixed"' in result.advice and "553" in result.answer
     assert "+b999999999-" in result.envelope_sender
 
 
@@ -76,7 +89,8 @@ def test_a_closed_port(postfix, security):
 
 def test_cli_checks_every_relay_and_fails_when_one_does(app, runner, postfix, tmp_path):
     path = tmp_path / "relays.toml"
-    path.write_text(f"""
+    path.write_text(
+        f"""
 [[relay]]
 name = "good"
 host = "{postfix.host}"
@@ -96,7 +110,9 @@ security = "starttls"
 ca_file = "{postfix.ca_file}"
 username = "{postfix.login[0]}"
 password_env = "RIG_PASSWORD"
-""", "utf-8")
+""",
+        "utf-8",
+    )
     app.config.update(RELAYS_FILE=str(path), RELAY_CHECK_RCPT=postfix.address("reader-cli"))
     result = runner.invoke(args=["relays", "check"], env={"RIG_PASSWORD": postfix.login[1]})
     assert result.exit_code == 1, result.output
@@ -111,16 +127,24 @@ password_env = "RIG_PASSWORD"
 
 
 def test_admin_page_lists_relays_and_its_button_runs_the_check(app, staff_client, postfix):
-    app.config.update(SMTP_HOST=postfix.host, SMTP_PORT=postfix.port, SMTP_SECURITY="starttls",
-                      SMTP_CA_FILE=str(postfix.ca_file), SMTP_USERNAME=postfix.login[0],
-                      SMTP_PASSWORD="wrong-password", SMTP_ENVELOPE="fixed",
-                      MAIL_FROM=f"周报 <{postfix.sender}>",
-                      RELAY_CHECK_RCPT=postfix.address("reader-page"))
+    app.config.update(
+        SMTP_HOST=postfix.host,
+        SMTP_PORT=postfix.port,
+        SMTP_SECURITY="starttls",
+        SMTP_CA_FILE=str(postfix.ca_file),
+        SMTP_USERNAME=postfix.login[0],
+        SMTP_PASSWORD="wrong-password",
+        SMTP_ENVELOPE="fixed",
+        MAIL_FROM=f"周报 <{postfix.sender}>",
+        RELAY_CHECK_RCPT=postfix.address("reader-page"),
+    )
     client = staff_client("admin")
     page = client.get("/staff/relays").get_data(as_text=True)
     assert "default" in page and f"{postfix.host}:{postfix.port}" in page and "STARTTLS" in page
-    response = client.post("/staff/relays/check", data={
-        "csrf_token": csrf_token(client, "/staff/relays"), "name": "default"})
+    response = client.post(
+        "/staff/relays/check",
+        data={"csrf_token": csrf_token(client, "/staff/relays"), "name": "default"},
+    )
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "检查未通过" in html and "登录被拒绝（535）" in html and "授权码" in html

@@ -75,39 +75,68 @@ def test_the_relays_file_is_read_with_secrets_from_the_environment(tmp_path):
     rc = load(_config(tmp_path, GOOD), env={"EXMAIL_PASSWORD": "s3cret"})
     exmail, dm = rc.relays
     assert (exmail.name, exmail.port, exmail.security, exmail.envelope) == (
-        "exmail", 465, "ssl", "fixed")
+        "exmail",
+        465,
+        "ssl",
+        "fixed",
+    )
     assert exmail.password == "s3cret" and "s3cret" not in repr(exmail)
     assert exmail.envelope_sender == "weekly@assoc.org.cn"  # the login
     assert dm.envelope_sender == "bounce@mail.assoc.org.cn" and dm.password == "in-the-file"
     assert exmail.limits.per_day == 1500 and dm.limits.per_hour == 5000
-    assert rc.paces["163.com"] == Pace(20, 1)           # overridden
+    assert rc.paces["163.com"] == Pace(20, 1)  # overridden
     assert rc.paces["qq.com"] == DEFAULT_PACES["qq.com"]  # shipped default kept
     assert rc.paces["corp.example"] == Pace(5, 0)
 
 
 def test_without_a_file_the_smtp_settings_are_the_one_relay():
-    rc = load({"SMTP_HOST": "relay.example", "SMTP_PORT": 587, "SMTP_STARTTLS": True,
-               "SMTP_USERNAME": "u@example.org", "RATE_PER_SECOND": 5,
-               "MAIL_FROM": "weekly@news.example.org"}, env={})
+    rc = load(
+        {
+            "SMTP_HOST": "relay.example",
+            "SMTP_PORT": 587,
+            "SMTP_STARTTLS": True,
+            "SMTP_USERNAME": "u@example.org",
+            "RATE_PER_SECOND": 5,
+            "MAIL_FROM": "weekly@news.example.org",
+        },
+        env={},
+    )
     (relay,) = rc.relays
     assert (relay.name, relay.host, relay.port, relay.security, relay.envelope) == (
-        "default", "relay.example", 587, "starttls", "verp")
+        "default",
+        "relay.example",
+        587,
+        "starttls",
+        "verp",
+    )
     assert relay.limits.per_second == 5 and relay.envelope_sender == "u@example.org"
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("[[relay]]\nname = 'a'\n", "relay 'a': needs a host"),
-    ("[[relay]]\nname = 'a'\nhost = 'h'\nsecurity = 'tls'\n", "security must be one of"),
-    ("[[relay]]\nname = 'a'\nhost = 'h'\nport = 70000\n", "port must be 1–65535"),
-    ("[[relay]]\nname = 'a'\nhost = 'h'\nenvelope = 'sometimes'\n", "envelope must be verp or fixed"),
-    ("[[relay]]\nname = 'a'\nhost = 'h'\nper_day = '1500'\n", "per_day must be a whole number"),
-    ("[[relay]]\nname = 'a'\nhost = 'h'\npassword_env = 'NOPE_UNSET'\n", "NOPE_UNSET, which is not set"),
-    ("[[relay]]\nname = 'a'\nhost = 'h'\nhots = 'x'\n", "unknown key(s) hots"),
-    ("[[relay]]\nname = 'a'\nhost = 'h'\n[[relay]]\nname = 'a'\nhost = 'g'\n", "used twice: a"),
-    ("[relay]\nname = 'a'\n", "no [[relay]] entry"),
-    ("[[relay]\nname = 'a'\n", "not valid TOML"),
-    ("[[relay]]\nname = 'a'\nhost = 'h'\n[domains]\n'qq.com' = 5\n", "[domains.\"qq.com\"]: must be a table"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[[relay]]\nname = 'a'\n", "relay 'a': needs a host"),
+        ("[[relay]]\nname = 'a'\nhost = 'h'\nsecurity = 'tls'\n", "security must be one of"),
+        ("[[relay]]\nname = 'a'\nhost = 'h'\nport = 70000\n", "port must be 1–65535"),
+        (
+            "[[relay]]\nname = 'a'\nhost = 'h'\nenvelope = 'sometimes'\n",
+            "envelope must be verp or fixed",
+        ),
+        ("[[relay]]\nname = 'a'\nhost = 'h'\nper_day = '1500'\n", "per_day must be a whole number"),
+        (
+            "[[relay]]\nname = 'a'\nhost = 'h'\npassword_env = 'NOPE_UNSET'\n",
+            "NOPE_UNSET, which is not set",
+        ),
+        ("[[relay]]\nname = 'a'\nhost = 'h'\nhots = 'x'\n", "unknown key(s) hots"),
+        ("[[relay]]\nname = 'a'\nhost = 'h'\n[[relay]]\nname = 'a'\nhost = 'g'\n", "used twice: a"),
+        ("[relay]\nname = 'a'\n", "no [[relay]] entry"),
+        ("[[relay]\nname = 'a'\n", "not valid TOML"),
+        (
+            "[[relay]]\nname = 'a'\nhost = 'h'\n[domains]\n'qq.com' = 5\n",
+            '[domains."qq.com"]: must be a table',
+        ),
+    ],
+)
 def test_a_bad_relays_file_names_the_place(tmp_path, text, message):
     with pytest.raises(RelayConfigError, match=__import__("re").escape(message)) as info:
         load(_config(tmp_path, text), env={})
@@ -141,7 +170,9 @@ def test_relays_are_used_in_order_until_their_daily_quota_runs_out(redis, tmp_pa
     assert isinstance(last, Wait) and last.reason == "quota"
     assert last.seconds > 86000  # the day window
     opens = pool.quota_exhausted()
-    assert opens is not None and opens - dt.datetime.now(dt.UTC).replace(tzinfo=None) > dt.timedelta(hours=23)
+    assert opens is not None and opens - dt.datetime.now(dt.UTC).replace(
+        tzinfo=None
+    ) > dt.timedelta(hours=23)
     assert pool.quota_left() == {"first": 0, "second": 0}
 
 
@@ -154,8 +185,10 @@ def test_a_relay_paused_by_its_breaker_hands_its_work_to_the_next(redis, tmp_pat
 
 
 def test_equal_order_shares_by_weight(redis, tmp_path):
-    text = ("[[relay]]\nname = 'light'\nhost = 'a'\nweight = 1\n"
-            "[[relay]]\nname = 'heavy'\nhost = 'b'\nweight = 4\n")
+    text = (
+        "[[relay]]\nname = 'light'\nhost = 'a'\nweight = 1\n"
+        "[[relay]]\nname = 'heavy'\nhost = 'b'\nweight = 4\n"
+    )
     pool = _pool(redis, tmp_path, text)
     names = [pool.acquire(f"r{n}@example.org").relay.name for n in range(500)]
     assert 0.7 < names.count("heavy") / 500 < 0.9
@@ -171,8 +204,10 @@ def test_two_pools_share_the_limits_through_redis(redis, tmp_path):
 
 
 def test_a_domain_is_paced_while_the_others_flow(redis, tmp_path):
-    text = ("[[relay]]\nname = 'only'\nhost = 'a'\n"
-            "[domains.\"slow.example\"]\nper_minute = 2\nconnections = 1\n")
+    text = (
+        "[[relay]]\nname = 'only'\nhost = 'a'\n"
+        '[domains."slow.example"]\nper_minute = 2\nconnections = 1\n'
+    )
     pool = _pool(redis, tmp_path, text)
     first = pool.acquire("a@slow.example")
     assert isinstance(first, Grant)

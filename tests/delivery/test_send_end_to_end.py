@@ -37,8 +37,9 @@ def parse(raw: bytes) -> email.message.EmailMessage:
     return email.message_from_bytes(raw, policy=policy.default)
 
 
-def test_sample_goes_out_once_per_reader_with_the_right_edition(app, runner, smtp, run_worker,
-                                                               sample_text):
+def test_sample_goes_out_once_per_reader_with_the_right_edition(
+    app, runner, smtp, run_worker, sample_text
+):
     approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
     add_readers()
     add_readers({"pending@example.org": ("待确认", ["media"])}, status=SubscriberStatus.PENDING)
@@ -64,7 +65,7 @@ def test_sample_goes_out_once_per_reader_with_the_right_edition(app, runner, smt
         text = msg.get_body(("plain",)).get_content()
         html = msg.get_body(("html",)).get_content()
         assert "全国宣传部长会议在京召开" in text and "全国宣传部长会议在京召开" in html
-        assert "{{" not in html and "{{" not in text          # every placeholder filled
+        assert "{{" not in html and "{{" not in text  # every placeholder filled
         assert msg["Message-ID"] and msg["Date"] and msg["List-Id"]
         assert "/unsubscribe/" in msg["List-Unsubscribe"]
         assert address in msg["To"]
@@ -86,18 +87,30 @@ def test_sample_goes_out_once_per_reader_with_the_right_edition(app, runner, smt
         assert m.mail_from.startswith("weekly+b") and m.mail_from.endswith("@news.example.org")
 
 
-def test_send_wait_blocks_until_final_and_prints_counts(app, runner, smtp, run_worker,
-                                                       sample_text):
+def test_send_wait_blocks_until_final_and_prints_counts(app, runner, smtp, run_worker, sample_text):
     approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
     add_readers()
     run_worker(burst=False)  # a long-running worker, as in production
-    result = runner.invoke(args=["send", "396", "--group", "media", "--group", "universities",
-                                 "--wait", "--timeout", "60"])
+    result = runner.invoke(
+        args=[
+            "send",
+            "396",
+            "--group",
+            "media",
+            "--group",
+            "universities",
+            "--wait",
+            "--timeout",
+            "60",
+        ]
+    )
     assert result.exit_code == 0, result.output
     counts = json.loads(result.output.strip().splitlines()[-1])
     assert counts == {"sent": 2}
     assert sorted(r for m in smtp.received for r in m.rcpt_tos) == [
-        "media@example.com", "uni@example.edu"]
+        "media@example.com",
+        "uni@example.edu",
+    ]
 
 
 def test_send_of_unknown_issue_or_group_is_a_clear_error(app, runner, sample_text):

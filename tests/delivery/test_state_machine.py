@@ -46,8 +46,9 @@ class Worker:
         self.action = None
         self.alive, self.finished = True, False
         s = senders(self, clock, limiter=self)
-        self.thread = threading.Thread(target=self._run, daemon=True,
-                                       args=(engine, settings_, s, send_id, ids))
+        self.thread = threading.Thread(
+            target=self._run, daemon=True, args=(engine, settings_, s, send_id, ids)
+        )
         self.thread.start()
         self._wait()
 
@@ -100,8 +101,14 @@ def test_deliveries_are_sent_once_by_live_workers_and_all_end_final(app):
     make_send(5, group="media")  # the issue, approved, 5 readers; each example sends anew
     base = pipeline.PipelineSettings.from_config(app.config)
     model_settings = dataclasses.replace(
-        base, lease_seconds=LEASE, retry_base_seconds=1, retry_max_seconds=4,
-        retry_window_hours=60 / 3600, breaker_threshold=0, batch_size=5)
+        base,
+        lease_seconds=LEASE,
+        retry_base_seconds=1,
+        retry_max_seconds=4,
+        retry_window_hours=60 / 3600,
+        breaker_threshold=0,
+        batch_size=5,
+    )
 
     class Deliveries(RuleBasedStateMachine):
         def __init__(self):
@@ -112,8 +119,13 @@ def test_deliveries_are_sent_once_by_live_workers_and_all_end_final(app):
             db.session.execute(update(Subscriber).values(status=SubscriberStatus.ACTIVE))
             db.session.commit()
             self.send_id = new_send(model_settings, ["media"])
-            self.ids = list(db.session.scalars(select(Delivery.id).where(
-                Delivery.send_id == self.send_id).order_by(Delivery.id)))
+            self.ids = list(
+                db.session.scalars(
+                    select(Delivery.id)
+                    .where(Delivery.send_id == self.send_id)
+                    .order_by(Delivery.id)
+                )
+            )
             self.server: list = []  # [rcpt, message id, worker] per accepted message
             self.workers: list[Worker] = []
 
@@ -124,8 +136,17 @@ def test_deliveries_are_sent_once_by_live_workers_and_all_end_final(app):
         def start_worker(self, subset):
             if len(self.live()) < 3:
                 ids = sorted(self.ids[i] for i in subset)
-                self.workers.append(Worker(f"w{len(self.workers)}", engine, model_settings,
-                                           self.clock, self.send_id, ids, self.server))
+                self.workers.append(
+                    Worker(
+                        f"w{len(self.workers)}",
+                        engine,
+                        model_settings,
+                        self.clock,
+                        self.send_id,
+                        ids,
+                        self.server,
+                    )
+                )
 
         @rule(which=st.integers(0, 2), action=st.sampled_from(ACTIONS))
         def step(self, which, action):
@@ -152,22 +173,26 @@ def test_deliveries_are_sent_once_by_live_workers_and_all_end_final(app):
                     w.tell("accept")
             for _ in range(40):
                 db.session.rollback()
-                states = dict(db.session.execute(
-                    select(Delivery.id, Delivery.state)
-                    .where(Delivery.send_id == self.send_id)).all())
+                states = dict(
+                    db.session.execute(
+                        select(Delivery.id, Delivery.state).where(Delivery.send_id == self.send_id)
+                    ).all()
+                )
                 if all(s in DeliveryState.final() for s in states.values()):
                     break
                 self.clock.advance(LEASE + 1)
                 recover(db.session, model_settings, self.clock.now(), sends_with_jobs=set())
-                w = Worker("final", engine, model_settings, self.clock, self.send_id,
-                           self.ids, self.server)
+                w = Worker(
+                    "final", engine, model_settings, self.clock, self.send_id, self.ids, self.server
+                )
                 while w.parked:
                     w.tell("accept")
             db.session.rollback()
             rows = db.session.scalars(select(Delivery).where(Delivery.send_id == self.send_id))
             final = {d.email: d for d in rows}
-            assert all(d.state in DeliveryState.final() for d in final.values()), \
-                {e: d.state for e, d in final.items()}
+            assert all(d.state in DeliveryState.final() for d in final.values()), {
+                e: d.state for e, d in final.items()
+            }
             copies = collections.defaultdict(set)
             for rcpt, msgid, _ in self.server:
                 copies[rcpt].add(msgid)
@@ -176,6 +201,12 @@ def test_deliveries_are_sent_once_by_live_workers_and_all_end_final(app):
                 if d.state == DeliveryState.SENT:
                     assert email in copies and d.message_id in copies[email]
 
-    run_state_machine_as_test(Deliveries, settings=settings(
-        max_examples=20, stateful_step_count=20, deadline=None,
-        suppress_health_check=list(HealthCheck)))
+    run_state_machine_as_test(
+        Deliveries,
+        settings=settings(
+            max_examples=20,
+            stateful_step_count=20,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        ),
+    )

@@ -25,7 +25,9 @@ def html_of(received) -> str:
 
 def test_tracked_and_untracked_readers(app, client, runner, smtp, run_worker, sample_text):
     approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
-    add_readers({"tracked@example.org": ("甲", ["media"]), "private@example.org": ("乙", ["media"])})
+    add_readers(
+        {"tracked@example.org": ("甲", ["media"]), "private@example.org": ("乙", ["media"])}
+    )
     private = db.session.scalar(select(Subscriber).where(Subscriber.email == "private@example.org"))
     private.tracking_opt_out = True
     db.session.commit()
@@ -48,9 +50,11 @@ def test_tracked_and_untracked_readers(app, client, runner, smtp, run_worker, sa
     flush_job()
 
     delivery = db.session.scalar(select(Delivery).where(Delivery.email == "tracked@example.org"))
-    kinds = db.session.scalars(select(DeliveryEvent.kind)
-                               .where(DeliveryEvent.delivery_id == delivery.id)).all()
+    kinds = db.session.scalars(
+        select(DeliveryEvent.kind).where(DeliveryEvent.delivery_id == delivery.id)
+    ).all()
     assert "opened" in kinds and "clicked" in kinds
     other = db.session.scalar(select(Delivery).where(Delivery.email == "private@example.org"))
-    assert db.session.scalars(select(DeliveryEvent.kind)
-                              .where(DeliveryEvent.delivery_id == other.id)).all() == ["sent"]
+    assert db.session.scalars(
+        select(DeliveryEvent.kind).where(DeliveryEvent.delivery_id == other.id)
+    ).all() == ["sent"]

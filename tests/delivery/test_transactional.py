@@ -12,8 +12,13 @@ from newsletter.delivery.message import HeaderInjectionError
 
 
 def test_transactional_mail_goes_through_the_worker(app, smtp, run_worker):
-    enqueue_transactional("reader@example.org", "请确认您的订阅", "请点击链接确认。",
-                          "<p>请点击链接确认。</p>", to_name="读者")
+    enqueue_transactional(
+        "reader@example.org",
+        "请确认您的订阅",
+        "请点击链接确认。",
+        "<p>请点击链接确认。</p>",
+        to_name="读者",
+    )
     assert run_worker().wait(timeout=60) == 0
     assert [m.rcpt_tos for m in smtp.received] == [["reader@example.org"]]
     msg = email.message_from_bytes(smtp.received[0].data, policy=policy.default)

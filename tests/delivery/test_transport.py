@@ -67,15 +67,26 @@ def test_accepted_returns_the_answer_with_the_queue_id(serve):
     assert queue_id(answer) == "4TbXq2Lm9z"
 
 
-@pytest.mark.parametrize("where, answer, stage, verdict", [
-    ("mail", "553 5.7.1 <weekly+b1@example.org>: Sender address rejected: not owned by user",
-     Stage.MAIL_FROM, Verdict.RELAY),
-    ("rcpt", "550 5.1.1 <reader@example.org>: Recipient address rejected: User unknown",
-     Stage.RCPT, Verdict.HARD_BOUNCE),
-    ("rcpt", "452 4.2.2 Mailbox full", Stage.RCPT, Verdict.SOFT_BOUNCE),
-    ("data", "554 5.3.4 Message too big for system", Stage.DATA, Verdict.MESSAGE),
-    ("data", "451 DT:SPM 163 smtp3, retry later", Stage.DATA, Verdict.TRANSIENT),
-])
+@pytest.mark.parametrize(
+    "where, answer, stage, verdict",
+    [
+        (
+            "mail",
+            "553 5.7.1 <weekly+b1@example.org>: Sender address rejected: not owned by user",
+            Stage.MAIL_FROM,
+            Verdict.RELAY,
+        ),
+        (
+            "rcpt",
+            "550 5.1.1 <reader@example.org>: Recipient address rejected: User unknown",
+            Stage.RCPT,
+            Verdict.HARD_BOUNCE,
+        ),
+        ("rcpt", "452 4.2.2 Mailbox full", Stage.RCPT, Verdict.SOFT_BOUNCE),
+        ("data", "554 5.3.4 Message too big for system", Stage.DATA, Verdict.MESSAGE),
+        ("data", "451 DT:SPM 163 smtp3, retry later", Stage.DATA, Verdict.TRANSIENT),
+    ],
+)
 def test_a_refusal_names_its_stage_and_the_full_answer(serve, where, answer, stage, verdict):
     port = serve(Scripted(**{where: answer}))
     with pytest.raises(SmtpFailure) as info:
@@ -109,10 +120,28 @@ def test_a_wrong_password_is_an_auth_failure_of_the_relay(serve):
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory):
     d = tmp_path_factory.mktemp("tls")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem")],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(d / "key.pem"),
+            "-out",
+            str(d / "cert.pem"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(d / "cert.pem", d / "key.pem")
     return str(d / "cert.pem"), context

@@ -23,10 +23,15 @@ def server():
 
 def _built() -> bytes:
     template = MessageTemplate("行业动态周报 <weekly@news.example.org>", "第396期", "w.example.org")
-    return template.build(to_email="a@example.org", to_name="王", message_id="<1@x>",
-                          html="<p>.点开头</p>\n.\n" * 50, text=".\r\n..\n正文\n" * 50,
-                          list_unsubscribe=["https://x.example/u/1"],
-                          now=dt.datetime(2026, 12, 1, tzinfo=dt.UTC))
+    return template.build(
+        to_email="a@example.org",
+        to_name="王",
+        message_id="<1@x>",
+        html="<p>.点开头</p>\n.\n" * 50,
+        text=".\r\n..\n正文\n" * 50,
+        list_unsubscribe=["https://x.example/u/1"],
+        now=dt.datetime(2026, 12, 1, tzinfo=dt.UTC),
+    )
 
 
 def test_what_message_py_writes_is_wire_ready_and_arrives_unchanged(server):
@@ -41,12 +46,15 @@ def test_what_message_py_writes_is_wire_ready_and_arrives_unchanged(server):
     assert server.received[1].rcpt_tos == ["b@example.org"]
 
 
-@pytest.mark.parametrize("message", [
-    b"Subject: x\r\n\r\n.leading dot\r\n..two\r\n",
-    b"Subject: x\n\nbare line feeds\n",
-    b"Subject: x\r\n\r\nno final line end",
-    b"Subject: x\r\n\r\na lone \r in a line\r\n",
-])
+@pytest.mark.parametrize(
+    "message",
+    [
+        b"Subject: x\r\n\r\n.leading dot\r\n..two\r\n",
+        b"Subject: x\n\nbare line feeds\n",
+        b"Subject: x\r\n\r\nno final line end",
+        b"Subject: x\r\n\r\na lone \r in a line\r\n",
+    ],
+)
 def test_anything_else_goes_through_smtplib_as_before(server, message):
     assert not wire_ready(message)
     with SmtpTransport(SmtpSettings("127.0.0.1", server.port)) as t:

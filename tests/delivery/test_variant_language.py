@@ -22,13 +22,18 @@ def test_english_readers_get_an_english_variant(app, sample_text, make_subscribe
     en.locale = "en"
     db.session.commit()
     send = service.send_issue(db.session, current_app.config, 396, ["media"]).send
-    variants = {v.key: v for v in db.session.scalars(
-        select(SendVariant).where(SendVariant.send_id == send.id))}
+    variants = {
+        v.key: v
+        for v in db.session.scalars(select(SendVariant).where(SendVariant.send_id == send.id))
+    }
     assert set(variants) == {"regular|html|*", "regular|html|*|en"}
     assert "In this issue" in variants["regular|html|*|en"].html
     assert "本期摘要" in variants["regular|html|*"].html
-    keys = dict(db.session.execute(select(Delivery.email, Delivery.variant)
-                                   .where(Delivery.send_id == send.id)).all())
+    keys = dict(
+        db.session.execute(
+            select(Delivery.email, Delivery.variant).where(Delivery.send_id == send.id)
+        ).all()
+    )
     assert keys == {zh.email: "regular|html|*", en.email: "regular|html|*|en"}
     assert writer.variant_key("regular", "text", ["要闻"], "en") == "regular|text|要闻|en"
     assert writer.variant_key("regular", "text", None) == "regular|text|*"

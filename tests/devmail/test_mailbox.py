@@ -24,8 +24,11 @@ def fill(path: str, n: int) -> mailbox.Maildir:
         msg["Subject"] = f"行业动态周报 第 {i} 期"
         msg["Date"] = "Tue, 01 Dec 2026 08:05:00 +0000"
         msg.set_content("纯文本")
-        msg.add_alternative("<html><head><style>.x{color:#c8102e}</style></head>"
-                            "<body><p class='x'>红色</p></body></html>", subtype="html")
+        msg.add_alternative(
+            "<html><head><style>.x{color:#c8102e}</style></head>"
+            "<body><p class='x'>红色</p></body></html>",
+            subtype="html",
+        )
         key = box.add(msg)
         os.utime(os.path.join(path, "new", key), (1_700_000_000 + i, 1_700_000_000 + i))
     return box
@@ -43,11 +46,11 @@ def test_pages_newest_first_and_parses_only_the_page(app, box, staff, monkeypatc
     client = login(app, staff("admin"))
     page = client.get("/dev/mailbox/").get_data(as_text=True)
     assert "本地 SMTP 收到的 120 封邮件" in page and "第 1 / 3 页" in page
-    assert page.index("reader0119@") < page.index("reader0118@")     # newest first
-    assert len(parsed) == 50                                        # the page shown, no more
+    assert page.index("reader0119@") < page.index("reader0118@")  # newest first
+    assert len(parsed) == 50  # the page shown, no more
     page3 = client.get("/dev/mailbox/?page=3").get_data(as_text=True)
     assert "reader0000@" in page3 and "reader0019@" in page3 and "reader0020@" not in page3
-    assert "rel=\"next\"" not in page3 and "rel=\"prev\"" in page3
+    assert 'rel="next"' not in page3 and 'rel="prev"' in page3
     # out-of-range pages clamp instead of failing
     assert client.get("/dev/mailbox/?page=99").status_code == 200
 
@@ -70,6 +73,7 @@ def test_the_html_frame_keeps_the_emails_own_styles(app, box, staff):
     csp = frame.headers["Content-Security-Policy"]
     assert "style-src 'unsafe-inline'" in csp and csp.startswith("sandbox")
     assert "script-src" not in csp and "<style>.x{color:#c8102e}</style>" in frame.get_data(
-        as_text=True)
+        as_text=True
+    )
     assert client.get("/dev/mailbox/nope").status_code == 404
     assert client.get("/dev/mailbox/..%2Fetc/html").status_code == 404

@@ -29,12 +29,23 @@ def test_layout_in_chromium(browser, big_doc, width, scheme):
         scroll_width = page.evaluate("document.documentElement.scrollWidth")
         assert scroll_width <= width
         body = page.inner_text("body")
-        for s in ("行业动态周报", "中国网络视听协会", "第 396 期", "本期摘要", "编者按",
-                  "董昕就任国家广播电视总局副局长", "尊敬的张三：", "退订", "管理订阅偏好",
-                  "在浏览器中查看", "责编：余力 何紫薇 张轩豪 若斯"):
+        for s in (
+            "行业动态周报",
+            "中国网络视听协会",
+            "第 396 期",
+            "本期摘要",
+            "编者按",
+            "董昕就任国家广播电视总局副局长",
+            "尊敬的张三：",
+            "退订",
+            "管理订阅偏好",
+            "在浏览器中查看",
+            "责编：余力 何紫薇 张轩豪 若斯",
+        ):
             assert s in body, s
         font_px = page.evaluate(
-            "parseFloat(getComputedStyle(document.querySelector('.sec p')).fontSize)")
+            "parseFloat(getComputedStyle(document.querySelector('.sec p')).fontSize)"
+        )
         assert font_px >= 15
         ARTIFACTS.mkdir(exist_ok=True)
         name = f"email-{width}.png" if scheme == "light" else f"email-{width}-{scheme}.png"

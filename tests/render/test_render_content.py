@@ -42,7 +42,14 @@ def test_anchors_for_31_articles_and_7_sections(big_doc):
     t = tree(render(big_doc).html)
     assert [h.get("id") for h in t.xpath("//h3[@id]")] == [f"a-{n}" for n in range(1, 32)]
     assert [h.text_content() for h in t.xpath("//h2[@id]")] == [
-        "要闻", "行业", "内容", "技术", "资本", "人事", "研究"]
+        "要闻",
+        "行业",
+        "内容",
+        "技术",
+        "资本",
+        "人事",
+        "研究",
+    ]
 
 
 def test_summary_bullets_link_to_existing_anchors(big_doc):
@@ -106,14 +113,20 @@ def test_priority_edition_has_marks_and_editor_note(sample_doc):
     assert "领导版" in page and "报：协会领导" in page and "编者按" in page
     assert "会议部署了全年 8 项重点工作" in page and "会议部署了全年 8 项重点工作" in r.text
     assert "【领导版】" in r.text and "【编者按】" in r.text
-    assert '<strong>2024 年全国广播电视工作会议</strong>' in r.html
+    assert "<strong>2024 年全国广播电视工作会议</strong>" in r.html
     assert '<a href="https://www.nrta.gov.cn/"' in r.html
 
 
 def test_regular_edition_has_neither_marks_nor_note(sample_doc):
     r = render(sample_doc, Edition.REGULAR)
-    note_bits = ["会议部署了全年 8 项重点工作", "国家广播电视总局网站", "编者按", "领导版",
-                 "报：协会领导", "nrta.gov.cn"]
+    note_bits = [
+        "会议部署了全年 8 项重点工作",
+        "国家广播电视总局网站",
+        "编者按",
+        "领导版",
+        "报：协会领导",
+        "nrta.gov.cn",
+    ]
     for bit in note_bits:
         assert bit not in r.html and bit not in r.text and bit not in r.subject
     assert EDITOR_NOTE.splitlines()[0] not in r.html
@@ -175,7 +188,9 @@ def test_archive_url_must_be_http(sample_doc):
 
 def test_no_flask_or_database_imports():
     import newsletter.render as pkg
+
     folder = Path(pkg.__file__).parent
     src = "".join(p.read_text(encoding="utf-8") for p in folder.glob("*.py"))
-    assert not re.search(r"^\s*(from|import)\s+(flask|sqlalchemy|newsletter\.extensions)",
-                         src, re.MULTILINE)
+    assert not re.search(
+        r"^\s*(from|import)\s+(flask|sqlalchemy|newsletter\.extensions)", src, re.MULTILINE
+    )

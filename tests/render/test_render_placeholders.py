@@ -17,6 +17,7 @@ LEFTOVER = re.compile(r"\{\{|\}\}")
 @pytest.fixture
 def rendered(sample_doc):
     from newsletter.render import render_edition
+
     return render_edition(sample_doc, Edition.PRIORITY, archive_url=ARCHIVE_URL)
 
 
@@ -27,11 +28,13 @@ def test_token_helper():
 
 
 def test_tokens_pass_through_mjml_and_premailer_in_hrefs():
-    src = ('<mjml><mj-head><mj-style inline="inline">a{color:red}</mj-style></mj-head>'
-           '<mj-body><mj-section><mj-column><mj-text>'
-           '<a href="{{unsubscribe_url}}">退订</a><a href="https://x.org/?a=1&amp;b={{t}}">x</a>'
-           '</mj-text><mj-button href="{{preferences_url}}">偏好</mj-button></mj-column>'
-           '</mj-section><mj-raw>{{open_pixel}}</mj-raw></mj-body></mjml>')
+    src = (
+        '<mjml><mj-head><mj-style inline="inline">a{color:red}</mj-style></mj-head>'
+        "<mj-body><mj-section><mj-column><mj-text>"
+        '<a href="{{unsubscribe_url}}">退订</a><a href="https://x.org/?a=1&amp;b={{t}}">x</a>'
+        '</mj-text><mj-button href="{{preferences_url}}">偏好</mj-button></mj-column>'
+        "</mj-section><mj-raw>{{open_pixel}}</mj-raw></mj-body></mjml>"
+    )
     html = inline_css(compile_mjml(src))
     assert 'href="{{unsubscribe_url}}"' in html
     assert 'href="{{preferences_url}}"' in html
@@ -66,8 +69,10 @@ def test_personalise_fills_everything_and_escapes(rendered):
 
 
 def test_personalise_escapes_markup_in_values(rendered):
-    html, text = personalise(rendered, {**VALUES, "name": '<b>"李四"</b>',
-                                        "unsubscribe_url": 'https://e.org/u?a="x"&b=<y>'})
+    html, text = personalise(
+        rendered,
+        {**VALUES, "name": '<b>"李四"</b>', "unsubscribe_url": 'https://e.org/u?a="x"&b=<y>'},
+    )
     assert "&lt;b&gt;&#x27;" not in html  # sanity on the escape flavour below
     assert "尊敬的&lt;b&gt;&quot;李四&quot;&lt;/b&gt;：" in html
     assert 'href="https://e.org/u?a=&quot;x&quot;&amp;b=&lt;y&gt;"' in html

@@ -11,15 +11,18 @@ from tests.render.render_support import ARCHIVE_URL, VALUES
 
 EVIL_TITLE = '<script>alert(1)</script>标题"引号"'
 EVIL_PARA = '图片<img src=x onerror="alert(2)">结束 & <b>粗</b>'
-MD_PARA = ("这是**重点内容**，详见[协会官网](https://www.cnsa.cn/a?x=1&y=2)；"
-           "[恶意](javascript:alert(3)) 与 [数据](data:text/html,hi) 不会成为链接；"
-           "**[加粗链接](https://example.org/b)**。")
+MD_PARA = (
+    "这是**重点内容**，详见[协会官网](https://www.cnsa.cn/a?x=1&y=2)；"
+    "[恶意](javascript:alert(3)) 与 [数据](data:text/html,hi) 不会成为链接；"
+    "**[加粗链接](https://example.org/b)**。"
+)
 
 
 def _evil_render(doc, edition=Edition.PRIORITY):
-    doc.sections.append(SectionDoc("测试<i>栏目</i>", [
-        ArticleDoc(EVIL_TITLE, [EVIL_PARA, MD_PARA])]))
-    doc.summary.append("◆<script>alert(1)</script>标题\"引号\"")
+    doc.sections.append(
+        SectionDoc("测试<i>栏目</i>", [ArticleDoc(EVIL_TITLE, [EVIL_PARA, MD_PARA])])
+    )
+    doc.summary.append('◆<script>alert(1)</script>标题"引号"')
     doc.editor_note = "<img src=x onerror=alert(4)>编者"
     return render_edition(doc, edition, archive_url=ARCHIVE_URL)
 
@@ -33,7 +36,7 @@ def test_script_and_img_are_escaped_in_html(sample_doc):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "&lt;img src=x onerror=" in html and "&lt;b&gt;粗&lt;/b&gt;" in html
     page = t.text_content()
-    assert EVIL_TITLE in page and "图片<img src=x onerror=\"alert(2)\">结束 & <b>粗</b>" in page
+    assert EVIL_TITLE in page and '图片<img src=x onerror="alert(2)">结束 & <b>粗</b>' in page
     assert "<img src=x onerror=alert(4)>编者" in page
     assert "测试<i>栏目</i>" in page
 
@@ -64,10 +67,13 @@ def test_inline_helpers():
     assert inline_html("[t](http://e.org/)") == '<a href="http://e.org/">t</a>'
     assert inline_html("[t](ftp://e.org/)") == "[t](ftp://e.org/)"
     assert inline_html('[t](https://e.org/"onmouseover="x)') == (
-        '[t](https://e.org/&#34;onmouseover=&#34;x)')
+        "[t](https://e.org/&#34;onmouseover=&#34;x)"
+    )
     notes: list[str] = []
-    assert inline_text("[a](https://x.org/) [b](https://y.org/) [c](https://x.org/)",
-                       notes) == "a[1] b[2] c[1]"
+    assert (
+        inline_text("[a](https://x.org/) [b](https://y.org/) [c](https://x.org/)", notes)
+        == "a[1] b[2] c[1]"
+    )
     assert notes == ["https://x.org/", "https://y.org/"]
     assert inline_text("**粗**", []) == "粗"
 

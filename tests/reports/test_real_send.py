@@ -24,7 +24,8 @@ UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537
 
 
 def test_bounce_to_the_real_verp_sender_and_opens_show_in_the_report(
-        app, runner, smtp, run_worker, client, sample_text, staff_client):
+    app, runner, smtp, run_worker, client, sample_text, staff_client
+):
     approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
     add_readers()
     assert runner.invoke(args=["send", "396"]).exit_code == 0
@@ -42,9 +43,16 @@ def test_bounce_to_the_real_verp_sender_and_opens_show_in_the_report(
     inbound = SinkServer(handler=BounceHandler(app)).start()
     try:
         with smtplib.SMTP(inbound.host, inbound.port, timeout=10) as c:
-            c.sendmail("", [bounced.mail_from],
-                       sample("dsn-hard-multipart.eml", verp=bounced.mail_from,
-                              email=target.email, msgid=target.message_id))
+            c.sendmail(
+                "",
+                [bounced.mail_from],
+                sample(
+                    "dsn-hard-multipart.eml",
+                    verp=bounced.mail_from,
+                    email=target.email,
+                    msgid=target.message_id,
+                ),
+            )
     finally:
         inbound.stop()
     assert [r.outcome for r in inbound.handler.results] == ["hard"]
@@ -52,8 +60,12 @@ def test_bounce_to_the_real_verp_sender_and_opens_show_in_the_report(
     readers = [e for e in by_email if e != target.email][:2]
     for email in readers:
         url = open_pixel_url(app.config, send.id, by_email[email].id)
-        assert client.get(url.replace(app.config["BASE_URL"], ""),
-                          headers={"User-Agent": UA}).status_code == 200
+        assert (
+            client.get(
+                url.replace(app.config["BASE_URL"], ""), headers={"User-Agent": UA}
+            ).status_code
+            == 200
+        )
     assert flush_job()["written"] == 2
 
     db.session.expire_all()

@@ -22,11 +22,15 @@ def expected(sc, members: list[str]) -> dict:
     unique_opens = sum(1 for e in members if sc.opens.get(e))
     unique_clicks = sum(1 for e in members if sc.clicks.get(e))
     return {
-        "total": len(members), "delivered": len(delivered),
-        "failed": len(set(members) & sc.failed), "bounced": len(set(members) & sc.hard),
-        "soft_bounced": len(set(members) & sc.soft), "unique_opens": unique_opens,
+        "total": len(members),
+        "delivered": len(delivered),
+        "failed": len(set(members) & sc.failed),
+        "bounced": len(set(members) & sc.hard),
+        "soft_bounced": len(set(members) & sc.soft),
+        "unique_opens": unique_opens,
         "opens": sum(sc.opens.get(e, 0) for e in members),
-        "unique_clicks": unique_clicks, "clicks": sum(len(sc.clicks.get(e, [])) for e in members),
+        "unique_clicks": unique_clicks,
+        "clicks": sum(len(sc.clicks.get(e, [])) for e in members),
         "unsubscribes": len(set(members) & sc.unsubscribed),
         "complaints": len(set(members) & sc.complained),
         "open_rate": round(100 * unique_opens / len(delivered), 1) if delivered else 0.0,
@@ -35,9 +39,24 @@ def expected(sc, members: list[str]) -> dict:
 
 
 def as_dict(t: queries.Totals) -> dict:
-    return {k: getattr(t, k) for k in ("total", "delivered", "failed", "bounced", "soft_bounced",
-                                       "unique_opens", "opens", "unique_clicks", "clicks",
-                                       "unsubscribes", "complaints", "open_rate", "click_rate")}
+    return {
+        k: getattr(t, k)
+        for k in (
+            "total",
+            "delivered",
+            "failed",
+            "bounced",
+            "soft_bounced",
+            "unique_opens",
+            "opens",
+            "unique_clicks",
+            "clicks",
+            "unsubscribes",
+            "complaints",
+            "open_rate",
+            "click_rate",
+        )
+    }
 
 
 def test_send_totals_match_the_ledger(scenario):
@@ -54,8 +73,10 @@ def test_by_edition_and_by_group_match_the_ledger(scenario):
     sc = scenario
     editions = {t.key: as_dict(t) for t in queries.by_edition(db.session, sc.s.send.id)}
     regular = [e for e in sc.emails if e not in sc.priority]
-    assert editions == {"priority": expected(sc, sorted(sc.priority)),
-                        "regular": expected(sc, regular)}
+    assert editions == {
+        "priority": expected(sc, sorted(sc.priority)),
+        "regular": expected(sc, regular),
+    }
     groups = {t.key: as_dict(t) for t in queries.by_group(db.session, sc.s.send.id)}
     want = {}
     for email, code in sc.groups.items():
@@ -71,7 +92,8 @@ def test_top_links_timeline_and_failures(scenario):
         for n in ns:
             counted.setdefault(n, []).append(email)
     assert {row["n"]: (row["clicks"], row["unique"]) for row in links} == {
-        n: (len(es), len(set(es))) for n, es in counted.items()}
+        n: (len(es), len(set(es))) for n, es in counted.items()
+    }
     top = links[0]
     assert top["article"] == "a-1" and top["label"] == "全国宣传部长会议在京召开 蔡奇出席并讲话"
 
@@ -86,8 +108,10 @@ def test_top_links_timeline_and_failures(scenario):
 
     rows, reasons = queries.failures(db.session, sc.s.send.id)
     assert {(r["email"], r["state"]) for r in rows} == {
-        *((e, "bounced") for e in sc.hard), *((e, "failed") for e in sc.failed),
-        *((e, "soft") for e in sc.soft)}
+        *((e, "bounced") for e in sc.hard),
+        *((e, "failed") for e in sc.failed),
+        *((e, "soft") for e in sc.soft),
+    }
     assert dict(reasons)["hard 5.1.1"] == 1 and dict(reasons)["soft 5.2.2"] == 1
 
 
@@ -104,7 +128,9 @@ def test_csv_export_has_one_row_per_delivery(scenario, staff_client):
     for email in sc.emails:
         assert int(by[email]["打开次数"]) == sc.opens.get(email, 0)
         assert int(by[email]["点击次数"]) == len(sc.clicks.get(email, []))
-    assert by["r00@example.com"]["点击的链接"] == " ".join(map(str, sorted(sc.clicks["r00@example.com"])))
+    assert by["r00@example.com"]["点击的链接"] == " ".join(
+        map(str, sorted(sc.clicks["r00@example.com"]))
+    )
     assert by["r06@example.com"]["状态"] == "退信" and "5.1.1" in by["r06@example.com"]["错误"]
     assert by["r07@example.com"]["软退信"] == "1"
 
@@ -112,7 +138,7 @@ def test_csv_export_has_one_row_per_delivery(scenario, staff_client):
 def test_csv_cells_cannot_become_formulas(app, staff_client, sample_text):
     s = make_send(sample_text, ["x@example.com"])
     d = s.deliveries[0]
-    d.name, d.last_error = "=HYPERLINK(\"http://evil\")", "+1 boom"
+    d.name, d.last_error = '=HYPERLINK("http://evil")', "+1 boom"
     db.session.commit()
     text = staff_client("editor").get(f"/reports/sends/{s.send.id}.csv").get_data(as_text=True)
     assert "'=HYPERLINK" in text and "'+1 boom" in text
@@ -126,8 +152,10 @@ def test_trends_and_growth_count_per_week(app, scenario, sample_text):
     assert len(t["labels"]) == 2 and t["labels"][0].startswith("第 396 期")
     first_group = db.session.scalar(select(Group.code).order_by(Group.position))
     assert t["audience"][first_group] == [3, 6]
-    assert t["open_rate"][first_group][1] == expected(
-        sc, [e for e, c in sc.groups.items() if c == first_group])["open_rate"]
+    assert (
+        t["open_rate"][first_group][1]
+        == expected(sc, [e for e, c in sc.groups.items() if c == first_group])["open_rate"]
+    )
     assert t["open_rate"][first_group][0] == 0.0
     del older
 
@@ -148,8 +176,16 @@ def test_report_pages_for_every_staff_role(scenario, staff_client, role):
     index = client.get("/reports/").get_data(as_text=True)
     assert "最近的发送" in index and f"/reports/sends/{sid}" in index
     page = client.get(f"/reports/sends/{sid}").get_data(as_text=True)
-    for text in ("发送报告", "独立打开", "按版本", "按分组", "点击最多的文章与链接",
-                 "全国宣传部长会议在京召开 蔡奇出席并讲话", "hard 5.1.1", "vendor/chart.umd.min.js"):
+    for text in (
+        "发送报告",
+        "独立打开",
+        "按版本",
+        "按分组",
+        "点击最多的文章与链接",
+        "全国宣传部长会议在京召开 蔡奇出席并讲话",
+        "hard 5.1.1",
+        "vendor/chart.umd.min.js",
+    ):
         assert text in page, text
     sub = scenario.s.deliveries[0].subscriber_id
     history = client.get(f"/reports/subscribers/{sub}")
@@ -162,8 +198,12 @@ def test_report_pages_for_every_staff_role(scenario, staff_client, role):
 
 
 def test_reports_need_a_login_and_unknown_ids_are_404(client, staff_client, scenario):
-    for path in ("/reports/", f"/reports/sends/{scenario.s.send.id}",
-                 f"/reports/sends/{scenario.s.send.id}.csv", "/reports/subscribers/1"):
+    for path in (
+        "/reports/",
+        f"/reports/sends/{scenario.s.send.id}",
+        f"/reports/sends/{scenario.s.send.id}.csv",
+        "/reports/subscribers/1",
+    ):
         r = client.get(path)
         assert r.status_code == 302 and r.headers["Location"].startswith("/staff/login")
     staff = staff_client("editor")

@@ -23,9 +23,13 @@ def test_submit_approve_then_send_from_the_shell(app, runner, staff, sample_text
     assert ok.exit_code == 0 and "approved" in ok.output
     status = runner.invoke(args=["review", "status", "396"])
     assert "submitted" in status.output and "approved" in status.output
-    assert runner.invoke(args=["send", "396", "--group", "media", "--as",
-                               reviewer.email]).exit_code == 0
+    assert (
+        runner.invoke(args=["send", "396", "--group", "media", "--as", reviewer.email]).exit_code
+        == 0
+    )
     entries = db.session.scalars(select(AuditEntry).where(AuditEntry.via == "cli")).all()
     assert [(e.action, e.actor_email) for e in entries] == [
-        ("review.submitted", both.email), ("review.approved", reviewer.email),
-        ("send.created", reviewer.email)]  # the CLI send is audited too (issue 13), as --as
+        ("review.submitted", both.email),
+        ("review.approved", reviewer.email),
+        ("send.created", reviewer.email),
+    ]  # the CLI send is audited too (issue 13), as --as

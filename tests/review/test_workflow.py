@@ -40,12 +40,13 @@ def test_the_happy_path_and_its_history(issue, staff):
     service.note_edit(db.session, issue, editor)
     service.submit(db.session, issue, editor)
     assert _state(issue) == WorkflowState.IN_REVIEW
-    review = service.approve(db.session, issue, reviewer, seen=service.fingerprint(issue),
-                             fill_credits=True)
+    review = service.approve(
+        db.session, issue, reviewer, seen=service.fingerprint(issue), fill_credits=True
+    )
     assert _state(issue) == WorkflowState.APPROVED
     assert review.approved_by_id == reviewer.id and review.approved_at is not None
     assert issue.credits["责编"] == ["王编辑"] and issue.credits["复核"] == ["李复核"]
-    assert service.ensure_sendable(db.session, issue) is review   # credits are in the pin
+    assert service.ensure_sendable(db.session, issue) is review  # credits are in the pin
     actions = [e.action for e in reversed(service.history(db.session, issue))]
     assert actions == [ReviewAction.EDITED, ReviewAction.SUBMITTED, ReviewAction.APPROVED]
 
@@ -71,8 +72,9 @@ def test_an_edit_after_approval_goes_back_to_review_and_unschedules(issue, staff
     service.submit(db.session, issue, editor)
     service.approve(db.session, issue, reviewer)
     at = utcnow() + dt.timedelta(days=1)
-    send = send_service.send_issue(db.session, _config(), issue.number, ["media"],
-                                   scheduled_at=at).send
+    send = send_service.send_issue(
+        db.session, _config(), issue.number, ["media"], scheduled_at=at
+    ).send
     assert _state(issue) == WorkflowState.SCHEDULED
 
     issue.title = issue.title + "（修订）"
@@ -149,8 +151,9 @@ def test_unapproved_issues_are_not_sent_but_tests_to_staff_are(issue, staff):
         send_service.send_issue(db.session, _config(), issue.number, ["media"])
     assert db.session.query(Send).count() == 0
     editor = staff("editor")
-    test = send_service.send_test(db.session, _config(), issue.number, [editor.email],
-                                  actor=editor).send
+    test = send_service.send_test(
+        db.session, _config(), issue.number, [editor.email], actor=editor
+    ).send
     assert test.is_test
     service.submit(db.session, issue, editor)
     service.approve(db.session, issue, staff("reviewer"))
@@ -163,8 +166,10 @@ def test_review_pages_walk_the_workflow(app, issue, staff):
     ed = login(app, editor)
     page = ed.get("/issues/396/review").get_data(as_text=True)
     assert "提交复核" in page and "批准本期" not in page
-    assert post_form(ed, "/issues/396/review/submit", {},
-                     token_from="/issues/396/review").status_code == 302
+    assert (
+        post_form(ed, "/issues/396/review/submit", {}, token_from="/issues/396/review").status_code
+        == 302
+    )
     assert ed.post("/issues/396/review/approve", data={}).status_code == 400  # no CSRF token
     forbidden = post_form(ed, "/issues/396/review/approve", {}, token_from="/issues/396/review")
     assert forbidden.status_code == 403  # an editor is not a reviewer
@@ -172,14 +177,20 @@ def test_review_pages_walk_the_workflow(app, issue, staff):
     rv = login(app, reviewer)
     queue = rv.get("/review").get_data(as_text=True)
     assert "第 396 期" in queue and "待复核" in queue
-    empty = post_form(rv, "/issues/396/review/send-back", {"comment": ""},
-                      token_from="/issues/396/review")
+    empty = post_form(
+        rv, "/issues/396/review/send-back", {"comment": ""}, token_from="/issues/396/review"
+    )
     assert empty.status_code == 400 and "写明需要修改的地方" in empty.get_data(as_text=True)
     page = rv.get("/issues/396/review").get_data(as_text=True)
     import re
+
     seen = re.search(r'name="seen" type="hidden" value="([0-9a-f]+)"', page).group(1)
-    ok = post_form(rv, "/issues/396/review/approve", {"seen": seen, "fill_credits": "y"},
-                   token_from="/issues/396/review")
+    ok = post_form(
+        rv,
+        "/issues/396/review/approve",
+        {"seen": seen, "fill_credits": "y"},
+        token_from="/issues/396/review",
+    )
     assert ok.status_code == 302
     page = rv.get("/issues/396/review").get_data(as_text=True)
     assert "已批准" in page and "李复核" in page
@@ -192,7 +203,6 @@ def test_the_editor_sees_why_they_cannot_approve(app, issue, staff):
     post_form(client, "/issues/396/review/submit", {}, token_from="/issues/396/review")
     page = client.get("/issues/396/review").get_data(as_text=True)
     assert "不能批准自己的修改" in page and "批准本期" not in page
-    refused = post_form(client, "/issues/396/review/approve", {},
-                        token_from="/issues/396/review")
+    refused = post_form(client, "/issues/396/review/approve", {}, token_from="/issues/396/review")
     assert refused.status_code == 409
     assert _state(issue) == WorkflowState.IN_REVIEW

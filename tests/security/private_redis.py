@@ -28,8 +28,11 @@ class PrivateRedis:
         return f"{scheme}://:{PASSWORD}@127.0.0.1:{self.port}/0"
 
     def client(self, **kw) -> Redis:
-        return Redis.from_url(self.url, ssl_ca_certs=self.ca_file, **kw) if self.tls \
+        return (
+            Redis.from_url(self.url, ssl_ca_certs=self.ca_file, **kw)
+            if self.tls
             else Redis.from_url(self.url, **kw)
+        )
 
     def stop(self) -> None:
         self.proc.kill()
@@ -38,22 +41,64 @@ class PrivateRedis:
 
 def self_signed_cert(directory: Path) -> tuple[str, str]:
     cert, key = directory / "redis.crt", directory / "redis.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     return str(cert), str(key)
 
 
 def start(directory: Path, tls: bool = False) -> PrivateRedis:
     port = free_port()
-    args = ["redis-server", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--dir", str(directory), "--requirepass", PASSWORD]
+    args = [
+        "redis-server",
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(directory),
+        "--requirepass",
+        PASSWORD,
+    ]
     ca_file = None
     if tls:
         cert, key = self_signed_cert(directory)
         ca_file = cert
-        args += ["--port", "0", "--tls-port", str(port), "--tls-cert-file", cert,
-                 "--tls-key-file", key, "--tls-ca-cert-file", cert, "--tls-auth-clients", "no"]
+        args += [
+            "--port",
+            "0",
+            "--tls-port",
+            str(port),
+            "--tls-cert-file",
+            cert,
+            "--tls-key-file",
+            key,
+            "--tls-ca-cert-file",
+            cert,
+            "--tls-auth-clients",
+            "no",
+        ]
     else:
         args += ["--port", str(port)]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -88,7 +88,9 @@ def test_the_file_intake_refuses_a_file_over_the_limit(app, runner, tmp_path):
 
 def test_the_webhook_refuses_a_body_over_the_limit(app, client):
     app.config["BOUNCE_WEBHOOK_SECRET"] = "hook-secret"
-    response = client.post("/webhooks/bounce", data=_big(3 * MB),
-                           headers={"X-Bounce-Secret": "hook-secret",
-                                    "Content-Type": "message/rfc822"})
+    response = client.post(
+        "/webhooks/bounce",
+        data=_big(3 * MB),
+        headers={"X-Bounce-Secret": "hook-secret", "Content-Type": "message/rfc822"},
+    )
     assert response.status_code == 413 and "2097152" in response.get_json()["error"]

@@ -33,8 +33,7 @@ class Journey:
         self.count = 0
 
     def person(self, user):
-        context = self.browser.new_context(viewport={"width": 1280, "height": 900},
-                                           locale="zh-CN")
+        context = self.browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
         page = context.new_page()
         page.on("console", lambda m: self._console(page, m))
         page.goto(self.base + "/staff/login")
@@ -55,8 +54,10 @@ class Journey:
         for width in (1280, 375):
             page.set_viewport_size({"width": width, "height": 900})
             page.wait_for_timeout(150)
-            page.screenshot(path=str(self.shots / f"journey-{self.count:02d}-{name}-{width}.png"),
-                            full_page=True)
+            page.screenshot(
+                path=str(self.shots / f"journey-{self.count:02d}-{name}-{width}.png"),
+                full_page=True,
+            )
         page.set_viewport_size({"width": 1280, "height": 900})
 
 
@@ -68,8 +69,9 @@ def _next_minute_local(min_seconds: float = 20) -> dt.datetime:
     return at
 
 
-def test_editor_reviewer_sender_admin_journey(app, live_server, browser, screenshot_dir, staff,
-                                              smtp, run_worker):
+def test_editor_reviewer_sender_admin_journey(
+    app, live_server, browser, screenshot_dir, staff, smtp, run_worker
+):
     add_readers()
     editor = staff("editor", name="王责编")
     reviewer = staff("reviewer", name="李复核")
@@ -138,8 +140,12 @@ def test_editor_reviewer_sender_admin_journey(app, live_server, browser, screens
     send = db.session.scalar(select(Send).order_by(Send.id.desc()))
     assert send.status == SendStatus.SCHEDULED
     wait = (at - dt.datetime.now(SHANGHAI)).total_seconds() + 45
-    wait_until(lambda: all_final(send.id) and db.session.get(Send, send.id).status == "done",
-               wait, "the scheduled send to go out", interval=1)
+    wait_until(
+        lambda: all_final(send.id) and db.session.get(Send, send.id).status == "done",
+        wait,
+        "the scheduled send to go out",
+        interval=1,
+    )
     page.reload()
     page.wait_for_timeout(2500)  # sends.js refreshes the counts
     assert "已完成" in page.content()
@@ -147,8 +153,7 @@ def test_editor_reviewer_sender_admin_journey(app, live_server, browser, screens
     page.context.close()
     # the bulletin went to the readers, once each (beside it the sink holds the review
     # notices mailed to the staff: those carry no List-Unsubscribe)
-    bulletins = [m for m in smtp.received
-                 if email.message_from_bytes(m.data)["List-Unsubscribe"]]
+    bulletins = [m for m in smtp.received if email.message_from_bytes(m.data)["List-Unsubscribe"]]
     received = sorted(r for m in bulletins for r in m.rcpt_tos)
     assert received == sorted(a.lower() for a in READERS)
     db.session.expire_all()
@@ -158,8 +163,14 @@ def test_editor_reviewer_sender_admin_journey(app, live_server, browser, screens
     page = j.person(admin)
     page.goto(live_server + "/staff/audit")
     html = page.content()
-    for action in ("bulletin.issue_import", "bulletin.issue_edit_save", "review.submitted",
-                   "review.approved", "sends.new_send", "login"):
+    for action in (
+        "bulletin.issue_import",
+        "bulletin.issue_edit_save",
+        "review.submitted",
+        "review.approved",
+        "sends.new_send",
+        "login",
+    ):
         assert f"<code>{action}</code>" in html, action
     j.shot(page, "audit")
     page.fill("input[name=action]", "review.")
@@ -168,8 +179,12 @@ def test_editor_reviewer_sender_admin_journey(app, live_server, browser, screens
     assert "<code>review.approved</code>" in page.content()
     assert "<code>bulletin.issue_import</code>" not in page.content()
     j.shot(page, "audit-filtered")
-    for path, name in (("/staff/accounts", "accounts"), ("/staff/groups", "groups"),
-                       ("/staff/tokens", "tokens"), ("/issues", "issues")):
+    for path, name in (
+        ("/staff/accounts", "accounts"),
+        ("/staff/groups", "groups"),
+        ("/staff/tokens", "tokens"),
+        ("/issues", "issues"),
+    ):
         page.goto(live_server + path)
         j.shot(page, name)
     page.context.close()

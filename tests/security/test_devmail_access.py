@@ -19,8 +19,13 @@ def test_only_admins_read_the_dev_mailbox_and_never_in_production(app, staff, ru
         app.config.update(SMTP_PORT=sink.port)
         editor = staff("editor")
         public = app.test_client()
-        public.post("/staff/password/forgot", data={
-            "csrf_token": csrf_token(public, "/staff/password/forgot"), "email": editor.email})
+        public.post(
+            "/staff/password/forgot",
+            data={
+                "csrf_token": csrf_token(public, "/staff/password/forgot"),
+                "email": editor.email,
+            },
+        )
         worker = run_worker(env={"SMTP_PORT": str(sink.port)})
         assert worker.wait(timeout=60) == 0, worker.stdout.read().decode()
         wait_until(lambda: sink.received, 10, "the reset mail")

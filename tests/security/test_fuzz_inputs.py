@@ -26,16 +26,25 @@ from subscribers.models import ImportStatus, Membership, Subscriber, SubscriberI
 from tests.conftest import SAMPLE
 
 SAMPLE_LINES = SAMPLE.read_text("utf-8").splitlines()
+
+
 def fuzz(n: int) -> settings:
     # The same cases on every run (CI must not flake); FUZZ_RANDOM=1 explores new ones.
-    return settings(max_examples=n, deadline=None, database=None,
-                    derandomize=os.environ.get("FUZZ_RANDOM") != "1",
-                    suppress_health_check=list(HealthCheck))
+    return settings(
+        max_examples=n,
+        deadline=None,
+        database=None,
+        derandomize=os.environ.get("FUZZ_RANDOM") != "1",
+        suppress_health_check=list(HealthCheck),
+    )
+
+
 RAN = {"parser": 0, "import_issue": 0, "csv": 0}
 OUTCOMES = {"parsed": 0, "refused": 0, "imported": 0, "csv_rows_written": 0, "csv_refused": 0}
 
 
 # --- the issue parser -------------------------------------------------------------------------
+
 
 @st.composite
 def mangled_sample(draw) -> str:
@@ -54,18 +63,21 @@ def mangled_sample(draw) -> str:
             j = draw(st.integers(0, len(lines) - 1))
             lines[i], lines[j] = lines[j], lines[i]
         elif op == "cut":
-            lines[i] = lines[i][:draw(st.integers(0, max(len(lines[i]) - 1, 0)))]
+            lines[i] = lines[i][: draw(st.integers(0, max(len(lines[i]) - 1, 0)))]
         elif op == "junk":
             lines[i] = draw(st.text(max_size=40))
         else:
             lines[i] = ""
     if draw(st.booleans()):
-        lines = lines[:draw(st.integers(0, len(lines)))]
+        lines = lines[: draw(st.integers(0, len(lines)))]
     return draw(st.sampled_from(["\n", "\r\n", "\r"])).join(lines)
 
 
-ISSUE_TEXT = st.one_of(st.text(max_size=300), mangled_sample(),
-                       st.binary(max_size=300).map(lambda b: b.decode("latin-1")))
+ISSUE_TEXT = st.one_of(
+    st.text(max_size=300),
+    mangled_sample(),
+    st.binary(max_size=300).map(lambda b: b.decode("latin-1")),
+)
 
 
 @fuzz(300)
@@ -102,20 +114,50 @@ def test_import_writes_all_or_nothing(app):
         assert stored.to_doc().to_json() == parse_issue(text).to_json()
 
     run()
-    print(f"\nhypothesis: parser {RAN['parser']} cases, import_issue {RAN['import_issue']} cases; "
-          f"{OUTCOMES}")
+    print(
+        f"\nhypothesis: parser {RAN['parser']} cases, import_issue {RAN['import_issue']} cases; "
+        f"{OUTCOMES}"
+    )
     assert OUTCOMES["imported"] > 0  # the generator reaches the writing path too
 
 
 # --- the subscriber CSV import ------------------------------------------------------------------
 
-HEADER_NAMES = st.sampled_from(["email", "Email", "邮箱", "e-mail", "name", "姓名", "organisation",
-                                "单位", "groups", "分组", "other", ""])
+HEADER_NAMES = st.sampled_from(
+    [
+        "email",
+        "Email",
+        "邮箱",
+        "e-mail",
+        "name",
+        "姓名",
+        "organisation",
+        "单位",
+        "groups",
+        "分组",
+        "other",
+        "",
+    ]
+)
 CELL = st.one_of(
     st.emails().map(lambda e: e.upper() if len(e) % 2 else e),
     st.text(max_size=30),
-    st.sampled_from(["媒体", "media", "tech;media", "高校、研究机构", "nosuch", "=cmd|' /C calc'!A0",
-                     "'+1", "a@b", "x@example.org\r\nBcc: y@example.org", "王\x00五", " ", ""]),
+    st.sampled_from(
+        [
+            "媒体",
+            "media",
+            "tech;media",
+            "高校、研究机构",
+            "nosuch",
+            "=cmd|' /C calc'!A0",
+            "'+1",
+            "a@b",
+            "x@example.org\r\nBcc: y@example.org",
+            "王\x00五",
+            " ",
+            "",
+        ]
+    ),
 )
 
 
@@ -154,8 +196,9 @@ def test_csv_import_never_crashes_or_half_writes(app):
         _clear()
         try:
             with app.test_request_context():  # as the upload view calls it (messages in zh_CN)
-                imp = jobs.start_import(db.session, data, "fuzz.csv", importer.CONFIRMED,
-                                        default_group, None)
+                imp = jobs.start_import(
+                    db.session, data, "fuzz.csv", importer.CONFIRMED, default_group, None
+                )
         except importer.ImportFileError as exc:
             assert str(exc)
             OUTCOMES["csv_refused"] += 1
@@ -166,8 +209,9 @@ def test_csv_import_never_crashes_or_half_writes(app):
         db.session.expire_all()
         imp = db.session.get(SubscriberImport, imp.id)
         assert imp.status == ImportStatus.DONE, imp.message
-        assert (imp.created_count + imp.updated_count + imp.unchanged_count
-                + imp.skipped_count) == imp.total_rows
+        assert (
+            imp.created_count + imp.updated_count + imp.unchanged_count + imp.skipped_count
+        ) == imp.total_rows
         subs = db.session.scalars(select(Subscriber)).all()
         assert len(subs) == imp.created_count
         OUTCOMES["csv_rows_written"] += len(subs)
@@ -181,6 +225,8 @@ def test_csv_import_never_crashes_or_half_writes(app):
 
     run()
     _clear()
-    print(f"\nhypothesis: CSV import {RAN['csv']} cases; {OUTCOMES['csv_rows_written']} rows "
-          f"written, {OUTCOMES['csv_refused']} files refused whole")
+    print(
+        f"\nhypothesis: CSV import {RAN['csv']} cases; {OUTCOMES['csv_rows_written']} rows "
+        f"written, {OUTCOMES['csv_refused']} files refused whole"
+    )
     assert OUTCOMES["csv_rows_written"] > 0 and OUTCOMES["csv_refused"] > 0

@@ -58,21 +58,29 @@ def test_the_preview_frame_is_same_origin_only(app, make_staff, sample_text):
 
 def test_json_and_public_pages_have_headers_too(app):
     client = app.test_client()
-    for path in ("/health", "/api/v1/openapi.json", "/staff/login", "/subscribe",
-                 "/static/app.css"):
+    for path in (
+        "/health",
+        "/api/v1/openapi.json",
+        "/staff/login",
+        "/subscribe",
+        "/static/app.css",
+    ):
         r = client.get(path)
         assert r.headers["X-Frame-Options"] == "DENY", path
         assert r.headers["X-Content-Type-Options"] == "nosniff", path
         assert "Content-Security-Policy" in r.headers, path
-    assert "Cache-Control" not in client.get("/subscribe").headers or \
-        client.get("/subscribe").headers["Cache-Control"] != "no-store"
+    assert (
+        "Cache-Control" not in client.get("/subscribe").headers
+        or client.get("/subscribe").headers["Cache-Control"] != "no-store"
+    )
 
 
 def _first_cookie(client) -> str:
     client.get("/staff/login")
     response = client.get("/staff/login")
-    cookies = [v for k, v in response.headers.items()
-               if k == "Set-Cookie" and v.startswith("session=")]
+    cookies = [
+        v for k, v in response.headers.items() if k == "Set-Cookie" and v.startswith("session=")
+    ]
     assert cookies, "the login page sets the session cookie"
     return cookies[0]
 
@@ -85,8 +93,14 @@ def test_session_cookie_is_httponly_lax_and_secure_in_production(app_config):
     cookie = _first_cookie(prod.test_client())
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" in cookie
     assert prod.config["PREFERRED_URL_SCHEME"] == "https"
-    forced = create_app({**app_config, "TESTING": False, "COOKIE_SECURE": "0",
-                         "BASE_URL": "https://news.example.org"})
+    forced = create_app(
+        {
+            **app_config,
+            "TESTING": False,
+            "COOKIE_SECURE": "0",
+            "BASE_URL": "https://news.example.org",
+        }
+    )
     assert forced.config["SESSION_COOKIE_SECURE"] is False
     https = prod.test_client().get("/health", base_url="https://news.example.org")
     assert https.headers["Strict-Transport-Security"].startswith("max-age=")

@@ -20,8 +20,9 @@ from tests.staff.conftest import login
 
 def _with_articles(sample_text: bytes, extra: int) -> bytes:
     text = sample_text.decode("utf-8")
-    block = "".join(f"第{n}条补充动态的标题\n\n补充动态第{n}条的正文内容。\n\n"
-                    for n in range(extra))
+    block = "".join(
+        f"第{n}条补充动态的标题\n\n补充动态第{n}条的正文内容。\n\n" for n in range(extra)
+    )
     return text.replace("\n要闻\n\n", "\n要闻\n\n" + block, 1).encode("utf-8")
 
 
@@ -37,15 +38,21 @@ def test_too_many_articles_are_refused_at_the_import_page(app, make_staff, sampl
     import io
 
     from tests.staff.conftest import post_form
-    response = post_form(client, "/issues/import", {"file": (io.BytesIO(big), "big.txt")},
-                         content_type="multipart/form-data")
+
+    response = post_form(
+        client,
+        "/issues/import",
+        {"file": (io.BytesIO(big), "big.txt")},
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 400
     assert "文章太多" in response.get_data(as_text=True)
     assert _articles() == 0
 
 
-def test_too_many_articles_are_refused_by_the_api_and_the_cli(app, api, runner, tmp_path,
-                                                              sample_text):
+def test_too_many_articles_are_refused_by_the_api_and_the_cli(
+    app, api, runner, tmp_path, sample_text
+):
     big = _with_articles(sample_text, document.MAX_ARTICLES)
     client, headers = api("editor")
     response = client.post("/api/v1/issues", json={"text": big.decode()}, headers=headers)

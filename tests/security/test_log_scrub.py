@@ -21,9 +21,16 @@ TOKEN = "eyJzdWIiOjF9.Zm9vYmFy.c2lnbmF0dXJlLXNlY3JldA"
 
 
 def test_redact_covers_every_token_bearing_path():
-    for path in (f"/confirm/{TOKEN}", f"/preferences/{TOKEN}", f"/unsubscribe/{TOKEN}",
-                 f"/staff/password/{TOKEN}", f"/t/o/{TOKEN}.gif", f"/t/c/{TOKEN}/3",
-                 f"/t/r/{TOKEN}/1", f"/x?token={TOKEN}"):
+    for path in (
+        f"/confirm/{TOKEN}",
+        f"/preferences/{TOKEN}",
+        f"/unsubscribe/{TOKEN}",
+        f"/staff/password/{TOKEN}",
+        f"/t/o/{TOKEN}.gif",
+        f"/t/c/{TOKEN}/3",
+        f"/t/r/{TOKEN}/1",
+        f"/x?token={TOKEN}",
+    ):
         line = f'127.0.0.1 - - "GET {path} HTTP/1.1" 200'
         assert TOKEN not in redact(line) and "[redacted]" in redact(line), path
     assert redact("/archive/396?page=2") == "/archive/396?page=2"
@@ -38,19 +45,41 @@ def test_app_log_records_are_scrubbed(app, caplog):
 
 def test_gunicorn_access_log_has_no_tokens(tmp_path):
     port = free_port()
-    env = {**os.environ, "APP_ENV": "testing", "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
-           "SECRET_KEY": "log-test-secret"}
+    env = {
+        **os.environ,
+        "APP_ENV": "testing",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+        "SECRET_KEY": "log-test-secret",
+    }
     procfile = (ROOT / "Procfile").read_text().splitlines()[0]
     assert "--access-logfile -" in procfile  # the shipped command logs access, scrubbed
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
     log = tmp_path / "gunicorn.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([gunicorn, "--workers", "1", "--bind", f"127.0.0.1:{port}",
-                                 "--access-logfile", "-", "newsletter:create_app()"], cwd=ROOT,
-                                env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                gunicorn,
+                "--workers",
+                "1",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--access-logfile",
+                "-",
+                "newsletter:create_app()",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
-        paths = [f"/preferences/{TOKEN}", f"/unsubscribe/{TOKEN}", f"/confirm/{TOKEN}",
-                 f"/t/o/{TOKEN}.gif", f"/t/c/{TOKEN}/1"]
+        paths = [
+            f"/preferences/{TOKEN}",
+            f"/unsubscribe/{TOKEN}",
+            f"/confirm/{TOKEN}",
+            f"/t/o/{TOKEN}.gif",
+            f"/t/c/{TOKEN}/1",
+        ]
         deadline = time.monotonic() + 60
         answered = 0
         while time.monotonic() < deadline and answered < len(paths):

@@ -22,9 +22,20 @@ GOOD_KEY = "k" * 20 + "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 def _env(tmp_path, **settings) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("APP_ENV", "SECRET_KEY", "DEV_MAILBOX_DIR", "FLASK_DEBUG", "BASE_URL",
-                        "REDIS_URL", "COOKIE_SECURE")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in (
+            "APP_ENV",
+            "SECRET_KEY",
+            "DEV_MAILBOX_DIR",
+            "FLASK_DEBUG",
+            "BASE_URL",
+            "REDIS_URL",
+            "COOKIE_SECURE",
+        )
+    }
     env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'prod.db'}"
     env.update({k: v for k, v in settings.items() if v is not None})
     return env
@@ -32,17 +43,31 @@ def _env(tmp_path, **settings) -> dict:
 
 def _gunicorn(env, port) -> subprocess.Popen:
     # The Procfile's web line, on a loopback port.
-    return subprocess.Popen([GUNICORN, "--workers", "2", "--bind", f"127.0.0.1:{port}",
-                             "newsletter:create_app()"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [GUNICORN, "--workers", "2", "--bind", f"127.0.0.1:{port}", "newsletter:create_app()"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
 
 
-UNSAFE = dict(SECRET_KEY=None, DEV_MAILBOX_DIR="/tmp/mailbox", FLASK_DEBUG="1",
-              BASE_URL="http://news.example.org", REDIS_URL="redis://127.0.0.1:6379/0",
-              COOKIE_SECURE="off")
-MESSAGES = ["SECRET_KEY is not set", "DEV_MAILBOX_DIR is set", "FLASK_DEBUG is on",
-            "BASE_URL is 'http://news.example.org'", "REDIS_URL has no password",
-            "COOKIE_SECURE is off"]
+UNSAFE = dict(
+    SECRET_KEY=None,
+    DEV_MAILBOX_DIR="/tmp/mailbox",
+    FLASK_DEBUG="1",
+    BASE_URL="http://news.example.org",
+    REDIS_URL="redis://127.0.0.1:6379/0",
+    COOKIE_SECURE="off",
+)
+MESSAGES = [
+    "SECRET_KEY is not set",
+    "DEV_MAILBOX_DIR is set",
+    "FLASK_DEBUG is on",
+    "BASE_URL is 'http://news.example.org'",
+    "REDIS_URL has no password",
+    "COOKIE_SECURE is off",
+]
 
 
 def test_gunicorn_refuses_to_start_production_with_unsafe_settings(tmp_path):
@@ -60,13 +85,17 @@ def test_a_short_key_is_refused_and_named(tmp_path):
     proc = _gunicorn(_env(tmp_path, **{**UNSAFE, "SECRET_KEY": "changeme"}), free_port())
     output = proc.communicate(timeout=60)[0].decode()
     assert proc.returncode != 0
-    assert "configuration: SECRET_KEY is 8 characters long; production needs at least 32" \
-        in output
+    assert "configuration: SECRET_KEY is 8 characters long; production needs at least 32" in output
 
 
 def test_the_worker_refuses_the_same_settings(tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "worker.py"), "--burst"], cwd=ROOT,
-                          env=_env(tmp_path, **UNSAFE), capture_output=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "worker.py"), "--burst"],
+        cwd=ROOT,
+        env=_env(tmp_path, **UNSAFE),
+        capture_output=True,
+        timeout=60,
+    )
     output = proc.stderr.decode()
     assert proc.returncode != 0
     for message in MESSAGES:
@@ -76,8 +105,12 @@ def test_the_worker_refuses_the_same_settings(tmp_path):
 def test_safe_production_settings_serve(tmp_path):
     redis = private_redis.start(tmp_path)
     port = free_port()
-    proc = _gunicorn(_env(tmp_path, SECRET_KEY=GOOD_KEY, BASE_URL="https://news.example.org",
-                          REDIS_URL=redis.url), port)
+    proc = _gunicorn(
+        _env(
+            tmp_path, SECRET_KEY=GOOD_KEY, BASE_URL="https://news.example.org", REDIS_URL=redis.url
+        ),
+        port,
+    )
     try:
         body = None
         deadline = time.monotonic() + 60
@@ -90,7 +123,8 @@ def test_safe_production_settings_serve(tmp_path):
                 time.sleep(0.2)
         assert body is not None, proc.stdout.read1().decode() if proc.poll() else "no answer"
         assert '"redis":"ok"' in body.replace(" ", "") and '"database":"ok"' in body.replace(
-            " ", "")
+            " ", ""
+        )
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/staff/login", timeout=5) as r:
             cookies = [c for c in r.headers.get_all("Set-Cookie") if c.startswith("session=")]
         assert cookies and "Secure" in cookies[0] and "HttpOnly" in cookies[0]

@@ -26,14 +26,16 @@ def secured_redis(request, tmp_path):
 
 
 def test_a_send_goes_through_a_password_protected_and_tls_redis(
-        app, runner, smtp, run_worker, sample_text, secured_redis):
+    app, runner, smtp, run_worker, sample_text, secured_redis
+):
     app.config["REDIS_URL"] = secured_redis.url
     app.config["REDIS_CA_FILE"] = secured_redis.ca_file or ""
     # Nobody gets in without the password.
     anonymous = secured_redis.url.replace(f":{private_redis.PASSWORD}@", "")
     with pytest.raises((AuthenticationError, ResponseError)):
-        redis_store.client({"REDIS_URL": anonymous, "REDIS_CA_FILE": app.config["REDIS_CA_FILE"]}
-                           ).ping()
+        redis_store.client(
+            {"REDIS_URL": anonymous, "REDIS_CA_FILE": app.config["REDIS_CA_FILE"]}
+        ).ping()
 
     approve_for_tests(import_issue(db.session, sample_text)[0])
     emails = bulk_subscribers(30, "media")

@@ -70,8 +70,11 @@ def _url(rule) -> str:
         if isinstance(converter, IntegerConverter):
             values[name] = 1
         elif kind == "AnyConverter":
-            values[name] = min(converter.items) if hasattr(converter, "items") else \
-                re.search(r"any\(([^,)]+)", rule.rule).group(1).strip()
+            values[name] = (
+                min(converter.items)
+                if hasattr(converter, "items")
+                else re.search(r"any\(([^,)]+)", rule.rule).group(1).strip()
+            )
         else:
             values[name] = "x"
     return rule.build(values, append_unknown=False)[1]
@@ -89,8 +92,9 @@ def _call(client, method: str, url: str, token: str | None, headers=None):
 
 
 def test_every_route_is_decorated_or_listed_public(app):
-    forgotten = sorted({r.endpoint for r, _m, req in _routes(app)
-                        if req is None and r.endpoint not in PUBLIC})
+    forgotten = sorted(
+        {r.endpoint for r, _m, req in _routes(app) if req is None and r.endpoint not in PUBLIC}
+    )
     assert not forgotten, f"routes with no role check and not in PUBLIC: {forgotten}"
     stale = sorted(set(PUBLIC) - {r.endpoint for r in app.url_map.iter_rules()})
     assert not stale, f"PUBLIC names routes that no longer exist: {stale}"
@@ -140,8 +144,12 @@ def test_api_routes_by_scope(app, make_staff):
         if r.status_code != 401:
             problems.append(f"no token {method} {url}: {r.status_code}")
         for role in ROLES:
-            r = client.open(url, method=method, headers=headers[role],
-                            json={} if method not in ("GET", "DELETE") else None)
+            r = client.open(
+                url,
+                method=method,
+                headers=headers[role],
+                json={} if method not in ("GET", "DELETE") else None,
+            )
             may = not allowed or role in allowed or role == "admin"
             if may == (r.status_code in (401, 403)) or (not may and r.status_code != 403):
                 problems.append(f"{role} {method} {url}: {r.status_code}")

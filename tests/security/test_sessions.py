@@ -17,9 +17,15 @@ def _copy(app, client):
 
 
 def _login(client, email, password, ip):
-    return client.post("/staff/login", data={
-        "csrf_token": csrf_token(client, "/staff/login"), "email": email, "password": password},
-        environ_base={"REMOTE_ADDR": ip})
+    return client.post(
+        "/staff/login",
+        data={
+            "csrf_token": csrf_token(client, "/staff/login"),
+            "email": email,
+            "password": password,
+        },
+        environ_base={"REMOTE_ADDR": ip},
+    )
 
 
 def test_a_copied_cookie_dies_with_sign_out(app, staff):
@@ -35,14 +41,28 @@ def test_a_copied_cookie_dies_with_a_new_password_and_with_deactivation(app, sta
     user = staff("editor")
     client = login(app, user)
     thief = _copy(app, client)
-    assert post_form(client, "/staff/me", {"current": PASSWORD, "password": "another long phrase",
-                                           "confirm": "another long phrase"}).status_code == 302
+    assert (
+        post_form(
+            client,
+            "/staff/me",
+            {
+                "current": PASSWORD,
+                "password": "another long phrase",
+                "confirm": "another long phrase",
+            },
+        ).status_code
+        == 302
+    )
     assert thief.get("/staff/me").status_code == 302
     assert client.get("/staff/me").status_code == 200  # the one that changed it goes on
     thief = _copy(app, client)
     admin = login(app, staff("admin"))
-    assert post_form(admin, f"/staff/accounts/{user.id}",
-                     {"name": "离职", "roles": ["editor"]}).status_code == 302
+    assert (
+        post_form(
+            admin, f"/staff/accounts/{user.id}", {"name": "离职", "roles": ["editor"]}
+        ).status_code
+        == 302
+    )
     assert thief.get("/staff/me").status_code == 302 and client.get("/staff/me").status_code == 302
 
 

@@ -25,9 +25,9 @@ def _login(page, base: str, email: str) -> None:
     page.wait_for_load_state("load")
 
 
-def test_the_send_page_follows_a_real_send_to_its_end(app, live_server, browser, make_staff,
-                                                      run_worker, smtp, sample_text,
-                                                      screenshot_dir):
+def test_the_send_page_follows_a_real_send_to_its_end(
+    app, live_server, browser, make_staff, run_worker, smtp, sample_text, screenshot_dir
+):
     app.config["RATE_PER_SECOND"] = 15  # ~6 s for 90 readers: long enough to watch
     approve_for_tests(import_issue(db.session, sample_text)[0])
     bulk_subscribers(90, "media")
@@ -46,12 +46,16 @@ def test_the_send_page_follows_a_real_send_to_its_end(app, live_server, browser,
         page.wait_for_function(
             "() => document.querySelector('[data-field=status]').textContent === '发送中'"
             " && document.querySelector('[data-field=rate_per_second]').textContent !== '—'",
-            timeout=60_000)
+            timeout=60_000,
+        )
         # read the rate once a couple of seconds have passed: the limiter's one-second
         # window lets the first 15 go at once, so the first fraction of a second reads high
-        page.wait_for_function("() => document.getElementById('eta-label').textContent"
-                               " === '预计还需' && parseInt(document.querySelector("
-                               "'[data-field=sent]').textContent) >= 30", timeout=30_000)
+        page.wait_for_function(
+            "() => document.getElementById('eta-label').textContent"
+            " === '预计还需' && parseInt(document.querySelector("
+            "'[data-field=sent]').textContent) >= 30",
+            timeout=30_000,
+        )
         rate = float(page.inner_text("[data-field=rate_per_second]"))
         assert 3 <= rate <= 30, rate  # about the limit of 15/s, not the old minute average
         page.screenshot(path=str(screenshot_dir / "send-progress-1280.png"), full_page=True)
@@ -87,7 +91,8 @@ def test_the_send_page_follows_a_real_send_to_its_end(app, live_server, browser,
 
 
 def test_a_send_paused_by_the_breaker_shows_the_servers_answer_and_what_to_do(
-        app, live_server, browser, make_staff, sample_text, screenshot_dir):
+    app, live_server, browser, make_staff, sample_text, screenshot_dir
+):
     from newsletter.delivery import control
     from newsletter.sends import service
     from newsletter.timeutil import utcnow
@@ -96,8 +101,9 @@ def test_a_send_paused_by_the_breaker_shows_the_servers_answer_and_what_to_do(
     bulk_subscribers(5, "media")
     send = service.send_issue(db.session, app.config, 396, ["media"]).send
     answer = "535 5.7.8 Error: authentication failed: UGFzc3dvcmQ6"
-    assert control.breaker_pause(db.session, send.id, "中继拒绝了登录（AUTH）", answer,
-                                 None, utcnow())
+    assert control.breaker_pause(
+        db.session, send.id, "中继拒绝了登录（AUTH）", answer, None, utcnow()
+    )
     user = make_staff("sender", password=PASSWORD)
     for width in (1280, 375):
         page = browser.new_page(viewport={"width": width, "height": 800})
@@ -110,20 +116,26 @@ def test_a_send_paused_by_the_breaker_shows_the_servers_answer_and_what_to_do(
             assert page.locator("#actions button", has_text="继续").count() == 1
             assert page.locator("#actions button", has_text="暂停").count() == 0
             assert page.evaluate("document.documentElement.scrollWidth") <= width
-            page.screenshot(path=str(screenshot_dir / f"send-paused-{width}.png"),
-                            full_page=True)
+            page.screenshot(path=str(screenshot_dir / f"send-paused-{width}.png"), full_page=True)
         finally:
             page.close()
     # resumed, then finished while paused again: the page's buttons answer in Chinese
     client = app.test_client()
     from tests.conftest import csrf_token
 
-    client.post("/staff/login", data={"csrf_token": csrf_token(client, "/staff/login"),
-                                      "email": user.email, "password": PASSWORD})
-    db.session.execute(
-        Send.__table__.update().where(Send.id == send.id).values(status="done"))
+    client.post(
+        "/staff/login",
+        data={
+            "csrf_token": csrf_token(client, "/staff/login"),
+            "email": user.email,
+            "password": PASSWORD,
+        },
+    )
+    db.session.execute(Send.__table__.update().where(Send.id == send.id).values(status="done"))
     db.session.commit()
-    page = client.post(f"/sends/{send.id}/resume",
-                       data={"csrf_token": csrf_token(client, f"/sends/{send.id}")},
-                       follow_redirects=True).get_data(as_text=True)
+    page = client.post(
+        f"/sends/{send.id}/resume",
+        data={"csrf_token": csrf_token(client, f"/sends/{send.id}")},
+        follow_redirects=True,
+    ).get_data(as_text=True)
     assert f"发送 #{send.id} 已完成，不能继续。" in page

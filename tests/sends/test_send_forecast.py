@@ -16,14 +16,17 @@ PASSWORD = "correct horse battery"
 @pytest.fixture
 def quota_relays(app, smtp, tmp_path):
     path = tmp_path / "relays.toml"
-    path.write_text(f"""
+    path.write_text(
+        f"""
 [[relay]]
 name = "exmail"
 host = "{smtp.host}"
 port = {smtp.port}
 per_minute = 30
 per_day = 20
-""", "utf-8")
+""",
+        "utf-8",
+    )
     app.config["RELAYS_FILE"] = str(path)
     return path
 
@@ -33,9 +36,14 @@ def test_the_preview_shows_how_long_the_send_takes(app, staff_client, sample_tex
     bulk_subscribers(5, "leadership", prefix="leader")
     bulk_subscribers(45, "members", prefix="member")
     client = staff_client("sender")
-    page = client.post("/issues/396/send", data={
-        "csrf_token": csrf_token(client, "/issues/396/send"), "groups": ["leadership", "members"],
-        "action": "preview"})
+    page = client.post(
+        "/issues/396/send",
+        data={
+            "csrf_token": csrf_token(client, "/issues/396/send"),
+            "groups": ["leadership", "members"],
+            "action": "preview",
+        },
+    )
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     assert "共 50 封（领导版 5 封）" in html
@@ -50,9 +58,14 @@ def test_a_broken_relays_file_leaves_the_page_working(app, staff_client, sample_
     bad.write_text("[[relay]]\nname = 'x'\n", "utf-8")
     app.config["RELAYS_FILE"] = str(bad)
     client = staff_client("sender")
-    page = client.post("/issues/396/send", data={
-        "csrf_token": csrf_token(client, "/issues/396/send"), "groups": ["members"],
-        "action": "preview"})
+    page = client.post(
+        "/issues/396/send",
+        data={
+            "csrf_token": csrf_token(client, "/issues/396/send"),
+            "groups": ["members"],
+            "action": "preview",
+        },
+    )
     assert page.status_code == 200 and "预计" not in page.get_data(as_text=True)
     relays = client.get("/staff/relays")
     assert relays.status_code == 403  # senders do not see the relays page
@@ -61,9 +74,9 @@ def test_a_broken_relays_file_leaves_the_page_working(app, staff_client, sample_
 
 
 @pytest.mark.browser
-def test_send_page_forecast_and_relays_page_at_two_widths(app, live_server, browser,
-                                                          screenshot_dir, make_staff,
-                                                          sample_text, quota_relays):
+def test_send_page_forecast_and_relays_page_at_two_widths(
+    app, live_server, browser, screenshot_dir, make_staff, sample_text, quota_relays
+):
     approve_for_tests(import_issue(db.session, sample_text)[0])
     bulk_subscribers(5, "leadership", prefix="leader")
     bulk_subscribers(45, "members", prefix="member")

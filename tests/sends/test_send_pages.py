@@ -20,13 +20,20 @@ from tests.delivery.test_send_end_to_end import READERS, add_readers
 
 
 def post_send(client, groups, action, scheduled_at=""):
-    return client.post("/issues/396/send", data={
-        "csrf_token": csrf_token(client, "/issues/396/send"), "groups": groups,
-        "action": action, "scheduled_at": scheduled_at})
+    return client.post(
+        "/issues/396/send",
+        data={
+            "csrf_token": csrf_token(client, "/issues/396/send"),
+            "groups": groups,
+            "action": action,
+            "scheduled_at": scheduled_at,
+        },
+    )
 
 
-def test_sender_sees_audience_per_edition_then_sends(staff_client, app, smtp, run_worker,
-                                                     sample_text):
+def test_sender_sees_audience_per_edition_then_sends(
+    staff_client, app, smtp, run_worker, sample_text
+):
     approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
     add_readers()
     client = staff_client("sender")
@@ -42,7 +49,9 @@ def test_sender_sees_audience_per_edition_then_sends(staff_client, app, smtp, ru
     assert response.headers["Location"] == f"/sends/{send.id}"
     assert send.created_by.startswith("sender-")
     assert run_worker().wait(timeout=60) == 0
-    assert sorted(r for m in smtp.received for r in m.rcpt_tos) == sorted(a.lower() for a in READERS)
+    assert sorted(r for m in smtp.received for r in m.rcpt_tos) == sorted(
+        a.lower() for a in READERS
+    )
     progress = client.get(f"/sends/{send.id}/progress.json").get_json()
     assert progress["sent"] == 4 and progress["remaining"] == 0 and progress["status"] == "done"
     assert "已完成" in client.get(f"/sends/{send.id}").get_data(as_text=True)
@@ -77,16 +86,19 @@ def test_schedule_move_and_cancel(staff_client, sample_text):
     assert db.session.scalar(select(Delivery)) is None  # recipients are chosen when it starts
 
     detail = f"/sends/{send.id}"
-    client.post(f"{detail}/reschedule", data={"csrf_token": csrf_token(client, detail),
-                                              "scheduled_at": "2099-01-12T09:30"})
+    client.post(
+        f"{detail}/reschedule",
+        data={"csrf_token": csrf_token(client, detail), "scheduled_at": "2099-01-12T09:30"},
+    )
     db.session.refresh(send)
     assert send.scheduled_at == dt.datetime(2099, 1, 12, 1, 30)
     client.post(f"{detail}/cancel", data={"csrf_token": csrf_token(client, detail)})
     db.session.refresh(send)
     assert send.status == SendStatus.CANCELLED
     # A cancelled send cannot be paused: the page says so and nothing changes.
-    page = client.post(f"{detail}/pause", data={"csrf_token": csrf_token(client, detail)},
-                       follow_redirects=True)
+    page = client.post(
+        f"{detail}/pause", data={"csrf_token": csrf_token(client, detail)}, follow_redirects=True
+    )
     assert "不能暂停" in page.get_data(as_text=True)
 
 
@@ -101,23 +113,30 @@ def test_control_without_csrf_token_changes_nothing(staff_client, sample_text):
     assert send.status == SendStatus.SCHEDULED
 
 
-def test_a_scheduled_send_starts_on_time_through_rq_scheduler(app, smtp, run_worker,
-                                                              sample_text):
+def test_a_scheduled_send_starts_on_time_through_rq_scheduler(app, smtp, run_worker, sample_text):
     approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
     add_readers()
     at = utcnow() + dt.timedelta(seconds=2)
-    send = service.send_issue(db.session, app.config, 396, ["media", "universities"],
-                              scheduled_at=at).send  # schedules its start with RQ
+    send = service.send_issue(
+        db.session, app.config, 396, ["media", "universities"], scheduled_at=at
+    ).send  # schedules its start with RQ
     run_worker(burst=False)
     # The last batch commits its deliveries, then marks the send done: wait for both.
-    wait_until(lambda: all_final(send.id) and db.session.get(
-        Send, send.id, populate_existing=True).status == SendStatus.DONE, 30,
-               "the scheduled send to go out")
+    wait_until(
+        lambda: (
+            all_final(send.id)
+            and db.session.get(Send, send.id, populate_existing=True).status == SendStatus.DONE
+        ),
+        30,
+        "the scheduled send to go out",
+    )
     db.session.rollback()
     send = db.session.get(Send, send.id)
     assert send.status == SendStatus.DONE and send.started_at >= at
-    assert sorted(r for m in smtp.received for r in m.rcpt_tos) == ["media@example.com",
-                                                                   "uni@example.edu"]
+    assert sorted(r for m in smtp.received for r in m.rcpt_tos) == [
+        "media@example.com",
+        "uni@example.edu",
+    ]
 
 
 def test_a_scheduled_send_whose_issue_changed_since_approval_is_cancelled(app, sample_text):
@@ -126,8 +145,9 @@ def test_a_scheduled_send_whose_issue_changed_since_approval_is_cancelled(app, s
     approve_for_tests(import_issue(db.session, sample_text)[0])
     add_readers()
     settings = pipeline.PipelineSettings.from_config(app.config)
-    send = service.send_issue(db.session, app.config, 396, ["media"],
-                              scheduled_at=utcnow() + dt.timedelta(seconds=1)).send
+    send = service.send_issue(
+        db.session, app.config, 396, ["media"], scheduled_at=utcnow() + dt.timedelta(seconds=1)
+    ).send
     issue = db.session.scalar(select(Issue))
     issue.title = "行业动态周报（未经复核的修改）"  # e.g. a re-import nobody recorded
     db.session.commit()
@@ -138,8 +158,7 @@ def test_a_scheduled_send_whose_issue_changed_since_approval_is_cancelled(app, s
     assert db.session.scalar(select(Delivery)) is None
 
 
-def test_cli_pause_and_cancel_report_progress_and_refuse_impossible_steps(app, runner,
-                                                                         sample_text):
+def test_cli_pause_and_cancel_report_progress_and_refuse_impossible_steps(app, runner, sample_text):
     approve_for_tests(import_issue(db.session, sample_text)[0])
     add_readers()
     assert runner.invoke(args=["send", "396", "--group", "media"]).exit_code == 0

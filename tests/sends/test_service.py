@@ -44,8 +44,13 @@ def send_form(client) -> dict:
     html = client.get("/issues/396/send").get_data(as_text=True)
     nonce = re.search(r'id="nonce" name="nonce" type="hidden" value="([^"]+)"', html)
     assert nonce, "no nonce in the send form"
-    return {"csrf_token": csrf_token(client, "/issues/396/send"), "nonce": nonce.group(1),
-            "groups": ALL, "action": "confirm", "scheduled_at": ""}
+    return {
+        "csrf_token": csrf_token(client, "/issues/396/send"),
+        "nonce": nonce.group(1),
+        "groups": ALL,
+        "action": "confirm",
+        "scheduled_at": "",
+    }
 
 
 def run_once(run_worker):
@@ -54,6 +59,7 @@ def run_once(run_worker):
 
 
 # --- the page ---------------------------------------------------------------------------
+
 
 def test_a_double_clicked_form_makes_one_send(staff_client, approved, smtp, run_worker):
     client = staff_client("sender")
@@ -68,8 +74,9 @@ def test_a_double_clicked_form_makes_one_send(staff_client, approved, smtp, run_
     assert received(smtp) == {a.lower(): 1 for a in READERS}
 
 
-def test_the_same_form_posted_twice_at_once_makes_one_send(app, staff_client, approved,
-                                                           smtp, run_worker):
+def test_the_same_form_posted_twice_at_once_makes_one_send(
+    app, staff_client, approved, smtp, run_worker
+):
     client = staff_client("sender")
     form = send_form(client)
     other = app.test_client()  # a second connection of the same browser session
@@ -124,8 +131,10 @@ def test_a_sent_issue_offers_only_the_follow_up(staff_client, approved, smtp, ru
 
 # --- the service itself: races and the follow-up ----------------------------------------------
 
-def test_two_identical_sends_started_at_once_reach_each_reader_once(app, approved, smtp,
-                                                                     run_worker):
+
+def test_two_identical_sends_started_at_once_reach_each_reader_once(
+    app, approved, smtp, run_worker
+):
     barrier, outcomes = threading.Barrier(2), []
 
     def start():
@@ -150,30 +159,41 @@ def test_two_identical_sends_started_at_once_reach_each_reader_once(app, approve
     assert received(smtp) == {a.lower(): 1 for a in READERS}
 
 
-def test_the_follow_up_goes_only_to_those_who_have_not_received_it(app, approved, smtp,
-                                                                  run_worker):
+def test_the_follow_up_goes_only_to_those_who_have_not_received_it(app, approved, smtp, run_worker):
     service.send_issue(db.session, app.config, 396, ["media"])
     run_once(run_worker)
     assert received(smtp) == {"media@example.com": 1}
     # one reader's delivery failed for good (say, a relay problem): it never arrived
-    add_readers({"late@example.org": ("晚到的读者", ["media"]),
-                 "failed@example.org": ("失败的读者", ["media"])})
+    add_readers(
+        {
+            "late@example.org": ("晚到的读者", ["media"]),
+            "failed@example.org": ("失败的读者", ["media"]),
+        }
+    )
     with pytest.raises(service.AlreadyReceived, match="不能再发一次.*2 人"):
         service.send_issue(db.session, app.config, 396, ["media"])
     follow = service.send_issue(db.session, app.config, 396, ["media"], only_new=True)
     assert follow.skipped_received == 1 and follow.send.only_new
     run_once(run_worker)
-    assert received(smtp) == {"media@example.com": 1, "late@example.org": 1,
-                              "failed@example.org": 1}
+    assert received(smtp) == {
+        "media@example.com": 1,
+        "late@example.org": 1,
+        "failed@example.org": 1,
+    }
     # a failed delivery is "not received": the next follow-up tries that reader again
-    db.session.execute(update(Delivery).where(Delivery.email == "failed@example.org")
-                       .values(state=DeliveryState.FAILED))
+    db.session.execute(
+        update(Delivery)
+        .where(Delivery.email == "failed@example.org")
+        .values(state=DeliveryState.FAILED)
+    )
     db.session.commit()
     again = service.send_issue(db.session, app.config, 396, ["media"], only_new=True).send
-    assert [d.email for d in db.session.scalars(
-        select(Delivery).where(Delivery.send_id == again.id))] == ["failed@example.org"]
-    db.session.execute(update(Delivery).where(Delivery.send_id == again.id)
-                       .values(state=DeliveryState.SENT))
+    assert [
+        d.email for d in db.session.scalars(select(Delivery).where(Delivery.send_id == again.id))
+    ] == ["failed@example.org"]
+    db.session.execute(
+        update(Delivery).where(Delivery.send_id == again.id).values(state=DeliveryState.SENT)
+    )
     db.session.commit()
     with pytest.raises(service.NothingToSend, match="没有需要补发的人"):
         service.send_issue(db.session, app.config, 396, ["media"], only_new=True)
@@ -197,17 +217,17 @@ def test_a_scheduled_send_skips_readers_who_got_the_issue_meanwhile(app, approve
     db.session.execute(update(Send).where(Send.id == scheduled.id).values(status="scheduled"))
     db.session.commit()
     time.sleep(1.1)
-    assert service.start_scheduled(db.session, PipelineSettings.from_config(app.config),
-                                   scheduled.id)
-    emails = set(db.session.scalars(select(Delivery.email)
-                                    .where(Delivery.send_id == scheduled.id)))
+    assert service.start_scheduled(
+        db.session, PipelineSettings.from_config(app.config), scheduled.id
+    )
+    emails = set(db.session.scalars(select(Delivery.email).where(Delivery.send_id == scheduled.id)))
     assert emails == {a.lower() for a in READERS} - {"media@example.com"}
 
 
 # --- the API and the CLI --------------------------------------------------------------------
 
-def test_a_retried_api_request_with_the_same_key_makes_one_send(api, approved, smtp,
-                                                                run_worker):
+
+def test_a_retried_api_request_with_the_same_key_makes_one_send(api, approved, smtp, run_worker):
     client, headers = api("sender")
     body = {"issue": 396, "groups": ALL}
     keyed = {**headers, "Idempotency-Key": "order-7f3a"}
@@ -215,7 +235,10 @@ def test_a_retried_api_request_with_the_same_key_makes_one_send(api, approved, s
     retry = client.post("/api/v1/sends", headers=keyed, json=body)
     assert first.status_code == retry.status_code == 201
     assert first.get_json()["id"] == retry.get_json()["id"]
-    assert retry.headers["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first.headers
+    assert (
+        retry.headers["Idempotent-Replayed"] == "true"
+        and "Idempotent-Replayed" not in first.headers
+    )
     assert sends() == 1
     reused = client.post("/api/v1/sends", headers=keyed, json={"issue": 396, "groups": ["media"]})
     assert reused.status_code == 422
@@ -223,21 +246,20 @@ def test_a_retried_api_request_with_the_same_key_makes_one_send(api, approved, s
     again = client.post("/api/v1/sends", headers={**headers, "Idempotency-Key": "new"}, json=body)
     assert again.status_code == 409 and again.get_json()["error"]["code"] == "already_received"
     assert "不能再发一次" in again.get_json()["error"]["message"]
-    bad = client.post("/api/v1/sends", headers={**headers, "Idempotency-Key": "x" * 300},
-                      json=body)
+    bad = client.post("/api/v1/sends", headers={**headers, "Idempotency-Key": "x" * 300}, json=body)
     assert bad.status_code == 400
     # another token's identical key is another request: refused as a re-send, not replayed
     other, other_headers = api("sender")
-    elsewhere = other.post("/api/v1/sends", json=body,
-                           headers={**other_headers, "Idempotency-Key": "order-7f3a"})
+    elsewhere = other.post(
+        "/api/v1/sends", json=body, headers={**other_headers, "Idempotency-Key": "order-7f3a"}
+    )
     assert elsewhere.status_code == 409
     run_once(run_worker)
     assert received(smtp) == {a.lower(): 1 for a in READERS}
     assert sends() == 1
 
 
-def test_the_cli_refuses_a_re_send_and_does_the_follow_up(app, runner, approved, smtp,
-                                                         run_worker):
+def test_the_cli_refuses_a_re_send_and_does_the_follow_up(app, runner, approved, smtp, run_worker):
     assert runner.invoke(args=["send", "396", "--group", "media"]).exit_code == 0
     again = runner.invoke(args=["send", "396", "--group", "media"])
     assert again.exit_code == 2 and "不能再发一次" in again.output
@@ -253,17 +275,19 @@ def test_the_cli_refuses_a_re_send_and_does_the_follow_up(app, runner, approved,
 
 # --- test sends ----------------------------------------------------------------------------
 
-def test_unapproved_content_goes_only_to_staff_addresses(app, sample_text, make_staff,
-                                                         runner):
+
+def test_unapproved_content_goes_only_to_staff_addresses(app, sample_text, make_staff, runner):
     import_issue(db.session, sample_text)
     editor = make_staff("editor")
     colleague = make_staff("reviewer")
     with pytest.raises(service.TestSendRefused, match="只能发到员工账号自己的邮箱.*outside@"):
-        service.send_test(db.session, app.config, 396, [editor.email, "outside@example.org"],
-                          actor=editor)
+        service.send_test(
+            db.session, app.config, 396, [editor.email, "outside@example.org"], actor=editor
+        )
     assert sends() == 0
-    ok = service.send_test(db.session, app.config, 396, f"{editor.email.upper()}, "
-                           f"{colleague.email}", actor=editor)
+    ok = service.send_test(
+        db.session, app.config, 396, f"{editor.email.upper()}, {colleague.email}", actor=editor
+    )
     assert ok.send.is_test and sorted(ok.to) == sorted([editor.email, colleague.email])
     cli = runner.invoke(args=["send", "396", "--test", "outside@example.org"])
     assert cli.exit_code == 2 and "只能发到员工账号自己的邮箱" in cli.output
@@ -277,25 +301,32 @@ def test_approved_content_goes_anywhere_rate_limited_and_audited(app, approved, 
     app.config["TEST_SEND_RATE"] = "2/hour"
     editor = make_staff("editor")
     for n in range(2):
-        service.send_test(db.session, app.config, 396, [f"proof{n}@outside.example"],
-                          edition="priority", actor=editor)
+        service.send_test(
+            db.session,
+            app.config,
+            396,
+            [f"proof{n}@outside.example"],
+            edition="priority",
+            actor=editor,
+        )
     with pytest.raises(service.TestSendRefused, match="测试发送太频繁：每人每小时最多 2 次"):
         service.send_test(db.session, app.config, 396, ["proof9@outside.example"], actor=editor)
     someone_else = make_staff("editor")  # the limit is per person
-    service.send_test(db.session, app.config, 396, ["proof9@outside.example"],
-                      actor=someone_else)
+    service.send_test(db.session, app.config, 396, ["proof9@outside.example"], actor=someone_else)
     assert sends() == 3
     from newsletter.staff.audit_text import describe
 
-    entries = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "send.created")
-                                 .order_by(AuditEntry.id)).all()
+    entries = db.session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "send.created").order_by(AuditEntry.id)
+    ).all()
     assert [e.actor_email for e in entries] == [editor.email, editor.email, someone_else.email]
     assert entries[0].detail["test"] is True and entries[0].detail["recipients"] == 1
     assert "测试发送第 396 期" in describe(entries[0], {})[1]
 
 
-def test_a_scheduled_send_whose_rq_job_was_lost_is_started_by_the_sweep(app, approved, smtp,
-                                                                          run_worker):
+def test_a_scheduled_send_whose_rq_job_was_lost_is_started_by_the_sweep(
+    app, approved, smtp, run_worker
+):
     import datetime as dt
     import time
 
@@ -307,8 +338,9 @@ def test_a_scheduled_send_whose_rq_job_was_lost_is_started_by_the_sweep(app, app
     from newsletter.timeutil import utcnow
     from tests.delivery.support import all_final, wait_until
 
-    send = service.send_issue(db.session, app.config, 396, ALL,
-                              scheduled_at=utcnow() + dt.timedelta(seconds=1)).send
+    send = service.send_issue(
+        db.session, app.config, 396, ALL, scheduled_at=utcnow() + dt.timedelta(seconds=1)
+    ).send
     redis = Redis.from_url(app.config["REDIS_URL"])
     lost = 0
     for name in jobs.queue_names(app.config):  # Redis lost the scheduled job
@@ -319,7 +351,12 @@ def test_a_scheduled_send_whose_rq_job_was_lost_is_started_by_the_sweep(app, app
     assert lost == 1
     time.sleep(1.1)
     run_worker("--sweep-interval", "0.5", burst=False)
-    wait_until(lambda: all_final(send.id) and db.session.get(
-        Send, send.id, populate_existing=True).status == SendStatus.DONE, 60,
-               "the sweep to start and finish the scheduled send")
+    wait_until(
+        lambda: (
+            all_final(send.id)
+            and db.session.get(Send, send.id, populate_existing=True).status == SendStatus.DONE
+        ),
+        60,
+        "the sweep to start and finish the scheduled send",
+    )
     assert received(smtp) == {a.lower(): 1 for a in READERS}

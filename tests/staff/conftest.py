@@ -15,17 +15,23 @@ PASSWORD = "correct horse battery"
 def login(app, user, password: str = PASSWORD):
     """A test client logged in as `user` through the real login form."""
     client = app.test_client()
-    response = client.post("/staff/login", data={
-        "csrf_token": csrf_token(client, "/staff/login"), "email": user.email,
-        "password": password})
+    response = client.post(
+        "/staff/login",
+        data={
+            "csrf_token": csrf_token(client, "/staff/login"),
+            "email": user.email,
+            "password": password,
+        },
+    )
     assert response.status_code == 302, response.get_data(as_text=True)
     return client
 
 
 def post_form(client, path: str, data: dict, token_from: str | None = None, **kwargs):
     """POST `data` with the CSRF token of the page at `token_from` (default: `path`)."""
-    return client.post(path, data={"csrf_token": csrf_token(client, token_from or path), **data},
-                       **kwargs)
+    return client.post(
+        path, data={"csrf_token": csrf_token(client, token_from or path), **data}, **kwargs
+    )
 
 
 def links_in(message_bytes: bytes) -> list[str]:
@@ -41,12 +47,14 @@ def links_in(message_bytes: bytes) -> list[str]:
 @pytest.fixture
 def staff(app, make_staff):
     """make_staff with a readable name: staff("editor", name="王编辑")."""
+
     def make(*roles: str, name: str = "", email: str | None = None):
         user = make_staff(*roles, email=email)
         if name:
             user.name = name
             db.session.commit()
         return user
+
     return make
 
 

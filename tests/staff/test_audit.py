@@ -26,8 +26,12 @@ def _entries(**where) -> list[AuditEntry]:
 def test_entries_say_who_what_when_and_from_where(app, staff):
     admin = staff("admin")
     client = login(app, admin)
-    post_form(client, "/staff/groups/new", {"code": "partners", "name": "合作伙伴",
-                                            "distribution": "发"}, token_from="/staff/groups")
+    post_form(
+        client,
+        "/staff/groups/new",
+        {"code": "partners", "name": "合作伙伴", "distribution": "发"},
+        token_from="/staff/groups",
+    )
     entry = _entries(action="group.created")[0]
     assert entry.actor_email == admin.email and entry.actor_id == admin.id
     assert entry.target == "partners" and entry.detail["name"] == "合作伙伴"
@@ -39,31 +43,42 @@ def test_entries_say_who_what_when_and_from_where(app, staff):
 
 def test_other_features_staff_posts_are_recorded_without_values(app, staff, sample_text):
     from newsletter.bulletin.service import import_issue
+
     import_issue(db.session, sample_text)
     editor = staff("editor")
     client = login(app, editor)
     # (refused: unapproved content goes to staff addresses only; a send records itself)
-    post_form(client, "/issues/396/test-send", {"addresses": "proof@example.org",
-                                                "edition": "regular"},
-              token_from="/issues/396")
+    post_form(
+        client,
+        "/issues/396/test-send",
+        {"addresses": "proof@example.org", "edition": "regular"},
+        token_from="/issues/396",
+    )
     entry = _entries(action="bulletin.issue_test_send:refused")[-1]
     assert entry.actor_email == editor.email and entry.target == "number=396"
     assert entry.detail["fields"] == ["addresses", "edition"]
     assert "proof@example.org" not in str(entry.detail)  # names only, never values
     # A refused action is recorded as refused; a forbidden one as denied.
-    post_form(client, "/staff/subscribers/bulk", {"group": "nosuch"},
-              token_from="/staff/subscribers/")
+    post_form(
+        client, "/staff/subscribers/bulk", {"group": "nosuch"}, token_from="/staff/subscribers/"
+    )
     assert _entries(action="subscribers.bulk:refused")
-    post_form(client, "/staff/groups/new", {"code": "x", "name": "x"},
-              token_from="/staff/me")
+    post_form(client, "/staff/groups/new", {"code": "x", "name": "x"}, token_from="/staff/me")
     assert _entries(action="staff.group_create:denied")
 
 
 def test_passwords_never_reach_the_log(app, staff):
     user = staff("editor")
     client = login(app, user)
-    post_form(client, "/staff/me", {"current": PASSWORD, "password": "brand new passphrase",
-                                    "confirm": "brand new passphrase"})
+    post_form(
+        client,
+        "/staff/me",
+        {
+            "current": PASSWORD,
+            "password": "brand new passphrase",
+            "confirm": "brand new passphrase",
+        },
+    )
     dump = " ".join(f"{e.action} {e.target} {e.detail}" for e in _entries())
     assert PASSWORD not in dump and "brand new passphrase" not in dump
 
@@ -91,20 +106,32 @@ def test_the_log_cannot_be_changed(app):
 
 def test_admins_filter_the_log_and_others_cannot_read_it(app, staff):
     base = utcnow()
-    for i, (who, action) in enumerate([("ann@example.org", "review.approved"),
-                                       ("bob@example.org", "review.sent_back"),
-                                       ("ann@example.org", "group.created"),
-                                       ("bob@example.org", "api.send.created")]):
-        entry = audit.record(action, f"issue:{i}", actor_email=who, via="api" if "api" in action
-                             else "web", commit=False)
+    for i, (who, action) in enumerate(
+        [
+            ("ann@example.org", "review.approved"),
+            ("bob@example.org", "review.sent_back"),
+            ("ann@example.org", "group.created"),
+            ("bob@example.org", "api.send.created"),
+        ]
+    ):
+        entry = audit.record(
+            action,
+            f"issue:{i}",
+            actor_email=who,
+            via="api" if "api" in action else "web",
+            commit=False,
+        )
         entry.created_at = base - dt.timedelta(days=3 - i)
     db.session.commit()
     admin = login(app, staff("admin"))
 
     def shown(query: str) -> list[str]:
         html = admin.get("/staff/audit?" + query).get_data(as_text=True)
-        return [a for a in ("review.approved", "review.sent_back", "group.created",
-                            "api.send.created") if f"<code>{a}</code>" in html]
+        return [
+            a
+            for a in ("review.approved", "review.sent_back", "group.created", "api.send.created")
+            if f"<code>{a}</code>" in html
+        ]
 
     assert shown("actor=ann") == ["review.approved", "group.created"]
     assert shown("action=review.") == ["review.approved", "review.sent_back"]
@@ -129,6 +156,7 @@ def test_the_log_pages_by_keyset(app, staff):
     first = admin.get("/staff/audit?action=bulk.").get_data(as_text=True)
     assert first.count("<code>bulk.entry</code>") == audit.PER_PAGE
     import re
+
     more = re.search(r'href="(/staff/audit\?[^"]*before=\d+[^"]*)"', first).group(1)
     second = admin.get(more.replace("&amp;", "&")).get_data(as_text=True)
     assert second.count("<code>bulk.entry</code>") == 5

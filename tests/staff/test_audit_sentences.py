@@ -22,33 +22,42 @@ def sentences(app, admin_client) -> list[str]:
     return [re.sub(r"<[^>]+>", "", c).strip() for c in cells]
 
 
-def test_cli_import_and_send_read_as_sentences(app, runner, tmp_path, sample_text, staff,
-                                               make_subscriber):
+def test_cli_import_and_send_read_as_sentences(
+    app, runner, tmp_path, sample_text, staff, make_subscriber
+):
     for i in range(3):
         make_subscriber(f"r{i}@example.org", groups=("media", "members"))
     path = tmp_path / "weekly-396.txt"
     path.write_bytes(sample_text)
     assert runner.invoke(args=["issues", "import", str(path)]).exit_code == 0
     approve_for_tests(396)
-    assert runner.invoke(args=["send", "396", "--group", "media", "--group", "members"]
-                         ).exit_code == 0
-    entries = db.session.scalars(select(AuditEntry).where(AuditEntry.via == "cli")
-                                 .order_by(AuditEntry.id)).all()
+    assert (
+        runner.invoke(args=["send", "396", "--group", "media", "--group", "members"]).exit_code == 0
+    )
+    entries = db.session.scalars(
+        select(AuditEntry).where(AuditEntry.via == "cli").order_by(AuditEntry.id)
+    ).all()
     assert [e.action for e in entries] == ["issue.imported", "send.created"]
     assert entries[1].detail["recipients"] == 3 and entries[1].detail["groups"] == [
-        "media", "members"]
+        "media",
+        "members",
+    ]
     admin = login(app, staff("admin", name="周管理"))
     said = sentences(app, admin)
-    assert any(re.fullmatch(r"命令行（.*）\s*导入第 396 期（7 个栏目，31 篇）", s) or
-               s.endswith("导入第 396 期（7 个栏目，31 篇）") for s in said), said
+    assert any(
+        re.fullmatch(r"命令行（.*）\s*导入第 396 期（7 个栏目，31 篇）", s)
+        or s.endswith("导入第 396 期（7 个栏目，31 篇）")
+        for s in said
+    ), said
     assert any(s.endswith("向 2 个分组发送第 396 期（3 人）") for s in said), said
     page = admin.get("/staff/audit").get_data(as_text=True)
     assert "<details><summary>展开</summary>" in page and "send.created" in page
     assert "命令行" in page
 
 
-def test_the_web_import_and_counting_are_told_apart_from_sending(app, staff, sample_text,
-                                                                make_subscriber):
+def test_the_web_import_and_counting_are_told_apart_from_sending(
+    app, staff, sample_text, make_subscriber
+):
     make_subscriber("r@example.org", groups=("media",))
     editor = staff("editor", "sender", name="王编辑")
     client = login(app, editor)
@@ -79,8 +88,10 @@ def test_record_send_for_the_send_service(app, staff, sample_text):
     who, what = audit_text.describe(entry, {sender.id: "李发送"})
     assert (who, what) == ("李发送", "向 1 个分组发送第 396 期（3,006 人）")
     counted = audit_text.record_count(396, ["a", "b"], 12, actor=sender)
-    assert audit_text.describe(counted, {sender.id: "李发送"})[1] == \
-        "统计第 396 期的收件人（12 人，未发送）"
+    assert (
+        audit_text.describe(counted, {sender.id: "李发送"})[1]
+        == "统计第 396 期的收件人（12 人，未发送）"
+    )
 
 
 def test_api_reads_of_personal_data_are_audited(app, api, make_subscriber):

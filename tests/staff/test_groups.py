@@ -22,21 +22,30 @@ def _group(code):
 
 def test_create_rename_and_priority(app, staff):
     client = login(app, staff("admin"))
-    for bad in ({"code": "Has Space", "name": "x"}, {"code": "media", "name": "重复代码"},
-                {"code": "ok", "name": "媒体"}, {"code": "ok2", "name": "换\n行"},
-                {"code": "ok3", "name": ""}):
-        r = post_form(client, "/staff/groups/new", {"distribution": "发", **bad},
-                      token_from="/staff/groups")
+    for bad in (
+        {"code": "Has Space", "name": "x"},
+        {"code": "media", "name": "重复代码"},
+        {"code": "ok", "name": "媒体"},
+        {"code": "ok2", "name": "换\n行"},
+        {"code": "ok3", "name": ""},
+    ):
+        r = post_form(
+            client, "/staff/groups/new", {"distribution": "发", **bad}, token_from="/staff/groups"
+        )
         assert r.status_code == 400, bad
     assert db.session.scalar(select(func.count()).select_from(Group)) == 9
-    r = post_form(client, "/staff/groups/new", {"code": "partners", "name": "合作伙伴",
-                                                "distribution": "报", "is_priority": "y"},
-                  token_from="/staff/groups")
+    r = post_form(
+        client,
+        "/staff/groups/new",
+        {"code": "partners", "name": "合作伙伴", "distribution": "报", "is_priority": "y"},
+        token_from="/staff/groups",
+    )
     assert r.status_code == 302
     g = _group("partners")
     assert g.is_priority and g.distribution == "报" and not g.self_service
-    r = post_form(client, "/staff/groups/partners/edit", {"name": "战略伙伴"},
-                  token_from="/staff/groups")
+    r = post_form(
+        client, "/staff/groups/partners/edit", {"name": "战略伙伴"}, token_from="/staff/groups"
+    )
     assert r.status_code == 302
     g = _group("partners")
     assert g.name == "战略伙伴" and not g.is_priority
@@ -50,25 +59,45 @@ def test_merge_moves_members_once_and_repoints_scheduled_sends(app, staff, sampl
         sub.memberships = [Membership(group=g) for g in groups]
         db.session.add(sub)
     issue, _ = import_issue(db.session, sample_text)
-    send = Send(issue_id=issue.id, group_codes=["tech", "research"], status=SendStatus.SCHEDULED,
-                scheduled_at=utcnow() + dt.timedelta(days=1))
+    send = Send(
+        issue_id=issue.id,
+        group_codes=["tech", "research"],
+        status=SendStatus.SCHEDULED,
+        scheduled_at=utcnow() + dt.timedelta(days=1),
+    )
     done = Send(issue_id=issue.id, group_codes=["tech"], status=SendStatus.DONE)
     db.session.add_all([send, done])
     db.session.commit()
 
     client = login(app, staff("admin"))
-    unconfirmed = post_form(client, "/staff/groups/merge", {"source": "tech", "target": "media"},
-                            token_from="/staff/groups")
+    unconfirmed = post_form(
+        client,
+        "/staff/groups/merge",
+        {"source": "tech", "target": "media"},
+        token_from="/staff/groups",
+    )
     assert unconfirmed.status_code == 400 and _group("tech") is not None
-    same = post_form(client, "/staff/groups/merge", {"source": "tech", "target": "tech",
-                                                     "confirm": "y"}, token_from="/staff/groups")
+    same = post_form(
+        client,
+        "/staff/groups/merge",
+        {"source": "tech", "target": "tech", "confirm": "y"},
+        token_from="/staff/groups",
+    )
     assert same.status_code == 400 and "合并到它自己" in same.get_data(as_text=True)
-    r = post_form(client, "/staff/groups/merge", {"source": "tech", "target": "media",
-                                                  "confirm": "y"}, token_from="/staff/groups")
+    r = post_form(
+        client,
+        "/staff/groups/merge",
+        {"source": "tech", "target": "media", "confirm": "y"},
+        token_from="/staff/groups",
+    )
     assert r.status_code == 302
     assert _group("tech") is None
-    members = db.session.scalars(select(Subscriber.email).join(Membership).where(
-        Membership.group_id == media.id).order_by(Subscriber.email)).all()
+    members = db.session.scalars(
+        select(Subscriber.email)
+        .join(Membership)
+        .where(Membership.group_id == media.id)
+        .order_by(Subscriber.email)
+    ).all()
     assert members == ["s0@example.org", "s1@example.org", "s2@example.org"]
     assert db.session.get(Send, send.id).group_codes == ["media", "research"]
     assert db.session.get(Send, done.id).group_codes == ["tech"]  # history stays as it was

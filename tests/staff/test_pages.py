@@ -11,9 +11,18 @@ def test_admin_pages_render(app, staff, sample_text):
     admin = staff("admin", name="管理员甲")
     import_issue(db.session, sample_text)
     client = login(app, admin)
-    for path in ("/staff/accounts", "/staff/accounts/new", f"/staff/accounts/{admin.id}",
-                 "/staff/groups", "/staff/audit", "/staff/tokens", "/staff/me", "/review",
-                 "/issues/396/review", "/staff/audit?actor=x&action=login&since=2020-01-01"):
+    for path in (
+        "/staff/accounts",
+        "/staff/accounts/new",
+        f"/staff/accounts/{admin.id}",
+        "/staff/groups",
+        "/staff/audit",
+        "/staff/tokens",
+        "/staff/me",
+        "/review",
+        "/issues/396/review",
+        "/staff/audit?actor=x&action=login&since=2020-01-01",
+    ):
         response = client.get(path)
         assert response.status_code == 200, (path, response.get_data(as_text=True)[:2000])
         html = response.get_data(as_text=True)

@@ -14,8 +14,7 @@ from tests.staff.conftest import PASSWORD
 pytestmark = pytest.mark.browser
 
 
-def test_staff_pages_at_two_widths(app, live_server, browser, screenshot_dir, staff,
-                                   sample_text):
+def test_staff_pages_at_two_widths(app, live_server, browser, screenshot_dir, staff, sample_text):
     both = staff("editor", "reviewer", name="王兼任")
     issue, _ = import_issue(db.session, sample_text)
     review.note_edit(db.session, issue, both)
@@ -34,8 +33,12 @@ def test_staff_pages_at_two_widths(app, live_server, browser, screenshot_dir, st
     context = browser.new_context(locale="zh-CN")
     page = context.new_page()
     page.on("console", lambda m: problems.append(m.text) if "Content Security" in m.text else None)
-    for path, name in (("/staff/login", "login"), ("/staff/password/forgot", "forgot"),
-                       (reset_path, "password-set"), ("/staff/password/bad", "link-problem")):
+    for path, name in (
+        ("/staff/login", "login"),
+        ("/staff/password/forgot", "forgot"),
+        (reset_path, "password-set"),
+        ("/staff/password/bad", "link-problem"),
+    ):
         page.goto(live_server + path)
         shoot(page, name)
 

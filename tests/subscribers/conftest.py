@@ -18,8 +18,9 @@ from subscribers.models import Group, Membership, Subscriber, SubscriberStatus
 def make_subscriber(app):
     """Create a subscriber directly (status, groups by code); returns it."""
 
-    def make(address="reader@example.org", status=SubscriberStatus.ACTIVE,
-             groups=("media",), **fields):
+    def make(
+        address="reader@example.org", status=SubscriberStatus.ACTIVE, groups=("media",), **fields
+    ):
         by_code = {g.code: g for g in db.session.scalars(select(Group))}
         sub = Subscriber(email=address, status=status, **fields)
         sub.memberships = [Membership(group=by_code[c]) for c in groups]
@@ -51,7 +52,7 @@ def mail_text(raw: bytes) -> str:
 
 def links_in(text: str, base: str = "http://newsletter.test") -> list[str]:
     """Paths of the links to this service in a mail's text."""
-    return [u[len(base):] for u in re.findall(re.escape(base) + r"/\S+", text)]
+    return [u[len(base) :] for u in re.findall(re.escape(base) + r"/\S+", text)]
 
 
 def form_token(html: str) -> str:

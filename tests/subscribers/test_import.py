@@ -40,9 +40,16 @@ sun@example.com,孙,"多行
 
 def upload(client, data: bytes, mode="confirmed", filename="readers.csv", default_group=""):
     token = form_token(client.get("/staff/subscribers/import").get_data(as_text=True))
-    return client.post("/staff/subscribers/import", content_type="multipart/form-data", data={
-        "csrf_token": token, "mode": mode, "default_group": default_group,
-        "file": (io.BytesIO(data), filename)})
+    return client.post(
+        "/staff/subscribers/import",
+        content_type="multipart/form-data",
+        data={
+            "csrf_token": token,
+            "mode": mode,
+            "default_group": default_group,
+            "file": (io.BytesIO(data), filename),
+        },
+    )
 
 
 def subscriber(address) -> Subscriber | None:
@@ -63,8 +70,9 @@ def editor(staff_client):
 def test_good_rows_are_kept_and_each_bad_row_is_reported_by_line(editor, make_subscriber):
     make_subscriber("known@example.com", name="旧名字", organisation="旧单位", groups=("media",))
     make_subscriber("gone@example.com", status=SubscriberStatus.UNSUBSCRIBED)
-    db.session.add(Suppression(email_hash=email_hash("erased@example.com"),
-                               reason=SuppressionReason.ERASED))
+    db.session.add(
+        Suppression(email_hash=email_hash("erased@example.com"), reason=SuppressionReason.ERASED)
+    )
     db.session.commit()
 
     response = upload(editor, MIX.encode("utf-8"))
@@ -72,8 +80,12 @@ def test_good_rows_are_kept_and_each_bad_row_is_reported_by_line(editor, make_su
     page = editor.get(response.headers["Location"]).get_data(as_text=True)
     imp = latest_import()
     assert imp.status == ImportStatus.DONE and imp.data is None  # the file is not kept
-    assert (imp.total_rows, imp.created_count, imp.updated_count, imp.skipped_count) == \
-        (11, 4, 1, 6)
+    assert (imp.total_rows, imp.created_count, imp.updated_count, imp.skipped_count) == (
+        11,
+        4,
+        1,
+        6,
+    )
     errors = {e["line"]: e["reason"] for e in imp.errors}
     assert "邮箱地址无效" in errors[3] and "not-an-email" in errors[3]
     assert "未知分组：火星分组" in errors[5]
@@ -103,14 +115,25 @@ def test_importing_the_same_file_twice_changes_nothing_the_second_time(editor):
     upload(editor, MIX.encode("utf-8"))
     second = latest_import()
     assert second.id != first.id
-    assert (second.created_count, second.updated_count, second.unchanged_count) == \
-        (0, 0, first.created_count + first.updated_count)
-    assert db.session.scalar(select(func.count()).select_from(Subscriber)) == first.created_count == 7
+    assert (second.created_count, second.updated_count, second.unchanged_count) == (
+        0,
+        0,
+        first.created_count + first.updated_count,
+    )
+    assert (
+        db.session.scalar(select(func.count()).select_from(Subscriber)) == first.created_count == 7
+    )
 
 
-@pytest.mark.parametrize("encoding, prefix", [
-    ("gbk", b""), ("gb18030", b""), ("utf-8", b"\xef\xbb\xbf"), ("utf-16", b""),
-])
+@pytest.mark.parametrize(
+    "encoding, prefix",
+    [
+        ("gbk", b""),
+        ("gb18030", b""),
+        ("utf-8", b"\xef\xbb\xbf"),
+        ("utf-16", b""),
+    ],
+)
 def test_encodings_excel_saves(editor, encoding, prefix):
     text = "邮箱,姓名,单位,分组\nzhou@example.com,周总编,某某电视台,媒体；协会会员单位\n"
     if encoding == "utf-16":
@@ -121,11 +144,14 @@ def test_encodings_excel_saves(editor, encoding, prefix):
     assert sorted(g.code for g in sub.groups) == ["media", "members"]
 
 
-@pytest.mark.parametrize("data, message", [
-    (b"", "文件是空的"),
-    ("姓名,单位\n张三,某单位\n".encode(), "email 列"),
-    (b"email,name\nx@example.com,\x80\x80\x80\n", "无法识别文件编码"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"", "文件是空的"),
+        ("姓名,单位\n张三,某单位\n".encode(), "email 列"),
+        (b"email,name\nx@example.com,\x80\x80\x80\n", "无法识别文件编码"),
+    ],
+)
 def test_an_unusable_file_is_refused_with_the_reason_and_nothing_written(editor, data, message):
     response = upload(editor, data)
     assert response.status_code == 400
@@ -143,8 +169,9 @@ def test_rows_without_groups_use_the_default_group_or_are_skipped(editor):
     assert [g.code for g in subscriber("a@example.com").groups] == ["research"]
 
 
-def test_opt_in_mode_mails_only_new_addresses_and_they_stay_pending(editor, smtp, run_worker,
-                                                                   make_subscriber):
+def test_opt_in_mode_mails_only_new_addresses_and_they_stay_pending(
+    editor, smtp, run_worker, make_subscriber
+):
     make_subscriber("old@example.com", groups=("media",))
     data = "email,name,groups\nold@example.com,老读者,tech\nnew@example.com,新读者,media\n"
     upload(editor, data.encode(), mode="opt_in")
@@ -172,14 +199,22 @@ def test_a_large_file_imports_in_the_background_with_progress(app, editor, run_w
     assert "<progress" in page and "排队中" in page
     progress = editor.get(status_url + ".json").get_json()
     assert progress["status"] == "queued" and progress["processed"] == 0
-    assert db.session.scalar(select(func.count()).select_from(Subscriber)) == 0  # not in the request
+    assert (
+        db.session.scalar(select(func.count()).select_from(Subscriber)) == 0
+    )  # not in the request
 
     worker = run_worker()
     assert worker.wait(timeout=120) == 0, worker.stdout.read().decode()
     progress = editor.get(status_url + ".json").get_json()
     assert progress["message"] == ""
-    assert progress == {**progress, "status": "done", "total": 2500, "processed": 2500,
-                        "created": 2500, "skipped": 0}
+    assert progress == {
+        **progress,
+        "status": "done",
+        "total": 2500,
+        "processed": 2500,
+        "created": 2500,
+        "skipped": 0,
+    }
     assert db.session.scalar(select(func.count()).select_from(Subscriber)) == 2500
     assert "导入完成" in editor.get(status_url).get_data(as_text=True)
 
@@ -217,9 +252,12 @@ def test_command_line_import(runner, tmp_path):
     assert "created 1" in result.output and "skipped 1" in result.output
     assert f"{path}:3: 邮箱地址无效：bad" in result.output
     assert subscriber("wu@example.com").status == SubscriberStatus.ACTIVE
-    unknown = runner.invoke(args=["subscribers", "import", str(path), "--mode", "opt_in",
-                                  "--default-group", "martians"])
+    unknown = runner.invoke(
+        args=["subscribers", "import", str(path), "--mode", "opt_in", "--default-group", "martians"]
+    )
     assert unknown.exit_code == 2 and "unknown group code: martians" in unknown.output
     path.write_bytes(b"name\nx\n")
-    assert runner.invoke(args=["subscribers", "import", str(path), "--mode",
-                               "confirmed"]).exit_code == 2
+    assert (
+        runner.invoke(args=["subscribers", "import", str(path), "--mode", "confirmed"]).exit_code
+        == 2
+    )

@@ -31,8 +31,9 @@ def shoot(page, screenshot_dir, name):
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
         assert page.evaluate("document.documentElement.scrollWidth") <= width, name
-        page.screenshot(path=str(screenshot_dir / f"subscribers-{name}-{width}.png"),
-                        full_page=True)
+        page.screenshot(
+            path=str(screenshot_dir / f"subscribers-{name}-{width}.png"), full_page=True
+        )
     page.set_viewport_size({"width": 800, "height": 900})
 
 
@@ -41,8 +42,9 @@ def mails_to(smtp, address):
 
 
 @pytest.mark.browser
-def test_reader_journey(live_server, browser, screenshot_dir, smtp, run_worker, runner,
-                        sample_text, make_subscriber):
+def test_reader_journey(
+    live_server, browser, screenshot_dir, smtp, run_worker, runner, sample_text, make_subscriber
+):
     approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
     make_subscriber("colleague@example.org", groups=("media",))  # gets every send
     context = browser.new_context(locale="zh-CN")
@@ -92,8 +94,8 @@ def test_reader_journey(live_server, browser, screenshot_dir, smtp, run_worker, 
     html = message.get_body(("html",)).get_content()
     text = message.get_body(("plain",)).get_content()
     for body in (html, text):
-        assert "全国宣传部长会议在京召开" in body           # 要闻
-        assert "阿里云通义千问 APP 上线免费功能" in body     # 技术
+        assert "全国宣传部长会议在京召开" in body  # 要闻
+        assert "阿里云通义千问 APP 上线免费功能" in body  # 技术
         assert "百度关联方 Moon 终止收购 YY 直播" not in body  # 资本: not chosen
         assert "12 月 67 部重点网络影视剧完成信息备案" not in body  # 内容: not chosen
     colleague = parse_mail(mails_to(smtp, "colleague@example.org")[0].data)
@@ -101,16 +103,22 @@ def test_reader_journey(live_server, browser, screenshot_dir, smtp, run_worker, 
 
     # 5. One-click unsubscribe, as a mail client does it (RFC 8058): a bare POST.
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    https_url = next(u.strip(" <>") for u in message["List-Unsubscribe"].split(",")
-                     if "/unsubscribe/" in u)
+    https_url = next(
+        u.strip(" <>") for u in message["List-Unsubscribe"].split(",") if "/unsubscribe/" in u
+    )
     request = urllib.request.Request(
-        https_url.replace(BASE, live_server), data=b"List-Unsubscribe=One-Click", method="POST",
-        headers={"Content-Type": "application/x-www-form-urlencoded"})
+        https_url.replace(BASE, live_server),
+        data=b"List-Unsubscribe=One-Click",
+        method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 200
     db.session.expire_all()
-    assert db.session.scalar(select(Subscriber.status).where(Subscriber.email == ADDRESS)) == \
-        SubscriberStatus.UNSUBSCRIBED
+    assert (
+        db.session.scalar(select(Subscriber.status).where(Subscriber.email == ADDRESS))
+        == SubscriberStatus.UNSUBSCRIBED
+    )
 
     # 6. The next send skips the address. Issue 396 cannot go again to readers who have it,
     # so the follow-up for readers who have not received it yet (a newcomer) is the next send.
@@ -126,8 +134,9 @@ def test_reader_journey(live_server, browser, screenshot_dir, smtp, run_worker, 
 
 
 @pytest.mark.browser
-def test_public_pages_look_right_at_both_widths(live_server, browser, screenshot_dir,
-                                               make_subscriber, link):
+def test_public_pages_look_right_at_both_widths(
+    live_server, browser, screenshot_dir, make_subscriber, link
+):
     """The pages the journey does not pass through: unsubscribe confirmation, a bad link,
     the English subscribe page, a form error."""
     sub = make_subscriber("look@example.org", groups=("media", "tech", "research"))

@@ -11,8 +11,13 @@ from newsletter.extensions import db
 from subscribers.models import Subscriber, SubscriberStatus, Suppression, email_hash
 from tests.subscribers.conftest import form_token, links_in, mail_text, parse_mail
 
-FORM = {"email": "Reader@Example.org", "name": "张三", "organisation": "某某日报",
-        "groups": ["media", "members"], "sections": ["要闻", "技术"]}
+FORM = {
+    "email": "Reader@Example.org",
+    "name": "张三",
+    "organisation": "某某日报",
+    "groups": ["media", "members"],
+    "sections": ["要闻", "技术"],
+}
 
 
 def subscribe(client, **overrides):
@@ -68,14 +73,19 @@ def test_double_opt_in(client, smtp, run_worker):
 
 
 def test_subscribing_again_does_not_reveal_or_change_an_existing_address(
-        client, smtp, run_worker, make_subscriber):
+    client, smtp, run_worker, make_subscriber
+):
     make_subscriber("known@example.org", name="原名", groups=("research",))
     known = subscribe(client, email="known@example.org", name="冒名", groups=["media"])
     unknown = subscribe(client, email="fresh@example.org")
-    assert (known.status_code, known.headers["Location"]) == \
-        (unknown.status_code, unknown.headers["Location"])
-    assert client.get(known.headers["Location"]).get_data() == \
-        client.get(unknown.headers["Location"]).get_data()
+    assert (known.status_code, known.headers["Location"]) == (
+        unknown.status_code,
+        unknown.headers["Location"],
+    )
+    assert (
+        client.get(known.headers["Location"]).get_data()
+        == client.get(unknown.headers["Location"]).get_data()
+    )
     sub = subscriber("known@example.org")
     assert sub.name == "原名" and [g.code for g in sub.groups] == ["research"]
     drain(run_worker)
@@ -105,8 +115,9 @@ def test_a_form_without_its_csrf_token_is_refused(client, make_subscriber, link)
     assert response.status_code == 400 and "表单已过期" in response.get_data(as_text=True)
     assert count(Subscriber) == 0
     sub = make_subscriber(groups=("media", "tech"))
-    prefs = client.post(link("preferences", sub.id), data={"name": "改名", "groups": ["tech"],
-                                                           "sections": ["要闻"]})
+    prefs = client.post(
+        link("preferences", sub.id), data={"name": "改名", "groups": ["tech"], "sections": ["要闻"]}
+    )
     assert prefs.status_code == 400 and subscriber().name == ""
     # The unsubscribe page's own form (keep some groups) needs its token too.
     bad = client.post(link("unsubscribe", sub.id), data={"csrf_token": "forged", "keep": ["tech"]})
@@ -120,15 +131,21 @@ def test_rate_limit_per_ip_and_per_address(app, client):
     statuses = [subscribe(client, email=f"r{i}@example.org").status_code for i in range(4)]
     assert statuses == [302, 302, 302, 429]
     limited = subscribe(client, email="r9@example.org")
-    assert "请求过于频繁" in limited.get_data(as_text=True) and int(limited.headers["Retry-After"]) > 0
+    assert (
+        "请求过于频繁" in limited.get_data(as_text=True) and int(limited.headers["Retry-After"]) > 0
+    )
     assert subscriber("r9@example.org") is None
     # Per address, whatever the IP: a mailbox cannot be flooded with confirmations.
     results = []
     for n in range(3):
         token = form_token(client.get("/subscribe").get_data(as_text=True))
-        results.append(client.post("/subscribe", data={"csrf_token": token, **FORM,
-                                                       "email": "victim@example.org"},
-                                   environ_base={"REMOTE_ADDR": f"203.0.113.{n + 1}"}).status_code)
+        results.append(
+            client.post(
+                "/subscribe",
+                data={"csrf_token": token, **FORM, "email": "victim@example.org"},
+                environ_base={"REMOTE_ADDR": f"203.0.113.{n + 1}"},
+            ).status_code
+        )
     assert results == [302, 302, 429]
 
 
@@ -138,10 +155,20 @@ def test_preference_center_stores_every_choice(client, make_subscriber, link):
     page = client.get(path).get_data(as_text=True)
     assert "旧名" in page and "协会领导" in page  # the staff-assigned group is shown, read-only
     assert 'value="leadership"' not in page
-    response = client.post(path, data={
-        "csrf_token": form_token(page), "name": "新名", "organisation": "新单位",
-        "groups": ["tech", "research"], "sections": ["要闻", "技术"], "format": "text",
-        "locale": "en", "pause": "2", "tracking_opt_out": "y"})
+    response = client.post(
+        path,
+        data={
+            "csrf_token": form_token(page),
+            "name": "新名",
+            "organisation": "新单位",
+            "groups": ["tech", "research"],
+            "sections": ["要闻", "技术"],
+            "format": "text",
+            "locale": "en",
+            "pause": "2",
+            "tracking_opt_out": "y",
+        },
+    )
     assert response.status_code == 302 and response.headers["Location"].endswith("saved=1")
     sub = subscriber()
     assert (sub.name, sub.organisation, sub.format, sub.locale) == ("新名", "新单位", "text", "en")
@@ -154,16 +181,28 @@ def test_preference_center_stores_every_choice(client, make_subscriber, link):
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Saved." in page or "已保存" in page
     every = ["要闻", "行业", "内容", "技术", "资本", "人事", "研究"]
-    client.post(path, data={"csrf_token": form_token(page), "name": "新名", "groups": ["tech"],
-                            "sections": every, "format": "html", "locale": "zh_CN", "pause": "0"})
+    client.post(
+        path,
+        data={
+            "csrf_token": form_token(page),
+            "name": "新名",
+            "groups": ["tech"],
+            "sections": every,
+            "format": "html",
+            "locale": "zh_CN",
+            "pause": "0",
+        },
+    )
     sub = subscriber()
     assert sub.sections is None and sub.paused_until is None and sub.locale == "zh_CN"
 
 
-def test_preference_section_choices_follow_the_latest_issue(client, make_subscriber, link,
-                                                             sample_text):
+def test_preference_section_choices_follow_the_latest_issue(
+    client, make_subscriber, link, sample_text
+):
     from newsletter.bulletin.models import IssueStatus
     from newsletter.bulletin.service import import_issue
+
     text = sample_text.decode("utf-8").replace("研究", "观察")
     issue, _created = import_issue(db.session, text.encode())
     issue.status = IssueStatus.SENT  # only sent issues' sections are offered
@@ -173,20 +212,29 @@ def test_preference_section_choices_follow_the_latest_issue(client, make_subscri
     assert 'value="观察"' in page and 'value="研究"' in page
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"sections": []}, "请至少选择一个栏目"),
-    ({"groups": []}, "请至少选择一个分组"),
-    ({"name": "换行\r\nBcc: x@example.org"}, "控制字符"),
-    ({"groups": ["leadership"]}, "无法选择"),
-    ({"format": "pdf"}, "不是有效的选择"),
-])
-def test_a_bad_preference_submission_writes_nothing(client, make_subscriber, link, change,
-                                                    message):
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"sections": []}, "请至少选择一个栏目"),
+        ({"groups": []}, "请至少选择一个分组"),
+        ({"name": "换行\r\nBcc: x@example.org"}, "控制字符"),
+        ({"groups": ["leadership"]}, "无法选择"),
+        ({"format": "pdf"}, "不是有效的选择"),
+    ],
+)
+def test_a_bad_preference_submission_writes_nothing(client, make_subscriber, link, change, message):
     sub = make_subscriber(groups=("media",), name="原名")
     path = link("preferences", sub.id)
-    data = {"csrf_token": form_token(client.get(path).get_data(as_text=True)), "name": "新名",
-            "groups": ["media"], "sections": ["要闻"], "format": "html", "locale": "zh_CN",
-            "pause": "keep", **change}
+    data = {
+        "csrf_token": form_token(client.get(path).get_data(as_text=True)),
+        "name": "新名",
+        "groups": ["media"],
+        "sections": ["要闻"],
+        "format": "html",
+        "locale": "zh_CN",
+        "pause": "keep",
+        **change,
+    }
     response = client.post(path, data=data)
     assert response.status_code == 400
     assert message in response.get_data(as_text=True)
@@ -194,13 +242,15 @@ def test_a_bad_preference_submission_writes_nothing(client, make_subscriber, lin
     assert sub.name == "原名" and sub.sections is None and [g.code for g in sub.groups] == ["media"]
 
 
-def test_one_click_unsubscribe_is_a_post_without_csrf_and_idempotent(client, make_subscriber,
-                                                                     link):
+def test_one_click_unsubscribe_is_a_post_without_csrf_and_idempotent(client, make_subscriber, link):
     sub = make_subscriber(groups=("media",))
     path = link("unsubscribe", sub.id)
     for _ in range(2):
-        response = client.post(path, data={"List-Unsubscribe": "One-Click"},
-                               content_type="application/x-www-form-urlencoded")
+        response = client.post(
+            path,
+            data={"List-Unsubscribe": "One-Click"},
+            content_type="application/x-www-form-urlencoded",
+        )
         assert response.status_code == 200
     sub = subscriber()
     assert sub.status == SubscriberStatus.UNSUBSCRIBED and sub.unsubscribed_at is not None
@@ -211,8 +261,9 @@ def test_one_click_unsubscribe_is_a_post_without_csrf_and_idempotent(client, mak
     assert "已退订" in page
 
 
-def test_unsubscribing_is_recorded_once_against_the_last_mail(client, make_subscriber, link,
-                                                              sample_text):
+def test_unsubscribing_is_recorded_once_against_the_last_mail(
+    client, make_subscriber, link, sample_text
+):
     from newsletter.bulletin.service import import_issue
     from newsletter.delivery.models import Delivery, DeliveryEvent, DeliveryState, Send
     from newsletter.timeutil import utcnow
@@ -222,14 +273,21 @@ def test_unsubscribing_is_recorded_once_against_the_last_mail(client, make_subsc
     send = Send(issue_id=issue.id, group_codes=["media"])
     db.session.add(send)
     db.session.flush()
-    delivery = Delivery(send_id=send.id, subscriber_id=sub.id, email=sub.email,
-                        edition="regular", state=DeliveryState.SENT, sent_at=utcnow())
+    delivery = Delivery(
+        send_id=send.id,
+        subscriber_id=sub.id,
+        email=sub.email,
+        edition="regular",
+        state=DeliveryState.SENT,
+        sent_at=utcnow(),
+    )
     db.session.add(delivery)
     db.session.commit()
     for _ in range(3):
         client.post(link("unsubscribe", sub.id), data={"List-Unsubscribe": "One-Click"})
-    kinds = db.session.scalars(select(DeliveryEvent.kind)
-                               .where(DeliveryEvent.delivery_id == delivery.id)).all()
+    kinds = db.session.scalars(
+        select(DeliveryEvent.kind).where(DeliveryEvent.delivery_id == delivery.id)
+    ).all()
     assert kinds == ["unsubscribed"]
 
 
@@ -247,8 +305,9 @@ def test_unsubscribe_page_confirms_and_can_keep_some_groups(client, make_subscri
     assert everything.status_code == 200 and subscriber().status == SubscriberStatus.UNSUBSCRIBED
 
 
-def test_resubscribing_after_unsubscribing_needs_a_new_confirmation(client, smtp, run_worker,
-                                                                    make_subscriber, link):
+def test_resubscribing_after_unsubscribing_needs_a_new_confirmation(
+    client, smtp, run_worker, make_subscriber, link
+):
     sub = make_subscriber("back@example.org", groups=("media",))
     client.post(link("unsubscribe", sub.id), data={"List-Unsubscribe": "One-Click"})
     assert subscribe(client, email="back@example.org").status_code == 302
@@ -268,8 +327,12 @@ def test_fresh_link_request(client, smtp, run_worker, make_subscriber):
     make_subscriber("pending@example.org", status=SubscriberStatus.PENDING)
     make_subscriber("gone@example.org", status=SubscriberStatus.UNSUBSCRIBED)
     pages = []
-    for address in ("active@example.org", "pending@example.org", "gone@example.org",
-                    "nobody@example.org"):
+    for address in (
+        "active@example.org",
+        "pending@example.org",
+        "gone@example.org",
+        "nobody@example.org",
+    ):
         token = form_token(client.get("/link").get_data(as_text=True))
         response = client.post("/link", data={"csrf_token": token, "email": address})
         assert response.status_code == 200

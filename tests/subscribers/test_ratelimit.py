@@ -54,8 +54,8 @@ def test_sliding_window_has_no_boundary_burst(redis, prefix):
     assert limiter.hit("k").allowed
     time.sleep(0.6)
     assert limiter.hit("k").allowed
-    assert not limiter.hit("k").allowed       # 2 in the last second
-    time.sleep(0.5)                           # the first hit has aged out, the second not
+    assert not limiter.hit("k").allowed  # 2 in the last second
+    time.sleep(0.5)  # the first hit has aged out, the second not
     assert limiter.hit("k").allowed
     assert not limiter.hit("k").allowed
 
@@ -87,7 +87,12 @@ def test_parse_rate():
 
 
 def test_redis_down_is_reported_not_ignored():
-    limiter = RateLimiter(Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2),
-                          "x", limit=1, window=1, strategy=FIXED)
+    limiter = RateLimiter(
+        Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2),
+        "x",
+        limit=1,
+        window=1,
+        strategy=FIXED,
+    )
     with pytest.raises(RateLimitUnavailable):
         limiter.hit("k")

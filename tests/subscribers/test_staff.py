@@ -35,13 +35,25 @@ def editor(staff_client):
 def bulk_insert(n: int, group_code: str = "media", **values) -> None:
     gid = db.session.scalar(select(Group.id).where(Group.code == group_code))
     now = utcnow()
-    rows = [{"email": f"bulk{i:05d}@example.org", "name": f"读者{i}", "organisation": "单位",
-             "status": SubscriberStatus.ACTIVE, "locale": "zh_CN", "format": "html",
-             "tracking_opt_out": False, "created_at": now, "source": "", **values}
-            for i in range(n)]
+    rows = [
+        {
+            "email": f"bulk{i:05d}@example.org",
+            "name": f"读者{i}",
+            "organisation": "单位",
+            "status": SubscriberStatus.ACTIVE,
+            "locale": "zh_CN",
+            "format": "html",
+            "tracking_opt_out": False,
+            "created_at": now,
+            "source": "",
+            **values,
+        }
+        for i in range(n)
+    ]
     ids = db.session.execute(insert(Subscriber).returning(Subscriber.id), rows).scalars().all()
-    db.session.execute(insert(Membership), [{"subscriber_id": i, "group_id": gid,
-                                             "created_at": now} for i in ids])
+    db.session.execute(
+        insert(Membership), [{"subscriber_id": i, "group_id": gid, "created_at": now} for i in ids]
+    )
     db.session.commit()
 
 
@@ -51,9 +63,14 @@ def emails_on(page: str) -> list[str]:
 
 def test_staff_pages_need_an_editor(client, staff_client, make_subscriber):
     sub = make_subscriber()
-    paths = ["/staff/subscribers/", f"/staff/subscribers/{sub.id}",
-             f"/staff/subscribers/{sub.id}/export.json", "/staff/subscribers/export.csv",
-             "/staff/subscribers/suppressions", "/staff/subscribers/import"]
+    paths = [
+        "/staff/subscribers/",
+        f"/staff/subscribers/{sub.id}",
+        f"/staff/subscribers/{sub.id}/export.json",
+        "/staff/subscribers/export.csv",
+        "/staff/subscribers/suppressions",
+        "/staff/subscribers/import",
+    ]
     for path in paths:
         assert client.get(path).status_code == 302  # to the login
     reviewer = staff_client("reviewer")
@@ -65,18 +82,23 @@ def test_staff_pages_need_an_editor(client, staff_client, make_subscriber):
 
 def test_search_filters_and_keyset_paging(editor, make_subscriber):
     bulk_insert(120)
-    make_subscriber("wang@media.example.com", name="王编辑", organisation="某某日报",
-                    groups=("media", "leadership"))
+    make_subscriber(
+        "wang@media.example.com",
+        name="王编辑",
+        organisation="某某日报",
+        groups=("media", "leadership"),
+    )
     make_subscriber("pending@example.org", status=SubscriberStatus.PENDING, groups=("tech",))
-    make_subscriber("rest@example.org", groups=("tech",),
-                    paused_until=utcnow() + dt.timedelta(days=7))
+    make_subscriber(
+        "rest@example.org", groups=("tech",), paused_until=utcnow() + dt.timedelta(days=7)
+    )
 
     first = editor.get("/staff/subscribers/").get_data(as_text=True)
     assert "共 123 位" in first and len(emails_on(first)) == 50
     assert emails_on(first)[0] == "rest@example.org"  # newest first
     seen = list(emails_on(first))
     page = first
-    while (m := re.search(r'href="(/staff/subscribers/\?before=\d+)"', page)):
+    while m := re.search(r'href="(/staff/subscribers/\?before=\d+)"', page):
         page = editor.get(m.group(1).replace("&amp;", "&")).get_data(as_text=True)
         seen += emails_on(page)
     assert len(seen) == len(set(seen)) == 123
@@ -89,7 +111,7 @@ def test_search_filters_and_keyset_paging(editor, make_subscriber):
     assert found("q=某某日报") == ["wang@media.example.com"]
     assert found("q=王编") == ["wang@media.example.com"]
     assert found("q=WANG@MEDIA") == ["wang@media.example.com"]
-    assert found("q=100%25") == []                      # % is literal, not a wildcard
+    assert found("q=100%25") == []  # % is literal, not a wildcard
     assert found("group=leadership") == ["wang@media.example.com"]
     assert found("status=pending") == ["pending@example.org"]
     assert found("status=paused") == ["rest@example.org"]
@@ -103,52 +125,96 @@ def test_bulk_add_and_remove_a_group(editor, make_subscriber):
     make_subscriber("c@example.org", groups=("research",))
     page = editor.get("/staff/subscribers/").get_data(as_text=True)
     token = form_token(page)
-    response = editor.post("/staff/subscribers/bulk", data={
-        "csrf_token": token, "group": "leadership", "action": "add", "scope": "selected",
-        "ids": [str(a.id), str(b.id)]})
+    response = editor.post(
+        "/staff/subscribers/bulk",
+        data={
+            "csrf_token": token,
+            "group": "leadership",
+            "action": "add",
+            "scope": "selected",
+            "ids": [str(a.id), str(b.id)],
+        },
+    )
     assert response.status_code == 302
-    leaders = db.session.scalars(select(Membership.subscriber_id).join(Group)
-                                 .where(Group.code == "leadership")).all()
+    leaders = db.session.scalars(
+        select(Membership.subscriber_id).join(Group).where(Group.code == "leadership")
+    ).all()
     assert sorted(leaders) == sorted([a.id, b.id])
     # Every subscriber matching the filter, without ticking them one by one.
-    editor.post("/staff/subscribers/bulk", data={
-        "csrf_token": token, "group": "tech", "action": "remove", "scope": "filter",
-        "fgroup": "media"})
-    assert db.session.scalar(select(func.count()).select_from(Membership).join(Group)
-                             .where(Group.code == "tech")) == 0
+    editor.post(
+        "/staff/subscribers/bulk",
+        data={
+            "csrf_token": token,
+            "group": "tech",
+            "action": "remove",
+            "scope": "filter",
+            "fgroup": "media",
+        },
+    )
+    assert (
+        db.session.scalar(
+            select(func.count()).select_from(Membership).join(Group).where(Group.code == "tech")
+        )
+        == 0
+    )
     # Nothing ticked: a clear message, nothing done.
-    response = editor.post("/staff/subscribers/bulk", data={
-        "csrf_token": token, "group": "tech", "action": "add", "scope": "selected"})
+    response = editor.post(
+        "/staff/subscribers/bulk",
+        data={"csrf_token": token, "group": "tech", "action": "add", "scope": "selected"},
+    )
     assert "请先勾选订阅者" in editor.get(response.headers["Location"]).get_data(as_text=True)
-    assert editor.post("/staff/subscribers/bulk", data={
-        "group": "tech", "action": "add", "scope": "filter"}).status_code == 400  # no CSRF
+    assert (
+        editor.post(
+            "/staff/subscribers/bulk", data={"group": "tech", "action": "add", "scope": "filter"}
+        ).status_code
+        == 400
+    )  # no CSRF
 
 
-def test_subscriber_page_shows_groups_preferences_and_deliveries(editor, make_subscriber,
-                                                                 sample_text):
+def test_subscriber_page_shows_groups_preferences_and_deliveries(
+    editor, make_subscriber, sample_text
+):
     issue, _ = import_issue(db.session, sample_text)
-    sub = make_subscriber("reader@example.org", name="读者甲", groups=("media",),
-                          sections=["要闻", "技术"], format="text")
+    sub = make_subscriber(
+        "reader@example.org",
+        name="读者甲",
+        groups=("media",),
+        sections=["要闻", "技术"],
+        format="text",
+    )
     send = Send(issue_id=issue.id, group_codes=["media"])
     db.session.add(send)
     db.session.flush()
-    db.session.add(Delivery(send_id=send.id, subscriber_id=sub.id, email=sub.email,
-                            edition="regular", state=DeliveryState.SENT, sent_at=utcnow()))
+    db.session.add(
+        Delivery(
+            send_id=send.id,
+            subscriber_id=sub.id,
+            email=sub.email,
+            edition="regular",
+            state=DeliveryState.SENT,
+            sent_at=utcnow(),
+        )
+    )
     db.session.commit()
     page = editor.get(f"/staff/subscribers/{sub.id}").get_data(as_text=True)
     for text in ("读者甲", "要闻、技术", "纯文本", "第 396 期", "已送达", "媒体"):
         assert text in page
     # Staff may assign the 报 group that readers cannot choose.
-    editor.post(f"/staff/subscribers/{sub.id}", data={
-        "csrf_token": form_token(page), "groups": ["media", "leadership"]})
+    editor.post(
+        f"/staff/subscribers/{sub.id}",
+        data={"csrf_token": form_token(page), "groups": ["media", "leadership"]},
+    )
     db.session.expire_all()
-    assert sorted(g.code for g in db.session.get(Subscriber, sub.id).groups) == \
-        ["leadership", "media"]
+    assert sorted(g.code for g in db.session.get(Subscriber, sub.id).groups) == [
+        "leadership",
+        "media",
+    ]
 
 
 def test_csv_export_of_a_filtered_list_reimports_unchanged(editor, make_subscriber):
-    make_subscriber("a@example.org", name="=HYPERLINK(\"x\")", organisation="甲单位",
-                    groups=("media", "tech"))
+    make_subscriber(
+        "a@example.org", name='=HYPERLINK("x")', organisation="甲单位", groups=("media", "tech")
+    )
     make_subscriber("b@example.org", groups=("research",))
     response = editor.get("/staff/subscribers/export.csv?group=media")
     assert response.status_code == 200 and response.mimetype == "text/csv"
@@ -161,6 +227,7 @@ def test_csv_export_of_a_filtered_list_reimports_unchanged(editor, make_subscrib
     assert rows[0]["name"].startswith("'=")  # a spreadsheet will not run it as a formula
 
     from tests.subscribers.test_import import upload
+
     db.session.execute(Membership.__table__.delete())
     db.session.execute(Subscriber.__table__.delete())
     db.session.commit()
@@ -186,25 +253,46 @@ def test_erase_deletes_personal_data_and_keeps_the_hash(editor, make_subscriber,
     sends = [Send(issue_id=issue.id, group_codes=["media"]) for _ in range(2)]
     db.session.add_all(sends)
     db.session.flush()
-    sent = Delivery(send_id=sends[0].id, subscriber_id=sub.id, email=sub.email, name="要删除",
-                    edition="regular", state=DeliveryState.SENT,
-                    smtp_response="250 OK queued for <erase.me@example.org>")
-    waiting = Delivery(send_id=sends[1].id, subscriber_id=sub.id, email=sub.email,
-                       edition="regular", state=DeliveryState.QUEUED)
-    other = Delivery(send_id=sends[0].id, subscriber_id=keep.id, email=keep.email,
-                     edition="regular", state=DeliveryState.SENT)
+    sent = Delivery(
+        send_id=sends[0].id,
+        subscriber_id=sub.id,
+        email=sub.email,
+        name="要删除",
+        edition="regular",
+        state=DeliveryState.SENT,
+        smtp_response="250 OK queued for <erase.me@example.org>",
+    )
+    waiting = Delivery(
+        send_id=sends[1].id,
+        subscriber_id=sub.id,
+        email=sub.email,
+        edition="regular",
+        state=DeliveryState.QUEUED,
+    )
+    other = Delivery(
+        send_id=sends[0].id,
+        subscriber_id=keep.id,
+        email=keep.email,
+        edition="regular",
+        state=DeliveryState.SENT,
+    )
     db.session.add_all([sent, waiting, other])
     db.session.flush()
-    db.session.add(DeliveryEvent(delivery_id=sent.id, kind="sent",
-                                 detail="accepted: Erase.Me@example.org"))
+    db.session.add(
+        DeliveryEvent(delivery_id=sent.id, kind="sent", detail="accepted: Erase.Me@example.org")
+    )
     db.session.commit()
     sub_id = sub.id
     page = editor.get(f"/staff/subscribers/{sub_id}").get_data(as_text=True)
-    wrong = editor.post(f"/staff/subscribers/{sub_id}/erase",
-                        data={"csrf_token": form_token(page), "confirm_email": "x@example.org"})
+    wrong = editor.post(
+        f"/staff/subscribers/{sub_id}/erase",
+        data={"csrf_token": form_token(page), "confirm_email": "x@example.org"},
+    )
     assert wrong.status_code == 302 and db.session.get(Subscriber, sub_id) is not None
-    editor.post(f"/staff/subscribers/{sub_id}/erase",
-                data={"csrf_token": form_token(page), "confirm_email": "erase.me@example.org"})
+    editor.post(
+        f"/staff/subscribers/{sub_id}/erase",
+        data={"csrf_token": form_token(page), "confirm_email": "erase.me@example.org"},
+    )
     db.session.expire_all()
     assert db.session.get(Subscriber, sub_id) is None
     assert db.session.scalar(select(Membership).where(Membership.subscriber_id == sub_id)) is None
@@ -224,8 +312,14 @@ def test_suppression_list_lookup_and_manual_entry(editor, make_subscriber):
     make_subscriber("phone@example.org", groups=("media",))
     page = editor.get("/staff/subscribers/suppressions").get_data(as_text=True)
     assert "名单是空的" in page
-    response = editor.post("/staff/subscribers/suppressions", data={
-        "csrf_token": form_token(page), "email": "Phone@Example.org", "detail": "电话要求停发"})
+    response = editor.post(
+        "/staff/subscribers/suppressions",
+        data={
+            "csrf_token": form_token(page),
+            "email": "Phone@Example.org",
+            "detail": "电话要求停发",
+        },
+    )
     assert response.status_code == 302
     sub = db.session.scalar(select(Subscriber).where(Subscriber.email == "phone@example.org"))
     db.session.refresh(sub)
@@ -236,6 +330,8 @@ def test_suppression_list_lookup_and_manual_entry(editor, make_subscriber):
     assert "该地址在屏蔽名单中" in hit.get_data(as_text=True)
     miss = editor.get("/staff/subscribers/suppressions?lookup=none@example.org")
     assert "该地址不在屏蔽名单中" in miss.get_data(as_text=True)
-    bad = editor.post("/staff/subscribers/suppressions", data={
-        "csrf_token": form_token(page), "email": "not an address"})
+    bad = editor.post(
+        "/staff/subscribers/suppressions",
+        data={"csrf_token": form_token(page), "email": "not an address"},
+    )
     assert bad.status_code == 400 and "不是有效的邮箱地址" in bad.get_data(as_text=True)

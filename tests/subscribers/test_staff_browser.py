@@ -22,11 +22,17 @@ def login(context, live_server, make_staff):
 
 
 @pytest.mark.browser
-def test_staff_subscriber_pages(live_server, browser, screenshot_dir, make_staff,
-                                make_subscriber, run_worker, tmp_path, app):
+def test_staff_subscriber_pages(
+    live_server, browser, screenshot_dir, make_staff, make_subscriber, run_worker, tmp_path, app
+):
     bulk_insert(60)
-    sub = make_subscriber("wang@media.example.com", name="王编辑", organisation="某某日报",
-                          groups=("media", "leadership"), sections=["要闻", "技术"])
+    sub = make_subscriber(
+        "wang@media.example.com",
+        name="王编辑",
+        organisation="某某日报",
+        groups=("media", "leadership"),
+        sections=["要闻", "技术"],
+    )
     context = browser.new_context()
     page = login(context, live_server, make_staff)
     assert "共 61 位" in page.inner_text("h1")

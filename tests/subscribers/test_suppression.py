@@ -31,8 +31,12 @@ def _status(email: str) -> str:
 
 
 def _hard_bounce(app, delivery) -> None:
-    raw = sample("dsn-hard-multipart.eml", verp=verp_for(app.config["SECRET_KEY"], delivery.id),
-                 email=delivery.email, msgid=delivery.message_id)
+    raw = sample(
+        "dsn-hard-multipart.eml",
+        verp=verp_for(app.config["SECRET_KEY"], delivery.id),
+        email=delivery.email,
+        msgid=delivery.message_id,
+    )
     result = ingest(db.session, raw, TrackingSettings.from_config(app.config))
     assert result.outcome == "hard" and result.suppressed
 
@@ -41,17 +45,22 @@ def _hard_bounce(app, delivery) -> None:
 def wave(app, sample_text):
     """Send A hard-bounced three readers (one of them paused), send B one other; one reader
     unsubscribed on her own."""
-    a = make_send(sample_text, ["w1@example.com", "w2@example.com", "w3@example.com",
-                                "fine@example.com"])
+    a = make_send(
+        sample_text, ["w1@example.com", "w2@example.com", "w3@example.com", "fine@example.com"]
+    )
     b = make_send(sample_text, ["other@example.com"])
-    db.session.execute(Subscriber.__table__.update().where(Subscriber.email == "w3@example.com")
-                       .values(status=SubscriberStatus.PAUSED))
+    db.session.execute(
+        Subscriber.__table__.update()
+        .where(Subscriber.email == "w3@example.com")
+        .values(status=SubscriberStatus.PAUSED)
+    )
     db.session.commit()
     for d in a.deliveries[:3]:
         _hard_bounce(app, d)
     _hard_bounce(app, b.deliveries[0])
     admin.suppress(db.session, "phoned@example.com", "asked by phone")
     from subscribers.service import unsubscribe_by_id
+
     unsubscribe_by_id(db.session, a.deliveries[3].subscriber_id)
     return a.send.id, b.send.id, a.deliveries
 
@@ -60,7 +69,12 @@ def test_every_suppression_records_where_it_came_from(app, wave):
     send_a, _, deliveries = wave
     row = _suppression("w1@example.com")
     assert (row.reason, row.verdict, row.send_id, row.delivery_id, row.previous_status) == (
-        "bounced", "hard_bounce", send_a, deliveries[0].id, "active")
+        "bounced",
+        "hard_bounce",
+        send_a,
+        deliveries[0].id,
+        "active",
+    )
     assert _suppression("w3@example.com").previous_status == "paused"
     assert _status("w1@example.com") == "bounced"
     manual = _suppression("phoned@example.com")
@@ -73,8 +87,14 @@ def test_suppressing_twice_keeps_the_first_and_its_provenance(app, wave):
     assert suppress_subscriber(db.session, "w1@example.com", "complained", "later") is False
     row = _suppression("w1@example.com")
     assert (row.reason, row.send_id) == ("bounced", send_a)
-    assert db.session.scalar(select(func.count(Suppression.id)).where(
-        Suppression.email_hash == email_hash("w1@example.com"))) == 1
+    assert (
+        db.session.scalar(
+            select(func.count(Suppression.id)).where(
+                Suppression.email_hash == email_hash("w1@example.com")
+            )
+        )
+        == 1
+    )
 
 
 def test_lift_one_send_previews_then_restores_only_that_wave(app, wave):
@@ -91,8 +111,13 @@ def test_lift_one_send_previews_then_restores_only_that_wave(app, wave):
         assert _suppression(email) is None and _status(email) == "active"
     assert _status("w3@example.com") == "paused"  # back to what it was, not simply active
     # other sends, other causes and a reader's own choice are untouched
-    assert _suppression("other@example.com") is not None and _status("other@example.com") == "bounced"
-    assert _suppression("fine@example.com") is not None and _status("fine@example.com") == "unsubscribed"
+    assert (
+        _suppression("other@example.com") is not None and _status("other@example.com") == "bounced"
+    )
+    assert (
+        _suppression("fine@example.com") is not None
+        and _status("fine@example.com") == "unsubscribed"
+    )
     assert _suppression("phoned@example.com") is not None
     # lifting again finds nothing
     assert lift_wave(db.session, send_id=send_a).suppressions == 0
@@ -108,13 +133,18 @@ def test_lift_refuses_what_readers_or_staff_decided(app, wave):
 
 def test_cli_dry_run_then_lift_is_audited(app, runner, wave):
     send_a, _, _ = wave
-    result = runner.invoke(args=["suppressions", "lift", "--send", str(send_a), "--cause",
-                                 "bounced", "--dry-run"])
+    result = runner.invoke(
+        args=["suppressions", "lift", "--send", str(send_a), "--cause", "bounced", "--dry-run"]
+    )
     assert result.exit_code == 0, result.output
     assert "would lift 3 suppression(s) and restore 3 subscriber(s)" in result.output
     assert _status("w1@example.com") == "bounced"
-    assert db.session.scalar(select(func.count(AuditEntry.id)).where(
-        AuditEntry.action == "suppressions.lift")) == 0
+    assert (
+        db.session.scalar(
+            select(func.count(AuditEntry.id)).where(AuditEntry.action == "suppressions.lift")
+        )
+        == 0
+    )
     result = runner.invoke(args=["suppressions", "lift", "--send", str(send_a)])
     assert result.exit_code == 0, result.output
     assert "lifted 3 suppression(s), restored 3 subscriber(s)" in result.output
@@ -131,7 +161,7 @@ def test_cli_dry_run_then_lift_is_audited(app, runner, wave):
 def test_admin_page_role_csrf_preview_and_audit(app, client, staff_client, wave):
     send_a, _, _ = wave
     path = f"/staff/subscribers/suppressions/lift?send_id={send_a}&cause=bounced"
-    assert client.get(path).status_code == 302                # to the login
+    assert client.get(path).status_code == 302  # to the login
     assert staff_client("editor").get(path).status_code == 403
     boss = staff_client("admin")
     page = boss.get(path)
@@ -144,8 +174,9 @@ def test_admin_page_role_csrf_preview_and_audit(app, client, staff_client, wave)
     assert _status("w1@example.com") == "bounced"
     token = form_token(html)
     # a count that no longer matches the preview: shown again, nothing lifted
-    stale = boss.post("/staff/subscribers/suppressions/lift",
-                      data={**form, "expected": "2", "csrf_token": token})
+    stale = boss.post(
+        "/staff/subscribers/suppressions/lift", data={**form, "expected": "2", "csrf_token": token}
+    )
     assert stale.status_code == 409 and "数量已变化" in stale.get_data(as_text=True)
     assert _status("w1@example.com") == "bounced"
     done = boss.post("/staff/subscribers/suppressions/lift", data={**form, "csrf_token": token})

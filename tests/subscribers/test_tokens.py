@@ -43,12 +43,16 @@ def test_payload_swapped_to_another_subscriber_is_refused(client, make_subscribe
     token_b = link("unsubscribe", b.id).split("/")[-1]
     # Graft B's id onto A's signature: the signature no longer matches.
     forged = token_b.split(".")[0] + "." + ".".join(token_a.split(".")[1:])
-    assert client.post(f"/unsubscribe/{forged}",
-                       data={"List-Unsubscribe": "One-Click"}).status_code == 400
+    assert (
+        client.post(f"/unsubscribe/{forged}", data={"List-Unsubscribe": "One-Click"}).status_code
+        == 400
+    )
     assert {s.status for s in db.session.scalars(select(Subscriber))} == {"active"}
     # A's own link acts on A only.
-    assert client.post(f"/unsubscribe/{token_a}",
-                       data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    assert (
+        client.post(f"/unsubscribe/{token_a}", data={"List-Unsubscribe": "One-Click"}).status_code
+        == 200
+    )
     db.session.expire_all()
     assert db.session.get(Subscriber, a.id).status == SubscriberStatus.UNSUBSCRIBED
     assert db.session.get(Subscriber, b.id).status == SubscriberStatus.ACTIVE
@@ -74,8 +78,10 @@ def test_expired_links_say_so_and_offer_a_fresh_one(app, client, make_subscriber
     still_good = old_token(app, tokens.UNSUBSCRIBE, sub.id, days=300)
     assert client.get(f"/unsubscribe/{still_good}").status_code == 200
     too_old = old_token(app, tokens.UNSUBSCRIBE, sub.id, days=400)
-    assert client.post(f"/unsubscribe/{too_old}",
-                       data={"List-Unsubscribe": "One-Click"}).status_code == 410
+    assert (
+        client.post(f"/unsubscribe/{too_old}", data={"List-Unsubscribe": "One-Click"}).status_code
+        == 410
+    )
 
 
 def test_a_link_made_before_the_subscriber_existed_is_refused(app, client, make_subscriber):
@@ -99,6 +105,9 @@ def test_a_link_to_a_deleted_subscriber_is_refused(client, make_subscriber, link
 
 def test_read_token_rejects_non_integer_payloads(app):
     from itsdangerous import URLSafeTimedSerializer
-    token = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt="subscriber-preferences").dumps(True)
+
+    token = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt="subscriber-preferences").dumps(
+        True
+    )
     with pytest.raises(tokens.TokenError):
         tokens.read_token_issued(app.config["SECRET_KEY"], tokens.PREFERENCES, token)

@@ -29,11 +29,16 @@ def english_po():
 def subscriber_msgids() -> set[str]:
     """Every msgid in the subscriber code and templates, extracted as pybabel does."""
     ids: set[str] = set()
-    for folder, method in ((ROOT / "subscribers", [("**.py", "python")]),
-                           (ROOT / "newsletter" / "templates" / "subscribers",
-                            [("**.html", "jinja2"), ("**.txt", "jinja2")])):
+    for folder, method in (
+        (ROOT / "subscribers", [("**.py", "python")]),
+        (
+            ROOT / "newsletter" / "templates" / "subscribers",
+            [("**.html", "jinja2"), ("**.txt", "jinja2")],
+        ),
+    ):
         for _file, _line, message, _comments, _ctx in extract_from_dir(
-                str(folder), method, keywords=KEYWORDS):
+            str(folder), method, keywords=KEYWORDS
+        ):
             ids.add(message if isinstance(message, str) else message[0])
     return ids
 
@@ -42,8 +47,9 @@ def test_the_compiled_catalogue_matches_the_po():
     with open(CATALOGUE / "messages.mo", "rb") as f:
         compiled = gettext.GNUTranslations(f)._catalog
     po = {m.id: m.string for m in english_po() if m.id and m.string}
-    assert {k: v for k, v in compiled.items() if k} == po, \
+    assert {k: v for k, v in compiled.items() if k} == po, (
         "messages.mo is stale: run `pybabel compile -d newsletter/translations -l en`"
+    )
 
 
 def check_english(ids: set[str], at_least: int) -> None:
@@ -51,9 +57,13 @@ def check_english(ids: set[str], at_least: int) -> None:
     po = english_po()
     assert len(ids) > at_least
     missing = sorted(i for i in ids if i not in po or not po[i].string)
-    assert not missing, f"untranslated (run the steps in newsletter/translations/README.md): {missing}"
+    assert not missing, (
+        f"untranslated (run the steps in newsletter/translations/README.md): {missing}"
+    )
     for msgid in ids:
-        assert sorted(PLACEHOLDER.findall(msgid)) == sorted(PLACEHOLDER.findall(po[msgid].string)), msgid
+        assert sorted(PLACEHOLDER.findall(msgid)) == sorted(
+            PLACEHOLDER.findall(po[msgid].string)
+        ), msgid
 
 
 def test_every_subscriber_page_string_has_english_with_the_same_placeholders():
@@ -64,9 +74,15 @@ def test_pages_and_mail_follow_the_readers_language(client, smtp, run_worker):
     page = client.get("/subscribe?lang=en").get_data(as_text=True)
     assert "Subscribe to the Industry Weekly" in page and "Sections you want" in page
     # The choice is remembered in a cookie, and the confirmation mail is in English too.
-    response = client.post("/subscribe", data={
-        "csrf_token": form_token(page), "email": "en@example.org", "groups": ["media"],
-        "sections": ["要闻"]})
+    response = client.post(
+        "/subscribe",
+        data={
+            "csrf_token": form_token(page),
+            "email": "en@example.org",
+            "groups": ["media"],
+            "sections": ["要闻"],
+        },
+    )
     assert response.status_code == 302
     assert "Check your inbox" in client.get("/subscribe/sent").get_data(as_text=True)
     assert db.session.scalar(select(Subscriber.locale)) == "en"

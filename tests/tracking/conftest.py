@@ -21,14 +21,19 @@ def redis(app):
     client.close()
 
 
-def verp_for(secret: str, delivery_id: int, local: str = "weekly",
-             domain: str = "news.example.org") -> str:
+def verp_for(
+    secret: str, delivery_id: int, local: str = "weekly", domain: str = "news.example.org"
+) -> str:
     sig = hmac.new(secret.encode(), str(delivery_id).encode(), hashlib.sha256).hexdigest()[:10]
     return f"{local}+b{delivery_id}-{sig}@{domain}"
 
 
 def sample(name: str, *, verp: str = "", email: str = "", msgid: str = "") -> bytes:
     text = (SAMPLES / name).read_text("utf-8")
-    text = (text.replace("{VERP}", verp).replace("{EMAIL}", email).replace("{MSGID}", msgid)
-            .replace("{NONCE}", secrets.token_hex(4)))
+    text = (
+        text.replace("{VERP}", verp)
+        .replace("{EMAIL}", email)
+        .replace("{MSGID}", msgid)
+        .replace("{NONCE}", secrets.token_hex(4))
+    )
     return text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")

@@ -27,11 +27,17 @@ ARTICLE_2_URL = "https://example.org/report?id=7&lang=zh"
 
 def linked_sample(sample_text: bytes) -> bytes:
     text = sample_text.decode("utf-8")
-    text = text.replace("1 月 3 日，全国宣传部长会议在京召开。",
-                        f"1 月 3 日，全国宣传部长会议在京召开（[新华网]({ARTICLE_1_URL})）。", 1)
-    text = text.replace("1 月 5 日，国家网信办公开发布第三批境内深度合成服务算法备案信息。",
-                        f"1 月 5 日，国家网信办公开发布第三批境内深度合成服务算法备案信息"
-                        f"（[备案清单]({ARTICLE_2_URL})）。", 1)
+    text = text.replace(
+        "1 月 3 日，全国宣传部长会议在京召开。",
+        f"1 月 3 日，全国宣传部长会议在京召开（[新华网]({ARTICLE_1_URL})）。",
+        1,
+    )
+    text = text.replace(
+        "1 月 5 日，国家网信办公开发布第三批境内深度合成服务算法备案信息。",
+        f"1 月 5 日，国家网信办公开发布第三批境内深度合成服务算法备案信息"
+        f"（[备案清单]({ARTICLE_2_URL})）。",
+        1,
+    )
     return text.encode("utf-8")
 
 
@@ -53,10 +59,18 @@ def issue_of(sample_text: bytes) -> Issue:
     return issue
 
 
-def make_send(sample_text: bytes, emails: list[str], *, groups: dict[str, str] | None = None,
-              opted_out: set[str] = frozenset(), priority: set[str] = frozenset(),
-              sent_at: dt.datetime | None = None, created_at: dt.datetime | None = None,
-              is_test: bool = False, base_url: str = "http://newsletter.test") -> SentSend:
+def make_send(
+    sample_text: bytes,
+    emails: list[str],
+    *,
+    groups: dict[str, str] | None = None,
+    opted_out: set[str] = frozenset(),
+    priority: set[str] = frozenset(),
+    sent_at: dt.datetime | None = None,
+    created_at: dt.datetime | None = None,
+    is_test: bool = False,
+    base_url: str = "http://newsletter.test",
+) -> SentSend:
     """A send whose deliveries are all `sent` (accepted) at `sent_at`, with its link table.
 
     `groups`: email -> group code the subscriber belongs to (default: the first group).
@@ -67,12 +81,20 @@ def make_send(sample_text: bytes, emails: list[str], *, groups: dict[str, str] |
     links: list[dict] = []
     htmls = {}
     for edition in Edition:
-        rendered = render_edition(issue.to_doc(), edition,
-                                  archive_url=f"{base_url}/archive/{issue.number}")
+        rendered = render_edition(
+            issue.to_doc(), edition, archive_url=f"{base_url}/archive/{issue.number}"
+        )
         htmls[edition.value], links = rewrite_links(rendered.html, links)
     codes = list(db.session.scalars(select(Group.code).order_by(Group.position)))
-    send = Send(issue_id=issue.id, group_codes=codes, is_test=is_test, status=SendStatus.DONE,
-                created_at=created_at, started_at=created_at, finished_at=sent_at)
+    send = Send(
+        issue_id=issue.id,
+        group_codes=codes,
+        is_test=is_test,
+        status=SendStatus.DONE,
+        created_at=created_at,
+        started_at=created_at,
+        finished_at=sent_at,
+    )
     db.session.add(send)
     db.session.flush()
     store_links(db.session, send.id, links)
@@ -80,23 +102,38 @@ def make_send(sample_text: bytes, emails: list[str], *, groups: dict[str, str] |
     for email in emails:
         sub = db.session.scalar(select(Subscriber).where(Subscriber.email == email))
         if sub is None:
-            sub = Subscriber(email=email, name="读者", status=SubscriberStatus.ACTIVE,
-                             tracking_opt_out=email in opted_out, created_at=created_at,
-                             confirmed_at=created_at)
+            sub = Subscriber(
+                email=email,
+                name="读者",
+                status=SubscriberStatus.ACTIVE,
+                tracking_opt_out=email in opted_out,
+                created_at=created_at,
+                confirmed_at=created_at,
+            )
             code = (groups or {}).get(email, codes[0])
             group = db.session.scalar(select(Group).where(Group.code == code))
             sub.memberships.append(Membership(group=group))
             db.session.add(sub)
             db.session.flush()
-        d = Delivery(send_id=send.id, subscriber_id=sub.id, email=email, name="读者",
-                     edition=(Edition.PRIORITY if email in priority else Edition.REGULAR).value,
-                     state=DeliveryState.SENT, attempts=1, sent_at=sent_at,
-                     message_id=f"<{send.id}.{secrets.token_hex(6)}@news.example.org>",
-                     smtp_response="250 OK", created_at=created_at, updated_at=sent_at)
+        d = Delivery(
+            send_id=send.id,
+            subscriber_id=sub.id,
+            email=email,
+            name="读者",
+            edition=(Edition.PRIORITY if email in priority else Edition.REGULAR).value,
+            state=DeliveryState.SENT,
+            attempts=1,
+            sent_at=sent_at,
+            message_id=f"<{send.id}.{secrets.token_hex(6)}@news.example.org>",
+            smtp_response="250 OK",
+            created_at=created_at,
+            updated_at=sent_at,
+        )
         db.session.add(d)
         db.session.flush()
-        db.session.add(DeliveryEvent(delivery_id=d.id, kind="sent", detail="250 OK",
-                                     created_at=sent_at))
+        db.session.add(
+            DeliveryEvent(delivery_id=d.id, kind="sent", detail="250 OK", created_at=sent_at)
+        )
         deliveries.append(d)
     db.session.commit()
     return SentSend(send, deliveries, links, htmls)

@@ -34,8 +34,12 @@ from tests.tracking.factory import events_of, make_send
 
 
 def _fill(app, name: str, d: Delivery, **extra) -> bytes:
-    values = {"verp": verp_for(app.config["SECRET_KEY"], d.id), "email": d.email,
-              "msgid": d.message_id, **extra}
+    values = {
+        "verp": verp_for(app.config["SECRET_KEY"], d.id),
+        "email": d.email,
+        "msgid": d.message_id,
+        **extra,
+    }
     return sample(name, **values)
 
 
@@ -58,27 +62,54 @@ def _smtp_send(server, rcpt: str, raw: bytes) -> None:
 
 # --- parsing (pure) -------------------------------------------------------------------
 
-@pytest.mark.parametrize(("action", "status", "diag", "expected"), [
-    ("failed", "5.1.1", "", HARD), ("failed", "5.1.10", "", HARD), ("failed", "5.2.1", "", HARD),
-    ("failed", "5.4.4", "", HARD), ("failed", "5.2.2", "", SOFT), ("failed", "5.7.1", "", MESSAGE),
-    ("failed", "5.1.7", "", RELAY), ("failed", "4.4.1", "", SOFT), ("delayed", "4.4.7", "", DELAY),
-    ("delivered", "2.0.0", "", None), ("relayed", "2.0.0", "", None),
-    ("failed", "5.0.0", "550 user unknown", HARD), ("failed", "5.0.0", "554 blocked", MESSAGE),
-    ("failed", "", "smtp; 550 5.1.1 no such user", HARD), ("failed", "bogus", "", MESSAGE),
-    ("failed", "", "452 try later", SOFT), ("Failed", " 5.1.1 ", "", HARD),
-    ("failed", "5.7.515", "smtp; 550 5.7.515 Access denied, sending domain does not meet the "
-     "required authentication level", RELAY),
-])
+
+@pytest.mark.parametrize(
+    ("action", "status", "diag", "expected"),
+    [
+        ("failed", "5.1.1", "", HARD),
+        ("failed", "5.1.10", "", HARD),
+        ("failed", "5.2.1", "", HARD),
+        ("failed", "5.4.4", "", HARD),
+        ("failed", "5.2.2", "", SOFT),
+        ("failed", "5.7.1", "", MESSAGE),
+        ("failed", "5.1.7", "", RELAY),
+        ("failed", "4.4.1", "", SOFT),
+        ("delayed", "4.4.7", "", DELAY),
+        ("delivered", "2.0.0", "", None),
+        ("relayed", "2.0.0", "", None),
+        ("failed", "5.0.0", "550 user unknown", HARD),
+        ("failed", "5.0.0", "554 blocked", MESSAGE),
+        ("failed", "", "smtp; 550 5.1.1 no such user", HARD),
+        ("failed", "bogus", "", MESSAGE),
+        ("failed", "", "452 try later", SOFT),
+        ("Failed", " 5.1.1 ", "", HARD),
+        (
+            "failed",
+            "5.7.515",
+            "smtp; 550 5.7.515 Access denied, sending domain does not meet the "
+            "required authentication level",
+            RELAY,
+        ),
+    ],
+)
 def test_dsn_blocks_are_judged_by_the_one_classifier(action, status, diag, expected):
     """The report's word for each recipient (hard/soft/…) is the classifier's verdict."""
     assert KLASS[classify_dsn(action, status, diag).verdict] == expected
 
 
 def test_parse_reads_dsn_and_arf_samples():
-    report = parse(sample("dsn-hard-multipart.eml", verp="w+b1-0123456789@x", email="a@b.c",
-                          msgid="<m1@news.example.org>"))
+    report = parse(
+        sample(
+            "dsn-hard-multipart.eml",
+            verp="w+b1-0123456789@x",
+            email="a@b.c",
+            msgid="<m1@news.example.org>",
+        )
+    )
     assert report.kind == "dsn" and report.message_ids == ["<m1@news.example.org>"]
-    assert [(r.recipient, r.status, r.klass) for r in report.recipients] == [("a@b.c", "5.1.1", HARD)]
+    assert [(r.recipient, r.status, r.klass) for r in report.recipients] == [
+        ("a@b.c", "5.1.1", HARD)
+    ]
     assert "User unknown" in report.recipients[0].diagnostic
     two = parse(sample("dsn-two-recipients.eml", email="x@y.z"))
     assert [r.klass for r in two.recipients] == [None, HARD] and two.worst.recipient == "x@y.z"
@@ -87,15 +118,24 @@ def test_parse_reads_dsn_and_arf_samples():
     assert arf.message_ids == ["<m2@n>"]
 
 
-@pytest.mark.parametrize("raw", [
-    b"", b"   \r\n", b"\x00\xff\xfe garbage", b"Subject: hi\r\n\r\nhello",
-    sample("auto-reply.eml"), sample("malformed-report.eml"),
-    b"Content-Type: multipart/report; report-type=delivery-status; boundary=x\r\n\r\n--x--\r\n",
-    (b"Content-Type: multipart/report; report-type=feedback-report; boundary=x\r\n\r\n"
-     b"--x\r\nContent-Type: message/feedback-report\r\n\r\nUser-Agent: x\r\n--x--\r\n"),
-    b"Content-Type: multipart/report; report-type=other; boundary=x\r\n\r\n--x--\r\n",
-    b"Content-Type: multipart/report; boundary=\"\r\n\r\n\xff" * 50,
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"   \r\n",
+        b"\x00\xff\xfe garbage",
+        b"Subject: hi\r\n\r\nhello",
+        sample("auto-reply.eml"),
+        sample("malformed-report.eml"),
+        b"Content-Type: multipart/report; report-type=delivery-status; boundary=x\r\n\r\n--x--\r\n",
+        (
+            b"Content-Type: multipart/report; report-type=feedback-report; boundary=x\r\n\r\n"
+            b"--x\r\nContent-Type: message/feedback-report\r\n\r\nUser-Agent: x\r\n--x--\r\n"
+        ),
+        b"Content-Type: multipart/report; report-type=other; boundary=x\r\n\r\n--x--\r\n",
+        b'Content-Type: multipart/report; boundary="\r\n\r\n\xff' * 50,
+    ],
+)
 def test_unreadable_input_raises_a_parse_error_only(raw):
     with pytest.raises(BounceParseError):
         parse(raw)
@@ -103,11 +143,15 @@ def test_unreadable_input_raises_a_parse_error_only(raw):
 
 # --- over SMTP --------------------------------------------------------------------------
 
+
 def test_hard_bounce_over_smtp_marks_the_delivery_and_suppresses(app, inbound, sample_text):
     s = make_send(sample_text, ["gone@example.com", "fine@example.com"])
     gone, fine = s.deliveries
-    _smtp_send(inbound, verp_for(app.config["SECRET_KEY"], gone.id),
-               _fill(app, "dsn-hard-multipart.eml", gone))
+    _smtp_send(
+        inbound,
+        verp_for(app.config["SECRET_KEY"], gone.id),
+        _fill(app, "dsn-hard-multipart.eml", gone),
+    )
     assert [r.outcome for r in inbound.handler.results] == ["hard"]
     db.session.expire_all()
     assert db.session.get(Delivery, gone.id).state == DeliveryState.BOUNCED
@@ -155,9 +199,16 @@ def test_malformed_and_unmatched_reports_are_logged_and_dropped(app, inbound, sa
     _smtp_send(inbound, rcpt, _fill(app, "malformed-report.eml", d) + b"\x00\x01\xff\xfe")
     _smtp_send(inbound, rcpt, _fill(app, "auto-reply.eml", d))
     # a well-formed DSN that names nothing of ours (sent to the feedback address)
-    _smtp_send(inbound, "fbl@news.example.org",
-               sample("dsn-hard-multipart.eml", verp="weekly+b1-0000000000@news.example.org",
-                      email="x@example.com", msgid="<nope@x>"))
+    _smtp_send(
+        inbound,
+        "fbl@news.example.org",
+        sample(
+            "dsn-hard-multipart.eml",
+            verp="weekly+b1-0000000000@news.example.org",
+            email="x@example.com",
+            msgid="<nope@x>",
+        ),
+    )
     results = list(inbound.handler.results)
     assert [r.outcome for r in results] == ["dropped"] * 3
     assert "no recipient with an Action" in results[0].detail
@@ -192,8 +243,14 @@ def test_the_same_report_twice_changes_nothing_the_second_time(app, sample_text)
 def test_soft_bounces_three_weeks_in_a_row_suppress(app, sample_text):
     settings = TrackingSettings.from_config(app.config)
     weeks_ago = [21, 14, 7, 0]
-    sends = [make_send(sample_text, ["flaky@example.com", "ok@example.com"],
-                       created_at=utcnow() - dt.timedelta(days=d, hours=2)) for d in weeks_ago]
+    sends = [
+        make_send(
+            sample_text,
+            ["flaky@example.com", "ok@example.com"],
+            created_at=utcnow() - dt.timedelta(days=d, hours=2),
+        )
+        for d in weeks_ago
+    ]
     # week 1 bounces, week 2 goes through (chain broken), weeks 3 and 4 bounce: 2 in a row
     for i in (0, 2, 3):
         d = sends[i].deliveries[0]
@@ -201,14 +258,20 @@ def test_soft_bounces_three_weeks_in_a_row_suppress(app, sample_text):
         assert outcome.outcome == "soft" and not outcome.suppressed
     assert _suppressed("flaky@example.com") is None
     # a fifth week bounces: weeks 3, 4, 5 in a row
-    fifth = make_send(sample_text, ["flaky@example.com"], created_at=utcnow() + dt.timedelta(days=7))
-    result = ingest(db.session, _fill(app, "dsn-soft-headers-only.eml", fifth.deliveries[0]),
-                    settings)
-    assert result.suppressed and _suppressed("flaky@example.com").detail == \
-        "soft bounces 3 weeks in a row"
+    fifth = make_send(
+        sample_text, ["flaky@example.com"], created_at=utcnow() + dt.timedelta(days=7)
+    )
+    result = ingest(
+        db.session, _fill(app, "dsn-soft-headers-only.eml", fifth.deliveries[0]), settings
+    )
+    assert (
+        result.suppressed
+        and _suppressed("flaky@example.com").detail == "soft bounces 3 weeks in a row"
+    )
 
 
 # --- file CLI and webhook ---------------------------------------------------------------
+
 
 def test_cli_ingests_files_and_reports_the_dropped(app, runner, sample_text, tmp_path):
     s = make_send(sample_text, ["gone@example.com"])
@@ -236,11 +299,18 @@ def test_webhook_needs_the_shared_secret(app, client, sample_text):
     assert events_of(d.id, "bounced") == []
     r = client.post("/webhooks/bounce", data=b"junk", headers={"X-Bounce-Secret": "hook-secret"})
     assert r.status_code == 422 and r.get_json()["outcome"] == "dropped"
-    r = client.post("/webhooks/bounce", data=raw, headers={"X-Bounce-Secret": "hook-secret",
-                                                            "Content-Type": "message/rfc822"})
+    r = client.post(
+        "/webhooks/bounce",
+        data=raw,
+        headers={"X-Bounce-Secret": "hook-secret", "Content-Type": "message/rfc822"},
+    )
     assert r.status_code == 200
-    assert r.get_json() == {"outcome": "hard", "delivery_id": d.id, "suppressed": True,
-                            "detail": r.get_json()["detail"]}
+    assert r.get_json() == {
+        "outcome": "hard",
+        "delivery_id": d.id,
+        "suppressed": True,
+        "detail": r.get_json()["detail"],
+    }
 
 
 def test_unsubscribe_is_attached_to_the_latest_delivery(app, sample_text):

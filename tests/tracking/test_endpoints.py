@@ -16,8 +16,10 @@ from newsletter.tracking.links import TrackingSettings, click_base_url, open_pix
 from newsletter.tracking.models import TrackedEvent
 from tests.tracking.factory import ARTICLE_1_URL, ARTICLE_2_URL, events_of, make_send
 
-BROWSER = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-           "Chrome/120.0 Safari/537.36")
+BROWSER = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0 Safari/537.36"
+)
 
 
 def _path(url: str) -> str:
@@ -37,11 +39,14 @@ def test_pixel_and_click_record_events_that_the_flush_writes(app, client, sample
     assert "no-store" in r.headers["Cache-Control"]
     client.get(pixel, headers={"User-Agent": BROWSER})  # a second open within the minute
     n = s.link_n(ARTICLE_1_URL)
-    r = client.get(f"{_path(click_base_url(app.config, s.send.id, a.id))}/{n}",
-                   headers={"User-Agent": BROWSER})
+    r = client.get(
+        f"{_path(click_base_url(app.config, s.send.id, a.id))}/{n}", headers={"User-Agent": BROWSER}
+    )
     assert r.status_code == 302 and r.headers["Location"] == ARTICLE_1_URL
-    r = client.get(f"{_path(click_base_url(app.config, s.send.id, b.id))}/{s.link_n(ARTICLE_2_URL)}",
-                   headers={"User-Agent": BROWSER})
+    r = client.get(
+        f"{_path(click_base_url(app.config, s.send.id, b.id))}/{s.link_n(ARTICLE_2_URL)}",
+        headers={"User-Agent": BROWSER},
+    )
     assert r.headers["Location"] == ARTICLE_2_URL  # &amp; in the HTML, & in the redirect
 
     assert events_of(a.id, "opened") == []  # nothing written before the flush
@@ -64,12 +69,13 @@ def test_tampered_or_unknown_links_are_refused_and_record_nothing(app, client, s
     send_part, delivery_part, sig = token.split(".")
     other = "A" if sig[0] != "A" else "B"
     bad_paths = [
-        f"/t/c/{send_part}.{int(delivery_part) + 1}.{sig}/1",   # another delivery
+        f"/t/c/{send_part}.{int(delivery_part) + 1}.{sig}/1",  # another delivery
         f"/t/c/{send_part}.{delivery_part}.{other}{sig[1:]}/1",  # altered signature
-        f"/t/c/{token}/99",                                      # no such link
+        f"/t/c/{token}/99",  # no such link
         f"/t/c/{token}/0",
-        "/t/c/garbage/1", "/t/c/1.1.AAAAAAAAAAAAAAAA/1",
-        f"/t/r/{send_part}.{sig}/1",                             # delivery sig as send sig
+        "/t/c/garbage/1",
+        "/t/c/1.1.AAAAAAAAAAAAAAAA/1",
+        f"/t/r/{send_part}.{sig}/1",  # delivery sig as send sig
     ]
     for path in bad_paths:
         r = client.get(path)
@@ -79,8 +85,11 @@ def test_tampered_or_unknown_links_are_refused_and_record_nothing(app, client, s
     # there is no way to name a target: a url parameter is simply ignored
     r = client.get(f"{base}/1?url=https://evil.example/", headers={"User-Agent": BROWSER})
     assert r.headers["Location"] == "http://newsletter.test/archive/396"
-    for path in (f"/t/o/{send_part}.{int(delivery_part) + 1}.{sig}.gif", "/t/o/x.gif",
-                 "/t/o/%00.gif"):
+    for path in (
+        f"/t/o/{send_part}.{int(delivery_part) + 1}.{sig}.gif",
+        "/t/o/x.gif",
+        "/t/o/%00.gif",
+    ):
         r = client.get(path)
         assert r.status_code == 404 and r.mimetype == "image/gif"
     result = flush_job()
@@ -93,7 +102,7 @@ def test_prefetchers_scanners_and_head_requests_are_flagged_not_readers(app, cli
     d = s.deliveries[0]
     pixel = _path(open_pixel_url(app.config, s.send.id, d.id))
     click = f"{_path(click_base_url(app.config, s.send.id, d.id))}/1"
-    client.get(pixel, headers={"User-Agent": "Mozilla/5.0"})                 # Apple MPP
+    client.get(pixel, headers={"User-Agent": "Mozilla/5.0"})  # Apple MPP
     client.get(pixel, headers={"User-Agent": BROWSER}, environ_base={"REMOTE_ADDR": "17.58.1.9"})
     client.get(pixel, headers={"User-Agent": ""})
     client.head(click, headers={"User-Agent": BROWSER})
@@ -105,7 +114,8 @@ def test_prefetchers_scanners_and_head_requests_are_flagged_not_readers(app, cli
     # Robots' events have their own counting window (one open a minute, one click per link
     # a second), so the prefetch does not hide the reader's own open that follows.
     assert flags == [
-        ("opened", "bot=apple-mpp"), ("clicked", "link=1; bot=head"),
+        ("opened", "bot=apple-mpp"),
+        ("clicked", "link=1; bot=head"),
         ("opened", ""),  # Gmail's proxy is the reader
     ]
     kinds = [e.kind for e in events_of(d.id) if e.kind != "sent"]
@@ -115,8 +125,9 @@ def test_prefetchers_scanners_and_head_requests_are_flagged_not_readers(app, cli
 def test_a_click_within_seconds_of_delivery_is_a_scanner(app, client, sample_text):
     s = make_send(sample_text, ["a@example.com"], sent_at=utcnow())
     d = s.deliveries[0]
-    client.get(f"{_path(click_base_url(app.config, s.send.id, d.id))}/1",
-               headers={"User-Agent": BROWSER})
+    client.get(
+        f"{_path(click_base_url(app.config, s.send.id, d.id))}/1", headers={"User-Agent": BROWSER}
+    )
     flush_job()
     [click] = events_of(d.id, "clicked")
     assert click.detail == "link=1; bot=fast-click"
@@ -137,9 +148,14 @@ def test_global_switch_off_records_nothing_but_still_serves(app, client, sample_
 
 
 def test_opted_out_reader_gets_an_anonymous_redirect_and_late_opt_out_is_dropped(
-        app, client, sample_text):
-    s = make_send(sample_text, ["a@example.com", "b@example.com"], opted_out={"a@example.com"},
-                  sent_at=_sent())
+    app, client, sample_text
+):
+    s = make_send(
+        sample_text,
+        ["a@example.com", "b@example.com"],
+        opted_out={"a@example.com"},
+        sent_at=_sent(),
+    )
     a, b = s.deliveries
     anon = click_base_url(app.config, s.send.id, a.id, tracked=False)
     token = anon.split("/t/r/")[1]
@@ -181,13 +197,18 @@ def test_malformed_stream_entries_are_dropped_not_fatal(app, redis, sample_text)
     settings = TrackingSettings.from_config(app.config)
     redis.xadd(settings.events_key, {"i": "zz", "k": "o"})
     redis.xadd(settings.events_key, {"i": "ab" * 12, "k": "x", "s": 1, "d": 1, "t": "1"})
-    redis.xadd(settings.events_key, {"i": "cd" * 12, "k": "o", "s": s.send.id, "d": 10**9,
-                                     "t": "1e30"})
+    redis.xadd(
+        settings.events_key, {"i": "cd" * 12, "k": "o", "s": s.send.id, "d": 10**9, "t": "1e30"}
+    )
     events.record(redis, settings.events_key, events.OPEN, s.send.id, s.deliveries[0].id)
     result = events.flush(db.session, redis, settings)
     assert result.read == 4 and result.written == 1 and result.dropped == 3
-    assert db.session.scalar(select(func.count()).select_from(DeliveryEvent)
-                             .where(DeliveryEvent.kind == "opened")) == 1
+    assert (
+        db.session.scalar(
+            select(func.count()).select_from(DeliveryEvent).where(DeliveryEvent.kind == "opened")
+        )
+        == 1
+    )
 
 
 def test_2000_forged_events_for_one_token_leave_bounded_rows(app, client, redis, sample_text):
@@ -202,8 +223,9 @@ def test_2000_forged_events_for_one_token_leave_bounded_rows(app, client, redis,
         assert client.get(pixel, headers={"User-Agent": BROWSER}).status_code == 200
         assert client.get(click, headers={"User-Agent": BROWSER}).status_code == 302
     seconds = time.monotonic() - t0
-    client.get(_path(open_pixel_url(app.config, s.send.id, b.id)),
-               headers={"User-Agent": BROWSER})  # another reader is not held back
+    client.get(
+        _path(open_pixel_url(app.config, s.send.id, b.id)), headers={"User-Agent": BROWSER}
+    )  # another reader is not held back
     result = flush_job()
     assert redis.xlen(TrackingSettings.from_config(app.config).events_key) == 0
     assert len(events_of(a.id, "opened")) == 1

@@ -14,8 +14,15 @@ from newsletter.tracking.links import click_base_url, open_pixel_url
 from tests.tracking.factory import ARTICLE_1_URL, events_of, make_send
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
-SAME = ("Cache-Control", "Pragma", "X-Frame-Options", "X-Content-Type-Options",
-        "Permissions-Policy", "Cross-Origin-Opener-Policy", "Location")
+SAME = (
+    "Cache-Control",
+    "Pragma",
+    "X-Frame-Options",
+    "X-Content-Type-Options",
+    "Permissions-Policy",
+    "Cross-Origin-Opener-Policy",
+    "Location",
+)
 
 
 def _path(url: str) -> str:
@@ -28,18 +35,23 @@ def _both(app):
 
 
 def test_fast_answers_equal_flask_answers_and_record_the_same(app, sample_text):
-    s = make_send(sample_text, ["a@example.com", "b@example.com"],
-                  sent_at=utcnow() - dt.timedelta(minutes=10))
+    s = make_send(
+        sample_text, ["a@example.com", "b@example.com"], sent_at=utcnow() - dt.timedelta(minutes=10)
+    )
     a, b = s.deliveries
     fast, flask = _both(app)
     n = s.link_n(ARTICLE_1_URL)
     token = open_pixel_url(app.config, s.send.id, a.id).rsplit("/", 1)[1][:-4]
     cases = [
-        (_path(open_pixel_url(app.config, s.send.id, a.id)), _path(open_pixel_url(
-            app.config, s.send.id, b.id))),
-        (f"/t/o/{token[:-1]}A.gif", f"/t/o/{token[:-1]}B.gif"),       # forged: 404 GIF
-        (f"{_path(click_base_url(app.config, s.send.id, a.id))}/{n}",
-         f"{_path(click_base_url(app.config, s.send.id, b.id))}/{n}"),
+        (
+            _path(open_pixel_url(app.config, s.send.id, a.id)),
+            _path(open_pixel_url(app.config, s.send.id, b.id)),
+        ),
+        (f"/t/o/{token[:-1]}A.gif", f"/t/o/{token[:-1]}B.gif"),  # forged: 404 GIF
+        (
+            f"{_path(click_base_url(app.config, s.send.id, a.id))}/{n}",
+            f"{_path(click_base_url(app.config, s.send.id, b.id))}/{n}",
+        ),
     ]
     flask.get(cases[2][1], headers={"User-Agent": BROWSER})  # warms this process's link cache
     for fast_path, flask_path in cases:
@@ -53,11 +65,12 @@ def test_fast_answers_equal_flask_answers_and_record_the_same(app, sample_text):
             assert rf.headers["Content-Security-Policy"] == rs.headers["Content-Security-Policy"]
     assert rf.headers["Referrer-Policy"] == "no-referrer" == rs.headers["Referrer-Policy"]
     # Apple's proxy network is classified on the fast path too.
-    fast.get(cases[0][0], headers={"User-Agent": BROWSER},
-             environ_base={"REMOTE_ADDR": "17.1.2.3"})
+    fast.get(cases[0][0], headers={"User-Agent": BROWSER}, environ_base={"REMOTE_ADDR": "17.1.2.3"})
     flush_job()
-    seen = {d.id: sorted((e.kind, e.detail) for e in events_of(d.id) if e.kind != "sent")
-            for d in (a, b)}
+    seen = {
+        d.id: sorted((e.kind, e.detail) for e in events_of(d.id) if e.kind != "sent")
+        for d in (a, b)
+    }
     assert seen[b.id] == [("clicked", f"link={n}"), ("opened", "")]  # through Flask
     assert seen[a.id] == [("clicked", f"link={n}"), ("opened", ""), ("opened", "bot=apple-mpp")]
 
@@ -78,5 +91,7 @@ def test_what_the_fast_path_cannot_answer_goes_to_flask(app, sample_text):
     assert r.status_code == 302  # HEAD is Flask's (flagged as a robot there)
     flush_job()
     kinds = [(e.kind, e.detail) for e in events_of(d.id) if e.kind != "sent"]
-    assert kinds == [("clicked", f"link={s.link_n(ARTICLE_1_URL)}"),
-                     ("clicked", f"link={s.link_n(ARTICLE_1_URL)}; bot=head")]
+    assert kinds == [
+        ("clicked", f"link={s.link_n(ARTICLE_1_URL)}"),
+        ("clicked", f"link={s.link_n(ARTICLE_1_URL)}; bot=head"),
+    ]

@@ -36,6 +36,7 @@ def rewritten(sample_text_module):
 @pytest.fixture(scope="module")
 def sample_text_module():
     from tests.conftest import SAMPLE
+
     return SAMPLE.read_bytes()
 
 
@@ -67,13 +68,17 @@ def test_a_second_variant_reuses_the_numbers_of_the_first(rewritten):
 
 
 def test_rewrite_leaves_mailto_placeholders_anchors_and_odd_schemes():
-    html = ('<a href="mailto:x@y.z">m</a><a href="#a-1">t</a><a href="{{unsubscribe_url}}">u</a>'
-            '<a href="javascript:alert(1)">j</a><a href=\'https://e.org/x?a=1&amp;b=2\'>s</a>'
-            '<a name="x">n</a><img src="https://e.org/i.png">')
+    html = (
+        '<a href="mailto:x@y.z">m</a><a href="#a-1">t</a><a href="{{unsubscribe_url}}">u</a>'
+        "<a href=\"javascript:alert(1)\">j</a><a href='https://e.org/x?a=1&amp;b=2'>s</a>"
+        '<a name="x">n</a><img src="https://e.org/i.png">'
+    )
     out, links = rewrite_links(html)
     assert links == [{"n": 1, "url": "https://e.org/x?a=1&b=2", "article": None, "label": "s"}]
     assert "<a href='{{click_base}}/1'>s</a>" in out
-    assert out.replace("<a href='{{click_base}}/1'>", "<a href='https://e.org/x?a=1&amp;b=2'>") == html
+    assert (
+        out.replace("<a href='{{click_base}}/1'>", "<a href='https://e.org/x?a=1&amp;b=2'>") == html
+    )
 
 
 def test_personalised_links_point_at_the_signed_click_base(rewritten):
@@ -84,10 +89,14 @@ def test_personalised_links_point_at_the_signed_click_base(rewritten):
 
     # what the renderer will do once `click_base` is a placeholder: fill it per recipient
     html = htmls[Edition.REGULAR].replace("{{click_base}}", base)
-    html, _ = personalise(RenderedEdition.from_stored("s", html, "t {{unsubscribe_url}}"),
-                          {"unsubscribe_url": "https://u.example/1",
-                           "preferences_url": "https://p.example/1",
-                           "open_pixel_url": open_pixel_url(CONFIG, 12, 345)})
+    html, _ = personalise(
+        RenderedEdition.from_stored("s", html, "t {{unsubscribe_url}}"),
+        {
+            "unsubscribe_url": "https://u.example/1",
+            "preferences_url": "https://p.example/1",
+            "open_pixel_url": open_pixel_url(CONFIG, 12, 345),
+        },
+    )
     assert f'href="{base}/2"' in html
     assert re.search(r'<img src="https://news.example.org/t/o/12\.345\.[\w-]{16}\.gif"', html)
 
@@ -97,9 +106,19 @@ def test_tokens_round_trip_and_refuse_any_change():
     assert signing.read_delivery_token("k", token) == (12, 345)
     send, delivery, sig = token.split(".")
     flipped = sig[:-1] + ("A" if sig[-1] != "A" else "B")
-    for bad in (f"{send}.346.{sig}", f"13.{delivery}.{sig}", f"{send}.{delivery}.{flipped}",
-                token + "x", "", "12.345", "0.0.AAAAAAAAAAAAAAAA", "../../etc", "١٢.٣٤٥." + sig,
-                "12.345." + sig.upper(), "9" * 40 + ".1." + sig):
+    for bad in (
+        f"{send}.346.{sig}",
+        f"13.{delivery}.{sig}",
+        f"{send}.{delivery}.{flipped}",
+        token + "x",
+        "",
+        "12.345",
+        "0.0.AAAAAAAAAAAAAAAA",
+        "../../etc",
+        "١٢.٣٤٥." + sig,
+        "12.345." + sig.upper(),
+        "9" * 40 + ".1." + sig,
+    ):
         assert signing.read_delivery_token("k", bad) is None, bad
     assert signing.read_delivery_token("other-key", token) is None
     anon = signing.send_token("k", 12)
@@ -112,8 +131,12 @@ def test_verp_parser_matches_the_pipeline_format():
     from newsletter.delivery.message import MessageTemplate
     from newsletter.delivery.pipeline import PipelineSettings, verp_address
 
-    settings = PipelineSettings(secret_key="s3cret", base_url="https://x", mail_from=
-                                "周报 <weekly@news.example.org>", list_id="l")
+    settings = PipelineSettings(
+        secret_key="s3cret",
+        base_url="https://x",
+        mail_from="周报 <weekly@news.example.org>",
+        list_id="l",
+    )
     address = verp_address(settings, MessageTemplate(settings.mail_from, "s", "l"), 4711)
     assert address == verp_for("s3cret", 4711)
     assert signing.read_verp("s3cret", address) == 4711

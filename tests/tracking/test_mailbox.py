@@ -45,8 +45,11 @@ def mailbox(dovecot):
 
 
 def _imap(dovecot, user):
-    conn = imaplib.IMAP4_SSL(dovecot.host, dovecot.ports["imaps"],
-                             ssl_context=ssl.create_default_context(cafile=dovecot.ca_file))
+    conn = imaplib.IMAP4_SSL(
+        dovecot.host,
+        dovecot.ports["imaps"],
+        ssl_context=ssl.create_default_context(cafile=dovecot.ca_file),
+    )
     conn.login(user, dovecot.users[user])
     return conn
 
@@ -59,8 +62,12 @@ def _count(dovecot, user, folder):
 
 
 def _settings(app, dovecot, scheme, user=BOX, **extra):
-    config = {**app.config, "BOUNCE_MAILBOX_CA_FILE": dovecot.ca_file,
-              "UNSUBSCRIBE_MAILTO": UNSUB, **extra}
+    config = {
+        **app.config,
+        "BOUNCE_MAILBOX_CA_FILE": dovecot.ca_file,
+        "UNSUBSCRIBE_MAILTO": UNSUB,
+        **extra,
+    }
     return MailboxSettings.from_config(config, dovecot.url(scheme, user))
 
 
@@ -73,8 +80,9 @@ def _suppressed(email):
 
 
 def _bounce_events():
-    return db.session.scalar(select(func.count(DeliveryEvent.id))
-                             .where(DeliveryEvent.kind == "bounced"))
+    return db.session.scalar(
+        select(func.count(DeliveryEvent.id)).where(DeliveryEvent.kind == "bounced")
+    )
 
 
 def _sina_bounce(email: str, original_msgid: str) -> bytes:
@@ -85,34 +93,72 @@ def _sina_bounce(email: str, original_msgid: str) -> bytes:
     msg["Subject"] = "退信通知 Undelivered Mail Returned to Sender"
     msg["Message-ID"] = "<sina-bounce-1@sina.com>"
     msg.set_content(f"<{email}>: 收件人不存在 (user unknown)\n")
-    msg.add_attachment(f"Message-ID: {original_msgid}\nTo: {email}\nSubject: weekly\n\nbody\n",
-                       subtype="plain", filename="original.txt")
+    msg.add_attachment(
+        f"Message-ID: {original_msgid}\nTo: {email}\nSubject: weekly\n\nbody\n",
+        subtype="plain",
+        filename="original.txt",
+    )
     return msg.as_bytes()
 
 
 @pytest.mark.parametrize("scheme", ["imaps", "imap", "pop3s"])
-def test_real_bounces_in_the_mailbox_suppress_exactly_the_unknown_users(app, mailbox,
-                                                                        sample_text, scheme):
-    sent = make_send(sample_text, ["gone1@qq.com", "gone2@163.com", "full@126.com",
-                                   "fine@sina.com", "gone3@sina.com", "ok@example.org"])
+def test_real_bounces_in_the_mailbox_suppress_exactly_the_unknown_users(
+    app, mailbox, sample_text, scheme
+):
+    sent = make_send(
+        sample_text,
+        [
+            "gone1@qq.com",
+            "gone2@163.com",
+            "full@126.com",
+            "fine@sina.com",
+            "gone3@sina.com",
+            "ok@example.org",
+        ],
+    )
     d = {x.email: x for x in sent.deliveries}
     secret = app.config["SECRET_KEY"]
     # A Postfix DSN quoting the whole original; one that quotes only headers, where the relay
     # replaced our Message-ID (our X-Newsletter-Bounce header still names the delivery);
     # a full mailbox (soft); and Sina's own format.
-    mailbox.deliver(BOX, sample("dsn-hard-multipart.eml", verp=BOX, email="gone1@qq.com",
-                                msgid=d["gone1@qq.com"].message_id))
-    rewritten = sample("dsn-soft-headers-only.eml", verp=BOX, email="gone2@163.com",
-                       msgid="<relay-rewrote-it@smtp.relay.example>")
-    rewritten = (rewritten.replace(b"Status: 5.2.2", b"Status: 5.1.1")
-                 .replace(b"Subject: weekly", b"X-Newsletter-Bounce: "
-                          + verp_for(secret, d["gone2@163.com"].id).encode() + b"\r\nSubject: weekly"))
+    mailbox.deliver(
+        BOX,
+        sample(
+            "dsn-hard-multipart.eml",
+            verp=BOX,
+            email="gone1@qq.com",
+            msgid=d["gone1@qq.com"].message_id,
+        ),
+    )
+    rewritten = sample(
+        "dsn-soft-headers-only.eml",
+        verp=BOX,
+        email="gone2@163.com",
+        msgid="<relay-rewrote-it@smtp.relay.example>",
+    )
+    rewritten = rewritten.replace(b"Status: 5.2.2", b"Status: 5.1.1").replace(
+        b"Subject: weekly",
+        b"X-Newsletter-Bounce: "
+        + verp_for(secret, d["gone2@163.com"].id).encode()
+        + b"\r\nSubject: weekly",
+    )
     mailbox.deliver(BOX, rewritten)
-    mailbox.deliver(BOX, sample("dsn-soft-headers-only.eml", verp=BOX, email="full@126.com",
-                                msgid=d["full@126.com"].message_id))
+    mailbox.deliver(
+        BOX,
+        sample(
+            "dsn-soft-headers-only.eml",
+            verp=BOX,
+            email="full@126.com",
+            msgid=d["full@126.com"].message_id,
+        ),
+    )
     mailbox.deliver(BOX, _sina_bounce("gone3@sina.com", d["gone3@sina.com"].message_id))
-    mailbox.deliver(BOX, b"From: someone@example.net\r\nTo: " + BOX.encode()
-                    + b"\r\nSubject: hello\r\nMessage-ID: <hi@example.net>\r\n\r\njust mail\r\n")
+    mailbox.deliver(
+        BOX,
+        b"From: someone@example.net\r\nTo: "
+        + BOX.encode()
+        + b"\r\nSubject: hello\r\nMessage-ID: <hi@example.net>\r\n\r\njust mail\r\n",
+    )
 
     result = poll(db.session, _settings(app, mailbox, scheme), _tracking(app))
 
@@ -136,14 +182,26 @@ def test_real_bounces_in_the_mailbox_suppress_exactly_the_unknown_users(app, mai
 
 def test_a_crash_between_commit_and_filing_counts_nothing_twice(app, mailbox, sample_text):
     sent = make_send(sample_text, ["gone@qq.com", "full@163.com"])
-    raws = [sample("dsn-hard-multipart.eml", verp=BOX, email="gone@qq.com",
-                   msgid=sent.deliveries[0].message_id),
-            sample("dsn-soft-headers-only.eml", verp=BOX, email="full@163.com",
-                   msgid=sent.deliveries[1].message_id)]
+    raws = [
+        sample(
+            "dsn-hard-multipart.eml",
+            verp=BOX,
+            email="gone@qq.com",
+            msgid=sent.deliveries[0].message_id,
+        ),
+        sample(
+            "dsn-soft-headers-only.eml",
+            verp=BOX,
+            email="full@163.com",
+            msgid=sent.deliveries[1].message_id,
+        ),
+    ]
     for raw in raws:
         mailbox.deliver(BOX, raw)
     assert poll(db.session, _settings(app, mailbox, "pop3s"), _tracking(app)) == {
-        "hard": 1, "soft": 1}
+        "hard": 1,
+        "soft": 1,
+    }
     events = _bounce_events()
     # The poller died after the commit and before QUIT/MOVE: the same mail is still there.
     for raw in raws:
@@ -185,25 +243,37 @@ def test_mail_to_the_unsubscribe_address_unsubscribes_its_sender(app, mailbox, s
     assert result == {"unsubscribed": 2, "dropped": 1, "ignored": 1}
     db.session.expire_all()
     status = {s.email: s.status for s in db.session.scalars(select(Subscriber))}
-    assert status == {"reader@qq.com": SubscriberStatus.UNSUBSCRIBED,
-                      "token@126.com": SubscriberStatus.UNSUBSCRIBED,
-                      "other@163.com": SubscriberStatus.ACTIVE}
+    assert status == {
+        "reader@qq.com": SubscriberStatus.UNSUBSCRIBED,
+        "token@126.com": SubscriberStatus.UNSUBSCRIBED,
+        "other@163.com": SubscriberStatus.ACTIVE,
+    }
     assert _suppressed("reader@qq.com").reason == "unsubscribed"
     # Again (the same mails back in the box): still two unsubscribed, one event each.
     mailbox.deliver(UNSUB, plain.as_bytes())
     assert poll(db.session, _settings(app, mailbox, "pop3s", user=UNSUB), _tracking(app)) == {
-        "unsubscribed": 1}
-    unsub_events = db.session.scalar(select(func.count(DeliveryEvent.id))
-                                     .where(DeliveryEvent.kind == "unsubscribed"))
+        "unsubscribed": 1
+    }
+    unsub_events = db.session.scalar(
+        select(func.count(DeliveryEvent.id)).where(DeliveryEvent.kind == "unsubscribed")
+    )
     assert unsub_events == 2
 
 
 def test_cli_polls_and_says_what_is_wrong(app, runner, mailbox, sample_text):
     sent = make_send(sample_text, ["gone@qq.com"])
-    mailbox.deliver(BOX, sample("dsn-hard-multipart.eml", verp=BOX, email="gone@qq.com",
-                                msgid=sent.deliveries[0].message_id))
-    app.config.update(BOUNCE_MAILBOX_URL=mailbox.url("imaps", BOX),
-                      BOUNCE_MAILBOX_CA_FILE=mailbox.ca_file)
+    mailbox.deliver(
+        BOX,
+        sample(
+            "dsn-hard-multipart.eml",
+            verp=BOX,
+            email="gone@qq.com",
+            msgid=sent.deliveries[0].message_id,
+        ),
+    )
+    app.config.update(
+        BOUNCE_MAILBOX_URL=mailbox.url("imaps", BOX), BOUNCE_MAILBOX_CA_FILE=mailbox.ca_file
+    )
     result = runner.invoke(args=["bounces", "poll"])
     assert result.exit_code == 0, result.output
     assert '"hard": 1' in result.output
@@ -213,20 +283,32 @@ def test_cli_polls_and_says_what_is_wrong(app, runner, mailbox, sample_text):
     assert result.exit_code == 2
     assert "certificate not trusted" in result.output and "BOUNCE_MAILBOX_CA_FILE" in result.output
     # A wrong password is named as such, and nothing is lost: the mail waits.
-    mailbox.deliver(BOX, sample("dsn-hard-multipart.eml", verp=BOX, email="gone@qq.com",
-                                msgid=sent.deliveries[0].message_id))
-    app.config.update(BOUNCE_MAILBOX_CA_FILE=mailbox.ca_file,
-                      BOUNCE_MAILBOX_URL=mailbox.url("imaps", BOX).replace("box-pass", "nope"))
+    mailbox.deliver(
+        BOX,
+        sample(
+            "dsn-hard-multipart.eml",
+            verp=BOX,
+            email="gone@qq.com",
+            msgid=sent.deliveries[0].message_id,
+        ),
+    )
+    app.config.update(
+        BOUNCE_MAILBOX_CA_FILE=mailbox.ca_file,
+        BOUNCE_MAILBOX_URL=mailbox.url("imaps", BOX).replace("box-pass", "nope"),
+    )
     result = runner.invoke(args=["bounces", "poll"])
     assert result.exit_code == 2 and "AUTHENTICATIONFAILED" in result.output
     assert _count(mailbox, BOX, "INBOX") == 1
 
 
-@pytest.mark.parametrize(("url", "message"), [
-    ("http://u:p@host/", "scheme must be one of"),
-    ("imaps://host/INBOX", "needs a user and a host"),
-    ("imaps://u:p@host:99999/", "malformed"),
-])
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://u:p@host/", "scheme must be one of"),
+        ("imaps://host/INBOX", "needs a user and a host"),
+        ("imaps://u:p@host:99999/", "malformed"),
+    ],
+)
 def test_bad_mailbox_urls_are_explained(url, message):
     with pytest.raises(MailboxError, match=message):
         parse_url(url)
@@ -235,6 +317,10 @@ def test_bad_mailbox_urls_are_explained(url, message):
 def test_url_defaults_and_escapes():
     u = parse_url("imaps://bounce%40news.example.org:p%40ss@mail.example.org/%E9%80%80%E4%BF%A1")
     assert (u.username, u.password, u.port, u.folder) == (
-        "bounce@news.example.org", "p@ss", 993, "退信")
+        "bounce@news.example.org",
+        "p@ss",
+        993,
+        "退信",
+    )
     assert "p@ss" not in str(u)
     assert parse_url("pop3s://u:p@h").port == 995

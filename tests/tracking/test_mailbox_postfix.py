@@ -41,17 +41,24 @@ def _send_fixed(app, rig, deliveries) -> None:
         conn.starttls(context=ssl.create_default_context(cafile=str(rig.ca_file)))
         conn.login(*rig.login)
         for d in deliveries:
-            raw = template.build(to_email=d.email, to_name="", message_id=d.message_id,
-                                 html=None, text="本期内容", list_unsubscribe=[],
-                                 extra_headers={REF_HEADER: verp_address(settings, template, d.id)})
+            raw = template.build(
+                to_email=d.email,
+                to_name="",
+                message_id=d.message_id,
+                html=None,
+                text="本期内容",
+                list_unsubscribe=[],
+                extra_headers={REF_HEADER: verp_address(settings, template, d.id)},
+            )
             assert conn.sendmail(rig.sender, [d.email], raw) == {}
     finally:
         conn.quit()
 
 
 @pytest.mark.parametrize("scheme", ["imaps", "pop3s"])
-def test_real_postfix_dsns_suppress_exactly_the_unknown_users(app, postfix_bouncing, dovecot,
-                                                              sample_text, scheme):
+def test_real_postfix_dsns_suppress_exactly_the_unknown_users(
+    app, postfix_bouncing, dovecot, sample_text, scheme
+):
     rig = postfix_bouncing
     tag = uuid.uuid4().hex[:6]
     unknown = [f"unknown-{tag}-{n}@{rig.domain}" for n in range(2)] + [f"nobody-{tag}@{rig.domain}"]
@@ -59,20 +66,28 @@ def test_real_postfix_dsns_suppress_exactly_the_unknown_users(app, postfix_bounc
     sent = make_send(sample_text, unknown + known)
     before = len(rig.raw_messages(rig.login[0]))
     _send_fixed(app, rig, sent.deliveries)
-    dsns = rig.wait_for(lambda: (m := rig.raw_messages(rig.login[0])) and len(m) >= before + 3
-                        and m[before:], what="three DSNs in the fixed sender's mailbox")
+    dsns = rig.wait_for(
+        lambda: (m := rig.raw_messages(rig.login[0])) and len(m) >= before + 3 and m[before:],
+        what="three DSNs in the fixed sender's mailbox",
+    )
     for raw in dsns:
         dovecot.deliver(BOX, raw, mail_from="")  # Postfix's DSNs, as an MTA hands them on
 
     settings = MailboxSettings.from_config(
-        {**app.config, "BOUNCE_MAILBOX_CA_FILE": dovecot.ca_file}, dovecot.url(scheme, BOX))
+        {**app.config, "BOUNCE_MAILBOX_CA_FILE": dovecot.ca_file}, dovecot.url(scheme, BOX)
+    )
     tracking = TrackingSettings.from_config(app.config)
     assert poll(db.session, settings, tracking) == {"hard": 3}
     db.session.expire_all()
     states = {d.email: db.session.get(Delivery, d.id).state for d in sent.deliveries}
-    assert states == {**{e: DeliveryState.BOUNCED for e in unknown},
-                      **{e: DeliveryState.SENT for e in known}}
-    suppressed = {e for e in unknown + known if db.session.scalar(
-        select(Suppression).where(Suppression.email_hash == email_hash(e)))}
+    assert states == {
+        **{e: DeliveryState.BOUNCED for e in unknown},
+        **{e: DeliveryState.SENT for e in known},
+    }
+    suppressed = {
+        e
+        for e in unknown + known
+        if db.session.scalar(select(Suppression).where(Suppression.email_hash == email_hash(e)))
+    }
     assert suppressed == set(unknown)
     assert poll(db.session, settings, tracking) == {}

@@ -31,37 +31,67 @@ def _suppressed(email):
 
 
 def _dm_event(event_id, kind, rcpt, **data):
-    return {"id": event_id, "source": "acs:dm", "specversion": "1.0", "type": kind,
-            "data": {"rcpt": rcpt, "event": kind, "env_id": "600001", **data}}
+    return {
+        "id": event_id,
+        "source": "acs:dm",
+        "specversion": "1.0",
+        "type": kind,
+        "data": {"rcpt": rcpt, "event": kind, "env_id": "600001", **data},
+    }
 
 
 def _post_dm(client, payload, secret=DM_SECRET):
     body = json.dumps(payload).encode()
     sig = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return client.post("/webhooks/directmail", data=body, content_type="application/json",
-                       headers={"X-Webhook-Signature": f"sha256={sig}"})
+    return client.post(
+        "/webhooks/directmail",
+        data=body,
+        content_type="application/json",
+        headers={"X-Webhook-Signature": f"sha256={sig}"},
+    )
 
 
 def _sc_form(event, rcpt, key=SC_KEY, timestamp=None, **extra):
     timestamp = str(timestamp or int(time.time() * 1000))
     token = "t" * 50
     sig = hmac.new(key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256).hexdigest()
-    return {"event": event, "recipient": rcpt, "emailId": f"1700000000_{rcpt}",
-            "timestamp": timestamp, "token": token, "signature": sig, **extra}
+    return {
+        "event": event,
+        "recipient": rcpt,
+        "emailId": f"1700000000_{rcpt}",
+        "timestamp": timestamp,
+        "token": token,
+        "signature": sig,
+        **extra,
+    }
 
 
 def test_directmail_events_bounce_complain_and_unsubscribe(hooks, client, sample_text):
-    sent = make_send(sample_text, ["gone@aliyun.com", "full@qq.com", "angry@163.com",
-                                   "leaving@126.com", "fine@sina.com"])
+    sent = make_send(
+        sample_text,
+        ["gone@aliyun.com", "full@qq.com", "angry@163.com", "leaving@126.com", "fine@sina.com"],
+    )
     d = {x.email: x for x in sent.deliveries}
     verp = verp_for(hooks.config["SECRET_KEY"], d["gone@aliyun.com"].id)
     payload = [
         # Our header echoed back names the delivery; "dosn't exist" is DirectMail's spelling.
-        _dm_event("e1", "dm:Deliver:Fail", "gone@aliyun.com", err_code="554",
-                  err_msg="554 RCPT gone@aliyun.com dosn't exist", failed_type="SmtpNxBox",
-                  header={"X-Notify-Message-ID": verp}),
-        _dm_event("e2", "dm:Deliver:Fail", "full@qq.com", err_code="552",
-                  err_msg="552 5.2.2 mailbox full", failed_type="SmtpReject"),
+        _dm_event(
+            "e1",
+            "dm:Deliver:Fail",
+            "gone@aliyun.com",
+            err_code="554",
+            err_msg="554 RCPT gone@aliyun.com dosn't exist",
+            failed_type="SmtpNxBox",
+            header={"X-Notify-Message-ID": verp},
+        ),
+        _dm_event(
+            "e2",
+            "dm:Deliver:Fail",
+            "full@qq.com",
+            err_code="552",
+            err_msg="552 5.2.2 mailbox full",
+            failed_type="SmtpReject",
+        ),
         _dm_event("e3", "dm:Feedback:FblReport", "angry@163.com"),
         _dm_event("e4", "dm:Feedback:UnSubscribe", "leaving@126.com"),
         _dm_event("e5", "dm:Deliver:Succeed", "fine@sina.com"),
@@ -87,13 +117,24 @@ def test_directmail_events_bounce_complain_and_unsubscribe(hooks, client, sample
 def test_sendcloud_events_through_the_same_intake(hooks, client, sample_text):
     sent = make_send(sample_text, ["gone@sohu.com", "spam@qq.com", "busy@163.com"])
     d = {x.email: x for x in sent.deliveries}
-    r = client.post("/webhooks/sendcloud", data=_sc_form(
-        "invalid", "gone@sohu.com", subStat="401", subStatDesc="收件人地址不存在",
-        userHeaders=json.dumps({"SC-Custom-Ref": d["gone@sohu.com"].message_id})))
+    r = client.post(
+        "/webhooks/sendcloud",
+        data=_sc_form(
+            "invalid",
+            "gone@sohu.com",
+            subStat="401",
+            subStatDesc="收件人地址不存在",
+            userHeaders=json.dumps({"SC-Custom-Ref": d["gone@sohu.com"].message_id}),
+        ),
+    )
     assert r.status_code == 200 and r.get_json()["outcome"] == "hard"
     assert r.get_json()["delivery_id"] == d["gone@sohu.com"].id
-    r = client.post("/webhooks/sendcloud", data=_sc_form(
-        "soft_bounce", "busy@163.com", subStatDesc="451 DT:SPM 4.7.1 try again later"))
+    r = client.post(
+        "/webhooks/sendcloud",
+        data=_sc_form(
+            "soft_bounce", "busy@163.com", subStatDesc="451 DT:SPM 4.7.1 try again later"
+        ),
+    )
     assert r.get_json()["outcome"] == "soft"
     r = client.post("/webhooks/sendcloud", data=_sc_form("report_spam", "spam@qq.com"))
     assert r.get_json()["outcome"] == "complaint"
@@ -101,13 +142,20 @@ def test_sendcloud_events_through_the_same_intake(hooks, client, sample_text):
     assert not _suppressed("busy@163.com")
 
 
-@pytest.mark.parametrize(("form", "status", "message"), [
-    (lambda: _sc_form("invalid", "a@b.cn", key="wrong"), 403, "signature"),
-    (lambda: _sc_form("invalid", "a@b.cn", timestamp=int(time.time() - 7200) * 1000), 403, "too old"),
-    (lambda: _sc_form("bogus", "a@b.cn"), 400, "unknown event"),
-    (lambda: _sc_form("invalid", "not-an-address"), 400, "recipient"),
-    (lambda: {"event": "invalid"}, 403, "signature"),
-])
+@pytest.mark.parametrize(
+    ("form", "status", "message"),
+    [
+        (lambda: _sc_form("invalid", "a@b.cn", key="wrong"), 403, "signature"),
+        (
+            lambda: _sc_form("invalid", "a@b.cn", timestamp=int(time.time() - 7200) * 1000),
+            403,
+            "too old",
+        ),
+        (lambda: _sc_form("bogus", "a@b.cn"), 400, "unknown event"),
+        (lambda: _sc_form("invalid", "not-an-address"), 400, "recipient"),
+        (lambda: {"event": "invalid"}, 403, "signature"),
+    ],
+)
 def test_sendcloud_refuses_what_it_cannot_trust_or_read(hooks, client, form, status, message):
     r = client.post("/webhooks/sendcloud", data=form())
     assert r.status_code == status and message in r.get_json()["error"]
@@ -116,9 +164,15 @@ def test_sendcloud_refuses_what_it_cannot_trust_or_read(hooks, client, form, sta
 def test_directmail_refuses_forged_and_malformed_bodies(hooks, client):
     event = _dm_event("e1", "dm:Deliver:Fail", "a@b.cn", err_code="554")
     assert _post_dm(client, event, secret="forged").status_code == 403
-    r = client.post("/webhooks/directmail", data=b"{", content_type="application/json",
-                    headers={"X-Webhook-Signature": "sha256=" + hmac.new(
-                        DM_SECRET.encode(), b"{", hashlib.sha256).hexdigest()})
+    r = client.post(
+        "/webhooks/directmail",
+        data=b"{",
+        content_type="application/json",
+        headers={
+            "X-Webhook-Signature": "sha256="
+            + hmac.new(DM_SECRET.encode(), b"{", hashlib.sha256).hexdigest()
+        },
+    )
     assert r.status_code == 400 and "not JSON" in r.get_json()["error"]
     assert _post_dm(client, {"id": "x", "type": "dm:Deliver:Fail"}).status_code == 400
     unknown = _post_dm(client, _dm_event("e9", "dm:Something", "a@b.cn"))

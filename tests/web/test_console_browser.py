@@ -18,8 +18,11 @@ from tests.staff.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
 WIDTHS = (1280, 375)
-LINKS = {"unsubscribe_url": "https://x.org/u/1", "preferences_url": "https://x.org/p/1",
-         "name": "王读者"}
+LINKS = {
+    "unsubscribe_url": "https://x.org/u/1",
+    "preferences_url": "https://x.org/p/1",
+    "name": "王读者",
+}
 
 
 class Person:
@@ -28,8 +31,12 @@ class Person:
         self.page = self.context.new_page()
         self.base, self.shots = live_server, shots
         self.missing: list[str] = []
-        self.page.on("response", lambda r: self.missing.append(r.url)
-                     if r.status == 404 and "/favicon" in r.url else None)
+        self.page.on(
+            "response",
+            lambda r: (
+                self.missing.append(r.url) if r.status == 404 and "/favicon" in r.url else None
+            ),
+        )
         if user is not None:
             self.page.goto(live_server + "/staff/login")
             self.page.fill("input[name=email]", user.email)
@@ -47,16 +54,25 @@ class Person:
             self.page.set_viewport_size({"width": width, "height": 900})
             self.page.wait_for_timeout(80)
             overflow = self.page.evaluate(
-                "() => document.documentElement.scrollWidth - window.innerWidth")
+                "() => document.documentElement.scrollWidth - window.innerWidth"
+            )
             assert overflow <= 1, f"{name} overflows by {overflow}px at {width}px"
-            self.page.screenshot(path=str(self.shots / f"console-{name}-{width}.png"),
-                                 full_page=True)
+            self.page.screenshot(
+                path=str(self.shots / f"console-{name}-{width}.png"), full_page=True
+            )
 
 
 @pytest.fixture
 def world(app, staff, sample_text):
-    people = {r: staff(r, name=n) for r, n in (("editor", "王编辑"), ("reviewer", "李复核"),
-                                                ("sender", "钱发送"), ("admin", "周管理"))}
+    people = {
+        r: staff(r, name=n)
+        for r, n in (
+            ("editor", "王编辑"),
+            ("reviewer", "李复核"),
+            ("sender", "钱发送"),
+            ("admin", "周管理"),
+        )
+    }
     issue, _ = import_issue(db.session, sample_text)
     service.note_edit(db.session, issue, people["editor"], ReviewAction.IMPORTED)
     doc = editing.editable_doc(issue)
@@ -84,7 +100,9 @@ def test_staff_console_at_two_widths(app, live_server, browser, screenshot_dir, 
     assert badge.is_visible() and badge.inner_text() == "1"
     assert "复核本期：批准或退回修改" in page
     page = rv.visit("/issues/396/review", "review-diff")
-    assert rv.page.locator("ins.rv-line").count() >= 2 and rv.page.locator("del.rv-line").count() >= 1
+    assert (
+        rv.page.locator("ins.rv-line").count() >= 2 and rv.page.locator("del.rv-line").count() >= 1
+    )
     assert "与导入的原文相比" in page
     # a page the reviewer has no link to, reached anyway: in the layout, with a way home
     page = rv.visit("/staff/subscribers/", "error-403")
@@ -100,12 +118,12 @@ def test_staff_console_at_two_widths(app, live_server, browser, screenshot_dir, 
     page = admin.visit("/staff/audit", "audit-log")
     sentence = admin.page.locator("td.audit-sentence").first.inner_text()
     assert "周管理" in sentence or "王编辑" in sentence or "李复核" in sentence
-    assert not admin.page.locator("td.st-detail details[open]").count()   # details folded
+    assert not admin.page.locator("td.st-detail details[open]").count()  # details folded
     en = Person(browser, live_server, screenshot_dir, people["admin"], locale="en-US")
     page = en.visit("/?lang=en", "home-english")
     assert "Next step" in page and "Home" in page
     for person in (ed, rv, se, admin, en):
-        assert not person.missing, person.missing           # no favicon 404 anywhere
+        assert not person.missing, person.missing  # no favicon 404 anywhere
         person.context.close()
 
 
@@ -123,17 +141,20 @@ def test_dev_mailbox_at_two_widths(app, live_server, browser, screenshot_dir, st
     person.page.wait_for_load_state()
     frame = person.page.frame_locator("iframe.dm-frame")
     color = frame.locator("p.x").evaluate("e => getComputedStyle(e).color")
-    assert color == "rgb(200, 16, 46)"          # the email's own <style> applied
+    assert color == "rgb(200, 16, 46)"  # the email's own <style> applied
     person.shoot("mailbox-message")
     person.context.close()
 
 
 @pytest.mark.parametrize("language", ["zh_CN", "en"])
-def test_the_email_in_dark_mode_and_at_375(app, browser, screenshot_dir, sample_text,
-                                           language):
+def test_the_email_in_dark_mode_and_at_375(app, browser, screenshot_dir, sample_text, language):
     issue, _ = import_issue(db.session, sample_text)
-    rendered = render_edition(issue.to_doc(), Edition.PRIORITY, language=language,
-                              archive_url="https://newsletter.example.org/archive/396")
+    rendered = render_edition(
+        issue.to_doc(),
+        Edition.PRIORITY,
+        language=language,
+        archive_url="https://newsletter.example.org/archive/396",
+    )
     html, _text = personalise(rendered, LINKS)
     for scheme in ("dark", "light"):
         context = browser.new_context(color_scheme=scheme)
@@ -142,17 +163,21 @@ def test_the_email_in_dark_mode_and_at_375(app, browser, screenshot_dir, sample_
         for width in WIDTHS:
             page.set_viewport_size({"width": width, "height": 900})
             page.wait_for_timeout(80)
-            page.screenshot(path=str(screenshot_dir / f"console-email-{language}-{scheme}-{width}.png"),
-                            full_page=True)
+            page.screenshot(
+                path=str(screenshot_dir / f"console-email-{language}-{scheme}-{width}.png"),
+                full_page=True,
+            )
             colours = page.evaluate("""() => {
                 const bg = e => getComputedStyle(e).backgroundColor;
                 const strips = [...document.querySelectorAll('.strip')];
                 return {body: bg(document.body), strips: strips.map(s => bg(s.querySelector('table') || s)),
                         card: bg(document.querySelector('.card table') || document.querySelector('.card'))};
             }""")
+
             def dark(c):
-                return sum(map(int, c[c.index("(") + 1:c.index(")")].split(",")[:3])) < 120
-            assert len(colours["strips"]) == 2                 # the top strip and the footer
+                return sum(map(int, c[c.index("(") + 1 : c.index(")")].split(",")[:3])) < 120
+
+            assert len(colours["strips"]) == 2  # the top strip and the footer
             if scheme == "dark":
                 assert dark(colours["body"]) and all(map(dark, colours["strips"])), colours
                 assert dark(colours["card"]), colours
@@ -164,7 +189,9 @@ def test_the_email_in_dark_mode_and_at_375(app, browser, screenshot_dir, sample_
                 .filter(e => getComputedStyle(e).display !== 'inline' && e.getBoundingClientRect().width < 48)
                 .map(e => e.innerText.trim().slice(0, 20))""")
             assert not narrow, (width, narrow)
-            assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1")
+            assert page.evaluate(
+                "() => document.documentElement.scrollWidth <= window.innerWidth + 1"
+            )
         context.close()
     if language == "en":
         assert "Dear 王读者," in html and "In this issue" in html

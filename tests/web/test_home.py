@@ -24,8 +24,10 @@ from tests.subscribers.conftest import make_subscriber  # noqa: F401
 
 @pytest.fixture
 def people(app, staff):
-    return {r: staff(r, name=n) for r, n in
-            (("editor", "王编辑"), ("reviewer", "李复核"), ("sender", "钱发送"))}
+    return {
+        r: staff(r, name=n)
+        for r, n in (("editor", "王编辑"), ("reviewer", "李复核"), ("sender", "钱发送"))
+    }
 
 
 def current_step(page: str) -> str:
@@ -33,14 +35,15 @@ def current_step(page: str) -> str:
     return m.group(1).strip() if m else ""
 
 
-def test_home_walks_the_states_with_the_next_action_for_each_role(app, people, sample_text,
-                                                                  make_subscriber):
+def test_home_walks_the_states_with_the_next_action_for_each_role(
+    app, people, sample_text, make_subscriber
+):
     issue, _ = import_issue(db.session, sample_text)
     make_subscriber("reader@example.org", groups=("media",))
     ed, rv, se = (login(app, people[r]) for r in ("editor", "reviewer", "sender"))
     page = ed.get("/").get_data(as_text=True)
     assert current_step(page) == "草稿" and "第 396 期" in page
-    assert "检查内容后提交复核" in page            # a button that posts
+    assert "检查内容后提交复核" in page  # a button that posts
     assert "等待编辑提交复核" in rv.get("/").get_data(as_text=True)
     # the editor submits from the home page itself
     assert post_form(ed, "/issues/396/review/submit", {}, token_from="/").status_code == 302
@@ -54,8 +57,9 @@ def test_home_walks_the_states_with_the_next_action_for_each_role(app, people, s
     # scheduled
     settings = pipeline.PipelineSettings.from_config(current_app.config)
     later = utcnow() + dt.timedelta(days=1)
-    send = send_service.send_issue(db.session, current_app.config, 396, ["media"],
-                                   scheduled_at=later).send
+    send = send_service.send_issue(
+        db.session, current_app.config, 396, ["media"], scheduled_at=later
+    ).send
     page = se.get("/").get_data(as_text=True)
     assert current_step(page) == "已排程" and f'href="/sends/{send.id}"' in page
     # sending, 0 % then 100 %
@@ -68,14 +72,14 @@ def test_home_walks_the_states_with_the_next_action_for_each_role(app, people, s
     page = se.get("/").get_data(as_text=True)
     assert current_step(page) == "发送中 0%" and 'value="0"' in page
     listing = se.get("/issues").get_data(as_text=True)
-    assert "发送中 0%" in listing                       # the list shows the same state
+    assert "发送中 0%" in listing  # the list shows the same state
     for d in db.session.query(Delivery).filter_by(send_id=send.id):
         d.state = DeliveryState.SENT
     send.status = SendStatus.DONE
     issue.status = "sent"
     db.session.commit()
     page = ed.get("/").get_data(as_text=True)
-    assert current_step(page) == "已完成" and f'/reports/sends/{send.id}' in page
+    assert current_step(page) == "已完成" and f"/reports/sends/{send.id}" in page
     assert "已完成" in ed.get("/issues").get_data(as_text=True)
 
 

@@ -21,22 +21,25 @@ from tests.conftest import ROOT
 from tests.staff.conftest import login
 from tests.subscribers.test_translations import KEYWORDS, check_english
 
-RAW_CODES = re.compile(r">\s*(done|queued|sending|paused|cancelled|scheduled|in_review|draft|"
-                       r"approved|sent|bounced|regular|priority|leadership|members|media)\s*<")
+RAW_CODES = re.compile(
+    r">\s*(done|queued|sending|paused|cancelled|scheduled|in_review|draft|"
+    r"approved|sent|bounced|regular|priority|leadership|members|media)\s*<"
+)
 
 
 def all_msgids() -> set[str]:
     ids: set[str] = set()
-    for folder, method in ((ROOT / "newsletter", [("**.py", "python"), ("**.html", "jinja2"),
-                                                  ("**.txt", "jinja2")]),
-                           (ROOT / "subscribers", [("**.py", "python")])):
+    for folder, method in (
+        (ROOT / "newsletter", [("**.py", "python"), ("**.html", "jinja2"), ("**.txt", "jinja2")]),
+        (ROOT / "subscribers", [("**.py", "python")]),
+    ):
         for _f, _l, message, _c, _x in extract_from_dir(str(folder), method, keywords=KEYWORDS):
             ids.add(message if isinstance(message, str) else message[0])
     return ids
 
 
 def test_the_english_catalogue_has_every_string_with_its_placeholders():
-    check_english(all_msgids(), 500)   # every page, not only the subscriber pages
+    check_english(all_msgids(), 500)  # every page, not only the subscriber pages
 
 
 @pytest.fixture
@@ -46,8 +49,7 @@ def sent_world(app, staff, sample_text):
     issue, _ = import_issue(db.session, sample_text)
     service.submit(db.session, issue, editor, notify_people=False)
     service.approve(db.session, issue, reviewer, notify_people=False)
-    send = Send(issue_id=issue.id, group_codes=["leadership", "members"],
-                status=SendStatus.DONE)
+    send = Send(issue_id=issue.id, group_codes=["leadership", "members"], status=SendStatus.DONE)
     db.session.add(send)
     issue.status = "sent"
     db.session.commit()
@@ -57,9 +59,20 @@ def sent_world(app, staff, sample_text):
 def test_chinese_pages_show_no_raw_state_or_group_codes(app, staff, sent_world):
     _issue, send = sent_world
     admin = login(app, staff("admin", name="周管理"))
-    for path in ("/", "/issues", "/issues/396", "/issues/396/review", "/review", "/sends",
-                 f"/sends/{send.id}", "/reports/", f"/reports/sends/{send.id}",
-                 "/staff/audit", "/staff/subscribers/", "/dev/mailbox/"):
+    for path in (
+        "/",
+        "/issues",
+        "/issues/396",
+        "/issues/396/review",
+        "/review",
+        "/sends",
+        f"/sends/{send.id}",
+        "/reports/",
+        f"/reports/sends/{send.id}",
+        "/staff/audit",
+        "/staff/subscribers/",
+        "/dev/mailbox/",
+    ):
         response = admin.get(path)
         assert response.status_code == 200, path
         page = response.get_data(as_text=True)
@@ -86,9 +99,14 @@ def test_english_pages_are_english(app, staff, sent_world):
     assert "Done" in page and "See the send report" in page
 
 
-@pytest.mark.parametrize("code,path,role", [(404, "/issues/9999", "editor"),
-                                             (403, "/staff/subscribers/", "reviewer"),
-                                             (404, "/no/such/page", "editor")])
+@pytest.mark.parametrize(
+    "code,path,role",
+    [
+        (404, "/issues/9999", "editor"),
+        (403, "/staff/subscribers/", "reviewer"),
+        (404, "/no/such/page", "editor"),
+    ],
+)
 def test_error_pages_are_in_the_layout_with_a_way_back(app, staff, code, path, role):
     client = login(app, staff(role))
     response = client.get(path, headers={"Referer": "http://localhost/issues"})
@@ -125,7 +143,8 @@ def test_nav_offers_only_what_the_role_can_open(app, staff):
     nav = login(app, staff("reviewer")).get("/").get_data(as_text=True)
     assert 'href="/staff/subscribers/"' not in nav
     assert 'href="/staff/subscribers/"' in login(app, staff("editor")).get("/").get_data(
-        as_text=True)
+        as_text=True
+    )
 
 
 def test_favicon(app, client):
@@ -137,7 +156,7 @@ def test_favicon(app, client):
 
 
 def test_one_date_format_in_shanghai_time(app):
-    assert when(dt.datetime(2026, 12, 1, 8, 5)) == "2026-12-01 16:05"      # naive UTC
+    assert when(dt.datetime(2026, 12, 1, 8, 5)) == "2026-12-01 16:05"  # naive UTC
     assert when(dt.datetime(2026, 12, 1, 8, 5, tzinfo=dt.UTC)) == "2026-12-01 16:05"
     assert when(dt.date(2024, 1, 8)) == "2024-01-08"
     assert when(None) == "" and when(None, "—") == "—"
@@ -157,8 +176,9 @@ def test_issue_numbers_are_spelled_one_way(app, sample_text, staff):
     from newsletter.render import Edition, render_edition
 
     issue, _ = import_issue(db.session, sample_text)
-    subject = render_edition(issue.to_doc(), Edition.REGULAR,
-                             archive_url="https://example.org/a").subject
+    subject = render_edition(
+        issue.to_doc(), Edition.REGULAR, archive_url="https://example.org/a"
+    ).subject
     assert "第 396 期" in subject
     page = login(app, staff("editor")).get("/issues").get_data(as_text=True)
     assert "第 396 期" in page and "第396期" not in page
@@ -184,11 +204,14 @@ def test_the_suppression_list_shows_no_address(app, staff):
     from subscribers import service as sub_service
     from subscribers.models import Suppression
 
-    sub_service.add_suppression(db.session, "gone@example.org", "bounced",
-                                "smtp; 550 5.1.1 <gone@example.org>: User unknown")
+    sub_service.add_suppression(
+        db.session,
+        "gone@example.org",
+        "bounced",
+        "smtp; 550 5.1.1 <gone@example.org>: User unknown",
+    )
     db.session.commit()
     stored = db.session.scalar(select(Suppression))
     assert "gone@example.org" not in stored.detail and "User unknown" in stored.detail
-    page = login(app, staff("editor")).get("/staff/subscribers/suppressions").get_data(
-        as_text=True)
+    page = login(app, staff("editor")).get("/staff/subscribers/suppressions").get_data(as_text=True)
     assert "gone@example.org" not in page and "〔地址已隐去〕" in page

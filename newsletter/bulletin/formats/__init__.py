@@ -26,7 +26,6 @@ __all__ = ["Extracted", "ReadResult", "detect", "extract", "parse_extracted", "r
 KINDS = {"text": "纯文本", "docx": "Word 文档", "pdf": "PDF"}
 
 
-
 @dataclass
 class Extracted:
     """What a file says, before the parser: numbered lines with formatting hints."""
@@ -75,10 +74,15 @@ def detect(data: bytes) -> str:
         return "docx"  # the docx reader says so when the zip holds no Word document
     if data.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
         raise _whole("an old Word .doc (or other OLE) file; save it as .docx or PDF")
-    for magic, what in ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
-                        (b"GIF8", "a GIF image"), (b"{\\rtf", "an RTF file"),
-                        (b"\x1f\x8b", "a gzip file"), (b"Rar!", "a RAR archive"),
-                        (b"7z\xbc\xaf", "a 7-Zip archive")):
+    for magic, what in (
+        (b"\x89PNG", "a PNG image"),
+        (b"\xff\xd8\xff", "a JPEG image"),
+        (b"GIF8", "a GIF image"),
+        (b"{\\rtf", "an RTF file"),
+        (b"\x1f\x8b", "a gzip file"),
+        (b"Rar!", "a RAR archive"),
+        (b"7z\xbc\xaf", "a 7-Zip archive"),
+    ):
         if data.startswith(magic):
             raise _whole(f"{what}, not a bulletin; expected a .docx, a PDF or text")
     return "text"
@@ -90,8 +94,10 @@ def extract(data: bytes, filename_hint: str | None = None) -> Extracted:
         raise TypeError("extract() needs bytes")
     data = bytes(data)
     if len(data) > limits.MAX_FILE_BYTES:
-        raise _whole(f"the file is {len(data) // (1 << 20)} MB; the limit is "
-                          f"{limits.MAX_FILE_BYTES // (1 << 20)} MB")
+        raise _whole(
+            f"the file is {len(data) // (1 << 20)} MB; the limit is "
+            f"{limits.MAX_FILE_BYTES // (1 << 20)} MB"
+        )
     kind = detect(data)
     if kind == "pdf":
         from .pdf import read_pdf
@@ -99,15 +105,17 @@ def extract(data: bytes, filename_hint: str | None = None) -> Extracted:
         lines, last_no, pages, dropped = read_pdf(data)
         ex = Extracted("pdf", lines, last_no, "block", pages)
         if dropped:
-            ex.notices.append(checks.Notice(
-                "dropped_lines", f"去掉了 {dropped} 行页眉、页脚或页码。", level="info"))
+            ex.notices.append(
+                checks.Notice(
+                    "dropped_lines", f"去掉了 {dropped} 行页眉、页脚或页码。", level="info"
+                )
+            )
     elif kind == "docx":
         from .docx import read_docx
 
         lines, last_no, notes = read_docx(data)
         ex = Extracted("docx", lines, last_no, "paragraph")
-        ex.notices += [checks.Notice("docx_tables", "Word 文件里的表格没有导入。")
-                       for _ in notes]
+        ex.notices += [checks.Notice("docx_tables", "Word 文件里的表格没有导入。") for _ in notes]
     else:
         text, encoding = text_format.decode(data)
         if len(text) > limits.MAX_TEXT_CHARS:
@@ -132,25 +140,35 @@ def _normalise(ex: Extracted) -> None:
             bad.setdefault(ch, line.no)
     if changed_at:
         shown = "、".join(f"{a}→{b or '（删除）'}" for a, b in list(examples.items())[:6])
-        ex.notices.append(checks.Notice(
-            "normalised_chars", f"{len(changed_at)} 处文字含部首或兼容字符，已换成通用汉字"
-            f"（{shown}）。", changed_at[0],
-            # a PDF's text layer often carries them; a text or Word file should not
-            level="info" if ex.kind == "pdf" else "warning"))
+        ex.notices.append(
+            checks.Notice(
+                "normalised_chars",
+                f"{len(changed_at)} 处文字含部首或兼容字符，已换成通用汉字（{shown}）。",
+                changed_at[0],
+                # a PDF's text layer often carries them; a text or Word file should not
+                level="info" if ex.kind == "pdf" else "warning",
+            )
+        )
     for ch, no in bad.items():
-        ex.notices.append(checks.Notice(
-            "suspicious_chars", f"无法识别的字符 U+{ord(ch):04X}（字体私用区或已损坏的"
-            "文字），请核对原文。", no))
+        ex.notices.append(
+            checks.Notice(
+                "suspicious_chars",
+                f"无法识别的字符 U+{ord(ch):04X}（字体私用区或已损坏的文字），请核对原文。",
+                no,
+            )
+        )
 
 
-def parse_extracted(ex: Extracted, overrides: dict[int, str] | None = None,
-                    names: dict[str, str] | None = None) -> ReadResult:
+def parse_extracted(
+    ex: Extracted, overrides: dict[int, str] | None = None, names: dict[str, str] | None = None
+) -> ReadResult:
     """Parse the lines; `overrides` ({no: hint}) are the editor's moves from the preview;
     `names` is the group directory for the 报/发 check. Errors are located in the file."""
     lines = ex.lines
     if overrides:
-        lines = [replace(l, hint=overrides[l.no]) if overrides.get(l.no) in HINTS else l
-                 for l in lines]
+        lines = [
+            replace(l, hint=overrides[l.no]) if overrides.get(l.no) in HINTS else l for l in lines
+        ]
     try:
         parsed = parse_lines(lines, ex.last_no)
     except IssueParseError as exc:
@@ -160,8 +178,9 @@ def parse_extracted(ex: Extracted, overrides: dict[int, str] | None = None,
     return ReadResult(parsed.doc, notices, parsed, ex)
 
 
-def read_document(data: bytes, filename_hint: str | None = None,
-                  names: dict[str, str] | None = None) -> tuple[IssueDoc, list[checks.Notice]]:
+def read_document(
+    data: bytes, filename_hint: str | None = None, names: dict[str, str] | None = None
+) -> tuple[IssueDoc, list[checks.Notice]]:
     """The issue in any accepted format, and its warnings."""
     result = parse_extracted(extract(data, filename_hint), names=names)
     return result.doc, result.notices

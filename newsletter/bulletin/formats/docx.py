@@ -16,7 +16,6 @@ _HEADING = re.compile(r"(?:heading|标题)\s*(\d)", re.IGNORECASE)
 _CENTER = 1  # WD_ALIGN_PARAGRAPH.CENTER
 
 
-
 def _bounded_copy(data: bytes) -> bytes:
     """The package again, XML parts inflated under the caps and media left empty (python-docx
     loads every part; the text needs none of the pictures)."""
@@ -27,16 +26,19 @@ def _bounded_copy(data: bytes) -> bytes:
         raise _whole(f"a damaged zip file ({exc}); expected a Word .docx") from None
     names = {i.filename for i in infos}
     if "word/document.xml" not in names:
-        raise _whole("a zip file but not a Word document (no word/document.xml); "
-                          "expected a .docx, a PDF or a text file")
+        raise _whole(
+            "a zip file but not a Word document (no word/document.xml); "
+            "expected a .docx, a PDF or a text file"
+        )
     if len(infos) > limits.MAX_ZIP_ENTRIES:
         raise _whole(f"the .docx has {len(infos)} parts (limit {limits.MAX_ZIP_ENTRIES})")
     out, total = io.BytesIO(), 0
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as copy:
         for info in infos:
             if info.flag_bits & 0x1:
-                raise _whole("the .docx is encrypted (password-protected); save it "
-                                  "without a password")
+                raise _whole(
+                    "the .docx is encrypted (password-protected); save it without a password"
+                )
             if info.is_dir():
                 continue
             if not info.filename.endswith((".xml", ".rels")):
@@ -51,11 +53,11 @@ def _bounded_copy(data: bytes) -> bytes:
                             raise _whole(
                                 "the .docx inflates to more than "
                                 f"{limits.MAX_DOCX_XML_BYTES // (1 << 20)} MB of XML; "
-                                "refused (a damaged or hostile file)")
+                                "refused (a damaged or hostile file)"
+                            )
                         chunks.append(chunk)
             except (zipfile.BadZipFile, OSError, NotImplementedError, EOFError) as exc:
-                raise _whole(f"the .docx part {info.filename} cannot be read ({exc})"
-                                  ) from None
+                raise _whole(f"the .docx part {info.filename} cannot be read ({exc})") from None
             copy.writestr(info.filename, b"".join(chunks))
     return out.getvalue()
 
@@ -69,11 +71,23 @@ def _style_chain(style):
 def _effective(run, paragraph, attr: str):
     value = getattr(run.font, attr)
     if value is None and run.style is not None:
-        value = next((getattr(s.font, attr) for s in _style_chain(run.style)
-                      if getattr(s.font, attr) is not None), None)
+        value = next(
+            (
+                getattr(s.font, attr)
+                for s in _style_chain(run.style)
+                if getattr(s.font, attr) is not None
+            ),
+            None,
+        )
     if value is None:
-        value = next((getattr(s.font, attr) for s in _style_chain(paragraph.style)
-                      if getattr(s.font, attr) is not None), None)
+        value = next(
+            (
+                getattr(s.font, attr)
+                for s in _style_chain(paragraph.style)
+                if getattr(s.font, attr) is not None
+            ),
+            None,
+        )
     return value
 
 
@@ -83,8 +97,14 @@ def _styled(paragraph) -> Styled:
     sizes = [s.pt for r in runs if (s := _effective(r, paragraph, "size")) is not None]
     align = paragraph.alignment
     if align is None:
-        align = next((s.paragraph_format.alignment for s in _style_chain(paragraph.style)
-                      if s.paragraph_format.alignment is not None), None)
+        align = next(
+            (
+                s.paragraph_format.alignment
+                for s in _style_chain(paragraph.style)
+                if s.paragraph_format.alignment is not None
+            ),
+            None,
+        )
     level = None
     for s in _style_chain(paragraph.style):
         if s.name == "Title":
@@ -93,8 +113,7 @@ def _styled(paragraph) -> Styled:
         if m := _HEADING.fullmatch(s.name or ""):
             level = int(m[1])
             break
-    return Styled(paragraph.text, bold, max(sizes) if sizes else None,
-                  align == _CENTER, level)
+    return Styled(paragraph.text, bold, max(sizes) if sizes else None, align == _CENTER, level)
 
 
 def _is_list_item(paragraph) -> bool:
@@ -112,8 +131,7 @@ def read_docx(data: bytes) -> tuple[list[SourceLine], int, list[str]]:
     except IssueParseError:
         raise
     except Exception as exc:  # python-docx raises KeyError, ValueError, lxml errors …
-        raise _whole(f"not a readable Word document ({type(exc).__name__}: {exc})"
-                          ) from None
+        raise _whole(f"not a readable Word document ({type(exc).__name__}: {exc})") from None
     paragraphs = document.paragraphs
     styled, numbers = [], []
     chars = 0
@@ -124,8 +142,11 @@ def read_docx(data: bytes) -> tuple[list[SourceLine], int, list[str]]:
             text = "- " + text  # a Word list item (its bullet is not in the text)
         chars += len(text)
         if chars > limits.MAX_TEXT_CHARS:
-            raise IssueParseError(no, f"more than {limits.MAX_TEXT_CHARS} characters of "
-                                  "text; refused", unit="paragraph")
+            raise IssueParseError(
+                no,
+                f"more than {limits.MAX_TEXT_CHARS} characters of text; refused",
+                unit="paragraph",
+            )
         if text:
             s.text = text
             styled.append(s)

@@ -30,7 +30,6 @@ _STARTS_ITEM = re.compile(r"([-*－]\s*)?[◆◇•●■▪]|[-*－]\s|(编辑�
 _MARGIN = 0.075  # top and bottom share of the page where headers and footers live
 
 
-
 @dataclass
 class _Line:
     page: int
@@ -54,8 +53,19 @@ def _lines_of(page, page_no: int) -> list[_Line]:
             continue
         sizes = Counter(round(c["size"], 1) for c in chars)
         bold = sum(bool(_BOLD.search(c.get("fontname") or "")) for c in chars) > len(chars) / 2
-        out.append(_Line(page_no, k, text, line["x0"], line["x1"], line["top"],
-                         line["bottom"], sizes.most_common(1)[0][0], bold))
+        out.append(
+            _Line(
+                page_no,
+                k,
+                text,
+                line["x0"],
+                line["x1"],
+                line["top"],
+                line["bottom"],
+                sizes.most_common(1)[0][0],
+                bold,
+            )
+        )
     return out
 
 
@@ -72,8 +82,9 @@ def _open(data: bytes):
             causes += [e, *[a for a in e.args if isinstance(a, BaseException)]]
             e = e.__cause__ or e.__context__
         if any(isinstance(c, (PDFPasswordIncorrect, PDFEncryptionError)) for c in causes):
-            raise _whole("the PDF is encrypted (it needs a password); export it again "
-                         "without a password") from None
+            raise _whole(
+                "the PDF is encrypted (it needs a password); export it again without a password"
+            ) from None
         raise _whole(f"not a readable PDF ({type(exc).__name__}: {exc})") from None
     if len(pages) > limits.MAX_PDF_PAGES:
         pdf.close()
@@ -90,12 +101,16 @@ def _extract(data: bytes) -> list[list[_Line]]:
         out, chars = [], 0
         for n, page in enumerate(pages, 1):
             if len(page.chars) > limits.MAX_PDF_CHARS_PER_PAGE:
-                raise IssueParseError(1, f"more than {limits.MAX_PDF_CHARS_PER_PAGE} "
-                                      "characters on one page; refused", page=n)
+                raise IssueParseError(
+                    1,
+                    f"more than {limits.MAX_PDF_CHARS_PER_PAGE} characters on one page; refused",
+                    page=n,
+                )
             chars += len(page.chars)
             if chars > limits.MAX_TEXT_CHARS:
-                raise IssueParseError(1, f"more than {limits.MAX_TEXT_CHARS} characters of "
-                                      "text; refused", page=n)
+                raise IssueParseError(
+                    1, f"more than {limits.MAX_TEXT_CHARS} characters of text; refused", page=n
+                )
             out.append((page.height, _lines_of(page, n)))
             page.flush_cache()
         return out
@@ -116,16 +131,22 @@ def _body(pages: list, title: str, publisher: str) -> tuple[list[list[_Line]], i
     """Each page's lines without its headers, footers and page numbers; and how many went."""
     edge = Counter()
     for height, lines in pages:
-        for m in {_masked(l.text) for l in lines
-                  if l.top < height * _MARGIN or l.bottom > height * (1 - _MARGIN)}:
+        for m in {
+            _masked(l.text)
+            for l in lines
+            if l.top < height * _MARGIN or l.bottom > height * (1 - _MARGIN)
+        }:
             edge[m] += 1
     kept, dropped = [], 0
     for height, lines in pages:
         page_lines = []
         for l in lines:
             in_margin = l.top < height * _MARGIN or l.bottom > height * (1 - _MARGIN)
-            if in_margin and (pagelines.is_page_number(l.text) or edge[_masked(l.text)] > 1
-                              or pagelines.is_running_header(l.text, title, publisher)):
+            if in_margin and (
+                pagelines.is_page_number(l.text)
+                or edge[_masked(l.text)] > 1
+                or pagelines.is_running_header(l.text, title, publisher)
+            ):
                 dropped += 1
                 continue
             page_lines.append(l)
@@ -146,8 +167,10 @@ def read_pdf(data: bytes) -> tuple[list[SourceLine], int, dict[int, tuple[int, i
     pages = _extract(data)
     every = [l for _, lines in pages for l in lines]
     if not every:
-        raise _whole("the PDF has no text layer (a scanned image?); export the bulletin "
-                          "from Word as PDF, or import the .docx or text instead")
+        raise _whole(
+            "the PDF has no text layer (a scanned image?); export the bulletin "
+            "from Word as PDF, or import the .docx or text instead"
+        )
     title = every[0].text
     publisher = every[1].text if len(every) > 1 else ""
     # The first line may be a running header ("行业动态周报 · 第 397 期"); the title is the
@@ -160,11 +183,17 @@ def read_pdf(data: bytes) -> tuple[list[SourceLine], int, dict[int, tuple[int, i
         raise _whole("the PDF has no text besides page numbers and headers")
     size = statistics.median(l.size for l in lines)
     left = Counter(round(l.x0) for l in lines).most_common(1)[0][0]
-    right = statistics.quantiles([l.x1 for l in lines], n=10)[-1] if len(lines) > 2 else \
-        max(l.x1 for l in lines)
+    right = (
+        statistics.quantiles([l.x1 for l in lines], n=10)[-1]
+        if len(lines) > 2
+        else max(l.x1 for l in lines)
+    )
     centre = (left + right) / 2
-    gaps = [b.top - a.bottom for a, b in zip(lines, lines[1:])
-            if a.page == b.page and a.size == b.size and b.top > a.bottom - 1]
+    gaps = [
+        b.top - a.bottom
+        for a, b in zip(lines, lines[1:])
+        if a.page == b.page and a.size == b.size and b.top > a.bottom - 1
+    ]
     usual_gap = statistics.median(gaps) if gaps else size * 0.5
     indented = sum(1 for l in lines if l.x0 - left >= 1.5 * l.size and l.x0 - left < 4 * l.size)
     indent_mode = indented >= 3

@@ -48,19 +48,26 @@ def hints(paras: list[Styled]) -> list[str | None]:
     if not any(marked):
         return [None] * len(paras)
     levels = sorted({p.level for p, m in zip(paras, marked) if m and p.level is not None})
-    sizes = Counter(round(p.size, 1) for p, m in zip(paras, marked)
-                    if m and p.level is None and p.size)
+    sizes = Counter(
+        round(p.size, 1) for p, m in zip(paras, marked) if m and p.level is None and p.size
+    )
     title_size = sizes.most_common(1)[0][0] if sizes else None
     out: list[str | None] = []
     for p, m in zip(paras, marked):
         if not m:
             out.append("para")
         elif p.level is not None:
-            out.append("strong" if len(levels) < 2 else
-                       "heading" if p.level == levels[0] else "title")
+            out.append(
+                "strong" if len(levels) < 2 else "heading" if p.level == levels[0] else "title"
+            )
         elif len(sizes) >= 2 and p.size and title_size:
-            out.append("heading" if p.size > title_size else
-                       "title" if round(p.size, 1) == title_size else "strong")
+            out.append(
+                "heading"
+                if p.size > title_size
+                else "title"
+                if round(p.size, 1) == title_size
+                else "strong"
+            )
         else:
             out.append("strong")
     return out

@@ -8,9 +8,13 @@ import codecs
 
 from ..parser import IssueParseError
 
-_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"),
-         (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
-         (codecs.BOM_UTF16_BE, "utf-16"))
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 
 
 def _line_of(data: bytes, offset: int, codec: str) -> int:
@@ -49,12 +53,14 @@ def decode(data: bytes) -> tuple[str, str]:
             raise IssueParseError(
                 _line_of(data, utf8_error.start, "utf-8"),
                 f"invalid UTF-8 byte 0x{data[utf8_error.start]:02x} (and not GB18030/GBK "
-                "either); expected text in UTF-8, GB18030 or UTF-16") from None
+                "either); expected text in UTF-8, GB18030 or UTF-16",
+            ) from None
 
 
 def _strict(data: bytes, codec: str) -> str:
     try:
         return data.decode(codec)
     except UnicodeDecodeError as e:
-        raise IssueParseError(_line_of(data, e.start, codec),
-                              f"invalid {codec.upper().replace('-SIG', '')} data") from None
+        raise IssueParseError(
+            _line_of(data, e.start, codec), f"invalid {codec.upper().replace('-SIG', '')} data"
+        ) from None
