@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 from flask import Flask
@@ -13,31 +12,47 @@ from newsletter.extensions import babel, db, login_manager, redis_store, tune_sq
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent / "migrations")
 
-# Modules whose `bp` blueprint the app serves, by feature.
-BLUEPRINTS = [
-    "newsletter.views",
-    "newsletter.staff.views",
-    "newsletter.bulletin.views",
-    "newsletter.devmail.views",
-    "newsletter.sends.views",
-    "subscribers.public_views",
-    "subscribers.staff_views",
-    "newsletter.tracking.views",
-    "newsletter.reports.views",
-    "newsletter.review.views",
-    "newsletter.api.views",
-    "newsletter.security",
-]
 
-# Modules whose models make up the schema (importing them registers the tables).
-MODELS = [
-    "newsletter.bulletin.models",
-    "newsletter.delivery.models",
-    "newsletter.staff.models",
-    "subscribers.models",
-    "newsletter.tracking.models",
-    "newsletter.review.models",
-]
+def _import_models() -> None:
+    """Import every module whose models make up the schema (importing registers the tables)."""
+    from newsletter.bulletin import models as _bulletin  # noqa: F401
+    from newsletter.delivery import models as _delivery  # noqa: F401
+    from newsletter.review import models as _review  # noqa: F401
+    from newsletter.staff import models as _staff  # noqa: F401
+    from newsletter.tracking import models as _tracking  # noqa: F401
+    from subscribers import models as _subscribers  # noqa: F401
+
+
+def _register_blueprints(app: Flask) -> None:
+    """The app's blueprints, by feature, imported here (not at module level) so that a worker
+    (`web=False`) never loads a page, form or API module."""
+    from newsletter import security
+    from newsletter import views as home
+    from newsletter.api import views as api
+    from newsletter.bulletin import views as bulletin
+    from newsletter.devmail import views as devmail
+    from newsletter.reports import views as reports
+    from newsletter.review import views as review
+    from newsletter.sends import views as sends
+    from newsletter.staff import views as staff
+    from newsletter.tracking import views as tracking
+    from subscribers import public_views, staff_views
+
+    for module in (
+        home,
+        staff,
+        bulletin,
+        devmail,
+        sends,
+        public_views,
+        staff_views,
+        tracking,
+        reports,
+        review,
+        api,
+        security,
+    ):
+        app.register_blueprint(module.bp)
 
 
 def create_app(config: dict | None = None, *, web: bool = True) -> Flask:
@@ -69,8 +84,7 @@ def create_app(config: dict | None = None, *, web: bool = True) -> Flask:
             app.wsgi_app, x_for=n, x_proto=n, x_host=n
         )
 
-    for module in MODELS:
-        importlib.import_module(module)
+    _import_models()
 
     from newsletter import extensions, i18n
 
@@ -104,8 +118,7 @@ def create_app(config: dict | None = None, *, web: bool = True) -> Flask:
 
     if not web:
         return app
-    for module in BLUEPRINTS:
-        app.register_blueprint(importlib.import_module(module).bp)
+    _register_blueprints(app)
 
     from newsletter import cli
 

@@ -1,4 +1,4 @@
-"""The API blueprint with all its routes (the module BLUEPRINTS names)."""
+"""The API blueprint with all its routes (registered by create_app)."""
 
 from __future__ import annotations
 
