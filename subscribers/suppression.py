@@ -56,14 +56,13 @@ def add_suppression(
 ) -> bool:
     """Put the address's hash on the suppression list; False if it was there already.
     Does not commit."""
-    h = email_hash(address)
-    if session.scalar(select(Suppression.id).where(Suppression.email_hash == h)) is not None:
+    if is_suppressed(session, address):
         return False
     try:
         with session.begin_nested():
             session.add(
                 Suppression(
-                    email_hash=h,
+                    email_hash=email_hash(address),
                     reason=reason,
                     detail=(detail or "")[:500],
                     verdict=verdict[:32],
