@@ -61,6 +61,16 @@ class Recipient:
     locale: str = "zh_CN"  # the email's frame language (render/frame.py)
 
 
+def in_audience(group_codes: list[str], now: dt.datetime) -> tuple:
+    """Who a send to these groups reaches (joined through Membership and Group): active,
+    unpaused members. The one rule for the send itself and the send page's counts."""
+    return (
+        Group.code.in_(group_codes),
+        Subscriber.status == SubscriberStatus.ACTIVE,
+        or_(Subscriber.paused_until.is_(None), Subscriber.paused_until <= now),
+    )
+
+
 def recipients(session: Session, group_codes: list[str]) -> Iterator[Recipient]:
     """Active, unpaused, unsuppressed subscribers of the groups, once each, paged by id
     (memory stays flat however long the list)."""
@@ -81,12 +91,7 @@ def recipients(session: Session, group_codes: list[str]) -> Iterator[Recipient]:
             )
             .join(Membership, Membership.subscriber_id == Subscriber.id)
             .join(Group, Group.id == Membership.group_id)
-            .where(
-                Group.code.in_(group_codes),
-                Subscriber.status == SubscriberStatus.ACTIVE,
-                or_(Subscriber.paused_until.is_(None), Subscriber.paused_until <= now),
-                Subscriber.id > last_id,
-            )
+            .where(*in_audience(group_codes, now), Subscriber.id > last_id)
             .group_by(Subscriber.id)
             .order_by(Subscriber.id)
             .limit(PAGE)

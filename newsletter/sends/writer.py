@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Integer, cast, exists, false, func, or_, select
+from sqlalchemy import Integer, cast, exists, false, func, select
 from sqlalchemy.orm import Session
 
 from newsletter.bulletin.models import Issue
@@ -22,7 +22,7 @@ from newsletter.render import Edition, render_edition
 from newsletter.render.frame import language_of
 from newsletter.timeutil import utcnow
 from newsletter.tracking.links import rewrite_links, store_links
-from subscribers.models import Group, Membership, Subscriber, SubscriberStatus
+from subscribers.models import Group, Membership, Subscriber
 
 # Deliveries in these states have not reached the reader and never will: a follow-up
 # ("only those who have not received it yet") may send to them again. Every other state
@@ -122,11 +122,7 @@ def audience(session: Session, issue_id: int | None, group_codes: list[str]) -> 
         )
         .join(Membership, Membership.subscriber_id == Subscriber.id)
         .join(Group, Group.id == Membership.group_id)
-        .where(
-            Group.code.in_(group_codes),
-            Subscriber.status == SubscriberStatus.ACTIVE,
-            or_(Subscriber.paused_until.is_(None), Subscriber.paused_until <= now),
-        )
+        .where(*store.in_audience(group_codes, now))
         .group_by(Subscriber.id, Subscriber.email)
         .subquery()
     )
