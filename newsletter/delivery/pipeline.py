@@ -159,14 +159,25 @@ class _Variants:
             if len(self._cache) > 8:
                 self._cache.clear()
             self._cache[send_id] = {
-                v.key: (
-                    v.format,
-                    RenderedEdition.from_stored(v.subject, v.html, v.text),
-                    MessageTemplate(settings.mail_from, v.subject, settings.list_id),
-                )
+                v.key: _variant_entry(settings, v)
                 for v in session.scalars(select(SendVariant).where(SendVariant.send_id == send_id))
             }
         return self._cache[send_id][key]
+
+
+def _variant_entry(
+    settings: PipelineSettings, v: SendVariant
+) -> tuple[str, RenderedEdition, MessageTemplate]:
+    rendered = RenderedEdition.from_stored(v.subject, v.html, v.text)
+    html_parts, text_parts = rendered.token_parts
+    # The fixed text between the placeholders: its base64 lines are made once per variant
+    # and grid position, not per reader (delivery/b64.py).
+    runs = (html_parts[0::2], text_parts[0::2])
+    return (
+        v.format,
+        rendered,
+        MessageTemplate(settings.mail_from, v.subject, settings.list_id, runs=runs),
+    )
 
 
 _variants = _Variants()
