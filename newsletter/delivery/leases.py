@@ -16,17 +16,18 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import delete, exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from newsletter.delivery.models import Delivery, DeliveryEvent, DeliveryState, Lease
+from newsletter.rowcount import rowcount
 
 
 def renew(
     session: Session, token: str, now: dt.datetime, expires_at: dt.datetime, start: bool = False
 ) -> bool:
     """Extend a lease that has not expired; False if it is gone (taken back) or expired."""
-    values = {"expires_at": expires_at, **({"started": True} if start else {})}
+    values: dict[str, object] = {"expires_at": expires_at, **({"started": True} if start else {})}
     result = session.execute(
         update(Lease)
         .where(Lease.token == token, Lease.expires_at > now)
@@ -34,7 +35,7 @@ def renew(
         .execution_options(synchronize_session=False)
     )
     session.commit()
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 def release(session: Session, token: str) -> int:
@@ -48,7 +49,7 @@ def release(session: Session, token: str) -> int:
     )
     session.execute(delete(Lease).where(Lease.token == token))
     session.commit()
-    return result.rowcount
+    return rowcount(result)
 
 
 def end(session: Session, token: str) -> None:
@@ -72,9 +73,9 @@ def requeue_expired(
         select(Lease.token, Lease.started).where(Lease.expires_at <= now)
     ).all():
         # Guarded: the lease must still be expired when we delete it (no renewal raced us).
-        gone = session.execute(
-            delete(Lease).where(Lease.token == token, Lease.expires_at <= now)
-        ).rowcount
+        gone = rowcount(
+            session.execute(delete(Lease).where(Lease.token == token, Lease.expires_at <= now))
+        )
         if not gone:
             session.rollback()
             continue
@@ -99,8 +100,8 @@ def requeue_expired(
             ~exists().where(Lease.token == Delivery.claim_token),
         )
     ).all()
-    for delivery_id, send_id, edition, token in orphans:
-        _move(session, [delivery_id], token, DeliveryState.IN_DOUBT, now, in_doubt=True)
+    for delivery_id, send_id, edition, stamped in orphans:
+        _move(session, [delivery_id], stamped, DeliveryState.IN_DOUBT, now, in_doubt=True)
         out.append((delivery_id, send_id, edition, DeliveryState.IN_DOUBT))
     session.commit()
     return out
@@ -114,7 +115,7 @@ def _move(
     now: dt.datetime,
     in_doubt: bool = False,
 ) -> None:
-    values = {"state": state, "claim_token": None, "updated_at": now}
+    values: dict[str, object] = {"state": state, "claim_token": None, "updated_at": now}
     if in_doubt:
         values["in_doubt_at"] = now
     else:
@@ -131,7 +132,7 @@ def _move(
     )
     if in_doubt:
         session.execute(
-            DeliveryEvent.__table__.insert(),
+            insert(DeliveryEvent),
             [
                 {
                     "delivery_id": i,

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from newsletter.config import AppConfig
 from newsletter.delivery.classify import Verdict
 from newsletter.delivery.message import MessageTemplate, check_header_value
 from newsletter.delivery.models import OutboxMessage, OutboxState
 from newsletter.delivery.transport import SmtpFailure, SmtpSettings, SmtpTransport
+from newsletter.rowcount import rowcount
 from newsletter.timeutil import utcnow
 
 LEASE = dt.timedelta(minutes=5)
@@ -52,7 +54,7 @@ def add(
     return row.id
 
 
-def _claimable(now: dt.datetime):
+def _claimable(now: dt.datetime) -> ColumnElement[bool]:
     return or_(
         OutboxMessage.state == OutboxState.PENDING,
         and_(OutboxMessage.state == OutboxState.SENDING, OutboxMessage.lease_expires_at <= now),
@@ -81,23 +83,31 @@ def due(session: Session, now: dt.datetime) -> list[int]:
     return ids
 
 
-def deliver(session: Session, outbox_id: int, config, transport=None) -> str:
+def deliver(
+    session: Session,
+    outbox_id: int,
+    config: AppConfig,
+    transport: SmtpTransport | None = None,
+) -> str:
     """Send one row if nobody else is: 'sent', 'deferred', 'failed' or 'skipped'."""
     now = utcnow()
-    claimed = session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == outbox_id, _claimable(now))
-        .values(
-            state=OutboxState.SENDING,
-            lease_expires_at=now + LEASE,
-            attempts=OutboxMessage.attempts + 1,
+    claimed = rowcount(
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == outbox_id, _claimable(now))
+            .values(
+                state=OutboxState.SENDING,
+                lease_expires_at=now + LEASE,
+                attempts=OutboxMessage.attempts + 1,
+            )
+            .execution_options(synchronize_session=False)
         )
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     session.commit()
     if not claimed:
         return "skipped"
     row = session.get(OutboxMessage, outbox_id, populate_existing=True)
+    assert row is not None, "the claim above just updated it (outbox rows are never deleted)"
     template = MessageTemplate(config["MAIL_FROM"], row.subject, config["LIST_ID"])
     if not row.message_id:
         row.message_id = template.new_message_id("tx")
