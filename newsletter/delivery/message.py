@@ -42,18 +42,30 @@ def _encode_header(value: str) -> str:
 
 _LINE = struct.Struct("76s")
 _FIRST = operator.itemgetter(0)
+_CRLF = b"\r\n"
 
 
-def _b64_body(text: str) -> bytes:
-    # One C call for the encoding, then 76-column CRLF lines cut by struct.iter_unpack, so
-    # no Python-level loop runs per line (measured: encodebytes, which loops over 57-byte
+def _b64_lines(text: str) -> bytes:
+    """`text` as UTF-8 in base64, 76-column lines joined by CRLF, without the last CRLF
+    (the caller's next constant piece starts with it: one copy less per message)."""
+    # One C call for the encoding, then 76-column lines cut by struct.iter_unpack, so no
+    # Python-level loop runs per line (measured: encodebytes, which loops over 57-byte
     # chunks in Python, is twice as slow; a list comprehension of slices 25 % slower).
     encoded = base64.b64encode(text.encode("utf-8"))
     whole = len(encoded) - len(encoded) % 76
     lines: Iterator[bytes] = map(_FIRST, _LINE.iter_unpack(memoryview(encoded)[:whole]))
     if whole < len(encoded):
         lines = itertools.chain(lines, (encoded[whole:],))
-    return b"\r\n".join(lines) + b"\r\n"
+    return _CRLF.join(lines)
+
+
+class WireBytes(bytes):
+    """A message DATA can carry as it is: CRLF line ends only, a final CRLF, no line that
+    starts with "." (so no dot-stuffing). Only `MessageTemplate.build` (and the DKIM
+    signer, which adds a header of the same kind) makes them; the transport then skips
+    the scans of `transport.wire_ready` (~0.25 ms per 110 KB message)."""
+
+    __slots__ = ()
 
 
 def domain_of(address: str) -> str:
@@ -79,6 +91,13 @@ class MessageTemplate:
         self._subject_header = _encode_header(self.subject)
         self._boundary = "=_nl_" + secrets.token_hex(12)
         self.domain = domain_of(self.mail_from)
+        # The constant pieces between the per-recipient ones, encoded once.
+        b = self._boundary.encode("ascii")
+        self._content_type = f'Content-Type: multipart/alternative; boundary="{self._boundary}"'
+        self._text_open = b"\r\n" + _TEXT_HEADERS  # after the top-level headers
+        self._multi_text_open = b"\r\n\r\n--" + b + b"\r\n" + _TEXT_HEADERS
+        self._html_open = b"\r\n--" + b + b"\r\n" + _HTML_HEADERS
+        self._multi_close = b"\r\n--" + b + b"--\r\n"
 
     def new_message_id(self, hint: str = "") -> str:
         left = f"{hint}.{secrets.token_hex(8)}" if hint else secrets.token_hex(12)
@@ -122,34 +141,36 @@ class MessageTemplate:
                 f"{check_header_value(key, 'header name')}: "
                 f"{_encode_header(check_header_value(value, key))}"
             )
-        text_part = (
-            b'Content-Type: text/plain; charset="utf-8"\r\n'
-            b"Content-Transfer-Encoding: base64\r\n\r\n" + _b64_body(text)
-        )
+        # A header line starting with "." would need dot-stuffing: only an odd extra header
+        # name can do that, and such a message goes out through smtplib's own DATA.
+        wire = not any(key.startswith(".") for key in extra_headers or ())
         if html is None:
-            head = "\r\n".join(headers).encode("ascii") + b"\r\n"
-            return head + text_part
-        b = self._boundary.encode("ascii")
-        headers.append(f'Content-Type: multipart/alternative; boundary="{self._boundary}"')
-        head = "\r\n".join(headers).encode("ascii") + b"\r\n\r\n"
-        html_part = (
-            b'Content-Type: text/html; charset="utf-8"\r\n'
-            b"Content-Transfer-Encoding: base64\r\n\r\n" + _b64_body(html)
-        )
-        return (
-            head
-            + b"--"
-            + b
-            + b"\r\n"
-            + text_part
-            + b"--"
-            + b
-            + b"\r\n"
-            + html_part
-            + b"--"
-            + b
-            + b"--\r\n"
-        )
+            pieces = [
+                "\r\n".join(headers).encode("ascii"),
+                self._text_open,
+                _b64_lines(text),
+                _CRLF,
+            ]
+        else:
+            headers.append(self._content_type)
+            pieces = [
+                "\r\n".join(headers).encode("ascii"),
+                self._multi_text_open,
+                _b64_lines(text),
+                self._html_open,
+                _b64_lines(html),
+                self._multi_close,
+            ]
+        # One join, one copy into the result (chained `+` copied the growing message ~6 times).
+        return WireBytes(b"".join(pieces)) if wire else b"".join(pieces)
+
+
+_TEXT_HEADERS = (
+    b'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+)
+_HTML_HEADERS = (
+    b'Content-Type: text/html; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+)
 
 
 class DkimSigner:
@@ -183,4 +204,6 @@ class DkimSigner:
             return cls(config["DKIM_SELECTOR"], config["DKIM_DOMAIN"], fh.read())
 
     def sign(self, message: bytes, timestamp: int | None = None) -> bytes:
-        return self._signer.sign(message, timestamp)
+        signed = self._signer.sign(message, timestamp)
+        # The DKIM-Signature field is ASCII, CRLF-folded with blank-led continuation lines.
+        return WireBytes(signed) if isinstance(message, WireBytes) else signed
