@@ -1,6 +1,6 @@
 """The message path of one worker without the database: CPU per message, phase by phase.
 
-    python bench/wire.py [--messages 3000] [--dkim] [--sink minimal|aiosmtpd]
+    python bench/wire.py [--messages 3000] [--dkim] [--sink minimal|aiosmtpd] [--no-runs]
 
 Renders the sample issue's regular edition once (links rewritten for tracking, as a send
 stores it), then for each of N readers does what `batch._deliver_one` does around the
@@ -41,6 +41,9 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=3000)
     parser.add_argument("--dkim", action="store_true")
     parser.add_argument("--sink", choices=["minimal", "aiosmtpd"], default="minimal")
+    parser.add_argument(
+        "--no-runs", action="store_true", help="encode whole bodies (no b64.FixedRuns)"
+    )
     args = parser.parse_args()
 
     from bench.send import make_key
@@ -60,7 +63,9 @@ def main() -> None:
     variant = RenderedEdition.from_stored(rendered.subject, html, rendered.text)
     tracking = TrackingSettings(SECRET, base)
     settings = PipelineSettings(SECRET, base, FROM, "weekly.bench.example.org", tracking=tracking)
-    template = MessageTemplate(FROM, variant.subject, settings.list_id)
+    html_parts, text_parts = variant.token_parts
+    runs = None if args.no_runs else (html_parts[0::2], text_parts[0::2])  # as pipeline.py
+    template = MessageTemplate(FROM, variant.subject, settings.list_id, runs=runs)
     signer = None
     if args.dkim:
         pem = make_key(Path(tempfile.mkdtemp(prefix="nlwire-"))).read_bytes()

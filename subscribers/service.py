@@ -21,7 +21,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from newsletter.bulletin.models import Issue, IssueStatus, Section
-from newsletter.rowcount import rowcount
 from newsletter.timeutil import utcnow
 from subscribers import mail, tokens
 from subscribers.models import (
@@ -362,18 +361,12 @@ def unsubscribe_by_id(session: Session, subscriber_id: int) -> bool:
     address = session.scalar(select(Subscriber.email).where(Subscriber.id == subscriber_id))
     if address is None:
         return False
-    changed = rowcount(
-        session.execute(
-            update(Subscriber)
-            .where(
-                Subscriber.id == subscriber_id, Subscriber.status != SubscriberStatus.UNSUBSCRIBED
-            )
-            .values(
-                status=SubscriberStatus.UNSUBSCRIBED, unsubscribed_at=utcnow(), paused_until=None
-            )
-            .execution_options(synchronize_session="fetch")
-        )
-    )
+    changed = session.execute(  # type: ignore[attr-defined]  # an UPDATE answers a CursorResult
+        update(Subscriber)
+        .where(Subscriber.id == subscriber_id, Subscriber.status != SubscriberStatus.UNSUBSCRIBED)
+        .values(status=SubscriberStatus.UNSUBSCRIBED, unsubscribed_at=utcnow(), paused_until=None)
+        .execution_options(synchronize_session="fetch")
+    ).rowcount
     add_suppression(session, address, SuppressionReason.UNSUBSCRIBED)
     if changed:  # the reports count an unsubscribe against the mail that prompted it
         from newsletter.tracking.intake import record_unsubscribe

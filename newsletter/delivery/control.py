@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 from newsletter.delivery import store
 from newsletter.delivery.models import DeliveryState, Send, SendStatus
 from newsletter.delivery.pipeline import SendError
-from newsletter.rowcount import rowcount
 from newsletter.timeutil import utcnow
 
 
@@ -48,7 +47,8 @@ def breaker_pause(
     """The circuit breaker: pause a running send, saying why. True if this call paused it
     (so one worker, not every one that saw the failure, tells staff). With `resume_at`
     (a relay that is down for now) the sweep resumes it then by itself."""
-    result = session.execute(
+    paused = store.changed(
+        session,
         update(Send)
         .where(Send.id == send_id, Send.status.in_([SendStatus.QUEUED, SendStatus.SENDING]))
         .values(
@@ -59,10 +59,10 @@ def breaker_pause(
             resume_at=resume_at,
             pauses=Send.pauses + 1,
         )
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
     session.commit()
-    return rowcount(result) == 1
+    return paused == 1
 
 
 def auto_resume_due(session: Session, now: dt.datetime) -> list[int]:
@@ -77,13 +77,13 @@ def auto_resume_due(session: Session, now: dt.datetime) -> list[int]:
     )
     resumed: list[int] = []
     for send_id in due:
-        result = session.execute(
+        if store.changed(
+            session,
             update(Send)
             .where(Send.id == send_id, Send.status == SendStatus.PAUSED, Send.resume_at <= now)
             .values(status=SendStatus.SENDING, resume_at=None)
-            .execution_options(synchronize_session=False)
-        )
-        if rowcount(result):
+            .execution_options(synchronize_session=False),
+        ):
             resumed.append(send_id)
     session.commit()
     return resumed
@@ -136,13 +136,14 @@ class StateConflict(SendError):
 def _transition(
     session: Session, send_id: int, allowed: set[SendStatus], to: SendStatus, **values: object
 ) -> None:
-    result = session.execute(
+    moved = store.changed(
+        session,
         update(Send)
         .where(Send.id == send_id, Send.status.in_([a.value for a in allowed]))
         .values(status=to, **values)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    if rowcount(result) != 1:
+    if moved != 1:
         session.rollback()
         current = store.send_status(session, send_id)
         if current is None:

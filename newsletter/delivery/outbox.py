@@ -18,8 +18,8 @@ from newsletter.config import AppConfig
 from newsletter.delivery.classify import Verdict
 from newsletter.delivery.message import MessageTemplate, check_header_value
 from newsletter.delivery.models import OutboxMessage, OutboxState
+from newsletter.delivery.store import changed
 from newsletter.delivery.transport import SmtpFailure, SmtpSettings, SmtpTransport
-from newsletter.rowcount import rowcount
 from newsletter.timeutil import utcnow
 
 LEASE = dt.timedelta(minutes=5)
@@ -91,17 +91,16 @@ def deliver(
 ) -> str:
     """Send one row if nobody else is: 'sent', 'deferred', 'failed' or 'skipped'."""
     now = utcnow()
-    claimed = rowcount(
-        session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == outbox_id, _claimable(now))
-            .values(
-                state=OutboxState.SENDING,
-                lease_expires_at=now + LEASE,
-                attempts=OutboxMessage.attempts + 1,
-            )
-            .execution_options(synchronize_session=False)
+    claimed = changed(
+        session,
+        update(OutboxMessage)
+        .where(OutboxMessage.id == outbox_id, _claimable(now))
+        .values(
+            state=OutboxState.SENDING,
+            lease_expires_at=now + LEASE,
+            attempts=OutboxMessage.attempts + 1,
         )
+        .execution_options(synchronize_session=False),
     )
     session.commit()
     if not claimed:

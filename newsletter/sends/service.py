@@ -45,7 +45,6 @@ from newsletter.delivery.pipeline import PipelineSettings, SendError
 from newsletter.extensions import db, redis_store
 from newsletter.render import Edition
 from newsletter.review.service import NotApproved, ensure_sendable
-from newsletter.rowcount import rowcount
 from newsletter.sends import writer
 from newsletter.staff import audit_text
 from newsletter.staff.models import StaffUser
@@ -299,17 +298,14 @@ def start_scheduled(session: Session, settings: PipelineSettings, send_id: int) 
     if issue_number is None:
         return False
     _lock_issue(session, issue_number)
-    claimed = rowcount(
-        session.execute(
-            update(Send)
-            .where(
-                Send.id == send_id,
-                Send.status == SendStatus.SCHEDULED,
-                Send.scheduled_at <= utcnow(),
-            )
-            .values(status=SendStatus.QUEUED)
-            .execution_options(synchronize_session=False)
+    claimed = store.changed(
+        session,
+        update(Send)
+        .where(
+            Send.id == send_id, Send.status == SendStatus.SCHEDULED, Send.scheduled_at <= utcnow()
         )
+        .values(status=SendStatus.QUEUED)
+        .execution_options(synchronize_session=False),
     )
     if not claimed:
         session.rollback()

@@ -148,6 +148,32 @@ def test_signing_keeps_the_wire_ready_mark(key):
     assert dkim.verify(signed, dnsfunc=_dns(record))
 
 
+def test_the_signer_is_loaded_once_per_key_file_content(key, tmp_path):
+    pem, record = key
+    path = tmp_path / "dkim.pem"
+    path.write_bytes(pem)
+    config = {
+        "DKIM_KEY_FILE": str(path),
+        "DKIM_SELECTOR": "weekly",
+        "DKIM_DOMAIN": "news.example.org",
+    }
+    first = DkimSigner.from_config(config)
+    assert DkimSigner.from_config(config) is first  # every batch job asks; one key load
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    path.write_bytes(
+        other.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    rotated = DkimSigner.from_config(config)  # a new key in the file: a new signer
+    assert rotated is not first
+    message = _bulletin()
+    assert dkim.verify(first.sign(message, timestamp=T), dnsfunc=_dns(record))
+    assert not dkim.verify(rotated.sign(message, timestamp=T), dnsfunc=_dns(record))
+
+
 def test_a_key_that_is_not_rsa_is_refused():
     from cryptography.hazmat.primitives.asymmetric import ed25519
 
