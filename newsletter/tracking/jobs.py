@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from flask import Flask, current_app, has_app_context
+from flask import Flask
 from redis import Redis
 from redis.exceptions import LockError
 
@@ -27,11 +27,11 @@ def redis_for(app: Flask) -> Redis:
     return redis_store.client(app.config)
 
 
-def flush_job(limit: int | None = None) -> dict:
+def flush_job(limit: int | None = None) -> dict[str, int | str]:
     """Flush buffered open/click events into the database; returns the counts."""
     from newsletter.delivery import jobs as delivery_jobs
 
-    app = current_app._get_current_object() if has_app_context() else delivery_jobs._job_app()
+    app = delivery_jobs.app_for_job()
     with app.app_context():
         settings = TrackingSettings.from_config(app.config)
         redis = redis_for(app)
@@ -50,13 +50,13 @@ def flush_job(limit: int | None = None) -> dict:
     return result.__dict__
 
 
-def poll_mailbox_job(url: str | None = None) -> dict:
+def poll_mailbox_job(url: str | None = None) -> dict[str, int | str]:
     """Read the bounce mailbox once (tracking.mailbox.poll) under a Redis lock, so two
     workers never read it at once; MailboxError when it cannot be read as configured."""
     from newsletter.delivery import jobs as delivery_jobs
     from newsletter.tracking.mailbox import MailboxSettings, poll
 
-    app = current_app._get_current_object() if has_app_context() else delivery_jobs._job_app()
+    app = delivery_jobs.app_for_job()
     with app.app_context():
         settings = MailboxSettings.from_config(app.config, url)
         lock = redis_for(app).lock(f"{app.config['QUEUE_PREFIX']}:mailbox-lock", timeout=600)
@@ -70,4 +70,4 @@ def poll_mailbox_job(url: str | None = None) -> dict:
             db.session.remove()
     if result:
         log.info("mailbox poll: %s", result)
-    return result
+    return {**result}
