@@ -240,6 +240,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BREAKER_THRESHOLD", integer(min=0), 10),
     Setting("IN_DOUBT_POLICY", choice("resend", "hold"), "resend"),
     Setting("PRIORITY_GRACE_MINUTES", number(min=0), 10.0),
+    Setting("SENT_MARK_EVERY", integer(min=1, max=1000), 20),
+    Setting("SENT_MARK_MAX_MS", number(min=1, max=60000), 250.0),
     Setting("DKIM_SELECTOR", text, ""),
     Setting("DKIM_DOMAIN", text, ""),
     Setting("DKIM_KEY_FILE", path, ""),

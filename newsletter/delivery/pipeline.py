@@ -47,6 +47,8 @@ class PipelineSettings:
     breaker_threshold: int = 10
     in_doubt_policy: str = "resend"  # resend (same Message-ID) | hold
     priority_grace_minutes: float = 10.0
+    sent_mark_every: int = 20  # sent marks written in groups (delivery.marks); 1: each
+    sent_mark_max_ms: float = 250.0
     unsubscribe_mailto: str = ""
     tracking: TrackingSettings | None = None
 
@@ -75,6 +77,8 @@ class PipelineSettings:
             breaker_threshold=config["BREAKER_THRESHOLD"],
             in_doubt_policy=config["IN_DOUBT_POLICY"],
             priority_grace_minutes=config["PRIORITY_GRACE_MINUTES"],
+            sent_mark_every=config["SENT_MARK_EVERY"],
+            sent_mark_max_ms=config["SENT_MARK_MAX_MS"],
             unsubscribe_mailto=config["UNSUBSCRIBE_MAILTO"],
             tracking=TrackingSettings.from_config(config),
         )

@@ -78,12 +78,16 @@ class RelayRouter:
         self._paused_cache.pop(name, None)
 
     # routing ------------------------------------------------------------------------
-    def route(self, rcpt: str) -> Grant | Wait:
-        """A relay for `rcpt` now; short waits (under MAX_WAIT_IN_PLACE) are slept here."""
+    def route(self, rcpt: str, before_wait: Callable[[], object] | None = None) -> Grant | Wait:
+        """A relay for `rcpt` now; short waits (under MAX_WAIT_IN_PLACE) are slept here,
+        after `before_wait` (a batch writes its pending marks first)."""
         while True:
             got = self.pool.acquire(rcpt)
             if isinstance(got, Grant) or got.seconds > MAX_WAIT_IN_PLACE:
                 return got
+            if before_wait is not None:
+                before_wait()
+                before_wait = None
             time.sleep(max(min(got.seconds, MAX_WAIT_IN_PLACE), 0.01))
 
     def transport(self, relay: Relay):
