@@ -28,6 +28,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # the checkout (site-packages if installed)
+# What code that reads settings takes: `app.config` (names to values of many types), or a
+# plain mapping (worker start-up, the pure modules' tests).
+AppConfig = Mapping[str, Any]
 
 
 def instance_dir(env: Mapping | None = None) -> Path:

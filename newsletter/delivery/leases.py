@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import delete, exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from newsletter.delivery.models import Delivery, DeliveryEvent, DeliveryState, Lease
+from newsletter.delivery.store import changed
 
 
 def renew(
@@ -40,29 +41,31 @@ def renew(
         values["started"] = True
     if reach is not None:
         values["reach"] = reach
-    result = session.execute(
+    renewed = changed(
+        session,
         update(Lease)
         .where(Lease.token == token, Lease.expires_at > now)
         .values(**values)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
     if commit:
         session.commit()
-    return result.rowcount == 1
+    return renewed == 1
 
 
 def release(session: Session, token: str) -> int:
     """Give back what the lease holds and has not sent (a pause, a yield, a breaker trip):
     back to the queue, the attempt not counted; the lease ends."""
-    result = session.execute(
+    released = changed(
+        session,
         update(Delivery)
         .where(Delivery.claim_token == token, Delivery.state == DeliveryState.SENDING)
         .values(state=DeliveryState.QUEUED, claim_token=None, attempts=Delivery.attempts - 1)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
     session.execute(delete(Lease).where(Lease.token == token))
     session.commit()
-    return result.rowcount
+    return released
 
 
 def end(session: Session, token: str) -> None:
@@ -86,9 +89,7 @@ def requeue_expired(
         select(Lease.token, Lease.started, Lease.reach).where(Lease.expires_at <= now)
     ).all():
         # Guarded: the lease must still be expired when we delete it (no renewal raced us).
-        gone = session.execute(
-            delete(Lease).where(Lease.token == token, Lease.expires_at <= now)
-        ).rowcount
+        gone = changed(session, delete(Lease).where(Lease.token == token, Lease.expires_at <= now))
         if not gone:
             session.rollback()
             continue
@@ -116,8 +117,8 @@ def requeue_expired(
             ~exists().where(Lease.token == Delivery.claim_token),
         )
     ).all()
-    for delivery_id, send_id, edition, token in orphans:
-        _move(session, [delivery_id], token, DeliveryState.IN_DOUBT, now, in_doubt=True)
+    for delivery_id, send_id, edition, stamped in orphans:
+        _move(session, [delivery_id], stamped, DeliveryState.IN_DOUBT, now, in_doubt=True)
         out.append((delivery_id, send_id, edition, DeliveryState.IN_DOUBT))
     session.commit()
     return out
@@ -131,7 +132,7 @@ def _move(
     now: dt.datetime,
     in_doubt: bool = False,
 ) -> None:
-    values = {"state": state, "claim_token": None, "updated_at": now}
+    values: dict[str, object] = {"state": state, "claim_token": None, "updated_at": now}
     if in_doubt:
         values["in_doubt_at"] = now
     else:
@@ -148,7 +149,7 @@ def _move(
     )
     if in_doubt:
         session.execute(
-            DeliveryEvent.__table__.insert(),
+            insert(DeliveryEvent),
             [
                 {
                     "delivery_id": i,

@@ -29,7 +29,7 @@ class HeaderInjectionError(ValueError):
 
 
 def check_header_value(value: str, what: str) -> str:
-    if any(ch in value for ch in "\r\n\x00"):
+    if "\r" in value or "\n" in value or "\x00" in value:  # C searches, no generator
         raise HeaderInjectionError(f"{what} contains a line break: {value!r}")
     return value
 

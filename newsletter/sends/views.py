@@ -69,17 +69,7 @@ def _tz() -> ZoneInfo:
 
 
 def _issue_or_404(number: int) -> Issue:
-    issue = db.session.scalar(select(Issue).where(Issue.number == number))
-    if issue is None:
-        abort(404)
-    return issue
-
-
-def _send_or_404(send_id: int) -> Send:
-    send = db.session.get(Send, send_id)
-    if send is None:
-        abort(404)
-    return send
+    return db.first_or_404(select(Issue).where(Issue.number == number))
 
 
 @bp.route("/issues/<int:number>/send", methods=["GET", "POST"])
@@ -171,7 +161,7 @@ def send_list():
 @role_required()
 def detail(send_id: int):
     """A send's progress (live), with its controls."""
-    send = _send_or_404(send_id)
+    send = db.get_or_404(Send, send_id)
     progress = control.progress(db.session, send_id)
     form = RescheduleForm()
     if send.scheduled_at:
@@ -192,7 +182,7 @@ def detail(send_id: int):
 @role_required()
 def progress_json(send_id: int):
     """Progress as JSON: counts, rate, ETA."""
-    _send_or_404(send_id)
+    db.get_or_404(Send, send_id)
     return jsonify(control.progress(db.session, send_id))
 
 
@@ -200,7 +190,7 @@ def progress_json(send_id: int):
 @role_required(Role.SENDER)
 def act(send_id: int, action: str):
     """Pause, resume, cancel or reschedule (POST with the CSRF token)."""
-    _send_or_404(send_id)
+    db.get_or_404(Send, send_id)
     form = RescheduleForm() if action == "reschedule" else FlaskForm()
     if not form.validate_on_submit():
         flash(
