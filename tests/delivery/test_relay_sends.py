@@ -240,22 +240,20 @@ per_minute = 240
         server.stop()
 
 
-def test_a_send_whose_relay_check_fails_does_not_start(
-    app, runner, run_worker, postfix, sample_text
-):
+def test_a_send_whose_relay_check_fails_does_not_start(app, runner, run_jobs, postfix, sample_text):
     approve_for_tests(import_issue(db.session, sample_text)[0])
     bulk_subscribers(3, "media", prefix="precheck")
     # The strict relay refuses the VERP sender a default (verp) relay would use.
-    env = {
-        "SMTP_HOST": postfix.host,
-        "SMTP_PORT": str(postfix.port),
-        "SMTP_SECURITY": "starttls",
-        "SMTP_CA_FILE": str(postfix.ca_file),
-        "SMTP_USERNAME": postfix.login[0],
-        "SMTP_PASSWORD": postfix.login[1],
-    }
     send_id = start_send(runner, "media")
-    assert run_worker(env=env).wait(timeout=120) == 0
+    app.config.update(  # the worker's settings (run_worker passed them on as its environment)
+        SMTP_HOST=postfix.host,
+        SMTP_PORT=postfix.port,
+        SMTP_SECURITY="starttls",
+        SMTP_CA_FILE=str(postfix.ca_file),
+        SMTP_USERNAME=postfix.login[0],
+        SMTP_PASSWORD=postfix.login[1],
+    )
+    run_jobs()
     send = _send_status(send_id)
     assert send.status == SendStatus.PAUSED and send.started_at is None
     assert send.paused_reason.startswith(
