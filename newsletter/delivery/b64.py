@@ -76,20 +76,20 @@ class FixedRuns:
             pending.append(raw[: first - at])
             if head := b"".join(pending):
                 pieces.append(lines(head))
-            pieces.append(self._lines(i, at % BLOCK, raw[first - at : last - at]))
+            pieces.append(self._lines(i, at % BLOCK, raw, first - at, last - at))
             pending = [raw[last - at :]]
         pending.append(text[cursor:].encode("utf-8"))
         if (tail := b"".join(pending)) or not pieces:
             pieces.append(lines(tail))
         return _CRLF.join(pieces)
 
-    def _lines(self, i: int, phase: int, blocks: bytes) -> bytes:
+    def _lines(self, i: int, phase: int, raw: bytes, start: int, end: int) -> bytes:
         key = (i, phase)
         got = self._kept.get(key)
         if got is not None:
             self._kept.move_to_end(key)
             return got
-        got = lines(blocks)
+        got = lines(raw[start:end])  # sliced only here: a copy of the run per reader cost ~5 µs
         self._kept[key] = got
         self._size += len(got)
         while self._size > self.budget and len(self._kept) > 1:

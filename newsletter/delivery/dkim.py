@@ -134,6 +134,18 @@ class Signer:
         if b"from" not in self.headers:
             raise DkimError("the From header field must be signed")
         self._h_tag = b" : ".join(self.headers)
+        self._canonical: dict[tuple[bytes, bytes], bytes] = {}
+
+    def _relaxed(self, name: bytes, value: bytes) -> bytes:
+        """relaxed_header + CRLF, remembered: From, Subject, List-Id, MIME-Version and
+        Content-Type are the same for a variant's every message (~3 µs each saved)."""
+        key = (name, value)
+        got = self._canonical.get(key)
+        if got is None:
+            if len(self._canonical) >= 512:  # the per-reader fields (To, Date, …) pile up
+                self._canonical.clear()
+            got = self._canonical[key] = relaxed_header(name, value) + _CRLF
+        return got
 
     def signature_header(self, message: bytes, timestamp: int | None = None) -> bytes:
         """The `DKIM-Signature: …\\r\\n` field for a CRLF message (headers, blank line, body)."""
@@ -161,7 +173,7 @@ class Signer:
         unsigned = unsigned[: unsigned.rindex(b"b=") + 2]
         # The last instance of each named header, as dkimpy signs it.
         last = {fname.lower().rstrip(): (fname, value) for fname, value in _fields(head)}
-        signed = [relaxed_header(*last[name]) + _CRLF for name in self.headers if name in last]
+        signed = [self._relaxed(*last[name]) for name in self.headers if name in last]
         signed.append(relaxed_header(b"DKIM-Signature", b" " + unsigned))
         signature = self.key.sign(b"".join(signed), padding.PKCS1v15(), hashes.SHA256())
         value = fold(

@@ -12,7 +12,7 @@ import datetime as dt
 import secrets
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from flask import Flask, current_app, has_app_context
 from redis import Redis
@@ -170,7 +170,7 @@ def app_for_job() -> Flask:
     return current_app._get_current_object()  # type: ignore[attr-defined]
 
 
-def send_batch(send_id: int, delivery_ids: list[int]) -> dict[str, Any]:
+def send_batch(send_id: int, delivery_ids: list[int]) -> dict[str, object]:
     """The RQ job: deliver one batch over one SMTP connection.
 
     No RQ retries: a batch that fails as a whole (the database went away, say) gives its

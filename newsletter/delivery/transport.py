@@ -305,17 +305,16 @@ class _Exchange:
 
     def _settle(self, code: int, pending: int) -> None:
         """After a refusal inside a pipelined group, read the answers still owed (RCPT's,
-        DATA's) so that the RSET that follows lines up; a server that said 354 to DATA
-        anyway gets an empty message ended at once, which it refuses for want of a
-        recipient. A 4xx drops the connection instead, so nothing needs reading."""
+        DATA's) so that the RSET that follows lines up. A server that said 354 to DATA
+        anyway is hung up on: a transaction without its final dot is void (RFC 5321), so
+        nothing at all can reach anyone. A 4xx drops the connection, so nothing is read."""
         if _drops(code):
             return
         try:
             for _ in range(pending):
                 last, _text = self.conn.getreply()
             if last == 354:
-                self.conn.send(b".\r\n")
-                self.conn.getreply()
+                self.conn.close()
         except (OSError, smtplib.SMTPException):
             self.conn.close()  # the reset then finds no connection and drops it
 
