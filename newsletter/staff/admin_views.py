@@ -26,7 +26,7 @@ from newsletter.staff.forms import (
     choices,
     form_errors,
 )
-from newsletter.staff.models import ROLE_LABELS, ApiToken, Role, StaffUser
+from newsletter.staff.models import ApiToken, Role, StaffUser, role_label
 from newsletter.timeutil import utcnow
 
 
@@ -45,7 +45,7 @@ def accounts_list():
     return render_template(
         "staff/admin/accounts.html",
         users=users,
-        labels=ROLE_LABELS,
+        role_label=role_label,
         now=utcnow(),
         action_form=FlaskForm(),
     )

@@ -20,7 +20,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from newsletter.staff.models import ROLE_LABELS, Role
+from newsletter.staff.models import Role, role_label
 
 
 def choices(pairs) -> list[SelectChoice]:
@@ -31,7 +31,7 @@ def choices(pairs) -> list[SelectChoice]:
 def _role_choice(role: Role) -> LazyString:
     # Said when the form is drawn, in the page's language: "编辑（editor）".
     return LazyString(
-        lambda: gettext("%(role)s（%(code)s）", role=gettext(ROLE_LABELS[role]), code=role.value)
+        lambda: gettext("%(role)s（%(code)s）", role=role_label(role), code=role.value)
     )
 
 
