@@ -25,8 +25,9 @@ from newsletter.staff.forms import (
     TokenForm,
     choices,
     form_errors,
+    role_label,
 )
-from newsletter.staff.models import ApiToken, Role, StaffUser, role_label
+from newsletter.staff.models import ApiToken, Role, StaffUser
 from newsletter.timeutil import utcnow
 
 

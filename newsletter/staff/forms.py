@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask_babel import LazyString, gettext
+from flask_babel import LazyString, gettext, pgettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -20,12 +20,18 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from newsletter.staff.models import Role, role_label
+from newsletter.staff.models import ROLE_CONTEXT, ROLE_LABELS, Role
 
 
 def choices(pairs) -> list[SelectChoice]:
     """(value, label) pairs as WTForms 3.3 wants them (tuples are deprecated)."""
     return [SelectChoice(value, label) for value, label in pairs]
+
+
+def role_label(role: str) -> str:
+    """The role's name in the page's language (its code when it is not a known role)."""
+    label = ROLE_LABELS.get(role)
+    return pgettext(ROLE_CONTEXT, label) if label else role
 
 
 def _role_choice(role: Role) -> LazyString:

@@ -6,7 +6,6 @@ import datetime as dt
 import hashlib
 from enum import StrEnum
 
-from flask_babel import pgettext
 from flask_login import UserMixin
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -32,12 +31,6 @@ ROLE_LABELS: dict[str, str] = {  # keyed by Role, which is a str
     Role.SENDER: NC_("staff role", "发送"),
     Role.ADMIN: NC_("staff role", "管理员"),
 }
-
-
-def role_label(role: str) -> str:
-    """The role's name in the page's language (its code when it is not a known role)."""
-    label = ROLE_LABELS.get(role)
-    return pgettext(ROLE_CONTEXT, label) if label else role
 
 
 class StaffUser(UserMixin, Model):
