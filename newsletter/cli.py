@@ -6,12 +6,16 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from newsletter.extensions import db
+
+if TYPE_CHECKING:  # the commands import the send pipeline when they run, not at start-up
+    from newsletter.delivery.control import SendPace
 
 issues_cli = AppGroup("issues", help="Parse and import weekly issues.")
 
@@ -394,7 +398,7 @@ def _wait(send_id: int, timeout: float) -> None:
     click.echo(json.dumps(p["counts"]))
 
 
-def _pace(p: dict) -> str:
+def _pace(p: SendPace) -> str:
     """'12.5/s (last min 14.0/s) ETA 1m20s', from the send's own start (control.pace)."""
     if p["rate_per_second"] is None:
         return "waiting for a worker"

@@ -28,6 +28,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # the checkout (site-packages if installed)
+# What code that reads settings takes: `app.config` (names to values of many types), or a
+# plain mapping (worker start-up, the pure modules' tests).
+AppConfig = Mapping[str, Any]
 
 
 def instance_dir(env: Mapping | None = None) -> Path:
@@ -240,6 +243,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BREAKER_THRESHOLD", integer(min=0), 10),
     Setting("IN_DOUBT_POLICY", choice("resend", "hold"), "resend"),
     Setting("PRIORITY_GRACE_MINUTES", number(min=0), 10.0),
+    Setting("SENT_MARK_EVERY", integer(min=1, max=1000), 20),
+    Setting("SENT_MARK_MAX_MS", number(min=1, max=60000), 250.0),
     Setting("DKIM_SELECTOR", text, ""),
     Setting("DKIM_DOMAIN", text, ""),
     Setting("DKIM_KEY_FILE", path, ""),

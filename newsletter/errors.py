@@ -53,6 +53,11 @@ def _page(exc):
         }
         return error_response(code, text.get(code, getattr(exc, "description", "") or ""))
     title, message = PAGES.get(code, PAGES[500] if code >= 500 else PAGES[400])
+    return error_page(code, title, message)
+
+
+def error_page(code: int, title: str, message: str) -> tuple[str, int]:
+    """The error page for `code`: the site's layout, its words, a way home and back."""
     try:
         referrer = request.referrer or ""
         back = referrer if referrer.startswith(request.host_url) and referrer != request.url else ""

@@ -19,11 +19,14 @@ from __future__ import annotations
 import re
 import secrets
 
-from flask import Blueprint, current_app, g, has_request_context, render_template_string, request
+from flask import Blueprint, current_app, g, has_request_context, request
+from flask_babel import gettext as _
 from flask_login import current_user
 from jinja2.ext import Extension
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
+
+from newsletter.errors import error_page
 
 bp = Blueprint("security", __name__)
 
@@ -125,14 +128,10 @@ def refuse_nul_bytes():
 
         if is_api_request():
             return error_response(400, "NUL bytes are not allowed in a request")
-        return render_template_string(_BAD_REQUEST), 400
+        return error_page(
+            400, _("请求无效"), _("请求中含有不允许的字符，没有处理。请返回上一页重试。")
+        )
     return None
-
-
-_BAD_REQUEST = """{% extends "base.html" %}{% block title %}请求无效{% endblock %}
-{% block content %}<section class="card narrow"><h1>请求无效</h1>
-<p>请求中含有不允许的字符，没有处理。请返回上一页重试。</p>
-<p><a href="/">返回首页</a></p></section>{% endblock %}"""
 
 
 @bp.record_once
@@ -187,12 +186,6 @@ def set_headers(response):
     return response
 
 
-_TOO_LARGE = """{% extends "base.html" %}{% block title %}文件太大{% endblock %}
-{% block content %}<section class="card narrow"><h1>文件太大</h1>
-<p>提交的内容超过了 {{ mb }} MB 的上限，没有保存任何内容。请缩小文件后重试。</p>
-<p><a href="/">返回首页</a></p></section>{% endblock %}"""
-
-
 @bp.app_errorhandler(413)
 def too_large(exc):
     """A clear answer for an oversized body (pages with their own 413 handler keep theirs)."""
@@ -201,4 +194,11 @@ def too_large(exc):
     limit = request.max_content_length or current_app.config["MAX_CONTENT_LENGTH"]
     if is_api_request():
         return error_response(413, f"request body too large (limit {limit // 1024} KB)")
-    return render_template_string(_TOO_LARGE, mb=max(limit // (1024 * 1024), 1)), 413
+    return error_page(
+        413,
+        _("文件太大"),
+        _(
+            "提交的内容超过了 %(mb)s MB 的上限，没有保存任何内容。请缩小文件后重试。",
+            mb=max(limit // (1024 * 1024), 1),
+        ),
+    )

@@ -182,6 +182,8 @@ def worker_env(app) -> dict[str, str]:
         "BREAKER_THRESHOLD",
         "IN_DOUBT_POLICY",
         "PRIORITY_GRACE_MINUTES",
+        "SENT_MARK_EVERY",
+        "SENT_MARK_MAX_MS",
         "SMTP_TIMEOUT",
         "SMTP_SECURITY",
         "SMTP_CA_FILE",

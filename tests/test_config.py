@@ -73,6 +73,9 @@ def test_every_setting_is_in_the_loaded_config_with_its_default():
         ("DATABASE_URL", "mysql://x/y", "neither sqlite"),
         ("TIMEZONE", "Mars/Olympus", "not a time zone name"),
         ("COOKIE_SECURE", "sometimes", "is not auto, on or off"),
+        ("SENT_MARK_EVERY", "0", "below the minimum"),
+        ("SENT_MARK_EVERY", "5000", "above the maximum"),
+        ("SENT_MARK_MAX_MS", "0", "below the minimum"),
     ],
 )
 def test_a_bad_value_stops_the_start_with_the_variable_named(name, value, words):

@@ -8,6 +8,7 @@ import binascii
 import datetime as dt
 import functools
 import re
+from typing import overload
 
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -202,6 +203,14 @@ def json_body(allowed: set[str], required: frozenset[str] | set[str] = frozenset
     return body
 
 
+@overload
+def text_field(
+    body: dict, key: str, max_len: int, *, multiline: bool = False, default: str
+) -> str: ...
+@overload
+def text_field(
+    body: dict, key: str, max_len: int, *, multiline: bool = False, default: None = None
+) -> str | None: ...
 def text_field(
     body: dict, key: str, max_len: int, *, multiline: bool = False, default: str | None = None
 ) -> str | None:
@@ -228,6 +237,14 @@ def text_field(
     return value
 
 
+def required_text(body: dict, key: str, max_len: int, *, multiline: bool = False) -> str:
+    """A string field that must be there (json_body's `required`, or the caller, checked)."""
+    value = text_field(body, key, max_len, multiline=multiline)
+    if value is None:
+        raise ApiError(400, f"missing field(s): {key}")
+    return value
+
+
 def base64_field(body: dict, key: str, max_bytes: int) -> bytes:
     """The bytes of a base64 string field (standard alphabet, padding optional)."""
     value = body.get(key)
@@ -241,6 +258,10 @@ def base64_field(body: dict, key: str, max_bytes: int) -> bytes:
         raise ApiError(400, f"{key} is not valid base64") from None
 
 
+@overload
+def bool_field(body: dict, key: str, default: bool) -> bool: ...
+@overload
+def bool_field(body: dict, key: str, default: None = None) -> bool | None: ...
 def bool_field(body: dict, key: str, default: bool | None = None) -> bool | None:
     if key not in body:
         return default

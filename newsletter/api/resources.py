@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import request
+from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -21,6 +22,7 @@ from newsletter.api.core import (
     paged,
     query_text,
     record,
+    required_text,
     scope_required,
     text_field,
 )
@@ -97,7 +99,7 @@ def _issue(number: int) -> Issue:
 
 @bp.get("/issues")
 @scope_required(*ANY)
-def issues_list():
+def issues_list() -> ResponseReturnValue:
     """Issues, newest number first."""
     limit, after = page_args()
     query = select(Issue).order_by(Issue.number.desc()).limit(limit + 1)
@@ -108,13 +110,13 @@ def issues_list():
 
 @bp.get("/issues/<int:number>")
 @scope_required(*ANY)
-def issues_get(number: int):
+def issues_get(number: int) -> ResponseReturnValue:
     return issue_detail(_issue(number))
 
 
 @bp.post("/issues")
 @scope_required(Role.EDITOR)
-def issues_import():
+def issues_import() -> ResponseReturnValue:
     """Import an issue: `text` (plain text) or `file` (base64 of a .docx, a PDF or a text
     file in any accepted encoding); `dry_run` parses and warns without storing."""
     body = json_body({"text", "file", "dry_run"})
@@ -128,7 +130,7 @@ def issues_import():
                 "for text; send a larger issue as file)",
                 "too_large",
             )
-        data = text_field(body, "text", MAX_ISSUE_TEXT, multiline=True).encode("utf-8")
+        data = required_text(body, "text", MAX_ISSUE_TEXT, multiline=True).encode("utf-8")
     else:
         data = base64_field(body, "file", limits.MAX_FILE_BYTES)
     dry_run = bool_field(body, "dry_run", False)
@@ -225,7 +227,7 @@ def _checked(value: str | None, label: str) -> str | None:
 
 @bp.get("/subscribers")
 @scope_required(Role.EDITOR)
-def subscribers_list():
+def subscribers_list() -> ResponseReturnValue:
     """Subscribers, newest first; ?q= (email, name, organisation), ?group=, ?status=."""
     limit, after = page_args()
     status = request.args.get("status")
@@ -250,7 +252,7 @@ def subscribers_list():
 
 @bp.post("/subscribers")
 @scope_required(Role.EDITOR)
-def subscribers_create():
+def subscribers_create() -> ResponseReturnValue:
     """Add a subscriber: "pending" (default) mails a confirmation link; "active" attests
     that consent was given elsewhere."""
     body = json_body(SUB_FIELDS, {"email", "groups"})
@@ -302,7 +304,7 @@ def subscribers_create():
 
 @bp.get("/subscribers/<int:subscriber_id>")
 @scope_required(Role.EDITOR)
-def subscribers_get(subscriber_id: int):
+def subscribers_get(subscriber_id: int) -> ResponseReturnValue:
     sub = _subscriber(subscriber_id)
     record("subscriber.read", f"subscriber:{sub.id}")
     return subscriber_out(sub)
@@ -310,7 +312,7 @@ def subscribers_get(subscriber_id: int):
 
 @bp.patch("/subscribers/<int:subscriber_id>")
 @scope_required(Role.EDITOR)
-def subscribers_update(subscriber_id: int):
+def subscribers_update(subscriber_id: int) -> ResponseReturnValue:
     """Change name, organisation, groups, format or language (status is the reader's)."""
     sub = _subscriber(subscriber_id)
     body = json_body(SUB_FIELDS - {"email", "status"})
@@ -345,7 +347,7 @@ def subscribers_update(subscriber_id: int):
 
 @bp.delete("/subscribers/<int:subscriber_id>")
 @scope_required(Role.EDITOR)
-def subscribers_delete(subscriber_id: int):
+def subscribers_delete(subscriber_id: int) -> ResponseReturnValue:
     """Erase the subscriber's personal data; the address stays suppressed (hashed)."""
     sub = _subscriber(subscriber_id)
     subscriber_admin.erase(db.session, sub)
@@ -380,18 +382,18 @@ def _group(code: str) -> Group:
 
 @bp.get("/groups")
 @scope_required(*ANY)
-def groups_list():
+def groups_list() -> ResponseReturnValue:
     return {"items": [group_out(g, n) for g, n in group_service.with_counts(db.session)]}
 
 
 @bp.post("/groups")
 @scope_required(Role.ADMIN)
-def groups_create():
+def groups_create() -> ResponseReturnValue:
     body = json_body(
         {"code", "name", "distribution", "is_priority", "self_service"}, {"code", "name"}
     )
-    code = text_field(body, "code", 64)
-    name = text_field(body, "name", 128)
+    code = required_text(body, "code", 64)
+    name = required_text(body, "name", 128)
     distribution = _choice(body, "distribution", ("报", "发")) or "发"
     try:
         group = group_service.create_group(
@@ -410,7 +412,7 @@ def groups_create():
 
 @bp.patch("/groups/<code>")
 @scope_required(Role.ADMIN)
-def groups_update(code: str):
+def groups_update(code: str) -> ResponseReturnValue:
     """Rename and/or set the priority flag."""
     group = _group(code)
     body = json_body({"name", "is_priority"})
@@ -435,11 +437,11 @@ def groups_update(code: str):
 
 @bp.post("/groups/<code>/merge")
 @scope_required(Role.ADMIN)
-def groups_merge(code: str):
+def groups_merge(code: str) -> ResponseReturnValue:
     """Move every member of this group into `into`, then delete this group."""
     source = _group(code)
     body = json_body({"into"}, {"into"})
-    into = text_field(body, "into", 64)
+    into = required_text(body, "into", 64)
     target = group_service.by_code(db.session, into)
     if target is None:
         raise ApiError(422, f"no group {into!r} to merge into")

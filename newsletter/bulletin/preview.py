@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from newsletter.bulletin.document import IssueDoc
+from newsletter.display import label
 from newsletter.render import (
     GMAIL_CLIP_BYTES,
     SIZE_WARN_BYTES,
@@ -17,8 +18,6 @@ from newsletter.render import (
     render_edition,
 )
 
-EDITION_LABELS = {Edition.REGULAR: "普通版", Edition.PRIORITY: "领导版"}
-
 
 @dataclass(frozen=True)
 class EditionFigures:
@@ -26,7 +25,6 @@ class EditionFigures:
     label: str
     subject: str
     html_bytes: int
-    text_chars: int
     warnings: list[str]
 
     @property
@@ -56,7 +54,7 @@ def render_all(doc: IssueDoc, base_url: str) -> dict[Edition, RenderedEdition]:
 def figures(rendered: dict[Edition, RenderedEdition]) -> list[EditionFigures]:
     """Subject, HTML size and the renderer's warnings of each rendered edition."""
     return [
-        EditionFigures(e, EDITION_LABELS[e], r.subject, r.html_bytes, len(r.text), list(r.warnings))
+        EditionFigures(e, label("edition", e), r.subject, r.html_bytes, list(r.warnings))
         for e, r in rendered.items()
     ]
 

@@ -25,6 +25,7 @@ from newsletter.bulletin.forms import IssueEditForm, SendTestForm
 from newsletter.bulletin.models import Issue
 from newsletter.delivery.models import Send
 from newsletter.delivery.pipeline import SendError
+from newsletter.display import label
 from newsletter.extensions import db
 from newsletter.render import Edition
 from newsletter.review import models as review_models
@@ -177,7 +178,7 @@ def issue_test_send(number: int):
                 flash(
                     _(
                         "测试邮件（%(label)s）已排入发送队列：%(to)s（发送 #%(id)s）。",
-                        label=preview.EDITION_LABELS[edition],
+                        label=label("edition", edition),
                         to="、".join(started.to),
                         id=started.send.id,
                     ),

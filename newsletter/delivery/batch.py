@@ -7,7 +7,9 @@ the same in a worker process and in an in-process test with a fake transport and
 What it guarantees (README, "Never twice, never dropped"):
 - a lease on what it claimed, renewed every half lease and checked before each message; a
   worker that lost its lease stops at once;
-- the Message-ID stored before DATA (at claim time), the relay's queue id after;
+- the Message-ID stored before DATA (at claim time), the relay's queue id after; the sent
+  marks written in groups (delivery/marks.py), so a crash leaves at most SENT_MARK_EVERY
+  deliveries in doubt, each resent with its Message-ID;
 - failures classified by stage (classify.py): only the reader's own mailbox marks the
   reader; relay problems, or BREAKER_THRESHOLD failures of one kind in a row, pause the
   send with the server's answer, fail nobody and spend no attempt;
@@ -25,12 +27,17 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.orm import Session
 
 from newsletter.bulletin.models import IssueStatus
 from newsletter.delivery import control, leases, store
 from newsletter.delivery.classify import Classification, Verdict
+from newsletter.delivery.marks import Progress
+from newsletter.delivery.marks import UnrecordedSend as UnrecordedSend  # jobs.py's names
+from newsletter.delivery.marks import record_late as record_late
 from newsletter.delivery.message import DkimSigner, domain_of
 from newsletter.delivery.models import DeliveryState, Send, SendStatus
 from newsletter.delivery.pipeline import (
@@ -41,20 +48,40 @@ from newsletter.delivery.pipeline import (
     unsubscribe_mailto,
     verp_address,
 )
-from newsletter.delivery.ratelimit import RateLimiter
 from newsletter.delivery.relays import Grant, Wait
 from newsletter.delivery.routing import RelayRouter
-from newsletter.delivery.transport import SmtpFailure, queue_id
+from newsletter.delivery.transport import SmtpFailure
 from newsletter.render import Edition, personalise
 from newsletter.timeutil import utcnow
 from newsletter.tracking.bounces import REF_HEADER
 from newsletter.tracking.links import tracking_values
+from subscribers.suppression import suppress_subscriber
+
+if TYPE_CHECKING:
+    from newsletter.delivery.relaycheck import CheckResult
 
 log = logging.getLogger(__name__)
 
 # How often (in messages) a batch looks up whether its send was paused or cancelled, and
 # whether a priority send now needs the way: a query each time, so not every message.
 CHECK_EVERY = 10
+
+
+class Clock(Protocol):
+    def now(self) -> dt.datetime: ...
+
+
+class Transport(Protocol):
+    """What a batch hands messages to: transport.SmtpTransport, or a test's fake."""
+
+    def send(self, mail_from: str, rcpt: str, message: bytes) -> str: ...
+
+
+class Limiter(Protocol):
+    """ratelimit.RateLimiter, or a test's stand-in: blocks until one more may go, calling
+    `before_wait` first if it has to wait."""
+
+    def acquire(self, before_wait: Callable[[], object] | None = None) -> None: ...
 
 
 class SystemClock:
@@ -66,10 +93,10 @@ class SystemClock:
 class Streak:
     """Failures of one kind in a row, for the circuit breaker (per send and relay)."""
 
-    kind: tuple | None = None
+    kind: tuple[object, ...] | None = None
     count: int = 0
 
-    def add(self, kind: tuple) -> int:
+    def add(self, kind: tuple[object, ...]) -> int:
         self.count = self.count + 1 if kind == self.kind else 1
         self.kind = kind
         return self.count
@@ -88,10 +115,10 @@ class Senders:
     """What a batch sends through: one SMTP transport, the shared rate limit, DKIM, a clock,
     and who to tell when the breaker pauses a send (`on_pause(send_id)`)."""
 
-    transport: object  # SmtpTransport, or a test's fake with .send()
-    limiter: RateLimiter | None = None
+    transport: Transport | None  # None: every message goes through `router`
+    limiter: Limiter | None = None  # ratelimit.RateLimiter
     signer: DkimSigner | None = None
-    clock: object = field(default_factory=SystemClock)
+    clock: Clock = field(default_factory=SystemClock)
     relay: str = ""  # names the relay for the breaker
     on_pause: Callable[[int], None] | None = None
     # Several relays (delivery.routing): each message takes the relay the pool gives it,
@@ -99,8 +126,8 @@ class Senders:
     router: RelayRouter | None = None
     # The relay check (delivery.relaycheck) a send runs before its first message: returns
     # one result per relay; a send whose every relay fails it does not start.
-    preflight: Callable[[], list] | None = None
-    streaks: dict = field(default_factory=lambda: _STREAKS)
+    preflight: Callable[[], list[CheckResult]] | None = None
+    streaks: dict[tuple[int, str], Streak] = field(default_factory=lambda: _STREAKS)
     timezone: str = "Asia/Shanghai"  # for what the send page is told
 
     def streak(self, send_id: int) -> Streak:
@@ -121,28 +148,6 @@ class BatchResult:
     yielded: list[int] = field(default_factory=list)
 
 
-class _Lease:
-    """The worker's side of a lease: renewed when half of it has run (one UPDATE of one
-    row, whatever the batch size), and held before each message, in memory otherwise."""
-
-    def __init__(self, session: Session, token: str, clock, seconds: float, now: dt.datetime):
-        self.session, self.token, self.clock = session, token, clock
-        self.length = dt.timedelta(seconds=seconds)
-        self.renew_after = now + self.length / 2
-        self.started = False
-
-    def hold(self) -> bool:
-        now = self.clock.now()
-        if self.started and now < self.renew_after:
-            return True
-        if not leases.renew(
-            self.session, self.token, now, now + self.length, start=not self.started
-        ):
-            return False
-        self.started, self.renew_after = True, now + self.length / 2
-        return True
-
-
 def deliver_batch(
     session: Session,
     settings: PipelineSettings,
@@ -153,9 +158,11 @@ def deliver_batch(
 ) -> BatchResult:
     """Lease the batch's waiting deliveries and hand each to SMTP over one connection.
 
-    A delivery's row is written right after the server answers, so a crash leaves at most
-    the one message in flight in doubt. Deliveries already final or leased by another
-    worker are skipped: running the same batch twice is harmless.
+    Sent marks are written in groups (delivery.marks: every SENT_MARK_EVERY messages or
+    SENT_MARK_MAX_MS, and before any wait, other outcome, lease renewal or the end, even
+    on an exception), so a crash leaves at most SENT_MARK_EVERY deliveries in doubt, each
+    resent with its Message-ID. Deliveries already final or leased by another worker are
+    skipped: running the same batch twice is harmless.
     """
     result = BatchResult()
     status = store.send_status(session, send_id)
@@ -170,7 +177,7 @@ def deliver_batch(
     if (
         status == SendStatus.QUEUED
         and senders.preflight is not None
-        and not _preflight(session, settings, senders, send_id)
+        and not _preflight(session, settings, senders, senders.preflight, send_id)
     ):
         result.skipped, result.paused = len(delivery_ids), True
         return result
@@ -188,37 +195,67 @@ def deliver_batch(
         settings.resend_in_doubt,
     )
     result.skipped = len(delivery_ids) - len(claimed)
-    lease = _Lease(session, token, clock, settings.lease_seconds, now)
-    for n, delivery in enumerate(claimed):
-        if n and n % CHECK_EVERY == 0:
-            if store.send_status(session, send_id) != SendStatus.SENDING:
-                break  # paused or cancelled mid-batch: what is left goes back below
-            if regular and _priority_waiting(session, settings, clock):
-                result.yielded = [d.id for d in claimed[n:]]
-                break
-        if senders.limiter is not None:
-            senders.limiter.acquire()
-        if not lease.hold():
-            result.lease_lost = len(claimed) - n  # nothing in flight: stop right here
-            break
-        if senders.router is not None:
-            trip = _route_one(session, settings, senders, delivery, result)
-            if trip is _WAITING:  # every relay out of quota or paused: the send waits
-                break
-        else:
-            trip = _deliver_one(session, settings, senders, delivery, result)
-        if trip is _LOST:
-            result.lease_lost = len(claimed) - n - 1
-            break
-        if trip is not None:
-            leases.release(session, token)  # this one too: no attempt spent, nobody failed
-            result.paused = True
-            _trip_breaker(session, settings, senders, send_id, trip, clock)
-            break
+    progress = Progress(
+        session,
+        token,
+        clock,
+        settings.lease_seconds,
+        claimed,
+        settings.sent_mark_every,
+        settings.sent_mark_max_ms,
+        now,
+    )
+    try:
+        _hand_over(session, settings, senders, send_id, claimed, regular, progress, result)
+    finally:
+        progress.flush()  # whatever ends the batch, what the server took is written first
+        result.sent = progress.sent
     if claimed:
         leases.release(session, token)  # whatever was not handed over; the lease ends
     finish_if_done(session, settings, send_id)
     return result
+
+
+def _hand_over(
+    session: Session,
+    settings: PipelineSettings,
+    senders: Senders,
+    send_id: int,
+    claimed: list[store.Claimed],
+    regular: bool,
+    progress: Progress,
+    result: BatchResult,
+) -> None:
+    """The batch's messages, one by one, until done or something stops it."""
+    for n, delivery in enumerate(claimed):
+        if n and n % CHECK_EVERY == 0:
+            if store.send_status(session, send_id) != SendStatus.SENDING:
+                break  # paused or cancelled mid-batch: what is left goes back below
+            if regular and _priority_waiting(session, settings, senders.clock, progress.flush):
+                result.yielded = [d.id for d in claimed[n:]]
+                break
+        if senders.limiter is not None:
+            senders.limiter.acquire(before_wait=progress.flush)
+        if not progress.before(n):
+            result.lease_lost = len(claimed) - n  # nothing in flight: stop right here
+            break
+        if senders.router is not None:
+            trip = _route_one(
+                session, settings, senders, senders.router, delivery, result, progress
+            )
+            if trip is Stop.WAITING:  # every relay out of quota or paused: the send waits
+                break
+        else:
+            trip = _deliver_one(session, settings, senders, delivery, result, progress)
+        if trip is Stop.LOST:
+            result.lease_lost = len(claimed) - n - 1
+            break
+        if isinstance(trip, Classification):
+            progress.flush()
+            leases.release(session, progress.token)  # this one too: no attempt spent
+            result.paused = True
+            _trip_breaker(session, settings, senders, send_id, trip, senders.clock)
+            break
 
 
 def release_claims(session: Session, token: str) -> None:
@@ -229,7 +266,12 @@ def release_claims(session: Session, token: str) -> None:
         session.rollback()
 
 
-def _priority_waiting(session: Session, settings: PipelineSettings, clock) -> bool:
+def _priority_waiting(
+    session: Session,
+    settings: PipelineSettings,
+    clock: Clock,
+    before_wait: Callable[[], object] | None = None,
+) -> bool:
     waiting = store.priority_waiting(
         session,
         clock.now(),
@@ -238,37 +280,38 @@ def _priority_waiting(session: Session, settings: PipelineSettings, clock) -> bo
     )
     session.rollback()  # end the read transaction so the next look sees new commits
     if waiting:
+        if before_wait is not None:
+            before_wait()
         time.sleep(0.2)  # give the priority batches a moment before this one comes round again
     return waiting
 
 
-_LOST = object()  # _deliver_one: the row was no longer ours when its answer came
+class Stop(Enum):
+    """Why one message ends the batch's loop (besides a Classification tripping the breaker)."""
+
+    LOST = "lost"  # the row was no longer ours when its answer came
+    WAITING = "waiting"  # no relay can take mail now: the send was paused until then
 
 
-class UnrecordedSend(Exception):
-    """The server accepted a message but its row could not be written (the database is
-    away): the caller writes it with `record_late` once the database is back."""
-
-    def __init__(self, delivery: store.Claimed, answer: str):
-        super().__init__(f"delivery {delivery.id} sent, not recorded")
-        self.delivery, self.answer = delivery, answer
+# What handing one message over returns: None (go on), a Stop, or the breaker's trip.
+Outcome = Classification | Stop | None
 
 
-def record_late(session: Session, unrecorded: UnrecordedSend) -> bool:
-    """Write the sent row of an UnrecordedSend (unless another worker re-took it since)."""
-    return store.mark_sent(
-        session, unrecorded.delivery, unrecorded.answer, queue_id(unrecorded.answer), late=True
-    )
-
-
-def _preflight(session, settings: PipelineSettings, senders: Senders, send_id: int) -> bool:
+def _preflight(
+    session: Session,
+    settings: PipelineSettings,
+    senders: Senders,
+    preflight: Callable[[], list[CheckResult]],
+    send_id: int,
+) -> bool:
     """The relay check before a send's first message: relays that fail it are paused;
     when all fail the send does not start (paused as the breaker would: by itself again
     later when the relay is only down or busy), and its page says what to change."""
-    results = senders.preflight()
+    results = preflight()
     failed = [r for r in results if not r.ok]
     if results and len(failed) == len(results):
         first = failed[0]
+        assert isinstance(first.classification, Classification)  # a failed check has one
         _trip_breaker(
             session,
             settings,
@@ -279,37 +322,39 @@ def _preflight(session, settings: PipelineSettings, senders: Senders, send_id: i
             reason=f"发送前检查未通过（中继 {first.relay}）：{first.problem}。{first.advice}"[:200],
         )
         return False
-    for r in failed:
-        senders.router.pause(r.relay, f"{r.problem}（发送前检查）")
+    if senders.router is not None:
+        for r in failed:
+            senders.router.pause(r.relay, f"{r.problem}（发送前检查）")
     return True
 
 
-_WAITING = object()  # _route_one: no relay can take mail now; the send was paused until then
-
-
 def _route_one(
-    session,
+    session: Session,
     settings: PipelineSettings,
     senders: Senders,
+    router: RelayRouter,
     delivery: store.Claimed,
     result: BatchResult,
-):
+    progress: Progress,
+) -> Outcome:
     """One message through the relay pool: a relay with room under its limits and the
     receiving domain's pace; a relay-level failure pauses that relay and the message goes
     to the next; only when none is left does the send's breaker trip (returned as for
     `_deliver_one`). A long wait for the domain or the rate puts the message back until
     then (untried) and the batch goes on with the others."""
-    router = senders.router
     while True:
-        grant = router.route(delivery.email)
+        grant = router.route(delivery.email, before_wait=progress.flush)
         if isinstance(grant, Wait):
-            return _wait(session, senders, delivery, grant, result)
+            progress.flush()  # its outcome (put back, or the send waits) comes after theirs
+            return _wait(session, senders, router, delivery, grant, result)
         senders.relay = grant.relay.name  # the breaker's streaks are per relay
         try:
-            trip = _deliver_one(session, settings, senders, delivery, result, grant)
+            trip = _deliver_one(
+                session, settings, senders, delivery, result, progress, (router, grant)
+            )
         finally:
             grant.release()
-        if trip is None or trip is _LOST:
+        if not isinstance(trip, Classification):
             return trip
         others = [
             r for r in router.relays if r.name != grant.relay.name and not router.paused(r.name)
@@ -326,7 +371,14 @@ def _route_one(
         )
 
 
-def _wait(session, senders: Senders, delivery: store.Claimed, wait: Wait, result: BatchResult):
+def _wait(
+    session: Session,
+    senders: Senders,
+    router: RelayRouter,
+    delivery: store.Claimed,
+    wait: Wait,
+    result: BatchResult,
+) -> Stop | None:
     now = senders.clock.now()
     until = now + dt.timedelta(seconds=wait.seconds)
     if wait.reason in ("domain", "rate"):
@@ -341,32 +393,32 @@ def _wait(session, senders: Senders, delivery: store.Claimed, wait: Wait, result
 
     tz = senders.timezone
     if wait.reason == "quota":
-        opens = senders.router.pool.quota_exhausted() or until
+        opens = router.pool.quota_exhausted() or until
         reason = f"剩余 {left:,} 封将于{when_zh(opens, now, tz)} 配额恢复后继续"
         detail = "every relay is out of its daily quota"
     else:
         opens = until
         reason = "所有中继均已暂停：" + "；".join(
-            f"{r.name} {senders.router.pause_reason(r.name) or ''}".strip()
-            for r in senders.router.relays
+            f"{r.name} {router.pause_reason(r.name) or ''}".strip() for r in router.relays
         )
         detail = "every relay is paused by its circuit breaker"
     if control.breaker_pause(session, delivery.send_id, reason[:200], detail, opens, now):
         log.warning("send %s waits: %s", delivery.send_id, reason)
     result.paused = True
-    return _WAITING
+    return Stop.WAITING
 
 
 def _deliver_one(
-    session,
+    session: Session,
     settings: PipelineSettings,
     senders: Senders,
     delivery: store.Claimed,
     result: BatchResult,
-    grant: Grant | None = None,
-):
-    """One message (through `grant`'s relay when given). Returns None, _LOST, or the
-    Classification that trips the breaker."""
+    progress: Progress,
+    via: tuple[RelayRouter, Grant] | None = None,
+) -> Outcome:
+    """One message (through the granted relay when `via` is given). Returns None,
+    Stop.LOST, or the Classification that trips the breaker."""
     fmt, rendered, template = _variants.get(session, settings, delivery.send_id, delivery.variant)
     links = subscriber_links(settings, delivery.subscriber_id)
     # Test addresses (no subscriber) are never tracked: they would count as readers.
@@ -392,35 +444,33 @@ def _deliver_one(
         )
         if senders.signer is not None:
             message = senders.signer.sign(message)
-        transport, envelope = senders.transport, verp
-        if grant is not None:
-            transport = senders.router.transport(grant.relay)
-            envelope = senders.router.envelope(grant.relay, verp)
+        if via is not None:
+            router, grant = via
+            transport: Transport = router.transport(grant.relay)
+            envelope = router.envelope(grant.relay, verp)
+        elif senders.transport is not None:
+            transport, envelope = senders.transport, verp
+        else:
+            raise RuntimeError("Senders needs a transport or a router")
         answer = transport.send(envelope, delivery.email, message)
     except SmtpFailure as failure:
         c = failure.classification
         if (
-            grant is not None
+            via is not None
             and c.verdict == Verdict.TRANSIENT
             and c.code
             and c.stage in ("rcpt", "data")
         ):
-            senders.router.deferred(delivery.email)  # that domain slows down, no other
-        return _settle(session, settings, senders, delivery, c, result)
+            via[0].deferred(delivery.email)  # that domain slows down, no other
+        return _settle(session, settings, senders, delivery, c, result, progress)
     except ValueError as exc:  # a header that failed validation: never retry
+        progress.flush()  # the events stay in the order things happened
         store.mark_failed(session, delivery, f"message not built: {exc}")
         result.failed += 1
         return None
     streak.reset()
-    try:
-        ours = store.mark_sent(session, delivery, answer, queue_id(answer))
-    except Exception as exc:  # the database went away just after the server took it
-        session.rollback()
-        raise UnrecordedSend(delivery, answer) from exc
-    if not ours:
-        return _LOST
-    result.sent += 1
-    return None
+    # Written with its group (delivery.marks); a database outage raises UnrecordedSend.
+    return None if progress.accepted(delivery, answer) else Stop.LOST
 
 
 def describe(c: Classification) -> str:
@@ -428,13 +478,14 @@ def describe(c: Classification) -> str:
 
 
 def _settle(
-    session,
+    session: Session,
     settings: PipelineSettings,
     senders: Senders,
     delivery: store.Claimed,
     c: Classification,
     result: BatchResult,
-):
+    progress: Progress,
+) -> Outcome:
     if c.pauses_send:
         return c
     threshold = settings.breaker_threshold
@@ -444,11 +495,12 @@ def _settle(
         >= threshold
     ):
         return c
+    progress.flush()  # the sent marks before this outcome: the events stay in order
     now = senders.clock.now()
     if c.verdict in (Verdict.HARD_BOUNCE, Verdict.MESSAGE):
         ours = store.mark_failed(session, delivery, describe(c))
         if ours and c.suppress and delivery.subscriber_id is not None:
-            store.suppress(
+            suppress_subscriber(
                 session,
                 delivery.email,
                 "bounced",
@@ -458,7 +510,7 @@ def _settle(
                 delivery_id=delivery.id,
             )
         result.failed += 1
-        return None if ours else _LOST
+        return None if ours else Stop.LOST
     horizon = (delivery.first_failed_at or now) + dt.timedelta(hours=settings.retry_window_hours)
     if now >= horizon:
         ours = store.mark_failed(
@@ -471,7 +523,7 @@ def _settle(
             delay = max(delay, dt.timedelta(seconds=c.retry_after))
         ours = store.mark_deferred(session, delivery, describe(c), min(now + delay, horizon), now)
         result.deferred += 1
-    return None if ours else _LOST
+    return None if ours else Stop.LOST
 
 
 def backoff(settings: PipelineSettings, attempts: int) -> dt.timedelta:
@@ -481,12 +533,12 @@ def backoff(settings: PipelineSettings, attempts: int) -> dt.timedelta:
 
 
 def _trip_breaker(
-    session,
+    session: Session,
     settings: PipelineSettings,
     senders: Senders,
     send_id: int,
     c: Classification,
-    clock,
+    clock: Clock,
     reason: str | None = None,
 ) -> None:
     streak = senders.streak(send_id)
@@ -512,7 +564,7 @@ def _trip_breaker(
 
 
 def _mark_started(session: Session, send_id: int) -> None:
-    send = session.get(Send, send_id)
+    send = session.get_one(Send, send_id)
     if send.status == SendStatus.QUEUED:
         send.status = SendStatus.SENDING
         send.started_at = utcnow()
@@ -524,7 +576,7 @@ def _mark_started(session: Session, send_id: int) -> None:
 def finish_if_done(session: Session, settings: PipelineSettings, send_id: int) -> bool:
     if store.unfinished(session, send_id, not settings.resend_in_doubt):
         return False
-    send = session.get(Send, send_id, populate_existing=True)
+    send = session.get_one(Send, send_id, populate_existing=True)
     if send.status in (SendStatus.QUEUED, SendStatus.SENDING):
         send.status = SendStatus.DONE
         send.finished_at = utcnow()

@@ -7,6 +7,7 @@ members pressing buttons at once cannot put a send in an impossible state.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TypedDict
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -46,7 +47,8 @@ def breaker_pause(
     """The circuit breaker: pause a running send, saying why. True if this call paused it
     (so one worker, not every one that saw the failure, tells staff). With `resume_at`
     (a relay that is down for now) the sweep resumes it then by itself."""
-    result = session.execute(
+    paused = store.changed(
+        session,
         update(Send)
         .where(Send.id == send_id, Send.status.in_([SendStatus.QUEUED, SendStatus.SENDING]))
         .values(
@@ -57,10 +59,10 @@ def breaker_pause(
             resume_at=resume_at,
             pauses=Send.pauses + 1,
         )
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
     session.commit()
-    return result.rowcount == 1
+    return paused == 1
 
 
 def auto_resume_due(session: Session, now: dt.datetime) -> list[int]:
@@ -73,15 +75,15 @@ def auto_resume_due(session: Session, now: dt.datetime) -> list[int]:
             )
         )
     )
-    resumed = []
+    resumed: list[int] = []
     for send_id in due:
-        result = session.execute(
+        if store.changed(
+            session,
             update(Send)
             .where(Send.id == send_id, Send.status == SendStatus.PAUSED, Send.resume_at <= now)
             .values(status=SendStatus.SENDING, resume_at=None)
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount:
+            .execution_options(synchronize_session=False),
+        ):
             resumed.append(send_id)
     session.commit()
     return resumed
@@ -97,6 +99,7 @@ def cancel_send(session: Session, send_id: int) -> int:
     )
     cancelled = store.cancel_waiting(session, send_id)
     send = session.get(Send, send_id)
+    assert send is not None, "the transition above found it (sends are never deleted)"
     send.finished_at = utcnow()
     session.commit()
     return cancelled
@@ -110,7 +113,7 @@ def reschedule_send(session: Session, send_id: int, at: dt.datetime) -> None:
 
 
 # The words staff read (zh-CN first): a state, and the step a button or command asked for.
-STATUS_LABELS = {
+STATUS_LABELS: dict[str, str] = {
     SendStatus.SCHEDULED: "已定时",
     SendStatus.QUEUED: "排队中",
     SendStatus.SENDING: "发送中",
@@ -118,7 +121,7 @@ STATUS_LABELS = {
     SendStatus.CANCELLED: "已取消",
     SendStatus.DONE: "已完成",
 }
-_STEPS = {
+_STEPS: dict[str, str] = {
     SendStatus.PAUSED: "暂停",
     SendStatus.SENDING: "继续",
     SendStatus.CANCELLED: "取消",
@@ -131,15 +134,16 @@ class StateConflict(SendError):
 
 
 def _transition(
-    session: Session, send_id: int, allowed: set[SendStatus], to: SendStatus, **values
+    session: Session, send_id: int, allowed: set[SendStatus], to: SendStatus, **values: object
 ) -> None:
-    result = session.execute(
+    moved = store.changed(
+        session,
         update(Send)
         .where(Send.id == send_id, Send.status.in_([a.value for a in allowed]))
         .values(status=to, **values)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    if result.rowcount != 1:
+    if moved != 1:
         session.rollback()
         current = store.send_status(session, send_id)
         if current is None:
@@ -153,7 +157,33 @@ def _transition(
 RECENT_SECONDS = 60
 
 
-def pace(send: Send, sent: int, recent: int, remaining: int, now: dt.datetime) -> dict:
+class SendPace(TypedDict):
+    elapsed_seconds: float | None
+    rate_per_second: float | None  # since the send started
+    recent_rate_per_second: float | None  # over the last minute (None once it finished)
+    eta_seconds: int | None
+
+
+class Progress(SendPace):
+    send_id: int
+    status: str
+    total: int
+    sent: int
+    failed: int  # failed and bounced
+    deferred: int
+    cancelled: int
+    remaining: int
+    counts: dict[str, int]  # per delivery state
+    scheduled_at: str | None  # ISO 8601, naive UTC (so are the other times)
+    in_doubt: int
+    paused_reason: str | None
+    paused_detail: str | None
+    paused_at: str | None
+    resume_at: str | None
+    priority_note: str | None
+
+
+def pace(send: Send, sent: int, recent: int, remaining: int, now: dt.datetime) -> SendPace:
     """Rate from the send's own start, a moving average over the last minute, and the ETA
     from the rate since start (None while nothing measures it, or when nothing is left)."""
     if send.started_at is None:
@@ -183,7 +213,7 @@ def progress(
     priority_grace_minutes: float = 10.0,
     hold_in_doubt: bool = False,
     now: dt.datetime | None = None,
-) -> dict:
+) -> Progress:
     """Counts, the rate since the send started and over the last minute, and the ETA; why
     it is paused (the breaker's reason and the server's answer); what waits for the
     priority edition."""
@@ -220,7 +250,7 @@ def progress(
 
 
 def _priority_note(
-    session: Session, send_id: int, counts: dict, grace_minutes: float, now: dt.datetime
+    session: Session, send_id: int, counts: dict[str, int], grace_minutes: float, now: dt.datetime
 ) -> str | None:
     """Why the regular edition waits, or why it went on without some priority copies."""
     if not counts.get(DeliveryState.DEFERRED):

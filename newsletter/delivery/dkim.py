@@ -8,10 +8,12 @@ order (v a c d i q s t h bh b), same folding at 72 columns, same `h=` list (a he
 there but absent from the message is listed and not hashed, as dkimpy does).
 
 Relaxed body canonicalisation is a no-op on what `message.py` writes (base64 lines, MIME
-headers without trailing or repeated blanks), so the body is only scanned for the three
-patterns that would need work (a tab, two spaces, a blank before CRLF) — `bytes.find`, no
-regex — and the regexes run only when one is present. The body hash cannot be shared by a
-variant's messages: each body carries the reader's own links, name and pixel.
+headers without trailing or repeated blanks), so the body is only checked for what would
+need work (a tab, two spaces, a blank before CRLF) and the regexes run only when one is
+there. The check follows the few spaces with `bytes.find` (memchr): searching for the
+two-byte patterns themselves took ~0.2 ms per 110 KB body. The body hash cannot be shared
+by a variant's messages: the reader's greeting sits ~140 bytes into the text part, so the
+common prefix of two bodies is a few hundred bytes of ~110 KB.
 """
 
 from __future__ import annotations
@@ -34,10 +36,28 @@ class DkimError(ValueError):
     """The key or the message cannot be signed."""
 
 
+_FEW_SPACES = 64  # beyond this many spaces, the two C searches are cheaper than the loop
+
+
+def _blanks_need_work(body: bytes) -> bool:
+    """Whether `body` has a tab, two spaces in a row or a space before CRLF."""
+    if b"\t" in body:
+        return True
+    at = body.find(b" ")
+    for _ in range(_FEW_SPACES):
+        if at < 0:
+            return False
+        nxt = body[at + 1 : at + 2]
+        if nxt == b" " or (nxt == b"\r" and body.startswith(_CRLF, at + 1)):
+            return True
+        at = body.find(b" ", at + 2)
+    return at >= 0 and (b"  " in body or b" \r\n" in body)
+
+
 def relaxed_body(body: bytes) -> bytes:
     """RFC 6376 3.4.4 (as dkimpy does it): trailing blanks of lines removed, blank runs
     made one space, empty lines at the end removed, one CRLF at the end."""
-    if b"\t" in body or b"  " in body or b" \r\n" in body:
+    if _blanks_need_work(body):
         body = _WSP.sub(b" ", _WSP_EOL.sub(_CRLF, body))
     if not body.endswith(_CRLF):
         body += _CRLF
@@ -114,6 +134,18 @@ class Signer:
         if b"from" not in self.headers:
             raise DkimError("the From header field must be signed")
         self._h_tag = b" : ".join(self.headers)
+        self._canonical: dict[tuple[bytes, bytes], bytes] = {}
+
+    def _relaxed(self, name: bytes, value: bytes) -> bytes:
+        """relaxed_header + CRLF, remembered: From, Subject, List-Id, MIME-Version and
+        Content-Type are the same for a variant's every message (~3 µs each saved)."""
+        key = (name, value)
+        got = self._canonical.get(key)
+        if got is None:
+            if len(self._canonical) >= 512:  # the per-reader fields (To, Date, …) pile up
+                self._canonical.clear()
+            got = self._canonical[key] = relaxed_header(name, value) + _CRLF
+        return got
 
     def signature_header(self, message: bytes, timestamp: int | None = None) -> bytes:
         """The `DKIM-Signature: …\\r\\n` field for a CRLF message (headers, blank line, body)."""
@@ -139,13 +171,9 @@ class Signer:
         # the earlier tags' folding (and so the signed bytes) unchanged.
         unsigned = fold(tags + b"; b=" + b"0" * 60, namelen=len(b"DKIM-Signature"))
         unsigned = unsigned[: unsigned.rindex(b"b=") + 2]
-        present = _fields(head)
-        signed = []
-        for name in self.headers:  # the last instance of each named header, as dkimpy
-            for fname, value in reversed(present):
-                if fname.lower().rstrip() == name:
-                    signed.append(relaxed_header(fname, value) + _CRLF)
-                    break
+        # The last instance of each named header, as dkimpy signs it.
+        last = {fname.lower().rstrip(): (fname, value) for fname, value in _fields(head)}
+        signed = [self._relaxed(*last[name]) for name in self.headers if name in last]
         signed.append(relaxed_header(b"DKIM-Signature", b" " + unsigned))
         signature = self.key.sign(b"".join(signed), padding.PKCS1v15(), hashes.SHA256())
         value = fold(

@@ -205,24 +205,24 @@ class _Simulation:
         return rates
 
     def _relay_use(self, active: list[int], flow: float) -> dict[int, float]:
-        use = {}
+        use: dict[int, float] = {}
         for i in sorted(active, key=lambda i: self.relays[i].order):
             use[i] = min(self.rate[i], flow)
             flow -= use[i]
         return use
 
     def _exhausted(self, i: int) -> None:
-        r = self.relays[i]
+        r, started = self.relays[i], self.started[i]
         if (
             r.day_used
             and r.day_frees_in is not None
             and self.reopen[i] is None
-            and self.started[i] is not None
+            and started is not None
             and r.day_frees_in > self.t
         ):
             self.reopen[i] = r.day_frees_in
         else:
-            self.reopen[i] = (self.t if self.started[i] is None else self.started[i]) + DAY
+            self.reopen[i] = (self.t if started is None else started) + DAY
         self.left[i] = 0.0
 
     def _reopen_due(self) -> None:
@@ -231,7 +231,7 @@ class _Simulation:
                 self.left[i], self.reopen[i] = float(self.relays[i].limits.per_day), None
                 self.started[i] = None
 
-    def _note_bottleneck(self, remaining, cap: float, flow: float) -> None:
+    def _note_bottleneck(self, remaining: dict[str, float], cap: float, flow: float) -> None:
         if self.quota_remaining:
             self.bottleneck = "quota"
         elif flow < cap * 0.99 and remaining:

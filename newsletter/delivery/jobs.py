@@ -2,27 +2,37 @@
 
 Jobs are plain functions that take ids, serialized as JSON (never pickles, never tokens or
 personal data in Redis); they run on what `newsletter.runtime` gives them: the worker's
-settings and session without Flask, or the Flask app they are called in. No Flask import
-here: a send worker never loads it. Redis only carries work: the database says what is left, and the
+settings and session without Flask, or the Flask app they are called in (no Flask import
+here: a send worker never loads it). Redis only carries work: the database says what is left, and the
 sweep puts back whatever a lost job, a dead worker or a Redis restart left behind.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from redis import Redis
 from rq import Queue
+from rq.queue import EnqueueData
 from rq.serializers import JSONSerializer
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from newsletter import runtime
+from newsletter.config import AppConfig
 from newsletter.delivery import batch, outbox, pipeline
 from newsletter.delivery.message import DkimSigner
 from newsletter.delivery.transport import SmtpTransport
 from newsletter.redis_client import redis_store
 from newsletter.render import Edition
+
+if TYPE_CHECKING:
+    from newsletter.delivery.relaycheck import CheckResult
+    from newsletter.delivery.routing import RelayRouter
 
 SERIALIZER = JSONSerializer
 
@@ -33,25 +43,25 @@ _job_app = runtime.job_app
 app_for_job = runtime.app_for_job
 
 
-def redis_connection(config) -> Redis:
+def redis_connection(config: AppConfig) -> Redis:
     """The shared client of `extensions.redis_store` (kept for callers of this name):
     one pool per process; connecting anew per enqueue made bulk opt-in mail crawl."""
     return redis_store.client(config)
 
 
-def queue_names(config) -> list[str]:
+def queue_names(config: AppConfig) -> list[str]:
     """In the order workers drain them: the priority edition's queue first."""
     prefix = config["QUEUE_PREFIX"]
     return [f"{prefix}:priority", f"{prefix}:default"]
 
 
-def queue_for(config, edition: str, connection: Redis | None = None) -> Queue:
+def queue_for(config: AppConfig, edition: str, connection: Redis | None = None) -> Queue:
     priority, default = queue_names(config)
     name = priority if edition == Edition.PRIORITY.value else default
     return Queue(name, connection=connection or redis_connection(config), serializer=SERIALIZER)
 
 
-def queues(config, connection: Redis | None = None) -> list[Queue]:
+def queues(config: AppConfig, connection: Redis | None = None) -> list[Queue]:
     """What a worker listens on, priority first."""
     connection = connection or redis_connection(config)
     return [
@@ -64,7 +74,7 @@ def _batch_job_id(send_id: int) -> str:
     return f"send-{send_id}-{uuid.uuid4().hex[:12]}"
 
 
-def _batch_job(queue: Queue, send_id: int, ids: list[int], edition: str):
+def _batch_job(queue: Queue, send_id: int, ids: list[int], edition: str) -> EnqueueData:
     return Queue.prepare_data(
         send_batch,
         args=(send_id, ids),
@@ -76,7 +86,7 @@ def _batch_job(queue: Queue, send_id: int, ids: list[int], edition: str):
     )
 
 
-def sends_with_jobs(config, connection: Redis | None = None) -> set[int]:
+def sends_with_jobs(config: AppConfig, connection: Redis | None = None) -> set[int]:
     """Sends with a batch job waiting in a queue (a running one holds a lease instead)."""
     found: set[int] = set()
     for queue in queues(config, connection):
@@ -98,7 +108,7 @@ def enqueue_send(send_id: int) -> int:
     connection = redis_store.client(config)
     queues = {e.value: queue_for(config, e.value, connection) for e in Edition}
     jobs = 0
-    pending: dict[str, list] = {e.value: [] for e in Edition}
+    pending: dict[str, list[EnqueueData]] = {e.value: [] for e in Edition}
     for edition, ids in pipeline.plan_batches(session, settings, send_id):
         queue = queues[edition]
         pending[edition].append(_batch_job(queue, send_id, ids, edition))
@@ -133,19 +143,17 @@ def control_send(send_id: int, action: str) -> None:
         raise ValueError(f"unknown action {action!r}")
 
 
-def schedule_start(send_id: int, at, starter) -> str:
+def schedule_start(send_id: int, at: dt.datetime, starter: Callable[[int], object]) -> str:
     """Ask RQ's scheduler to run `starter(send_id)` at `at` (naive UTC). The send service passes
     its starter (sends.service.start_scheduled_job): delivery does not know the service.
     Moving a send schedules again; the job that fires at the old time finds the send not
     due and does nothing."""
-    import datetime as dt
-
     queue = queue_for(runtime.current()[0], Edition.PRIORITY.value)
     job = queue.enqueue_at(at.replace(tzinfo=dt.UTC), starter, send_id, job_timeout=3600)
     return job.id  # if Redis loses it, the sweep starts the send when the database says
 
 
-def send_batch(send_id: int, delivery_ids: list[int]) -> dict:
+def send_batch(send_id: int, delivery_ids: list[int]) -> dict[str, Any]:
     """The RQ job: deliver one batch over one SMTP connection.
 
     No RQ retries: a batch that fails as a whole (the database went away, say) gives its
@@ -173,7 +181,7 @@ def send_batch(send_id: int, delivery_ids: list[int]) -> dict:
     return result.__dict__
 
 
-def relay_router(config):
+def relay_router(config: AppConfig) -> RelayRouter:
     """The relays of RELAYS_FILE (or the SMTP_* one) with their limits and the domains'
     paces, counted in Redis; one SMTP connection per relay, opened when first used."""
     from newsletter.delivery.relays import load
@@ -187,7 +195,7 @@ def relay_router(config):
     )
 
 
-def relay_check(config, router) -> list:
+def relay_check(config: AppConfig, router: RelayRouter) -> list[CheckResult]:
     """`relays check` of every relay the send will use (before its first message)."""
     from newsletter.delivery.relaycheck import check_from_config
 
@@ -197,8 +205,12 @@ def relay_check(config, router) -> list:
 
 
 def _deliver_riding_out_the_database(
-    session, settings, senders, send_id: int, delivery_ids: list[int]
-):
+    session: Session,
+    settings: pipeline.PipelineSettings,
+    senders: batch.Senders,
+    send_id: int,
+    delivery_ids: list[int],
+) -> batch.BatchResult:
     """deliver_batch; if the database goes away, wait for it (with backoff, for as long
     as it takes), record a message the server took meanwhile, give back the rest, and run
     the batch once more. Any other failure gives the leases back and fails the job (the
@@ -219,9 +231,10 @@ def _deliver_riding_out_the_database(
             session.rollback()
             batch.release_claims(session, token)
             raise
+    raise AssertionError("unreachable: the second round returns or raises")
 
 
-def wait_for_database(session, max_wait: float = 30.0) -> None:
+def wait_for_database(session: Session, max_wait: float = 30.0) -> None:
     """Block until the database answers again (never gives up: a worker rides it out)."""
     import logging
     import time
@@ -252,7 +265,7 @@ def notify_pause(send_id: int) -> None:
         enqueue_transactional(to, subject, text)
 
 
-def sweep() -> dict:
+def sweep() -> dict[str, int]:
     """Periodic recovery (worker.py runs it, one worker at a time): expired leases, due
     retries, auto-resumed and stranded sends, due scheduled sends, lost transactional mail."""
     with runtime.job() as (config, session):
@@ -279,7 +292,7 @@ def sweep() -> dict:
     return {"requeued": sum(len(v) for v in groups.values()), "jobs": jobs, "mail": len(mail)}
 
 
-def _transactional_job(outbox_id: int):
+def _transactional_job(outbox_id: int) -> EnqueueData:
     return Queue.prepare_data(
         send_transactional,
         args=(outbox_id,),

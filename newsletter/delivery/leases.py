@@ -8,47 +8,64 @@ must stop at once. The sweep takes back only deliveries whose lease has expired
 (`requeue_expired`): so no slow batch, rate limit or stopped worker overlaps a requeue.
 
 When a dead worker's lease had started handing messages over, its lowest unfinished
-delivery (batches go in id order, each result is written as it comes) is the one that was
-in flight: it becomes IN_DOUBT, keeping its Message-ID; the rest go back to the queue.
+delivery (batches go in id order) is the one that was in flight, and with grouped sent
+marks (delivery.marks) so is every unfinished one up to the lease's `reach`: they become
+IN_DOUBT, keeping their Message-ID; the rest go back to the queue.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import delete, exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from newsletter.delivery.models import Delivery, DeliveryEvent, DeliveryState, Lease
+from newsletter.delivery.store import changed
 
 
 def renew(
-    session: Session, token: str, now: dt.datetime, expires_at: dt.datetime, start: bool = False
+    session: Session,
+    token: str,
+    now: dt.datetime,
+    expires_at: dt.datetime,
+    start: bool = False,
+    reach: int | None = None,
+    commit: bool = True,
 ) -> bool:
-    """Extend a lease that has not expired; False if it is gone (taken back) or expired."""
-    values = {"expires_at": expires_at, **({"started": True} if start else {})}
-    result = session.execute(
+    """Extend a lease that has not expired; False if it is gone (taken back) or expired.
+    `reach`: the highest delivery id the worker may hand over before it writes again
+    (grouped sent marks, delivery.marks); the sweep holds everything up to it in doubt."""
+    values: dict[str, object] = {"expires_at": expires_at}
+    if start:
+        values["started"] = True
+    if reach is not None:
+        values["reach"] = reach
+    renewed = changed(
+        session,
         update(Lease)
         .where(Lease.token == token, Lease.expires_at > now)
         .values(**values)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    session.commit()
-    return result.rowcount == 1
+    if commit:
+        session.commit()
+    return renewed == 1
 
 
 def release(session: Session, token: str) -> int:
     """Give back what the lease holds and has not sent (a pause, a yield, a breaker trip):
     back to the queue, the attempt not counted; the lease ends."""
-    result = session.execute(
+    released = changed(
+        session,
         update(Delivery)
         .where(Delivery.claim_token == token, Delivery.state == DeliveryState.SENDING)
         .values(state=DeliveryState.QUEUED, claim_token=None, attempts=Delivery.attempts - 1)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
     session.execute(delete(Lease).where(Lease.token == token))
     session.commit()
-    return result.rowcount
+    return released
 
 
 def end(session: Session, token: str) -> None:
@@ -68,13 +85,11 @@ def requeue_expired(
     existed, or a lease ended by hand) once they are a lease length old.
     """
     out: list[tuple[int, int, str, str]] = []
-    for token, started in session.execute(
-        select(Lease.token, Lease.started).where(Lease.expires_at <= now)
+    for token, started, reach in session.execute(
+        select(Lease.token, Lease.started, Lease.reach).where(Lease.expires_at <= now)
     ).all():
         # Guarded: the lease must still be expired when we delete it (no renewal raced us).
-        gone = session.execute(
-            delete(Lease).where(Lease.token == token, Lease.expires_at <= now)
-        ).rowcount
+        gone = changed(session, delete(Lease).where(Lease.token == token, Lease.expires_at <= now))
         if not gone:
             session.rollback()
             continue
@@ -84,10 +99,13 @@ def requeue_expired(
             .order_by(Delivery.id)
         ).all()
         if rows and started:
-            first = rows[0]
-            _move(session, [first[0]], token, DeliveryState.IN_DOUBT, now, in_doubt=True)
-            out.append((*first, DeliveryState.IN_DOUBT))
-            rows = rows[1:]
+            # In flight: the lowest unwritten row, and with grouped marks every unwritten
+            # row up to the reach (accepted with its mark not written yet, or not tried).
+            last = max(rows[0][0], reach or 0)
+            doubt = [r for r in rows if r[0] <= last]
+            _move(session, [r[0] for r in doubt], token, DeliveryState.IN_DOUBT, now, in_doubt=True)
+            out.extend((*r, DeliveryState.IN_DOUBT) for r in doubt)
+            rows = rows[len(doubt) :]
         if rows:
             _move(session, [r[0] for r in rows], token, DeliveryState.QUEUED, now)
             out.extend((*r, DeliveryState.QUEUED) for r in rows)
@@ -99,8 +117,8 @@ def requeue_expired(
             ~exists().where(Lease.token == Delivery.claim_token),
         )
     ).all()
-    for delivery_id, send_id, edition, token in orphans:
-        _move(session, [delivery_id], token, DeliveryState.IN_DOUBT, now, in_doubt=True)
+    for delivery_id, send_id, edition, stamped in orphans:
+        _move(session, [delivery_id], stamped, DeliveryState.IN_DOUBT, now, in_doubt=True)
         out.append((delivery_id, send_id, edition, DeliveryState.IN_DOUBT))
     session.commit()
     return out
@@ -114,7 +132,7 @@ def _move(
     now: dt.datetime,
     in_doubt: bool = False,
 ) -> None:
-    values = {"state": state, "claim_token": None, "updated_at": now}
+    values: dict[str, object] = {"state": state, "claim_token": None, "updated_at": now}
     if in_doubt:
         values["in_doubt_at"] = now
     else:
@@ -131,7 +149,7 @@ def _move(
     )
     if in_doubt:
         session.execute(
-            DeliveryEvent.__table__.insert(),
+            insert(DeliveryEvent),
             [
                 {
                     "delivery_id": i,

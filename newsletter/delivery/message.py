@@ -3,25 +3,25 @@
 Measured: building a bulletin with the `email` package costs ~8 ms per message, more than
 handing it to SMTP. So the parts common to a variant (From, Subject, boundary, MIME headers)
 are encoded once in `MessageTemplate`, and `build()` only base64-encodes the personalised
-bodies and writes the few per-recipient headers. The output is plain RFC 5322 with CRLF line
-ends; the tests parse it back with the `email` package to check it.
+bodies (given the variant's fixed runs, only the lines around the reader's own values:
+b64.py) and writes the few per-recipient headers. The output is plain RFC 5322 with CRLF
+line ends, in one join; the tests parse it back with the `email` package to check it.
 
 Every header value is checked for CR/LF: a name or address cannot inject a header.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import itertools
-import operator
+import functools
 import secrets
-import struct
-from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.header import Header
 from email.utils import format_datetime, formataddr, parseaddr
 from zoneinfo import ZoneInfo
+
+from newsletter.delivery import b64
+from newsletter.delivery.b64 import FixedRuns
 
 
 class HeaderInjectionError(ValueError):
@@ -29,7 +29,7 @@ class HeaderInjectionError(ValueError):
 
 
 def check_header_value(value: str, what: str) -> str:
-    if any(ch in value for ch in "\r\n\x00"):
+    if "\r" in value or "\n" in value or "\x00" in value:  # C searches, no generator
         raise HeaderInjectionError(f"{what} contains a line break: {value!r}")
     return value
 
@@ -40,20 +40,21 @@ def _encode_header(value: str) -> str:
     return Header(value, "utf-8", maxlinelen=76).encode(linesep="\r\n")
 
 
-_LINE = struct.Struct("76s")
-_FIRST = operator.itemgetter(0)
+_CRLF = b"\r\n"
 
 
-def _b64_body(text: str) -> bytes:
-    # One C call for the encoding, then 76-column CRLF lines cut by struct.iter_unpack, so
-    # no Python-level loop runs per line (measured: encodebytes, which loops over 57-byte
-    # chunks in Python, is twice as slow; a list comprehension of slices 25 % slower).
-    encoded = base64.b64encode(text.encode("utf-8"))
-    whole = len(encoded) - len(encoded) % 76
-    lines: Iterator[bytes] = map(_FIRST, _LINE.iter_unpack(memoryview(encoded)[:whole]))
-    if whole < len(encoded):
-        lines = itertools.chain(lines, (encoded[whole:],))
-    return b"\r\n".join(lines) + b"\r\n"
+def _b64_lines(text: str, runs: FixedRuns | None = None) -> bytes:
+    """`text` as UTF-8 in base64 lines (b64.py), through the variant's fixed runs if known."""
+    return runs.encode(text) if runs is not None else b64.lines(text.encode("utf-8"))
+
+
+class WireBytes(bytes):
+    """A message DATA can carry as it is: CRLF line ends only, a final CRLF, no line that
+    starts with "." (so no dot-stuffing). Only `MessageTemplate.build` (and the DKIM
+    signer, which adds a header of the same kind) makes them; the transport then skips
+    the scans of `transport.wire_ready` (~0.25 ms per 110 KB message)."""
+
+    __slots__ = ()
 
 
 def domain_of(address: str) -> str:
@@ -68,6 +69,9 @@ class MessageTemplate:
     subject: str
     list_id: str
     timezone: str = "Asia/Shanghai"
+    # The variant's fixed text around its placeholders (html runs, text runs), when the
+    # caller knows it: their base64 lines are then made once (b64.FixedRuns), not per reader.
+    runs: tuple[list[str], list[str]] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         check_header_value(self.mail_from, "From")
@@ -79,6 +83,15 @@ class MessageTemplate:
         self._subject_header = _encode_header(self.subject)
         self._boundary = "=_nl_" + secrets.token_hex(12)
         self.domain = domain_of(self.mail_from)
+        # The constant pieces between the per-recipient ones, encoded once.
+        b = self._boundary.encode("ascii")
+        self._content_type = f'Content-Type: multipart/alternative; boundary="{self._boundary}"'
+        self._text_open = b"\r\n" + _TEXT_HEADERS  # after the top-level headers
+        self._multi_text_open = b"\r\n\r\n--" + b + b"\r\n" + _TEXT_HEADERS
+        self._html_open = b"\r\n--" + b + b"\r\n" + _HTML_HEADERS
+        self._multi_close = b"\r\n--" + b + b"--\r\n"
+        self._html_runs = FixedRuns(self.runs[0]) if self.runs else None
+        self._text_runs = FixedRuns(self.runs[1]) if self.runs else None
 
     def new_message_id(self, hint: str = "") -> str:
         left = f"{hint}.{secrets.token_hex(8)}" if hint else secrets.token_hex(12)
@@ -122,34 +135,36 @@ class MessageTemplate:
                 f"{check_header_value(key, 'header name')}: "
                 f"{_encode_header(check_header_value(value, key))}"
             )
-        text_part = (
-            b'Content-Type: text/plain; charset="utf-8"\r\n'
-            b"Content-Transfer-Encoding: base64\r\n\r\n" + _b64_body(text)
-        )
+        # A header line starting with "." would need dot-stuffing: only an odd extra header
+        # name can do that, and such a message goes out through smtplib's own DATA.
+        wire = not any(key.startswith(".") for key in extra_headers or ())
         if html is None:
-            head = "\r\n".join(headers).encode("ascii") + b"\r\n"
-            return head + text_part
-        b = self._boundary.encode("ascii")
-        headers.append(f'Content-Type: multipart/alternative; boundary="{self._boundary}"')
-        head = "\r\n".join(headers).encode("ascii") + b"\r\n\r\n"
-        html_part = (
-            b'Content-Type: text/html; charset="utf-8"\r\n'
-            b"Content-Transfer-Encoding: base64\r\n\r\n" + _b64_body(html)
-        )
-        return (
-            head
-            + b"--"
-            + b
-            + b"\r\n"
-            + text_part
-            + b"--"
-            + b
-            + b"\r\n"
-            + html_part
-            + b"--"
-            + b
-            + b"--\r\n"
-        )
+            pieces = [
+                "\r\n".join(headers).encode("ascii"),
+                self._text_open,
+                _b64_lines(text, self._text_runs),
+                _CRLF,
+            ]
+        else:
+            headers.append(self._content_type)
+            pieces = [
+                "\r\n".join(headers).encode("ascii"),
+                self._multi_text_open,
+                _b64_lines(text, self._text_runs),
+                self._html_open,
+                _b64_lines(html, self._html_runs),
+                self._multi_close,
+            ]
+        # One join, one copy into the result (chained `+` copied the growing message ~6 times).
+        return WireBytes(b"".join(pieces)) if wire else b"".join(pieces)
+
+
+_TEXT_HEADERS = (
+    b'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+)
+_HTML_HEADERS = (
+    b'Content-Type: text/html; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+)
 
 
 class DkimSigner:
@@ -180,7 +195,17 @@ class DkimSigner:
         if not (path and config["DKIM_SELECTOR"] and config["DKIM_DOMAIN"]):
             return None
         with open(path, "rb") as fh:
-            return cls(config["DKIM_SELECTOR"], config["DKIM_DOMAIN"], fh.read())
+            return _signer(config["DKIM_SELECTOR"], config["DKIM_DOMAIN"], fh.read())
 
     def sign(self, message: bytes, timestamp: int | None = None) -> bytes:
-        return self._signer.sign(message, timestamp)
+        signed = self._signer.sign(message, timestamp)
+        # The DKIM-Signature field is ASCII, CRLF-folded with blank-led continuation lines.
+        return WireBytes(signed) if isinstance(message, WireBytes) else signed
+
+
+@functools.lru_cache(maxsize=4)
+def _signer(selector: str, domain: str, pem: bytes) -> DkimSigner:
+    # Every batch job asks for its signer; loading (and so validating) an RSA key costs
+    # ~30 ms, ~0.15 ms per message of a 200-message batch. The file is still read each
+    # time: a new key in it is a new signer.
+    return DkimSigner(selector, domain, pem)

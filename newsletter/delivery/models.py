@@ -189,6 +189,9 @@ class Lease(Model):
     # Set when the worker begins handing messages over: a dead lease that never started
     # has nothing in doubt.
     started: Mapped[bool] = mapped_column(Boolean, default=False)
+    # With grouped sent marks: the highest delivery id the worker may have handed over
+    # without writing its outcome yet (delivery.marks); the sweep holds up to it in doubt.
+    reach: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 

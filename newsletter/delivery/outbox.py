@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from newsletter.config import AppConfig
 from newsletter.delivery.classify import Verdict
 from newsletter.delivery.message import MessageTemplate, check_header_value
 from newsletter.delivery.models import OutboxMessage, OutboxState
+from newsletter.delivery.store import changed
 from newsletter.delivery.transport import SmtpFailure, SmtpSettings, SmtpTransport
 from newsletter.timeutil import utcnow
 
@@ -52,7 +54,7 @@ def add(
     return row.id
 
 
-def _claimable(now: dt.datetime):
+def _claimable(now: dt.datetime) -> ColumnElement[bool]:
     return or_(
         OutboxMessage.state == OutboxState.PENDING,
         and_(OutboxMessage.state == OutboxState.SENDING, OutboxMessage.lease_expires_at <= now),
@@ -81,10 +83,16 @@ def due(session: Session, now: dt.datetime) -> list[int]:
     return ids
 
 
-def deliver(session: Session, outbox_id: int, config, transport=None) -> str:
+def deliver(
+    session: Session,
+    outbox_id: int,
+    config: AppConfig,
+    transport: SmtpTransport | None = None,
+) -> str:
     """Send one row if nobody else is: 'sent', 'deferred', 'failed' or 'skipped'."""
     now = utcnow()
-    claimed = session.execute(
+    claimed = changed(
+        session,
         update(OutboxMessage)
         .where(OutboxMessage.id == outbox_id, _claimable(now))
         .values(
@@ -92,12 +100,13 @@ def deliver(session: Session, outbox_id: int, config, transport=None) -> str:
             lease_expires_at=now + LEASE,
             attempts=OutboxMessage.attempts + 1,
         )
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .execution_options(synchronize_session=False),
+    )
     session.commit()
     if not claimed:
         return "skipped"
     row = session.get(OutboxMessage, outbox_id, populate_existing=True)
+    assert row is not None, "the claim above just updated it (outbox rows are never deleted)"
     template = MessageTemplate(config["MAIL_FROM"], row.subject, config["LIST_ID"])
     if not row.message_id:
         row.message_id = template.new_message_id("tx")

@@ -47,6 +47,8 @@ class PipelineSettings:
     breaker_threshold: int = 10
     in_doubt_policy: str = "resend"  # resend (same Message-ID) | hold
     priority_grace_minutes: float = 10.0
+    sent_mark_every: int = 20  # sent marks written in groups (delivery.marks); 1: each
+    sent_mark_max_ms: float = 250.0
     unsubscribe_mailto: str = ""
     tracking: TrackingSettings | None = None
 
@@ -75,6 +77,8 @@ class PipelineSettings:
             breaker_threshold=config["BREAKER_THRESHOLD"],
             in_doubt_policy=config["IN_DOUBT_POLICY"],
             priority_grace_minutes=config["PRIORITY_GRACE_MINUTES"],
+            sent_mark_every=config["SENT_MARK_EVERY"],
+            sent_mark_max_ms=config["SENT_MARK_MAX_MS"],
             unsubscribe_mailto=config["UNSUBSCRIBE_MAILTO"],
             tracking=TrackingSettings.from_config(config),
         )
@@ -155,14 +159,25 @@ class _Variants:
             if len(self._cache) > 8:
                 self._cache.clear()
             self._cache[send_id] = {
-                v.key: (
-                    v.format,
-                    RenderedEdition.from_stored(v.subject, v.html, v.text),
-                    MessageTemplate(settings.mail_from, v.subject, settings.list_id),
-                )
+                v.key: _variant_entry(settings, v)
                 for v in session.scalars(select(SendVariant).where(SendVariant.send_id == send_id))
             }
         return self._cache[send_id][key]
+
+
+def _variant_entry(
+    settings: PipelineSettings, v: SendVariant
+) -> tuple[str, RenderedEdition, MessageTemplate]:
+    rendered = RenderedEdition.from_stored(v.subject, v.html, v.text)
+    html_parts, text_parts = rendered.token_parts
+    # The fixed text between the placeholders: its base64 lines are made once per variant
+    # and grid position, not per reader (delivery/b64.py).
+    runs = (html_parts[0::2], text_parts[0::2])
+    return (
+        v.format,
+        rendered,
+        MessageTemplate(settings.mail_from, v.subject, settings.list_id, runs=runs),
+    )
 
 
 _variants = _Variants()

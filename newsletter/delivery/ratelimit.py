@@ -11,6 +11,7 @@ flight at once (per receiving domain), with leases so a dead worker's slot frees
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis import Redis
@@ -124,8 +125,12 @@ class RateLimiter:
             args += [int(w.seconds * 1000), w.limit]
         return int(self._script(keys=self.keys, args=args)) / 1000.0
 
-    def acquire(self) -> None:
+    def acquire(self, before_wait: Callable[[], object] | None = None) -> None:
+        """`before_wait` runs once, before the first sleep (a batch writes its marks)."""
         while (wait := self.try_acquire()) > 0:
+            if before_wait is not None:
+                before_wait()
+                before_wait = None
             time.sleep(min(wait, 1.0))
 
 

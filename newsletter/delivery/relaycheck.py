@@ -14,6 +14,8 @@ import ssl
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 
+from newsletter.config import AppConfig
+from newsletter.delivery.classify import Classification
 from newsletter.delivery.relays import Relay, RelayConfig
 from newsletter.delivery.transport import SmtpFailure, SmtpTransport
 
@@ -39,7 +41,7 @@ class CheckResult:
     answer: str = ""  # the server's words (or the error)
     problem: str = ""  # what failed, in Chinese
     advice: str = ""  # what to change, in Chinese
-    classification: object = None  # the classifier's reading of it
+    classification: Classification | None = None  # the classifier's reading of it
 
     @property
     def ok(self) -> bool:
@@ -48,7 +50,7 @@ class CheckResult:
     def lines(self) -> list[str]:
         head = f"中继 {self.relay}：" + ("检查通过" if self.ok else "检查未通过")
         out = [head] + [f"  ✓ {STAGE_NAMES[s]}" for s in self.passed]
-        if not self.ok:
+        if self.failed_stage is not None:  # not ok
             out += [
                 f"  ✗ {STAGE_NAMES.get(self.failed_stage, self.failed_stage)}：{self.problem}",
                 f"    服务器答复：{self.answer}" if self.answer else "",
@@ -56,7 +58,7 @@ class CheckResult:
             ]
         return [line for line in out if line]
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, object]:
         return {
             "relay": self.relay,
             "ok": self.ok,
@@ -199,7 +201,9 @@ def _explain(result: CheckResult, relay: Relay, failure: SmtpFailure) -> None:
 
 
 def check_from_config(
-    config, names: list[str] | None = None, relay_config: RelayConfig | None = None
+    config: AppConfig,
+    names: list[str] | None = None,
+    relay_config: RelayConfig | None = None,
 ) -> list[CheckResult]:
     """The check of the configured relays (all, or those named), with the app's settings."""
     from newsletter.delivery.relays import load

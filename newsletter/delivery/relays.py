@@ -34,15 +34,19 @@ import os
 import random
 import secrets
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from redis import Redis
 
-from newsletter.config import settle
+from newsletter.config import AppConfig, settle
 from newsletter.delivery.ratelimit import RateLimiter, Slots, Window
+
+if TYPE_CHECKING:
+    from newsletter.delivery.transport import SmtpSettings
 
 ENVELOPES = ("verp", "fixed")
 SECURITIES = ("none", "starttls", "ssl")
@@ -96,7 +100,7 @@ class Relay:
             f"envelope={self.envelope})"
         )
 
-    def smtp_settings(self):
+    def smtp_settings(self) -> SmtpSettings:
         """The transport's settings for this relay (delivery.transport.SmtpSettings)."""
         from newsletter.delivery.transport import SmtpSettings
 
@@ -161,7 +165,7 @@ class RelayConfig:
         )
 
 
-def load(config, env: dict | None = None) -> RelayConfig:
+def load(config: AppConfig, env: Mapping[str, str] | None = None) -> RelayConfig:
     """The relays from RELAYS_FILE, or the single `default` relay of the SMTP_* settings."""
     env = os.environ if env is None else env
     config = settle(config)  # typed, with the one default of each setting (newsletter.config)
@@ -206,7 +210,7 @@ def load(config, env: dict | None = None) -> RelayConfig:
     return RelayConfig(tuple(relays), paces, source=path)
 
 
-def _default_relay(config, mail_from: str) -> Relay:
+def _default_relay(config: AppConfig, mail_from: str) -> Relay:
     security = config["SMTP_SECURITY"] or ("starttls" if config["SMTP_STARTTLS"] else "none")
     return Relay(
         name="default",
@@ -247,7 +251,14 @@ _RELAY_KEYS = {
 }
 
 
-def _relay_from(path: str, n: int, entry, env, mail_from: str, config) -> Relay:
+def _relay_from(
+    path: str,
+    n: int,
+    entry: object,
+    env: Mapping[str, str],
+    mail_from: str,
+    config: AppConfig,
+) -> Relay:
     where = f"{path}: [[relay]] #{n}"
     if not isinstance(entry, dict):
         raise RelayConfigError(f"{where}: must be a table")
@@ -274,6 +285,7 @@ def _relay_from(path: str, n: int, entry, env, mail_from: str, config) -> Relay:
     password = _secret(where, entry, env, "password")
     sender = str(entry.get("envelope_sender") or _fixed_sender(username, mail_from))
     weight = _int(where, entry, "weight", 1)
+    smtp_timeout: float = config["SMTP_TIMEOUT"]  # the relay's own, else the SMTP_* one
     if weight < 1:
         raise RelayConfigError(f"{where}: weight must be at least 1")
     return Relay(
@@ -284,7 +296,7 @@ def _relay_from(path: str, n: int, entry, env, mail_from: str, config) -> Relay:
         username=username,
         password=password,
         ca_file=entry.get("ca_file") or None,
-        timeout=float(entry.get("timeout", config["SMTP_TIMEOUT"])),
+        timeout=float(entry.get("timeout", smtp_timeout)),
         envelope=envelope,
         envelope_sender=sender,
         limits=Limits(**{k: _int(where, entry, k, 0) for k in LIMIT_WINDOWS}),
@@ -293,7 +305,7 @@ def _relay_from(path: str, n: int, entry, env, mail_from: str, config) -> Relay:
     )
 
 
-def _secret(where: str, entry: dict, env, key: str) -> str | None:
+def _secret(where: str, entry: dict, env: Mapping[str, str], key: str) -> str | None:
     var = entry.get(f"{key}_env")
     if var:
         if var not in env:

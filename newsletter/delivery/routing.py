@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -24,18 +25,26 @@ RELAY_PAUSE_SECONDS = 300.0
 MAX_WAIT_IN_PLACE = 2.0
 
 
+class Transport(Protocol):
+    """What a relay's connection is to the router: `SmtpTransport`, or a test's fake."""
+
+    def send(self, mail_from: str, rcpt: str, message: bytes) -> str: ...
+
+    def close(self) -> None: ...
+
+
 class RelayRouter:
     def __init__(
         self,
         redis: Redis,
         prefix: str,
         relay_config: RelayConfig,
-        transport_factory: Callable[[Relay], object],
+        transport_factory: Callable[[Relay], Transport],
     ):
         self.redis, self.prefix = redis, prefix
         self.pool = RelayPool(redis, prefix, relay_config, paused=self.paused)
         self._factory = transport_factory
-        self._transports: dict[str, object] = {}
+        self._transports: dict[str, Transport] = {}
         self._paused_cache: dict[str, tuple[float, bool]] = {}
 
     @property
@@ -68,7 +77,10 @@ class RelayRouter:
 
     def pause_reason(self, name: str) -> str | None:
         value = self.redis.get(self._pause_key(name))
-        return value.decode("utf-8", "replace") if value else None
+        if not value:
+            return None
+        # The shared client answers bytes (it is made without decode_responses).
+        return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
     def all_paused(self) -> bool:
         return all(self.paused(r.name) for r in self.relays)
@@ -78,15 +90,19 @@ class RelayRouter:
         self._paused_cache.pop(name, None)
 
     # routing ------------------------------------------------------------------------
-    def route(self, rcpt: str) -> Grant | Wait:
-        """A relay for `rcpt` now; short waits (under MAX_WAIT_IN_PLACE) are slept here."""
+    def route(self, rcpt: str, before_wait: Callable[[], object] | None = None) -> Grant | Wait:
+        """A relay for `rcpt` now; short waits (under MAX_WAIT_IN_PLACE) are slept here,
+        after `before_wait` (a batch writes its pending marks first)."""
         while True:
             got = self.pool.acquire(rcpt)
             if isinstance(got, Grant) or got.seconds > MAX_WAIT_IN_PLACE:
                 return got
+            if before_wait is not None:
+                before_wait()
+                before_wait = None
             time.sleep(max(min(got.seconds, MAX_WAIT_IN_PLACE), 0.01))
 
-    def transport(self, relay: Relay):
+    def transport(self, relay: Relay) -> Transport:
         t = self._transports.get(relay.name)
         if t is None:
             t = self._transports[relay.name] = self._factory(relay)

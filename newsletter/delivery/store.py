@@ -13,9 +13,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Executable,
     Integer,
     String,
+    Table,
     and_,
+    bindparam,
     cast,
     delete,
     func,
@@ -44,9 +49,28 @@ from subscribers.models import (
     Suppression,
     email_hash,
 )
-from subscribers.suppression import suppress_subscriber
 
 PAGE = 1000
+
+
+def changed(session: Session, statement: Executable) -> int:
+    """Run an UPDATE or DELETE and say how many rows it changed."""
+    result = session.execute(statement)
+    assert isinstance(result, CursorResult)  # what DML answers (typed as a plain Result)
+    return result.rowcount
+
+
+def changed_many(session: Session, statement: Executable, rows: list[dict[str, object]]) -> int:
+    """Run an UPDATE once per parameter set (one executemany) and say how many rows it
+    changed in all (SQLite and psycopg both sum the counts)."""
+    result = session.execute(statement, rows)
+    assert isinstance(result, CursorResult)
+    return result.rowcount
+
+
+def count_of(session: Session, statement: Executable) -> int:
+    """A `SELECT count(...)`'s number (a count row always comes back)."""
+    return session.scalar(statement) or 0
 
 
 @dataclass(frozen=True)
@@ -61,7 +85,7 @@ class Recipient:
     locale: str = "zh_CN"  # the email's frame language (render/frame.py)
 
 
-def in_audience(group_codes: list[str], now: dt.datetime) -> tuple:
+def in_audience(group_codes: list[str], now: dt.datetime) -> tuple[ColumnElement[bool], ...]:
     """Who a send to these groups reaches (joined through Membership and Group): active,
     unpaused members. The one rule for the send itself and the send page's counts."""
     return (
@@ -153,7 +177,8 @@ def priority_past_grace(
     session: Session, send_id: int, now: dt.datetime, grace: dt.timedelta
 ) -> int:
     """Deferred priority deliveries of the send that the regular edition no longer waits for."""
-    return session.scalar(
+    return count_of(
+        session,
         select(func.count())
         .select_from(Delivery)
         .where(
@@ -161,7 +186,7 @@ def priority_past_grace(
             Delivery.edition == "priority",
             Delivery.state == DeliveryState.DEFERRED,
             Delivery.first_failed_at <= now - grace,
-        )
+        ),
     )
 
 
@@ -193,7 +218,7 @@ def waiting_ids(
         last_id = ids[-1]
 
 
-def ready(now: dt.datetime, in_doubt_ready: bool = True):
+def ready(now: dt.datetime, in_doubt_ready: bool = True) -> ColumnElement[bool]:
     """Waiting and not leased: queued, a deferred one whose time has come, and (policy
     `resend`) one in doubt."""
     return or_(
@@ -276,7 +301,6 @@ def claim(
             Delivery.variant,
             Delivery.attempts,
             Delivery.message_id,
-            Delivery.claim_token,
             Delivery.first_failed_at,
             func.coalesce(Subscriber.tracking_opt_out, False),
         )
@@ -287,7 +311,35 @@ def claim(
     if not rows:
         session.execute(delete(Lease).where(Lease.token == token))
     session.commit()
-    return [Claimed(*row[:-1], tracking_opt_out=bool(row[-1])) for row in rows]
+    return [
+        Claimed(
+            id=id_,
+            send_id=send_id_,
+            subscriber_id=subscriber_id,
+            email=email,
+            name=name,
+            edition=edition,
+            variant=variant,
+            attempts=attempts,
+            message_id=message_id,
+            claim_token=token,  # the rows read are the ones stamped with it
+            first_failed_at=first_failed_at,
+            tracking_opt_out=bool(opt_out),
+        )
+        for (
+            id_,
+            send_id_,
+            subscriber_id,
+            email,
+            name,
+            edition,
+            variant,
+            attempts,
+            message_id,
+            first_failed_at,
+            opt_out,
+        ) in rows
+    ]
 
 
 def _finish(
@@ -306,12 +358,13 @@ def _finish(
             guard, and_(Delivery.claim_token.is_(None), Delivery.state == DeliveryState.IN_DOUBT)
         )
     ours = (
-        session.execute(
+        changed(
+            session,
             update(Delivery)
             .where(Delivery.id == delivery.id, guard)
             .values(claim_token=None, updated_at=now, **values)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+            .execution_options(synchronize_session=False),
+        )
         == 1
     )
     if ours:
@@ -322,6 +375,67 @@ def _finish(
         )
     session.commit()
     return ours
+
+
+@dataclass(frozen=True)
+class SentMark:
+    """A message the server accepted, waiting to be written (delivery.marks)."""
+
+    delivery: Claimed
+    answer: str
+    queue_id: str | None
+    at: dt.datetime
+
+
+def record_sent(session: Session, marks: list[SentMark]) -> int:
+    """Write a group of sent marks in the session's transaction (the caller commits): one
+    UPDATE per row, guarded by each row's lease token, as one executemany, and their
+    events in one INSERT. Returns the rows written; fewer than given means some row was
+    not ours any more, and the caller rolls back (the events would be wrong)."""
+    table, events = Delivery.__table__, DeliveryEvent.__table__
+    assert isinstance(table, Table) and isinstance(events, Table)  # Core: one executemany
+    written = changed_many(
+        session,
+        update(table)
+        .where(
+            table.c.id == bindparam("b_id"),
+            table.c.claim_token == bindparam("b_token"),
+            table.c.state == DeliveryState.SENDING,
+        )
+        .values(
+            state=DeliveryState.SENT,
+            claim_token=None,
+            smtp_response=bindparam("b_answer"),
+            queue_id=bindparam("b_queue_id"),
+            sent_at=bindparam("b_at"),
+            updated_at=bindparam("b_at"),
+            last_error=None,
+        ),
+        [
+            {
+                "b_id": m.delivery.id,
+                "b_token": m.delivery.claim_token,
+                "b_answer": m.answer[:500],
+                "b_queue_id": m.queue_id,
+                "b_at": m.at,
+            }
+            for m in marks
+        ],
+    )
+    if written == len(marks):
+        session.execute(
+            insert(events),
+            [
+                {
+                    "delivery_id": m.delivery.id,
+                    "kind": "sent",
+                    "detail": m.answer[:500],
+                    "created_at": m.at,
+                }
+                for m in marks
+            ],
+        )
+    return written
 
 
 def mark_sent(
@@ -387,17 +501,18 @@ def mark_failed(session: Session, delivery: Claimed, error: str) -> bool:
 
 
 def cancel_waiting(session: Session, send_id: int) -> int:
-    result = session.execute(
+    cancelled = changed(
+        session,
         update(Delivery)
         .where(
             Delivery.send_id == send_id,
             Delivery.state.in_([DeliveryState.QUEUED, DeliveryState.DEFERRED]),
         )
         .values(state=DeliveryState.CANCELLED, claim_token=None, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
     session.commit()
-    return result.rowcount
+    return cancelled
 
 
 def requeue_due(session: Session, now: dt.datetime) -> list[tuple[int, int, str]]:
@@ -407,9 +522,14 @@ def requeue_due(session: Session, now: dt.datetime) -> list[tuple[int, int, str]
         Delivery.next_attempt_at <= now,
         Delivery.claim_token.is_(None),
     ]
-    rows = session.execute(
-        select(Delivery.id, Delivery.send_id, Delivery.edition).where(*cond).order_by(Delivery.id)
-    ).all()
+    rows = [
+        (delivery_id, send_id, edition)
+        for delivery_id, send_id, edition in session.execute(
+            select(Delivery.id, Delivery.send_id, Delivery.edition)
+            .where(*cond)
+            .order_by(Delivery.id)
+        )
+    ]
     if rows:
         session.execute(
             update(Delivery)
@@ -418,7 +538,7 @@ def requeue_due(session: Session, now: dt.datetime) -> list[tuple[int, int, str]
             .execution_options(synchronize_session=False)
         )
     session.commit()
-    return [tuple(r) for r in rows]
+    return rows
 
 
 def sends_with_ready(
@@ -443,22 +563,6 @@ def active_sends(session: Session) -> list[int]:
     )
 
 
-def suppress(
-    session: Session,
-    email: str,
-    reason: str,
-    detail: str = "",
-    *,
-    verdict: str = "",
-    send_id: int | None = None,
-    delivery_id: int | None = None,
-) -> None:
-    """The pipeline's way onto the suppression list: the subscribers' one path."""
-    suppress_subscriber(
-        session, email, reason, detail, verdict=verdict, send_id=send_id, delivery_id=delivery_id
-    )
-
-
 def counts(session: Session, send_id: int) -> dict[str, int]:
     rows = session.execute(
         select(Delivery.state, func.count())
@@ -469,25 +573,27 @@ def counts(session: Session, send_id: int) -> dict[str, int]:
 
 
 def unfinished(session: Session, send_id: int, hold_in_doubt: bool = False) -> int:
-    return session.scalar(
+    return count_of(
+        session,
         select(func.count())
         .select_from(Delivery)
         .where(
             Delivery.send_id == send_id,
             Delivery.state.not_in(list(DeliveryState.settled(hold_in_doubt))),
-        )
+        ),
     )
 
 
 def sent_since(session: Session, send_id: int, since: dt.datetime) -> int:
-    return session.scalar(
+    return count_of(
+        session,
         select(func.count())
         .select_from(Delivery)
         .where(
             Delivery.send_id == send_id,
             Delivery.state == DeliveryState.SENT,
             Delivery.sent_at >= since,
-        )
+        ),
     )
 
 

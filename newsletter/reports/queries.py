@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TypedDict
 
-from sqlalchemy import and_, case, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Subquery, and_, case, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from newsletter.bulletin.models import Issue
 from newsletter.delivery.models import Delivery, DeliveryEvent, DeliveryState, EventKind, Send
@@ -42,7 +44,9 @@ class Totals:
     clicks: int = 0
     unsubscribes: int = 0
     complaints: int = 0
-    label: str = ""
+    # Not a count: the group's name, set by by_group (keyword-only, so the counts can be
+    # given in column order).
+    label: str = field(default="", kw_only=True)
 
     @staticmethod
     def _rate(part: int, whole: int) -> float:
@@ -65,7 +69,13 @@ class Totals:
         return self._rate(self.bounced, self.total)
 
 
-def _per_delivery(send_id: int, where, kind_col, kind: str, model=TrackedEvent):
+def _per_delivery(
+    send_id: int,
+    where: ColumnElement[bool],
+    kind_col: InstrumentedAttribute[str],
+    kind: str,
+    model: type[TrackedEvent] | type[DeliveryEvent] = TrackedEvent,
+) -> Subquery:
     """(delivery_id, n) of one kind of event of the send's deliveries."""
     return (
         select(model.delivery_id.label("did"), func.count().label("n"))
@@ -90,10 +100,10 @@ def _aggregate(session: Session, send_id: int, by: str | None) -> list[Totals]:
     unsub = _per_delivery(send_id, in_send, de.kind, EventKind.UNSUBSCRIBED, de)
     compl = _per_delivery(send_id, in_send, de.kind, EventKind.COMPLAINED, de)
 
-    def has(sq):
+    def has(sq: Subquery) -> ColumnElement[int]:
         return func.sum(case((sq.c.n > 0, 1), else_=0))
 
-    def state(s):
+    def state(s: str) -> ColumnElement[int]:
         return func.sum(case((Delivery.state == s, 1), else_=0))
 
     cols = [
@@ -124,7 +134,7 @@ def _aggregate(session: Session, send_id: int, by: str | None) -> list[Totals]:
         )
     if key is not None:
         q = q.group_by(key).order_by(key)
-    out = []
+    out: list[Totals] = []
     for row in session.execute(q).all():
         values = [int(v or 0) for v in (row[1:] if key is not None else row)]
         out.append(Totals(str(row[0]) if key is not None else "", *values))
@@ -151,7 +161,7 @@ def by_group(session: Session, send_id: int) -> list[Totals]:
     return sorted(rows, key=lambda r: order.get(r.key, 999))
 
 
-def timeline(session: Session, send: Send, hours: int = TIMELINE_HOURS) -> dict:
+def timeline(session: Session, send: Send, hours: int = TIMELINE_HOURS) -> dict[str, list[int]]:
     """Messages accepted, opens and clicks per hour over the first `hours` of the send."""
     start = send.started_at or send.created_at
     end = start + dt.timedelta(hours=hours)
@@ -182,7 +192,16 @@ def timeline(session: Session, send: Send, hours: int = TIMELINE_HOURS) -> dict:
     return {"labels": list(range(hours)), **series}
 
 
-def top_links(session: Session, send_id: int, limit: int = 10) -> list[dict]:
+class LinkClicks(TypedDict):
+    n: int
+    clicks: int
+    unique: int
+    url: str
+    label: str
+    article: str | None  # the article's anchor ("a-5"), or None for other links
+
+
+def top_links(session: Session, send_id: int, limit: int = 10) -> list[LinkClicks]:
     te = TrackedEvent
     rows = session.execute(
         select(te.link_n, func.count(), func.count(func.distinct(te.delivery_id)))
@@ -200,8 +219,9 @@ def top_links(session: Session, send_id: int, limit: int = 10) -> list[dict]:
         link.n: link
         for link in session.scalars(select(TrackedLink).where(TrackedLink.send_id == send_id))
     }
-    out = []
+    out: list[LinkClicks] = []
     for n, clicks, unique in rows:
+        assert n is not None, "the query keeps link_n IS NOT NULL"
         link = links.get(n)
         out.append(
             {
@@ -216,7 +236,17 @@ def top_links(session: Session, send_id: int, limit: int = 10) -> list[dict]:
     return out
 
 
-def failures(session: Session, send_id: int, limit: int = 200) -> tuple[list[dict], list]:
+class Failure(TypedDict):
+    id: int
+    email: str
+    state: str  # failed | bounced | soft
+    reason: str
+    at: dt.datetime
+
+
+def failures(
+    session: Session, send_id: int, limit: int = 200
+) -> tuple[list[Failure], list[tuple[str, int]]]:
     """(rows, [(reason, count)]): failed and hard-bounced deliveries, then soft bounces."""
     hard = session.execute(
         select(
@@ -237,7 +267,7 @@ def failures(session: Session, send_id: int, limit: int = 200) -> tuple[list[dic
         .order_by(Delivery.id)
         .limit(limit)
     ).all()
-    rows = [
+    rows: list[Failure] = [
         {"id": r[0], "email": r[1], "state": r[2], "reason": r[3] or "", "at": r[4]} for r in hard
     ]
     rows += [{"id": r[0], "email": r[1], "state": "soft", "reason": r[2], "at": r[3]} for r in soft]
@@ -252,7 +282,15 @@ def _reason_key(state: str, reason: str) -> str:
     return reason[:60] or state
 
 
-def delivery_rows(session: Session, send_id: int):
+class DeliveryStats(TypedDict):
+    opens: int
+    first_open: dt.datetime | None
+    clicks: int
+    links: set[int | None]
+    soft: int
+
+
+def delivery_rows(session: Session, send_id: int) -> Iterator[tuple[Delivery, DeliveryStats]]:
     """One row per delivery for the CSV export, paged by id."""
     te = TrackedEvent
     last = 0
@@ -270,8 +308,8 @@ def delivery_rows(session: Session, send_id: int):
         if not batch:
             return
         ids = [d.id for d in batch]
-        stats: dict[int, dict] = defaultdict(
-            lambda: {"opens": 0, "first_open": None, "clicks": 0, "links": set(), "soft": 0}
+        stats: dict[int, DeliveryStats] = defaultdict(
+            lambda: DeliveryStats(opens=0, first_open=None, clicks=0, links=set(), soft=0)
         )
         for did, kind, at, n, bot, bounce in session.execute(
             select(te.delivery_id, te.kind, te.created_at, te.link_n, te.bot, te.bounce).where(
@@ -304,7 +342,7 @@ def recent_sends(session: Session, limit: int = 30) -> list[tuple[Send, int, Tot
 
 def trends(
     session: Session, weeks: int = 52, now: dt.datetime | None = None, tz: str = "Asia/Shanghai"
-) -> dict:
+) -> dict[str, object]:
     """Per real send of the last `weeks` weeks: audience, open and click rate per group."""
     since = (now or utcnow()) - dt.timedelta(weeks=weeks)
     sends = session.execute(
@@ -314,7 +352,10 @@ def trends(
         .order_by(Send.created_at, Send.id)
     ).all()
     groups = session.execute(select(Group.code, Group.name).order_by(Group.position)).all()
-    labels, audience, opens, clicks = [], {}, {}, {}
+    labels: list[str] = []
+    audience: dict[str, list[int | None]] = {}
+    opens: dict[str, list[float | None]] = {}
+    clicks: dict[str, list[float | None]] = {}
     for code, _ in groups:
         audience[code], opens[code], clicks[code] = [], [], []
     for send, number in sends:
@@ -339,7 +380,9 @@ def week_start(at: dt.datetime) -> dt.date:
     return (at - dt.timedelta(days=at.weekday())).date()
 
 
-def list_growth(session: Session, weeks: int = 52, now: dt.datetime | None = None) -> dict:
+def list_growth(
+    session: Session, weeks: int = 52, now: dt.datetime | None = None
+) -> dict[str, list[int] | list[str]]:
     """Per ISO week (Monday, UTC): new subscribers, unsubscribes, bounce and complaint
     suppressions."""
     now = now or utcnow()
@@ -349,8 +392,9 @@ def list_growth(session: Session, weeks: int = 52, now: dt.datetime | None = Non
     index = {d: i for i, d in enumerate(labels)}
     series = {k: [0] * weeks for k in ("subscribed", "unsubscribed", "bounced", "complained")}
 
-    def count(name, stamps):
+    def count(name: str, stamps: Iterable[dt.datetime | None]) -> None:
         for at in stamps:
+            assert at is not None, "each query's `>= since` leaves NULLs out"
             i = index.get(week_start(at))
             if i is not None:
                 series[name][i] += 1
@@ -383,7 +427,14 @@ def list_growth(session: Session, weeks: int = 52, now: dt.datetime | None = Non
     return {"labels": [d.isoformat() for d in labels], **series}
 
 
-def subscriber_history(session: Session, subscriber_id: int, limit: int = 100) -> list[dict]:
+class Received(TypedDict):
+    delivery: Delivery
+    number: int
+    is_test: bool
+    events: list[DeliveryEvent]
+
+
+def subscriber_history(session: Session, subscriber_id: int, limit: int = 100) -> list[Received]:
     rows = session.execute(
         select(Delivery, Issue.number, Send.is_test)
         .join(Send, Send.id == Delivery.send_id)

@@ -85,6 +85,7 @@ def compare(session: Session, issue: Issue, context: int = 2) -> Comparison | No
     event = base_event(session, issue)
     if event is None:
         return None
+    assert event.snapshot is not None, "base_event picks only events with a snapshot"
     old, new = event.snapshot.splitlines(), snapshot(issue).splitlines()
     rows: list[tuple[str, str]] = []
     added = removed = 0

@@ -3,11 +3,15 @@ submit buttons. Thin: `service` decides, these pages ask and show."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from collections.abc import Iterable
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
+from werkzeug.wrappers import Response
 from wtforms import BooleanField, HiddenField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
@@ -49,20 +53,17 @@ def reviews_waiting() -> int:
 
 
 def _issue_or_404(number: int) -> Issue:
-    issue = db.session.scalar(select(Issue).where(Issue.number == number))
-    if issue is None:
-        abort(404)
-    return issue
+    return db.first_or_404(select(Issue).where(Issue.number == number))
 
 
-def _names(ids) -> list[str]:
+def _names(ids: Iterable[int]) -> list[str]:
     users = [db.session.get(StaffUser, i) for i in ids]
     return [u.display_name + f"（{u.email}）" for u in users if u is not None]
 
 
 @bp.get("/review")
 @role_required()
-def queue():
+def queue() -> ResponseReturnValue:
     """Issues waiting for a reviewer, and the latest ones with their state."""
     issues = db.session.scalars(select(Issue).order_by(Issue.number.desc()).limit(50)).all()
     rows = [(issue, service.workflow_state(db.session, issue)) for issue in issues]
@@ -70,7 +71,12 @@ def queue():
     return render_template("review/queue.html", waiting=waiting, rows=rows)
 
 
-def _page(issue: Issue, approve=None, send_back=None, status: int = 200):
+def _page(
+    issue: Issue,
+    approve: ApproveForm | None = None,
+    send_back: SendBackForm | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
     state = service.workflow_state(db.session, issue)
     review = db.session.get(IssueReview, issue.id)
     authors = service.round_authors(db.session, issue)
@@ -109,12 +115,14 @@ def _page(issue: Issue, approve=None, send_back=None, status: int = 200):
 
 @bp.get("/issues/<int:number>/review")
 @role_required()
-def issue_review(number: int):
+def issue_review(number: int) -> ResponseReturnValue:
     """An issue's review: state, who wrote this round, history, the reviewer's buttons."""
     return _page(_issue_or_404(number))
 
 
-def _done(issue: Issue, message: str, action: str, detail: dict | None = None):
+def _done(
+    issue: Issue, message: str, action: str, detail: dict[str, object] | None = None
+) -> Response:
     audit.record(f"review.{action}", f"issue:{issue.number}", detail or {})
     flash(message, "success")
     return redirect(url_for("review.issue_review", number=issue.number))
@@ -122,7 +130,7 @@ def _done(issue: Issue, message: str, action: str, detail: dict | None = None):
 
 @bp.post("/issues/<int:number>/review/submit")
 @role_required(Role.EDITOR)
-def submit(number: int):
+def submit(number: int) -> ResponseReturnValue:
     """Draft → in review."""
     issue = _issue_or_404(number)
     if not FlaskForm().validate_on_submit():
@@ -138,7 +146,7 @@ def submit(number: int):
 
 @bp.post("/issues/<int:number>/review/approve")
 @role_required(Role.REVIEWER)
-def approve(number: int):
+def approve(number: int) -> ResponseReturnValue:
     """In review → approved (never by someone who wrote this round)."""
     issue = _issue_or_404(number)
     form = ApproveForm()
@@ -156,6 +164,7 @@ def approve(number: int):
     except service.ReviewError as exc:
         flash(str(exc), "error")
         return _page(issue, approve=form, status=409)
+    assert review.approved_fingerprint is not None, "approve() pins the approved content"
     return _done(
         issue,
         _("已批准第 %(n)s 期，可以安排发送了。", n=issue.number),
@@ -169,7 +178,7 @@ def approve(number: int):
 
 @bp.post("/issues/<int:number>/review/send-back")
 @role_required(Role.REVIEWER)
-def send_back(number: int):
+def send_back(number: int) -> ResponseReturnValue:
     """Back to draft with the reviewer's comment."""
     issue = _issue_or_404(number)
     form = SendBackForm()

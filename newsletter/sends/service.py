@@ -24,6 +24,7 @@ Delivery knows nothing of this module; it is above delivery/ and review/.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import re
@@ -37,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from newsletter import ratelimit
 from newsletter.bulletin.models import Issue
+from newsletter.config import AppConfig
 from newsletter.delivery import control, jobs, store
 from newsletter.delivery.models import Send, SendStatus
 from newsletter.delivery.pipeline import PipelineSettings, SendError
@@ -126,12 +128,12 @@ def sent_groups(session: Session, number: int) -> list[str]:
 
 def send_issue(
     session: Session,
-    config,
+    config: AppConfig,
     number: int,
     group_codes: list[str],
     *,
     only_new: bool = False,
-    scheduled_at=None,
+    scheduled_at: dt.datetime | None = None,
     idempotency_key: str | None = None,
     actor: StaffUser | None = None,
     via: str = "web",
@@ -150,6 +152,7 @@ def send_issue(
             if existing is not None:
                 return existing
         issue = session.get(Issue, issue_id)
+        assert issue is not None, "_lock_issue found its row and holds it (issues stay)"
         _check_groups(session, codes)
         ensure_sendable(session, issue)  # NotApproved (a SendError) unless approved as is
         _no_pending_schedule(session, issue)
@@ -182,6 +185,8 @@ def send_issue(
         # The key's unique constraint: the same request committed meanwhile (the lock makes
         # this all but impossible; the constraint is the guarantee).
         session.rollback()
+        if not idempotency_key:
+            raise
         existing = _replay(session, idempotency_key, issue_id, codes, only_new, scheduled_at)
         if existing is None:
             raise
@@ -205,7 +210,7 @@ def send_issue(
     return started
 
 
-def reschedule(session: Session, send_id: int, at) -> None:
+def reschedule(session: Session, send_id: int, at: dt.datetime) -> None:
     """Move a scheduled send that has not started (at: naive UTC, in the future)."""
     control.reschedule_send(session, send_id, at)
     jobs.schedule_start(send_id, at, start_scheduled_job)
@@ -229,7 +234,12 @@ def _lock_issue(session: Session, number: int) -> int:
 
 
 def _replay(
-    session: Session, key: str, issue_id: int, codes: list[str], only_new: bool, scheduled_at
+    session: Session,
+    key: str,
+    issue_id: int,
+    codes: list[str],
+    only_new: bool,
+    scheduled_at: dt.datetime | None,
 ) -> Started | None:
     existing = session.scalar(select(Send).where(Send.idempotency_key == key))
     if existing is None:
@@ -288,18 +298,20 @@ def start_scheduled(session: Session, settings: PipelineSettings, send_id: int) 
     if issue_number is None:
         return False
     _lock_issue(session, issue_number)
-    claimed = session.execute(
+    claimed = store.changed(
+        session,
         update(Send)
         .where(
             Send.id == send_id, Send.status == SendStatus.SCHEDULED, Send.scheduled_at <= utcnow()
         )
         .values(status=SendStatus.QUEUED)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .execution_options(synchronize_session=False),
+    )
     if not claimed:
         session.rollback()
         return False
     send = session.get(Send, send_id, populate_existing=True)
+    assert send is not None, "the UPDATE above just claimed it (sends are never deleted)"
     try:
         ensure_sendable(session, send.issue)  # changed since it was scheduled? then not
     except NotApproved as exc:
@@ -324,7 +336,7 @@ def start_scheduled(session: Session, settings: PipelineSettings, send_id: int) 
     return bool(written.deliveries)
 
 
-def start_scheduled_job(send_id: int) -> dict:
+def start_scheduled_job(send_id: int) -> dict[str, object]:
     """The RQ job RQ's scheduler runs at the send's time."""
     app = jobs.app_for_job()
     with app.app_context():
@@ -335,10 +347,10 @@ def start_scheduled_job(send_id: int) -> dict:
     return {"started": started, "jobs": enqueued}
 
 
-def start_due(session: Session, config) -> list[int]:
+def start_due(session: Session, config: AppConfig) -> list[int]:
     """The sweep's fallback for a scheduled job lost with Redis: the database says it is due."""
     settings = PipelineSettings.from_config(config)
-    started = []
+    started: list[int] = []
     for send_id in store.due_scheduled(session, utcnow()):
         if start_scheduled(session, settings, send_id):
             jobs.enqueue_send(send_id)
@@ -358,7 +370,8 @@ def clean_test_addresses(addresses: str | list[str]) -> list[str]:
     )
     if not raw:
         raise TestSendRefused("请填写至少一个收件地址。")
-    bad, good = [], []
+    bad: list[str] = []
+    good: list[str] = []
     for address in raw:
         try:
             good.append(validate_email(address, check_deliverability=False).normalized)
@@ -376,7 +389,7 @@ def clean_test_addresses(addresses: str | list[str]) -> list[str]:
 
 def send_test(
     session: Session,
-    config,
+    config: AppConfig,
     number: int,
     addresses: str | list[str],
     *,
@@ -432,7 +445,7 @@ def send_test(
     return started
 
 
-def _test_rate_limit(config, actor: StaffUser | None, via: str) -> None:
+def _test_rate_limit(config: AppConfig, actor: StaffUser | None, via: str) -> None:
     limiter = ratelimit.RateLimiter.from_spec(
         redis_store.client(config),
         f"{config['QUEUE_PREFIX']}:rl:test-send",
@@ -457,7 +470,7 @@ def _window(seconds: float) -> str:
 # --- audit ----------------------------------------------------------------------------------
 
 
-def _audit(send: Send, actor, via: str, recipients: int | None = None) -> None:
+def _audit(send: Send, actor: StaffUser | None, via: str, recipients: int | None = None) -> None:
     """One entry per send whichever door it came through (staff.audit_text's sentences)."""
     try:
         audit_text.record_send(

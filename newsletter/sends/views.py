@@ -18,6 +18,8 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -40,13 +42,13 @@ bp = Blueprint("sends", __name__)
 
 class SendForm(FlaskForm):
     groups = SelectMultipleField(
-        "分组",
-        validators=[DataRequired("请至少选择一个分组。")],
+        _l("分组"),
+        validators=[DataRequired(_l("请至少选择一个分组。"))],
         option_widget=CheckboxInput(),
         widget=ListWidget(prefix_label=False),
     )
     scheduled_at = DateTimeLocalField(
-        "定时发送（北京时间，可留空立即发送）", format="%Y-%m-%dT%H:%M", validators=[Optional()]
+        _l("定时发送（北京时间，可留空立即发送）"), format="%Y-%m-%dT%H:%M", validators=[Optional()]
     )
     action = StringField()
     # A one-time nonce made when the form is first shown: a double click, a resubmitted
@@ -56,9 +58,9 @@ class SendForm(FlaskForm):
 
 class RescheduleForm(FlaskForm):
     scheduled_at = DateTimeLocalField(
-        "新的发送时间（北京时间）",
+        _l("新的发送时间（北京时间）"),
         format="%Y-%m-%dT%H:%M",
-        validators=[DataRequired("请填写时间。")],
+        validators=[DataRequired(_l("请填写时间。"))],
     )
 
 
@@ -67,17 +69,7 @@ def _tz() -> ZoneInfo:
 
 
 def _issue_or_404(number: int) -> Issue:
-    issue = db.session.scalar(select(Issue).where(Issue.number == number))
-    if issue is None:
-        abort(404)
-    return issue
-
-
-def _send_or_404(send_id: int) -> Send:
-    send = db.session.get(Send, send_id)
-    if send is None:
-        abort(404)
-    return send
+    return db.first_or_404(select(Issue).where(Issue.number == number))
 
 
 @bp.route("/issues/<int:number>/send", methods=["GET", "POST"])
@@ -119,7 +111,7 @@ def new_send(number: int):
                 at = form.scheduled_at.data.replace(tzinfo=_tz()).astimezone(dt.UTC)
                 at = at.replace(tzinfo=None)
                 if at <= utcnow():
-                    form.scheduled_at.errors.append("定时发送的时间已经过去。")
+                    form.scheduled_at.errors.append(_("定时发送的时间已经过去。"))
                     return page(400)
             key = (
                 service.idempotency_digest(f"form:{current_user.id}", form.nonce.data)
@@ -145,7 +137,11 @@ def new_send(number: int):
                 flash(started.warning, "warning")
             elif not started.created:
                 flash(
-                    f"这张表单已经提交过：发送 #{started.send.id} 已在进行，没有再发一次。", "info"
+                    _(
+                        "这张表单已经提交过：发送 #%(id)s 已在进行，没有再发一次。",
+                        id=started.send.id,
+                    ),
+                    "info",
                 )
             return redirect(url_for("sends.detail", send_id=started.send.id))
     elif request.method == "POST":
@@ -165,7 +161,7 @@ def send_list():
 @role_required()
 def detail(send_id: int):
     """A send's progress (live), with its controls."""
-    send = _send_or_404(send_id)
+    send = db.get_or_404(Send, send_id)
     progress = control.progress(db.session, send_id)
     form = RescheduleForm()
     if send.scheduled_at:
@@ -186,7 +182,7 @@ def detail(send_id: int):
 @role_required()
 def progress_json(send_id: int):
     """Progress as JSON: counts, rate, ETA."""
-    _send_or_404(send_id)
+    db.get_or_404(Send, send_id)
     return jsonify(control.progress(db.session, send_id))
 
 
@@ -194,10 +190,12 @@ def progress_json(send_id: int):
 @role_required(Role.SENDER)
 def act(send_id: int, action: str):
     """Pause, resume, cancel or reschedule (POST with the CSRF token)."""
-    _send_or_404(send_id)
+    db.get_or_404(Send, send_id)
     form = RescheduleForm() if action == "reschedule" else FlaskForm()
     if not form.validate_on_submit():
-        flash("；".join(e for errs in form.errors.values() for e in errs) or "表单无效。", "error")
+        flash(
+            "；".join(e for errs in form.errors.values() for e in errs) or _("表单无效。"), "error"
+        )
         return redirect(url_for("sends.detail", send_id=send_id))
     try:
         if action in jobs.CONTROL_ACTIONS:

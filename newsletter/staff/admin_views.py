@@ -34,10 +34,6 @@ def _tz() -> str:
     return current_app.config["BABEL_DEFAULT_TIMEZONE"]
 
 
-def _user_or_404(user_id: int) -> StaffUser:
-    return db.session.get(StaffUser, user_id) or abort(404)
-
-
 # --- accounts ------------------------------------------------------------------------------
 
 
@@ -83,7 +79,7 @@ def account_new():
 @role_required(Role.ADMIN)
 def account_edit(user_id: int):
     """Change an account's name, roles, or switch it off (its sessions and tokens stop)."""
-    user = _user_or_404(user_id)
+    user = db.get_or_404(StaffUser, user_id)
     form = AccountForm(obj=user if request.method == "GET" else None)
     form.email.data = user.email  # not editable: it is the login
     if form.validate_on_submit():
@@ -113,7 +109,7 @@ def account_edit(user_id: int):
 @role_required(Role.ADMIN)
 def account_action(user_id: int, action: str):
     """Unlock a locked account, or mail its owner a password reset link."""
-    user = _user_or_404(user_id)
+    user = db.get_or_404(StaffUser, user_id)
     if not FlaskForm().validate_on_submit():
         abort(400)
     if action == "unlock":
@@ -331,7 +327,7 @@ def tokens():
 @bp.post("/tokens/<int:token_id>/revoke")
 @role_required()
 def token_revoke(token_id: int):
-    token = db.session.get(ApiToken, token_id) or abort(404)
+    token = db.get_or_404(ApiToken, token_id)
     if token.staff_id != current_user.id and not current_user.has_role(Role.ADMIN):
         abort(403)
     if not FlaskForm().validate_on_submit():

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 from flask import has_request_context, request, session
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
 
 from newsletter.extensions import db
 from newsletter.staff.models import AuditEntry, StaffUser
@@ -35,7 +36,7 @@ AUDITED_READS = {"subscribers.export_csv", "subscribers.export_json", "reports.s
 SECRET_FIELDS = {"csrf_token", "password", "password2", "new_password", "confirm", "token"}
 
 
-def _clip(value, limit: int = 500):
+def _clip(value: object, limit: int = 500) -> object:
     if isinstance(value, str):
         return value[:limit]
     if isinstance(value, dict):
@@ -91,7 +92,7 @@ def record(
     return entry
 
 
-def audit_request(response):
+def audit_request(response: Response) -> Response:
     """after_app_request: the generic entry for staff actions that recorded none."""
     if (
         (request.method not in MUTATING and request.endpoint not in AUDITED_READS)
@@ -106,7 +107,11 @@ def audit_request(response):
         return response
     status = response.status_code
     errors = [str(m)[:200] for c, m in session.get("_flashes", []) if c in ("error", "warning")]
-    detail = {"method": request.method, "path": request.path[:200], "status": status}
+    detail: dict[str, object] = {
+        "method": request.method,
+        "path": request.path[:200],
+        "status": status,
+    }
     if request.args:
         detail["query"] = sorted(request.args)[:20]
     try:  # the body may be unreadable (too large, malformed): then the names are unknown
@@ -146,11 +151,11 @@ class AuditFilter:
     since: dt.datetime | None = None  # naive UTC
     until: dt.datetime | None = None
 
-    def conditions(self) -> list:
+    def conditions(self) -> list[ColumnElement[bool]]:
         def like(text: str) -> str:
             return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
-        conds = []
+        conds: list[ColumnElement[bool]] = []
         if self.actor.strip():
             conds.append(AuditEntry.actor_email.ilike(like(self.actor.strip()), escape="\\"))
         if self.action.strip():
@@ -175,7 +180,7 @@ def search(
     if before is not None:
         query = query.where(AuditEntry.id < before)
     rows = list(session.scalars(query.order_by(AuditEntry.id.desc()).limit(per_page + 1)))
-    total = session.scalar(select(func.count()).select_from(AuditEntry).where(*conds))
+    total = session.scalar(select(func.count()).select_from(AuditEntry).where(*conds)) or 0
     more = len(rows) > per_page
     rows = rows[:per_page]
     return rows, (rows[-1].id if more and rows else None), total

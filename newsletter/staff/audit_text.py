@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import getpass
 import re
+from typing import TYPE_CHECKING
 
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -23,6 +24,10 @@ from sqlalchemy.orm import Session
 
 from newsletter.staff import audit
 from newsletter.staff.models import AuditEntry, StaffUser
+
+if TYPE_CHECKING:  # the bulletin and delivery import this module's callers, not this one
+    from newsletter.bulletin.models import Issue
+    from newsletter.delivery.models import Send
 
 
 def _cli_user() -> str:
@@ -32,7 +37,13 @@ def _cli_user() -> str:
         return ""
 
 
-def _record(action: str, target: str, detail: dict, actor=None, via=None):
+def _record(
+    action: str,
+    target: str,
+    detail: dict[str, object],
+    actor: StaffUser | None = None,
+    via: str | None = None,
+) -> AuditEntry:
     detail = {k: v for k, v in detail.items() if v is not None}
     from flask import has_request_context
 
@@ -42,7 +53,7 @@ def _record(action: str, target: str, detail: dict, actor=None, via=None):
 
 
 def record_import(
-    issue,
+    issue: Issue,
     created: bool,
     *,
     actor: StaffUser | None = None,
@@ -64,7 +75,11 @@ def record_import(
 
 
 def record_send(
-    send, *, recipients: int | None = None, actor: StaffUser | None = None, via: str | None = None
+    send: Send,
+    *,
+    recipients: int | None = None,
+    actor: StaffUser | None = None,
+    via: str | None = None,
 ) -> AuditEntry:
     """A send was created (queued now, or scheduled): who sent which issue to whom."""
     if recipients is None and send.scheduled_at is None:
@@ -116,7 +131,7 @@ def record_personal_read(kind: str, target: str, count: int | None = None) -> Au
 # --- reading -----------------------------------------------------------------------------
 
 
-def _n(value) -> str:
+def _n(value: object) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
@@ -211,9 +226,11 @@ def _what(entry: AuditEntry) -> str:
         if base == "review.sent_back" and d.get("comment"):
             text += _("：%(c)s", c=d["comment"])
         return text
-    send_id = (re.search(r"(?:send:|send_id=)(\d+)", target) or [None, "?"])[1]
+    m = re.search(r"(?:send:|send_id=)(\d+)", target)
+    send_id = m.group(1) if m else "?"
     if base == "sends.act":
-        base = "sends." + ((re.search(r"action=(\w+)", target) or [None, "act"])[1])
+        m = re.search(r"action=(\w+)", target)
+        base = "sends." + (m.group(1) if m else "act")
     controls = {
         "pause": _("暂停发送 #%(id)s"),
         "resume": _("继续发送 #%(id)s"),

@@ -42,7 +42,7 @@ def create(email: str, roles: tuple[str, ...], name: str, password: str) -> None
         sys.exit(2)
     user = db.session.scalar(select(StaffUser).where(StaffUser.email == email))
     created = user is None
-    if created:
+    if user is None:
         user = StaffUser(email=email, name=name, roles=[])
         db.session.add(user)
     user.roles = sorted(set(user.roles or []) | set(roles))

@@ -106,8 +106,11 @@ def merge_groups(session: Session, source: Group, target: Group) -> int:
     other = aliased(Membership)
 
     def members(group_id: int) -> int:
-        return session.scalar(
-            select(func.count()).select_from(Membership).where(Membership.group_id == group_id)
+        return (
+            session.scalar(
+                select(func.count()).select_from(Membership).where(Membership.group_id == group_id)
+            )
+            or 0
         )
 
     try:

@@ -1,18 +1,21 @@
 // Live progress of a send: polls its progress.json every two seconds. When the send's state
 // changes (it started, finished, or the breaker paused it) the page reloads, so its buttons,
-// the pause reason and the report link are the server's own for the new state.
+// the pause reason and the report link are the server's own for the new state. Its words
+// are the page's: the template hands them over in #progress's data attributes.
 (function () {
   const box = document.getElementById("progress");
   if (!box) return;
-  const labels = {scheduled: "已定时", queued: "排队中", sending: "发送中", paused: "已暂停",
-                  cancelled: "已取消", done: "已完成"};
+  const words = box.dataset;
   const shown = box.dataset.status;
+  function fill(format, values) {
+    return format.replace(/\{(\w)\}/g, (_, k) => values[k]);
+  }
   function duration(s) {
     if (s === null || s === undefined || s === "") return "—";
     s = Math.round(Number(s));
-    if (s < 60) return s + " 秒";
-    if (s < 3600) return Math.floor(s / 60) + " 分 " + (s % 60) + " 秒";
-    return Math.floor(s / 3600) + " 小时 " + Math.floor((s % 3600) / 60) + " 分";
+    if (s < 60) return fill(words.seconds, {s: s});
+    if (s < 3600) return fill(words.minutes, {m: Math.floor(s / 60), s: s % 60});
+    return fill(words.hours, {h: Math.floor(s / 3600), m: Math.floor((s % 3600) / 60)});
   }
   async function tick() {
     let p;
@@ -24,12 +27,12 @@
     if (p.status !== shown) { window.location.reload(); return; }
     for (const el of box.querySelectorAll("[data-field]")) {
       const key = el.dataset.field;
-      const value = p[key];
-      el.textContent = key === "status" ? (labels[value] || value) : (value ?? "—");
+      // the status keeps the server's label: a new status reloads the page (above)
+      if (key !== "status") el.textContent = p[key] ?? "—";
     }
     const eta = document.getElementById("eta");
     if (eta) {
-      document.getElementById("eta-label").textContent = p.eta_seconds ? "预计还需" : "用时";
+      document.getElementById("eta-label").textContent = p.eta_seconds ? words.etaLeft : words.etaTook;
       eta.textContent = duration(p.eta_seconds || p.elapsed_seconds);
     }
     const done = p.total - p.remaining;

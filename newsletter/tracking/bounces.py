@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from email import policy
 from email.message import Message
 from email.parser import HeaderParser
+from email.utils import collapse_rfc2231_value
 
 from newsletter.delivery.classify import Classification, Verdict, classify_detected, classify_dsn
 
@@ -78,8 +79,8 @@ class Report:
     def worst(self) -> RecipientStatus | None:
         """The recipient status that matters most: hard, soft, message, relay, then delay."""
         order = {HARD: 0, SOFT: 1, MESSAGE: 2, RELAY: 3, DELAY: 4}
-        failing = [r for r in self.recipients if r.klass]
-        return min(failing, key=lambda r: order[r.klass]) if failing else None
+        failing = [(order[k], r) for r in self.recipients if (k := r.klass)]
+        return min(failing, key=lambda pair: pair[0])[1] if failing else None
 
 
 def parse(raw: bytes) -> Report:
@@ -92,7 +93,8 @@ def parse(raw: bytes) -> Report:
         raise BounceParseError(f"unreadable message: {exc}") from exc
     if msg.get_content_type() != "multipart/report" or not msg.is_multipart():
         raise BounceParseError(f"not a report: Content-Type {msg.get_content_type()}")
-    report_type = (msg.get_param("report-type") or "").lower()
+    # An RFC 2231 parameter comes back as a (charset, language, value) triple: collapse it.
+    report_type = collapse_rfc2231_value(msg.get_param("report-type") or "").lower()
     parts = list(msg.walk())
     originals = [
         p
@@ -175,10 +177,14 @@ def parse_nonstandard(raw: bytes) -> Report:
     except Exception as exc:  # a detector choking on odd input: not a bounce we can read
         raise BounceParseError(f"bounce detectors failed: {exc}") from exc
     recipients = []
-    for klass, found in ((HARD, permanent), (SOFT, temporary - permanent)):
-        for addr in sorted(found):
-            addr = addr.decode("utf-8", "replace") if isinstance(addr, bytes) else addr
-            addr = _strip_addr(addr)
+    # flufl.bounce declares bytes, but some of its detectors (postfix, microsoft, groupwise,
+    # ...) add str: decode before sorting, since bytes and str do not compare.
+    found_by_klass: tuple[tuple[str, frozenset[bytes | str]], ...] = (
+        (HARD, permanent),
+        (SOFT, temporary - permanent),
+    )
+    for klass, found in found_by_klass:
+        for addr in sorted({_strip_addr(_text(a)) for a in found}):
             if "@" in addr:
                 diagnostic = (
                     f"non-standard bounce ({'permanent' if klass == HARD else 'temporary'})"
@@ -196,10 +202,9 @@ def parse_nonstandard(raw: bytes) -> Report:
         raise BounceParseError("no bounce detector recognised the message")
     text = raw.decode("utf-8", "replace")
     for part in msg.walk():  # quoted originals may be base64 or quoted-printable
-        if not part.is_multipart():
-            body = part.get_payload(decode=True)
-            if body:
-                text += "\n" + body.decode("utf-8", "replace")
+        body = _decoded_body(part)
+        if body:
+            text += "\n" + body.decode("utf-8", "replace")
     own_id = " ".join((msg.get("Message-ID") or "").split())
     ids = [m for m in dict.fromkeys(_MSGID_RE.findall(text)) if m != own_id]
     return Report(
@@ -217,21 +222,31 @@ def _original_headers(part: Message) -> Message | None:
         return payload[0] if payload and isinstance(payload[0], Message) else None
     if isinstance(payload, str):  # text/rfc822-headers: parse the text
         try:
-            body = part.get_payload(decode=True) or b""
+            body = _decoded_body(part)
             return HeaderParser(policy=policy.compat32).parsestr(body.decode("utf-8", "replace"))
         except (ValueError, LookupError, TypeError):
             return None
     return None
 
 
+def _decoded_body(part: Message) -> bytes:
+    """A leaf part's body with its transfer encoding undone; b"" for a multipart."""
+    body = part.get_payload(decode=True)
+    # decode=True gives bytes for a leaf part, None for a multipart one.
+    return body if isinstance(body, bytes) else b""
+
+
 def _recipients(part: Message) -> list[RecipientStatus]:
-    blocks = part.get_payload()
-    if isinstance(blocks, str):  # unusual encodings leave the blocks as text
-        blocks = _blocks_from_text(part.get_payload(decode=True) or b"")
+    payload = part.get_payload()
+    blocks: list[Message]
+    if isinstance(payload, str):  # unusual encodings leave the blocks as text
+        blocks = _blocks_from_text(_decoded_body(part))
+    elif isinstance(payload, list):
+        blocks = [b for b in payload if isinstance(b, Message)]
+    else:
+        blocks = []
     out = []
     for block in blocks[1:] if len(blocks) > 1 else blocks:  # first: per-message fields
-        if not isinstance(block, Message):
-            continue
         action = " ".join((block.get("Action") or "").split())
         recipient = _strip_addr(
             block.get("Final-Recipient") or block.get("Original-Recipient") or ""
@@ -269,6 +284,10 @@ def _feedback_fields(part: Message) -> dict[str, str]:
     if not isinstance(block, Message):
         return {}
     return {k.lower(): " ".join(str(v).split()) for k, v in block.items()}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 def _strip_addr(value: str) -> str:

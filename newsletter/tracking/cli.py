@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import click
-from flask import current_app
+from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from newsletter.extensions import db
@@ -65,7 +65,9 @@ def bounces_serve(host: str, port: int) -> None:
     from newsletter.devsmtp import SinkServer
     from newsletter.tracking.inbound import BounceHandler
 
-    app = current_app._get_current_object()
+    # The server's thread needs the app itself, not the context-bound proxy (which Flask
+    # types as a plain Flask, hiding the proxy's method).
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
     server = SinkServer(port=port, host=host, handler=BounceHandler(app)).start()
     click.echo(f"bounce intake listening on {host}:{port}")
     try:
@@ -120,6 +122,6 @@ def tracking_flush(interval: float) -> None:
         time.sleep(interval)
 
 
-def register(app) -> None:
+def register(app: Flask) -> None:
     app.cli.add_command(bounces_cli)
     app.cli.add_command(tracking_cli)

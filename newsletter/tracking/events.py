@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from redis import Redis
 from redis.exceptions import ResponseError
+from redis.typing import StreamEntry, StreamRangeResponse
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -143,7 +144,8 @@ def flush(
         if not entries:
             break
         total.add(_write(session, settings, entries))
-        ids = [entry_id for entry_id, _ in entries]
+        # Stream entries always carry an id; redis-py's StreamEntry type allows None.
+        ids = [entry_id for entry_id, _ in entries if entry_id is not None]
         pipe = redis.pipeline(transaction=False)
         pipe.xack(key, GROUP, *ids)
         pipe.xdel(key, *ids)
@@ -151,36 +153,57 @@ def flush(
     return total
 
 
-def _read(redis: Redis, key: str, start: str, count: int) -> list:
+def _read(redis: Redis, key: str, start: str, count: int) -> StreamRangeResponse:
     reply = redis.xreadgroup(GROUP, CONSUMER, {key: start}, count=count)
-    return reply[0][1] if reply and reply[0][1] else []
+    # The app speaks RESP2 (redis-py's default): the reply is [[stream, entries]], one stream.
+    if not isinstance(reply, list):
+        raise TypeError(f"XREADGROUP reply of a RESP3 client: {type(reply).__name__}")
+    entries: StreamRangeResponse = reply[0][1] if reply and reply[0][1] else []
+    return entries
 
 
-def _decode(fields: dict | None) -> dict | None:
+@dataclass(frozen=True, slots=True)
+class _Event:
+    """One stream entry, read and checked."""
+
+    key: str  # the event id made by the endpoint: TrackedEvent's primary key
+    kind: EventKind
+    send_id: int
+    delivery_id: int
+    link_n: int | None
+    at: dt.datetime  # naive UTC, as the database keeps it
+    bot: str
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _decode(fields: dict[bytes | str, bytes | str] | None) -> _Event | None:
     if not fields:  # an entry deleted while still pending comes back without fields
         return None
     try:
-        f = {k.decode(): v.decode() for k, v in fields.items()}
+        f = {_text(k): _text(v) for k, v in fields.items()}
         kind = {OPEN: EventKind.OPENED, CLICK: EventKind.CLICKED}[f["k"]]
         event_id = f["i"]
         if not re.fullmatch(r"[0-9a-f]{8,64}", event_id):
             return None
-        return {
-            "key": event_id,
-            "kind": kind,
-            "send_id": int(f["s"]),
-            "delivery_id": int(f["d"]),
-            "link_n": int(f.get("n") or 0) or None,
-            "at": dt.datetime.fromtimestamp(float(f["t"]), dt.UTC).replace(tzinfo=None),
-            "bot": f.get("b", "")[:32],
-        }
+        return _Event(
+            key=event_id,
+            kind=kind,
+            send_id=int(f["s"]),
+            delivery_id=int(f["d"]),
+            link_n=int(f.get("n") or 0) or None,
+            at=dt.datetime.fromtimestamp(float(f["t"]), dt.UTC).replace(tzinfo=None),
+            bot=f.get("b", "")[:32],
+        )
     except (KeyError, ValueError, UnicodeDecodeError, OverflowError, OSError):
         return None
 
 
-def _write(session: Session, settings: TrackingSettings, entries: list) -> FlushResult:
+def _write(session: Session, settings: TrackingSettings, entries: list[StreamEntry]) -> FlushResult:
     result = FlushResult(read=len(entries))
-    events = []
+    events: list[_Event] = []
     for entry_id, fields in entries:
         event = _decode(fields)
         if event is None:
@@ -203,15 +226,18 @@ def _write(session: Session, settings: TrackingSettings, entries: list) -> Flush
     return result
 
 
-def _insert(session: Session, settings: TrackingSettings, events: list[dict]):
-    keys = [e["key"] for e in events]
+def _insert(
+    session: Session, settings: TrackingSettings, events: list[_Event]
+) -> tuple[int, int, int]:
+    """Write the events not yet in the database: (written, duplicates, dropped)."""
+    keys = [e.key for e in events]
     seen = set(session.scalars(select(TrackedEvent.key).where(TrackedEvent.key.in_(keys))))
-    fresh = {}
+    fresh: dict[str, _Event] = {}
     for e in events:
-        if e["key"] not in seen:
-            fresh.setdefault(e["key"], e)
+        if e.key not in seen:
+            fresh.setdefault(e.key, e)
     duplicates = len(events) - len(fresh)
-    ids = {e["delivery_id"] for e in fresh.values()}
+    ids = {e.delivery_id for e in fresh.values()}
     deliveries = (
         {
             row.id: row
@@ -224,28 +250,26 @@ def _insert(session: Session, settings: TrackingSettings, events: list[dict]):
         if ids
         else {}
     )
-    pairs = []
+    pairs: list[tuple[_Event, DeliveryEvent, str]] = []
     dropped = 0
     for e in fresh.values():
-        d = deliveries.get(e["delivery_id"])
-        if d is None or d.send_id != e["send_id"] or d.tracking_opt_out:
+        d = deliveries.get(e.delivery_id)
+        if d is None or d.send_id != e.send_id or d.tracking_opt_out:
             dropped += 1  # gone, mismatched, or the reader asked not to be tracked
             continue
-        bot = e["bot"]
+        bot = e.bot
         if (
             not bot
-            and e["kind"] == EventKind.CLICKED
+            and e.kind == EventKind.CLICKED
             and d.sent_at is not None
-            and (e["at"] - d.sent_at).total_seconds() < settings.bot_click_seconds
+            and (e.at - d.sent_at).total_seconds() < settings.bot_click_seconds
         ):
             bot = "fast-click"  # no person clicks within seconds of the mail arriving
         detail = "; ".join(
-            p
-            for p in (f"link={e['link_n']}" if e["link_n"] else "", f"bot={bot}" if bot else "")
-            if p
+            p for p in (f"link={e.link_n}" if e.link_n else "", f"bot={bot}" if bot else "") if p
         )
         event = DeliveryEvent(
-            delivery_id=e["delivery_id"], kind=e["kind"], detail=detail, created_at=e["at"]
+            delivery_id=e.delivery_id, kind=e.kind, detail=detail, created_at=e.at
         )
         pairs.append((e, event, bot))
     session.add_all([event for _, event, _ in pairs])
@@ -253,14 +277,14 @@ def _insert(session: Session, settings: TrackingSettings, events: list[dict]):
     session.add_all(
         [
             TrackedEvent(
-                key=e["key"],
+                key=e.key,
                 event_id=event.id,
-                send_id=e["send_id"],
-                delivery_id=e["delivery_id"],
-                kind=e["kind"],
-                link_n=e["link_n"],
+                send_id=e.send_id,
+                delivery_id=e.delivery_id,
+                kind=e.kind,
+                link_n=e.link_n,
                 bot=bot,
-                created_at=e["at"],
+                created_at=e.at,
             )
             for e, event, bot in pairs
         ]

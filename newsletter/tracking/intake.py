@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import exists, select
@@ -111,7 +112,10 @@ def latest_delivery_to(session: Session, email: str, *, days: int = 30) -> Deliv
 
 
 def find_delivery(
-    session: Session, settings: TrackingSettings, report: Report, envelope_rcpts=()
+    session: Session,
+    settings: TrackingSettings,
+    report: Report,
+    envelope_rcpts: Iterable[str] = (),
 ) -> Delivery | None:
     for address in [*envelope_rcpts, *report.addresses]:
         delivery_id = signing.read_verp(settings.secret_key, address)
@@ -156,21 +160,24 @@ def _seen(session: Session, key: str) -> bool:
     return session.get(TrackedEvent, key) is not None
 
 
-def _bounce(session, settings, report: Report, delivery: Delivery, raw: bytes) -> IngestResult:
+def _bounce(
+    session: Session, settings: TrackingSettings, report: Report, delivery: Delivery, raw: bytes
+) -> IngestResult:
     worst = report.worst
-    if worst is None:
+    klass = worst.klass if worst is not None else None  # set: `worst` is a failing recipient
+    if worst is None or klass is None:
         return IngestResult("ignored", delivery.id, "report says delivered/relayed")
-    detail = f"{worst.klass} {worst.status or '-'} {worst.diagnostic}".strip()
-    key = _key("dsn", delivery.id, f"{worst.klass}|{worst.status}", report, raw)
+    detail = f"{klass} {worst.status or '-'} {worst.diagnostic}".strip()
+    key = _key("dsn", delivery.id, f"{klass}|{worst.status}", report, raw)
     if _seen(session, key):
         return IngestResult("duplicate", delivery.id, detail)
-    if worst.klass == DELAY:
+    if klass == DELAY:
         _record(session, delivery, EventKind.DEFERRED, f"remote delay: {detail}", key, DELAY)
         session.commit()
         return IngestResult(DELAY, delivery.id, detail)
-    _record(session, delivery, EventKind.BOUNCED, detail, key, worst.klass)
-    result = IngestResult(worst.klass, delivery.id, detail)
-    if worst.klass == HARD:
+    _record(session, delivery, EventKind.BOUNCED, detail, key, klass)
+    result = IngestResult(klass, delivery.id, detail)
+    if klass == HARD:
         if delivery.state != DeliveryState.CANCELLED:
             delivery.state = DeliveryState.BOUNCED
             delivery.last_error = detail[:500]
@@ -184,7 +191,7 @@ def _bounce(session, settings, report: Report, delivery: Delivery, raw: bytes) -
     session.commit()
     weeks = settings.soft_bounce_weeks
     if (
-        worst.klass == SOFT
+        klass == SOFT
         and delivery.subscriber_id is not None
         and soft_bounce_streak(session, delivery.email, weeks)
     ):
@@ -240,13 +247,16 @@ def soft_bounce_streak(session: Session, email: str, weeks: int) -> bool:
     ).all()
     per_week: dict[tuple[int, int], bool] = {}
     for created_at, had_bounce in rows:
-        week = tuple(created_at.isocalendar())[:2]
+        iso = created_at.isocalendar()
+        week = (iso.year, iso.week)
         per_week[week] = per_week.get(week, False) or bool(had_bounce)
     recent = list(per_week.values())[:weeks]
     return len(recent) >= weeks and all(recent)
 
 
-def _complaint(session, settings, report: Report, delivery: Delivery, raw: bytes) -> IngestResult:
+def _complaint(
+    session: Session, settings: TrackingSettings, report: Report, delivery: Delivery, raw: bytes
+) -> IngestResult:
     if report.feedback_type == "not-spam":
         return IngestResult("ignored", delivery.id, "feedback type not-spam")
     detail = f"ARF {report.feedback_type}"

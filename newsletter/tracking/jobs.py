@@ -32,7 +32,7 @@ def redis_for(app: Flask) -> Redis:
     return redis_store.client(app.config)
 
 
-def flush_job(limit: int | None = None) -> dict:
+def flush_job(limit: int | None = None) -> dict[str, int | str]:
     """Flush buffered open/click events into the database; returns the counts."""
     with runtime.job() as (config, session):
         settings = TrackingSettings.from_config(config)
@@ -51,7 +51,7 @@ def flush_job(limit: int | None = None) -> dict:
     return result.__dict__
 
 
-def poll_mailbox_job(url: str | None = None) -> dict:
+def poll_mailbox_job(url: str | None = None) -> dict[str, int | str]:
     """Read the bounce mailbox once (tracking.mailbox.poll) under a Redis lock, so two
     workers never read it at once; MailboxError when it cannot be read as configured."""
     from newsletter.extensions import db
@@ -71,4 +71,4 @@ def poll_mailbox_job(url: str | None = None) -> dict:
             db.session.remove()
     if result:
         log.info("mailbox poll: %s", result)
-    return result
+    return {**result}

@@ -31,11 +31,12 @@ import poplib
 import re
 import ssl
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from email import policy
 from email.message import Message
 from email.utils import getaddresses, parseaddr
+from typing import Protocol, Self
 from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import select
@@ -110,7 +111,7 @@ class MailboxSettings:
     max_bytes: int = 2 * 1024 * 1024  # BOUNCE_MAX_BYTES: bigger messages are not parsed
 
     @classmethod
-    def from_config(cls, config, url: str | None = None) -> MailboxSettings:
+    def from_config(cls, config: Mapping[str, object], url: str | None = None) -> MailboxSettings:
         config = settle(config)
         raw = url if url is not None else config["BOUNCE_MAILBOX_URL"]
         if not raw:
@@ -137,6 +138,22 @@ def tls_context(ca_file: str = "") -> ssl.SSLContext:
 # --- the two protocols ----------------------------------------------------------------
 
 
+class Mailbox(Protocol):
+    """What `poll` needs of a mailbox, opened by `with`: its messages, and filing one away."""
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def messages(self) -> Iterator[tuple[str, bytes]]:
+        """(id, raw message) of each waiting message, up to the poll limit."""
+        ...
+
+    def file(self, uid: str, matched: bool) -> None:
+        """Done with this message: move it away (IMAP) or delete it (POP3)."""
+        ...
+
+
 class ImapBox:
     """IMAP: read the folder, move what was handled to the done folder."""
 
@@ -144,6 +161,12 @@ class ImapBox:
         self.s = settings
         self.conn: imaplib.IMAP4 | None = None
         self._has_move = False
+
+    @property
+    def _conn(self) -> imaplib.IMAP4:
+        if self.conn is None:
+            raise RuntimeError("the IMAP box is used outside its `with` block")
+        return self.conn
 
     def __enter__(self) -> ImapBox:
         u, ctx = self.s.url, tls_context(self.s.ca_file)
@@ -161,30 +184,32 @@ class ImapBox:
         return self
 
     def messages(self) -> Iterator[tuple[str, bytes]]:
-        typ, data = self.conn.uid("SEARCH", None, "UNDELETED")
-        uids = data[0].split() if typ == "OK" and data and data[0] else []
+        typ, data = self._conn.uid("SEARCH", "UNDELETED")
+        found = data[0] if typ == "OK" and data else None
+        uids = found.decode().split() if isinstance(found, bytes) else []
         for uid in uids[: self.s.limit]:
-            typ, parts = self.conn.uid("FETCH", uid, "(BODY.PEEK[])")
+            typ, parts = self._conn.uid("FETCH", uid, "(BODY.PEEK[])")
+            # A fetched body comes as a (b"1 (UID 7 BODY[] {n}", body) pair among the lines.
             raw = next((p[1] for p in parts or [] if isinstance(p, tuple)), None)
             if typ == "OK" and raw:
-                yield uid.decode(), raw
+                yield uid, raw
 
     def file(self, uid: str, matched: bool) -> None:
         if not matched:
-            self.conn.uid("STORE", uid, "+FLAGS", "(\\Flagged)")
+            self._conn.uid("STORE", uid, "+FLAGS", "(\\Flagged)")
         folder = _quote(self.s.done_folder)
         if self._has_move:
-            typ, data = self.conn.uid("MOVE", uid, folder)
+            typ, data = self._conn.uid("MOVE", uid, folder)
         else:
-            typ, data = self.conn.uid("COPY", uid, folder)
+            typ, data = self._conn.uid("COPY", uid, folder)
             if typ == "OK":
-                self.conn.uid("STORE", uid, "+FLAGS", "(\\Deleted)")
+                self._conn.uid("STORE", uid, "+FLAGS", "(\\Deleted)")
         if typ != "OK":
             raise MailboxError(
                 f"cannot file message {uid} into {self.s.done_folder!r}: {_text(data)}"
             )
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self.conn is None:
             return
         try:
@@ -202,6 +227,12 @@ class Pop3Box:
         self.s = settings
         self.conn: poplib.POP3 | None = None
 
+    @property
+    def _conn(self) -> poplib.POP3:
+        if self.conn is None:
+            raise RuntimeError("the POP3 box is used outside its `with` block")
+        return self.conn
+
     def __enter__(self) -> Pop3Box:
         u, ctx = self.s.url, tls_context(self.s.ca_file)
         if u.scheme == "pop3s":
@@ -214,16 +245,16 @@ class Pop3Box:
         return self
 
     def messages(self) -> Iterator[tuple[str, bytes]]:
-        _, listing, _ = self.conn.list()
+        _, listing, _ = self._conn.list()
         for line in listing[: self.s.limit]:
             number = line.split()[0].decode()
-            _, lines, _ = self.conn.retr(number)
+            _, lines, _ = self._conn.retr(number)
             yield number, b"\r\n".join(lines) + b"\r\n"
 
     def file(self, number: str, matched: bool) -> None:
-        self.conn.dele(number)
+        self._conn.dele(number)
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self.conn is None:
             return
         try:
@@ -232,7 +263,7 @@ class Pop3Box:
             pass
 
 
-def open_mailbox(settings: MailboxSettings) -> ImapBox | Pop3Box:
+def open_mailbox(settings: MailboxSettings) -> Mailbox:
     return ImapBox(settings) if settings.url.imap else Pop3Box(settings)
 
 
@@ -301,7 +332,7 @@ def unsubscribe_from_mail(session: Session, msg: Message, tracking: TrackingSett
 # --- one poll -------------------------------------------------------------------------
 
 
-def poll(session: Session, settings: MailboxSettings, tracking: TrackingSettings) -> dict:
+def poll(session: Session, settings: MailboxSettings, tracking: TrackingSettings) -> dict[str, int]:
     """Read the mailbox once; returns the outcome counts (and `errors`: left for next time)."""
     counts: Counter[str] = Counter()
     try:
@@ -341,7 +372,8 @@ def _quote(folder: str) -> str:
     return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _text(data) -> str:
+def _text(data: object) -> str:
+    """A server's answer (bytes, or a list of them) as a short line for an error message."""
     items = data if isinstance(data, (list, tuple)) else [data]
     return " ".join(
         d.decode("utf-8", "replace") if isinstance(d, bytes) else str(d)

@@ -26,9 +26,13 @@ import json
 import re
 import time
 from dataclasses import dataclass
+from typing import NotRequired, TypedDict
+
+from sqlalchemy.orm import Session
 
 from newsletter.delivery.classify import classify_dsn
 from newsletter.tracking.bounces import _MSGID_RE, _VERPISH_RE, RecipientStatus, Report
+from newsletter.tracking.links import TrackingSettings
 
 MAX_AGE_SECONDS = 3600
 
@@ -58,7 +62,11 @@ def _expect(secret: str, given: str, message: bytes) -> None:
         raise EventError("bad or missing signature", 403)
 
 
-def _references(*texts: str) -> tuple[list[str], list[str]]:
+# Message-IDs and VERP-like addresses quoted in an event: where its delivery may be named.
+_Refs = tuple[list[str], list[str]]
+
+
+def _references(*texts: str) -> _Refs:
     blob = " ".join(t for t in texts if t)
     return _MSGID_RE.findall(blob), _VERPISH_RE.findall(blob)
 
@@ -69,7 +77,7 @@ def _bounce(
     rcpt: str,
     status: str,
     diagnostic: str,
-    refs: tuple[list[str], list[str]],
+    refs: _Refs,
 ) -> ProviderEvent:
     action = "failed"
     recipient = RecipientStatus(
@@ -85,7 +93,7 @@ def _bounce(
     return ProviderEvent(provider, "bounce", rcpt, report, event_id)
 
 
-def _complaint(provider: str, event_id: str, rcpt: str, refs) -> ProviderEvent:
+def _complaint(provider: str, event_id: str, rcpt: str, refs: _Refs) -> ProviderEvent:
     report = Report(
         "arf",
         feedback_type="abuse",
@@ -121,7 +129,7 @@ def directmail(body: bytes, signature: str, secret: str) -> list[ProviderEvent]:
     return [_directmail_one(n, item) for n, item in enumerate(items)]
 
 
-def _directmail_one(n: int, item) -> ProviderEvent:
+def _directmail_one(n: int, item: object) -> ProviderEvent:
     if not isinstance(item, dict) or not isinstance(item.get("data"), dict):
         raise EventError(f"event {n}: needs an object with 'type' and 'data'")
     data, kind = item["data"], str(item.get("type") or item["data"].get("event") or "")
@@ -202,7 +210,16 @@ def _status_in(text: str) -> str | None:
 # --- applying an event ------------------------------------------------------------------
 
 
-def apply_event(session, settings, event: ProviderEvent) -> dict:
+class Applied(TypedDict):
+    """What `apply_event` did, as the webhook answers it (JSON)."""
+
+    outcome: str  # dropped / ignored / unsubscribed, or the intake's outcome
+    delivery_id: NotRequired[int | None]
+    detail: NotRequired[str]
+    suppressed: NotRequired[bool]
+
+
+def apply_event(session: Session, settings: TrackingSettings, event: ProviderEvent) -> Applied:
     """The event through the bounce intake (or the unsubscribe service); idempotent."""
     from newsletter.tracking.intake import apply_report, find_delivery, latest_delivery_to
 
@@ -212,8 +229,6 @@ def apply_event(session, settings, event: ProviderEvent) -> dict:
     delivery = delivery or latest_delivery_to(session, event.recipient)
     if delivery is None:
         return {"outcome": "dropped", "detail": "no delivery to this recipient"}
-    if event.kind == "delivered":
-        return {"outcome": "ignored", "delivery_id": delivery.id}
     if event.kind == "unsubscribe":
         from subscribers.service import unsubscribe_by_id
 
@@ -221,6 +236,8 @@ def apply_event(session, settings, event: ProviderEvent) -> dict:
             session, delivery.subscriber_id
         )
         return {"outcome": "unsubscribed" if done else "ignored", "delivery_id": delivery.id}
+    if event.report is None:  # "delivered": only bounces and complaints carry a report
+        return {"outcome": "ignored", "delivery_id": delivery.id}
     result = apply_report(session, settings, event.report, delivery, event.event_id.encode())
     return {
         "outcome": result.outcome,

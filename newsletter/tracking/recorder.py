@@ -30,6 +30,10 @@ from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
+# One buffered event: id, kind ("o"/"c"), send, delivery, link number, time, bot reason.
+# A plain tuple: `add` runs on every pixel and click.
+_Pending = tuple[str, str, int, int, int, str, str]
+
 INTERVAL = 0.05
 BATCH = 200
 MAX_BUFFER = 50_000
@@ -58,10 +62,12 @@ class Recorder:
         self.stream_key = stream_key
         self.window_prefix = stream_key.rsplit(":", 1)[0] + ":window"
         self._script = redis.register_script(_SCRIPT)
-        self._buffer: collections.deque = collections.deque()
+        self._buffer: collections.deque[_Pending] = collections.deque()
         self._wake = threading.Event()
         self._lock = threading.Lock()  # one hand-over at a time
-        self._pid = None
+        self._pid: int | None = None  # the process whose thread runs; set by _start
+        self._id_prefix = ""
+        self._counter = itertools.count()
         atexit.register(self._push_at_exit)
 
     def add(self, kind: str, send_id: int, delivery_id: int, link_n: int, bot: str) -> None:
@@ -120,8 +126,9 @@ class Recorder:
         except RedisError as exc:
             log.error("tracking: %d events not handed to Redis at exit: %s", len(self._buffer), exc)
 
-    def _send(self, batch: list[tuple]) -> int:
-        keys, args = [self.stream_key], []
+    def _send(self, batch: list[_Pending]) -> int:
+        keys: list[str] = [self.stream_key]
+        args: list[int | str] = []
         for event_id, kind, send_id, delivery_id, link_n, at, bot in batch:
             who = "b" if bot else "h"
             keys.append(f"{self.window_prefix}:{kind}:{delivery_id}:{link_n}:{who}")

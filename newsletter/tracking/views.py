@@ -13,7 +13,18 @@ import base64
 import hmac
 import logging
 
-from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+)
+from flask.typing import ResponseReturnValue
+from werkzeug.wrappers import Response as BaseResponse
 
 from newsletter.extensions import csrf, db
 from newsletter.tracking import events, signing
@@ -31,14 +42,14 @@ NO_STORE = {"Cache-Control": "no-store, no-cache, must-revalidate, private", "Pr
 REDIRECT_HEADERS = {"Referrer-Policy": "no-referrer"}
 
 
-def settings_for(app) -> TrackingSettings:
+def settings_for(app: Flask) -> TrackingSettings:
     s = app.extensions.get("tracking_settings")
     if s is None:
         s = app.extensions["tracking_settings"] = TrackingSettings.from_config(app.config)
     return s
 
 
-def links_for(app) -> LinkCache:
+def links_for(app: Flask) -> LinkCache:
     cache = app.extensions.get("tracking_links")
     if cache is None:
         cache = app.extensions["tracking_links"] = LinkCache()
@@ -50,7 +61,7 @@ def _settings() -> TrackingSettings:
 
 
 def record(
-    app,
+    app: Flask,
     kind: str,
     ids: tuple[int, int],
     link_n: int,
@@ -80,7 +91,7 @@ def _record(kind: str, ids: tuple[int, int], link_n: int = 0) -> None:
 
 
 @bp.get("/t/o/<token>.gif")
-def open_pixel(token: str):
+def open_pixel(token: str) -> Response:
     """The open-tracking pixel: always a GIF; 404 (still a GIF) for a bad token."""
     ids = signing.read_delivery_token(_settings().secret_key, token)
     if ids is None:
@@ -90,18 +101,18 @@ def open_pixel(token: str):
 
 
 @bp.get("/t/c/<token>/<int:n>")
-def click(token: str, n: int):
+def click(token: str, n: int) -> ResponseReturnValue:
     """A tracked link: record the click, redirect to the stored URL."""
     ids = signing.read_delivery_token(_settings().secret_key, token)
-    url = links_for(current_app).url(db.session, ids[0], n) if ids else None
-    if url is None:
+    url = links_for(current_app).url(db.session, ids[0], n) if ids is not None else None
+    if ids is None or url is None:
         return _invalid_link()
     _record(events.CLICK, ids, n)
     return _redirect(url)
 
 
 @bp.get("/t/r/<token>/<int:n>")
-def plain_redirect(token: str, n: int):
+def plain_redirect(token: str, n: int) -> ResponseReturnValue:
     """An untracked link (the reader opted out): redirect only, no event, no reader id."""
     send_id = signing.read_send_token(_settings().secret_key, token)
     url = links_for(current_app).url(db.session, send_id, n) if send_id else None
@@ -110,20 +121,20 @@ def plain_redirect(token: str, n: int):
     return _redirect(url)
 
 
-def _redirect(url: str) -> Response:
+def _redirect(url: str) -> BaseResponse:
     response = redirect(url, code=302)
     response.headers.update(NO_STORE)
     response.headers.update(REDIRECT_HEADERS)
     return response
 
 
-def _invalid_link():
+def _invalid_link() -> tuple[str, int]:
     return render_template("tracking/invalid_link.html"), 404
 
 
 @bp.post("/webhooks/bounce")
 @csrf.exempt
-def bounce_webhook():
+def bounce_webhook() -> ResponseReturnValue:
     """A DSN or ARF message as the raw request body; X-Bounce-Secret must match the config."""
     secret = _settings().webhook_secret
     given = request.headers.get("X-Bounce-Secret", "")
@@ -152,7 +163,7 @@ def bounce_webhook():
 
 @bp.post("/webhooks/directmail")
 @csrf.exempt
-def directmail_webhook():
+def directmail_webhook() -> ResponseReturnValue:
     """DirectMail-style events (JSON); signed: X-Webhook-Signature: sha256=<HMAC of body>."""
     from newsletter.tracking import providers
 
@@ -174,7 +185,7 @@ def directmail_webhook():
 
 @bp.post("/webhooks/sendcloud")
 @csrf.exempt
-def sendcloud_webhook():
+def sendcloud_webhook() -> ResponseReturnValue:
     """SendCloud-style events (form fields); signed by HMAC of timestamp + token."""
     from newsletter.tracking import providers
 

@@ -11,7 +11,8 @@ import datetime as dt
 import re
 from collections.abc import Callable
 
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
 from newsletter.bulletin.service import import_issue
 from newsletter.delivery import pipeline
@@ -38,6 +39,22 @@ class FakeClock:
 
 class Killed(BaseException):
     """The worker died here (nothing in the pipeline catches a BaseException)."""
+
+
+def mortal(session: Session) -> Callable[[], None]:
+    """Make `session` a worker process's: after the returned `die()` it runs nothing more
+    (every statement, flush and commit raises Killed), as after a SIGKILL; whatever it
+    had not committed is lost when it is closed. Without it a Killed raised in process
+    still lets the batch's `finally` write its pending marks, as a Python exception would."""
+    dead: list[bool] = []
+
+    def refuse(*args, **kwargs) -> None:
+        if dead:
+            raise Killed()
+
+    for name in ("do_orm_execute", "before_flush", "before_commit"):
+        event.listen(session, name, refuse)
+    return lambda: dead.append(True)
 
 
 _MSGID = re.compile(rb"^Message-ID:\s*(<[^>]+>)", re.MULTILINE | re.IGNORECASE)

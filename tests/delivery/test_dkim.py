@@ -117,6 +117,63 @@ def test_any_body_canonicalises_as_dkimpy(lines):
     assert ours.relaxed_body(body) == dkim.canonicalization.Relaxed.canonicalize_body(body)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=" \t\r\na.", max_size=400))
+def test_the_blank_check_agrees_with_the_plain_searches(text):
+    body = text.encode()
+    assert ours._blanks_need_work(body) == (b"\t" in body or b"  " in body or b" \r\n" in body)
+
+
+@pytest.mark.parametrize(
+    "body, needs_work",
+    [
+        (b"a " * 100, False),  # more spaces than the loop follows: the searches decide
+        (b"a " * 100 + b"b  c", True),
+        (b"a " * 100 + b"\r\n", True),
+        (b"a " * 10 + b"b \r\n", True),
+        (b"a \rb \nc ", False),
+    ],
+)
+def test_the_blank_check_past_the_spaces_it_follows(body, needs_work):
+    assert ours._blanks_need_work(body) is needs_work
+
+
+def test_signing_keeps_the_wire_ready_mark(key):
+    from newsletter.delivery.message import WireBytes
+    from newsletter.delivery.transport import wire_ready
+
+    pem, record = key
+    signed = DkimSigner("weekly", "news.example.org", pem).sign(_bulletin(), timestamp=T)
+    assert isinstance(signed, WireBytes) and wire_ready(bytes(signed))
+    assert dkim.verify(signed, dnsfunc=_dns(record))
+
+
+def test_the_signer_is_loaded_once_per_key_file_content(key, tmp_path):
+    pem, record = key
+    path = tmp_path / "dkim.pem"
+    path.write_bytes(pem)
+    config = {
+        "DKIM_KEY_FILE": str(path),
+        "DKIM_SELECTOR": "weekly",
+        "DKIM_DOMAIN": "news.example.org",
+    }
+    first = DkimSigner.from_config(config)
+    assert DkimSigner.from_config(config) is first  # every batch job asks; one key load
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    path.write_bytes(
+        other.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    rotated = DkimSigner.from_config(config)  # a new key in the file: a new signer
+    assert rotated is not first
+    message = _bulletin()
+    assert dkim.verify(first.sign(message, timestamp=T), dnsfunc=_dns(record))
+    assert not dkim.verify(rotated.sign(message, timestamp=T), dnsfunc=_dns(record))
+
+
 def test_a_key_that_is_not_rsa_is_refused():
     from cryptography.hazmat.primitives.asymmetric import ed25519
 

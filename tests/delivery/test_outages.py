@@ -56,11 +56,14 @@ def message_ids(received) -> dict[str, list[str]]:
     return out
 
 
+@pytest.mark.parametrize("every", [1, 20])
 @pytest.mark.parametrize("smtp", [lambda: AcceptThenHang(hold_at=150)], indirect=True)
 def test_worker_killed_in_data_is_resent_at_most_once_with_the_same_message_id(
-    app, runner, smtp, run_worker, sample_text
+    app, runner, smtp, run_worker, sample_text, every
 ):
-    app.config.update(LEASE_SECONDS=2, BATCH_SIZE=100)
+    """SENT_MARK_EVERY=1: only the message in DATA goes twice. Grouped (20): it and the
+    marks its worker had not written yet, at most 20, each twice with one Message-ID."""
+    app.config.update(LEASE_SECONDS=2, BATCH_SIZE=100, SENT_MARK_EVERY=every)
     approve_for_tests(import_issue(db.session, sample_text)[0])
     emails = bulk_subscribers(300, "members")
     send_id = start_send(runner, "members")
@@ -74,12 +77,11 @@ def test_worker_killed_in_data_is_resent_at_most_once_with_the_same_message_id(
     ids = message_ids(smtp.received)
     assert set(ids) == set(emails)
     twice = {r: v for r, v in ids.items() if len(v) > 1}
-    assert len(twice) == 1, twice  # the one in doubt, and nobody else
-    (copies,) = twice.values()
-    assert len(copies) == 2 and copies[0] == copies[1]  # folded by the reader's client
+    assert 1 <= len(twice) <= every, twice  # the ones in doubt, and nobody else
+    assert all(len(v) == 2 and v[0] == v[1] for v in twice.values())  # folded by clients
     assert state_counts(send_id) == {DeliveryState.SENT: 300}
     kinds = db.session.scalars(select(DeliveryEvent.kind)).all()
-    assert kinds.count("in_doubt") == 1
+    assert len(twice) <= kinds.count("in_doubt") <= every
 
 
 @pytest.fixture

@@ -8,8 +8,10 @@ import datetime as dt
 import smtplib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from newsletter.delivery.message import MessageTemplate
+from newsletter.delivery.message import MessageTemplate, WireBytes
 from newsletter.delivery.transport import SmtpSettings, SmtpTransport, wire_ready
 from newsletter.devsmtp import SinkServer
 
@@ -67,3 +69,49 @@ def test_anything_else_goes_through_smtplib_as_before(server, message):
     if message.startswith(b"Subject: x\r\n\r\n.leading"):
         assert first.data == message  # dot-stuffed on the wire, unstuffed by the server
     assert odd.mail_from == '"odd local"@example.org' and odd.data.endswith(b"ok\r\n")
+
+
+_NAME = st.text(alphabet="王小明 Ab.,\"'()<>@:;é\t-=?", max_size=40)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    name=_NAME,
+    subject=_NAME,
+    body=st.lists(
+        st.sampled_from([".", "..", "\r", "\n", "\r\n", "中", "a", " ", ".x"]), max_size=60
+    ),
+    html=st.booleans(),
+    ref=_NAME,
+)
+def test_what_build_marks_wire_ready_is_wire_ready(name, subject, body, html, ref):
+    template = MessageTemplate("行业动态周报 <weekly@news.example.org>", subject, "w.example.org")
+    text = "".join(body)
+    message = template.build(
+        to_email="a@example.org",
+        to_name=name,
+        message_id="<1@x>",
+        html=text if html else None,
+        text=text,
+        list_unsubscribe=["https://x.example/u/1"],
+        extra_headers={"X-Newsletter-Ref": ref},
+    )
+    assert isinstance(message, WireBytes)
+    assert wire_ready(bytes(message))  # the scans on a plain copy agree with the mark
+
+
+def test_a_header_line_starting_with_a_dot_is_not_marked_and_still_arrives(server):
+    template = MessageTemplate("行业动态周报 <weekly@news.example.org>", "第396期", "w.example.org")
+    message = template.build(
+        to_email="a@example.org",
+        to_name="王",
+        message_id="<1@x>",
+        html=None,
+        text="正文",
+        list_unsubscribe=[],
+        extra_headers={".Odd": "a header name RFC 5322 allows"},
+    )
+    assert type(message) is bytes and b"\r\n.Odd: " in message and not wire_ready(message)
+    with SmtpTransport(SmtpSettings("127.0.0.1", server.port)) as t:
+        t.send("weekly@news.example.org", "a@example.org", message)
+    assert server.received[0].data == message  # dot-stuffed by smtplib, unstuffed there

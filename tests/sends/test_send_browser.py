@@ -139,3 +139,60 @@ def test_a_send_paused_by_the_breaker_shows_the_servers_answer_and_what_to_do(
         follow_redirects=True,
     ).get_data(as_text=True)
     assert f"发送 #{send.id} 已完成，不能继续。" in page
+
+
+@pytest.mark.parametrize(
+    "lang,words",
+    [
+        ("en", ("Count the recipients", "Leadership edition (sent first)", "Resume the send")),
+        ("zh-CN", ("统计收件人", "领导版（优先发送）", "继续发送")),
+    ],
+)
+def test_the_send_pages_in_each_language(
+    app, live_server, browser, make_staff, sample_text, screenshot_dir, lang, words
+):
+    """The send page and a paused send's page in English and in Chinese, at 1280 and 375;
+    the progress script writes its durations in the page's language too."""
+    import datetime as dt
+
+    from newsletter.timeutil import utcnow
+
+    issue = approve_for_tests(import_issue(db.session, sample_text)[0])
+    bulk_subscribers(5, "media")
+    now = utcnow()
+    send = Send(
+        issue_id=issue.id,
+        group_codes=["media"],
+        status="paused",
+        started_at=now - dt.timedelta(seconds=3725),
+    )
+    db.session.add(send)
+    db.session.commit()
+    user = make_staff("sender", password=PASSWORD)
+    tag = lang.split("-")[0]
+    for width in (1280, 375):
+        page = browser.new_page(viewport={"width": width, "height": 900})
+        try:
+            _login(page, live_server, user.email)
+            page.goto(f"{live_server}/issues/396/send?lang={lang}")
+            assert words[0] in page.inner_text("main")
+            page.click("button[value=preview]")
+            assert words[1] in page.inner_text(".audience")
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
+            page.screenshot(
+                path=str(screenshot_dir / f"send-new-{tag}-{width}.png"), full_page=True
+            )
+            page.goto(f"{live_server}/sends/{send.id}")  # the language is remembered
+            assert page.locator("#actions button", has_text=words[2]).count() == 1
+            # blank the duration, then wait for the script's next tick to write it again
+            page.evaluate("document.getElementById('eta').textContent = ''")
+            page.wait_for_function("() => document.getElementById('eta').textContent !== ''")
+            eta = page.inner_text("#eta")
+            assert eta == ("1 h 2 min" if tag == "en" else "1 小时 2 分"), eta
+            assert page.inner_text("#eta-label") == ("Elapsed" if tag == "en" else "用时")
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
+            page.screenshot(
+                path=str(screenshot_dir / f"send-paused-{tag}-{width}.png"), full_page=True
+            )
+        finally:
+            page.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from html.parser import HTMLParser
 
 import pytest
 from babel.messages.extract import extract_from_dir
@@ -215,3 +216,94 @@ def test_the_suppression_list_shows_no_address(app, staff):
     assert "gone@example.org" not in stored.detail and "User unknown" in stored.detail
     page = login(app, staff("editor")).get("/staff/subscribers/suppressions").get_data(as_text=True)
     assert "gone@example.org" not in page and "〔地址已隐去〕" in page
+
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+class _Visible(HTMLParser):
+    """The text a reader sees: text nodes and the <title>, not scripts, styles or attributes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag, attrs):
+        self._hidden += tag in ("script", "style")
+
+    def handle_endtag(self, tag):
+        self._hidden -= tag in ("script", "style")
+
+    def handle_data(self, data):
+        if not self._hidden and data.strip():
+            self.parts.append(data.strip())
+
+
+def visible_text(page: str, content: list[str]) -> str:
+    """The page's words, with the bulletin's and the groups' own (Chinese) names cut out."""
+    parser = _Visible()
+    parser.feed(page)
+    text = "\n".join(parser.parts)
+    for name in sorted(content, key=len, reverse=True):
+        text = text.replace(name, "")
+    return text
+
+
+def _send_pages(app, staff, sample_text, lang: str) -> dict[str, str]:
+    from subscribers.models import Group
+    from tests.conftest import approve_for_tests, csrf_token
+    from tests.delivery.test_send_end_to_end import add_readers
+
+    issue = approve_for_tests(import_issue(db.session, sample_text)[0])
+    add_readers()
+    at = dt.datetime(2030, 1, 1, 1, 0)
+    send = Send(issue_id=issue.id, group_codes=["media"], status="scheduled", scheduled_at=at)
+    db.session.add(send)
+    db.session.commit()
+    send_id = send.id
+    client = login(app, staff("sender", name="Zhou" if lang == "en" else "周发送"))
+    form = {
+        "csrf_token": csrf_token(client, "/issues/396/send"),
+        "groups": ["leadership", "members", "media"],
+        "action": "preview",
+    }
+    pages = {
+        "send": client.get(f"/issues/396/send?lang={lang}"),
+        "counted": client.post(f"/issues/396/send?lang={lang}", data=form),
+        "progress": client.get(f"/sends/{send_id}?lang={lang}"),
+        "sends": client.get(f"/sends?lang={lang}"),
+    }
+    app.config["MAX_CONTENT_LENGTH"] = 4 * 1024  # the backstop 413 for every form
+    pages["413"] = client.post(f"/staff/me?lang={lang}", data={"current": "x" * (8 * 1024)})
+    assert pages["413"].status_code == 413
+    assert all(r.status_code in (200, 413) for r in pages.values())
+    # Content, not interface: the groups' names, the bulletin's 报/发 and its name.
+    names = [*db.session.scalars(select(Group.name)), "报：", "发：", "行业动态周报"]
+    return {k: visible_text(r.get_data(as_text=True), names) for k, r in pages.items()}
+
+
+def test_the_send_pages_and_the_413_page_speak_english(app, staff, sample_text):
+    pages = _send_pages(app, staff, sample_text, "en")
+    # The forecast's sentences come from delivery/forecast.py (`Forecast.summary`), still
+    # Chinese only: everything else on the page must be English.
+    pages["counted"] = re.sub(
+        r"共 .*|领导版最后一封.*|剩余 .*|发送将跨到次日。|最慢的是.*", "", pages["counted"]
+    )
+    for name, text in pages.items():
+        assert not CJK.search(text), (name, CJK.findall(text)[:20], text)
+    assert "Count the recipients" in pages["send"] and "Recipient groups" in pages["send"]
+    assert "Leadership edition (sent first): 2" in pages["counted"]
+    assert "Confirm and send now" in pages["counted"]
+    assert "Cancel the send" in pages["progress"] and "Reschedule" in pages["progress"]
+    assert "File too large" in pages["413"] and "Error 413" in pages["413"]
+
+
+def test_the_same_pages_in_chinese(app, staff, sample_text):
+    pages = _send_pages(app, staff, sample_text, "zh-CN")
+    for name, text in pages.items():
+        assert CJK.search(text), name
+    assert "统计收件人" in pages["send"] and "收件分组" in pages["send"]
+    assert "领导版（优先发送）：2 人" in pages["counted"] and "确认立即发送" in pages["counted"]
+    assert "取消发送" in pages["progress"] and "改期" in pages["progress"]
+    assert "文件太大" in pages["413"] and "错误代码 413" in pages["413"]

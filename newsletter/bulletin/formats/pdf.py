@@ -19,10 +19,15 @@ import re
 import statistics
 from collections import Counter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .. import limits, pagelines
 from ..parser import IssueParseError, SourceLine
 from .styles import Styled, hints
+
+if TYPE_CHECKING:  # pdfplumber is imported when a PDF comes, not with this module
+    from pdfplumber.page import Page
+    from pdfplumber.pdf import PDF
 
 _whole = IssueParseError.whole_file
 _BOLD = re.compile(r"bold|heavy|black|semibold|demi", re.IGNORECASE)
@@ -43,8 +48,8 @@ class _Line:
     bold: bool
 
 
-def _lines_of(page, page_no: int) -> list[_Line]:
-    out = []
+def _lines_of(page: Page, page_no: int) -> list[_Line]:
+    out: list[_Line] = []
     raw = page.extract_text_lines(return_chars=True, keep_blank_chars=True)
     for k, line in enumerate(raw, 1):
         text = re.sub(r"\s+", " ", line["text"]).strip()
@@ -69,7 +74,7 @@ def _lines_of(page, page_no: int) -> list[_Line]:
     return out
 
 
-def _open(data: bytes):
+def _open(data: bytes) -> tuple[PDF, list[Page]]:
     import pdfplumber
     from pdfminer.pdfdocument import PDFEncryptionError, PDFPasswordIncorrect
 
@@ -77,7 +82,8 @@ def _open(data: bytes):
         pdf = pdfplumber.open(io.BytesIO(data))
         pages = pdf.pages
     except Exception as exc:  # pdfminer raises many kinds on broken files
-        causes, e = [], exc
+        causes: list[BaseException] = []
+        e: BaseException | None = exc
         while e is not None and len(causes) < 5:  # pdfplumber wraps pdfminer's errors
             causes += [e, *[a for a in e.args if isinstance(a, BaseException)]]
             e = e.__cause__ or e.__context__
@@ -92,13 +98,18 @@ def _open(data: bytes):
     return pdf, pages
 
 
-def _extract(data: bytes) -> list[list[_Line]]:
+# A page: its height, and its lines.
+_Page = tuple[float, list[_Line]]
+
+
+def _extract(data: bytes) -> list[_Page]:
     pdf, pages = _open(data)
     quiet = logging.getLogger("pdfminer")
     level = quiet.level
     quiet.setLevel(logging.ERROR)  # pdfminer logs each font it finds odd
     try:
-        out, chars = [], 0
+        out: list[_Page] = []
+        chars = 0
         for n, page in enumerate(pages, 1):
             if len(page.chars) > limits.MAX_PDF_CHARS_PER_PAGE:
                 raise IssueParseError(
@@ -127,9 +138,9 @@ def _masked(text: str) -> str:
     return re.sub(r"\d+", "#", text)
 
 
-def _body(pages: list, title: str, publisher: str) -> tuple[list[list[_Line]], int]:
+def _body(pages: list[_Page], title: str, publisher: str) -> tuple[list[list[_Line]], int]:
     """Each page's lines without its headers, footers and page numbers; and how many went."""
-    edge = Counter()
+    edge: Counter[str] = Counter()
     for height, lines in pages:
         for m in {
             _masked(l.text)
@@ -137,9 +148,10 @@ def _body(pages: list, title: str, publisher: str) -> tuple[list[list[_Line]], i
             if l.top < height * _MARGIN or l.bottom > height * (1 - _MARGIN)
         }:
             edge[m] += 1
-    kept, dropped = [], 0
+    kept: list[list[_Line]] = []
+    dropped = 0
     for height, lines in pages:
-        page_lines = []
+        page_lines: list[_Line] = []
         for l in lines:
             in_margin = l.top < height * _MARGIN or l.bottom > height * (1 - _MARGIN)
             if in_margin and (
@@ -218,13 +230,14 @@ def read_pdf(data: bytes) -> tuple[list[SourceLine], int, dict[int, tuple[int, i
             blocks[-1].append(line)
         else:
             blocks.append([line])
-    styled, where = [], {}
+    styled: list[Styled] = []
+    where: dict[int, tuple[int, int]] = {}
     for block in blocks:
         text = block[0].text
         for nxt in block[1:]:
             text = _join_text(text, nxt.text)
         styled.append(Styled(text, block[0].bold, block[0].size, centred(block[0])))
-    out = []
+    out: list[SourceLine] = []
     for no, (block, s, hint) in enumerate(zip(blocks, styled, hints(styled)), 1):
         out.append(SourceLine(no, s.text, False, True, hint))
         where[no] = (block[0].page, block[0].no)
