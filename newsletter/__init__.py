@@ -78,8 +78,9 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def create_app(config: dict | None = None, *, web: bool = True) -> Flask:
-    """The app; `web=False` (the send workers) registers no pages, forms or CLI: a worker
-    needs the settings, the database and the templates of its emails, nothing more."""
+    """The app; `web=False` registers no pages, forms or CLI: what a worker builds for the
+    jobs that need the app itself (a scheduled send starting, a CSV import, the bounce
+    mailbox); its send jobs run without Flask (newsletter.runtime)."""
     from flask import Flask
 
     from newsletter.extensions import babel, db, login_manager, redis_store, tune_sqlite
