@@ -168,7 +168,8 @@ def set_headers(response):
     frameable = request.endpoint in FRAMEABLE
     if "Content-Security-Policy" not in headers:
         html = response.mimetype == "text/html"
-        same = g.get("csp_nonce_request") is request._get_current_object()
+        # the proxied object itself (the nonce belongs to this request); LocalProxy's method is not in the stubs
+        same = g.get("csp_nonce_request") is request._get_current_object()  # type: ignore[attr-defined]
         nonce = g.get("csp_nonce") if same else None
         headers["Content-Security-Policy"] = page_policy(nonce, frameable) if html else NON_HTML_CSP
     headers.setdefault("X-Frame-Options", "SAMEORIGIN" if frameable else "DENY")

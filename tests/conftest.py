@@ -1,6 +1,7 @@
 """Shared fixtures: the app on SQLite (and PostgreSQL when TEST_POSTGRES_URL is set),
 a real Redis on 127.0.0.1, a real aiosmtpd server on a free loopback port, and real RQ
-worker processes.
+worker processes (`run_worker`) or the queues drained in the test's process (`run_jobs`,
+tests/inprocess.py: for tests that need the mail sent, not a worker's life).
 
 Database-backed tests take the `app` fixture, which is parametrised over the backends:
 with TEST_POSTGRES_URL set (as `.ci/run` does) every such test runs on both.
@@ -24,7 +25,9 @@ from sqlalchemy.engine import make_url
 from newsletter import MIGRATIONS_DIR, create_app
 from newsletter.devsmtp import SinkServer
 from newsletter.extensions import db
+from tests.inprocess import run_jobs  # noqa: F401 - fixture
 from tests.mta import postfix, postfix_bouncing, postfix_factory  # noqa: F401 - fixtures
+from tests.passwords import nobodys_hash, password_hash
 
 # The tests run in testing mode, explicitly: the app (and every worker, gunicorn or flask
 # process a test starts, which inherit the environment) refuses production's unsafe defaults
@@ -314,7 +317,7 @@ def make_staff(app):
             name="测试员工",
             roles=list(roles),
         )
-        user.set_password(password)
+        user.password_hash = password_hash(password)
         db.session.add(user)
         db.session.commit()
         return user
@@ -378,7 +381,7 @@ def approve_for_tests(issue_or_number):
             name=f"测试{role}",
             roles=[role],
         )
-        user.set_password(uuid.uuid4().hex)
+        user.password_hash = nobodys_hash()  # nobody signs in as them
         db.session.add(user)
         people.append(user)
     db.session.commit()

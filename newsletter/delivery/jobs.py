@@ -13,7 +13,7 @@ import datetime as dt
 import secrets
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from redis import Redis
 from rq import Queue
@@ -153,7 +153,7 @@ def schedule_start(send_id: int, at: dt.datetime, starter: Callable[[int], objec
     return job.id  # if Redis loses it, the sweep starts the send when the database says
 
 
-def send_batch(send_id: int, delivery_ids: list[int]) -> dict[str, Any]:
+def send_batch(send_id: int, delivery_ids: list[int]) -> dict[str, object]:
     """The RQ job: deliver one batch over one SMTP connection.
 
     No RQ retries: a batch that fails as a whole (the database went away, say) gives its

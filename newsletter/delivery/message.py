@@ -155,7 +155,7 @@ class MessageTemplate:
                 _b64_lines(html, self._html_runs),
                 self._multi_close,
             ]
-        # One join, one copy into the result (chained `+` copied the growing message ~6 times).
+        # One join (chained `+` copied the growing message ~6 times), one copy into WireBytes.
         return WireBytes(b"".join(pieces)) if wire else b"".join(pieces)
 
 

@@ -286,7 +286,7 @@ class DeliveryStats(TypedDict):
     opens: int
     first_open: dt.datetime | None
     clicks: int
-    links: set[int | None]
+    links: set[int]  # the numbers of the links clicked (a click with none is counted only)
     soft: int
 
 
@@ -322,7 +322,8 @@ def delivery_rows(session: Session, send_id: int) -> Iterator[tuple[Delivery, De
                 s["first_open"] = min(filter(None, (s["first_open"], at)))
             elif kind == EventKind.CLICKED and not bot:
                 s["clicks"] += 1
-                s["links"].add(n)
+                if n is not None:  # link_n is nullable: a click of no known link
+                    s["links"].add(n)
             elif bounce == "soft":
                 s["soft"] += 1
         for d in batch:

@@ -225,8 +225,9 @@ def group_merge():
         (g.code, g.code) for g, _n in groups.with_counts(db.session)
     )
     if form.validate():
-        source = groups.by_code(db.session, form.source.data)
-        target = groups.by_code(db.session, form.target.data)
+        # both were among the choices, but either may have gone since (another admin)
+        source = groups.by_code(db.session, form.source.data) or abort(404)
+        target = groups.by_code(db.session, form.target.data) or abort(404)
         try:
             added = groups.merge_groups(db.session, source, target)
         except groups.GroupError as exc:

@@ -96,7 +96,7 @@ def login():
         if user is not None
         else check_password_hash(_dummy_hash(), form.password.data) and False
     )
-    if good and user.active:
+    if user is not None and good and user.active:
         lockout.succeeded(email, ip)
         user.failed_logins, user.locked_until = 0, None
         db.session.commit()

@@ -178,7 +178,7 @@ def test_issue_import_list_get_and_parse_errors(app, api, sample_text):
     assert entries.count("api.issue.imported") == 2
 
 
-def test_subscriber_crud_with_cursor_pages(app, api, smtp, run_worker):
+def test_subscriber_crud_with_cursor_pages(app, api, smtp, run_jobs):
     client, headers = api("editor")
     ids = []
     for i in range(5):
@@ -222,7 +222,7 @@ def test_subscriber_crud_with_cursor_pages(app, api, smtp, run_worker):
         json={"email": "new@example.org", "groups": ["media", "tech"]},
     )
     assert pending.get_json()["status"] == "pending"
-    run_worker().wait(timeout=60)
+    run_jobs()
     wait_until(lambda: smtp.received, 10, "the confirmation mail")
     assert smtp.received[0].rcpt_tos == ["new@example.org"]
 
@@ -301,7 +301,7 @@ def test_groups_create_rename_priority_merge(app, api):
     assert "partners" not in codes
 
 
-def test_sends_need_approval_then_run_to_the_end(app, api, staff, sample_text, smtp, run_worker):
+def test_sends_need_approval_then_run_to_the_end(app, api, staff, sample_text, smtp, run_jobs):
     from newsletter.bulletin.service import import_issue
     from tests.delivery.support import bulk_subscribers
 
@@ -339,7 +339,7 @@ def test_sends_need_approval_then_run_to_the_end(app, api, staff, sample_text, s
     now = client.post("/api/v1/sends", headers=headers, json={"issue": 396, "groups": ["media"]})
     assert now.status_code == 201
     send_id = now.get_json()["id"]
-    run_worker().wait(timeout=120)
+    run_jobs()
     wait_until(lambda: all_final(send_id), 30, "the send to finish")
     status = client.get(f"/api/v1/sends/{send_id}", headers=headers).get_json()
     assert status["status"] == "done" and status["progress"]["sent"] == 3

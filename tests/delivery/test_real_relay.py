@@ -1,7 +1,9 @@
 """The send against a real Postfix (tests/mta.py) as the relay: SASL AUTH, sender-login
 checks, a client message-rate limit, and a local domain whose unknown users bounce with
-Postfix's own DSNs. Worker processes, Redis and the database are real too; every count is
-taken where the mail lands (the rig's Maildirs) and in the database."""
+Postfix's own DSNs. Redis and the database are real too, and so are the worker processes
+where a worker's life matters (pauses, resumes, a rate limit over time); the two DSN tests
+drain the queues in process (tests/inprocess.py). Every count is taken where the mail lands
+(the rig's Maildirs) and in the database."""
 
 from __future__ import annotations
 
@@ -68,14 +70,14 @@ def suppressed(email: str) -> bool:
 
 
 def test_real_postfix_dsns_suppress_exactly_the_unknown_users(
-    app, runner, run_worker, postfix_factory, sample_text, tmp_path
+    app, runner, run_jobs, postfix_factory, sample_text, tmp_path
 ):
     """VERP envelope through a relay that allows it: Postfix accepts everyone, delivers the
     known readers and sends its own DSNs for the unknown ones to their VERP addresses
     (weekly+b<id>-<sig>@, which land in weekly's mailbox); those DSNs, fed to the intake
     (`flask bounces ingest`), suppress exactly the unknown readers."""
     rig = postfix_factory(unknown="bounce", sender_login=False)
-    env = configure(app, rig, SMTP_ENVELOPE="verp")
+    configure(app, rig, SMTP_ENVELOPE="verp")
     approve_for_tests(import_issue(db.session, sample_text)[0])
     known = readers(5, "known")
     gone = bulk_subscribers(
@@ -83,7 +85,7 @@ def test_real_postfix_dsns_suppress_exactly_the_unknown_users(
     )
     dsn_box_before = len(rig.raw_messages(rig.login[0]))
     send_id = start_send(runner, "members")
-    run_worker(env=env)
+    run_jobs()  # in the app configure() gave the relay settings
     wait_until(lambda: all_final(send_id), 90, "every delivery final")
     errors = db.session.scalars(
         select(Delivery.last_error).where(Delivery.send_id == send_id)
@@ -251,20 +253,20 @@ def test_rate_limited_postfix_batch_with_a_short_lease_sends_each_reader_once(
 
 
 def test_unknown_users_refused_at_rcpt_are_suppressed_with_their_send_and_the_wave_lifts(
-    app, runner, run_worker, postfix_factory, sample_text
+    app, runner, run_jobs, postfix_factory, sample_text
 ):
     """Postfix refuses unknown users at RCPT (`550 5.1.1 … User unknown in virtual mailbox
     table`): exactly those deliveries fail and their addresses are suppressed, each row
     naming the send and delivery; `suppressions lift --send N` undoes the wave."""
     rig = postfix_factory(sender_login=False)
-    env = configure(app, rig, SMTP_ENVELOPE="verp")
+    configure(app, rig, SMTP_ENVELOPE="verp")
     approve_for_tests(import_issue(db.session, sample_text)[0])
     known = readers(4, "rcpt")
     gone = bulk_subscribers(
         2, "members", prefix=f"{UNKNOWN_PREFIXES[0]}-{uuid.uuid4().hex[:6]}-", domain=DOMAIN
     )
     send_id = start_send(runner, "members")
-    run_worker(env=env)
+    run_jobs()
     wait_until(lambda: all_final(send_id), 90, "every delivery final")
     states = dict(
         db.session.execute(

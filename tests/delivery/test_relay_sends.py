@@ -1,7 +1,8 @@
 """Sends through the relays an association has: implicit TLS with a verified certificate and
 a fixed envelope through the strict Postfix rig, two relays sharing a send when the first
 runs out of its daily quota, every relay out of quota, and a domain that defers slowed alone.
-Real worker processes, real Redis, Postfix and aiosmtpd on loopback."""
+Real Redis, Postfix and aiosmtpd on loopback; real worker processes where two share a send
+or one runs for long, the queues drained in process (tests/inprocess.py) elsewhere."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def _send_status(send_id: int) -> Send:
 
 
 def test_implicit_tls_fixed_envelope_through_the_strict_relay(
-    app, runner, run_worker, postfix, sample_text, tmp_path
+    app, runner, run_jobs, postfix, sample_text, tmp_path
 ):
     approve_for_tests(import_issue(db.session, sample_text)[0])
     # addresses of their own: the rig (and its mailboxes) outlives this test, across backends
@@ -60,7 +61,8 @@ envelope_sender = "{postfix.sender}"
 """,
     )
     send_id = start_send(runner, "media")
-    assert run_worker(env={"RELAYS_FILE": relays}).wait(timeout=120) == 0
+    app.config["RELAYS_FILE"] = relays  # the worker's setting (run_worker passed it on)
+    run_jobs()
     send = _send_status(send_id)
     assert send.paused_reason is None, (send.paused_reason, send.paused_detail)
     assert state_counts(send_id) == {DeliveryState.SENT: 6}
@@ -71,7 +73,7 @@ envelope_sender = "{postfix.sender}"
 
 
 def test_an_unverified_certificate_pauses_the_send_and_harms_nobody(
-    app, runner, run_worker, postfix, sample_text, tmp_path
+    app, runner, run_jobs, postfix, sample_text, tmp_path
 ):
     approve_for_tests(import_issue(db.session, sample_text)[0])
     bulk_subscribers(4, "media", prefix="untrusted")
@@ -90,7 +92,8 @@ envelope_sender = "{postfix.sender}"
 """,
     )
     send_id = start_send(runner, "media")
-    assert run_worker(env={"RELAYS_FILE": relays}).wait(timeout=120) == 0
+    app.config["RELAYS_FILE"] = relays
+    run_jobs()
     send = _send_status(send_id)
     assert send.status == SendStatus.PAUSED
     assert "tls" in (send.paused_detail or "").lower()
@@ -139,7 +142,7 @@ order = 2
 
 
 def test_every_relay_out_of_quota_pauses_the_send_until_the_window_opens(
-    app, runner, run_worker, sample_text, tmp_path
+    app, runner, run_jobs, sample_text, tmp_path
 ):
     approve_for_tests(import_issue(db.session, sample_text)[0])
     bulk_subscribers(10, "media", prefix="over")
@@ -156,7 +159,8 @@ per_day = 4
 """,
         )
         send_id = start_send(runner, "media")
-        assert run_worker(env={"RELAYS_FILE": relays}).wait(timeout=120) == 0
+        app.config["RELAYS_FILE"] = relays
+        run_jobs()
         send = _send_status(send_id)
         assert send.status == SendStatus.PAUSED and len(sink.received) == 4
         assert (
@@ -236,22 +240,20 @@ per_minute = 240
         server.stop()
 
 
-def test_a_send_whose_relay_check_fails_does_not_start(
-    app, runner, run_worker, postfix, sample_text
-):
+def test_a_send_whose_relay_check_fails_does_not_start(app, runner, run_jobs, postfix, sample_text):
     approve_for_tests(import_issue(db.session, sample_text)[0])
     bulk_subscribers(3, "media", prefix="precheck")
     # The strict relay refuses the VERP sender a default (verp) relay would use.
-    env = {
-        "SMTP_HOST": postfix.host,
-        "SMTP_PORT": str(postfix.port),
-        "SMTP_SECURITY": "starttls",
-        "SMTP_CA_FILE": str(postfix.ca_file),
-        "SMTP_USERNAME": postfix.login[0],
-        "SMTP_PASSWORD": postfix.login[1],
-    }
     send_id = start_send(runner, "media")
-    assert run_worker(env=env).wait(timeout=120) == 0
+    app.config.update(  # the worker's settings (run_worker passed them on as its environment)
+        SMTP_HOST=postfix.host,
+        SMTP_PORT=postfix.port,
+        SMTP_SECURITY="starttls",
+        SMTP_CA_FILE=str(postfix.ca_file),
+        SMTP_USERNAME=postfix.login[0],
+        SMTP_PASSWORD=postfix.login[1],
+    )
+    run_jobs()
     send = _send_status(send_id)
     assert send.status == SendStatus.PAUSED and send.started_at is None
     assert send.paused_reason.startswith(

@@ -23,7 +23,7 @@ def html_of(received) -> str:
     return msg.get_body(("html",)).get_content()
 
 
-def test_tracked_and_untracked_readers(app, client, runner, smtp, run_worker, sample_text):
+def test_tracked_and_untracked_readers(app, client, runner, smtp, run_jobs, sample_text):
     approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
     add_readers(
         {"tracked@example.org": ("甲", ["media"]), "private@example.org": ("乙", ["media"])}
@@ -32,7 +32,7 @@ def test_tracked_and_untracked_readers(app, client, runner, smtp, run_worker, sa
     private.tracking_opt_out = True
     db.session.commit()
     assert runner.invoke(args=["send", "396", "--group", "media"]).exit_code == 0
-    assert run_worker().wait(timeout=60) == 0
+    run_jobs()
     html = {m.rcpt_tos[0]: html_of(m) for m in smtp.received}
 
     tracked = html["tracked@example.org"]

@@ -24,12 +24,12 @@ UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537
 
 
 def test_bounce_to_the_real_verp_sender_and_opens_show_in_the_report(
-    app, runner, smtp, run_worker, client, sample_text, staff_client
+    app, runner, smtp, run_jobs, client, sample_text, staff_client
 ):
     approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
     add_readers()
     assert runner.invoke(args=["send", "396"]).exit_code == 0
-    assert run_worker().wait(timeout=120) == 0
+    run_jobs()
     assert len(smtp.received) == len(READERS)
 
     send = db.session.scalar(select(Send))

@@ -9,10 +9,11 @@ import io
 import pytest
 from sqlalchemy import select
 
-from newsletter.delivery.models import DeliveryEvent
+from newsletter.delivery.models import DeliveryEvent, EventKind
 from newsletter.extensions import db
 from newsletter.reports import queries
 from newsletter.timeutil import utcnow
+from newsletter.tracking.models import TrackedEvent
 from subscribers.models import Group
 from tests.tracking.factory import make_send
 
@@ -142,6 +143,31 @@ def test_csv_cells_cannot_become_formulas(app, staff_client, sample_text):
     db.session.commit()
     text = staff_client("editor").get(f"/reports/sends/{s.send.id}.csv").get_data(as_text=True)
     assert "'=HYPERLINK" in text and "'+1 boom" in text
+
+
+def test_csv_export_with_a_click_of_no_known_link(app, staff_client, sample_text):
+    """link_n is nullable: such a click is counted, and the export must not fail on it."""
+    s = make_send(sample_text, ["x@example.com"])
+    d = s.deliveries[0]
+    for key, n in (("c1", 2), ("c2", None)):
+        event = DeliveryEvent(delivery_id=d.id, kind=EventKind.CLICKED, detail="")
+        db.session.add(event)
+        db.session.flush()
+        db.session.add(
+            TrackedEvent(
+                key=key,
+                event_id=event.id,
+                send_id=s.send.id,
+                delivery_id=d.id,
+                kind=EventKind.CLICKED,
+                link_n=n,
+            )
+        )
+    db.session.commit()
+    r = staff_client("editor").get(f"/reports/sends/{s.send.id}.csv")
+    assert r.status_code == 200
+    row = next(csv.DictReader(io.StringIO(r.get_data(as_text=True).lstrip("\ufeff"))))
+    assert row["点击次数"] == "2" and row["点击的链接"] == "2"
 
 
 def test_trends_and_growth_count_per_week(app, scenario, sample_text):

@@ -1,7 +1,7 @@
 """The one send service: never twice (refused re-sends, the follow-up to those who have not
 received it), idempotent pages and API (double clicks, retried requests, also at once from
 two threads), two identical sends at once, and the test-send rules. Counted at a real
-aiosmtpd server after a real worker ran."""
+aiosmtpd server after RQ's worker drained the real queues (in process: tests/inprocess.py)."""
 
 from __future__ import annotations
 
@@ -53,15 +53,10 @@ def send_form(client) -> dict:
     }
 
 
-def run_once(run_worker):
-    worker = run_worker()
-    assert worker.wait(timeout=120) == 0, worker.stdout.read().decode()
-
-
 # --- the page ---------------------------------------------------------------------------
 
 
-def test_a_double_clicked_form_makes_one_send(staff_client, approved, smtp, run_worker):
+def test_a_double_clicked_form_makes_one_send(staff_client, approved, smtp, run_jobs):
     client = staff_client("sender")
     form = send_form(client)
     first = client.post("/issues/396/send", data=form)
@@ -70,12 +65,12 @@ def test_a_double_clicked_form_makes_one_send(staff_client, approved, smtp, run_
     assert first.headers["Location"] == second.headers["Location"]
     assert sends() == 1
     assert "已经提交过" in client.get(second.headers["Location"]).get_data(as_text=True)
-    run_once(run_worker)
+    run_jobs()
     assert received(smtp) == {a.lower(): 1 for a in READERS}
 
 
 def test_the_same_form_posted_twice_at_once_makes_one_send(
-    app, staff_client, approved, smtp, run_worker
+    app, staff_client, approved, smtp, run_jobs
 ):
     client = staff_client("sender")
     form = send_form(client)
@@ -96,14 +91,14 @@ def test_the_same_form_posted_twice_at_once_makes_one_send(
     assert [a.status_code for a in answers] == [302, 302]
     assert len({a.headers["Location"] for a in answers}) == 1
     assert sends() == 1
-    run_once(run_worker)
+    run_jobs()
     assert received(smtp) == {a.lower(): 1 for a in READERS}
 
 
-def test_a_sent_issue_offers_only_the_follow_up(staff_client, approved, smtp, run_worker):
+def test_a_sent_issue_offers_only_the_follow_up(staff_client, approved, smtp, run_jobs):
     client = staff_client("sender")
     assert client.post("/issues/396/send", data=send_form(client)).status_code == 302
-    run_once(run_worker)
+    run_jobs()
     page = client.get("/issues/396/send").get_data(as_text=True)
     assert "本期已发给 <strong>4</strong> 位读者" in page and "确认立即发送" not in page
 
@@ -123,7 +118,7 @@ def test_a_sent_issue_offers_only_the_follow_up(staff_client, approved, smtp, ru
     assert "补发给尚未收到的读者：1 人" in html and "确认立即发送" not in html
     follow = client.post("/issues/396/send", data={**send_form(client), "action": "confirm_new"})
     assert follow.status_code == 302 and sends() == 2
-    run_once(run_worker)
+    run_jobs()
     assert received(smtp) == {**{a.lower(): 1 for a in READERS}, "new@example.org": 1}
     nobody = client.post("/issues/396/send", data={**send_form(client), "action": "preview"})
     assert "没有需要补发的人" in nobody.get_data(as_text=True)
@@ -132,9 +127,7 @@ def test_a_sent_issue_offers_only_the_follow_up(staff_client, approved, smtp, ru
 # --- the service itself: races and the follow-up ----------------------------------------------
 
 
-def test_two_identical_sends_started_at_once_reach_each_reader_once(
-    app, approved, smtp, run_worker
-):
+def test_two_identical_sends_started_at_once_reach_each_reader_once(app, approved, smtp, run_jobs):
     barrier, outcomes = threading.Barrier(2), []
 
     def start():
@@ -155,13 +148,13 @@ def test_two_identical_sends_started_at_once_reach_each_reader_once(
     assert len(outcomes) == 2
     assert sum(isinstance(o, int) for o in outcomes) == 1, outcomes
     assert any("不能再发一次" in str(o) for o in outcomes)
-    run_once(run_worker)
+    run_jobs()
     assert received(smtp) == {a.lower(): 1 for a in READERS}
 
 
-def test_the_follow_up_goes_only_to_those_who_have_not_received_it(app, approved, smtp, run_worker):
+def test_the_follow_up_goes_only_to_those_who_have_not_received_it(app, approved, smtp, run_jobs):
     service.send_issue(db.session, app.config, 396, ["media"])
-    run_once(run_worker)
+    run_jobs()
     assert received(smtp) == {"media@example.com": 1}
     # one reader's delivery failed for good (say, a relay problem): it never arrived
     add_readers(
@@ -174,7 +167,7 @@ def test_the_follow_up_goes_only_to_those_who_have_not_received_it(app, approved
         service.send_issue(db.session, app.config, 396, ["media"])
     follow = service.send_issue(db.session, app.config, 396, ["media"], only_new=True)
     assert follow.skipped_received == 1 and follow.send.only_new
-    run_once(run_worker)
+    run_jobs()
     assert received(smtp) == {
         "media@example.com": 1,
         "late@example.org": 1,
@@ -227,7 +220,7 @@ def test_a_scheduled_send_skips_readers_who_got_the_issue_meanwhile(app, approve
 # --- the API and the CLI --------------------------------------------------------------------
 
 
-def test_a_retried_api_request_with_the_same_key_makes_one_send(api, approved, smtp, run_worker):
+def test_a_retried_api_request_with_the_same_key_makes_one_send(api, approved, smtp, run_jobs):
     client, headers = api("sender")
     body = {"issue": 396, "groups": ALL}
     keyed = {**headers, "Idempotency-Key": "order-7f3a"}
@@ -254,12 +247,12 @@ def test_a_retried_api_request_with_the_same_key_makes_one_send(api, approved, s
         "/api/v1/sends", json=body, headers={**other_headers, "Idempotency-Key": "order-7f3a"}
     )
     assert elsewhere.status_code == 409
-    run_once(run_worker)
+    run_jobs()
     assert received(smtp) == {a.lower(): 1 for a in READERS}
     assert sends() == 1
 
 
-def test_the_cli_refuses_a_re_send_and_does_the_follow_up(app, runner, approved, smtp, run_worker):
+def test_the_cli_refuses_a_re_send_and_does_the_follow_up(app, runner, approved, smtp, run_jobs):
     assert runner.invoke(args=["send", "396", "--group", "media"]).exit_code == 0
     again = runner.invoke(args=["send", "396", "--group", "media"])
     assert again.exit_code == 2 and "不能再发一次" in again.output
@@ -269,7 +262,7 @@ def test_the_cli_refuses_a_re_send_and_does_the_follow_up(app, runner, approved,
     follow = runner.invoke(args=["send", "396", "--group", "media", "--only-new"])
     assert follow.exit_code == 0, follow.output
     assert "1 deliveries" in follow.output and "1 who already have it left out" in follow.output
-    run_once(run_worker)
+    run_jobs()
     assert received(smtp) == {"media@example.com": 1, "new@example.org": 1}
 
 

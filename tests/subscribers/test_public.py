@@ -1,5 +1,5 @@
 """The reader's pages over HTTP: double opt-in, preference center, unsubscribe, fresh
-links, CSRF and rate limits. Mail goes through the real queue, worker and SMTP server."""
+links, CSRF and rate limits. Mail goes through the real queue (drained in process) and SMTP server."""
 
 from __future__ import annotations
 
@@ -34,18 +34,13 @@ def count(model) -> int:
     return db.session.scalar(select(func.count()).select_from(model))
 
 
-def drain(run_worker):
-    worker = run_worker()
-    assert worker.wait(timeout=60) == 0, worker.stdout.read().decode()
-
-
 def test_subscribe_page_offers_only_self_service_groups(client):
     page = client.get("/subscribe").get_data(as_text=True)
     assert "媒体" in page and "高校" in page and "要闻" in page
     assert "协会领导" not in page and 'value="leadership"' not in page
 
 
-def test_double_opt_in(client, smtp, run_worker):
+def test_double_opt_in(client, smtp, run_jobs):
     response = subscribe(client)
     assert response.status_code == 302 and response.headers["Location"] == "/subscribe/sent"
     sub = subscriber()
@@ -54,7 +49,7 @@ def test_double_opt_in(client, smtp, run_worker):
     assert sub.sections == ["要闻", "技术"] and sub.source == "form"
     assert list(store.recipients(db.session, ["media"])) == []  # unconfirmed: no weekly
 
-    drain(run_worker)
+    run_jobs()
     assert [m.rcpt_tos for m in smtp.received] == [["reader@example.org"]]
     message = parse_mail(smtp.received[0].data)
     assert message["Subject"] == "请确认订阅《行业动态周报》"
@@ -73,7 +68,7 @@ def test_double_opt_in(client, smtp, run_worker):
 
 
 def test_subscribing_again_does_not_reveal_or_change_an_existing_address(
-    client, smtp, run_worker, make_subscriber
+    client, smtp, run_jobs, make_subscriber
 ):
     make_subscriber("known@example.org", name="原名", groups=("research",))
     known = subscribe(client, email="known@example.org", name="冒名", groups=["media"])
@@ -88,7 +83,7 @@ def test_subscribing_again_does_not_reveal_or_change_an_existing_address(
     )
     sub = subscriber("known@example.org")
     assert sub.name == "原名" and [g.code for g in sub.groups] == ["research"]
-    drain(run_worker)
+    run_jobs()
     mails = {m.rcpt_tos[0]: m.data for m in smtp.received}
     assert parse_mail(mails["known@example.org"])["Subject"] == "您已订阅《行业动态周报》"
     paths = links_in(mail_text(mails["known@example.org"]))
@@ -306,7 +301,7 @@ def test_unsubscribe_page_confirms_and_can_keep_some_groups(client, make_subscri
 
 
 def test_resubscribing_after_unsubscribing_needs_a_new_confirmation(
-    client, smtp, run_worker, make_subscriber, link
+    client, smtp, run_jobs, make_subscriber, link
 ):
     sub = make_subscriber("back@example.org", groups=("media",))
     client.post(link("unsubscribe", sub.id), data={"List-Unsubscribe": "One-Click"})
@@ -314,7 +309,7 @@ def test_resubscribing_after_unsubscribing_needs_a_new_confirmation(
     sub = subscriber("back@example.org")
     # Nothing changes until the mailbox owner confirms (a stranger may have typed it).
     assert sub.status == SubscriberStatus.UNSUBSCRIBED and count(Suppression) == 1
-    drain(run_worker)
+    run_jobs()
     (path,) = links_in(mail_text(smtp.received[0].data))
     page = client.get(path).get_data(as_text=True)
     client.post(path, data={"csrf_token": form_token(page)})
@@ -322,7 +317,7 @@ def test_resubscribing_after_unsubscribing_needs_a_new_confirmation(
     assert count(Suppression) == 0  # a confirmed opt-in is fresh consent
 
 
-def test_fresh_link_request(client, smtp, run_worker, make_subscriber):
+def test_fresh_link_request(client, smtp, run_jobs, make_subscriber):
     make_subscriber("active@example.org")
     make_subscriber("pending@example.org", status=SubscriberStatus.PENDING)
     make_subscriber("gone@example.org", status=SubscriberStatus.UNSUBSCRIBED)
@@ -338,7 +333,7 @@ def test_fresh_link_request(client, smtp, run_worker, make_subscriber):
         assert response.status_code == 200
         pages.append(response.get_data(as_text=True).replace(token, ""))
     assert len(set(pages)) == 1  # the same answer whoever asks
-    drain(run_worker)
+    run_jobs()
     mails = {m.rcpt_tos[0]: m.data for m in smtp.received}
     assert sorted(mails) == ["active@example.org", "pending@example.org"]
     paths = links_in(mail_text(mails["active@example.org"]))

@@ -1,0 +1,45 @@
+"""The queues drained in the test's own process: what `python worker.py --burst` does (RQ's
+SimpleWorker over the priority queue, then the default one, with the scheduler's one pass
+over due jobs), on the real Redis, to the test's real SMTP server and database, without
+starting a Python process (1-3 s each, most of a short mail test).
+
+For tests that need the queued mail or batches *done*, not a worker's life: faults, crashes,
+restarts, two workers at once and long-running workers keep `run_worker` (real processes).
+The jobs run in the test's app (`jobs.app_for_job` takes the current one): `run_worker`'s
+processes get the same settings through `worker_env`.
+"""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+
+def drain_queues(app) -> None:
+    """Run every job the test's queues hold until they are empty, as a burst worker would."""
+    from rq import SimpleWorker
+
+    from newsletter.delivery import batch, jobs
+    from newsletter.extensions import redis_store
+
+    # A burst worker is a new process: no breaker streaks carried from earlier batches.
+    batch._STREAKS.clear()
+    connection = redis_store.client(app.config, blocking=True)
+    worker = SimpleWorker(
+        jobs.queues(app.config, connection), connection=connection, serializer=jobs.SERIALIZER
+    )
+    # RQ installs its own SIGINT/SIGTERM handlers for the worker's life; give pytest's back.
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        worker.work(burst=True, logging_level="WARNING", with_scheduler=True)
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+        batch._STREAKS.clear()
+
+
+@pytest.fixture
+def run_jobs(app):
+    """`run_jobs()` drains the queues in process (see the module docstring)."""
+    return lambda: drain_queues(app)
