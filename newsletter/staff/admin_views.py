@@ -25,8 +25,9 @@ from newsletter.staff.forms import (
     TokenForm,
     choices,
     form_errors,
+    role_label,
 )
-from newsletter.staff.models import ROLE_LABELS, ApiToken, Role, StaffUser
+from newsletter.staff.models import ApiToken, Role, StaffUser
 from newsletter.timeutil import utcnow
 
 
@@ -45,7 +46,7 @@ def accounts_list():
     return render_template(
         "staff/admin/accounts.html",
         users=users,
-        labels=ROLE_LABELS,
+        role_label=role_label,
         now=utcnow(),
         action_form=FlaskForm(),
     )
@@ -133,7 +134,8 @@ def _groups_page(create=None, merge=None, status: int = 200):
     create = create or GroupCreateForm(formdata=None)
     merge = merge or GroupMergeForm(formdata=None)
     merge.source.choices = merge.target.choices = choices(
-        (g.code, f"{g.name}（{g.code}，{n} 人）") for g, n in rows
+        (g.code, _("%(name)s（%(code)s，%(n)s 人）", name=g.name, code=g.code, n=n))
+        for g, n in rows
     )
     edit_forms = {
         g.code: GroupEditForm(formdata=None, name=g.name, is_priority=g.is_priority)

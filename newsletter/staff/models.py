@@ -10,6 +10,7 @@ from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, eve
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from newsletter.orm import Model
+from newsletter.phrase import NC_
 from newsletter.timeutil import utcnow
 
 
@@ -20,11 +21,13 @@ class Role(StrEnum):
     ADMIN = "admin"  # staff accounts, groups, settings; may do everything
 
 
-ROLE_LABELS = {
-    Role.EDITOR: "编辑",
-    Role.REVIEWER: "复核",
-    Role.SENDER: "发送",
-    Role.ADMIN: "管理员",
+# 复核 and 发送 are also verbs and page names ("Review", "Sends"): the roles have a context.
+ROLE_CONTEXT = "staff role"
+ROLE_LABELS: dict[str, str] = {  # keyed by Role, which is a str
+    Role.EDITOR: NC_("staff role", "编辑"),
+    Role.REVIEWER: NC_("staff role", "复核"),
+    Role.SENDER: NC_("staff role", "发送"),
+    Role.ADMIN: NC_("staff role", "管理员"),
 }
 
 
