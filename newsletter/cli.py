@@ -197,7 +197,7 @@ def send_issue(
         sys.exit(2)
     send = started.send
     if started.warning:
-        click.echo(f"warning: {started.warning}", err=True)
+        click.echo(f"warning: {started.warning.text()}", err=True)
     if scheduled_at is not None:
         click.echo(
             f"send {send.id}: issue {number} scheduled for {at} "

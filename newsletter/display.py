@@ -2,7 +2,7 @@
 names of states, editions and groups in the page's language.
 
 Registered once by `create_app` (`register(app)`): the `when` filter, the `issue_no`
-filter and the `label(kind, code)` / `group_label(code)` globals. Every page uses these,
+filter, the `say` filter (phrases of delivery) and the `label(kind, code)` / `group_label(code)` globals. Every page uses these,
 so no page shows `done` or `leadership` or a second date format.
 """
 
@@ -15,6 +15,7 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
 from newsletter.config import BY_ENV
+from newsletter.phrase import Phrase
 from newsletter.timeutil import to_local
 
 DATE_FORMAT = "%Y-%m-%d"
@@ -148,7 +149,19 @@ def group_list(codes) -> str:
     return "、".join(group_label(c) for c in (codes or []))
 
 
+def say(words: Phrase | dict | str | None, fallback: str | None = None) -> str:
+    """A phrase of delivery or a service (newsletter/phrase.py), or one stored as data
+    (`Phrase.to_json`), in the page's language; plain text (stored before phrases, or
+    someone's own words) as it is; `fallback` when there are no words."""
+    if isinstance(words, dict):
+        words = Phrase.from_json(words)
+    if isinstance(words, Phrase):
+        return words.text(gettext)
+    return words or fallback or ""
+
+
 def register(app) -> None:
+    app.jinja_env.filters["say"] = say
     app.jinja_env.filters["when"] = when
     app.jinja_env.filters["issue_no"] = issue_no
     app.jinja_env.filters["groups"] = group_list

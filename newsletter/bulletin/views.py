@@ -25,7 +25,7 @@ from newsletter.bulletin.forms import IssueEditForm, SendTestForm
 from newsletter.bulletin.models import Issue
 from newsletter.delivery.models import Send
 from newsletter.delivery.pipeline import SendError
-from newsletter.display import label
+from newsletter.display import label, say
 from newsletter.extensions import db
 from newsletter.render import Edition
 from newsletter.review import models as review_models
@@ -170,10 +170,10 @@ def issue_test_send(number: int):
                 actor=current_user._get_current_object(),
             )
         except SendError as exc:
-            form.addresses.errors = [*form.addresses.errors, str(exc)]
+            form.addresses.errors = [*form.addresses.errors, say(exc.phrase)]
         else:
             if started.warning:
-                flash(started.warning, "warning")
+                flash(say(started.warning), "warning")
             else:
                 flash(
                     _(

@@ -51,6 +51,7 @@ from newsletter.delivery.pipeline import (
 from newsletter.delivery.relays import Grant, Wait
 from newsletter.delivery.routing import RelayRouter
 from newsletter.delivery.transport import SmtpFailure
+from newsletter.phrase import N_, P, Phrase
 from newsletter.render import Edition, personalise
 from newsletter.timeutil import utcnow
 from newsletter.tracking.bounces import REF_HEADER
@@ -319,7 +320,12 @@ def _preflight(
             send_id,
             first.classification,
             senders.clock,
-            reason=f"发送前检查未通过（中继 {first.relay}）：{first.problem}。{first.advice}"[:200],
+            reason=P(
+                N_("发送前检查未通过（中继 %(relay)s）：%(problem)s。%(advice)s"),
+                relay=first.relay,
+                problem=first.problem,
+                advice=first.advice,
+            ),
         )
         return False
     if senders.router is not None:
@@ -389,20 +395,23 @@ def _wait(
         return None
     # Every relay out of its daily quota (or paused): the send waits, and says until when.
     left = store.unfinished(session, delivery.send_id)
-    from newsletter.delivery.forecast import when_zh
+    from newsletter.delivery.forecast import quota_phrase
 
     tz = senders.timezone
     if wait.reason == "quota":
         opens = router.pool.quota_exhausted() or until
-        reason = f"剩余 {left:,} 封将于{when_zh(opens, now, tz)} 配额恢复后继续"
+        reason = quota_phrase(left, opens, now, tz)
         detail = "every relay is out of its daily quota"
     else:
         opens = until
-        reason = "所有中继均已暂停：" + "；".join(
-            f"{r.name} {router.pause_reason(r.name) or ''}".strip() for r in router.relays
+        reason = P(
+            N_("所有中继均已暂停：%(relays)s"),
+            relays="；".join(
+                f"{r.name} {router.pause_reason(r.name) or ''}".strip() for r in router.relays
+            ),
         )
         detail = "every relay is paused by its circuit breaker"
-    if control.breaker_pause(session, delivery.send_id, reason[:200], detail, opens, now):
+    if control.breaker_pause(session, delivery.send_id, reason, detail, opens, now):
         log.warning("send %s waits: %s", delivery.send_id, reason)
     result.paused = True
     return Stop.WAITING
@@ -539,12 +548,13 @@ def _trip_breaker(
     send_id: int,
     c: Classification,
     clock: Clock,
-    reason: str | None = None,
+    reason: Phrase | None = None,
 ) -> None:
     streak = senders.streak(send_id)
-    reason = reason or c.reason
+    # The classifier's reason is its own zh-CN diagnosis (also on the delivery's row).
+    reason = reason or P(c.reason)
     if not c.pauses_send:
-        reason = f"{c.reason}（连续 {streak.count} 次同类失败）"
+        reason = P(N_("%(reason)s（连续 %(n)s 次同类失败）"), reason=P(c.reason), n=streak.count)
     streak.reset()
     now = clock.now()
     resume_at = None

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from newsletter.delivery import store
 from newsletter.delivery.models import DeliveryState, Send, SendStatus
 from newsletter.delivery.pipeline import SendError
+from newsletter.phrase import N_, P, Phrase
 from newsletter.timeutil import utcnow
 
 
@@ -31,6 +32,7 @@ def resume_send(session: Session, send_id: int) -> None:
         {SendStatus.PAUSED},
         SendStatus.SENDING,
         paused_reason=None,
+        paused_words=None,
         paused_detail=None,
         resume_at=None,
     )
@@ -39,21 +41,27 @@ def resume_send(session: Session, send_id: int) -> None:
 def breaker_pause(
     session: Session,
     send_id: int,
-    reason: str,
+    reason: Phrase | str,
     detail: str,
     resume_at: dt.datetime | None,
     now: dt.datetime,
 ) -> bool:
     """The circuit breaker: pause a running send, saying why. True if this call paused it
     (so one worker, not every one that saw the failure, tells staff). With `resume_at`
-    (a relay that is down for now) the sweep resumes it then by itself."""
+    (a relay that is down for now) the sweep resumes it then by itself.
+
+    The reason is stored twice: as data (`paused_words`, said in each reader's language by
+    the send page) and as zh-CN text (`paused_reason`: the staff mail, the CLI, the API and
+    the log, all zh-CN by default, read it as it was when the send paused)."""
+    words = reason if isinstance(reason, Phrase) else Phrase(reason)
     paused = store.changed(
         session,
         update(Send)
         .where(Send.id == send_id, Send.status.in_([SendStatus.QUEUED, SendStatus.SENDING]))
         .values(
             status=SendStatus.PAUSED,
-            paused_reason=reason[:200],
+            paused_reason=words.text()[:200],
+            paused_words=words.to_json(),
             paused_detail=detail[:500],
             paused_at=now,
             resume_at=resume_at,
@@ -114,18 +122,18 @@ def reschedule_send(session: Session, send_id: int, at: dt.datetime) -> None:
 
 # The words staff read (zh-CN first): a state, and the step a button or command asked for.
 STATUS_LABELS: dict[str, str] = {
-    SendStatus.SCHEDULED: "已定时",
-    SendStatus.QUEUED: "排队中",
-    SendStatus.SENDING: "发送中",
-    SendStatus.PAUSED: "已暂停",
-    SendStatus.CANCELLED: "已取消",
-    SendStatus.DONE: "已完成",
+    SendStatus.SCHEDULED: N_("已定时"),
+    SendStatus.QUEUED: N_("排队中"),
+    SendStatus.SENDING: N_("发送中"),
+    SendStatus.PAUSED: N_("已暂停"),
+    SendStatus.CANCELLED: N_("已取消"),
+    SendStatus.DONE: N_("已完成"),
 }
-_STEPS: dict[str, str] = {
-    SendStatus.PAUSED: "暂停",
-    SendStatus.SENDING: "继续",
-    SendStatus.CANCELLED: "取消",
-    SendStatus.SCHEDULED: "改期",
+_REFUSALS: dict[str, str] = {
+    SendStatus.PAUSED: N_("不能暂停"),
+    SendStatus.SENDING: N_("不能继续"),
+    SendStatus.CANCELLED: N_("不能取消"),
+    SendStatus.SCHEDULED: N_("不能改期"),
 }
 
 
@@ -147,9 +155,15 @@ def _transition(
         session.rollback()
         current = store.send_status(session, send_id)
         if current is None:
-            raise SendError(f"没有发送 #{send_id}。")
-        label = STATUS_LABELS.get(current, current)
-        raise StateConflict(f"发送 #{send_id} {label}，不能{_STEPS.get(to, to)}。")
+            raise SendError(P(N_("没有发送 #%(id)s。"), id=str(send_id)))
+        raise StateConflict(
+            P(
+                N_("发送 #%(id)s %(state)s，%(refusal)s。"),
+                id=str(send_id),
+                state=P(STATUS_LABELS.get(current, current)),
+                refusal=P(_REFUSALS[to]),
+            )
+        )
     session.commit()
 
 
@@ -176,11 +190,13 @@ class Progress(SendPace):
     counts: dict[str, int]  # per delivery state
     scheduled_at: str | None  # ISO 8601, naive UTC (so are the other times)
     in_doubt: int
-    paused_reason: str | None
+    paused_reason: str | None  # zh-CN text
+    paused_words: dict | None  # the same as data (Phrase.to_json), for pages
     paused_detail: str | None
     paused_at: str | None
     resume_at: str | None
-    priority_note: str | None
+    priority_note: str | None  # zh-CN text
+    priority_words: dict | None  # the same as data, for pages
 
 
 def pace(send: Send, sent: int, recent: int, remaining: int, now: dt.datetime) -> SendPace:
@@ -220,13 +236,14 @@ def progress(
     # Workers change the row from other processes: always read it afresh.
     send = session.get(Send, send_id, populate_existing=True)
     if send is None:
-        raise SendError(f"没有发送 #{send_id}。")
+        raise SendError(P(N_("没有发送 #%(id)s。"), id=str(send_id)))
     counts = store.counts(session, send_id)
     total = sum(counts.values())
     final = sum(n for state, n in counts.items() if state in DeliveryState.settled(hold_in_doubt))
     remaining = total - final
     now = now or utcnow()
     sent = counts.get(DeliveryState.SENT, 0)
+    note = _priority_note(session, send_id, counts, priority_grace_minutes, now)
     recent = store.sent_since(session, send_id, now - dt.timedelta(seconds=RECENT_SECONDS))
     return {
         "send_id": send_id,
@@ -242,23 +259,31 @@ def progress(
         "scheduled_at": send.scheduled_at.isoformat() if send.scheduled_at else None,
         "in_doubt": counts.get(DeliveryState.IN_DOUBT, 0),
         "paused_reason": send.paused_reason,
+        "paused_words": send.paused_words,
         "paused_detail": send.paused_detail,
         "paused_at": send.paused_at.isoformat() if send.paused_at else None,
         "resume_at": send.resume_at.isoformat() if send.resume_at else None,
-        "priority_note": _priority_note(session, send_id, counts, priority_grace_minutes, now),
+        "priority_note": note.text() if note else None,
+        "priority_words": note.to_json() if note else None,
     }
 
 
 def _priority_note(
     session: Session, send_id: int, counts: dict[str, int], grace_minutes: float, now: dt.datetime
-) -> str | None:
+) -> Phrase | None:
     """Why the regular edition waits, or why it went on without some priority copies."""
     if not counts.get(DeliveryState.DEFERRED):
         return None
     grace = dt.timedelta(minutes=grace_minutes)
     late = store.priority_past_grace(session, send_id, now, grace)
     if late:
-        return f"领导版有 {late} 封在重试已超过 {grace_minutes:g} 分钟，普通版不再等待，继续发送"
+        return P(
+            N_("领导版有 %(late)s 封在重试已超过 %(minutes)s 分钟，普通版不再等待，继续发送"),
+            late=late,
+            minutes=f"{grace_minutes:g}",
+        )
     if store.priority_waiting(session, now, grace):
-        return f"领导版有邮件在重试，普通版最多等待 {grace_minutes:g} 分钟"
+        return P(
+            N_("领导版有邮件在重试，普通版最多等待 %(minutes)s 分钟"), minutes=f"{grace_minutes:g}"
+        )
     return None

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from newsletter.delivery.relays import Limits, Pace
+from newsletter.phrase import N_, P, Phrase
 
 # End-to-end rate of two workers on this kind of machine (README, "Send throughput").
 PIPELINE_PER_SECOND = 200.0
@@ -74,26 +75,38 @@ class Forecast:
         }
 
     def summary(self) -> list[str]:
-        """Plain Chinese, for the send page and `send N --dry-run`."""
+        """Plain Chinese, for `send N --dry-run` and the JSON (the page says `phrases`)."""
+        return [p.text() for p in self.phrases()]
+
+    def phrases(self) -> list[Phrase]:
+        """The forecast's sentences as data, said in the reader's language by the page."""
         tz, start = self.timezone, self.starts_at
         lines = [
-            f"共 {self.total:,} 封（领导版 {self.priority:,} 封），预计用时 "
-            f"{duration_zh(self.seconds)}，约 {when_zh(self.done_at, start, tz)} 发完。"
+            P(
+                N_(
+                    "共 %(total)s 封（领导版 %(priority)s 封），预计用时 %(duration)s，约 %(done)s 发完。"
+                ),
+                total=self.total,
+                priority=self.priority,
+                duration=duration_phrase(self.seconds),
+                done=when_phrase(self.done_at, start, tz),
+            )
         ]
         if self.priority:
             lines.append(
-                f"领导版最后一封约 {when_zh(self.priority_done_at, start, tz)} 发出"
-                f"（{duration_zh(self.priority_seconds)}后）。"
+                P(
+                    N_("领导版最后一封约 %(done)s 发出（%(duration)s后）。"),
+                    done=when_phrase(self.priority_done_at, start, tz),
+                    duration=duration_phrase(self.priority_seconds),
+                )
             )
         if self.quota_remaining:
-            lines.append(
-                f"剩余 {self.quota_remaining:,} 封将于"
-                f"{when_zh(self.quota_resumes_at, start, tz)} 配额恢复后继续。"
-            )
+            quota = quota_phrase(self.quota_remaining, self.quota_resumes_at, start, tz)
+            lines.append(P(N_("%(sentence)s。"), sentence=quota))
         if self.spills_next_day:
-            lines.append("发送将跨到次日。")
+            lines.append(P(N_("发送将跨到次日。")))
         if self.bottleneck.startswith("domain "):
-            lines.append(f"最慢的是收件域 {self.bottleneck[7:]} 的限速。")
+            lines.append(P(N_("最慢的是收件域 %(domain)s 的限速。"), domain=self.bottleneck[7:]))
         return lines
 
 
@@ -245,25 +258,44 @@ def _local(value: dt.datetime, tz: str) -> dt.datetime:
     return value.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(tz))
 
 
-def duration_zh(seconds: float) -> str:
+def duration_phrase(seconds: float) -> tuple[Phrase, ...]:
+    """'3 小时 5 分' as phrases (days, hours, minutes; seconds only under a minute)."""
     seconds = round(seconds)
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
     parts = [
-        f"{days} 天" if days else "",
-        f"{hours} 小时" if hours else "",
-        f"{minutes} 分" if minutes else "",
+        P(N_("%(n)s 天"), n=days) if days else None,
+        P(N_("%(n)s 小时"), n=hours) if hours else None,
+        P(N_("%(n)s 分"), n=minutes) if minutes else None,
     ]
-    text = " ".join(p for p in parts if p)
-    return text or f"{secs} 秒"
+    return tuple(p for p in parts if p) or (P(N_("%(n)s 秒"), n=secs),)
+
+
+def when_phrase(value: dt.datetime | None, now: dt.datetime, tz: str) -> Phrase:
+    """'今日 14:05', '明日 08:00' or '2026-12-03 08:00' (local time)."""
+    if value is None:
+        return P(N_("未知时间"))
+    local, today = _local(value, tz), _local(now, tz).date()
+    days = (local.date() - today).days
+    prefix = {0: N_("今日 %(time)s"), 1: N_("明日 %(time)s"), 2: N_("后天 %(time)s")}.get(days)
+    if prefix:
+        return P(prefix, time=f"{local:%H:%M}")
+    return P("%(time)s", time=f"{local:%Y-%m-%d %H:%M}")
+
+
+def quota_phrase(left: int, opens: dt.datetime | None, now: dt.datetime, tz: str) -> Phrase:
+    """What waits for the daily quotas: the forecast says it, and so does a paused send."""
+    return P(
+        N_("剩余 %(left)s 封将于%(when)s 配额恢复后继续"),
+        left=left,
+        when=when_phrase(opens, now, tz),
+    )
+
+
+def duration_zh(seconds: float) -> str:
+    return " ".join(p.text() for p in duration_phrase(seconds))
 
 
 def when_zh(value: dt.datetime | None, now: dt.datetime, tz: str) -> str:
-    """'今日 14:05', '明日 08:00' or '2026-12-03 08:00' (local time)."""
-    if value is None:
-        return ""
-    local, today = _local(value, tz), _local(now, tz).date()
-    days = (local.date() - today).days
-    prefix = {0: "今日", 1: "明日", 2: "后天"}.get(days)
-    return f"{prefix} {local:%H:%M}" if prefix else f"{local:%Y-%m-%d %H:%M}"
+    return when_phrase(value, now, tz).text() if value is not None else ""

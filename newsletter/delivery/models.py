@@ -82,6 +82,9 @@ class Send(Model):
     # Why the circuit breaker paused it (zh-CN, for staff) and the server's answer; with
     # resume_at set, the sweep resumes it then by itself (a relay that is down for now).
     paused_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # The same reason as data (newsletter/phrase.py: message id + parameters), so each
+    # page says it in its reader's language; the zh-CN text above serves mails and the CLI.
+    paused_words: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     paused_detail: Mapped[str | None] = mapped_column(String(500), nullable=True)
     paused_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     resume_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)

@@ -43,6 +43,7 @@ from newsletter.delivery import control, jobs, store
 from newsletter.delivery.models import Send, SendStatus
 from newsletter.delivery.pipeline import PipelineSettings, SendError
 from newsletter.extensions import db, redis_store
+from newsletter.phrase import N_, P, Phrase
 from newsletter.render import Edition
 from newsletter.review.service import NotApproved, ensure_sendable
 from newsletter.sends import writer
@@ -63,13 +64,19 @@ class AlreadyReceived(SendError):
     def __init__(self, number: int, received: int, new: int):
         self.received, self.new = received, new
         follow = (
-            f"如需补发，请选择“补发给尚未收到的读者”（{new} 人）。"
+            P(N_("如需补发，请选择“补发给尚未收到的读者”（%(n)s 人）。"), n=str(new))
             if new
-            else "所选分组里没有尚未收到的读者。"
+            else P(N_("所选分组里没有尚未收到的读者。"))
         )
         super().__init__(
-            f"第 {number} 期已发给所选分组中的 {received} 位读者（或正在发送），"
-            f"不能再发一次：{follow}"
+            P(
+                N_(
+                    "第 %(number)s 期已发给所选分组中的 %(received)s 位读者（或正在发送），不能再发一次：%(follow)s"
+                ),
+                number=str(number),
+                received=str(received),
+                follow=follow,
+            )
         )
 
 
@@ -91,7 +98,7 @@ class Started:
     created: bool = True  # False: the same request again; the existing send
     skipped_received: int = 0  # readers of the groups left out because they had it
     jobs: int = 0
-    warning: str = ""  # created, but the queue could not be reached
+    warning: Phrase | None = None  # created, but the queue could not be reached
     to: list[str] = field(default_factory=list)  # a test send's addresses
 
 
@@ -175,7 +182,12 @@ def send_issue(
             if skipped and not only_new:
                 raise AlreadyReceived(number, skipped, written.deliveries)
             if only_new and not written.deliveries:
-                raise NothingToSend(f"所选分组的读者都已收到第 {number} 期，没有需要补发的人。")
+                raise NothingToSend(
+                    P(
+                        N_("所选分组的读者都已收到第 %(number)s 期，没有需要补发的人。"),
+                        number=str(number),
+                    )
+                )
         elif not only_new:
             reach = writer.audience(session, issue.id, codes)
             if reach.received:
@@ -202,9 +214,12 @@ def send_issue(
             jobs.schedule_start(send.id, scheduled_at, start_scheduled_job)
     except RedisError as exc:
         log.error("send %s created but not queued: %s", send.id, exc)
-        started.warning = (
-            f"发送 #{send.id} 已创建，但发送队列暂时不可用（{exc}）；"
-            f"队列恢复后会自动继续（也可运行 flask send resume {send.id}）。"
+        started.warning = P(
+            N_(
+                "发送 #%(id)s 已创建，但发送队列暂时不可用（%(error)s）；队列恢复后会自动继续（也可运行 flask send resume %(id)s）。"
+            ),
+            id=str(send.id),
+            error=str(exc),
         )
     _audit(send, actor, via)
     return started
@@ -229,7 +244,7 @@ def _lock_issue(session: Session, number: int) -> int:
     )
     if issue_id is None:
         session.rollback()
-        raise SendError(f"没有第 {number} 期。")
+        raise SendError(P(N_("没有第 %(number)s 期。"), number=str(number)))
     return issue_id
 
 
@@ -252,19 +267,23 @@ def _replay(
         or existing.scheduled_at != scheduled_at
     ):
         raise IdempotencyConflict(
-            f"这个请求标识已用于另一个发送（#{existing.id}），内容不同：请重新打开发送页面，"
-            "或在 API 中使用新的 Idempotency-Key。"
+            P(
+                N_(
+                    "这个请求标识已用于另一个发送（#%(id)s），内容不同：请重新打开发送页面，或在 API 中使用新的 Idempotency-Key。"
+                ),
+                id=str(existing.id),
+            )
         )
     return Started(existing, created=False)
 
 
 def _check_groups(session: Session, group_codes: list[str]) -> None:
     if not group_codes:
-        raise SendError("请至少选择一个分组。")
+        raise SendError(P(N_("请至少选择一个分组。")))
     known = set(session.scalars(select(Group.code).where(Group.code.in_(group_codes))))
     unknown = [c for c in group_codes if c not in known]
     if unknown:
-        raise SendError(f"没有这些分组：{'、'.join(unknown)}")
+        raise SendError(P(N_("没有这些分组：%(codes)s"), codes="、".join(unknown)))
 
 
 def _no_pending_schedule(session: Session, issue: Issue) -> None:
@@ -277,7 +296,11 @@ def _no_pending_schedule(session: Session, issue: Issue) -> None:
     )
     if pending is not None:
         raise SendError(
-            f"第 {issue.number} 期已有定时发送 #{pending.id}：请先改期或取消它，再另行发送。"
+            P(
+                N_("第 %(number)s 期已有定时发送 #%(id)s：请先改期或取消它，再另行发送。"),
+                number=str(issue.number),
+                id=str(pending.id),
+            )
         )
 
 
@@ -369,7 +392,7 @@ def clean_test_addresses(addresses: str | list[str]) -> list[str]:
         else [a.strip() for a in addresses if a and a.strip()]
     )
     if not raw:
-        raise TestSendRefused("请填写至少一个收件地址。")
+        raise TestSendRefused(P(N_("请填写至少一个收件地址。")))
     bad: list[str] = []
     good: list[str] = []
     for address in raw:
@@ -378,12 +401,17 @@ def clean_test_addresses(addresses: str | list[str]) -> list[str]:
         except EmailNotValidError:
             bad.append(address)
     if bad:
-        raise TestSendRefused(
-            "这些地址无效：" + "、".join(bad[:5]) + ("……" if len(bad) > 5 else "")
-        )
+        listed = "、".join(bad[:5]) + ("……" if len(bad) > 5 else "")
+        raise TestSendRefused(P(N_("这些地址无效：%(addresses)s"), addresses=listed))
     good = list(dict.fromkeys(a.lower() for a in good))
     if len(good) > MAX_TEST_ADDRESSES:
-        raise TestSendRefused(f"一次最多发给 {MAX_TEST_ADDRESSES} 个地址（填了 {len(good)} 个）。")
+        raise TestSendRefused(
+            P(
+                N_("一次最多发给 %(max)s 个地址（填了 %(n)s 个）。"),
+                max=str(MAX_TEST_ADDRESSES),
+                n=str(len(good)),
+            )
+        )
     return good
 
 
@@ -401,10 +429,10 @@ def send_test(
     settings = PipelineSettings.from_config(config)
     to = clean_test_addresses(addresses)
     if edition not in {e.value for e in Edition}:
-        raise TestSendRefused(f"没有这个版本：{edition!r}")
+        raise TestSendRefused(P(N_("没有这个版本：%(edition)s"), edition=repr(edition)))
     issue = session.scalar(select(Issue).where(Issue.number == number))
     if issue is None:
-        raise SendError(f"没有第 {number} 期。")
+        raise SendError(P(N_("没有第 %(number)s 期。"), number=str(number)))
     try:
         ensure_sendable(session, issue)
     except NotApproved:
@@ -414,8 +442,13 @@ def send_test(
         outside = [a for a in to if a not in staff]
         if outside:
             raise TestSendRefused(
-                f"第 {number} 期尚未通过复核：测试邮件只能发到员工账号自己的邮箱，"
-                f"这些地址不是：{'、'.join(outside)}。批准后可以发到任何地址。"
+                P(
+                    N_(
+                        "第 %(number)s 期尚未通过复核：测试邮件只能发到员工账号自己的邮箱，这些地址不是：%(addresses)s。批准后可以发到任何地址。"
+                    ),
+                    number=str(number),
+                    addresses="、".join(outside),
+                )
             ) from None
     _test_rate_limit(config, actor, via)
     send = Send(
@@ -437,9 +470,12 @@ def send_test(
     try:
         started.jobs = jobs.enqueue_send(send.id)
     except RedisError as exc:
-        started.warning = (
-            f"测试发送 #{send.id} 已创建，但发送队列暂时不可用（{exc}）；"
-            f"队列恢复后会自动继续（也可运行 flask send resume {send.id}）。"
+        started.warning = P(
+            N_(
+                "测试发送 #%(id)s 已创建，但发送队列暂时不可用（%(error)s）；队列恢复后会自动继续（也可运行 flask send resume %(id)s）。"
+            ),
+            id=str(send.id),
+            error=str(exc),
         )
     _audit(send, actor, via, recipients=len(to))
     return started
@@ -454,17 +490,26 @@ def _test_rate_limit(config: AppConfig, actor: StaffUser | None, via: str) -> No
     try:
         decision = limiter.hit(f"staff:{actor.id}" if actor is not None else via)
     except ratelimit.RateLimitUnavailable as exc:
-        raise TestSendRefused(f"发送队列暂时不可用（{exc}），请稍后再试。") from exc
+        raise TestSendRefused(
+            P(N_("发送队列暂时不可用（%(error)s），请稍后再试。"), error=str(exc))
+        ) from exc
     if not decision.allowed:
         minutes = max(1, round(decision.retry_after / 60))
         raise TestSendRefused(
-            f"测试发送太频繁：每人每{_window(limiter.window)}最多 "
-            f"{limiter.limit} 次，请约 {minutes} 分钟后再试。"
+            P(
+                N_(
+                    "测试发送太频繁：每人每%(window)s最多 %(limit)s 次，请约 %(minutes)s 分钟后再试。"
+                ),
+                window=_window(limiter.window),
+                limit=str(limiter.limit),
+                minutes=str(minutes),
+            )
         )
 
 
-def _window(seconds: float) -> str:
-    return {3600: "小时", 86400: "天", 60: "分钟"}.get(int(seconds), f" {int(seconds)} 秒")
+def _window(seconds: float) -> Phrase:
+    unit = {3600: N_("小时"), 86400: N_("天"), 60: N_("分钟")}.get(int(seconds))
+    return P(unit) if unit else P(N_(" %(n)s 秒"), n=str(int(seconds)))
 
 
 # --- audit ----------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from newsletter.bulletin.models import Issue
 from newsletter.delivery import control, jobs, pipeline, planning
 from newsletter.delivery.models import Send
+from newsletter.display import say
 from newsletter.extensions import db
 from newsletter.sends import service
 from newsletter.staff.auth import role_required
@@ -130,11 +131,11 @@ def new_send(number: int):
                     actor=current_user._get_current_object(),
                 )
             except pipeline.SendError as exc:
-                flash(str(exc), "error")
+                flash(say(exc.phrase), "error")
                 audience = service.audience(db.session, number, form.groups.data)
                 return page(400 if not isinstance(exc, service.AlreadyReceived) else 409)
             if started.warning:
-                flash(started.warning, "warning")
+                flash(say(started.warning), "warning")
             elif not started.created:
                 flash(
                     _(
@@ -208,5 +209,5 @@ def act(send_id: int, action: str):
         else:
             abort(404)
     except pipeline.SendError as exc:
-        flash(str(exc), "error")
+        flash(say(exc.phrase), "error")
     return redirect(url_for("sends.detail", send_id=send_id))

@@ -133,7 +133,8 @@ def _groups_page(create=None, merge=None, status: int = 200):
     create = create or GroupCreateForm(formdata=None)
     merge = merge or GroupMergeForm(formdata=None)
     merge.source.choices = merge.target.choices = choices(
-        (g.code, f"{g.name}（{g.code}，{n} 人）") for g, n in rows
+        (g.code, _("%(name)s（%(code)s，%(n)s 人）", name=g.name, code=g.code, n=n))
+        for g, n in rows
     )
     edit_forms = {
         g.code: GroupEditForm(formdata=None, name=g.name, is_priority=g.is_priority)

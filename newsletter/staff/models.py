@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from newsletter.extensions import Model
+from newsletter.phrase import N_
 from newsletter.timeutil import utcnow
 
 
@@ -23,10 +24,10 @@ class Role(StrEnum):
 
 
 ROLE_LABELS = {
-    Role.EDITOR: "编辑",
-    Role.REVIEWER: "复核",
-    Role.SENDER: "发送",
-    Role.ADMIN: "管理员",
+    Role.EDITOR: N_("编辑"),
+    Role.REVIEWER: N_("复核"),
+    Role.SENDER: N_("发送"),
+    Role.ADMIN: N_("管理员"),
 }
 
 

@@ -3,6 +3,8 @@ and in Chromium at 375 and 1280 px."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from newsletter.bulletin.service import import_issue
@@ -110,4 +112,81 @@ def test_send_page_forecast_and_relays_page_at_two_widths(
     assert "检查通过" in page.content()
     shoot("relays-check")
     assert not problems
+    context.close()
+
+
+def test_the_forecast_in_english(app, staff_client, sample_text, quota_relays):
+    """Every sentence (the quota's and the next day's too) in the page's language."""
+    from tests.web.test_words import CJK
+
+    approve_for_tests(import_issue(db.session, sample_text)[0])
+    bulk_subscribers(5, "leadership", prefix="leader")
+    bulk_subscribers(45, "members", prefix="member")
+    client = staff_client("sender")
+    page = client.post(
+        "/issues/396/send?lang=en",
+        data={
+            "csrf_token": csrf_token(client, "/issues/396/send"),
+            "groups": ["leadership", "members"],
+            "action": "preview",
+        },
+    ).get_data(as_text=True)
+    forecast = page[
+        page.index('class="forecast') : page.index("</div>", page.index('class="forecast'))
+    ]
+    assert not CJK.search(forecast), forecast
+    assert "50 messages (5 of the leadership edition)" in forecast
+    assert "The remaining 30 messages go on when the daily quota opens again (tomorrow" in forecast
+    assert "The send runs into the next day." in forecast
+
+
+@pytest.mark.browser
+def test_the_english_send_pages_and_accounts_at_two_widths(
+    app, live_server, browser, screenshot_dir, make_staff, sample_text, quota_relays
+):
+    """The English forecast, a send paused for the quotas, and /staff/accounts in Chromium."""
+    from newsletter.delivery import control
+    from newsletter.delivery.forecast import quota_phrase
+    from newsletter.delivery.models import Send
+    from newsletter.timeutil import utcnow
+
+    issue = approve_for_tests(import_issue(db.session, sample_text)[0])
+    bulk_subscribers(5, "leadership", prefix="leader")
+    bulk_subscribers(45, "members", prefix="member")
+    user = make_staff("sender", "admin", password=PASSWORD)
+    context = browser.new_context(locale="en")
+    page = context.new_page()
+    page.goto(live_server + "/staff/login?lang=en")
+    page.fill("input[name=email]", user.email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("main form button[type=submit]")
+    page.wait_for_load_state()
+
+    def shoot(name):
+        for width in (1280, 375):
+            page.set_viewport_size({"width": width, "height": 800})
+            page.wait_for_timeout(100)
+            page.screenshot(path=str(screenshot_dir / f"{name}-{width}.png"), full_page=True)
+            overflow = page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
+            assert not overflow, f"{name} scrolls sideways at {width}px"
+
+    page.goto(live_server + "/issues/396/send")
+    page.click("button[name=action][value=preview]")
+    page.wait_for_load_state()
+    assert "when the daily quota opens again" in page.inner_text(".forecast")
+    shoot("send-forecast-en")
+    send = Send(issue_id=issue.id, group_codes=["members"], status="sending")
+    db.session.add(send)
+    db.session.commit()
+    now = utcnow()
+    reason = quota_phrase(30, now + dt.timedelta(hours=20), now, "Asia/Shanghai")
+    assert control.breaker_pause(
+        db.session, send.id, reason, "every relay is out of its daily quota", None, now
+    )
+    page.goto(f"{live_server}/sends/{send.id}")
+    assert "The remaining 30 messages" in page.inner_text("#paused-reason")
+    shoot("send-paused-en")
+    page.goto(live_server + "/staff/accounts")
+    assert "Administrator" in page.content() or "Admin" in page.content()
+    shoot("staff-accounts-en")
     context.close()
