@@ -21,6 +21,11 @@ def N_(message: str) -> str:
     return message
 
 
+def NC_(context: str, message: str) -> str:
+    """N_ with a context (pgettext's): for a word that is translated differently elsewhere."""
+    return message
+
+
 def _identity(message: str) -> str:
     return message
 

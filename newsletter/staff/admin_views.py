@@ -25,8 +25,9 @@ from newsletter.staff.forms import (
     TokenForm,
     choices,
     form_errors,
+    role_label,
 )
-from newsletter.staff.models import ROLE_LABELS, ApiToken, Role, StaffUser
+from newsletter.staff.models import ApiToken, Role, StaffUser
 from newsletter.timeutil import utcnow
 
 
@@ -45,7 +46,7 @@ def accounts_list():
     return render_template(
         "staff/admin/accounts.html",
         users=users,
-        labels=ROLE_LABELS,
+        role_label=role_label,
         now=utcnow(),
         action_form=FlaskForm(),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask_babel import LazyString, gettext
+from flask_babel import LazyString, gettext, pgettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -20,7 +20,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from newsletter.staff.models import ROLE_LABELS, Role
+from newsletter.staff.models import ROLE_CONTEXT, ROLE_LABELS, Role
 
 
 def choices(pairs) -> list[SelectChoice]:
@@ -28,10 +28,16 @@ def choices(pairs) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in pairs]
 
 
+def role_label(role: str) -> str:
+    """The role's name in the page's language (its code when it is not a known role)."""
+    label = ROLE_LABELS.get(role)
+    return pgettext(ROLE_CONTEXT, label) if label else role
+
+
 def _role_choice(role: Role) -> LazyString:
     # Said when the form is drawn, in the page's language: "编辑（editor）".
     return LazyString(
-        lambda: gettext("%(role)s（%(code)s）", role=gettext(ROLE_LABELS[role]), code=role.value)
+        lambda: gettext("%(role)s（%(code)s）", role=role_label(role), code=role.value)
     )
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from newsletter.extensions import Model
-from newsletter.phrase import N_
+from newsletter.phrase import NC_
 from newsletter.timeutil import utcnow
 
 
@@ -23,11 +23,13 @@ class Role(StrEnum):
     ADMIN = "admin"  # staff accounts, groups, settings; may do everything
 
 
-ROLE_LABELS = {
-    Role.EDITOR: N_("编辑"),
-    Role.REVIEWER: N_("复核"),
-    Role.SENDER: N_("发送"),
-    Role.ADMIN: N_("管理员"),
+# 复核 and 发送 are also verbs and page names ("Review", "Sends"): the roles have a context.
+ROLE_CONTEXT = "staff role"
+ROLE_LABELS: dict[str, str] = {  # keyed by Role, which is a str
+    Role.EDITOR: NC_("staff role", "编辑"),
+    Role.REVIEWER: NC_("staff role", "复核"),
+    Role.SENDER: NC_("staff role", "发送"),
+    Role.ADMIN: NC_("staff role", "管理员"),
 }
 
 

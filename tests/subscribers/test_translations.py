@@ -46,7 +46,12 @@ def subscriber_msgids() -> set[str]:
 def test_the_compiled_catalogue_matches_the_po():
     with open(CATALOGUE / "messages.mo", "rb") as f:
         compiled = gettext.GNUTranslations(f)._catalog
-    po = {m.id: m.string for m in english_po() if m.id and m.string}
+    # GNU catalogues key a message with a context (pgettext) as "context\x04msgid".
+    po = {
+        f"{m.context}\x04{m.id}" if m.context else m.id: m.string
+        for m in english_po()
+        if m.id and m.string
+    }
     assert {k: v for k, v in compiled.items() if k} == po, (
         "messages.mo is stale: run `pybabel compile -d newsletter/translations -l en`"
     )

@@ -38,6 +38,12 @@ def test_the_staff_pages_speak_english(app, staff):
     assert "Editor (editor)" in pages["/staff/tokens"]
     assert "Editor" in pages["/staff/accounts"]
     assert "Priority edition" in pages["/staff/groups"]
+    # The roles by their own names, not the verbs and pages that share their Chinese words
+    # (复核 "Review", 发送 "Sends"): the badges of the admin's four roles, and the choices.
+    badges = pages["/staff/accounts"]
+    assert all(role in badges for role in ("Administrator", "Editor", "Sender", "Reviewer"))
+    assert "Reviewer (reviewer)" in pages["/staff/tokens"]
+    assert "Sender (sender)" in pages["/staff/tokens"]
 
 
 def test_the_staff_pages_in_chinese(app, staff):
