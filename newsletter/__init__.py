@@ -1,19 +1,41 @@
-"""The newsletter service: `create_app()` builds the Flask app (the tutorial's factory)."""
+"""The newsletter service: `create_app()` builds the Flask app (the tutorial's factory).
+
+Importing the package loads no Flask (create_app imports it): the send worker
+(newsletter/worker.py) runs without it, on `load_settings` and the same models.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-
-from flask import Flask
+from typing import TYPE_CHECKING
 
 from newsletter import config as config_module
 from newsletter import logscrub
-from newsletter.extensions import babel, db, login_manager, redis_store, tune_sqlite
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent / "migrations")
 
 
-def _import_models() -> None:
+def load_settings(config: Mapping | None = None) -> dict:
+    """The settings (newsletter.config: overrides > environment > defaults), checked; on a
+    bad one, one `configuration: …` line per problem in the log (gunicorn and the worker
+    print it), then ConfigError. Also installs the log scrubber and makes the instance
+    directory: what every process does first, with Flask (create_app) or without (worker)."""
+    logscrub.install()  # before anything logs: no link token reaches a log
+    try:
+        settings = config_module.load(config)
+    except config_module.ConfigError as exc:
+        for problem in exc.problems:
+            config_module.log.error("configuration: %s", problem)
+        raise
+    Path(config_module.INSTANCE_DIR).mkdir(parents=True, exist_ok=True)
+    return settings
+
+
+def import_models() -> None:
     """Import every module whose models make up the schema (importing registers the tables)."""
     from newsletter.bulletin import models as _bulletin  # noqa: F401
     from newsletter.delivery import models as _delivery  # noqa: F401
@@ -56,18 +78,16 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def create_app(config: dict | None = None, *, web: bool = True) -> Flask:
-    """The app; `web=False` (the send workers) registers no pages, forms or CLI: a worker
-    needs the settings, the database and the templates of its emails, nothing more."""
-    logscrub.install()  # before anything logs: no link token reaches a log
+    """The app; `web=False` registers no pages, forms or CLI: what a worker builds for the
+    jobs that need the app itself (a scheduled send starting, a CSV import, the bounce
+    mailbox); its send jobs run without Flask (newsletter.runtime)."""
+    from flask import Flask
+
+    from newsletter.extensions import babel, db, login_manager, redis_store, tune_sqlite
+
+    settings = load_settings(config)
     app = Flask(__name__, instance_path=str(config_module.INSTANCE_DIR))
-    try:
-        app.config.update(config_module.load(config))
-    except config_module.ConfigError as exc:
-        # One line per problem in the log (gunicorn and the worker print it), then stop.
-        for problem in exc.problems:
-            config_module.log.error("configuration: %s", problem)
-        raise
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.update(settings)
     from newsletter import security
 
     security.install_converters(app)  # before any route is added
@@ -84,7 +104,7 @@ def create_app(config: dict | None = None, *, web: bool = True) -> Flask:
             app.wsgi_app, x_for=n, x_proto=n, x_host=n
         )
 
-    _import_models()
+    import_models()
 
     from newsletter import extensions, i18n
 

@@ -1,7 +1,11 @@
 """The RQ worker: `python -m newsletter.worker [--burst]` (or `python worker.py`, the shim).
 
-Creates the app once (without its web parts) and preloads delivery before taking jobs,
-then drains the queues strictly in order: the priority edition's queue first. A background
+Runs without Flask (issue 16: Flask, Werkzeug, Jinja, Click and the Flask extensions were
+~9 MiB of a worker): the settings come from newsletter/config.py as the app's do
+(`load_settings`), the database through the same models (`newsletter.runtime`). Only a job
+that needs the app itself (a scheduled send starting: it renders; a CSV import; the bounce
+mailbox) builds it, once. It preloads delivery before taking jobs, then drains the queues
+strictly in order: the priority edition's queue first. A background
 thread runs the recovery sweep (expired leases, due retries, stranded sends, due scheduled
 sends, lost transactional mail) every few seconds; a Redis lock makes sure only one worker
 sweeps at a time. Neither exits when Redis or the database goes away: they wait, with
@@ -17,19 +21,19 @@ import time
 
 from rq import SimpleWorker
 
-from newsletter import create_app
+from newsletter import load_settings, runtime
 from newsletter.delivery import jobs
-from newsletter.extensions import db, redis_store
+from newsletter.redis_client import redis_store
 from newsletter.tracking.jobs import flush_job
 
 log = logging.getLogger("newsletter.worker")
 
 
-def mailbox_poller(app, stop: threading.Event) -> None:
+def mailbox_poller(config, stop: threading.Event) -> None:
     """Reads the bounce mailbox every BOUNCE_POLL_SECONDS when BOUNCE_MAILBOX_URL is set."""
     from newsletter.tracking.jobs import poll_mailbox_job
 
-    interval = app.config["BOUNCE_POLL_SECONDS"]
+    interval = config["BOUNCE_POLL_SECONDS"]
     while not stop.wait(interval):
         try:
             poll_mailbox_job()
@@ -37,14 +41,21 @@ def mailbox_poller(app, stop: threading.Event) -> None:
             log.exception("bounce mailbox poll failed")
 
 
-def _start_due_scheduled(app) -> list[int]:
+def _start_due_scheduled() -> list[int]:
     """Scheduled sends that are due but whose RQ job was lost (the database says so)."""
-    if not db.session.scalar(_due_query()):
-        return []
-    # Imported only when one is due: starting a send renders it (MJML, premailer).
+    with runtime.job() as (_config, session):
+        if not session.scalar(_due_query()):
+            return []
+    # Only when one is due: starting a send renders it (MJML, premailer), in the app.
+    from newsletter.extensions import db
     from newsletter.sends import service as send_service
 
-    return send_service.start_due(db.session, app.config)
+    app = runtime.app_for_job()
+    with app.app_context():
+        try:
+            return send_service.start_due(db.session, app.config)
+        finally:
+            db.session.remove()
 
 
 def _due_query():
@@ -60,11 +71,9 @@ def _due_query():
     )
 
 
-def sweeper(app, stop: threading.Event, interval: float) -> None:
-    connection = redis_store.client(app.config)
-    lock = connection.lock(
-        f"{app.config['QUEUE_PREFIX']}:sweep-lock", timeout=max(interval * 4, 30)
-    )
+def sweeper(config, stop: threading.Event, interval: float) -> None:
+    connection = redis_store.client(config)
+    lock = connection.lock(f"{config['QUEUE_PREFIX']}:sweep-lock", timeout=max(interval * 4, 30))
     while not stop.wait(interval):
         try:
             if not lock.acquire(blocking=False):
@@ -79,15 +88,10 @@ def sweeper(app, stop: threading.Event, interval: float) -> None:
                     "sweep requeued %(requeued)s deliveries in %(jobs)s jobs, %(mail)s emails",
                     result,
                 )
-            with app.app_context():
-                try:
-                    started = _start_due_scheduled(app)
-                finally:
-                    db.session.remove()
+            started = _start_due_scheduled()
             if started:
                 log.info("sweep started scheduled sends %s", started)
-            with app.app_context():
-                flush_job()  # tracked opens/clicks from Redis into the database
+            flush_job()  # tracked opens/clicks from Redis into the database
         except Exception as exc:  # the sweep must never take the worker down
             log.warning("sweep failed (will retry): %s", exc)
         finally:
@@ -105,18 +109,20 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
-    # No pages, forms or CLI in a worker; the render engine (MJML, premailer) loads only if
-    # a job renders (a scheduled send starting), not to personalise stored renderings.
-    app = create_app(web=False)
-    jobs.set_app(app)
+    # No Flask, pages, forms or CLI in a worker; the render engine (MJML, premailer) loads
+    # only if a job renders (a scheduled send starting), not to personalise stored renderings.
+    config = load_settings()
+    runtime.install(runtime.Runtime(config))
     import newsletter.delivery.batch  # noqa: F401  preload what every send job uses
 
-    connection = redis_store.client(app.config, blocking=True)
+    connection = redis_store.client(config, blocking=True)
     stop = threading.Event()
     if not args.burst:
-        threading.Thread(target=sweeper, args=(app, stop, args.sweep_interval), daemon=True).start()
-        if app.config["BOUNCE_MAILBOX_URL"]:
-            threading.Thread(target=mailbox_poller, args=(app, stop), daemon=True).start()
+        threading.Thread(
+            target=sweeper, args=(config, stop, args.sweep_interval), daemon=True
+        ).start()
+        if config["BOUNCE_MAILBOX_URL"]:
+            threading.Thread(target=mailbox_poller, args=(config, stop), daemon=True).start()
     wait, round_ = 0.5, 0
     try:
         while True:
@@ -128,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
             worker = None
             try:
                 worker = SimpleWorker(
-                    jobs.queues(app.config, connection),
+                    jobs.queues(config, connection),
                     connection=connection,
                     name=name,
                     serializer=jobs.SERIALIZER,

@@ -20,11 +20,10 @@ def drain_queues(app) -> None:
     """Run every job the test's queues hold until they are empty, as a burst worker would."""
     from rq import SimpleWorker
 
-    from newsletter.delivery import batch, jobs
+    from newsletter.delivery import jobs
     from newsletter.extensions import redis_store
 
-    # A burst worker is a new process: no breaker streaks carried from earlier batches.
-    batch._STREAKS.clear()
+    forget_process_state()
     connection = redis_store.client(app.config, blocking=True)
     worker = SimpleWorker(
         jobs.queues(app.config, connection), connection=connection, serializer=jobs.SERIALIZER
@@ -36,7 +35,18 @@ def drain_queues(app) -> None:
     finally:
         for number, handler in handlers.items():
             signal.signal(number, handler)
-        batch._STREAKS.clear()
+        forget_process_state()
+
+
+def forget_process_state() -> None:
+    """What a worker process keeps by send id, which a new process starts without: the
+    breaker's streaks and the rendered variants. Tests reuse send ids (SQLite numbers
+    from 1 again in emptied tables): a variant cached by an earlier test's send 1 carried
+    that test's MAIL_FROM into the next one."""
+    from newsletter.delivery import batch, pipeline
+
+    batch._STREAKS.clear()
+    pipeline._variants._cache.clear()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from sqlalchemy import JSON, Date, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from newsletter.bulletin.document import ArticleDoc, IssueDoc, SectionDoc, check_size
-from newsletter.extensions import Model
+from newsletter.orm import Model
 from newsletter.timeutil import utcnow
 
 

@@ -507,7 +507,9 @@ def _settle(
     progress.flush()  # the sent marks before this outcome: the events stay in order
     now = senders.clock.now()
     if c.verdict in (Verdict.HARD_BOUNCE, Verdict.MESSAGE):
-        ours = store.mark_failed(session, delivery, describe(c))
+        # The failure and its suppression in one transaction: a worker that dies between
+        # two commits would leave a bad mailbox failed but still mailed next week.
+        ours = store.mark_failed(session, delivery, describe(c), commit=False)
         if ours and c.suppress and delivery.subscriber_id is not None:
             suppress_subscriber(
                 session,
@@ -517,7 +519,9 @@ def _settle(
                 verdict=c.verdict,
                 send_id=delivery.send_id,
                 delivery_id=delivery.id,
+                commit=False,
             )
+        session.commit()
         result.failed += 1
         return None if ours else Stop.LOST
     horizon = (delivery.first_failed_at or now) + dt.timedelta(hours=settings.retry_window_hours)

@@ -1,8 +1,9 @@
 """RQ jobs and queues: the only module that imports rq.
 
 Jobs are plain functions that take ids, serialized as JSON (never pickles, never tokens or
-personal data in Redis); they find the app that `worker.py` created once (or create one
-from the environment). Redis only carries work: the database says what is left, and the
+personal data in Redis); they run on what `newsletter.runtime` gives them: the worker's
+settings and session without Flask, or the Flask app they are called in (no Flask import
+here: a send worker never loads it). Redis only carries work: the database says what is left, and the
 sweep puts back whatever a lost job, a dead worker or a Redis restart left behind.
 """
 
@@ -14,7 +15,6 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from flask import Flask, current_app, has_app_context
 from redis import Redis
 from rq import Queue
 from rq.queue import EnqueueData
@@ -22,11 +22,12 @@ from rq.serializers import JSONSerializer
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from newsletter import runtime
 from newsletter.config import AppConfig
 from newsletter.delivery import batch, outbox, pipeline
 from newsletter.delivery.message import DkimSigner
 from newsletter.delivery.transport import SmtpTransport
-from newsletter.extensions import db, redis_store
+from newsletter.redis_client import redis_store
 from newsletter.render import Edition
 
 if TYPE_CHECKING:
@@ -35,22 +36,11 @@ if TYPE_CHECKING:
 
 SERIALIZER = JSONSerializer
 
-_app: Flask | None = None
-
-
-def set_app(app: Flask) -> None:
-    """Called by worker.py: jobs run inside this app (created once, before any job)."""
-    global _app
-    _app = app
-
-
-def _job_app() -> Flask:
-    global _app
-    if _app is None:
-        from newsletter import create_app
-
-        _app = create_app()
-    return _app
+# Kept for their callers: bench/ sets the app its jobs run in; the jobs that need the app
+# itself (a scheduled start, a CSV import) ask for it.
+set_app = runtime.set_app
+_job_app = runtime.job_app
+app_for_job = runtime.app_for_job
 
 
 def redis_connection(config: AppConfig) -> Redis:
@@ -113,13 +103,13 @@ def enqueue_send(send_id: int) -> int:
     Safe to call again at any time (`send resume`): a batch only sends deliveries it can
     still claim, so jobs enqueued twice never mail anyone twice.
     """
-    config = current_app.config
+    config, session = runtime.current()
     settings = pipeline.PipelineSettings.from_config(config)
     connection = redis_store.client(config)
     queues = {e.value: queue_for(config, e.value, connection) for e in Edition}
     jobs = 0
     pending: dict[str, list[EnqueueData]] = {e.value: [] for e in Edition}
-    for edition, ids in pipeline.plan_batches(db.session, settings, send_id):
+    for edition, ids in pipeline.plan_batches(session, settings, send_id):
         queue = queues[edition]
         pending[edition].append(_batch_job(queue, send_id, ids, edition))
         if len(pending[edition]) >= 100:
@@ -141,13 +131,14 @@ def control_send(send_id: int, action: str) -> None:
     Raises pipeline.SendError when the send's state does not allow it."""
     from newsletter.delivery import control
 
+    _config, session = runtime.current()
     if action == "pause":
-        control.pause_send(db.session, send_id)
+        control.pause_send(session, send_id)
     elif action == "resume":
-        control.resume_send(db.session, send_id)
+        control.resume_send(session, send_id)
         enqueue_send(send_id)
     elif action == "cancel":
-        control.cancel_send(db.session, send_id)
+        control.cancel_send(session, send_id)
     else:
         raise ValueError(f"unknown action {action!r}")
 
@@ -157,17 +148,9 @@ def schedule_start(send_id: int, at: dt.datetime, starter: Callable[[int], objec
     its starter (sends.service.start_scheduled_job): delivery does not know the service.
     Moving a send schedules again; the job that fires at the old time finds the send not
     due and does nothing."""
-    queue = queue_for(current_app.config, Edition.PRIORITY.value)
+    queue = queue_for(runtime.current()[0], Edition.PRIORITY.value)
     job = queue.enqueue_at(at.replace(tzinfo=dt.UTC), starter, send_id, job_timeout=3600)
     return job.id  # if Redis loses it, the sweep starts the send when the database says
-
-
-def app_for_job() -> Flask:
-    """The app a job runs in: the current one, or the one worker.py created."""
-    if not has_app_context():
-        return _job_app()
-    # `current_app` is a werkzeug LocalProxy, typed as the Flask app it stands for.
-    return current_app._get_current_object()  # type: ignore[attr-defined]
 
 
 def send_batch(send_id: int, delivery_ids: list[int]) -> dict[str, object]:
@@ -175,25 +158,25 @@ def send_batch(send_id: int, delivery_ids: list[int]) -> dict[str, object]:
 
     No RQ retries: a batch that fails as a whole (the database went away, say) gives its
     leases back if it can, and otherwise they expire; the sweep requeues from the rows."""
-    app = app_for_job()
-    with app.app_context():
-        settings = pipeline.PipelineSettings.from_config(app.config)
-        router = relay_router(app.config)
+    with runtime.job() as (config, session):
+        settings = pipeline.PipelineSettings.from_config(config)
+        router = relay_router(config)
         senders = batch.Senders(
             transport=None,
-            signer=DkimSigner.from_config(app.config),
+            signer=DkimSigner.from_config(config),
             router=router,
             on_pause=notify_pause,
-            preflight=lambda: relay_check(app.config, router),
-            timezone=app.config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai"),
+            preflight=lambda: relay_check(config, router),
+            timezone=config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai"),
         )
         try:
-            result = _deliver_riding_out_the_database(settings, senders, send_id, delivery_ids)
+            result = _deliver_riding_out_the_database(
+                session, settings, senders, send_id, delivery_ids
+            )
         finally:
             router.close()
-            db.session.remove()
         if result.yielded:  # gave way to priority deliveries: go round again, behind them
-            queue = queue_for(app.config, Edition.REGULAR.value)
+            queue = queue_for(config, Edition.REGULAR.value)
             queue.enqueue_many([_batch_job(queue, send_id, result.yielded, "regular")])
     return result.__dict__
 
@@ -222,6 +205,7 @@ def relay_check(config: AppConfig, router: RelayRouter) -> list[CheckResult]:
 
 
 def _deliver_riding_out_the_database(
+    session: Session,
     settings: pipeline.PipelineSettings,
     senders: batch.Senders,
     send_id: int,
@@ -234,18 +218,18 @@ def _deliver_riding_out_the_database(
     for round_ in range(2):
         token = secrets.token_hex(16)
         try:
-            return batch.deliver_batch(db.session, settings, senders, send_id, delivery_ids, token)
+            return batch.deliver_batch(session, settings, senders, send_id, delivery_ids, token)
         except (batch.UnrecordedSend, DBAPIError) as exc:
-            db.session.rollback()
+            session.rollback()
             if round_:
                 raise
-            wait_for_database(db.session)
+            wait_for_database(session)
             if isinstance(exc, batch.UnrecordedSend):
-                batch.record_late(db.session, exc)
-            batch.release_claims(db.session, token)
+                batch.record_late(session, exc)
+            batch.release_claims(session, token)
         except Exception:
-            db.session.rollback()
-            batch.release_claims(db.session, token)
+            session.rollback()
+            batch.release_claims(session, token)
             raise
     raise AssertionError("unreachable: the second round returns or raises")
 
@@ -276,38 +260,35 @@ def notify_pause(send_id: int) -> None:
     """Mail the send's creator and the admins that the breaker paused it, and why."""
     from newsletter.delivery.notices import pause_notice
 
-    for to, subject, text in pause_notice(db.session, send_id, current_app.config):
+    config, session = runtime.current()
+    for to, subject, text in pause_notice(session, send_id, config):
         enqueue_transactional(to, subject, text)
 
 
 def sweep() -> dict[str, int]:
     """Periodic recovery (worker.py runs it, one worker at a time): expired leases, due
     retries, auto-resumed and stranded sends, due scheduled sends, lost transactional mail."""
-    app = app_for_job()
-    with app.app_context():
-        try:
-            settings = pipeline.PipelineSettings.from_config(app.config)
-            connection = redis_connection(app.config)
-            groups = batch.recover(
-                db.session, settings, sends_with_jobs=sends_with_jobs(app.config, connection)
-            )
-            jobs = 0
-            for (send_id, edition), ids in sorted(
-                groups.items(), key=lambda kv: kv[0][1] != "priority"
-            ):
-                queue = queue_for(app.config, edition, connection)
-                datas = [
-                    _batch_job(queue, send_id, ids[i : i + settings.batch_size], edition)
-                    for i in range(0, len(ids), settings.batch_size)
-                ]
-                queue.enqueue_many(datas)
-                jobs += len(datas)
-            mail = outbox.due(db.session, batch.SystemClock().now())
-            if mail:
-                queue = queue_for(app.config, Edition.PRIORITY.value, connection)
-                queue.enqueue_many([_transactional_job(i) for i in mail])
-        finally:
-            db.session.remove()
+    with runtime.job() as (config, session):
+        settings = pipeline.PipelineSettings.from_config(config)
+        connection = redis_connection(config)
+        groups = batch.recover(
+            session, settings, sends_with_jobs=sends_with_jobs(config, connection)
+        )
+        jobs = 0
+        for (send_id, edition), ids in sorted(
+            groups.items(), key=lambda kv: kv[0][1] != "priority"
+        ):
+            queue = queue_for(config, edition, connection)
+            datas = [
+                _batch_job(queue, send_id, ids[i : i + settings.batch_size], edition)
+                for i in range(0, len(ids), settings.batch_size)
+            ]
+            queue.enqueue_many(datas)
+            jobs += len(datas)
+        mail = outbox.due(session, batch.SystemClock().now())
+        if mail:
+            queue = queue_for(config, Edition.PRIORITY.value, connection)
+            queue.enqueue_many([_transactional_job(i) for i in mail])
     return {"requeued": sum(len(v) for v in groups.values()), "jobs": jobs, "mail": len(mail)}
 
 
@@ -331,8 +312,9 @@ def enqueue_transactional(
     should not wait for the weekly). If Redis is down or loses the job, the sweep sends it.
     Returns the RQ job id (or "" when Redis could not take it now).
     """
-    outbox_id = outbox.add(db.session, to_email, subject, text, html, to_name=to_name)
-    queue = queue_for(current_app.config, Edition.PRIORITY.value)
+    config, session = runtime.current()
+    outbox_id = outbox.add(session, to_email, subject, text, html, to_name=to_name)
+    queue = queue_for(config, Edition.PRIORITY.value)
     try:
         return queue.enqueue_many([_transactional_job(outbox_id)])[0].id
     except Exception:  # Redis away: the row is safe, the sweep will enqueue it
@@ -346,9 +328,5 @@ def enqueue_transactional(
 
 def send_transactional(outbox_id: int) -> str:
     """The RQ job behind enqueue_transactional: send one outbox row (if nobody else is)."""
-    app = app_for_job()
-    with app.app_context():
-        try:
-            return outbox.deliver(db.session, outbox_id, app.config)
-        finally:
-            db.session.remove()
+    with runtime.job() as (config, session):
+        return outbox.deliver(session, outbox_id, config)

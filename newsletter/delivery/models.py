@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from newsletter.extensions import Model
+from newsletter.orm import Model
 from newsletter.timeutil import utcnow
 
 

@@ -343,11 +343,18 @@ def claim(
 
 
 def _finish(
-    session: Session, delivery: Claimed, values: dict, event: str, detail: str, late: bool = False
+    session: Session,
+    delivery: Claimed,
+    values: dict,
+    event: str,
+    detail: str,
+    late: bool = False,
+    commit: bool = True,
 ) -> bool:
     """Write a delivery's outcome; False (nothing written) if it is not ours any more.
     `late`: a send recorded after a database outage may also find its row in doubt (the
-    sweep took its expired lease back) and not yet leased again."""
+    sweep took its expired lease back) and not yet leased again. `commit=False` leaves the
+    transaction open for what must land with it (a hard bounce's suppression)."""
     now = utcnow()
     # Guarded by the lease token: a row the sweep took back (lease expired) is not ours.
     guard = and_(
@@ -373,7 +380,8 @@ def _finish(
                 delivery_id=delivery.id, kind=event, detail=detail[:500], created_at=now
             )
         )
-    session.commit()
+    if commit:
+        session.commit()
     return ours
 
 
@@ -494,9 +502,14 @@ def hold_until(session: Session, delivery: Claimed, until: dt.datetime, why: str
     )
 
 
-def mark_failed(session: Session, delivery: Claimed, error: str) -> bool:
+def mark_failed(session: Session, delivery: Claimed, error: str, commit: bool = True) -> bool:
     return _finish(
-        session, delivery, {"state": DeliveryState.FAILED, "last_error": error}, "failed", error
+        session,
+        delivery,
+        {"state": DeliveryState.FAILED, "last_error": error},
+        "failed",
+        error,
+        commit=commit,
     )
 
 

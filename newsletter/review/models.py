@@ -13,7 +13,7 @@ from enum import StrEnum
 from sqlalchemy import DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from newsletter.extensions import Model
+from newsletter.orm import Model
 from newsletter.timeutil import utcnow
 
 

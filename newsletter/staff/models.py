@@ -6,12 +6,10 @@ import datetime as dt
 import hashlib
 from enum import StrEnum
 
-from flask_login import UserMixin
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
-from werkzeug.security import check_password_hash, generate_password_hash
 
-from newsletter.extensions import Model
+from newsletter.orm import Model
 from newsletter.phrase import NC_
 from newsletter.timeutil import utcnow
 
@@ -33,8 +31,13 @@ ROLE_LABELS: dict[str, str] = {  # keyed by Role, which is a str
 }
 
 
-class StaffUser(UserMixin, Model):
+class StaffUser(Model):
+    """A staff account; also Flask-Login's user (get_id, is_active, is_authenticated,
+    is_anonymous, and equality by id as its UserMixin has), without importing Flask-Login:
+    the send worker loads these models and no Flask."""
+
     __tablename__ = "staff_users"
+    __hash__ = object.__hash__
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
@@ -50,9 +53,13 @@ class StaffUser(UserMixin, Model):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
     def set_password(self, password: str) -> None:
+        from werkzeug.security import generate_password_hash
+
         self.password_hash = generate_password_hash(password)
 
     def check_password(self, password: str) -> bool:
+        from werkzeug.security import check_password_hash
+
         return check_password_hash(self.password_hash, password)
 
     def has_role(self, *roles: Role | str) -> bool:
@@ -76,6 +83,19 @@ class StaffUser(UserMixin, Model):
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
         return self.active
+
+    @property
+    def is_authenticated(self) -> bool:
+        return self.is_active
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, StaffUser):
+            return self.get_id() == other.get_id()
+        return NotImplemented
 
 
 class ApiToken(Model):

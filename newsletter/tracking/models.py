@@ -13,7 +13,7 @@ import datetime as dt
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from newsletter.extensions import Model
+from newsletter.orm import Model
 from newsletter.timeutil import utcnow
 
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 import collections
 
 import pytest
-from sqlalchemy import select
+import sqlalchemy
+from sqlalchemy import func, select
 
 from newsletter.delivery import batch, control
 from newsletter.delivery.batch import deliver_batch, recover
 from newsletter.delivery.classify import Stage
-from newsletter.delivery.models import DeliveryState, Lease, Send, SendStatus
+from newsletter.delivery.models import Delivery, DeliveryState, Lease, Send, SendStatus
 from newsletter.extensions import db
 from subscribers.models import Suppression
 from tests.delivery.fakes import (
@@ -185,6 +186,37 @@ def test_a_bad_mailbox_fails_and_suppresses_only_that_reader(app):
     deliver_batch(db.session, settings, senders(transport, FakeClock()), send_id, ids(send_id))
     assert states(send_id) == {S.SENT: 3, S.FAILED: 1}
     assert len(db.session.scalars(select(Suppression)).all()) == 1
+
+
+def test_a_bad_mailboxs_failure_and_its_suppression_are_committed_together(app):
+    """Seen from another connection after every commit, the bad mailbox is never failed
+    without its suppression (a worker dying between two commits would leave it mailed)."""
+    send_id, settings = make_send(3)
+    bad = rows(send_id)[1].email
+    transport = FakeTransport(
+        answer=lambda n, rcpt: (
+            refuse(Stage.RCPT, 550, "5.1.1 <x>: Recipient address rejected: User unknown")
+            if rcpt == bad
+            else "250 ok"
+        )
+    )
+    seen: list[tuple[str, int]] = []
+
+    def look(_session) -> None:
+        with db.engine.connect() as other:
+            state = other.scalar(
+                select(Delivery.state).where(Delivery.send_id == send_id, Delivery.email == bad)
+            )
+            suppressed = other.scalar(select(func.count()).select_from(Suppression))
+        seen.append((state, suppressed))
+
+    sqlalchemy.event.listen(db.session, "after_commit", look)
+    try:
+        deliver_batch(db.session, settings, senders(transport, FakeClock()), send_id, ids(send_id))
+    finally:
+        sqlalchemy.event.remove(db.session, "after_commit", look)
+    assert (S.FAILED, 1) in seen
+    assert (S.FAILED, 0) not in seen, seen
 
 
 def test_transient_failures_retry_within_the_window_and_honour_retry_after(app):
