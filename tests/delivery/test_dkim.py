@@ -184,3 +184,23 @@ def test_a_key_that_is_not_rsa_is_refused():
         DkimSigner("weekly", "news.example.org", pem)
     with pytest.raises(ours.DkimError, match="unusable"):
         DkimSigner("weekly", "news.example.org", b"not a key")
+
+
+def test_a_signed_message_crosses_a_real_server_unchanged_and_verifies(key):
+    """The signed bytes take the transport's as-is path: any line-end repair or
+    dot-stuffing left undone by the server would change them and break the signature."""
+    from newsletter.delivery.transport import SmtpSettings, SmtpTransport
+    from newsletter.devsmtp import SinkServer
+
+    pem, record = key
+    signer = DkimSigner("weekly", "news.example.org", pem)
+    signed = [signer.sign(_bulletin(name), timestamp=T) for name in ("王小明", "李四")]
+    server = SinkServer().start()
+    try:
+        with SmtpTransport(SmtpSettings("127.0.0.1", server.port)) as t:
+            for i, message in enumerate(signed):
+                assert t.send("weekly@news.example.org", f"r{i}@example.org", message)[:3] == "250"
+    finally:
+        server.stop()
+    assert [r.data for r in server.received] == signed
+    assert all(dkim.verify(r.data, dnsfunc=_dns(record)) for r in server.received)
