@@ -25,6 +25,7 @@ from sqlalchemy import select
 from newsletter.extensions import db
 from newsletter.staff import audit
 from newsletter.staff.auth import role_required
+from newsletter.staff.forms import form_errors
 from newsletter.staff.models import Role
 from newsletter.timeutil import utcnow
 from subscribers import admin, forms, importer, jobs
@@ -100,7 +101,7 @@ def bulk():
         flash(
             _(
                 "批量操作未执行：%(errors)s",
-                errors="；".join(e for errs in form.errors.values() for e in errs),
+                errors="；".join(form_errors(form)),
             ),
             "error",
         )

@@ -34,6 +34,7 @@ from newsletter.display import say
 from newsletter.extensions import db
 from newsletter.sends import service
 from newsletter.staff.auth import role_required
+from newsletter.staff.forms import form_errors
 from newsletter.staff.models import Role
 from newsletter.timeutil import to_local, utcnow
 from subscribers.models import Group
@@ -194,9 +195,7 @@ def act(send_id: int, action: str):
     db.get_or_404(Send, send_id)
     form = RescheduleForm() if action == "reschedule" else FlaskForm()
     if not form.validate_on_submit():
-        flash(
-            "；".join(e for errs in form.errors.values() for e in errs) or _("表单无效。"), "error"
-        )
+        flash("；".join(form_errors(form)) or _("表单无效。"), "error")
         return redirect(url_for("sends.detail", send_id=send_id))
     try:
         if action in jobs.CONTROL_ACTIONS:

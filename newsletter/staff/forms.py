@@ -147,4 +147,5 @@ class AuditFilterForm(FlaskForm):
 
 
 def form_errors(form: FlaskForm) -> list[str]:
-    return [e for errors in form.errors.values() for e in errors]
+    # str(): a validator's message may be a lazy string (translated when said); callers join them
+    return [str(e) for errors in form.errors.values() for e in errors]

@@ -102,6 +102,24 @@ def test_schedule_move_and_cancel(staff_client, sample_text):
     assert "不能暂停" in page.get_data(as_text=True)
 
 
+def test_a_reschedule_without_a_time_says_so_and_changes_nothing(staff_client, sample_text):
+    """The form's message is a lazy (translated) string: it is flashed, not a 500."""
+    approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
+    add_readers()
+    client = staff_client("sender")
+    post_send(client, ["media"], "confirm", "2099-01-05T09:00")
+    send = db.session.scalar(select(Send))
+    detail = f"/sends/{send.id}"
+    page = client.post(
+        f"{detail}/reschedule",
+        data={"csrf_token": csrf_token(client, detail), "scheduled_at": ""},
+        follow_redirects=True,
+    )
+    assert page.status_code == 200 and "请填写时间。" in page.get_data(as_text=True)
+    db.session.refresh(send)
+    assert send.scheduled_at == dt.datetime(2099, 1, 5, 1, 0)
+
+
 def test_control_without_csrf_token_changes_nothing(staff_client, sample_text):
     approve_for_tests(import_issue(db.session, sample_text)[0])  # 责编/复核 before a send
     add_readers()
