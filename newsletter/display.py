@@ -14,6 +14,7 @@ from flask import current_app, has_app_context, has_request_context, request
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
+from newsletter import states
 from newsletter.config import BY_ENV
 from newsletter.phrase import Phrase
 from newsletter.timeutil import to_local
@@ -23,15 +24,8 @@ DATETIME_FORMAT = "%Y-%m-%d %H:%M"
 _GROUPS_KEY = "newsletter.group_names"
 
 LABELS: dict[str, dict[str, object]] = {
-    # a send (delivery/models.SendStatus)
-    "send": {
-        "scheduled": _l("已排程"),
-        "queued": _l("排队中"),
-        "sending": _l("发送中"),
-        "paused": _l("已暂停"),
-        "cancelled": _l("已取消"),
-        "done": _l("已完成"),
-    },
+    # a send (delivery/models.SendStatus): named in newsletter/states.py
+    "send": {code: _l(name) for code, name in states.SEND.items()},
     # one email (delivery/models.DeliveryState) and the report's soft bounces
     "delivery": {
         "queued": _l("排队中"),
@@ -55,15 +49,8 @@ LABELS: dict[str, dict[str, object]] = {
         "unsubscribed": _l("退订"),
         "complained": _l("投诉"),
     },
-    # where an issue stands (review/models.WorkflowState)
-    "workflow": {
-        "draft": _l("草稿"),
-        "in_review": _l("待复核"),
-        "approved": _l("已批准"),
-        "scheduled": _l("已排程"),
-        "sending": _l("发送中"),
-        "sent": _l("已完成"),
-    },
+    # where an issue stands (review/models.WorkflowState): named in newsletter/states.py
+    "workflow": {code: _l(name) for code, name in states.WORKFLOW.items()},
     "issue": {"draft": _l("草稿"), "sending": _l("发送中"), "sent": _l("已完成")},
     "subscriber": {
         "pending": _l("待确认"),

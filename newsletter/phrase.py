@@ -17,7 +17,8 @@ Param = Union[str, int, "Phrase", tuple["Phrase", ...]]
 
 
 def N_(message: str) -> str:
-    """Marks a message id for pybabel; translated later, where the reader is known."""
+    """Marks a message id for pybabel; translated later, where the reader is known. Also
+    the "translation" into zh-CN, the source language (`Phrase.text` without a gettext)."""
     return message
 
 
@@ -26,17 +27,15 @@ def NC_(context: str, message: str) -> str:
     return message
 
 
-def _identity(message: str) -> str:
-    return message
-
-
 @dataclass(frozen=True, eq=True)
 class Phrase:
     msgid: str
     params: dict[str, Param] = field(default_factory=dict, hash=False)
 
-    def text(self, gettext: Callable[[str], str] = _identity) -> str:
+    def text(self, gettext: Callable[[str], str] = N_) -> str:
         """The sentence in the language of `gettext` (zh-CN without one)."""
+        if not self.msgid:
+            return ""  # gettext("") is the catalogue's header, not an empty sentence
         values = {k: _say(v, gettext) for k, v in self.params.items()}
         return gettext(self.msgid) % values if values else gettext(self.msgid)
 
@@ -50,6 +49,16 @@ class Phrase:
     @classmethod
     def from_json(cls, data: dict) -> Phrase:
         return cls(data["id"], {k: _unjson(v) for k, v in (data.get("params") or {}).items()})
+
+
+class PhraseError(ValueError):
+    """An error whose message is a phrase: `str(exc)` is its zh-CN text (CLI, API, logs),
+    `exc.phrase` the words a page says in its reader's language. Given a plain string, the
+    phrase is that string (someone's own words, or words not yet marked)."""
+
+    def __init__(self, message: str | Phrase = "", *args: object) -> None:
+        self.phrase = message if isinstance(message, Phrase) else Phrase(message)
+        super().__init__(str(message), *args)
 
 
 def _say(value: Param, gettext: Callable[[str], str]) -> str:
@@ -78,6 +87,10 @@ def _unjson(value) -> Param:
     return value
 
 
-def P(msgid: str, **params: Param) -> Phrase:
-    """Phrase(msgid, params), shorter at the call site: P(N_("共 %(n)s 封"), n=3)."""
+def P(msgid: str | Phrase, **params: Param) -> Phrase:
+    """Phrase(msgid, params), shorter at the call site: P(N_("共 %(n)s 封"), n=3).
+    A phrase given as the message id is itself (callers that wrap a reason in P() whether
+    it is a message id or already a phrase: the classifier's are phrases)."""
+    if isinstance(msgid, Phrase):
+        return Phrase(msgid.msgid, {**msgid.params, **params})
     return Phrase(msgid, params)

@@ -22,6 +22,8 @@ import ssl
 from dataclasses import dataclass
 from enum import StrEnum
 
+from newsletter.phrase import N_, P, Phrase
+
 
 class Stage(StrEnum):
     CONNECT = "connect"
@@ -49,7 +51,9 @@ class Classification:
     code: int | None
     enhanced: str | None
     text: str
-    reason: str  # short zh-CN explanation for staff
+    # A short explanation for staff: a phrase, said in zh-CN (`str`) for logs, the CLI and
+    # the staff mail, and in the reader's language on the send page.
+    reason: Phrase
     retry_after: float | None  # seconds, when the answer says
 
     @property
@@ -85,7 +89,7 @@ class Rule:
     words: tuple[str, ...]
     permanent: Verdict
     temporary: Verdict
-    reason: str
+    reason: str  # a message id (N_): the classification's reason is P(reason)
     retry_after: float | None = None
 
     @property
@@ -110,7 +114,7 @@ RULES: list[Rule] = [
         ),
         V.RELAY,
         V.RELAY,
-        "中继拒绝了信封发件人（与登录账号不符）：请把信封发件人设为登录账号（fixed）",
+        N_("中继拒绝了信封发件人（与登录账号不符）：请把信封发件人设为登录账号（fixed）"),
     ),
     Rule(
         (
@@ -121,7 +125,7 @@ RULES: list[Rule] = [
         ),
         V.RELAY,
         V.RELAY,
-        "中继不肯转发：检查 SMTP 账号、密码与中继设置",
+        N_("中继不肯转发：检查 SMTP 账号、密码与中继设置"),
     ),
     Rule(
         (
@@ -137,7 +141,7 @@ RULES: list[Rule] = [
         ),
         V.RELAY,
         V.TRANSIENT,
-        "中继要求登录或登录失败：检查 SMTP 用户名、密码（授权码）与加密方式",
+        N_("中继要求登录或登录失败：检查 SMTP 用户名、密码（授权码）与加密方式"),
     ),
     # Sender authentication of our domain (SPF, DKIM, DMARC): never the reader's fault.
     Rule(
@@ -154,7 +158,7 @@ RULES: list[Rule] = [
         ),
         V.RELAY,
         V.TRANSIENT,
-        "发信域认证（SPF/DKIM/DMARC/反向解析）未通过：检查发信域名的 DNS 记录",
+        N_("发信域认证（SPF/DKIM/DMARC/反向解析）未通过：检查发信域名的 DNS 记录"),
     ),
     # Our sending IP or account is blocked, or a quota of the relay is used up.
     Rule(
@@ -176,7 +180,7 @@ RULES: list[Rule] = [
         ),
         V.RELAY,
         V.TRANSIENT,
-        "发信 IP 或账号被对方列入黑名单/信誉过低：请联系中继服务商",
+        N_("发信 IP 或账号被对方列入黑名单/信誉过低：请联系中继服务商"),
     ),
     Rule(
         (
@@ -189,31 +193,31 @@ RULES: list[Rule] = [
         ),
         V.RELAY,
         V.TRANSIENT,
-        "中继的发信额度已用完：等额度恢复（通常次日）后继续",
+        N_("中继的发信额度已用完：等额度恢复（通常次日）后继续"),
     ),
     # NetEase (163/126/yeah) codes, as documented by NetEase.
     Rule(
         (r"\bDT:SPM\b",),
         V.MESSAGE,
         V.TRANSIENT,
-        "网易判定内容疑似垃圾邮件：按其要求约 2 分钟后重试",
+        N_("网易判定内容疑似垃圾邮件：按其要求约 2 分钟后重试"),
         120.0,
     ),
-    Rule((r"\bHL:ICC\b",), V.TRANSIENT, V.TRANSIENT, "网易：同一 IP 连接数过多，稍后重试"),
-    Rule((r"\bHL:IFC\b",), V.TRANSIENT, V.TRANSIENT, "网易：短时间内发信过多，稍后重试"),
+    Rule((r"\bHL:ICC\b",), V.TRANSIENT, V.TRANSIENT, N_("网易：同一 IP 连接数过多，稍后重试")),
+    Rule((r"\bHL:IFC\b",), V.TRANSIENT, V.TRANSIENT, N_("网易：短时间内发信过多，稍后重试")),
     Rule(
         (r"\bHL:REP\b",),
         V.TRANSIENT,
         V.TRANSIENT,
-        "网易：发往不存在地址的比例过高，暂停接收；请清理名单后重试",
+        N_("网易：发往不存在地址的比例过高，暂停接收；请清理名单后重试"),
     ),
-    Rule((r"\bMI:DMC\b",), V.TRANSIENT, V.TRANSIENT, "网易：单个连接发信过多，稍后重试"),
-    Rule((r"\bRP:DRC\b",), V.TRANSIENT, V.TRANSIENT, "网易：单个连接收件人过多，稍后重试"),
+    Rule((r"\bMI:DMC\b",), V.TRANSIENT, V.TRANSIENT, N_("网易：单个连接发信过多，稍后重试")),
+    Rule((r"\bRP:DRC\b",), V.TRANSIENT, V.TRANSIENT, N_("网易：单个连接收件人过多，稍后重试")),
     Rule(
         (r"\bMI:SFQ\b",),
         V.TRANSIENT,
         V.TRANSIENT,
-        "网易：发件人 15 分钟内发信超量，稍后重试",
+        N_("网易：发件人 15 分钟内发信超量，稍后重试"),
         900.0,
     ),
     # Throttling, in anybody's words (some say it with a 5xx; it is still temporary).
@@ -236,7 +240,7 @@ RULES: list[Rule] = [
         ),
         V.TRANSIENT,
         V.TRANSIENT,
-        "对方限速或暂时拒收，稍后重试",
+        N_("对方限速或暂时拒收，稍后重试"),
     ),
     # The message itself (content, spam, virus, size).
     Rule(
@@ -260,7 +264,7 @@ RULES: list[Rule] = [
         ),
         V.MESSAGE,
         V.TRANSIENT,
-        "对方拒收这封邮件（内容、疑似垃圾或大小），与地址无关",
+        N_("对方拒收这封邮件（内容、疑似垃圾或大小），与地址无关"),
     ),
     # The reader's mailbox is full.
     Rule(
@@ -277,14 +281,14 @@ RULES: list[Rule] = [
         ),
         V.SOFT_BOUNCE,
         V.SOFT_BOUNCE,
-        "收件人邮箱已满：稍后重试，不停发",
+        N_("收件人邮箱已满：稍后重试，不停发"),
     ),
     # Microsoft's directory-based refusal: an address that is not there.
     Rule(
         (r"5\.4\.1 Recipient address rejected: Access denied", r"RESOLVER\.ADR\.RecipientNotFound"),
         V.HARD_BOUNCE,
         V.TRANSIENT,
-        "收件地址不存在（对方目录中查无此人）",
+        N_("收件地址不存在（对方目录中查无此人）"),
     ),
 ]
 _COMPILED = [(rule.pattern, rule) for rule in RULES]
@@ -322,28 +326,28 @@ _MAILBOX_BAD_WORDS = re.compile("|".join(_MAILBOX_BAD), re.IGNORECASE)
 _VAGUE = {(0, 0), (1, 0), (2, 0), (5, 0)}
 
 # RFC 3463 subject.detail of a permanent (5.x.x) answer -> verdict, reason.
-_HARD = "收件地址不存在或已停用"
+_HARD = N_("收件地址不存在或已停用")
 _ENHANCED_TABLE: dict[tuple[int, int], tuple[Verdict, str]] = {
-    (1, 1): (V.HARD_BOUNCE, "收件地址不存在（5.1.1）"),
-    (1, 2): (V.HARD_BOUNCE, "收件域名不存在（5.1.2）"),
-    (1, 3): (V.HARD_BOUNCE, "收件地址格式不对（5.1.3）"),
-    (1, 6): (V.HARD_BOUNCE, "收件人已迁移，旧地址不再收信（5.1.6）"),
-    (1, 10): (V.HARD_BOUNCE, "收件域名声明不收邮件（null MX，5.1.10）"),
-    (2, 1): (V.HARD_BOUNCE, "收件邮箱已停用（5.2.1）"),
-    (4, 4): (V.HARD_BOUNCE, "收件域名无法投递（找不到该域名，5.4.4）"),
-    (1, 7): (V.RELAY, "对方拒绝了我们的发件地址格式（5.1.7）"),
-    (1, 8): (V.RELAY, "对方拒绝了我们的发件域名（5.1.8）"),
-    (2, 2): (V.SOFT_BOUNCE, "收件人邮箱已满（5.2.2）：稍后重试，不停发"),
-    (2, 3): (V.MESSAGE, "邮件超过收件人邮箱允许的大小（5.2.3）"),
-    (3, 4): (V.MESSAGE, "邮件太大，对方拒收（5.3.4）"),
-    (4, 7): (V.SOFT_BOUNCE, "对方服务器多日无法投递，已放弃（5.4.7）"),
+    (1, 1): (V.HARD_BOUNCE, N_("收件地址不存在（5.1.1）")),
+    (1, 2): (V.HARD_BOUNCE, N_("收件域名不存在（5.1.2）")),
+    (1, 3): (V.HARD_BOUNCE, N_("收件地址格式不对（5.1.3）")),
+    (1, 6): (V.HARD_BOUNCE, N_("收件人已迁移，旧地址不再收信（5.1.6）")),
+    (1, 10): (V.HARD_BOUNCE, N_("收件域名声明不收邮件（null MX，5.1.10）")),
+    (2, 1): (V.HARD_BOUNCE, N_("收件邮箱已停用（5.2.1）")),
+    (4, 4): (V.HARD_BOUNCE, N_("收件域名无法投递（找不到该域名，5.4.4）")),
+    (1, 7): (V.RELAY, N_("对方拒绝了我们的发件地址格式（5.1.7）")),
+    (1, 8): (V.RELAY, N_("对方拒绝了我们的发件域名（5.1.8）")),
+    (2, 2): (V.SOFT_BOUNCE, N_("收件人邮箱已满（5.2.2）：稍后重试，不停发")),
+    (2, 3): (V.MESSAGE, N_("邮件超过收件人邮箱允许的大小（5.2.3）")),
+    (3, 4): (V.MESSAGE, N_("邮件太大，对方拒收（5.3.4）")),
+    (4, 7): (V.SOFT_BOUNCE, N_("对方服务器多日无法投递，已放弃（5.4.7）")),
 }
 _BY_SUBJECT: dict[int, tuple[Verdict, str]] = {
-    3: (V.MESSAGE, "对方邮件系统拒收（5.3.x）"),
-    4: (V.MESSAGE, "网络或路由问题，对方放弃投递（5.4.x）"),
-    5: (V.MESSAGE, "协议错误，对方拒收（5.5.x）"),
-    6: (V.MESSAGE, "邮件内容格式对方不接受（5.6.x）"),
-    7: (V.MESSAGE, "对方按策略拒收这封邮件（5.7.x），与地址无关"),
+    3: (V.MESSAGE, N_("对方邮件系统拒收（5.3.x）")),
+    4: (V.MESSAGE, N_("网络或路由问题，对方放弃投递（5.4.x）")),
+    5: (V.MESSAGE, N_("协议错误，对方拒收（5.5.x）")),
+    6: (V.MESSAGE, N_("邮件内容格式对方不接受（5.6.x）")),
+    7: (V.MESSAGE, N_("对方按策略拒收这封邮件（5.7.x），与地址无关")),
 }
 
 
@@ -360,15 +364,19 @@ def _retry_after(text: str) -> float | None:
     return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[unit]
 
 
-def _result(verdict: Verdict, stage: Stage, code, enhanced, text, reason, retry_after=None):
+def _result(
+    verdict: Verdict, stage: Stage, code, enhanced, text, reason: str | Phrase, retry_after=None
+) -> Classification:
+    """The classification; a `reason` given as a message id (N_) is made its phrase."""
+    words = reason if isinstance(reason, Phrase) else P(reason)
     return Classification(
-        verdict, stage, code, enhanced, " ".join((text or "").split())[:500], reason, retry_after
+        verdict, stage, code, enhanced, " ".join((text or "").split())[:500], words, retry_after
     )
 
 
 def _what_it_says(
     code: int, enhanced: str | None, text: str, *, trust_code: bool = False
-) -> tuple[Verdict, str, float | None]:
+) -> tuple[Verdict, Phrase, float | None]:
     """The answer on its own (stage aside): words first, then the enhanced code, then the
     bare code. With `trust_code` (a DSN's Status field, the reporting MTA's conclusion), a
     specific enhanced code outweighs words about the reader or the message; words about our
@@ -380,23 +388,35 @@ def _what_it_says(
         if trusted and rule.permanent not in (V.RELAY, V.TRANSIENT):
             continue
         if pattern.search(text):
-            return (rule.temporary if temporary else rule.permanent), rule.reason, rule.retry_after
+            verdict = rule.temporary if temporary else rule.permanent
+            return verdict, P(rule.reason), rule.retry_after
     if temporary:
         if subject_detail == (2, 2):
-            return V.SOFT_BOUNCE, "收件人邮箱已满（4.2.2）：稍后重试", None
-        return V.TRANSIENT, f"临时错误（{enhanced or code}），稍后重试", None
+            return V.SOFT_BOUNCE, P(N_("收件人邮箱已满（4.2.2）：稍后重试")), None
+        return (
+            V.TRANSIENT,
+            P(N_("临时错误（%(code)s），稍后重试"), code=enhanced or str(code)),
+            None,
+        )
     if subject_detail and subject_detail not in _VAGUE:
         if subject_detail in _ENHANCED_TABLE:
-            return (*_ENHANCED_TABLE[subject_detail], None)
+            verdict, reason = _ENHANCED_TABLE[subject_detail]
+            return verdict, P(reason), None
         if subject_detail[0] in _BY_SUBJECT:
-            return (*_BY_SUBJECT[subject_detail[0]], None)
+            verdict, reason = _BY_SUBJECT[subject_detail[0]]
+            return verdict, P(reason), None
         if subject_detail[0] == 1:
-            return V.MESSAGE, f"地址问题（{enhanced}），对方拒收", None
+            return V.MESSAGE, P(N_("地址问题（%(code)s），对方拒收"), code=str(enhanced)), None
         if subject_detail[0] == 2:
-            return V.MESSAGE, f"收件邮箱状态问题（{enhanced}），对方拒收", None
+            return (
+                V.MESSAGE,
+                P(N_("收件邮箱状态问题（%(code)s），对方拒收"), code=str(enhanced)),
+                None,
+            )
     if code in (550, 551, 553, 554, 552, 542, 511, 501) and _MAILBOX_BAD_WORDS.search(text):
-        return V.HARD_BOUNCE, _HARD, None
-    return V.MESSAGE, f"对方拒收（{enhanced or code}），原因不明，与地址无关", None
+        return V.HARD_BOUNCE, P(_HARD), None
+    unknown = N_("对方拒收（%(code)s），原因不明，与地址无关")
+    return V.MESSAGE, P(unknown, code=enhanced or str(code)), None
 
 
 def classify_smtp(stage: Stage, code: int | None, text: str) -> Classification:
@@ -405,9 +425,9 @@ def classify_smtp(stage: Stage, code: int | None, text: str) -> Classification:
     text = text or ""
     enhanced = _parse_enhanced(text)
     if code is None:
-        return _result(V.TRANSIENT, stage, None, enhanced, text, "服务器没有给出答复，稍后重试")
+        return _result(V.TRANSIENT, stage, None, enhanced, text, N_("服务器没有给出答复，稍后重试"))
     if 200 <= code < 400:
-        return _result(V.DELIVERED, stage, code, enhanced, text, "服务器已接受")
+        return _result(V.DELIVERED, stage, code, enhanced, text, N_("服务器已接受"))
     verdict, reason, retry = _what_it_says(code, enhanced, text)
     retry = retry if retry is not None else _retry_after(text)
     if stage in (Stage.CONNECT, Stage.TLS, Stage.AUTH):
@@ -418,12 +438,18 @@ def classify_smtp(stage: Stage, code: int | None, text: str) -> Classification:
                 code,
                 enhanced,
                 text,
-                f"中继在{_STAGE_ZH[stage]}阶段暂时拒绝（{code}），稍后重试",
+                P(
+                    N_("中继在%(stage)s阶段暂时拒绝（%(code)s），稍后重试"),
+                    stage=P(STAGE_NAMES[stage]),
+                    code=str(code),
+                ),
                 retry,
             )
         if verdict != V.RELAY:
-            reason = (
-                f"中继在{_STAGE_ZH[stage]}阶段拒绝（{code}）：检查中继地址、端口、加密方式与账号"
+            reason = P(
+                N_("中继在%(stage)s阶段拒绝（%(code)s）：检查中继地址、端口、加密方式与账号"),
+                stage=P(STAGE_NAMES[stage]),
+                code=str(code),
             )
         return _result(V.RELAY, stage, code, enhanced, text, reason, retry)
     if stage == Stage.MAIL_FROM:
@@ -438,10 +464,13 @@ def classify_smtp(stage: Stage, code: int | None, text: str) -> Classification:
                     code,
                     enhanced,
                     text,
-                    f"中继暂时拒绝发件地址（{code}），稍后重试",
+                    P(N_("中继暂时拒绝发件地址（%(code)s），稍后重试"), code=str(code)),
                     retry,
                 )
-            verdict, reason = V.RELAY, f"中继拒绝了信封发件人（{code}）：检查 MAIL_FROM 与中继账号"
+            verdict = V.RELAY
+            reason = P(
+                N_("中继拒绝了信封发件人（%(code)s）：检查 MAIL_FROM 与中继账号"), code=str(code)
+            )
         return _result(verdict, stage, code, enhanced, text, reason, retry)
     if stage == Stage.DATA and verdict == V.HARD_BOUNCE:
         # Only the RCPT answer (or a DSN) may mark a reader; after DATA it is this message.
@@ -451,7 +480,7 @@ def classify_smtp(stage: Stage, code: int | None, text: str) -> Classification:
             code,
             enhanced,
             text,
-            f"{reason}（在 DATA 阶段答复，不据此停发该地址）",
+            P(N_("%(reason)s（在 DATA 阶段答复，不据此停发该地址）"), reason=reason),
             retry,
         )
     return _result(verdict, stage, code, enhanced, text, reason, retry)
@@ -463,20 +492,21 @@ def _is_size(enhanced: str | None, text: str) -> bool:
     )
 
 
-_STAGE_ZH = {
-    Stage.CONNECT: "连接",
-    Stage.TLS: "TLS 加密",
-    Stage.AUTH: "登录（AUTH）",
+# The stages by name, in the words of staff (message ids; relaycheck names its steps so too).
+STAGE_NAMES: dict[str, str] = {
+    Stage.CONNECT: N_("连接"),
+    Stage.TLS: N_("TLS 加密"),
+    Stage.AUTH: N_("登录（AUTH）"),
     Stage.MAIL_FROM: "MAIL FROM",
     Stage.RCPT: "RCPT TO",
     Stage.DATA: "DATA",
-    Stage.DSN: "退信",
+    Stage.DSN: N_("退信"),
 }
 
 # Errors without an answer, by class name (smtplib's are not imported here).
 _NO_ANSWER_RELAY = {
-    "SMTPNotSupportedError": "中继不支持所需功能（如 AUTH 或 STARTTLS）：检查加密方式",
-    "SMTPHeloError": "中继拒绝了 HELO/EHLO",
+    "SMTPNotSupportedError": N_("中继不支持所需功能（如 AUTH 或 STARTTLS）：检查加密方式"),
+    "SMTPHeloError": N_("中继拒绝了 HELO/EHLO"),
 }
 
 
@@ -503,7 +533,10 @@ def classify_error(stage: Stage, exc: BaseException) -> Classification:
             None,
             None,
             text,
-            f"中继的证书校验失败（{exc.verify_message or exc}）：检查主机名或设置 SMTP_CA_FILE",
+            P(
+                N_("中继的证书校验失败（%(why)s）：检查主机名或设置 SMTP_CA_FILE"),
+                why=str(exc.verify_message or exc),
+            ),
         )
     if isinstance(exc, ssl.SSLError) and stage in (Stage.CONNECT, Stage.TLS):
         return _result(
@@ -512,7 +545,7 @@ def classify_error(stage: Stage, exc: BaseException) -> Classification:
             None,
             None,
             text,
-            "与中继的 TLS 握手失败：检查端口与加密方式（465 用 ssl，587/25 用 starttls）",
+            N_("与中继的 TLS 握手失败：检查端口与加密方式（465 用 ssl，587/25 用 starttls）"),
         )
     if name in _NO_ANSWER_RELAY:
         return _result(V.RELAY, stage, None, None, text, _NO_ANSWER_RELAY[name])
@@ -523,19 +556,19 @@ def classify_error(stage: Stage, exc: BaseException) -> Classification:
             None,
             None,
             text,
-            "中继拒绝连接：检查 SMTP_HOST 与端口，或中继是否在运行",
+            N_("中继拒绝连接：检查 SMTP_HOST 与端口，或中继是否在运行"),
         )
     if type(exc).__name__ == "gaierror":
         return _result(
-            V.RELAY, Stage.CONNECT, None, None, text, "找不到中继服务器的地址：检查 SMTP_HOST"
+            V.RELAY, Stage.CONNECT, None, None, text, N_("找不到中继服务器的地址：检查 SMTP_HOST")
         )
     if isinstance(exc, TimeoutError):
-        return _result(V.TRANSIENT, stage, None, None, text, "连接中继超时，稍后重试")
+        return _result(V.TRANSIENT, stage, None, None, text, N_("连接中继超时，稍后重试"))
     if name == "SMTPAuthenticationError" or (stage == Stage.AUTH and name == "SMTPException"):
         return _result(
-            V.RELAY, Stage.AUTH, None, None, text, "中继登录失败：检查用户名、密码与登录方式"
+            V.RELAY, Stage.AUTH, None, None, text, N_("中继登录失败：检查用户名、密码与登录方式")
         )
-    return _result(V.TRANSIENT, stage, None, None, text, "连接中断，稍后重试")
+    return _result(V.TRANSIENT, stage, None, None, text, N_("连接中断，稍后重试"))
 
 
 _DIAG_TYPE = re.compile(r"^\s*(?:smtp|x-[\w-]+|x-unix|x-postfix)\s*;\s*", re.IGNORECASE)
@@ -550,7 +583,7 @@ def classify_dsn(action: str, status: str, diagnostic: str) -> Classification:
     m = _CODE.search(text)
     code = int(m.group(1)) if m else None
     if action in ("delivered", "relayed", "expanded"):
-        return _result(V.DELIVERED, Stage.DSN, code, enhanced, text or status, "对方报告已投递")
+        return _result(V.DELIVERED, Stage.DSN, code, enhanced, text or status, N_("对方报告已投递"))
     if action == "delayed":
         return _result(
             V.TRANSIENT,
@@ -558,7 +591,7 @@ def classify_dsn(action: str, status: str, diagnostic: str) -> Classification:
             code,
             enhanced,
             text or status,
-            "对方服务器仍在重试投递（延迟通知）",
+            N_("对方服务器仍在重试投递（延迟通知）"),
             _retry_after(text),
         )
     if code is None or (code < 500 and enhanced and enhanced.startswith("5.")):
@@ -571,9 +604,9 @@ def classify_dsn(action: str, status: str, diagnostic: str) -> Classification:
         # Given up after days of 4xx: the reader's server never took it; may recover.
         verdict, reason, retry = _what_it_says(code_for_rules, enhanced, text)
         if verdict in (V.TRANSIENT, V.SOFT_BOUNCE):
-            verdict, reason = (
-                V.SOFT_BOUNCE,
-                f"对方服务器多次暂时拒收后放弃投递（{enhanced or code}）",
+            verdict = V.SOFT_BOUNCE
+            reason = P(
+                N_("对方服务器多次暂时拒收后放弃投递（%(code)s）"), code=str(enhanced or code)
             )
         return _result(verdict, Stage.DSN, code, enhanced, text or status, reason, retry)
     verdict, reason, retry = _what_it_says(
@@ -591,13 +624,14 @@ def classify_detected(permanent: bool, text: str = "") -> Classification:
     for good", temporary "it failed for now"."""
     if permanent:
         return _result(
-            V.HARD_BOUNCE, Stage.DSN, None, None, text, "非标准退信：检测器判定该地址永久失败"
+            V.HARD_BOUNCE, Stage.DSN, None, None, text, N_("非标准退信：检测器判定该地址永久失败")
         )
-    return _result(V.SOFT_BOUNCE, Stage.DSN, None, None, text, "非标准退信：该地址暂时无法投递")
+    return _result(V.SOFT_BOUNCE, Stage.DSN, None, None, text, N_("非标准退信：该地址暂时无法投递"))
 
 
 __all__ = [
     "RULES",
+    "STAGE_NAMES",
     "Classification",
     "Rule",
     "Stage",

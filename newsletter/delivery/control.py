@@ -12,6 +12,7 @@ from typing import TypedDict
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from newsletter import states
 from newsletter.delivery import store
 from newsletter.delivery.models import DeliveryState, Send, SendStatus
 from newsletter.delivery.pipeline import SendError
@@ -120,15 +121,7 @@ def reschedule_send(session: Session, send_id: int, at: dt.datetime) -> None:
     _transition(session, send_id, {SendStatus.SCHEDULED}, SendStatus.SCHEDULED, scheduled_at=at)
 
 
-# The words staff read (zh-CN first): a state, and the step a button or command asked for.
-STATUS_LABELS: dict[str, str] = {
-    SendStatus.SCHEDULED: N_("已定时"),
-    SendStatus.QUEUED: N_("排队中"),
-    SendStatus.SENDING: N_("发送中"),
-    SendStatus.PAUSED: N_("已暂停"),
-    SendStatus.CANCELLED: N_("已取消"),
-    SendStatus.DONE: N_("已完成"),
-}
+# The step a button or command asked for, refused (the state's own name: newsletter/states.py).
 _REFUSALS: dict[str, str] = {
     SendStatus.PAUSED: N_("不能暂停"),
     SendStatus.SENDING: N_("不能继续"),
@@ -160,7 +153,7 @@ def _transition(
             P(
                 N_("发送 #%(id)s %(state)s，%(refusal)s。"),
                 id=str(send_id),
-                state=P(STATUS_LABELS.get(current, current)),
+                state=P(states.SEND.get(current, current)),
                 refusal=P(_REFUSALS[to]),
             )
         )

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from newsletter.delivery import store
 from newsletter.delivery.message import MessageTemplate
 from newsletter.delivery.models import SendVariant
-from newsletter.phrase import Phrase
+from newsletter.phrase import PhraseError
 from newsletter.render import Edition, RenderedEdition
 from newsletter.timeutil import utcnow
 from newsletter.tracking.links import TrackingSettings
@@ -30,14 +30,8 @@ from subscribers import tokens
 log = logging.getLogger(__name__)
 
 
-class SendError(ValueError):
-    """A send cannot be created or changed as asked; the message says why. Raised with a
-    Phrase, `str(exc)` is its zh-CN text (CLI, API, logs) and `exc.phrase` the words a
-    page says in its reader's language."""
-
-    def __init__(self, message: str | Phrase = "", *args: object) -> None:
-        self.phrase = message if isinstance(message, Phrase) else Phrase(message)
-        super().__init__(str(message), *args)
+class SendError(PhraseError):
+    """A send cannot be created or changed as asked; the message (a phrase) says why."""
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from sqlalchemy import select
 from newsletter.bulletin.models import Issue
 from newsletter.extensions import db
 from newsletter.review import service
-from newsletter.review.models import WORKFLOW_LABELS
 from newsletter.staff import audit
 from newsletter.staff.models import Role, StaffUser
+from newsletter.states import WORKFLOW
 
 review_cli = AppGroup("review", help="The 责编/复核 approval of an issue.")
 
@@ -51,7 +51,7 @@ def _step(number: int, action: str, fn) -> None:
         sys.exit(2)
     audit.record(f"review.{action}", f"issue:{number}", actor=user, via="cli")
     state = service.workflow_state(db.session, issue)
-    click.echo(f"issue {number}: {state.value} ({WORKFLOW_LABELS[state]})")
+    click.echo(f"issue {number}: {state.value} ({WORKFLOW[state]})")
 
 
 @review_cli.command("status")
@@ -60,7 +60,7 @@ def status(number: int) -> None:
     """Print the issue's state and its review history."""
     issue = _issue(number)
     state = service.workflow_state(db.session, issue)
-    click.echo(f"issue {number}: {state.value} ({WORKFLOW_LABELS[state]})")
+    click.echo(f"issue {number}: {state.value} ({WORKFLOW[state]})")
     for e in reversed(service.history(db.session, issue)):
         note = f" — {e.comment}" if e.comment else ""
         click.echo(

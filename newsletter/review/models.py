@@ -31,17 +31,7 @@ class WorkflowState(StrEnum):
     APPROVED = "approved"
     SCHEDULED = "scheduled"
     SENDING = "sending"
-    SENT = "sent"
-
-
-WORKFLOW_LABELS = {
-    WorkflowState.DRAFT: "草稿",
-    WorkflowState.IN_REVIEW: "待复核",
-    WorkflowState.APPROVED: "已批准",
-    WorkflowState.SCHEDULED: "已排程",
-    WorkflowState.SENDING: "发送中",
-    WorkflowState.SENT: "已完成",
-}  # the msgids of display.LABELS["workflow"]: pages show those (translated)
+    SENT = "sent"  # the names of these states: newsletter/states.py
 
 
 class ReviewAction(StrEnum):

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from newsletter.bulletin.models import Issue, IssueStatus
 from newsletter.delivery.models import Send, SendStatus
 from newsletter.delivery.pipeline import SendError
+from newsletter.phrase import N_, P, PhraseError
 from newsletter.review import notify
 from newsletter.review.models import (
     AUTHORING,
@@ -36,8 +37,8 @@ MAX_COMMENT = 2000
 CREDIT_EDITORS, CREDIT_REVIEWERS = "责编", "复核"
 
 
-class ReviewError(ValueError):
-    """The review step cannot be taken; the message says why and what to do."""
+class ReviewError(PhraseError):
+    """The review step cannot be taken; the message (a phrase) says why and what to do."""
 
 
 class NotApproved(SendError):
@@ -135,10 +136,15 @@ def ensure_sendable(session: Session, issue: Issue) -> IssueReview:
     review = session.get(IssueReview, issue.id)
     if review is None or review.state != ReviewState.APPROVED:
         raise NotApproved(
-            f"第 {issue.number} 期尚未通过复核，不能发送：请编辑提交复核，并由另一位复核人员批准。"
+            P(
+                N_("第 %(n)s 期尚未通过复核，不能发送：请编辑提交复核，并由另一位复核人员批准。"),
+                n=str(issue.number),
+            )
         )
     if review.approved_fingerprint != fingerprint(issue):
-        raise NotApproved(f"第 {issue.number} 期在批准后被修改过，需要重新复核批准后才能发送。")
+        raise NotApproved(
+            P(N_("第 %(n)s 期在批准后被修改过，需要重新复核批准后才能发送。"), n=str(issue.number))
+        )
     return review
 
 
@@ -173,7 +179,7 @@ def _event(
 
 def _check_not_final(issue: Issue) -> None:
     if issue.status != IssueStatus.DRAFT:
-        raise ReviewError(f"第 {issue.number} 期已开始发送或已发送，不能再复核。")
+        raise ReviewError(P(N_("第 %(n)s 期已开始发送或已发送，不能再复核。"), n=str(issue.number)))
 
 
 def note_edit(
@@ -224,9 +230,9 @@ def submit(
     review = review_of(session, issue)
     fp = fingerprint(issue)
     if review.state == ReviewState.IN_REVIEW and review.content_fingerprint == fp:
-        raise ReviewError(f"第 {issue.number} 期已在复核中。")
+        raise ReviewError(P(N_("第 %(n)s 期已在复核中。"), n=str(issue.number)))
     if review.state == ReviewState.APPROVED and review.approved_fingerprint == fp:
-        raise ReviewError(f"第 {issue.number} 期已批准，无需再次提交。")
+        raise ReviewError(P(N_("第 %(n)s 期已批准，无需再次提交。"), n=str(issue.number)))
     review.state, review.content_fingerprint = ReviewState.IN_REVIEW, fp
     review.submitted_by_id, review.submitted_at = editor.id, utcnow()
     review.approved_by_id = review.approved_at = review.approved_fingerprint = None
@@ -256,17 +262,21 @@ def approve(
     review = review_of(session, issue)
     current = fingerprint(issue)
     if review.state == ReviewState.APPROVED and review.approved_fingerprint == current:
-        raise ReviewError(f"第 {issue.number} 期已经批准过了。")
+        raise ReviewError(P(N_("第 %(n)s 期已经批准过了。"), n=str(issue.number)))
     if review.state == ReviewState.DRAFT:
-        raise ReviewError(f"第 {issue.number} 期还没有提交复核：请编辑先点“提交复核”。")
+        raise ReviewError(
+            P(N_("第 %(n)s 期还没有提交复核：请编辑先点“提交复核”。"), n=str(issue.number))
+        )
     if seen is not None and seen != current:
-        raise ReviewError("您审阅期间本期内容又被修改过：请刷新页面，看过最新内容后再批准。")
+        raise ReviewError(P(N_("您审阅期间本期内容又被修改过：请刷新页面，看过最新内容后再批准。")))
     if review.content_fingerprint != current:
-        raise ReviewError("本期内容有未经记录的修改（例如从命令行重新导入）：请编辑重新提交复核。")
+        raise ReviewError(
+            P(N_("本期内容有未经记录的修改（例如从命令行重新导入）：请编辑重新提交复核。"))
+        )
     authors = round_authors(session, issue)
     if reviewer.id in authors:
         raise ReviewError(
-            "您导入、编辑或提交过本期内容，不能批准自己的修改：请另一位复核人员复核。"
+            P(N_("您导入、编辑或提交过本期内容，不能批准自己的修改：请另一位复核人员复核。"))
         )
     if fill_credits:
         names = [
@@ -304,11 +314,11 @@ def approve(
 def clean_comment(comment: str) -> str:
     comment = (comment or "").replace("\r\n", "\n").strip()
     if not comment:
-        raise ReviewError("退回时请写明需要修改的地方。")
+        raise ReviewError(P(N_("退回时请写明需要修改的地方。")))
     if len(comment) > MAX_COMMENT:
-        raise ReviewError(f"意见最多 {MAX_COMMENT} 个字。")
+        raise ReviewError(P(N_("意见最多 %(max)s 个字。"), max=str(MAX_COMMENT)))
     if any((ord(ch) < 32 and ch not in "\n\t") or ord(ch) == 127 for ch in comment):
-        raise ReviewError("意见不能包含控制字符。")
+        raise ReviewError(P(N_("意见不能包含控制字符。")))
     return comment
 
 
@@ -317,10 +327,12 @@ def send_back(session: Session, issue: Issue, reviewer: StaffUser, comment: str)
     _check_not_final(issue)
     comment = clean_comment(comment)
     if _active_sends(session, issue):
-        raise ReviewError(f"第 {issue.number} 期有已安排的发送：请先取消发送，再退回修改。")
+        raise ReviewError(
+            P(N_("第 %(n)s 期有已安排的发送：请先取消发送，再退回修改。"), n=str(issue.number))
+        )
     review = review_of(session, issue)
     if review.state == ReviewState.DRAFT:
-        raise ReviewError(f"第 {issue.number} 期是草稿，尚未提交复核。")
+        raise ReviewError(P(N_("第 %(n)s 期是草稿，尚未提交复核。"), n=str(issue.number)))
     review.state = ReviewState.DRAFT
     review.approved_by_id = review.approved_at = review.approved_fingerprint = None
     _event(session, issue, ReviewAction.SENT_BACK, reviewer, comment=comment)

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -16,7 +17,7 @@ from wtforms import BooleanField, HiddenField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from newsletter.bulletin.models import Issue
-from newsletter.display import LABELS, label
+from newsletter.display import LABELS, label, say
 from newsletter.extensions import db
 from newsletter.review import diff, service, standing
 from newsletter.review.models import IssueReview, WorkflowState
@@ -29,13 +30,16 @@ bp = Blueprint("review", __name__)
 
 class ApproveForm(FlaskForm):
     seen = HiddenField()
-    fill_credits = BooleanField("用审核记录填写责编/复核署名")
+    fill_credits = BooleanField(_l("用审核记录填写责编/复核署名"))
 
 
 class SendBackForm(FlaskForm):
     comment = TextAreaField(
-        "退回意见（必填）",
-        validators=[DataRequired("退回时请写明需要修改的地方。"), Length(max=service.MAX_COMMENT)],
+        _l("退回意见（必填）"),
+        validators=[
+            DataRequired(_l("退回时请写明需要修改的地方。")),
+            Length(max=service.MAX_COMMENT),
+        ],
     )
 
 
@@ -139,7 +143,7 @@ def submit(number: int) -> ResponseReturnValue:
     try:
         service.submit(db.session, issue, current_user)
     except service.ReviewError as exc:
-        flash(str(exc), "error")
+        flash(say(exc.phrase), "error")
         return _page(issue, status=409)
     return _done(issue, _("第 %(n)s 期已提交复核，已通知复核人员。", n=issue.number), "submitted")
 
@@ -162,7 +166,7 @@ def approve(number: int) -> ResponseReturnValue:
             fill_credits=form.fill_credits.data,
         )
     except service.ReviewError as exc:
-        flash(str(exc), "error")
+        flash(say(exc.phrase), "error")
         return _page(issue, approve=form, status=409)
     assert review.approved_fingerprint is not None, "approve() pins the approved content"
     return _done(
@@ -187,7 +191,7 @@ def send_back(number: int) -> ResponseReturnValue:
     try:
         service.send_back(db.session, issue, current_user, form.comment.data)
     except service.ReviewError as exc:
-        form.comment.errors = [str(exc)]
+        form.comment.errors = [say(exc.phrase)]
         return _page(issue, send_back=form, status=409)
     return _done(
         issue,

@@ -187,7 +187,7 @@ def group_create():
 @role_required(Role.ADMIN)
 def group_edit(code: str):
     """Rename a group and/or set its priority flag."""
-    group = groups.by_code(db.session, code) or abort(404)
+    group = db.first_or_404(groups.of_code(code))
     form = GroupEditForm()
     if not form.validate():
         flash("；".join(form_errors(form)), "error")
@@ -228,8 +228,8 @@ def group_merge():
     )
     if form.validate():
         # both were among the choices, but either may have gone since (another admin)
-        source = groups.by_code(db.session, form.source.data) or abort(404)
-        target = groups.by_code(db.session, form.target.data) or abort(404)
+        source = db.first_or_404(groups.of_code(form.source.data))
+        target = db.first_or_404(groups.of_code(form.target.data))
         try:
             added = groups.merge_groups(db.session, source, target)
         except groups.GroupError as exc:

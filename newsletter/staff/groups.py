@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import delete, exists, func, insert, literal, select, update
+from sqlalchemy import Select, delete, exists, func, insert, literal, select, update
 from sqlalchemy.orm import Session, aliased
 
 from newsletter.bulletin import groupnames
@@ -34,8 +34,13 @@ def _name(name: str) -> str:
     return name
 
 
+def of_code(code: str) -> Select[Group]:
+    """The query of the group with that code (views: `db.first_or_404(groups.of_code(c))`)."""
+    return select(Group).where(Group.code == code)
+
+
 def by_code(session: Session, code: str) -> Group | None:
-    return session.scalar(select(Group).where(Group.code == code))
+    return session.scalar(of_code(code))
 
 
 def with_counts(session: Session) -> list[tuple[Group, int]]:

@@ -4,6 +4,7 @@ its daily quota, and a button that runs `relays check` (delivery.relaycheck) on 
 from __future__ import annotations
 
 from flask import current_app, render_template, request
+from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from redis.exceptions import RedisError
 
@@ -35,7 +36,7 @@ def _context(results=None, error: str = ""):
             redis_connection(config), config["QUEUE_PREFIX"], relay_config
         ).quota_left()
     except RedisError:
-        error = error or "Redis 不可用：无法读取今日配额。"
+        error = error or _("Redis 不可用：无法读取今日配额。")
     return {
         "relays": relay_config.relays,
         "source": relay_config.source,
@@ -64,7 +65,7 @@ def relays_check():
     form = FlaskForm()
     if not form.validate_on_submit():
         return render_template(
-            "staff/admin/relays.html", **_context(error="表单已过期，请重试。")
+            "staff/admin/relays.html", **_context(error=_("表单已过期，请重试。"))
         ), 400
     name = request.form.get("name") or None
     try:

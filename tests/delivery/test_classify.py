@@ -678,7 +678,7 @@ def test_answers(stage, code, text, verdict):
     assert c.stage == stage and c.code == code
     assert c.suppress == (verdict == HARD)
     assert c.pauses_send == (verdict == RELAY)
-    assert any("\u4e00" <= ch <= "\u9fff" for ch in c.reason)  # a zh-CN reason for staff
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in str(c.reason))  # a zh-CN reason for staff
     assert c.text and c.text in " ".join(text.split())
 
 
@@ -962,3 +962,22 @@ def test_dsn_status_field_outweighs_words_about_the_reader():
     )
     # the same words in a live SMTP answer are read as they are
     assert classify_smtp(S.RCPT, 552, "5.1.1 Mailbox full").verdict == SOFT
+
+
+def test_every_reason_is_said_in_english_on_an_english_page(app):
+    """The reasons are phrases: zh-CN as `str` (logs, the CLI, the staff mail), English where
+    the page is English, the parameters (codes, stages) in both."""
+    import re
+
+    from flask_babel import force_locale, gettext
+
+    cjk = re.compile(r"[\u4e00-\u9fff]")
+    said = [classify_smtp(stage, code, text) for _n, stage, code, text, _v in ANSWERS]
+    said += [classify_error(stage, exc) for _n, stage, exc, _v, _s in ERRORS]
+    said += [classify_dsn(a, s, d) for _n, a, s, d, _v in DSNS]
+    said += [classify_smtp(Stage.RCPT, 452, "4.3.1 insufficient system storage")]
+    with app.test_request_context("/"), force_locale("en"):
+        for c in said:
+            english = c.reason.text(gettext)
+            assert english and not cjk.search(english), (str(c.reason), english)
+            assert cjk.search(str(c.reason)), english  # zh-CN without a reader

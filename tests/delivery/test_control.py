@@ -89,3 +89,30 @@ def test_a_refused_step_says_why_in_chinese(app):
     assert str(refused.value) == f"发送 #{done.id} 已完成，不能暂停。"
     with pytest.raises(control.SendError, match="没有发送 #999999"):
         control.resume_send(db.session, 999999)
+
+
+def test_a_scheduled_send_has_one_name_on_its_page_and_in_a_refusal(app):
+    """The scheduled state is 已排程 ("Scheduled") wherever it is named: the send page's
+    label, the issue's workflow step, and the refusal of a step it does not allow."""
+    from flask_babel import force_locale, gettext
+
+    from newsletter.bulletin.models import Issue
+    from newsletter.display import label
+    from newsletter.extensions import db
+
+    issue = Issue(number=1, date=dt.date(2026, 12, 1), title="t", publisher="p")
+    db.session.add(issue)
+    db.session.flush()
+    at = dt.datetime(2030, 1, 1)
+    waiting = Send(issue_id=issue.id, status=SendStatus.SCHEDULED, group_codes=[], scheduled_at=at)
+    db.session.add(waiting)
+    db.session.commit()
+    with pytest.raises(control.StateConflict) as refused:
+        control.pause_send(db.session, waiting.id)
+    with app.test_request_context("/"):
+        assert label("send", "scheduled") == label("workflow", "scheduled") == "已排程"
+        assert str(refused.value) == f"发送 #{waiting.id} 已排程，不能暂停。"
+        with force_locale("en"):
+            english = refused.value.phrase.text(gettext)
+            assert label("send", "scheduled") == label("workflow", "scheduled") == "Scheduled"
+            assert english == f"Send #{waiting.id}: Scheduled, so it cannot be paused.", english

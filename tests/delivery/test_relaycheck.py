@@ -50,41 +50,41 @@ def test_a_good_relay_passes_every_step(postfix, security):
 def test_a_wrong_password_is_named(postfix):
     result = _check(postfix, password="wrong")
     assert (result.failed_stage, result.passed) == ("auth", ["connect", "tls"])
-    assert result.problem == "登录被拒绝（535）" and "授权码" in result.advice
+    assert str(result.problem) == "登录被拒绝（535）" and "授权码" in str(result.advice)
     assert "535" in result.answer
 
 
 def test_a_verp_sender_refused_says_to_use_fixed(postfix):
     result = _check(postfix, envelope="verp")
     assert result.failed_stage == "mail_from"
-    assert result.problem == "该服务器拒绝 VERP 退信地址"
-    assert 'envelope = "fixed"' in result.advice and "553" in result.answer
+    assert str(result.problem) == "该服务器拒绝 VERP 退信地址"
+    assert 'envelope = "fixed"' in str(result.advice) and "553" in result.answer
     assert "+b999999999-" in result.envelope_sender
 
 
 def test_a_fixed_sender_that_is_not_the_login(postfix):
     result = _check(postfix, envelope_sender="someone-else@news.example.org")
     assert result.failed_stage == "mail_from"
-    assert "someone-else@news.example.org" in result.problem and "登录" in result.advice
+    assert "someone-else@news.example.org" in str(result.problem) and "登录" in str(result.advice)
 
 
 def test_an_untrusted_certificate_is_shown(postfix):
     result = _check(postfix, ca_file=None)
     assert result.failed_stage == "tls" and result.passed == ["connect"]
-    assert result.problem.startswith("服务器证书未通过验证")
-    assert "SMTP_CA_FILE" in result.advice
+    assert str(result.problem).startswith("服务器证书未通过验证")
+    assert "SMTP_CA_FILE" in str(result.advice)
 
 
 def test_implicit_tls_on_a_plain_port_is_explained(postfix):
     result = _check(postfix, port=postfix.port, security="ssl")
-    assert result.failed_stage == "tls" and "465" in result.advice
+    assert result.failed_stage == "tls" and "465" in str(result.advice)
 
 
 @pytest.mark.parametrize("security", ["ssl", "starttls"])
 def test_a_closed_port(postfix, security):
     result = _check(postfix, port=free_port(), security=security)
-    assert result.failed_stage == "connect" and result.problem.startswith("连接不上")
-    assert result.passed == [] and "465" in result.advice
+    assert result.failed_stage == "connect" and str(result.problem).startswith("连接不上")
+    assert result.passed == [] and "465" in str(result.advice)
 
 
 def test_cli_checks_every_relay_and_fails_when_one_does(app, runner, postfix, tmp_path):
@@ -126,7 +126,8 @@ password_env = "RIG_PASSWORD"
     assert unknown.exit_code == 2 and "no relay named 'nope'" in unknown.output
 
 
-def test_admin_page_lists_relays_and_its_button_runs_the_check(app, staff_client, postfix):
+def _wrong_password(app, postfix) -> None:
+    """The app's one relay: the rig, with a password it refuses."""
     app.config.update(
         SMTP_HOST=postfix.host,
         SMTP_PORT=postfix.port,
@@ -138,6 +139,10 @@ def test_admin_page_lists_relays_and_its_button_runs_the_check(app, staff_client
         MAIL_FROM=f"周报 <{postfix.sender}>",
         RELAY_CHECK_RCPT=postfix.address("reader-page"),
     )
+
+
+def test_admin_page_lists_relays_and_its_button_runs_the_check(app, staff_client, postfix):
+    _wrong_password(app, postfix)
     client = staff_client("admin")
     page = client.get("/staff/relays").get_data(as_text=True)
     assert "default" in page and f"{postfix.host}:{postfix.port}" in page and "STARTTLS" in page
@@ -150,3 +155,35 @@ def test_admin_page_lists_relays_and_its_button_runs_the_check(app, staff_client
     assert "检查未通过" in html and "登录被拒绝（535）" in html and "授权码" in html
     assert client.post("/staff/relays/check", data={"name": "default"}).status_code == 400
     assert staff_client("sender").get("/staff/relays").status_code == 403
+
+
+def _failed_check_page(app, staff_client, postfix, lang: str) -> str:
+    """The relays page after a check that failed at AUTH (a wrong password), in `lang`."""
+    from tests.web.test_words import visible_text
+
+    _wrong_password(app, postfix)
+    client = staff_client("admin")
+    response = client.post(
+        f"/staff/relays/check?lang={lang}",
+        data={"csrf_token": csrf_token(client, "/staff/relays"), "name": "default"},
+    )
+    assert response.status_code == 200
+    return visible_text(response.get_data(as_text=True), [])
+
+
+def test_the_relay_checks_advice_in_english(app, staff_client, postfix):
+    from tests.web.test_words import CJK
+
+    text = _failed_check_page(app, staff_client, postfix, "en")
+    assert not CJK.search(text), (CJK.findall(text)[:20], text)
+    assert "Login refused (535)" in text
+    assert "not the web login password" in text
+
+
+def test_the_relay_checks_advice_in_chinese(app, staff_client, postfix):
+    text = _failed_check_page(app, staff_client, postfix, "zh-CN")
+    assert "登录被拒绝（535）" in text
+    assert (
+        "用户名或密码不对：腾讯企业邮、阿里企业邮和网易邮箱需要“客户端专用密码/授权码”，"
+        "不是网页登录密码；邮件推送的 SMTP 用户名须是已验证的发信地址。"
+    ) in text

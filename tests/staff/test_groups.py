@@ -101,3 +101,30 @@ def test_merge_moves_members_once_and_repoints_scheduled_sends(app, staff, sampl
     assert members == ["s0@example.org", "s1@example.org", "s2@example.org"]
     assert db.session.get(Send, send.id).group_codes == ["media", "research"]
     assert db.session.get(Send, done.id).group_codes == ["tech"]  # history stays as it was
+
+
+def test_an_unknown_group_is_the_404_page(app, staff):
+    client = login(app, staff("admin"))
+    r = post_form(client, "/staff/groups/nope/edit", {"name": "无"}, token_from="/staff/groups")
+    assert r.status_code == 404 and "nope" not in _group_codes()
+
+
+def _group_codes() -> set[str]:
+    return set(db.session.scalars(select(Group.code)))
+
+
+def test_views_find_their_row_one_way():
+    """Every view finds its row with db.get_or_404 / db.first_or_404 (the site's 404 page),
+    not `lookup(...) or abort(404)` beside them."""
+    import re
+
+    from tests.conftest import ROOT
+
+    found = [
+        (path.relative_to(ROOT), n)
+        for folder in ("newsletter", "subscribers")
+        for path in (ROOT / folder).rglob("*.py")
+        for n, line in enumerate(path.read_text("utf-8").splitlines(), 1)
+        if re.search(r"\bor abort\(404\)", line)
+    ]
+    assert not found, found
