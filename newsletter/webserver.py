@@ -7,12 +7,12 @@ start the app as production does and bench/tracking.py.
 Options given on the command line override these (granian takes the last of a repeated
 option); so does granian's own environment variable for one of them (`GRANIAN_WORKERS=4`).
 
-Why granian and not gunicorn (issue 16, bench/tracking.py, README "Benchmarks"): gunicorn
+Why granian and not gunicorn (issue 16, bench/tracking.py, README "Tracking tail"): gunicorn
 parses HTTP and hands every keep-alive request between its threads in Python, which cost
-~0.45–0.6 ms of CPU per tracking request against ~0.2 ms here (HTTP in Rust); and its
-gthread workers kept a connection on the process that accepted it, so with 16 connections
-over 2 processes some connections waited two to three times as long as others. The client
-and the server share the 2 cores, so the server's CPU per request is the latency.
+0.56–0.60 ms of CPU per tracking request against 0.20–0.35 ms here (HTTP in Rust), and its
+gthread workers keep a connection on the process that accepted it, so with 16 connections
+over 2 processes the slowest connection's mean latency was up to 3.2 × the fastest's. The
+client and the server share the 2 cores, so the server's CPU per request is the latency.
 """
 
 from __future__ import annotations
