@@ -7,7 +7,8 @@ run and on where it starts on the 57-byte grid: `FixedRuns` keeps those lines pe
 start mod 57) and encodes (UTF-8, then base64) only the blocks around the values for each
 reader. The bytes are exactly `lines(text.encode())`'s: each run is compared whole where it
 is found, and what is not found or not equal is simply encoded. Measured on the sample bulletin (110 KB message):
-`lines` of both parts ~0.18 ms, `FixedRuns.encode` ~0.03 ms per message.
+`lines` of both parts ~0.18 ms, `FixedRuns.encode` ~0.03 ms per message. `FixedRuns.pieces`
+gives the same bytes unjoined, so that message.py copies them once, into the message.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class FixedRuns:
     def __init__(self, runs: list[str], budget: int = 1 << 20):
         # A run shorter than two blocks may hold no whole block: not worth a lookup.
         self.runs = [(r, b) for r in runs if len(b := r.encode("utf-8")) >= 2 * BLOCK]
+        self._probes = [r[:_PROBE] for r, _ in self.runs]
         self.budget = budget
         self._kept: OrderedDict[tuple[int, int], bytes] = OrderedDict()
         self._size = 0
@@ -56,12 +58,16 @@ class FixedRuns:
     def encode(self, text: str) -> bytes:
         """Exactly `lines(text.encode("utf-8"))`; only what lies between the runs' whole
         blocks is encoded (UTF-8, then base64) here."""
-        pieces: list[bytes] = []  # finished lines, in order
+        return b"".join(self.pieces(text))
+
+    def pieces(self, text: str) -> list[bytes]:
+        """`encode(text)` in pieces (the CRLFs between them included): joined, its bytes."""
+        pieces: list[bytes] = []  # finished lines and the CRLFs between them, in order
         pending: list[bytes] = []  # UTF-8 not yet in lines; it starts on the grid
         pos = 0  # UTF-8 length of text[:cursor]
         cursor = 0
         for i, (run, raw) in enumerate(self.runs):
-            found = text.find(run[:_PROBE], cursor)
+            found = text.find(self._probes[i], cursor)
             if found < 0 or not text.startswith(run, found):
                 continue  # not there as it was: its text is encoded with the rest
             gap = text[cursor:found].encode("utf-8")
@@ -75,13 +81,15 @@ class FixedRuns:
                 continue
             pending.append(raw[: first - at])
             if head := b"".join(pending):
-                pieces.append(lines(head))
-            pieces.append(self._lines(i, at % BLOCK, raw, first - at, last - at))
+                pieces += (lines(head), _CRLF)
+            pieces += (self._lines(i, at % BLOCK, raw, first - at, last - at), _CRLF)
             pending = [raw[last - at :]]
         pending.append(text[cursor:].encode("utf-8"))
         if (tail := b"".join(pending)) or not pieces:
             pieces.append(lines(tail))
-        return _CRLF.join(pieces)
+        else:
+            pieces.pop()  # no CRLF after the last line
+        return pieces
 
     def _lines(self, i: int, phase: int, raw: bytes, start: int, end: int) -> bytes:
         key = (i, phase)

@@ -228,13 +228,24 @@ def _hand_over(
     result: BatchResult,
 ) -> None:
     """The batch's messages, one by one, until done or something stops it."""
+    grace = dt.timedelta(minutes=settings.priority_grace_minutes)
     for n, delivery in enumerate(claimed):
         if n and n % CHECK_EVERY == 0:
-            if store.send_status(session, send_id) != SendStatus.SENDING:
-                break  # paused or cancelled mid-batch: what is left goes back below
-            if regular and _priority_waiting(session, settings, senders.clock, progress.flush):
-                result.yielded = [d.id for d in claimed[n:]]
-                break
+            if not regular:
+                if store.send_status(session, send_id) != SendStatus.SENDING:
+                    break  # paused or cancelled mid-batch: what is left goes back below
+            else:
+                # The status and the priority look-up in one query (one round trip).
+                status, waiting = store.send_check(
+                    session, send_id, senders.clock.now(), grace, settings.resend_in_doubt
+                )
+                session.rollback()  # end the read transaction: the next look sees new commits
+                if status != SendStatus.SENDING:
+                    break
+                if waiting:
+                    _give_way(progress.flush)
+                    result.yielded = [d.id for d in claimed[n:]]
+                    break
         if senders.limiter is not None:
             senders.limiter.acquire(before_wait=progress.flush)
         if not progress.before(n):
@@ -267,12 +278,7 @@ def release_claims(session: Session, token: str) -> None:
         session.rollback()
 
 
-def _priority_waiting(
-    session: Session,
-    settings: PipelineSettings,
-    clock: Clock,
-    before_wait: Callable[[], object] | None = None,
-) -> bool:
+def _priority_waiting(session: Session, settings: PipelineSettings, clock: Clock) -> bool:
     waiting = store.priority_waiting(
         session,
         clock.now(),
@@ -281,10 +287,15 @@ def _priority_waiting(
     )
     session.rollback()  # end the read transaction so the next look sees new commits
     if waiting:
-        if before_wait is not None:
-            before_wait()
-        time.sleep(0.2)  # give the priority batches a moment before this one comes round again
+        _give_way(None)
     return waiting
+
+
+def _give_way(before_wait: Callable[[], object] | None) -> None:
+    """A regular batch yields to waiting priority deliveries: its marks written first."""
+    if before_wait is not None:
+        before_wait()
+    time.sleep(0.2)  # give the priority batches a moment before this one comes round again
 
 
 class Stop(Enum):

@@ -17,11 +17,33 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import delete, exists, insert, select, update
+from sqlalchemy import Table, Update, bindparam, delete, exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from newsletter.delivery.models import Delivery, DeliveryEvent, DeliveryState, Lease
 from newsletter.delivery.store import changed
+
+
+def _renew_statement(start: bool, reach: bool) -> Update:
+    leases = Lease.__table__
+    assert isinstance(leases, Table)  # Core: built once (its cache key memoised), run often
+    values: dict[str, object] = {"expires_at": bindparam("b_expires")}
+    if start:
+        values["started"] = True
+    if reach:
+        values["reach"] = bindparam("b_reach")
+    return (
+        update(leases)
+        .where(leases.c.token == bindparam("b_token"), leases.c.expires_at > bindparam("b_now"))
+        .values(**values)
+    )
+
+
+_RENEW = {
+    (start, reach): _renew_statement(start, reach)
+    for start in (False, True)
+    for reach in (False, True)
+}
 
 
 def renew(
@@ -36,17 +58,10 @@ def renew(
     """Extend a lease that has not expired; False if it is gone (taken back) or expired.
     `reach`: the highest delivery id the worker may hand over before it writes again
     (grouped sent marks, delivery.marks); the sweep holds everything up to it in doubt."""
-    values: dict[str, object] = {"expires_at": expires_at}
-    if start:
-        values["started"] = True
-    if reach is not None:
-        values["reach"] = reach
     renewed = changed(
         session,
-        update(Lease)
-        .where(Lease.token == token, Lease.expires_at > now)
-        .values(**values)
-        .execution_options(synchronize_session=False),
+        _RENEW[bool(start), reach is not None],
+        {"b_token": token, "b_now": now, "b_expires": expires_at, "b_reach": reach},
     )
     if commit:
         session.commit()

@@ -104,14 +104,16 @@ class Progress:
 
     def accepted(self, delivery: store.Claimed, answer: str) -> bool:
         """The server took it. False: its row was not ours any more (lease lost)."""
-        now = utcnow()
-        self.pending.append(store.SentMark(delivery, answer, queue_id(answer), now))
-        if self.oldest is None:
-            self.oldest = self.clock.now()
+        self.pending.append(store.SentMark(delivery, answer, queue_id(answer), utcnow()))
         # A full group is written by the next `before` (it is then past the reach), with
         # the reach's move, in one transaction; or by the flush at the end.
-        if not self.grouped or self._due(self.clock.now()):
-            self.flush()
+        if self.grouped:
+            now = self.clock.now()
+            if self.oldest is None:
+                self.oldest = now
+            if not self._due(now):
+                return not self.lost
+        self.flush()
         return not self.lost
 
     def _due(self, now: dt.datetime) -> bool:

@@ -9,8 +9,6 @@ knows about HTTP or Flask requests: functions take a session and plain settings.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from newsletter.delivery.models import SendVariant
 from newsletter.phrase import Phrase
 from newsletter.render import Edition, RenderedEdition
 from newsletter.timeutil import utcnow
+from newsletter.tracking import signing
 from newsletter.tracking.links import TrackingSettings
 from subscribers import tokens
 
@@ -137,7 +136,8 @@ def subscriber_links(settings: PipelineSettings, subscriber_id: int | None) -> d
 
 def unsubscribe_mailto(settings: PipelineSettings, subscriber_id: int | None) -> str:
     """The List-Unsubscribe mailto: its subject carries the reader's signed token, so the
-    mailbox poller (tracking.mailbox) unsubscribes the right reader whoever writes."""
+    mailbox poller (tracking.mailbox) unsubscribes the right reader whoever writes.
+    Asked for right after `subscriber_links`, it is that link's token (not made again)."""
     token = (
         tokens.make_token(settings.secret_key, tokens.UNSUBSCRIBE, subscriber_id)
         if subscriber_id is not None
@@ -148,9 +148,7 @@ def unsubscribe_mailto(settings: PipelineSettings, subscriber_id: int | None) ->
 
 def verp_address(settings: PipelineSettings, template: MessageTemplate, delivery_id: int) -> str:
     """The envelope sender that names the delivery, signed so bounces cannot be forged."""
-    sig = hmac.new(
-        settings.secret_key.encode(), str(delivery_id).encode(), hashlib.sha256
-    ).hexdigest()[:10]
+    sig = signing.verp_signature(settings.secret_key, delivery_id)
     local, _, domain = template.from_address.partition("@")
     return f"{local}+b{delivery_id}-{sig}@{domain or template.domain}"
 

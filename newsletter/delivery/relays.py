@@ -373,6 +373,14 @@ class RelayPool:
             r.name: RateLimiter(redis, f"{prefix}:relay:{r.name}", r.limits.windows())
             for r in relay_config.relays
         }
+        # The relays grouped by order, lowest first (the config does not change).
+        orders = sorted({r.order for r in relay_config.relays})
+        self._by_order = [tuple(r for r in relay_config.relays if r.order == o) for o in orders]
+        # Limiters made once (a domain's per pace, as a deferral can slow it): unpaced
+        # domains, nearly all of them, share one without windows.
+        self._no_pace = RateLimiter(redis, f"{prefix}:domain:", [])
+        self._limiters: dict[tuple[str, str, int], RateLimiter] = {}
+        self._slots: dict[tuple[str, int], Slots] = {}
 
     # domains ------------------------------------------------------------------------
     def pace(self, domain: str) -> Pace:
@@ -405,9 +413,22 @@ class RelayPool:
         return f"{self.prefix}:domain:{domain}:slow"
 
     def _domain_limiter(self, domain: str, pace: Pace) -> RateLimiter:
-        return RateLimiter(
-            self.redis, f"{self.prefix}:domain:{domain}", [Window(60.0, pace.per_minute)]
-        )
+        if not pace.per_minute:
+            return self._no_pace
+        return self._limiter("", domain, pace.per_minute)
+
+    def _limiter(self, relay: str, domain: str, per_minute: int) -> RateLimiter:
+        """The relay's limits and the domain's pace, counted together; made once each
+        (paced domains are the few shipped or configured, each at up to four paces)."""
+        key = (relay, domain, per_minute)
+        limiter = self._limiters.get(key)
+        if limiter is None:
+            paced = RateLimiter(
+                self.redis, f"{self.prefix}:domain:{domain}", [Window(60.0, per_minute)]
+            )
+            limiter = paced if not relay else self._relay_limiters[relay] + paced
+            self._limiters[key] = limiter
+        return limiter
 
     # relays -------------------------------------------------------------------------
     def limiter(self, relay_name: str) -> RateLimiter:
@@ -416,8 +437,11 @@ class RelayPool:
     def _candidates(self) -> list[Relay]:
         """Relays not paused, by order; within one order, shuffled by weight."""
         out: list[Relay] = []
-        for order in sorted({r.order for r in self.config.relays}):
-            group = [r for r in self.config.relays if r.order == order and not self.paused(r.name)]
+        for relays in self._by_order:
+            group = [r for r in relays if not self.paused(r.name)]
+            if len(group) == 1:
+                out.append(group[0])  # nothing to shuffle (the common case: one per order)
+                continue
             while group:
                 pick = random.choices(group, weights=[r.weight for r in group])[0]
                 out.append(pick)
@@ -432,15 +456,24 @@ class RelayPool:
             return Wait(30.0, "paused")
         pace = self.pace(domain)
         slots = None
-        holder = secrets.token_hex(8)
+        holder = ""
         if pace.connections:
-            slots = Slots(self.redis, f"{self.prefix}:domain:{domain}:slots", pace.connections)
+            holder = secrets.token_hex(8)
+            slots = self._slots.get((domain, pace.connections))
+            if slots is None:
+                slots = self._slots[domain, pace.connections] = Slots(
+                    self.redis, f"{self.prefix}:domain:{domain}:slots", pace.connections
+                )
             if not slots.try_take(holder):
                 return Wait(0.05, "domain")
         domain_limiter = self._domain_limiter(domain, pace)
         waits: dict[str, float] = {}
         for relay in candidates:
-            wait = (self._relay_limiters[relay.name] + domain_limiter).try_acquire()
+            if pace.per_minute:
+                limiter = self._limiter(relay.name, domain, pace.per_minute)
+            else:
+                limiter = self._relay_limiters[relay.name]
+            wait = limiter.try_acquire()
             if wait == 0:
                 return Grant(relay, domain, slots, holder)
             waits[relay.name] = wait

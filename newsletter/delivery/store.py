@@ -16,6 +16,7 @@ from sqlalchemy import (
     ColumnElement,
     CursorResult,
     Executable,
+    Exists,
     Integer,
     String,
     Table,
@@ -40,6 +41,7 @@ from newsletter.delivery.models import (
     Send,
     SendStatus,
 )
+from newsletter.orm import Base
 from newsletter.timeutil import utcnow
 from subscribers.models import (
     Group,
@@ -53,9 +55,12 @@ from subscribers.models import (
 PAGE = 1000
 
 
-def changed(session: Session, statement: Executable) -> int:
-    """Run an UPDATE or DELETE and say how many rows it changed."""
-    result = session.execute(statement)
+def changed(
+    session: Session, statement: Executable, params: dict[str, object] | None = None
+) -> int:
+    """Run an UPDATE or DELETE (with `params` for its bound values) and say how many rows
+    it changed."""
+    result = session.execute(statement, params)
     assert isinstance(result, CursorResult)  # what DML answers (typed as a plain Result)
     return result.rowcount
 
@@ -143,34 +148,74 @@ def recipients(session: Session, group_codes: list[str]) -> Iterator[Recipient]:
         last_id = rows[-1][0]
 
 
+def _table(model: type[Base]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)  # Core: statements built once, run without the ORM layer
+    return table
+
+
+# The statements a batch runs every few messages are built once, here: a statement object
+# memoises its cache key, so running it again skips construction, coercion and keying.
+DELIVERIES, SENDS, EVENTS = _table(Delivery), _table(Send), _table(DeliveryEvent)
+
+
+def _priority_waiting_exists(in_doubt_ready: bool) -> Exists:
+    """Is any priority delivery of a running send still waiting (bound: `b_since`, the
+    first failure after which a deferred one no longer counts)."""
+    d, s = DELIVERIES, SENDS
+    waiting = [DeliveryState.QUEUED, DeliveryState.SENDING]
+    if in_doubt_ready:
+        waiting.append(DeliveryState.IN_DOUBT)
+    return (
+        select(d.c.id)
+        .join(s, s.c.id == d.c.send_id)
+        .where(
+            d.c.edition == "priority",
+            # Equalities, not IN: an IN list is re-rendered at every execution.
+            or_(
+                *(d.c.state == state for state in waiting),
+                and_(
+                    d.c.state == DeliveryState.DEFERRED,
+                    d.c.first_failed_at > bindparam("b_since"),
+                ),
+            ),
+            or_(s.c.status == SendStatus.QUEUED, s.c.status == SendStatus.SENDING),
+        )
+        .exists()
+    )
+
+
+_STATUS = select(SENDS.c.status).where(SENDS.c.id == bindparam("b_send"))
+_PRIORITY_WAITING = {r: select(_priority_waiting_exists(r)) for r in (True, False)}
+# A send's status and whether priority deliveries wait, in one round trip (no FROM: the
+# status is NULL when the send is gone).
+_STATUS_AND_PRIORITY = {
+    r: select(_STATUS.scalar_subquery(), _priority_waiting_exists(r)) for r in (True, False)
+}
+
+
 def priority_waiting(
     session: Session, now: dt.datetime, grace: dt.timedelta, in_doubt_ready: bool = True
 ) -> bool:
     """Is any priority delivery of a running send still waiting to be handed to SMTP?
     A deferred one counts until `grace` after its first failure; then the regular edition
     goes on without it."""
-    waiting = [DeliveryState.QUEUED, DeliveryState.SENDING]
-    if in_doubt_ready:
-        waiting.append(DeliveryState.IN_DOUBT)
-    return (
-        session.scalar(
-            select(Delivery.id)
-            .join(Send, Send.id == Delivery.send_id)
-            .where(
-                Delivery.edition == "priority",
-                or_(
-                    Delivery.state.in_(waiting),
-                    and_(
-                        Delivery.state == DeliveryState.DEFERRED,
-                        Delivery.first_failed_at > now - grace,
-                    ),
-                ),
-                Send.status.in_([SendStatus.QUEUED, SendStatus.SENDING]),
-            )
-            .limit(1)
-        )
-        is not None
-    )
+    return bool(session.scalar(_PRIORITY_WAITING[in_doubt_ready], {"b_since": now - grace}))
+
+
+def send_check(
+    session: Session,
+    send_id: int,
+    now: dt.datetime,
+    grace: dt.timedelta,
+    in_doubt_ready: bool = True,
+) -> tuple[str | None, bool]:
+    """What a regular batch looks up every few messages, in one query: the send's status
+    (None: gone) and `priority_waiting`."""
+    row = session.execute(
+        _STATUS_AND_PRIORITY[in_doubt_ready], {"b_send": send_id, "b_since": now - grace}
+    ).one()
+    return row[0], bool(row[1])
 
 
 def priority_past_grace(
@@ -395,30 +440,34 @@ class SentMark:
     at: dt.datetime
 
 
+_RECORD_SENT = (
+    update(DELIVERIES)
+    .where(
+        DELIVERIES.c.id == bindparam("b_id"),
+        DELIVERIES.c.claim_token == bindparam("b_token"),
+        DELIVERIES.c.state == DeliveryState.SENDING,
+    )
+    .values(
+        state=DeliveryState.SENT,
+        claim_token=None,
+        smtp_response=bindparam("b_answer"),
+        queue_id=bindparam("b_queue_id"),
+        sent_at=bindparam("b_at"),
+        updated_at=bindparam("b_at"),
+        last_error=None,
+    )
+)
+_SENT_EVENTS = insert(EVENTS)
+
+
 def record_sent(session: Session, marks: list[SentMark]) -> int:
     """Write a group of sent marks in the session's transaction (the caller commits): one
     UPDATE per row, guarded by each row's lease token, as one executemany, and their
     events in one INSERT. Returns the rows written; fewer than given means some row was
     not ours any more, and the caller rolls back (the events would be wrong)."""
-    table, events = Delivery.__table__, DeliveryEvent.__table__
-    assert isinstance(table, Table) and isinstance(events, Table)  # Core: one executemany
     written = changed_many(
         session,
-        update(table)
-        .where(
-            table.c.id == bindparam("b_id"),
-            table.c.claim_token == bindparam("b_token"),
-            table.c.state == DeliveryState.SENDING,
-        )
-        .values(
-            state=DeliveryState.SENT,
-            claim_token=None,
-            smtp_response=bindparam("b_answer"),
-            queue_id=bindparam("b_queue_id"),
-            sent_at=bindparam("b_at"),
-            updated_at=bindparam("b_at"),
-            last_error=None,
-        ),
+        _RECORD_SENT,
         [
             {
                 "b_id": m.delivery.id,
@@ -432,7 +481,7 @@ def record_sent(session: Session, marks: list[SentMark]) -> int:
     )
     if written == len(marks):
         session.execute(
-            insert(events),
+            _SENT_EVENTS,
             [
                 {
                     "delivery_id": m.delivery.id,
@@ -627,4 +676,4 @@ def send_pauses(session: Session, send_id: int) -> int:
 
 
 def send_status(session: Session, send_id: int) -> str | None:
-    return session.scalar(select(Send.status).where(Send.id == send_id))
+    return session.scalar(_STATUS, {"b_send": send_id})

@@ -61,7 +61,15 @@ def open_pixel_url(config, send_id: int, delivery_id: int) -> str:
     s = _settings(config)
     if not s.enabled:
         return ""
-    return f"{s.base_url}/t/o/{signing.delivery_token(s.secret_key, send_id, delivery_id)}.gif"
+    return _pixel(s, signing.delivery_token(s.secret_key, send_id, delivery_id))
+
+
+def _pixel(s: TrackingSettings, token: str) -> str:
+    return f"{s.base_url}/t/o/{token}.gif"
+
+
+def _click(s: TrackingSettings, token: str) -> str:
+    return f"{s.base_url}/t/c/{token}"
 
 
 def click_base_url(config, send_id: int, delivery_id: int, *, tracked: bool = True) -> str:
@@ -73,15 +81,19 @@ def click_base_url(config, send_id: int, delivery_id: int, *, tracked: bool = Tr
     """
     s = _settings(config)
     if s.enabled and tracked:
-        return f"{s.base_url}/t/c/{signing.delivery_token(s.secret_key, send_id, delivery_id)}"
+        return _click(s, signing.delivery_token(s.secret_key, send_id, delivery_id))
     return f"{s.base_url}/t/r/{signing.send_token(s.secret_key, send_id)}"
 
 
 def tracking_values(config, send_id: int, delivery_id: int, *, opted_out: bool) -> dict:
     """The two placeholder values of one recipient, privacy switches applied."""
+    s = _settings(config)
+    if s.enabled and not opted_out:  # both carry the same token: signed once
+        token = signing.delivery_token(s.secret_key, send_id, delivery_id)
+        return {"open_pixel_url": _pixel(s, token), "click_base_url": _click(s, token)}
     return {
-        "open_pixel_url": "" if opted_out else open_pixel_url(config, send_id, delivery_id),
-        "click_base_url": click_base_url(config, send_id, delivery_id, tracked=not opted_out),
+        "open_pixel_url": "" if opted_out else open_pixel_url(s, send_id, delivery_id),
+        "click_base_url": click_base_url(s, send_id, delivery_id, tracked=not opted_out),
     }
 
 

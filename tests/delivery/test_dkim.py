@@ -124,6 +124,23 @@ def test_the_blank_check_agrees_with_the_plain_searches(text):
     assert ours._blanks_need_work(body) == (b"\t" in body or b"  " in body or b" \r\n" in body)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=20), st.text(alphabet=" \t\r\na.", max_size=300))
+def test_the_body_where_it_lies_is_the_relaxed_body(head, text):
+    # What is hashed in place (a view, or a canonicalised copy) is relaxed_body's bytes,
+    # whatever comes before the body in the message (blanks and line ends included).
+    body = text.encode()
+    got = ours.relaxed_body_of(head + body, len(head))
+    assert bytes(got) == ours.relaxed_body(body)
+    assert ours._blanks_need_work(head + body, len(head)) == ours._blanks_need_work(body)
+
+
+def test_a_built_message_body_is_hashed_without_a_copy():
+    message = _bulletin()
+    start = message.index(b"\r\n\r\n") + 4
+    assert isinstance(ours.relaxed_body_of(message, start), memoryview)
+
+
 @pytest.mark.parametrize(
     "body, needs_work",
     [

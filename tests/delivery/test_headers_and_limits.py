@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import email
+import re
 import subprocess
 import time
 from email import policy
@@ -16,6 +17,8 @@ from sqlalchemy import select
 from newsletter.bulletin.service import import_issue
 from newsletter.delivery.models import DeliveryState, Send
 from newsletter.extensions import db
+from subscribers import tokens
+from subscribers.models import Subscriber
 from tests.conftest import approve_for_tests, csrf_token
 from tests.delivery.support import all_final, bulk_subscribers, state_counts, wait_until
 
@@ -68,6 +71,13 @@ def test_messages_are_dkim_signed_and_carry_both_unsubscribe_ways(
         assert "<http://newsletter.test/unsubscribe/" in unsubscribe
         # The mailto's subject carries the reader's signed token (tracking.mailbox reads it).
         assert "<mailto:leave@news.example.org?subject=unsubscribe%20" in unsubscribe
+        # Both name this reader (the same token, unless a second turned between the two).
+        link = re.search(r"<http://newsletter\.test/unsubscribe/([\w.-]+)>", unsubscribe)
+        mailto = re.search(r"subject=unsubscribe%20([\w.-]+)>", unsubscribe)
+        assert link and mailto
+        for token in (link[1], mailto[1]):
+            subscriber_id = tokens.read_token(app.config["SECRET_KEY"], tokens.UNSUBSCRIBE, token)
+            assert db.session.get(Subscriber, subscriber_id).email == received.rcpt_tos[0]
         assert msg["X-Newsletter-Bounce"].startswith("weekly+b")  # names the delivery
         assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     # A tampered body no longer verifies: the signature covers it.

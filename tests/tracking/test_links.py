@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import re
 
 import pytest
@@ -158,3 +161,46 @@ def test_global_switch_and_opt_out_change_the_urls():
     on = tracking_values(CONFIG, 1, 2, opted_out=False)
     assert "/t/o/1.2." in on["open_pixel_url"] and "/t/c/1.2." in on["click_base_url"]
     assert TrackingSettings.from_config({**CONFIG, "TRACKING_ENABLED": "0"}).enabled is False
+
+
+# --- the signatures are those of hmac.new, made with the key set up once ------------------
+
+KEYS = ["k", "s3cret", "密钥-" + "x" * 40, "y" * 64, "z" * 65, "long" * 60]
+
+
+def _old_sig(key: str, message: str) -> str:
+    digest = hmac.new(key.encode(), message.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode()[:16]
+
+
+def test_signatures_equal_the_hmac_new_construction():
+    for key in KEYS:
+        for send_id in (1, 7, 396, 10**11):
+            assert (
+                signing.send_token(key, send_id)
+                == f"{send_id}.{_old_sig(key, f'trk-anon:{send_id}')}"
+            )
+            for delivery_id in (*range(1, 400, 3), 65_536, 10**9, 999_999_999_999):
+                expected = _old_sig(key, f"trk:{send_id}:{delivery_id}")
+                token = signing.delivery_token(key, send_id, delivery_id)
+                assert token == f"{send_id}.{delivery_id}.{expected}"
+                assert signing.read_delivery_token(key, token) == (send_id, delivery_id)
+        for delivery_id in (1, 2, 4711, 10**9, 999_999_999_999):
+            old = hmac.new(key.encode(), str(delivery_id).encode(), hashlib.sha256).hexdigest()
+            assert signing.verp_signature(key, delivery_id) == old[:10]
+            assert signing.read_verp(key, verp_for(key, delivery_id)) == delivery_id
+
+
+def test_tracking_values_are_the_two_urls_made_one_by_one():
+    off = {**CONFIG, "TRACKING_ENABLED": False}
+    for config in (CONFIG, off):
+        for opted_out in (False, True):
+            for send_id, delivery_id in ((1, 2), (396, 123_456)):
+                assert tracking_values(config, send_id, delivery_id, opted_out=opted_out) == {
+                    "open_pixel_url": ""
+                    if opted_out
+                    else open_pixel_url(config, send_id, delivery_id),
+                    "click_base_url": click_base_url(
+                        config, send_id, delivery_id, tracked=not opted_out
+                    ),
+                }
