@@ -125,7 +125,7 @@ def main() -> None:
             f"    worker CPU {r['cpu_ms_per_msg']:.2f} ms/message beyond start-up "
             f"({r['idle_cpu_s']:.2f} s per worker; target ≤ "
             f"{1.2 if dkim else 0.6}); peak RSS per worker "
-            f"{', '.join(f'{m:.0f}' for m in r['rss_mib'])} MiB (target ≤ 60)"
+            f"{', '.join(f'{m:.1f}' for m in r['rss_mib'])} MiB (target ≤ 60)"
         )
         print(
             f"    waiting for a CPU (runnable): workers "

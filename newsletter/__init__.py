@@ -21,8 +21,8 @@ MIGRATIONS_DIR = str(Path(__file__).resolve().parent / "migrations")
 
 def load_settings(config: Mapping | None = None) -> dict:
     """The settings (newsletter.config: overrides > environment > defaults), checked; on a
-    bad one, one `configuration: …` line per problem in the log (gunicorn and the worker
-    print it), then ConfigError. Also installs the log scrubber and makes the instance
+    bad one, one `configuration: …` line per problem in the log (the web server and the
+    worker print it), then ConfigError. Also installs the log scrubber and makes the instance
     directory: what every process does first, with Flask (create_app) or without (worker)."""
     logscrub.install()  # before anything logs: no link token reaches a log
     try:

@@ -2,7 +2,8 @@
 
 Embedded defaults: SQLite under instance/, the local Redis, an SMTP sink on 127.0.0.1:8025
 that keeps mail in instance/mailbox (shown at /dev/mailbox), one RQ worker, the groups, a few
-demo subscribers and the sample issue. `scripts/run` installs what is needed and calls this.
+demo subscribers and the sample issue, served by the production web server
+(newsletter/webserver.py). `scripts/run` installs what is needed and calls this.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 
+from newsletter import webserver
 from newsletter.config import DEVELOPMENT, INSTANCE_DIR, PROJECT_ROOT, instance_secret_key
 
 
@@ -69,15 +71,30 @@ def main(argv: list[str] | None = None) -> None:
         f"  try: .venv/bin/flask --app newsletter send 396 --wait\n",
         flush=True,
     )
+    # The web server as production runs it (newsletter/webserver.py), in development mode.
+    web = subprocess.Popen(
+        webserver.command(["--host", args.host, "--port", str(args.port)]),
+        cwd=PROJECT_ROOT,
+        start_new_session=True,
+    )
     try:
-        app.run(host=args.host, port=args.port, debug=False, use_reloader=False)
+        web.wait()
+    except KeyboardInterrupt:
+        pass
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)  # a warm shutdown: the current job finishes
-        try:
-            worker.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
+        for child in (web, worker):  # warm shutdowns: the current request or job finishes
+            _stop_group(child)
         sink.stop()
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
         time.sleep(0.1)
 
 

@@ -1,10 +1,10 @@
 """Reader and staff link tokens never reach a log: every log record of the process (the
-app's, the worker's, werkzeug's and gunicorn's access log alike) has the token part of
+app's, the worker's, werkzeug's and the web server's access log alike, when it is on) has the token part of
 /confirm/…, /preferences/…, /unsubscribe/…, /staff/password/… and /t/o|c|r/… replaced by
 `[redacted]` when it is created. A token in a log is a working link for whoever reads it.
 
 Installed once per process by `create_app` (a LogRecord factory, so handlers and formats
-configured later — gunicorn's, `logging.basicConfig` — are covered too).
+configured later — granian's, `logging.basicConfig` — are covered too).
 """
 
 from __future__ import annotations

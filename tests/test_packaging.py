@@ -5,7 +5,7 @@ a fresh venv with its dependencies pinned by requirements.lock (from the machine
 index, no network), and then, outside the checkout: render the sample from the installed
 package, migrate a database, seed, approve and send the sample with the `newsletter` console
 script while `newsletter-worker` delivers it to a real SMTP server, and serve a page with
-gunicorn. Nothing of the checkout is on the path; the instance directory is the cwd's.
+`newsletter-web` (granian). Nothing of the checkout is on the path; the instance directory is the cwd's.
 """
 
 from __future__ import annotations
@@ -222,12 +222,13 @@ def test_the_installed_wheel_renders_sends_and_serves_the_sample(installed, tmp_
         procs.append(
             subprocess.Popen(
                 [
-                    str(bin_dir / "gunicorn"),
-                    "--bind",
-                    f"127.0.0.1:{port}",
+                    str(bin_dir / "newsletter-web"),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
                     "--workers",
                     "1",
-                    "newsletter:create_app()",
                 ],
                 cwd=work,
                 env=env,

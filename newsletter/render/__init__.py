@@ -7,24 +7,40 @@
 Render once per edition (and section filter); personalise once per recipient.
 """
 
-from newsletter.render.edition import (
-    GMAIL_CLIP_BYTES,
-    PRIORITY_MARK,
-    SIZE_WARN_BYTES,
-    Edition,
-    RenderedEdition,
-    render_edition,
-    subject_for,
-)
+from typing import TYPE_CHECKING
+
 from newsletter.render.placeholders import PLACEHOLDERS, personalise, token
+from newsletter.render.rendered import Edition, RenderedEdition
+
+if TYPE_CHECKING:
+    from newsletter.render.edition import (
+        GMAIL_CLIP_BYTES,
+        PRIORITY_MARK,
+        SIZE_WARN_BYTES,
+        render_edition,
+        subject_for,
+    )
+    from newsletter.render.engine import DEFAULT_TEMPLATE_DIR, TEMPLATE_ENV_VAR
+
+# Rendering loads on first use, not with the package: a send worker only personalises stored
+# renderings (Edition, RenderedEdition, personalise), so markupsafe, the frame and markup
+# (~0.6 MiB) and the engine (MJML, premailer, cssutils) stay out of it (issue 16).
+_LAZY = {
+    "GMAIL_CLIP_BYTES": "edition",
+    "PRIORITY_MARK": "edition",
+    "SIZE_WARN_BYTES": "edition",
+    "render_edition": "edition",
+    "subject_for": "edition",
+    "DEFAULT_TEMPLATE_DIR": "engine",
+    "TEMPLATE_ENV_VAR": "engine",
+}
 
 
 def __getattr__(name: str):
-    # The engine (MJML, premailer, cssutils) loads on first use, not with the package.
-    if name in ("DEFAULT_TEMPLATE_DIR", "TEMPLATE_ENV_VAR"):
-        from newsletter.render import engine
+    if name in _LAZY:
+        import importlib
 
-        return getattr(engine, name)
+        return getattr(importlib.import_module(f"newsletter.render.{_LAZY[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

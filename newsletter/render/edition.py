@@ -7,11 +7,8 @@ serves every recipient of that edition.
 
 from __future__ import annotations
 
-import functools
 import os
 import re
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from markupsafe import Markup
@@ -27,7 +24,8 @@ from newsletter.render.markup import (
     squash,
     strip_bullet,
 )
-from newsletter.render.placeholders import split_tokens, token
+from newsletter.render.placeholders import token
+from newsletter.render.rendered import Edition, RenderedEdition
 
 # Gmail clips messages whose HTML is over ~102 KB ("[Message clipped]"), hiding the
 # unsubscribe link. Warn with some room left for the per-recipient URLs and the pixel.
@@ -44,39 +42,6 @@ FONT_STACK = (
     "-apple-system, 'PingFang SC', 'Hiragino Sans GB', 'Microsoft YaHei', "
     "'Noto Sans CJK SC', 'Source Han Sans SC', sans-serif"
 )
-
-
-class Edition(StrEnum):
-    REGULAR = "regular"
-    PRIORITY = "priority"  # 报：协会领导 — carries the 编者按
-
-
-@dataclass(frozen=True)
-class RenderedEdition:
-    """One rendered edition, shared by all its recipients: treat it as immutable.
-
-    `html`/`text` contain the placeholder tokens; `personalise` fills them in.
-    """
-
-    subject: str
-    html: str
-    text: str
-    html_bytes: int = -1
-    warnings: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        if self.html_bytes < 0:
-            object.__setattr__(self, "html_bytes", len(self.html.encode("utf-8")))
-
-    @classmethod
-    def from_stored(cls, subject: str, html: str, text: str) -> RenderedEdition:
-        """Rebuild from what a SendVariant row keeps (subject, html, text)."""
-        return cls(subject=subject, html=html, text=text)
-
-    @functools.cached_property
-    def token_parts(self) -> tuple[list[str], list[str]]:
-        """html and text split around their tokens, computed once for all recipients."""
-        return split_tokens(self.html), split_tokens(self.text)
 
 
 def subject_for(doc: IssueDoc, edition: Edition, language: str = frame.DEFAULT) -> str:

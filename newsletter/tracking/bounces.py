@@ -21,12 +21,15 @@ from __future__ import annotations
 import email
 import re
 from dataclasses import dataclass, field
-from email import policy
 from email.message import Message
 from email.parser import HeaderParser
 from email.utils import collapse_rfc2231_value
 
 from newsletter.delivery.classify import Classification, Verdict, classify_detected, classify_dsn
+
+# Reports are parsed with the email package's default policy, compat32 (the parsers' default,
+# not passed): naming `email.policy` would load its header registry and content manager,
+# ~0.3 MiB in every send worker, which imports this module for REF_HEADER (issue 16).
 
 # What a report says about one recipient, as the intake and the reports name it
 # (TrackedEvent.bounce): the classifier's verdict in a word.
@@ -88,7 +91,7 @@ def parse(raw: bytes) -> Report:
     if not raw or not raw.strip():
         raise BounceParseError("empty message")
     try:
-        msg = email.message_from_bytes(raw, policy=policy.compat32)
+        msg = email.message_from_bytes(raw)
     except Exception as exc:  # the parser is lenient; this is belt and braces
         raise BounceParseError(f"unreadable message: {exc}") from exc
     if msg.get_content_type() != "multipart/report" or not msg.is_multipart():
@@ -169,7 +172,7 @@ def parse_nonstandard(raw: bytes) -> Report:
     """A provider's own bounce format, read by flufl.bounce; BounceParseError if none fits."""
     from flufl.bounce import all_failures
 
-    msg = email.message_from_bytes(raw, policy=policy.compat32)
+    msg = email.message_from_bytes(raw)
     if (msg.get("Auto-Submitted") or "").lower().startswith("auto-replied"):
         raise BounceParseError("an auto-reply, not a bounce")
     try:
@@ -223,7 +226,7 @@ def _original_headers(part: Message) -> Message | None:
     if isinstance(payload, str):  # text/rfc822-headers: parse the text
         try:
             body = _decoded_body(part)
-            return HeaderParser(policy=policy.compat32).parsestr(body.decode("utf-8", "replace"))
+            return HeaderParser().parsestr(body.decode("utf-8", "replace"))
         except (ValueError, LookupError, TypeError):
             return None
     return None
@@ -269,18 +272,14 @@ def _recipients(part: Message) -> list[RecipientStatus]:
 
 def _blocks_from_text(body: bytes) -> list[Message]:
     text = body.decode("utf-8", "replace").replace("\r\n", "\n")
-    return [
-        HeaderParser(policy=policy.compat32).parsestr(chunk)
-        for chunk in re.split(r"\n\s*\n", text)
-        if chunk.strip()
-    ]
+    return [HeaderParser().parsestr(chunk) for chunk in re.split(r"\n\s*\n", text) if chunk.strip()]
 
 
 def _feedback_fields(part: Message) -> dict[str, str]:
     payload = part.get_payload()
     block = payload[0] if isinstance(payload, list) and payload else None
     if block is None and isinstance(payload, str):
-        block = HeaderParser(policy=policy.compat32).parsestr(payload.lstrip())
+        block = HeaderParser().parsestr(payload.lstrip())
     if not isinstance(block, Message):
         return {}
     return {k.lower(): " ".join(str(v).split()) for k, v in block.items()}

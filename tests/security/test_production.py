@@ -1,4 +1,4 @@
-"""Production mode, started the way the Procfile starts it (gunicorn, worker.py): unsafe
+"""Production mode, started the way the Procfile starts it (newsletter.webserver, worker.py): unsafe
 settings stop it with one clear message each; safe ones serve. The dev server and the tests
 say their mode explicitly (APP_ENV); without it the app assumes production."""
 
@@ -17,7 +17,6 @@ from newsletter.devsmtp import free_port
 from tests.security import private_redis
 
 ROOT = Path(__file__).resolve().parents[2]
-GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 GOOD_KEY = "k" * 20 + "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
@@ -41,10 +40,11 @@ def _env(tmp_path, **settings) -> dict:
     return env
 
 
-def _gunicorn(env, port) -> subprocess.Popen:
+def _web(env, port) -> subprocess.Popen:
     # The Procfile's web line, on a loopback port.
+    assert (ROOT / "Procfile").read_text().startswith("web: python -m newsletter.webserver ")
     return subprocess.Popen(
-        [GUNICORN, "--workers", "2", "--bind", f"127.0.0.1:{port}", "newsletter:create_app()"],
+        [sys.executable, "-m", "newsletter.webserver", "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -70,8 +70,8 @@ MESSAGES = [
 ]
 
 
-def test_gunicorn_refuses_to_start_production_with_unsafe_settings(tmp_path):
-    proc = _gunicorn(_env(tmp_path, **UNSAFE), free_port())
+def test_the_web_server_refuses_to_start_production_with_unsafe_settings(tmp_path):
+    proc = _web(_env(tmp_path, **UNSAFE), free_port())
     try:
         output = proc.communicate(timeout=60)[0].decode()
     finally:
@@ -82,7 +82,7 @@ def test_gunicorn_refuses_to_start_production_with_unsafe_settings(tmp_path):
 
 
 def test_a_short_key_is_refused_and_named(tmp_path):
-    proc = _gunicorn(_env(tmp_path, **{**UNSAFE, "SECRET_KEY": "changeme"}), free_port())
+    proc = _web(_env(tmp_path, **{**UNSAFE, "SECRET_KEY": "changeme"}), free_port())
     output = proc.communicate(timeout=60)[0].decode()
     assert proc.returncode != 0
     assert "configuration: SECRET_KEY is 8 characters long; production needs at least 32" in output
@@ -105,7 +105,7 @@ def test_the_worker_refuses_the_same_settings(tmp_path):
 def test_safe_production_settings_serve(tmp_path):
     redis = private_redis.start(tmp_path)
     port = free_port()
-    proc = _gunicorn(
+    proc = _web(
         _env(
             tmp_path, SECRET_KEY=GOOD_KEY, BASE_URL="https://news.example.org", REDIS_URL=redis.url
         ),
