@@ -33,7 +33,6 @@ import datetime as dt
 import os
 import random
 import secrets
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parseaddr
@@ -173,6 +172,8 @@ def load(config: AppConfig, env: Mapping[str, str] | None = None) -> RelayConfig
     mail_from = parseaddr(config["MAIL_FROM"])[1]
     if not path:
         return RelayConfig((_default_relay(config, mail_from),), dict(DEFAULT_PACES))
+    import tomllib  # only with a relays file: not in every send worker
+
     try:
         data = tomllib.loads(Path(path).read_text("utf-8"))
     except OSError as exc:

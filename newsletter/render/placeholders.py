@@ -23,7 +23,6 @@ an empty value leaves no dangling punctuation or empty `<img src="">` behind.
 
 from __future__ import annotations
 
-import html as _html
 import re
 from typing import TYPE_CHECKING
 
@@ -41,6 +40,18 @@ PLACEHOLDERS: dict[str, str] = {
 
 REQUIRED_VALUES = ("unsubscribe_url", "preferences_url")
 OPTIONAL_VALUES = ("name", "open_pixel_url", "click_base_url")
+
+# html.escape(value, quote=True), written out: `import html` loads its entity table
+# (html.entities, ~0.3 MiB) into every send worker, which escapes and never unescapes.
+
+
+def escape(value: str) -> str:
+    """`value` safe in HTML text and in a quoted attribute: what html.escape(value, quote=True)
+    gives (tests/render/test_render_placeholders.py checks it)."""
+    # Chained replace, as html.escape does: ~8x faster than str.translate on these short URLs.
+    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return value.replace('"', "&quot;").replace("'", "&#x27;")
+
 
 _TOKEN_RE = re.compile(r"\{\{([A-Za-z_][A-Za-z0-9_]*)\}\}")
 
@@ -113,19 +124,18 @@ def substitutions(values: dict[str, str]) -> tuple[dict[str, str], dict[str, str
     name = " ".join((values.get("name") or "").split())  # no newlines into a salutation
     greeting = f"尊敬的{name}：" if name else "尊敬的读者："
     greeting_en = f"Dear {name}," if name else "Dear reader,"
-    esc = _html.escape
     html_subst = {
-        "unsubscribe_url": esc(unsub, quote=True),
-        "preferences_url": esc(prefs, quote=True),
-        "greeting": esc(greeting, quote=True),
-        "greeting_en": esc(greeting_en, quote=True),
+        "unsubscribe_url": escape(unsub),
+        "preferences_url": escape(prefs),
+        "greeting": escape(greeting),
+        "greeting_en": escape(greeting_en),
         "open_pixel": (
-            f'<img src="{esc(pixel, quote=True)}" width="1" height="1" alt="" '
+            f'<img src="{escape(pixel)}" width="1" height="1" alt="" '
             'style="display:block;width:1px;height:1px;border:0;">'
             if pixel
             else ""
         ),
-        "click_base": esc(click, quote=True),
+        "click_base": escape(click),
     }
     text_subst = {
         "unsubscribe_url": unsub,

@@ -10,7 +10,6 @@ there is no open redirect, and an altered token or number is refused.
 
 from __future__ import annotations
 
-import html as _html
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -115,11 +114,19 @@ def _trackable(url: str) -> bool:
     )
 
 
+def _unescape(text: str) -> str:
+    # Imported here: html's entity table (~0.3 MiB) is for rewriting links when a send is
+    # created, not for the send worker, which imports this module for TrackingSettings.
+    import html
+
+    return html.unescape(text)
+
+
 def _text_until(html: str, start: int, closing: str) -> str:
     end = html.find(closing, start)
     if end < 0:
         return ""
-    text = _html.unescape(_STRIP_TAGS_RE.sub("", html[start:end]))
+    text = _unescape(_STRIP_TAGS_RE.sub("", html[start:end]))
     return " ".join(text.split())[:300]
 
 
@@ -158,7 +165,7 @@ def rewrite_links(html: str, links: list[dict] | None = None) -> tuple[str, list
         if not href:
             continue
         raw = href.group(2) if href.group(2) is not None else href.group(3)
-        url = _html.unescape(raw)
+        url = _unescape(raw)
         if not _trackable(url):
             continue
         key = (url, article)

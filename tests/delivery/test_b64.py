@@ -25,6 +25,12 @@ def test_lines_are_rfc2045_lines():
 
 
 @settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=700))
+def test_lines_are_encodebytes_lines_at_any_length(data):
+    assert b64.lines(data) == base64.encodebytes(data).replace(b"\n", b"\r\n")[:-2]
+
+
+@settings(max_examples=300, deadline=None)
 @given(
     runs=st.lists(_TEXT, max_size=5),
     values=st.lists(_TEXT, max_size=6),

@@ -51,6 +51,8 @@ NOT_IN_A_WORKER = (
     "newsletter.render.frame",
     "newsletter.render.markup",
     "email.policy",
+    "html",  # its entity table: link rewriting (at send creation) unescapes, a worker does not
+    "tomllib",  # read only with a RELAYS_FILE
 )
 
 # The worker's own entry point, reporting its modules when it exits (a name covers the

@@ -107,3 +107,22 @@ def test_personalise_from_stored_strings(rendered):
     stored = RenderedEdition.from_stored(rendered.subject, rendered.html, rendered.text)
     assert stored.html_bytes == rendered.html_bytes
     assert personalise(stored, VALUES) == personalise(rendered, VALUES)
+
+
+def test_escape_is_html_escape_with_quotes():
+    """placeholders.escape stands in for html.escape(quote=True) so a send worker need not
+    import html (its entity table); the bytes a reader gets must be the same."""
+    import html
+
+    from newsletter.render.placeholders import escape
+
+    for value in (
+        "https://example.org/u/abc?x=1&y=2",
+        "a&b<c>d\"e'f",
+        "&amp; &lt; already escaped",
+        "尊敬的张三：",
+        "Dear O'Brien,",
+        "",
+        "&&<<>>\"\"''",
+    ):
+        assert escape(value) == html.escape(value, quote=True)
