@@ -3,7 +3,7 @@
     python bench/wire.py [--messages 3000] [--dkim] [--sink minimal|aiosmtpd] [--no-runs]
 
 Renders the sample issue's regular edition once (links rewritten for tracking, as a send
-stores it), then for each of N readers does what `batch._deliver_one` does around the
+stores it), then for each of N readers does what `outcomes.deliver_one` does around the
 database: the reader's links and tracking values, `personalise`, `MessageTemplate.build`,
 the DKIM signature (with `--dkim`, a fresh 2048-bit key) and `SmtpTransport.send` to a sink
 in a process of its own (bench/sink.py). Printed: this process's CPU (user + system) per

@@ -30,7 +30,7 @@ from newsletter.delivery.transport import queue_id
 from newsletter.timeutil import utcnow
 
 if TYPE_CHECKING:
-    from newsletter.delivery.batch import Clock
+    from newsletter.delivery.senders import Clock
 
 
 class UnrecordedSend(Exception):

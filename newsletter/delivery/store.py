@@ -1,25 +1,24 @@
-"""The SQL the send pipeline needs, and nothing else. Every function takes the session.
+"""Where deliveries change state: claims and outcomes. Every function takes the session.
 
 Deliveries move between states only through the guarded UPDATEs here: a claim succeeds
 only for rows still waiting, so two workers (or a job enqueued twice) can never both send
 the same delivery; a claim carries a lease (`delivery_leases`) that its worker renews, and
 only an expired lease is ever taken back (leases.py).
+
+The pipeline's other queries live by what they serve, and are named here too (`store.X`
+is the one door the pipeline, the send pages and the CLI use): who a send reaches
+(delivery.audience), what it asks without writing (delivery.lookups), and the tables and
+statement helpers they share (delivery.tables).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import (
-    ColumnElement,
-    CursorResult,
-    Executable,
-    Exists,
-    Integer,
     String,
-    Table,
     and_,
     bindparam,
     cast,
@@ -33,247 +32,38 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from newsletter.delivery.audience import Recipient as Recipient
+from newsletter.delivery.audience import in_audience as in_audience
+from newsletter.delivery.audience import insert_deliveries as insert_deliveries
+from newsletter.delivery.audience import recipients as recipients
+from newsletter.delivery.lookups import active_sends as active_sends
+from newsletter.delivery.lookups import counts as counts
+from newsletter.delivery.lookups import due_scheduled as due_scheduled
+from newsletter.delivery.lookups import edition_of as edition_of
+from newsletter.delivery.lookups import priority_past_grace as priority_past_grace
+from newsletter.delivery.lookups import priority_waiting as priority_waiting
+from newsletter.delivery.lookups import send_check as send_check
+from newsletter.delivery.lookups import send_pauses as send_pauses
+from newsletter.delivery.lookups import send_status as send_status
+from newsletter.delivery.lookups import sends_with_ready as sends_with_ready
+from newsletter.delivery.lookups import sent_since as sent_since
+from newsletter.delivery.lookups import unfinished as unfinished
+from newsletter.delivery.lookups import waiting_ids as waiting_ids
 from newsletter.delivery.models import (
     Delivery,
     DeliveryEvent,
     DeliveryState,
     Lease,
-    Send,
-    SendStatus,
 )
-from newsletter.orm import Base
+from newsletter.delivery.tables import DELIVERIES, EVENTS, ready
+from newsletter.delivery.tables import PAGE as PAGE
+from newsletter.delivery.tables import changed as changed
+from newsletter.delivery.tables import changed_many as changed_many
+from newsletter.delivery.tables import count_of as count_of
 from newsletter.timeutil import utcnow
 from subscribers.models import (
-    Group,
-    Membership,
     Subscriber,
-    SubscriberStatus,
-    Suppression,
-    email_hash,
 )
-
-PAGE = 1000
-
-
-def changed(
-    session: Session, statement: Executable, params: dict[str, object] | None = None
-) -> int:
-    """Run an UPDATE or DELETE (with `params` for its bound values) and say how many rows
-    it changed."""
-    result = session.execute(statement, params)
-    assert isinstance(result, CursorResult)  # what DML answers (typed as a plain Result)
-    return result.rowcount
-
-
-def changed_many(session: Session, statement: Executable, rows: list[dict[str, object]]) -> int:
-    """Run an UPDATE once per parameter set (one executemany) and say how many rows it
-    changed in all (SQLite and psycopg both sum the counts)."""
-    result = session.execute(statement, rows)
-    assert isinstance(result, CursorResult)
-    return result.rowcount
-
-
-def count_of(session: Session, statement: Executable) -> int:
-    """A `SELECT count(...)`'s number (a count row always comes back)."""
-    return session.scalar(statement) or 0
-
-
-@dataclass(frozen=True)
-class Recipient:
-    subscriber_id: int
-    email: str
-    name: str
-    priority: bool  # in a priority group among the send's groups
-    format: str  # "html" or "text"
-    sections: list[str] | None
-    tracking_opt_out: bool
-    locale: str = "zh_CN"  # the email's frame language (render/frame.py)
-
-
-def in_audience(group_codes: list[str], now: dt.datetime) -> tuple[ColumnElement[bool], ...]:
-    """Who a send to these groups reaches (joined through Membership and Group): active,
-    unpaused members. The one rule for the send itself and the send page's counts."""
-    return (
-        Group.code.in_(group_codes),
-        Subscriber.status == SubscriberStatus.ACTIVE,
-        or_(Subscriber.paused_until.is_(None), Subscriber.paused_until <= now),
-    )
-
-
-def recipients(session: Session, group_codes: list[str]) -> Iterator[Recipient]:
-    """Active, unpaused, unsuppressed subscribers of the groups, once each, paged by id
-    (memory stays flat however long the list)."""
-    last_id = 0
-    priority = func.max(cast(Group.is_priority, Integer))
-    now = utcnow()
-    while True:
-        rows = session.execute(
-            select(
-                Subscriber.id,
-                Subscriber.email,
-                Subscriber.name,
-                priority,
-                Subscriber.format,
-                Subscriber.sections,
-                Subscriber.tracking_opt_out,
-                Subscriber.locale,
-            )
-            .join(Membership, Membership.subscriber_id == Subscriber.id)
-            .join(Group, Group.id == Membership.group_id)
-            .where(*in_audience(group_codes, now), Subscriber.id > last_id)
-            .group_by(Subscriber.id)
-            .order_by(Subscriber.id)
-            .limit(PAGE)
-        ).all()
-        if not rows:
-            return
-        hashes = {email_hash(r[1]): r for r in rows}
-        suppressed = set(
-            session.scalars(
-                select(Suppression.email_hash).where(Suppression.email_hash.in_(hashes))
-            )
-        )
-        for h, (sid, email, name, prio, fmt, sections, opt_out, locale) in hashes.items():
-            if h not in suppressed:
-                yield Recipient(
-                    sid,
-                    email,
-                    name or "",
-                    bool(prio),
-                    fmt or "html",
-                    sections,
-                    bool(opt_out),
-                    locale or "zh_CN",
-                )
-        last_id = rows[-1][0]
-
-
-def _table(model: type[Base]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)  # Core: statements built once, run without the ORM layer
-    return table
-
-
-# The statements a batch runs every few messages are built once, here: a statement object
-# memoises its cache key, so running it again skips construction, coercion and keying.
-DELIVERIES, SENDS, EVENTS = _table(Delivery), _table(Send), _table(DeliveryEvent)
-
-
-def _priority_waiting_exists(in_doubt_ready: bool) -> Exists:
-    """Is any priority delivery of a running send still waiting (bound: `b_since`, the
-    first failure after which a deferred one no longer counts)."""
-    d, s = DELIVERIES, SENDS
-    waiting = [DeliveryState.QUEUED, DeliveryState.SENDING]
-    if in_doubt_ready:
-        waiting.append(DeliveryState.IN_DOUBT)
-    return (
-        select(d.c.id)
-        .join(s, s.c.id == d.c.send_id)
-        .where(
-            d.c.edition == "priority",
-            # Equalities, not IN: an IN list is re-rendered at every execution.
-            or_(
-                *(d.c.state == state for state in waiting),
-                and_(
-                    d.c.state == DeliveryState.DEFERRED,
-                    d.c.first_failed_at > bindparam("b_since"),
-                ),
-            ),
-            or_(s.c.status == SendStatus.QUEUED, s.c.status == SendStatus.SENDING),
-        )
-        .exists()
-    )
-
-
-_STATUS = select(SENDS.c.status).where(SENDS.c.id == bindparam("b_send"))
-_PRIORITY_WAITING = {r: select(_priority_waiting_exists(r)) for r in (True, False)}
-# A send's status and whether priority deliveries wait, in one round trip (no FROM: the
-# status is NULL when the send is gone).
-_STATUS_AND_PRIORITY = {
-    r: select(_STATUS.scalar_subquery(), _priority_waiting_exists(r)) for r in (True, False)
-}
-
-
-def priority_waiting(
-    session: Session, now: dt.datetime, grace: dt.timedelta, in_doubt_ready: bool = True
-) -> bool:
-    """Is any priority delivery of a running send still waiting to be handed to SMTP?
-    A deferred one counts until `grace` after its first failure; then the regular edition
-    goes on without it."""
-    return bool(session.scalar(_PRIORITY_WAITING[in_doubt_ready], {"b_since": now - grace}))
-
-
-def send_check(
-    session: Session,
-    send_id: int,
-    now: dt.datetime,
-    grace: dt.timedelta,
-    in_doubt_ready: bool = True,
-) -> tuple[str | None, bool]:
-    """What a regular batch looks up every few messages, in one query: the send's status
-    (None: gone) and `priority_waiting`."""
-    row = session.execute(
-        _STATUS_AND_PRIORITY[in_doubt_ready], {"b_send": send_id, "b_since": now - grace}
-    ).one()
-    return row[0], bool(row[1])
-
-
-def priority_past_grace(
-    session: Session, send_id: int, now: dt.datetime, grace: dt.timedelta
-) -> int:
-    """Deferred priority deliveries of the send that the regular edition no longer waits for."""
-    return count_of(
-        session,
-        select(func.count())
-        .select_from(Delivery)
-        .where(
-            Delivery.send_id == send_id,
-            Delivery.edition == "priority",
-            Delivery.state == DeliveryState.DEFERRED,
-            Delivery.first_failed_at <= now - grace,
-        ),
-    )
-
-
-def insert_deliveries(session: Session, rows: list[dict]) -> None:
-    if rows:
-        session.execute(insert(Delivery), rows)
-
-
-def waiting_ids(
-    session: Session, send_id: int, edition: str, now: dt.datetime, in_doubt_ready: bool = True
-) -> Iterator[int]:
-    """Ids of deliveries of one edition that a worker may take now, in id order, paged."""
-    last_id = 0
-    while True:
-        ids = session.scalars(
-            select(Delivery.id)
-            .where(
-                Delivery.send_id == send_id,
-                Delivery.edition == edition,
-                Delivery.id > last_id,
-                ready(now, in_doubt_ready),
-            )
-            .order_by(Delivery.id)
-            .limit(PAGE)
-        ).all()
-        if not ids:
-            return
-        yield from ids
-        last_id = ids[-1]
-
-
-def ready(now: dt.datetime, in_doubt_ready: bool = True) -> ColumnElement[bool]:
-    """Waiting and not leased: queued, a deferred one whose time has come, and (policy
-    `resend`) one in doubt."""
-    return or_(
-        Delivery.state == DeliveryState.QUEUED,
-        and_(
-            Delivery.state == DeliveryState.DEFERRED,
-            or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
-        ),
-        *([Delivery.state == DeliveryState.IN_DOUBT] if in_doubt_ready else []),
-    )
 
 
 @dataclass(frozen=True)
@@ -457,6 +247,8 @@ _RECORD_SENT = (
         last_error=None,
     )
 )
+
+
 _SENT_EVENTS = insert(EVENTS)
 
 
@@ -601,79 +393,3 @@ def requeue_due(session: Session, now: dt.datetime) -> list[tuple[int, int, str]
         )
     session.commit()
     return rows
-
-
-def sends_with_ready(
-    session: Session, send_ids: Iterable[int], now: dt.datetime, in_doubt_ready: bool = True
-) -> list[int]:
-    """Of these sends, those with a delivery a worker could take now."""
-    return [
-        sid
-        for sid in send_ids
-        if session.scalar(
-            select(Delivery.id).where(Delivery.send_id == sid, ready(now, in_doubt_ready)).limit(1)
-        )
-        is not None
-    ]
-
-
-def active_sends(session: Session) -> list[int]:
-    return list(
-        session.scalars(
-            select(Send.id).where(Send.status.in_([SendStatus.QUEUED, SendStatus.SENDING]))
-        )
-    )
-
-
-def counts(session: Session, send_id: int) -> dict[str, int]:
-    rows = session.execute(
-        select(Delivery.state, func.count())
-        .where(Delivery.send_id == send_id)
-        .group_by(Delivery.state)
-    ).all()
-    return {state: n for state, n in rows}
-
-
-def unfinished(session: Session, send_id: int, hold_in_doubt: bool = False) -> int:
-    return count_of(
-        session,
-        select(func.count())
-        .select_from(Delivery)
-        .where(
-            Delivery.send_id == send_id,
-            Delivery.state.not_in(list(DeliveryState.settled(hold_in_doubt))),
-        ),
-    )
-
-
-def sent_since(session: Session, send_id: int, since: dt.datetime) -> int:
-    return count_of(
-        session,
-        select(func.count())
-        .select_from(Delivery)
-        .where(
-            Delivery.send_id == send_id,
-            Delivery.state == DeliveryState.SENT,
-            Delivery.sent_at >= since,
-        ),
-    )
-
-
-def due_scheduled(session: Session, now: dt.datetime) -> list[int]:
-    return list(
-        session.scalars(
-            select(Send.id).where(Send.status == SendStatus.SCHEDULED, Send.scheduled_at <= now)
-        )
-    )
-
-
-def edition_of(session: Session, delivery_id: int) -> str | None:
-    return session.scalar(select(Delivery.edition).where(Delivery.id == delivery_id))
-
-
-def send_pauses(session: Session, send_id: int) -> int:
-    return session.scalar(select(Send.pauses).where(Send.id == send_id)) or 0
-
-
-def send_status(session: Session, send_id: int) -> str | None:
-    return session.scalar(_STATUS, {"b_send": send_id})
