@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> None:
         for child in (web, worker):  # warm shutdowns: the current request or job finishes
             _stop_group(child)
         sink.stop()
+        time.sleep(0.1)
 
 
 def _stop_group(proc: subprocess.Popen) -> None:
@@ -95,7 +96,6 @@ def _stop_group(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-        time.sleep(0.1)
 
 
 # Development-only accounts (printed at start): an admin, and an editor and a reviewer so
