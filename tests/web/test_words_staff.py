@@ -69,7 +69,7 @@ def _paused_send(app, staff, sample_text, lang: str):
     from newsletter.bulletin.service import import_issue
     from newsletter.delivery import control
     from newsletter.delivery.forecast import quota_phrase
-    from newsletter.timeutil import utcnow
+    from newsletter.timeutil import to_local, utcnow
     from subscribers.models import Group
     from tests.conftest import approve_for_tests
 
@@ -78,7 +78,12 @@ def _paused_send(app, staff, sample_text, lang: str):
     db.session.add(send)
     db.session.commit()
     now = utcnow()
-    reason = quota_phrase(1500, now + dt.timedelta(hours=20), now, "Asia/Shanghai")
+    # Tomorrow at 09:00 in Shanghai, whatever the hour the test runs at (now + 20 h was
+    # still "today" when the suite ran after 16:00 UTC, past midnight in Shanghai).
+    local = to_local(now) + dt.timedelta(days=1)
+    opens = local.replace(hour=9, minute=0, second=0, microsecond=0)
+    opens = opens.astimezone(dt.UTC).replace(tzinfo=None)
+    reason = quota_phrase(1500, opens, now, "Asia/Shanghai")
     assert control.breaker_pause(
         db.session, send.id, reason, "every relay is out of its daily quota", None, now
     )
