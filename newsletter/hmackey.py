@@ -5,11 +5,12 @@ and any hashlib constructor (RFC 2104, as `hmac` itself builds it). `hmac.new` a
 `hmac.digest` hash the key's two padded blocks again on every call; a send worker signs
 four short values per message under the same SECRET_KEY, so here the inner and outer
 hashes are keyed once and each digest copies them (0.9 µs instead of 2.3 µs per digest,
-CPython 3.11, SHA-256, 11-byte message).
+CPython 3.11, SHA-256, 11-byte message). `b64url` writes such digests into links.
 """
 
 from __future__ import annotations
 
+import binascii
 import hmac
 from collections.abc import Callable
 from typing import Any
@@ -32,3 +33,11 @@ class HmacKey:
         outer = self._outer.copy()
         outer.update(inner.digest())
         return outer.digest()
+
+
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def b64url(data: bytes) -> bytes:
+    """URL-safe base64 without padding (itsdangerous' `base64_encode`), at C speed."""
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=")

@@ -14,7 +14,6 @@ List-Unsubscribe mailto of the same message) is the one already made.
 
 from __future__ import annotations
 
-import binascii
 import datetime as dt
 import functools
 
@@ -22,7 +21,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from itsdangerous.encoding import int_to_bytes
 from itsdangerous.timed import TimestampSigner
 
-from newsletter.hmackey import HmacKey
+from newsletter.hmackey import HmacKey, b64url
 
 UNSUBSCRIBE = "unsubscribe"
 PREFERENCES = "preferences"
@@ -48,14 +47,6 @@ def _serializer(secret_key: str, purpose: str) -> URLSafeTimedSerializer:
     # Made once per key and purpose: a send makes two tokens per message, and building
     # the serializer (key derivation set-up) was a quarter of that.
     return URLSafeTimedSerializer(secret_key, salt=f"subscriber-{purpose}")
-
-
-_URLSAFE = bytes.maketrans(b"+/", b"-_")
-
-
-def _b64(data: bytes) -> bytes:
-    """itsdangerous' `base64_encode`: URL-safe base64 without padding."""
-    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=")
 
 
 # Payloads of at most this many bytes are never compressed: zlib's output for any
@@ -90,15 +81,15 @@ class _Maker:
             return last_token
         second, stamp = _stamp
         if second != now:
-            stamp = b"." + _b64(int_to_bytes(now)) + b"."
+            stamp = b"." + b64url(int_to_bytes(now)) + b"."
             _stamp = (now, stamp)
         json = b"%d" % subscriber_id  # the compact JSON of an int
         if len(json) <= _NEVER_COMPRESSED:
-            payload = _b64(json)
+            payload = b64url(json)
         else:  # itsdangerous' own rule: compressed if that is 2 bytes shorter
             payload = self._serializer.dump_payload(subscriber_id)
         signed = payload + stamp
-        token = (signed + _b64(self._mac.digest(signed[:-1]))).decode("ascii")
+        token = (signed + b64url(self._mac.digest(signed[:-1]))).decode("ascii")
         self._last = (subscriber_id, now, token)
         return token
 

@@ -12,21 +12,17 @@ key (`newsletter.hmackey`), the outputs are those of `hmac.new(key, msg, sha256)
 
 from __future__ import annotations
 
-import binascii
 import functools
 import hashlib
 import hmac
 import re
 
-from newsletter.hmackey import HmacKey
+from newsletter.hmackey import HmacKey, b64url
 
 _SIG_LEN = 16  # base64url characters: 96 bits
 _TOKEN_RE = re.compile(r"^([1-9][0-9]{0,11})\.([1-9][0-9]{0,11})\.([A-Za-z0-9_-]{16})$")
 _ANON_RE = re.compile(r"^([1-9][0-9]{0,11})\.([A-Za-z0-9_-]{16})$")
 _VERP_RE = re.compile(r"\+b([1-9][0-9]{0,11})-([0-9a-f]{10})@", re.IGNORECASE)
-
-
-_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 @functools.lru_cache(maxsize=16)
@@ -38,7 +34,7 @@ def _sig(secret_key: str, message: str) -> str:
     """The first 16 characters of the URL-safe base64 of the HMAC-SHA256: its first 12
     bytes (12 bytes are exactly 16 characters, no padding)."""
     digest = _key(secret_key).digest(message.encode())
-    return binascii.b2a_base64(digest[:12], newline=False).translate(_URLSAFE).decode()
+    return b64url(digest[:12]).decode()
 
 
 def delivery_token(secret_key: str, send_id: int, delivery_id: int) -> str:
