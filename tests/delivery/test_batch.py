@@ -173,16 +173,21 @@ def test_a_streak_of_failures_of_one_kind_trips_the_breaker(app):
     assert states(send_id) == {S.FAILED: 2, S.QUEUED: 8}
 
 
-def test_a_bad_mailbox_fails_and_suppresses_only_that_reader(app):
-    send_id, settings = make_send(4)
-    bad = rows(send_id)[1].email
-    transport = FakeTransport(
+def one_unknown_user(bad: str) -> FakeTransport:
+    """A relay that takes every message but `bad`'s, whose mailbox does not exist (5.1.1)."""
+    return FakeTransport(
         answer=lambda n, rcpt: (
             refuse(Stage.RCPT, 550, "5.1.1 <x>: Recipient address rejected: User unknown")
             if rcpt == bad
             else "250 ok"
         )
     )
+
+
+def test_a_bad_mailbox_fails_and_suppresses_only_that_reader(app):
+    send_id, settings = make_send(4)
+    bad = rows(send_id)[1].email
+    transport = one_unknown_user(bad)
     deliver_batch(db.session, settings, senders(transport, FakeClock()), send_id, ids(send_id))
     assert states(send_id) == {S.SENT: 3, S.FAILED: 1}
     assert len(db.session.scalars(select(Suppression)).all()) == 1
@@ -193,13 +198,7 @@ def test_a_bad_mailboxs_failure_and_its_suppression_are_committed_together(app):
     without its suppression (a worker dying between two commits would leave it mailed)."""
     send_id, settings = make_send(3)
     bad = rows(send_id)[1].email
-    transport = FakeTransport(
-        answer=lambda n, rcpt: (
-            refuse(Stage.RCPT, 550, "5.1.1 <x>: Recipient address rejected: User unknown")
-            if rcpt == bad
-            else "250 ok"
-        )
-    )
+    transport = one_unknown_user(bad)
     seen: list[tuple[str, int]] = []
 
     def look(_session) -> None:
