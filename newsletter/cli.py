@@ -327,10 +327,10 @@ def _parse_local_time(value: str):
 
 
 def _counts(send_id: int) -> dict[str, int]:
-    from newsletter.delivery import store
+    from newsletter.delivery import lookups
 
     db.session.expire_all()
-    return store.counts(db.session, send_id)
+    return lookups.counts(db.session, send_id)
 
 
 def _wait(send_id: int, timeout: float) -> None:

@@ -43,9 +43,9 @@ def forget_process_state() -> None:
     breaker's streaks and the rendered variants. Tests reuse send ids (SQLite numbers
     from 1 again in emptied tables): a variant cached by an earlier test's send 1 carried
     that test's MAIL_FROM into the next one."""
-    from newsletter.delivery import batch, pipeline
+    from newsletter.delivery import pipeline, senders
 
-    batch._STREAKS.clear()
+    senders._STREAKS.clear()
     pipeline._variants._cache.clear()
 
 

@@ -1,8 +1,9 @@
 """Delivering a batch, and the sweep that recovers what no worker holds. No Flask, no rq.
 
-`deliver_batch` talks to the database only through `store`/`leases`/`control` and to SMTP
-only through the transport it is handed, and reads time from the clock it is handed: it runs
-the same in a worker process and in an in-process test with a fake transport and clock.
+`deliver_batch` talks to the database only through `store`/`lookups`/`leases`/`control`
+and to SMTP only through the transport it is handed, and reads time from the clock it is
+handed: it runs the same in a worker process and in an in-process test with a fake
+transport and clock.
 Its stages have modules of their own: what it sends through (delivery.senders), one
 message and its outcome (delivery.outcomes), the way through the relay pool
 (delivery.pooled), the sent marks and the lease (delivery.marks).
@@ -32,21 +33,15 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session
 
 from newsletter.bulletin.models import IssueStatus
-from newsletter.delivery import control, leases, store
+from newsletter.delivery import control, leases, lookups, store
 from newsletter.delivery.classify import Classification
 from newsletter.delivery.marks import Progress
-from newsletter.delivery.marks import UnrecordedSend as UnrecordedSend  # jobs.py's names
-from newsletter.delivery.marks import record_late as record_late
 from newsletter.delivery.message import domain_of
 from newsletter.delivery.models import DeliveryState, Send, SendStatus
 from newsletter.delivery.outcomes import Stop, deliver_one, trip_breaker
 from newsletter.delivery.pipeline import PipelineSettings, plan_batches
 from newsletter.delivery.pooled import preflight, route_one
-from newsletter.delivery.senders import _STREAKS as _STREAKS  # tests clear it
-from newsletter.delivery.senders import BatchResult as BatchResult
-from newsletter.delivery.senders import Clock as Clock
-from newsletter.delivery.senders import Senders as Senders
-from newsletter.delivery.senders import SystemClock as SystemClock
+from newsletter.delivery.senders import BatchResult, Clock, Senders
 from newsletter.render import Edition
 from newsletter.timeutil import utcnow
 
@@ -75,12 +70,12 @@ def deliver_batch(
     skipped: running the same batch twice is harmless.
     """
     result = BatchResult()
-    status = store.send_status(session, send_id)
+    status = lookups.send_status(session, send_id)
     if status in (SendStatus.PAUSED, SendStatus.CANCELLED, None) or not delivery_ids:
         result.skipped = len(delivery_ids)
         return result
     clock = senders.clock
-    regular = store.edition_of(session, delivery_ids[0]) != Edition.PRIORITY.value
+    regular = lookups.edition_of(session, delivery_ids[0]) != Edition.PRIORITY.value
     if regular and _priority_waiting(session, settings, clock):
         result.yielded = list(delivery_ids)
         return result
@@ -141,11 +136,11 @@ def _hand_over(
     for n, delivery in enumerate(claimed):
         if n and n % CHECK_EVERY == 0:
             if not regular:
-                if store.send_status(session, send_id) != SendStatus.SENDING:
+                if lookups.send_status(session, send_id) != SendStatus.SENDING:
                     break  # paused or cancelled mid-batch: what is left goes back below
             else:
                 # The status and the priority look-up in one query (one round trip).
-                status, waiting = store.send_check(
+                status, waiting = lookups.send_check(
                     session, send_id, senders.clock.now(), grace, settings.resend_in_doubt
                 )
                 session.rollback()  # end the read transaction: the next look sees new commits
@@ -186,7 +181,7 @@ def release_claims(session: Session, token: str) -> None:
 
 
 def _priority_waiting(session: Session, settings: PipelineSettings, clock: Clock) -> bool:
-    waiting = store.priority_waiting(
+    waiting = lookups.priority_waiting(
         session,
         clock.now(),
         dt.timedelta(minutes=settings.priority_grace_minutes),
@@ -216,7 +211,7 @@ def _mark_started(session: Session, send_id: int) -> None:
 
 
 def finish_if_done(session: Session, settings: PipelineSettings, send_id: int) -> bool:
-    if store.unfinished(session, send_id, not settings.resend_in_doubt):
+    if lookups.unfinished(session, send_id, not settings.resend_in_doubt):
         return False
     send = session.get_one(Send, send_id, populate_existing=True)
     if send.status in (SendStatus.QUEUED, SendStatus.SENDING):
@@ -259,15 +254,15 @@ def recover(
     if sends_with_jobs is not None:
         idle = [
             s
-            for s in store.active_sends(session)
+            for s in lookups.active_sends(session)
             if s not in sends_with_jobs and not any(k[0] == s for k in groups)
         ]
-        planned.update(store.sends_with_ready(session, idle, now, settings.resend_in_doubt))
+        planned.update(lookups.sends_with_ready(session, idle, now, settings.resend_in_doubt))
     for send_id in planned:
         for edition, ids in plan_batches(session, settings, send_id):
             add(send_id, edition, ids)
     for key, ids in groups.items():
         groups[key] = sorted(set(ids))
-    for send_id in store.active_sends(session):
+    for send_id in lookups.active_sends(session):
         finish_if_done(session, settings, send_id)
     return groups

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from newsletter import states
-from newsletter.delivery import store
+from newsletter.delivery import lookups, store, tables
 from newsletter.delivery.models import DeliveryState, Send, SendStatus
 from newsletter.delivery.pipeline import SendError
 from newsletter.phrase import N_, P, Phrase
@@ -55,7 +55,7 @@ def breaker_pause(
     the send page) and as zh-CN text (`paused_reason`: the staff mail, the CLI, the API and
     the log, all zh-CN by default, read it as it was when the send paused)."""
     words = reason if isinstance(reason, Phrase) else Phrase(reason)
-    paused = store.changed(
+    paused = tables.changed(
         session,
         update(Send)
         .where(Send.id == send_id, Send.status.in_([SendStatus.QUEUED, SendStatus.SENDING]))
@@ -86,7 +86,7 @@ def auto_resume_due(session: Session, now: dt.datetime) -> list[int]:
     )
     resumed: list[int] = []
     for send_id in due:
-        if store.changed(
+        if tables.changed(
             session,
             update(Send)
             .where(Send.id == send_id, Send.status == SendStatus.PAUSED, Send.resume_at <= now)
@@ -137,7 +137,7 @@ class StateConflict(SendError):
 def _transition(
     session: Session, send_id: int, allowed: set[SendStatus], to: SendStatus, **values: object
 ) -> None:
-    moved = store.changed(
+    moved = tables.changed(
         session,
         update(Send)
         .where(Send.id == send_id, Send.status.in_([a.value for a in allowed]))
@@ -146,7 +146,7 @@ def _transition(
     )
     if moved != 1:
         session.rollback()
-        current = store.send_status(session, send_id)
+        current = lookups.send_status(session, send_id)
         if current is None:
             raise SendError(P(N_("没有发送 #%(id)s。"), id=str(send_id)))
         raise StateConflict(
@@ -230,14 +230,14 @@ def progress(
     send = session.get(Send, send_id, populate_existing=True)
     if send is None:
         raise SendError(P(N_("没有发送 #%(id)s。"), id=str(send_id)))
-    counts = store.counts(session, send_id)
+    counts = lookups.counts(session, send_id)
     total = sum(counts.values())
     final = sum(n for state, n in counts.items() if state in DeliveryState.settled(hold_in_doubt))
     remaining = total - final
     now = now or utcnow()
     sent = counts.get(DeliveryState.SENT, 0)
     note = _priority_note(session, send_id, counts, priority_grace_minutes, now)
-    recent = store.sent_since(session, send_id, now - dt.timedelta(seconds=RECENT_SECONDS))
+    recent = lookups.sent_since(session, send_id, now - dt.timedelta(seconds=RECENT_SECONDS))
     return {
         "send_id": send_id,
         "status": send.status,
@@ -268,14 +268,14 @@ def _priority_note(
     if not counts.get(DeliveryState.DEFERRED):
         return None
     grace = dt.timedelta(minutes=grace_minutes)
-    late = store.priority_past_grace(session, send_id, now, grace)
+    late = lookups.priority_past_grace(session, send_id, now, grace)
     if late:
         return P(
             N_("领导版有 %(late)s 封在重试已超过 %(minutes)s 分钟，普通版不再等待，继续发送"),
             late=late,
             minutes=f"{grace_minutes:g}",
         )
-    if store.priority_waiting(session, now, grace):
+    if lookups.priority_waiting(session, now, grace):
         return P(
             N_("领导版有邮件在重试，普通版最多等待 %(minutes)s 分钟"), minutes=f"{grace_minutes:g}"
         )

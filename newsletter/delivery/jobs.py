@@ -24,8 +24,9 @@ from sqlalchemy.orm import Session
 
 from newsletter import runtime
 from newsletter.config import AppConfig
-from newsletter.delivery import batch, outbox, pipeline
+from newsletter.delivery import batch, marks, outbox, pipeline
 from newsletter.delivery.message import DkimSigner
+from newsletter.delivery.senders import BatchResult, Senders, SystemClock
 from newsletter.delivery.transport import SmtpTransport
 from newsletter.redis_client import redis_store
 from newsletter.render import Edition
@@ -161,7 +162,7 @@ def send_batch(send_id: int, delivery_ids: list[int]) -> dict[str, object]:
     with runtime.job() as (config, session):
         settings = pipeline.PipelineSettings.from_config(config)
         router = relay_router(config)
-        senders = batch.Senders(
+        senders = Senders(
             transport=None,
             signer=DkimSigner.from_config(config),
             router=router,
@@ -207,10 +208,10 @@ def relay_check(config: AppConfig, router: RelayRouter) -> list[CheckResult]:
 def _deliver_riding_out_the_database(
     session: Session,
     settings: pipeline.PipelineSettings,
-    senders: batch.Senders,
+    senders: Senders,
     send_id: int,
     delivery_ids: list[int],
-) -> batch.BatchResult:
+) -> BatchResult:
     """deliver_batch; if the database goes away, wait for it (with backoff, for as long
     as it takes), record a message the server took meanwhile, give back the rest, and run
     the batch once more. Any other failure gives the leases back and fails the job (the
@@ -219,13 +220,13 @@ def _deliver_riding_out_the_database(
         token = secrets.token_hex(16)
         try:
             return batch.deliver_batch(session, settings, senders, send_id, delivery_ids, token)
-        except (batch.UnrecordedSend, DBAPIError) as exc:
+        except (marks.UnrecordedSend, DBAPIError) as exc:
             session.rollback()
             if round_:
                 raise
             wait_for_database(session)
-            if isinstance(exc, batch.UnrecordedSend):
-                batch.record_late(session, exc)
+            if isinstance(exc, marks.UnrecordedSend):
+                marks.record_late(session, exc)
             batch.release_claims(session, token)
         except Exception:
             session.rollback()
@@ -285,7 +286,7 @@ def sweep() -> dict[str, int]:
             ]
             queue.enqueue_many(datas)
             jobs += len(datas)
-        mail = outbox.due(session, batch.SystemClock().now())
+        mail = outbox.due(session, SystemClock().now())
         if mail:
             queue = queue_for(config, Edition.PRIORITY.value, connection)
             queue.enqueue_many([_transactional_job(i) for i in mail])

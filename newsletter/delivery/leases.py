@@ -21,7 +21,7 @@ from sqlalchemy import Table, Update, bindparam, delete, exists, insert, select,
 from sqlalchemy.orm import Session
 
 from newsletter.delivery.models import Delivery, DeliveryEvent, DeliveryState, Lease
-from newsletter.delivery.store import changed
+from newsletter.delivery.tables import changed
 
 
 def _renew_statement(start: bool, reach: bool) -> Update:

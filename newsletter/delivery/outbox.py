@@ -18,7 +18,7 @@ from newsletter.config import AppConfig
 from newsletter.delivery.classify import Verdict
 from newsletter.delivery.message import MessageTemplate, check_header_value
 from newsletter.delivery.models import OutboxMessage, OutboxState
-from newsletter.delivery.store import changed
+from newsletter.delivery.tables import changed
 from newsletter.delivery.transport import SmtpFailure, SmtpSettings, SmtpTransport
 from newsletter.timeutil import utcnow
 

@@ -18,7 +18,7 @@ from enum import Enum
 
 from sqlalchemy.orm import Session
 
-from newsletter.delivery import control, store
+from newsletter.delivery import control, lookups, store
 from newsletter.delivery.classify import Classification, Verdict
 from newsletter.delivery.marks import Progress
 from newsletter.delivery.pipeline import (
@@ -198,7 +198,7 @@ def trip_breaker(
     now = clock.now()
     resume_at = None
     if c.code is None or 400 <= c.code < 500:  # down or busy for now: try again by itself
-        delay = backoff(settings, store.send_pauses(session, send_id) + 1)
+        delay = backoff(settings, lookups.send_pauses(session, send_id) + 1)
         if c.retry_after:
             delay = max(delay, dt.timedelta(seconds=c.retry_after))
         resume_at = now + delay

@@ -2,7 +2,7 @@
 
 Delivering a batch and recovering what no worker holds live in batch.py.
 
-listmonk's separation: this module talks to the database only through `store` and to
+listmonk's separation: this module talks to the database only through `lookups` and to
 SMTP only through `transport`; queueing lives in `jobs` (the only rq import). Nothing here
 knows about HTTP or Flask requests: functions take a session and plain settings.
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from newsletter.delivery import store
+from newsletter.delivery import lookups
 from newsletter.delivery.message import MessageTemplate
 from newsletter.delivery.models import SendVariant
 from newsletter.phrase import PhraseError
@@ -100,7 +100,7 @@ def plan_batches(
     now = utcnow()
     for edition in (Edition.PRIORITY, Edition.REGULAR):
         batch: list[int] = []
-        for delivery_id in store.waiting_ids(
+        for delivery_id in lookups.waiting_ids(
             session, send_id, edition.value, now, settings.resend_in_doubt
         ):
             batch.append(delivery_id)

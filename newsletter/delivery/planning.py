@@ -10,16 +10,16 @@ from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
 
-from newsletter.delivery import store
+from newsletter.delivery import audience
 from newsletter.delivery.forecast import Forecast, RelayCapacity, forecast
 from newsletter.delivery.relays import RelayPool, domain_of, load
 from newsletter.timeutil import utcnow
 
 
 def audience_by_domain(session: Session, group_codes: list[str]) -> dict[tuple[str, str], int]:
-    """(edition, domain) -> recipients, by the same rules a send uses (store.recipients)."""
+    """(edition, domain) -> recipients, by the same rules a send uses (audience.recipients)."""
     out: dict[tuple[str, str], int] = {}
-    for r in store.recipients(session, group_codes):
+    for r in audience.recipients(session, group_codes):
         key = ("priority" if r.priority else "regular", domain_of(r.email))
         out[key] = out.get(key, 0) + 1
     return out

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from newsletter.delivery import control, store
+from newsletter.delivery import control, lookups, store
 from newsletter.delivery.classify import Classification
 from newsletter.delivery.marks import Progress
 from newsletter.delivery.outcomes import Outcome, Stop, deliver_one, describe, trip_breaker
@@ -126,7 +126,7 @@ def _wait(
         result.paced += 1
         return None
     # Every relay out of its daily quota (or paused): the send waits, and says until when.
-    left = store.unfinished(session, delivery.send_id)
+    left = lookups.unfinished(session, delivery.send_id)
     from newsletter.delivery.forecast import quota_phrase
 
     tz = senders.timezone

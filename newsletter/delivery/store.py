@@ -5,10 +5,9 @@ only for rows still waiting, so two workers (or a job enqueued twice) can never 
 the same delivery; a claim carries a lease (`delivery_leases`) that its worker renews, and
 only an expired lease is ever taken back (leases.py).
 
-The pipeline's other queries live by what they serve, and are named here too (`store.X`
-is the one door the pipeline, the send pages and the CLI use): who a send reaches
-(delivery.audience), what it asks without writing (delivery.lookups), and the tables and
-statement helpers they share (delivery.tables).
+The pipeline's other queries live by what they serve, each in one place that its callers
+import: who a send reaches (delivery.audience), what it asks without writing
+(delivery.lookups), and the tables and statement helpers they share (delivery.tables).
 """
 
 from __future__ import annotations
@@ -32,34 +31,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from newsletter.delivery.audience import Recipient as Recipient
-from newsletter.delivery.audience import in_audience as in_audience
-from newsletter.delivery.audience import insert_deliveries as insert_deliveries
-from newsletter.delivery.audience import recipients as recipients
-from newsletter.delivery.lookups import active_sends as active_sends
-from newsletter.delivery.lookups import counts as counts
-from newsletter.delivery.lookups import due_scheduled as due_scheduled
-from newsletter.delivery.lookups import edition_of as edition_of
-from newsletter.delivery.lookups import priority_past_grace as priority_past_grace
-from newsletter.delivery.lookups import priority_waiting as priority_waiting
-from newsletter.delivery.lookups import send_check as send_check
-from newsletter.delivery.lookups import send_pauses as send_pauses
-from newsletter.delivery.lookups import send_status as send_status
-from newsletter.delivery.lookups import sends_with_ready as sends_with_ready
-from newsletter.delivery.lookups import sent_since as sent_since
-from newsletter.delivery.lookups import unfinished as unfinished
-from newsletter.delivery.lookups import waiting_ids as waiting_ids
 from newsletter.delivery.models import (
     Delivery,
     DeliveryEvent,
     DeliveryState,
     Lease,
 )
-from newsletter.delivery.tables import DELIVERIES, EVENTS, ready
-from newsletter.delivery.tables import PAGE as PAGE
-from newsletter.delivery.tables import changed as changed
-from newsletter.delivery.tables import changed_many as changed_many
-from newsletter.delivery.tables import count_of as count_of
+from newsletter.delivery.tables import DELIVERIES, EVENTS, changed, changed_many, ready
 from newsletter.timeutil import utcnow
 from subscribers.models import (
     Subscriber,

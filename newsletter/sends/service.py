@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 from newsletter import ratelimit
 from newsletter.bulletin.models import Issue
 from newsletter.config import AppConfig
-from newsletter.delivery import control, jobs, store
+from newsletter.delivery import control, jobs, lookups, tables
 from newsletter.delivery.models import Send, SendStatus
 from newsletter.delivery.pipeline import PipelineSettings, SendError
 from newsletter.extensions import db, redis_store
@@ -321,7 +321,7 @@ def start_scheduled(session: Session, settings: PipelineSettings, send_id: int) 
     if issue_number is None:
         return False
     _lock_issue(session, issue_number)
-    claimed = store.changed(
+    claimed = tables.changed(
         session,
         update(Send)
         .where(
@@ -374,7 +374,7 @@ def start_due(session: Session, config: AppConfig) -> list[int]:
     """The sweep's fallback for a scheduled job lost with Redis: the database says it is due."""
     settings = PipelineSettings.from_config(config)
     started: list[int] = []
-    for send_id in store.due_scheduled(session, utcnow()):
+    for send_id in lookups.due_scheduled(session, utcnow()):
         if start_scheduled(session, settings, send_id):
             jobs.enqueue_send(send_id)
             started.append(send_id)

@@ -15,9 +15,10 @@ from sqlalchemy import Integer, cast, exists, false, func, select
 from sqlalchemy.orm import Session
 
 from newsletter.bulletin.models import Issue
-from newsletter.delivery import store
+from newsletter.delivery.audience import Recipient, in_audience, insert_deliveries, recipients
 from newsletter.delivery.models import Delivery, DeliveryState, Send, SendVariant
 from newsletter.delivery.pipeline import PipelineSettings, archive_url
+from newsletter.delivery.tables import PAGE
 from newsletter.render import Edition, render_edition
 from newsletter.render.frame import language_of
 from newsletter.timeutil import utcnow
@@ -122,7 +123,7 @@ def audience(session: Session, issue_id: int | None, group_codes: list[str]) -> 
         )
         .join(Membership, Membership.subscriber_id == Subscriber.id)
         .join(Group, Group.id == Membership.group_id)
-        .where(*store.in_audience(group_codes, now))
+        .where(*in_audience(group_codes, now))
         .group_by(Subscriber.id, Subscriber.email)
         .subquery()
     )
@@ -215,12 +216,12 @@ def populate(
             row(None, a.strip().lower(), "", test_edition, key)
             for a in dict.fromkeys(test_addresses)
         ]
-        store.insert_deliveries(session, rows)
+        insert_deliveries(session, rows)
         store_links(session, send.id, links)
         written.deliveries = len(rows)
         return written
 
-    page: list[store.Recipient] = []
+    page: list[Recipient] = []
 
     def flush_page() -> None:
         have = (
@@ -236,13 +237,13 @@ def populate(
             edition = (Edition.PRIORITY if r.priority else Edition.REGULAR).value
             key = variant(edition, r.format, _sections_for(all_sections, r.sections), r.locale)
             rows.append(row(r.subscriber_id, r.email, r.name, edition, key))
-        store.insert_deliveries(session, rows)
+        insert_deliveries(session, rows)
         written.deliveries += len(rows)
         page.clear()
 
-    for recipient in store.recipients(session, send.group_codes):
+    for recipient in recipients(session, send.group_codes):
         page.append(recipient)
-        if len(page) >= store.PAGE:
+        if len(page) >= PAGE:
             flush_page()
     flush_page()
     store_links(session, send.id, links)

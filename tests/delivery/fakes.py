@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 
 from newsletter.bulletin.service import import_issue
 from newsletter.delivery import pipeline
-from newsletter.delivery.batch import Senders
 from newsletter.delivery.classify import Stage
 from newsletter.delivery.models import Delivery
+from newsletter.delivery.senders import Senders
 from newsletter.delivery.transport import SmtpFailure
 from newsletter.extensions import db
 from newsletter.timeutil import utcnow

@@ -1,4 +1,4 @@
-"""store.send_check, the one query a regular batch runs every CHECK_EVERY messages: the
+"""lookups.send_check, the one query a regular batch runs every CHECK_EVERY messages: the
 send's status and whether priority deliveries wait, anywhere (not only in its own send),
 the same answers as send_status and priority_waiting asked one by one.
 """
@@ -9,7 +9,7 @@ import datetime as dt
 
 from sqlalchemy import update
 
-from newsletter.delivery import store
+from newsletter.delivery import lookups
 from newsletter.delivery.models import Delivery, DeliveryState, Send, SendStatus
 from newsletter.extensions import db
 from tests.delivery.fakes import make_send, new_send
@@ -19,10 +19,10 @@ GRACE = dt.timedelta(minutes=10)
 
 
 def _check(send_id: int, now: dt.datetime, in_doubt_ready: bool = True) -> tuple[str | None, bool]:
-    got = store.send_check(db.session, send_id, now, GRACE, in_doubt_ready)
+    got = lookups.send_check(db.session, send_id, now, GRACE, in_doubt_ready)
     one_by_one = (
-        store.send_status(db.session, send_id),
-        store.priority_waiting(db.session, now, GRACE, in_doubt_ready),
+        lookups.send_status(db.session, send_id),
+        lookups.priority_waiting(db.session, now, GRACE, in_doubt_ready),
     )
     assert got == one_by_one
     db.session.rollback()

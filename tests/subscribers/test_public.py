@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from newsletter.delivery import store
+from newsletter.delivery import audience
 from newsletter.extensions import db
 from subscribers.models import Subscriber, SubscriberStatus, Suppression, email_hash
 from tests.subscribers.conftest import form_token, links_in, mail_text, parse_mail
@@ -47,7 +47,7 @@ def test_double_opt_in(client, smtp, run_jobs):
     assert sub.status == SubscriberStatus.PENDING and sub.name == "张三"
     assert sorted(g.code for g in sub.groups) == ["media", "members"]
     assert sub.sections == ["要闻", "技术"] and sub.source == "form"
-    assert list(store.recipients(db.session, ["media"])) == []  # unconfirmed: no weekly
+    assert list(audience.recipients(db.session, ["media"])) == []  # unconfirmed: no weekly
 
     run_jobs()
     assert [m.rcpt_tos for m in smtp.received] == [["reader@example.org"]]
@@ -62,7 +62,7 @@ def test_double_opt_in(client, smtp, run_jobs):
     assert done.status_code == 200 and "订阅成功" in done.get_data(as_text=True)
     sub = subscriber()
     assert sub.status == SubscriberStatus.ACTIVE and sub.confirmed_at is not None
-    assert [r.email for r in store.recipients(db.session, ["media"])] == ["reader@example.org"]
+    assert [r.email for r in audience.recipients(db.session, ["media"])] == ["reader@example.org"]
     again = client.get(confirm_path).get_data(as_text=True)
     assert "您已经订阅" in again
 
@@ -170,7 +170,7 @@ def test_preference_center_stores_every_choice(client, make_subscriber, link):
     assert sorted(g.code for g in sub.groups) == ["leadership", "research", "tech"]
     assert sub.sections == ["要闻", "技术"] and sub.tracking_opt_out is True
     assert sub.paused_until is not None and sub.status == SubscriberStatus.ACTIVE
-    assert list(store.recipients(db.session, ["tech"])) == []  # paused: skipped by the send
+    assert list(audience.recipients(db.session, ["tech"])) == []  # paused: skipped by the send
     # The page now speaks the reader's language; resuming clears the pause;
     # ticking every section stores None (later sections come too).
     page = client.get(response.headers["Location"]).get_data(as_text=True)
@@ -251,7 +251,7 @@ def test_one_click_unsubscribe_is_a_post_without_csrf_and_idempotent(client, mak
     assert sub.status == SubscriberStatus.UNSUBSCRIBED and sub.unsubscribed_at is not None
     rows = db.session.scalars(select(Suppression)).all()
     assert [(r.email_hash, r.reason) for r in rows] == [(email_hash(sub.email), "unsubscribed")]
-    assert list(store.recipients(db.session, ["media"])) == []
+    assert list(audience.recipients(db.session, ["media"])) == []
     page = client.get(path).get_data(as_text=True)
     assert "已退订" in page
 
