@@ -27,6 +27,7 @@ from newsletter.bulletin.document import (
     size_problems,
 )
 from newsletter.bulletin.models import Issue, IssueStatus
+from newsletter.phrase import Phrase
 from newsletter.timeutil import utcnow
 
 # Limits that match the columns (String(n)) or keep an issue sane for email.
@@ -54,7 +55,7 @@ FieldPath = tuple  # ("title",), ("sections", 1, "name"), ("sections", 1, "artic
 @dataclass(frozen=True)
 class Problem:
     path: FieldPath
-    message: str
+    message: str | Phrase  # a phrase (the size limits) is said in the page's language
 
 
 class EditError(ValueError):
@@ -64,7 +65,7 @@ class EditError(ValueError):
         if isinstance(problems, str):
             problems = [Problem((), problems)]
         self.problems = problems
-        super().__init__("; ".join(p.message for p in problems))
+        super().__init__("; ".join(str(p.message) for p in problems))
 
 
 class IssueReadOnly(EditError):

@@ -262,7 +262,7 @@ def issue_edit_save(number: int):
     try:
         result = editing.apply_op(doc, request.form.get("op", "save"))
     except editing.EditError as exc:
-        return _edit_page(issue, form, [("", p.message) for p in exc.problems], status=400)
+        return _edit_page(issue, form, [("", say(p.message)) for p in exc.problems], status=400)
     editing.move_articles(result.doc, moves)
     doc = editing.clean_doc(result.doc)
     if not result.save:  # a blank section/article to fill in: shown, not stored yet
