@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from newsletter import states
 from newsletter.bulletin.document import (
     MAX_TITLE_CHARS,
     ArticleDoc,
@@ -27,7 +28,7 @@ from newsletter.bulletin.document import (
     size_problems,
 )
 from newsletter.bulletin.models import Issue, IssueStatus
-from newsletter.phrase import Phrase
+from newsletter.phrase import N_, P, Phrase
 from newsletter.timeutil import utcnow
 
 # Limits that match the columns (String(n)) or keep an issue sane for email.
@@ -40,11 +41,7 @@ MAX_EDITOR_NOTE = 5_000
 MAX_SUMMARY_ITEM = 300
 RESERVED_SECTION_NAMES = {"摘要"}  # the renderer treats 摘要 as the summary box
 
-STATUS_LABELS: dict[str, str] = {
-    IssueStatus.DRAFT: "草稿",
-    IssueStatus.SENDING: "发送中",
-    IssueStatus.SENT: "已发送",
-}
+STATUS_LABELS: dict[str, str] = states.ISSUE  # msgids; pages say display.label("issue", …)
 
 # C0/C1 controls other than tab and newline: PostgreSQL refuses NUL, mail clients the rest.
 _CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -61,8 +58,8 @@ class Problem:
 class EditError(ValueError):
     """The edit was refused; nothing was written. `problems` says where and why."""
 
-    def __init__(self, problems: list[Problem] | str):
-        if isinstance(problems, str):
+    def __init__(self, problems: list[Problem] | str | Phrase):
+        if isinstance(problems, (str, Phrase)):
             problems = [Problem((), problems)]
         self.problems = problems
         super().__init__("; ".join(str(p.message) for p in problems))
@@ -75,7 +72,7 @@ class IssueReadOnly(EditError):
 class StaleEdit(EditError):
     """Someone saved the issue after this form was loaded; `current_version` is theirs."""
 
-    def __init__(self, message: str, current_version: str):
+    def __init__(self, message: str | Phrase, current_version: str):
         super().__init__(message)
         self.current_version = current_version
 
@@ -330,9 +327,12 @@ def is_editable(issue: Issue) -> bool:
     return issue.status == IssueStatus.DRAFT
 
 
-def _read_only_message(issue: Issue) -> str:
-    label = STATUS_LABELS.get(issue.status, issue.status)
-    return f"第 {issue.number} 期{label}，内容已定稿，不能再修改。"
+def read_only_message(issue: Issue) -> Phrase:
+    return P(
+        N_("第 %(n)s 期%(s)s，内容已定稿，不能再修改。"),
+        n=str(issue.number),
+        s=P(STATUS_LABELS.get(issue.status, issue.status)),
+    )
 
 
 def save_issue(
@@ -349,7 +349,7 @@ def save_issue(
         if issue is None:
             raise EditError(f"第 {number} 期不存在（可能已被改了期号）。")
         if not is_editable(issue):
-            raise IssueReadOnly(_read_only_message(issue))
+            raise IssueReadOnly(read_only_message(issue))
         if version is not None and version != version_of(issue):
             raise StaleEdit(
                 "保存失败：本期在您编辑期间已被他人保存。您的修改仍在表单里；"

@@ -118,7 +118,7 @@ def _issue_page(issue: Issue, edition: Edition, test_form: SendTestForm, status:
         article_count=sum(len(s.articles) for s in issue.sections),
         can_edit=current_user.has_role(Role.EDITOR),
         editable=editing.is_editable(issue),
-        status_label=editing.STATUS_LABELS.get(issue.status, issue.status),
+        status_label=label("issue", issue.status),
         follow_up=_follow_up(issue),
     ), status
 
@@ -224,7 +224,7 @@ def _edit_page(
         errors=list(errors),
         editable=editing.is_editable(issue),
         pending=pending,
-        status_label=editing.STATUS_LABELS.get(issue.status, issue.status),
+        status_label=label("issue", issue.status),
     ), status
 
 
@@ -244,14 +244,7 @@ def issue_edit_save(number: int):
     issue = _issue_or_404(number)
     if not editing.is_editable(issue):
         form = IssueEditForm.from_doc(editing.editable_doc(issue), editing.version_of(issue))
-        flash(
-            _(
-                "第 %(n)s 期%(s)s，内容已定稿，不能再修改。",
-                n=issue.number,
-                s=editing.STATUS_LABELS.get(issue.status, issue.status),
-            ),
-            "error",
-        )
+        flash(say(editing.read_only_message(issue)), "error")
         return _edit_page(issue, form, status=409)
     form = IssueEditForm()
     form.set_choices()
