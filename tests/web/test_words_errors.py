@@ -308,3 +308,40 @@ def test_a_sent_issues_edit_page_names_its_state_in_the_pages_language(
         f"Issue {issue.number} is Done: its content is final and cannot be changed.",
         f"第 {issue.number} 期已完成，内容已定稿，不能再修改。",
     )
+
+
+# --- the edit page -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_edit_pages_problems_and_notices_in_the_pages_language(app, staff, sample_text, lang):
+    from newsletter.bulletin.service import import_issue
+    from tests.bulletin.test_views import edit_form, post_edit
+
+    import_issue(db.session, sample_text)
+    client = login(app, staff("editor"))
+    _speaking(client, lang, "/issues/396/edit")
+    fields = edit_form(client)
+    bad = {**fields, "sections-2-articles-0-title": "   ", "sections-4-name": "<b>要闻</b>"}
+    refused = post_edit(client, {**bad, "sections-3-name": "<b>要闻</b>"})
+    _answers(
+        refused,
+        422,
+        lang,
+        "This cannot be empty: the title of article 1 of the section “",
+        "第 1 篇文章的标题不能为空。",
+    )
+    _says(
+        refused.get_data(as_text=True),
+        lang,
+        "The section name “&lt;b&gt;要闻&lt;/b&gt;” is used twice: section 4 has it too.",
+        "栏目「&lt;b&gt;要闻&lt;/b&gt;」重名：与第 4 个栏目同名。",
+    )
+    moved = post_edit(client, fields, op="sec-up:2")
+    assert moved.status_code == 302
+    _says(
+        client.get(moved.headers["Location"]).get_data(as_text=True),
+        lang,
+        "The section was moved up and saved.",
+        "栏目已上移并保存。",
+    )
