@@ -89,7 +89,7 @@ def _send(args, children, tmp: Path, relays_file: Path) -> dict:
     from flask_migrate import upgrade
     from sqlalchemy import func, select
 
-    from newsletter import MIGRATIONS_DIR, create_app
+    from newsletter import MIGRATIONS_DIR, create_app, workerproc
     from newsletter.bulletin.service import load_sample
     from newsletter.delivery import jobs, pipeline
     from newsletter.delivery.models import Delivery, DeliveryState
@@ -132,7 +132,7 @@ def _send(args, children, tmp: Path, relays_file: Path) -> dict:
         t0 = time.perf_counter()
         workers = [
             children.start(
-                [sys.executable, str(ROOT / "worker.py"), "--burst"],
+                workerproc.command("--burst"),
                 cwd=ROOT,
                 env=env,
                 stdout=subprocess.DEVNULL,

@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.procs import Children  # noqa: E402
+from newsletter import workerproc  # noqa: E402
 
 FROM = "weekly@bench.example.org"
 
@@ -273,7 +274,7 @@ def _send(
 
         workers = [
             children.start(
-                [sys.executable, *prof(i), str(ROOT / "worker.py"), "--burst"],
+                workerproc.command("--burst", python=prof(i)),
                 cwd=ROOT,
                 env=env,
                 stdout=subprocess.DEVNULL,
@@ -298,7 +299,7 @@ def _send(
         # An idle worker (empty queues, same start-up) measures what is not per message.
         idle = children.wait_rusage(
             children.start(
-                [sys.executable, str(ROOT / "worker.py"), "--burst"],
+                workerproc.command("--burst"),
                 cwd=ROOT,
                 env=env,
                 stdout=subprocess.DEVNULL,

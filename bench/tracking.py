@@ -3,7 +3,7 @@ Procfile starts it, access log included) serves the app on loopback, a second pr
 the open pixel and the click redirect, then the flush writes the events.
 
     .venv/bin/python bench/tracking.py [--requests 20000] [--concurrency 16] [--rounds 3]
-        [--variant 'SERVER OPTIONS']… [--wrk] [--deliveries 2000] [--database-url URL]
+        [--variant 'SERVER OPTIONS']… [--wrk] [--rate N] [--deliveries 2000] [--database-url URL]
 
 Each round runs the same server and client against a constant-answer Flask app
 (bench/const_app.py), then the real endpoints, one after the other (the machine is shared:
@@ -16,7 +16,11 @@ thread); then per server the median and range of the rounds, the ratio, the flus
 checks events recorded == events accepted (the endpoints drop repeats within the
 per-delivery and per-link windows before Redis). `--wrk` adds a second measured point per
 pass: wrk (C, one thread, the same connections and paths) for as long as the pass took, to
-tell the server's latency from the Python client's own CPU on the same 2 cores. Uses the
+tell the server's latency from the Python client's own CPU on the same 2 cores. `--rate N`
+paces the client instead (open loop, N requests a second over the same connections, each
+request due at its own time and its latency counted from then, so a stall that delays the
+requests behind it counts for each of them, as wrk2 does): latency at a stated load, not
+at saturation; the req/s ratio is then ~1 by construction. Uses the
 real Redis (REDIS_URL, default 127.0.0.1:6379/0) with a queue prefix of its own, and a fresh
 SQLite file unless --database-url names another (empty) database.
 """
@@ -135,6 +139,10 @@ def drive(args) -> None:
     lock = threading.Lock()
     start_gate = threading.Barrier(args.concurrency + 1)
 
+    # Paced: connection `seed` sends its i-th request at start + (i * concurrency + seed) / rate.
+    gap = args.concurrency / args.rate if args.rate else 0.0
+    start = [0.0]
+
     def worker(count: int, seed: int) -> None:
         rnd = random.Random(seed)
         conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=30)
@@ -144,6 +152,11 @@ def drive(args) -> None:
         for _i in range(count):
             path = paths[rnd.randrange(len(paths))]
             t0 = time.perf_counter()
+            if gap:
+                due = start[0] + _i * gap + seed * gap / args.concurrency
+                if due > t0:
+                    time.sleep(due - t0)
+                t0 = due
             try:
                 conn.request("GET", path, headers={"User-Agent": UA})
                 resp = conn.getresponse()
@@ -167,6 +180,7 @@ def drive(args) -> None:
     threads = [threading.Thread(target=worker, args=(n, i)) for i, n in enumerate(per_thread)]
     for t in threads:
         t.start()
+    start[0] = time.perf_counter() + 0.01
     start_gate.wait()
     t0 = time.perf_counter()
     for t in threads:
@@ -276,6 +290,13 @@ def main() -> None:
         help="a second measured point: after each pass, wrk (C, one thread) drives the same "
         "server over the same number of connections for as long as the pass took",
     )
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="pace the client: N requests a second in all (open loop; latency from each "
+        "request's due time); 0: as fast as the server answers",
+    )
     p.add_argument("--deliveries", type=int, default=2000)
     p.add_argument("--database-url", default="")
     p.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
@@ -329,7 +350,8 @@ def main() -> None:
         redis.delete(key)
     print(
         f"\nshipped server: granian {_shipped()}; client {args.concurrency} keep-alive "
-        f"connections, {args.requests} requests a pass, {args.rounds} rounds, "
+        f"connections{f', paced at {args.rate:g} req/s' if args.rate else ''}, "
+        f"{args.requests} requests a pass, {args.rounds} rounds, "
         f"{args.deliveries} deliveries, DB {args.database_url.split(':')[0]}"
     )
     failed = False
@@ -505,6 +527,8 @@ def serve_and_drive(
                 str(args.requests),
                 "--concurrency",
                 str(args.concurrency),
+                "--rate",
+                str(args.rate),
             ],
             cwd=ROOT,
             env=env,

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from newsletter import webserver
+from newsletter import webserver, workerproc
 from newsletter.config import DEVELOPMENT, INSTANCE_DIR, PROJECT_ROOT, instance_secret_key
 
 
@@ -59,9 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     sink = SinkServer(args.smtp_port, os.environ["DEV_MAILBOX_DIR"]).start()
     # Its own process group (RQ's scheduler is a child of the worker), ended with us even
     # when we are stopped by a signal: a stray worker would keep taking the dev queues.
-    worker = subprocess.Popen(
-        [sys.executable, str(PROJECT_ROOT / "worker.py")], cwd=PROJECT_ROOT, start_new_session=True
-    )
+    worker = subprocess.Popen(workerproc.command(), cwd=PROJECT_ROOT, start_new_session=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(
         f"\n  行业动态周报 · 订阅服务 running at {os.environ['BASE_URL']}/\n"

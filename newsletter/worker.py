@@ -102,7 +102,7 @@ def sweeper(config, stop: threading.Event, interval: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     parser.add_argument("--sweep-interval", type=float, default=5.0)
     parser.add_argument("--name", default=None)

@@ -73,6 +73,7 @@ def main() -> None:
 
     from aiosmtpd.controller import Controller
 
+    from newsletter import workerproc
     from newsletter.devsmtp import free_port
     from tests.pgcluster import PgCluster
 
@@ -99,7 +100,7 @@ def main() -> None:
 
     def start_worker() -> None:
         workers.append(subprocess.Popen(
-            [sys.executable, str(ROOT / "worker.py"), "--sweep-interval", "1"], env=env,
+            workerproc.command("--sweep-interval", "1"), env=env,
             cwd=ROOT, stdout=logs, stderr=subprocess.STDOUT, start_new_session=True))
 
     try:

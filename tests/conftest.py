@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from redis import Redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from newsletter import MIGRATIONS_DIR, create_app
+from newsletter import MIGRATIONS_DIR, create_app, workerproc
 from newsletter.devsmtp import SinkServer
 from newsletter.extensions import db
 from tests.inprocess import run_jobs  # noqa: F401 - fixture
@@ -212,14 +211,15 @@ def worker_env(app) -> dict[str, str]:
 
 @pytest.fixture
 def run_worker(app, tmp_path):
-    """Run a real RQ worker process (`python worker.py`) against this test's services.
+    """Run a real RQ worker process, started as the Procfile starts one (`workerproc`),
+    against this test's services.
 
     Its output goes to a file (a pipe nobody reads could fill and stall the worker);
     `proc.stdout.read()` gives what it printed so far."""
     procs: list[subprocess.Popen] = []
 
     def start(*args: str, burst: bool = True, env: dict | None = None) -> subprocess.Popen:
-        cmd = [sys.executable, str(ROOT / "worker.py"), *(["--burst"] if burst else []), *args]
+        cmd = workerproc.command(*(["--burst"] if burst else []), *args)
         log = tmp_path / f"worker-{len(procs)}.log"
         with open(log, "wb") as out:
             # A session of its own: RQ's scheduler runs in a child process of the worker,

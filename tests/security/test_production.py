@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from newsletter import workerproc
 from newsletter.devsmtp import free_port
 from tests.security import private_redis
 
@@ -90,7 +91,7 @@ def test_a_short_key_is_refused_and_named(tmp_path):
 
 def test_the_worker_refuses_the_same_settings(tmp_path):
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "worker.py"), "--burst"],
+        [sys.executable, *workerproc.PYTHON_FLAGS, str(ROOT / "worker.py"), "--burst"],
         cwd=ROOT,
         env=_env(tmp_path, **UNSAFE),
         capture_output=True,
