@@ -51,7 +51,8 @@ LABELS: dict[str, dict[str, object]] = {
     },
     # where an issue stands (review/models.WorkflowState): named in newsletter/states.py
     "workflow": {code: _l(name) for code, name in states.WORKFLOW.items()},
-    "issue": {"draft": _l("草稿"), "sending": _l("发送中"), "sent": _l("已完成")},
+    # an issue's own status (bulletin/models.IssueStatus): named in newsletter/states.py
+    "issue": {code: _l(name) for code, name in states.ISSUE.items()},
     "subscriber": {
         "pending": _l("待确认"),
         "active": _l("正常"),
@@ -60,14 +61,8 @@ LABELS: dict[str, dict[str, object]] = {
         "bounced": _l("已退信"),
         "suppressed": _l("禁发"),
     },
-    "review_action": {
-        "imported": _l("导入"),
-        "edited": _l("修改内容"),
-        "submitted": _l("提交复核"),
-        "approved": _l("批准"),
-        "sent_back": _l("退回修改"),
-        "reopened": _l("批准后被修改，重新待复核"),
-    },
+    # the steps of an issue's review history (review/models.ReviewAction): newsletter/states.py
+    "review_action": {code: _l(name) for code, name in states.REVIEW_ACTION.items()},
     "edition": {"regular": _l("普通版"), "priority": _l("领导版")},
     "format": {"html": _l("HTML"), "text": _l("纯文本")},
     "role": {

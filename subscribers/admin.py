@@ -16,6 +16,7 @@ from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select
 from sqlalchemy.orm import Session
 
 from newsletter.delivery.models import Delivery, DeliveryEvent, DeliveryState, Send
+from newsletter.phrase import N_, P, PhraseError
 from newsletter.timeutil import utcnow
 from subscribers import service
 from subscribers.models import (
@@ -47,8 +48,8 @@ EXPORT_COLUMNS = [
 ]
 
 
-class AdminError(ValueError):
-    """A staff request that cannot be done as asked; the message says why."""
+class AdminError(PhraseError):
+    """A staff request that cannot be done as asked; the message (a phrase) says why."""
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ def group_names(session: Session, subscriber_ids: list[int]) -> dict[int, list[s
 def _group(session: Session, code: str) -> Group:
     group = session.scalar(select(Group).where(Group.code == code))
     if group is None:
-        raise AdminError(f"未知分组：{code}")
+        raise AdminError(P(N_("未知分组：%(names)s"), names=code))
     return group
 
 
@@ -170,7 +171,7 @@ def bulk_group(
     elif f is not None:
         target = select(Subscriber.id).where(*f.conditions())
     else:
-        raise AdminError("没有选择订阅者。")
+        raise AdminError(P(N_("没有选择订阅者。")))
     if action == "add":
         source = target.where(
             ~exists().where(
@@ -188,7 +189,7 @@ def bulk_group(
             .execution_options(synchronize_session=False)
         )
     else:
-        raise AdminError(f"未知操作：{action}")
+        raise AdminError(P(N_("未知操作：%(action)s"), action=action))
     session.commit()
     return result.rowcount  # type: ignore[attr-defined]  # an UPDATE answers a CursorResult
 
@@ -197,7 +198,7 @@ def set_groups(session: Session, sub: Subscriber, codes: list[str]) -> None:
     """Staff may assign any group, including the staff-only 报 group."""
     wanted = {g.id: g for g in session.scalars(select(Group).where(Group.code.in_(codes)))}
     if len(wanted) != len(set(codes)):
-        raise AdminError("包含未知分组。")
+        raise AdminError(P(N_("包含未知分组。")))
     for m in list(sub.memberships):
         if m.group_id not in wanted:
             sub.memberships.remove(m)

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from email_validator import EmailNotValidError, validate_email
-from flask_babel import gettext as _
 from sqlalchemy import (
     Boolean,
     Column,
@@ -35,6 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from newsletter.phrase import N_, P, Phrase, PhraseError
 from newsletter.timeutil import utcnow
 from subscribers.bulk import bulk_load
 from subscribers.models import (
@@ -67,8 +67,9 @@ UNSUBSCRIBED_LIKE = (
 )
 
 
-class ImportFileError(ValueError):
-    """The whole file is unusable (encoding, header); the message says how to fix it."""
+class ImportFileError(PhraseError):
+    """The whole file is unusable (encoding, header); the message (a phrase) says how to
+    fix it."""
 
 
 @dataclass
@@ -87,13 +88,15 @@ class ImportResult:
     updated: int = 0
     unchanged: int = 0
     skipped: int = 0
-    errors: list[dict] = field(default_factory=list)  # {"line": n, "reason": "..."}
+    # {"line": n, "reason": "zh-CN text" (the CLI, tests), "words": Phrase.to_json()}:
+    # the page says the words in its reader's language
+    errors: list[dict] = field(default_factory=list)
     mail_to: list[Subscriber] = field(default_factory=list)  # new rows needing an opt-in mail
 
-    def error(self, line: int, reason: str) -> None:
+    def error(self, line: int, reason: Phrase) -> None:
         self.skipped += 1
         if len(self.errors) < MAX_REPORTED_ERRORS:
-            self.errors.append({"line": line, "reason": reason})
+            self.errors.append({"line": line, "reason": reason.text(), "words": reason.to_json()})
 
 
 # --- reading the file ---------------------------------------------------------------------
@@ -119,9 +122,11 @@ def _strict(data: bytes, encoding: str) -> str:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise ImportFileError(
-            _(
-                "无法识别文件编码（第 %(line)s 行附近）。请在 Excel 中另存为“CSV UTF-8”或 GBK 编码的 CSV。",
-                line=line,
+            P(
+                N_(
+                    "无法识别文件编码（第 %(line)s 行附近）。请在 Excel 中另存为“CSV UTF-8”或 GBK 编码的 CSV。"
+                ),
+                line=str(line),
             )
         ) from None
 
@@ -144,8 +149,10 @@ def header_map(header: list[str]) -> dict[str, int]:
                 found[name] = index
     if "email" not in found:
         raise ImportFileError(
-            _(
-                "第 1 行应为表头，且包含 email 列（可选 name、organisation、groups；也可用中文：邮箱、姓名、单位、分组）。"
+            P(
+                N_(
+                    "第 1 行应为表头，且包含 email 列（可选 name、organisation、groups；也可用中文：邮箱、姓名、单位、分组）。"
+                )
             )
         )
     return found
@@ -170,9 +177,9 @@ def _header(reader) -> dict[str, int]:
     try:
         return header_map(next(reader))
     except StopIteration:
-        raise ImportFileError(_("文件是空的。")) from None
+        raise ImportFileError(P(N_("文件是空的。"))) from None
     except csv.Error as exc:
-        raise ImportFileError(_("第 1 行无法解析：%(error)s", error=str(exc))) from None
+        raise ImportFileError(P(N_("第 1 行无法解析：%(error)s"), error=str(exc))) from None
 
 
 def check_header(text: str) -> None:
@@ -189,7 +196,7 @@ def parse(
     """Check every row; return the good ones and a result holding the bad ones."""
     result = result or ImportResult()
     if default_group and default_group not in groups.values():
-        raise ImportFileError(_("未知分组：%(names)s", names=default_group))
+        raise ImportFileError(P(N_("未知分组：%(names)s"), names=default_group))
     reader = _reader(text)
     cols = _header(reader)
     rows: list[Row] = []
@@ -202,7 +209,7 @@ def parse(
             break
         except csv.Error as exc:
             result.total += 1
-            result.error(line, _("无法解析：%(error)s", error=str(exc)))
+            result.error(line, P(N_("无法解析：%(error)s"), error=str(exc)))
             line = reader.line_num + 1
             continue
         start, line = line, reader.line_num + 1
@@ -216,8 +223,8 @@ def parse(
     return rows, result
 
 
-def _label(field: str) -> str:
-    return _("姓名") if field == "name" else _("单位")
+def _label(field: str) -> Phrase:
+    return P(N_("姓名")) if field == "name" else P(N_("单位"))
 
 
 def _check_row(line, cells, cols, groups, default_group, seen, result) -> Row | None:
@@ -227,26 +234,26 @@ def _check_row(line, cells, cols, groups, default_group, seen, result) -> Row | 
 
     raw = cell("email")
     if not raw:
-        result.error(line, _("缺少邮箱地址"))
+        result.error(line, P(N_("缺少邮箱地址")))
         return None
     try:
         address = normalise_email(
             validate_email(raw, check_deliverability=False, allow_smtputf8=False).normalized
         )
     except EmailNotValidError:
-        result.error(line, _("邮箱地址无效：%(value)s", value=raw[:80]))
+        result.error(line, P(N_("邮箱地址无效：%(value)s"), value=raw[:80]))
         return None
     if address in seen:
-        result.error(line, _("邮箱与第 %(line)s 行重复，已跳过", line=seen[address]))
+        result.error(line, P(N_("邮箱与第 %(line)s 行重复，已跳过"), line=str(seen[address])))
         return None
     name, organisation = cell("name"), cell("organisation")
     for value, which in ((name, "name"), (organisation, "organisation")):
-        # Labels are translated only when needed: gettext per row costs more than the check.
+        # Labels are made only when needed: a phrase per row costs more than the check.
         if len(value) > 200:
-            result.error(line, _("%(label)s超过 200 个字", label=_label(which)))
+            result.error(line, P(N_("%(label)s超过 200 个字"), label=_label(which)))
             return None
         if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
-            result.error(line, _("%(label)s含有控制字符", label=_label(which)))
+            result.error(line, P(N_("%(label)s含有控制字符"), label=_label(which)))
             return None
     spec = cell("groups")
     for sep in GROUP_SEPARATORS[1:]:
@@ -254,7 +261,7 @@ def _check_row(line, cells, cols, groups, default_group, seen, result) -> Row | 
     names = [g.strip() for g in spec.split(GROUP_SEPARATORS[0]) if g.strip()]
     unknown = [g for g in names if (groups.get(g) or groups.get(g.lower())) is None]
     if unknown:
-        result.error(line, _("未知分组：%(names)s", names="、".join(unknown)))
+        result.error(line, P(N_("未知分组：%(names)s"), names="、".join(unknown)))
         return None
     codes = list(dict.fromkeys(groups.get(g) or groups[g.lower()] for g in names))
     if not codes and default_group:
@@ -379,11 +386,11 @@ def _write(
     for row in rows:
         old = existing.get(row.email)
         if (old is not None and old.status in UNSUBSCRIBED_LIKE) or row.email in suppressed:
-            result.error(row.line, _("该地址已退订或在屏蔽名单中，不会被重新订阅"))
+            result.error(row.line, P(N_("该地址已退订或在屏蔽名单中，不会被重新订阅")))
             continue
         if old is None:
             if not row.groups:
-                result.error(row.line, _("未指定分组（可在导入页选择默认分组）"))
+                result.error(row.line, P(N_("未指定分组（可在导入页选择默认分组）")))
                 continue
             new_rows.append(row)
             continue

@@ -15,6 +15,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from newsletter.extensions import db
+from newsletter.phrase import N_, P, Phrase
 from newsletter.timeutil import utcnow
 from subscribers import importer, mail
 from subscribers.models import ImportStatus, SubscriberImport
@@ -81,9 +82,10 @@ def run_import(import_id: int) -> dict:
 def execute(session: Session, import_id: int) -> dict:
     """Run the import; safe to run again (rows are upserted by email).
 
-    Row errors are stored as text: in the uploader's language when run in their request,
-    in Chinese (the staff's language) in a worker or on the command line, where there is
-    no request for the locale selector to read.
+    Row errors and a failure's message are stored as phrases (newsletter/phrase.py), said
+    in each reader's language by the page, with their zh-CN text for the CLI. Mails sent
+    here go out in Chinese in a worker or on the command line, where there is no request
+    for the locale selector to read.
     """
     if not has_request_context():
         with force_locale("zh_CN"):
@@ -101,7 +103,7 @@ def _execute(session: Session, import_id: int) -> dict:
         result = _run(session, imp)
     except importer.ImportFileError as exc:
         session.rollback()
-        _finish(session, import_id, ImportStatus.FAILED, str(exc))
+        _finish(session, import_id, ImportStatus.FAILED, exc.phrase)
         return {"status": ImportStatus.FAILED}
     except Exception as exc:  # keep what was imported; tell staff, keep the file for a retry
         session.rollback()
@@ -110,7 +112,7 @@ def _execute(session: Session, import_id: int) -> dict:
             session,
             import_id,
             ImportStatus.FAILED,
-            f"导入中断：{exc.__class__.__name__}: {str(exc)[:300]}",
+            P(N_("导入中断：%(error)s"), error=f"{exc.__class__.__name__}: {str(exc)[:300]}"),
             keep_data=True,
         )
         raise
@@ -163,7 +165,7 @@ def _run(session: Session, imp: SubscriberImport) -> importer.ImportResult:
         mailed_count=mailed,
         errors=result.errors,
     )
-    _finish(session, import_id, ImportStatus.DONE, "")
+    _finish(session, import_id, ImportStatus.DONE, None)
     return result
 
 
@@ -178,9 +180,14 @@ def _progress(session: Session, import_id: int, **values) -> None:
 
 
 def _finish(
-    session: Session, import_id: int, status: str, message: str, keep_data: bool = False
+    session: Session, import_id: int, status: str, message: Phrase | None, keep_data: bool = False
 ) -> None:
-    values = {"status": status, "message": message[:500], "finished_at": utcnow()}
+    values = {
+        "status": status,
+        "message": message.text()[:500] if message else "",
+        "message_words": message.to_json() if message else None,
+        "finished_at": utcnow(),
+    }
     if not keep_data:
         values["data"] = None  # the uploaded personal data is not kept once imported
     _progress(session, import_id, **values)

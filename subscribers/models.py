@@ -226,6 +226,9 @@ class SubscriberImport(Model):
     # [{"line": 7, "reason": "..."}], at most MAX_REPORTED_ERRORS of them.
     errors: Mapped[list] = mapped_column(JSON, default=list)
     message: Mapped[str] = mapped_column(String(500), default="")
+    # The same message as data (newsletter/phrase.py), so each page says it in its reader's
+    # language; the zh-CN text above serves the CLI and the JSON of the progress bar.
+    message_words: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     staff_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)

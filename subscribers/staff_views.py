@@ -22,6 +22,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 
+from newsletter.display import say
 from newsletter.extensions import db
 from newsletter.staff import audit
 from newsletter.staff.auth import role_required
@@ -119,7 +120,7 @@ def bulk():
             f=f if form.scope.data == "filter" else None,
         )
     except admin.AdminError as exc:
-        flash(str(exc), "error")
+        flash(say(exc.phrase), "error")
         return redirect(back)
     flash(_("已处理 %(n)s 位订阅者。", n=n), "success")
     return redirect(back)
@@ -150,7 +151,7 @@ def detail(subscriber_id: int):
             try:
                 admin.set_groups(db.session, sub, groups_form.groups.data or [])
             except admin.AdminError as exc:
-                flash(str(exc), "error")
+                flash(say(exc.phrase), "error")
             else:
                 flash(_("分组已更新。"), "success")
                 return redirect(url_for("subscribers.detail", subscriber_id=sub.id))
@@ -235,7 +236,7 @@ def import_csv():
                 getattr(current_user, "id", None),
             )
         except importer.ImportFileError as exc:
-            error = str(exc)
+            error = say(exc.phrase)
     if error:
         form.file.errors = [error]
         return render_template("subscribers/staff/import.html", form=form, recent=recent), 400

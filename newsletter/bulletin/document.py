@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from newsletter.phrase import N_, P, Phrase
+
 
 @dataclass
 class ArticleDoc:
@@ -99,46 +101,80 @@ MAX_TEXT_BYTES = 512 * 1024  # every title, paragraph, 摘要 line and the 编�
 
 
 class IssueTooLarge(ValueError):
-    """The issue is over a size limit; nothing was stored. `problems`: (path, message)."""
+    """The issue is over a size limit; nothing was stored. `problems`: (path, phrase);
+    `str(exc)` says them in zh-CN (CLI, API), pages say each phrase in their language."""
 
-    def __init__(self, problems: list[tuple[tuple, str]]):
+    def __init__(self, problems: list[tuple[tuple, Phrase]]):
         self.problems = problems
-        super().__init__("；".join(message for _path, message in problems))
+        super().__init__("；".join(str(message) for _path, message in problems))
 
 
-def size_problems(doc: IssueDoc) -> list[tuple[tuple, str]]:
-    """(field path, message) for each limit the issue is over; [] when it fits."""
-    problems: list[tuple[tuple, str]] = []
+def size_problems(doc: IssueDoc) -> list[tuple[tuple, Phrase]]:
+    """(field path, phrase) for each limit the issue is over; [] when it fits."""
+    problems: list[tuple[tuple, Phrase]] = []
+    # numbers as str: an int parameter would be said with a thousands separator
     if len(doc.sections) > MAX_SECTIONS:
         problems.append(
-            (("sections",), f"栏目太多：{len(doc.sections)} 个，最多 {MAX_SECTIONS} 个。")
+            (
+                ("sections",),
+                P(
+                    N_("栏目太多：%(n)s 个，最多 %(max)s 个。"),
+                    n=str(len(doc.sections)),
+                    max=str(MAX_SECTIONS),
+                ),
+            )
         )
     count = sum(len(s.articles) for s in doc.sections)
     if count > MAX_ARTICLES:
-        problems.append((("sections",), f"文章太多：{count} 篇，每期最多 {MAX_ARTICLES} 篇。"))
+        problems.append(
+            (
+                ("sections",),
+                P(
+                    N_("文章太多：%(n)s 篇，每期最多 %(max)s 篇。"),
+                    n=str(count),
+                    max=str(MAX_ARTICLES),
+                ),
+            )
+        )
     if len(doc.summary) > MAX_SUMMARY_ITEMS:
         problems.append(
-            (("summary",), f"摘要太长：{len(doc.summary)} 条，最多 {MAX_SUMMARY_ITEMS} 条。")
+            (
+                ("summary",),
+                P(
+                    N_("摘要太长：%(n)s 条，最多 %(max)s 条。"),
+                    n=str(len(doc.summary)),
+                    max=str(MAX_SUMMARY_ITEMS),
+                ),
+            )
         )
     total = sum(len(x.encode()) for x in [doc.title, *doc.summary, doc.editor_note or ""])
     for i, section in enumerate(doc.sections):
         for j, article in enumerate(section.articles):
             where = ("sections", i, "articles", j)
-            label = f"栏目「{section.name}」第 {j + 1} 篇文章"
+            label = P(N_("栏目「%(name)s」第 %(n)s 篇文章"), name=section.name, n=str(j + 1))
             total += len(article.title.encode()) + sum(len(p.encode()) for p in article.paragraphs)
             if len(article.title) > MAX_TITLE_CHARS:
                 problems.append(
                     (
                         (*where, "title"),
-                        f"{label}的标题太长：{len(article.title)} 字，最多 {MAX_TITLE_CHARS} 字。",
+                        P(
+                            N_("%(label)s的标题太长：%(n)s 字，最多 %(max)s 字。"),
+                            label=label,
+                            n=str(len(article.title)),
+                            max=str(MAX_TITLE_CHARS),
+                        ),
                     )
                 )
             if len(article.paragraphs) > MAX_PARAGRAPHS:
                 problems.append(
                     (
                         (*where, "body"),
-                        f"{label}段落太多：{len(article.paragraphs)} 段，"
-                        f"最多 {MAX_PARAGRAPHS} 段。",
+                        P(
+                            N_("%(label)s段落太多：%(n)s 段，最多 %(max)s 段。"),
+                            label=label,
+                            n=str(len(article.paragraphs)),
+                            max=str(MAX_PARAGRAPHS),
+                        ),
                     )
                 )
             longest = max((len(p) for p in article.paragraphs), default=0)
@@ -146,12 +182,24 @@ def size_problems(doc: IssueDoc) -> list[tuple[tuple, str]]:
                 problems.append(
                     (
                         (*where, "body"),
-                        f"{label}有一段太长：{longest} 字，每段最多 {MAX_PARAGRAPH_CHARS} 字。",
+                        P(
+                            N_("%(label)s有一段太长：%(n)s 字，每段最多 %(max)s 字。"),
+                            label=label,
+                            n=str(longest),
+                            max=str(MAX_PARAGRAPH_CHARS),
+                        ),
                     )
                 )
     if total > MAX_TEXT_BYTES:
         problems.append(
-            ((), f"本期正文太大：{total // 1024} KB，最多 {MAX_TEXT_BYTES // 1024} KB。")
+            (
+                (),
+                P(
+                    N_("本期正文太大：%(n)s KB，最多 %(max)s KB。"),
+                    n=str(total // 1024),
+                    max=str(MAX_TEXT_BYTES // 1024),
+                ),
+            )
         )
     return problems[:20]  # enough to act on; a huge file does not make a huge page
 

@@ -1,10 +1,11 @@
 """Correcting an imported issue: validate a whole edited IssueDoc, then save it atomically.
 
 Plain functions over `IssueDoc` (no Flask, no forms): the edit page turns its fields into an
-IssueDoc, may apply one structural operation (`apply_op`: move/delete/add), and calls
+IssueDoc, may apply one structural operation (`editops.apply_op`: move/delete/add), and calls
 `save_issue`, which either writes everything or nothing. Problems come back as
 `EditError.problems`, each naming the place it belongs to (a path such as
-``("sections", 2, "articles", 0, "title")``) and a message a person can act on.
+``("sections", 2, "articles", 0, "title")``) and a message a person can act on (a phrase,
+said in the page's language).
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from newsletter import states
 from newsletter.bulletin.document import (
     MAX_TITLE_CHARS,
-    ArticleDoc,
     IssueDoc,
-    SectionDoc,
     size_problems,
 )
 from newsletter.bulletin.models import Issue, IssueStatus
+from newsletter.phrase import N_, P, Phrase
 from newsletter.timeutil import utcnow
 
 # Limits that match the columns (String(n)) or keep an issue sane for email.
@@ -39,11 +40,7 @@ MAX_EDITOR_NOTE = 5_000
 MAX_SUMMARY_ITEM = 300
 RESERVED_SECTION_NAMES = {"摘要"}  # the renderer treats 摘要 as the summary box
 
-STATUS_LABELS: dict[str, str] = {
-    IssueStatus.DRAFT: "草稿",
-    IssueStatus.SENDING: "发送中",
-    IssueStatus.SENT: "已发送",
-}
+STATUS_LABELS: dict[str, str] = states.ISSUE  # msgids; pages say display.label("issue", …)
 
 # C0/C1 controls other than tab and newline: PostgreSQL refuses NUL, mail clients the rest.
 _CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -54,17 +51,17 @@ FieldPath = tuple  # ("title",), ("sections", 1, "name"), ("sections", 1, "artic
 @dataclass(frozen=True)
 class Problem:
     path: FieldPath
-    message: str
+    message: str | Phrase  # a phrase (the size limits) is said in the page's language
 
 
 class EditError(ValueError):
     """The edit was refused; nothing was written. `problems` says where and why."""
 
-    def __init__(self, problems: list[Problem] | str):
-        if isinstance(problems, str):
+    def __init__(self, problems: list[Problem] | str | Phrase):
+        if isinstance(problems, (str, Phrase)):
             problems = [Problem((), problems)]
         self.problems = problems
-        super().__init__("; ".join(p.message for p in problems))
+        super().__init__("; ".join(str(p.message) for p in problems))
 
 
 class IssueReadOnly(EditError):
@@ -74,7 +71,7 @@ class IssueReadOnly(EditError):
 class StaleEdit(EditError):
     """Someone saved the issue after this form was loaded; `current_version` is theirs."""
 
-    def __init__(self, message: str, current_version: str):
+    def __init__(self, message: str | Phrase, current_version: str):
         super().__init__(message)
         self.current_version = current_version
 
@@ -126,195 +123,109 @@ def validate(doc: IssueDoc) -> list[Problem]:
     """Everything that can be checked without the database, in page order."""
     problems: list[Problem] = []
 
-    def need(value: str, path: FieldPath, what: str, limit: int) -> None:
+    def need(value: str, path: FieldPath, what: Phrase, limit: int) -> None:
         if not value.strip():
-            problems.append(Problem(path, f"{what}不能为空。"))
+            problems.append(Problem(path, P(N_("%(what)s不能为空。"), what=what)))
         elif len(value) > limit:
-            problems.append(Problem(path, f"{what}太长：{len(value)} 字，最多 {limit} 字。"))
+            problems.append(
+                Problem(
+                    path,
+                    P(
+                        N_("%(what)s太长：%(n)s 字，最多 %(max)s 字。"),
+                        what=what,
+                        n=str(len(value)),
+                        max=str(limit),
+                    ),
+                )
+            )
         elif _CONTROL_RE.search(value):
-            problems.append(Problem(path, f"{what}含有不可见的控制字符，请删除后再保存。"))
+            problems.append(
+                Problem(path, P(N_("%(what)s含有不可见的控制字符，请删除后再保存。"), what=what))
+            )
 
     if not 1 <= doc.number <= MAX_NUMBER:
-        problems.append(Problem(("number",), f"期号应在 1 到 {MAX_NUMBER} 之间。"))
+        problems.append(
+            Problem(("number",), P(N_("期号应在 1 到 %(max)s 之间。"), max=str(MAX_NUMBER)))
+        )
     if not dt.date(1990, 1, 1) <= doc.date <= dt.date(2100, 12, 31):
-        problems.append(Problem(("date",), "日期不在合理范围内（1990 年至 2100 年）。"))
-    need(doc.title, ("title",), "刊名", MAX_ISSUE_TITLE)
-    need(doc.publisher, ("publisher",), "出版单位", MAX_PUBLISHER)
+        problems.append(Problem(("date",), P(N_("日期不在合理范围内（1990 年至 2100 年）。"))))
+    need(doc.title, ("title",), P(N_("刊名")), MAX_ISSUE_TITLE)
+    need(doc.publisher, ("publisher",), P(N_("出版单位")), MAX_PUBLISHER)
     if doc.editor_note:
         if len(doc.editor_note) > MAX_EDITOR_NOTE:
             problems.append(
                 Problem(
                     ("editor_note",),
-                    f"编者按太长：{len(doc.editor_note)} 字，最多 {MAX_EDITOR_NOTE} 字。",
+                    P(
+                        N_("编者按太长：%(n)s 字，最多 %(max)s 字。"),
+                        n=str(len(doc.editor_note)),
+                        max=str(MAX_EDITOR_NOTE),
+                    ),
                 )
             )
         elif _CONTROL_RE.search(doc.editor_note):
-            problems.append(Problem(("editor_note",), "编者按含有不可见的控制字符。"))
+            problems.append(Problem(("editor_note",), P(N_("编者按含有不可见的控制字符。"))))
     for n, item in enumerate(doc.summary, 1):
         if len(item) > MAX_SUMMARY_ITEM or _CONTROL_RE.search(item):
-            problems.append(Problem(("summary",), f"摘要第 {n} 条太长或含有控制字符。"))
+            problems.append(
+                Problem(("summary",), P(N_("摘要第 %(n)s 条太长或含有控制字符。"), n=str(n)))
+            )
 
     if not doc.sections:
-        problems.append(Problem(("sections",), "一期至少要有一个栏目。"))
+        problems.append(Problem(("sections",), P(N_("一期至少要有一个栏目。"))))
     seen: dict[str, int] = {}
     for i, section in enumerate(doc.sections):
         name = section.name.strip()
-        label = f"栏目「{name}」" if name else f"第 {i + 1} 个栏目"
-        need(section.name, ("sections", i, "name"), f"第 {i + 1} 个栏目的名称", MAX_SECTION_NAME)
+        label = (
+            P(N_("栏目「%(name)s」"), name=name) if name else P(N_("第 %(n)s 个栏目"), n=str(i + 1))
+        )
+        path = ("sections", i, "name")
+        need(section.name, path, P(N_("第 %(n)s 个栏目的名称"), n=str(i + 1)), MAX_SECTION_NAME)
         if name in RESERVED_SECTION_NAMES:
             problems.append(
-                Problem(("sections", i, "name"), f"栏目不能叫「{name}」：它是摘要框的名字。")
+                Problem(path, P(N_("栏目不能叫「%(name)s」：它是摘要框的名字。"), name=name))
             )
         elif name and name in seen:
             problems.append(
                 Problem(
-                    ("sections", i, "name"),
-                    f"栏目「{name}」重名：与第 {seen[name] + 1} 个栏目同名。",
+                    path,
+                    P(
+                        N_("栏目「%(name)s」重名：与第 %(n)s 个栏目同名。"),
+                        name=name,
+                        n=str(seen[name] + 1),
+                    ),
                 )
             )
         seen.setdefault(name, i)
         if not section.articles:
             problems.append(
-                Problem(("sections", i, "name"), f"{label}没有文章：请加入文章或删除此栏目。")
+                Problem(path, P(N_("%(label)s没有文章：请加入文章或删除此栏目。"), label=label))
             )
         for j, article in enumerate(section.articles):
-            where = f"{label}第 {j + 1} 篇文章"
+            where = P(N_("%(section)s第 %(n)s 篇文章"), section=label, n=str(j + 1))
+            at = ("sections", i, "articles", j)
             need(
                 article.title,
-                ("sections", i, "articles", j, "title"),
-                f"{where}的标题",
+                (*at, "title"),
+                P(N_("%(article)s的标题"), article=where),
                 MAX_ARTICLE_TITLE,
             )
             if not article.paragraphs:
                 problems.append(
                     Problem(
-                        ("sections", i, "articles", j, "body"), f"{where}没有正文：至少要有一段。"
+                        (*at, "body"), P(N_("%(article)s没有正文：至少要有一段。"), article=where)
                     )
                 )
             elif any(_CONTROL_RE.search(p) for p in article.paragraphs):
                 problems.append(
                     Problem(
-                        ("sections", i, "articles", j, "body"),
-                        f"{where}的正文含有不可见的控制字符。",
+                        (*at, "body"),
+                        P(N_("%(article)s的正文含有不可见的控制字符。"), article=where),
                     )
                 )
     said = {p.path for p in problems}  # a title too long is already named above
     problems += [Problem(path, message) for path, message in size_problems(doc) if path not in said]
     return problems
-
-
-# --- structural operations ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OpResult:
-    doc: IssueDoc
-    save: bool  # False: the result is a working copy to finish in the form (a blank item)
-    focus: str  # element id on the edit page to scroll back to
-    notice: str
-
-
-def _swap(items: list, a: int, b: int) -> None:
-    items[a], items[b] = items[b], items[a]
-
-
-def apply_op(doc: IssueDoc, op: str) -> OpResult:
-    """Apply one button of the edit page to `doc`, in place.
-
-    Ops: ``save``; ``sec-up:i``, ``sec-down:i``, ``sec-del:i``, ``sec-add``;
-    ``art-up:i:j``, ``art-down:i:j``, ``art-del:i:j``, ``art-add:i``. Indices are 0-based
-    positions in `doc` as the page showed it. Adding leaves a blank item to fill in
-    (``save`` is False).
-    """
-    name, _, args = (op or "save").partition(":")
-    try:
-        idx = [int(a) for a in args.split(":")] if args else []
-    except ValueError:
-        raise EditError(f"无法识别的操作：{op!r}") from None
-    secs = doc.sections
-
-    def section(i: int) -> SectionDoc:
-        if not 0 <= i < len(secs):
-            raise EditError("要操作的栏目已不存在，请刷新页面后重试。")
-        return secs[i]
-
-    def article(i: int, j: int) -> list[ArticleDoc]:
-        arts = section(i).articles
-        if not 0 <= j < len(arts):
-            raise EditError("要操作的文章已不存在，请刷新页面后重试。")
-        return arts
-
-    match name, len(idx):
-        case "save", 0:
-            return OpResult(doc, True, "", "已保存。")
-        case "sec-up", 1:
-            section(idx[0])
-            if idx[0] > 0:
-                _swap(secs, idx[0], idx[0] - 1)
-            return OpResult(doc, True, f"s{max(idx[0] - 1, 0)}", "栏目已上移并保存。")
-        case "sec-down", 1:
-            section(idx[0])
-            if idx[0] < len(secs) - 1:
-                _swap(secs, idx[0], idx[0] + 1)
-            return OpResult(doc, True, f"s{min(idx[0] + 1, len(secs) - 1)}", "栏目已下移并保存。")
-        case "sec-del", 1:
-            gone = section(idx[0])
-            del secs[idx[0]]
-            return OpResult(
-                doc, True, "", f"栏目「{gone.name}」及其 {len(gone.articles)} 篇文章已删除并保存。"
-            )
-        case "sec-add", 0:
-            secs.append(SectionDoc("", [ArticleDoc("", [])]))
-            return OpResult(
-                doc,
-                False,
-                f"s{len(secs) - 1}",
-                "已在末尾加入新栏目：填写栏目名称和第一篇文章后点“保存”。",
-            )
-        case "art-up" | "art-down", 2:
-            i, j = idx
-            arts = article(i, j)
-            k = j - 1 if name == "art-up" else j + 1
-            if 0 <= k < len(arts):
-                _swap(arts, j, k)
-            else:
-                k = j
-            return OpResult(doc, True, f"s{i}-a{k}", "文章顺序已调整并保存。")
-        case "art-del", 2:
-            i, j = idx
-            removed = article(i, j).pop(j)
-            return OpResult(
-                doc, True, f"s{i}", f"文章「{removed.title or '（无标题）'}」已删除并保存。"
-            )
-        case "art-add", 1:
-            arts = section(idx[0]).articles
-            arts.append(ArticleDoc("", []))
-            return OpResult(
-                doc,
-                False,
-                f"s{idx[0]}-a{len(arts) - 1}",
-                "已加入一篇空白文章：填写标题和正文后点“保存”。",
-            )
-    raise EditError(f"无法识别的操作：{op!r}")
-
-
-def move_articles(doc: IssueDoc, moves: list[tuple[ArticleDoc, SectionDoc]]) -> int:
-    """Move each article to the end of its target section, in place; returns how many moved.
-
-    Articles and sections are named by identity, so this can follow `apply_op`: a move
-    whose article or target section was just deleted is dropped.
-    """
-    moved = 0
-    for article, target in moves:
-        if not any(s is target for s in doc.sections):
-            continue
-        source = next((s for s in doc.sections if any(a is article for a in s.articles)), None)
-        if source is None or source is target:
-            continue
-        source.articles[:] = [a for a in source.articles if a is not article]
-        target.articles.append(article)
-        moved += 1
-    return moved
 
 
 # --- saving ---------------------------------------------------------------------------------
@@ -325,13 +236,20 @@ def version_of(issue: Issue) -> str:
     return issue.updated_at.isoformat() if issue.updated_at else ""
 
 
+def _number_taken(doc: IssueDoc) -> Phrase:
+    return P(N_("第 %(n)s 期已存在，期号不能重复。"), n=str(doc.number))
+
+
 def is_editable(issue: Issue) -> bool:
     return issue.status == IssueStatus.DRAFT
 
 
-def _read_only_message(issue: Issue) -> str:
-    label = STATUS_LABELS.get(issue.status, issue.status)
-    return f"第 {issue.number} 期{label}，内容已定稿，不能再修改。"
+def read_only_message(issue: Issue) -> Phrase:
+    return P(
+        N_("第 %(n)s 期%(s)s，内容已定稿，不能再修改。"),
+        n=str(issue.number),
+        s=P(STATUS_LABELS.get(issue.status, issue.status)),
+    )
 
 
 def save_issue(
@@ -346,13 +264,17 @@ def save_issue(
     try:
         issue = session.scalar(select(Issue).where(Issue.number == number).with_for_update())
         if issue is None:
-            raise EditError(f"第 {number} 期不存在（可能已被改了期号）。")
+            raise EditError(P(N_("第 %(n)s 期不存在（可能已被改了期号）。"), n=str(number)))
         if not is_editable(issue):
-            raise IssueReadOnly(_read_only_message(issue))
+            raise IssueReadOnly(read_only_message(issue))
         if version is not None and version != version_of(issue):
             raise StaleEdit(
-                "保存失败：本期在您编辑期间已被他人保存。您的修改仍在表单里；"
-                "核对后再点一次“保存”将覆盖对方的修改。",
+                P(
+                    N_(
+                        "保存失败：本期在您编辑期间已被他人保存。您的修改仍在表单里；"
+                        "核对后再点一次“保存”将覆盖对方的修改。"
+                    )
+                ),
                 version_of(issue),
             )
         problems = validate(doc)
@@ -360,7 +282,7 @@ def save_issue(
             doc.number != issue.number
             and session.scalar(select(Issue.id).where(Issue.number == doc.number)) is not None
         ):
-            problems.insert(0, Problem(("number",), f"第 {doc.number} 期已存在，期号不能重复。"))
+            problems.insert(0, Problem(("number",), _number_taken(doc)))
         if problems:
             raise EditError(problems)
         doc = copy.deepcopy(doc)
@@ -372,9 +294,7 @@ def save_issue(
         return issue
     except IntegrityError:  # a concurrent save took the number between check and commit
         session.rollback()
-        raise EditError(
-            [Problem(("number",), f"第 {doc.number} 期已存在，期号不能重复。")]
-        ) from None
+        raise EditError([Problem(("number",), _number_taken(doc))]) from None
     except BaseException:
         session.rollback()
         raise

@@ -26,6 +26,7 @@ from wtforms.validators import InputRequired, Length
 
 from newsletter.bulletin import editing
 from newsletter.bulletin.document import ArticleDoc, IssueDoc, SectionDoc
+from newsletter.display import say
 from newsletter.render import Edition
 from newsletter.sends.service import MAX_TEST_ADDRESSES
 
@@ -157,11 +158,12 @@ class IssueEditForm(FlaskForm):
         listed = []
         for problem in problems:
             field = self.field_at(problem.path)
+            message = say(problem.message)
             if field is not None:
-                field.errors = [*field.errors, problem.message]
-                listed.append((field.id, problem.message))
+                field.errors = [*field.errors, message]
+                listed.append((field.id, message))
             else:
-                listed.append(("", problem.message))
+                listed.append(("", message))
         return listed
 
     def error_list(self) -> list[tuple[str, str]]:

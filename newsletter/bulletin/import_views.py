@@ -27,6 +27,7 @@ from newsletter.bulletin.service import (
     store_doc,
 )
 from newsletter.bulletin.views import _note_change, bp
+from newsletter.display import say
 from newsletter.extensions import db
 from newsletter.review import models as review_models
 from newsletter.staff import audit, audit_text
@@ -80,7 +81,15 @@ def _said(message: str) -> str:
 
 
 def _error_text(exc: IssueParseError) -> str:
-    return _("无法导入：%(where)s：%(msg)s", where=exc.where_zh, msg=_said(exc.message))
+    return _("无法导入：%(where)s：%(msg)s", where=say(exc.where_words), msg=_said(exc.message))
+
+
+def _refusal(exc: IssueImportError | IssueTooLarge) -> str:
+    """Why the issue was not stored: a phrase said in the page's language (a refused
+    replacement is the parser's kind of English message, said through `_said`)."""
+    if isinstance(exc, IssueTooLarge):
+        return "；".join(say(message) for _path, message in exc.problems)
+    return _said(say(exc.phrase))
 
 
 @bp.route("/issues/import", methods=["GET", "POST"])
@@ -102,9 +111,9 @@ def issue_import():
             except IssueParseError as exc:
                 form.file.errors = [_error_text(exc)]
             except IssueTooLarge as exc:
-                form.file.errors = [_("无法导入：%(msg)s", msg=_said(str(exc)))]
+                form.file.errors = [_("无法导入：%(msg)s", msg=_refusal(exc))]
             except importpreview.PreviewExpired as exc:
-                form.file.errors = [str(exc)]
+                form.file.errors = [say(exc.phrase)]
         return render_template("bulletin/import.html", form=form, limit=limit), 400
     status = 400 if request.method == "POST" else 200
     return render_template("bulletin/import.html", form=form, limit=limit), status
@@ -157,7 +166,7 @@ def issue_import_preview():
     try:
         preview = importpreview.load(current_app.config["SECRET_KEY"], form.token.data)
     except importpreview.PreviewExpired as exc:
-        flash(str(exc), "error")
+        flash(say(exc.phrase), "error")
         return redirect(url_for("bulletin.issue_import"))
     op = request.form.get("op", "")
     if op.startswith("move:"):
@@ -196,7 +205,7 @@ def _alias(preview: importpreview.Preview, k: str):
     try:
         remember_alias(db.session, name, code, by=current_user.email)
     except IssueImportError as exc:
-        return _preview_page(preview, str(exc), 400)
+        return _preview_page(preview, say(exc.phrase), 400)
     audit.record("group.alias", f"group:{code}", {"alias": name})
     flash(
         _("已记住：“%(name)s”即分组 %(code)s，以后的导入也会这样对应。", name=name, code=code),
@@ -214,7 +223,7 @@ def _save(preview: importpreview.Preview):
     except IssueParseError as exc:
         return _preview_page(preview, _error_text(exc), 400)
     except (IssueImportError, IssueTooLarge) as exc:
-        return _preview_page(preview, _("无法导入：%(msg)s", msg=str(exc)), 400)
+        return _preview_page(preview, _("无法导入：%(msg)s", msg=_refusal(exc)), 400)
     _note_change(issue, review_models.ReviewAction.IMPORTED)
     audit_text.record_import(issue, created, source=preview.filename)
     articles = sum(len(s.articles) for s in issue.sections)

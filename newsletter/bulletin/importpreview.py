@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from newsletter.phrase import N_, P, Phrase, PhraseError
+
 from . import limits
 from .checks import Notice
 from .formats import Extracted, ReadResult
@@ -21,7 +23,7 @@ SALT = "bulletin-import-preview"
 MAX_AGE_SECONDS = 3 * 3600
 
 
-class PreviewExpired(ValueError):
+class PreviewExpired(PhraseError):
     """The hidden field is missing, altered, too old or too big."""
 
 
@@ -52,13 +54,13 @@ def dump(secret: str, preview: Preview) -> str:
         }
     )
     if len(token) > limits.MAX_PREVIEW_TOKEN_BYTES:
-        raise PreviewExpired("这份文件太长，无法预览。")
+        raise PreviewExpired(P(N_("这份文件太长，无法预览。")))
     return token
 
 
 def load(secret: str, token: str | None) -> Preview:
     if not token or len(token) > limits.MAX_PREVIEW_TOKEN_BYTES:
-        raise PreviewExpired("预览已失效，请重新上传文件。")
+        raise PreviewExpired(P(N_("预览已失效，请重新上传文件。")))
     try:
         data = _serializer(secret).loads(token, max_age=MAX_AGE_SECONDS)
         lines = [
@@ -76,9 +78,9 @@ def load(secret: str, token: str | None) -> Preview:
         )
         overrides = {int(k): v for k, v in data["o"].items() if v in HINTS}
     except BadSignature:
-        raise PreviewExpired("预览已失效（超过 3 小时或被改动），请重新上传文件。") from None
+        raise PreviewExpired(P(N_("预览已失效（超过 3 小时或被改动），请重新上传文件。"))) from None
     except (KeyError, TypeError, ValueError):
-        raise PreviewExpired("预览数据无法读取，请重新上传文件。") from None
+        raise PreviewExpired(P(N_("预览数据无法读取，请重新上传文件。"))) from None
     return Preview(ex, overrides, str(data.get("f", "")))
 
 
@@ -92,7 +94,7 @@ class Item:
     kind: str  # "title" or "para"
     text: str
     no: int
-    where: str
+    where: Phrase  # "第 3 行", said in the page's language
     move_to: str  # the hint that moves it: "para" for a title, "title" for a paragraph
     notices: list[Notice] = field(default_factory=list)
 
@@ -113,7 +115,7 @@ def structure(result: ReadResult) -> list[tuple[str, list[list[Item]]]]:
                     "title",
                     article.title,
                     t_no,
-                    ex.where(t_no).where_zh,
+                    ex.where(t_no).where_words,
                     "para",
                     by_line.get(t_no, []),
                 )
@@ -121,7 +123,7 @@ def structure(result: ReadResult) -> list[tuple[str, list[list[Item]]]]:
             for text, piece in zip(article.paragraphs, pieces):
                 found = [n for p in piece for n in by_line.get(p, [])]
                 items.append(
-                    Item("para", text, piece[0], ex.where(piece[0]).where_zh, "title", found)
+                    Item("para", text, piece[0], ex.where(piece[0]).where_words, "title", found)
                 )
             articles.append(items)
         out.append((section.name, articles))

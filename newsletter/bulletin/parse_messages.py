@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from newsletter import states
+
 # What the parser expected, as it names it.
 WHAT = {
     "the bulletin title (e.g. 行业动态周报)": "刊名（如“行业动态周报”）",
@@ -25,7 +27,7 @@ WHAT = {
 }
 
 _Q = r"'(?P<q>.*?)'"
-_STATUS = {"sending": "正在发送", "sent": "已发送"}
+_STATUS = states.ISSUE  # the one name of each state, as on every page
 
 
 def _what(text: str) -> str:

@@ -59,6 +59,8 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
+from newsletter.phrase import N_, P, Phrase
+
 from . import pagelines
 from .document import ArticleDoc, IssueDoc, SectionDoc
 
@@ -99,12 +101,21 @@ class IssueParseError(ValueError):
         return f"{self.unit} {self.line}"
 
     @property
-    def where_zh(self) -> str:
+    def where_words(self) -> Phrase:
+        """`where` as a phrase, for the pages ("第 3 行" in zh-CN, "line 3" in English)."""
         if self.unit == "file":
-            return "文件"
-        unit = "段" if self.unit == "paragraph" else "行"
-        here = f"第 {self.line} {unit}"
-        return f"第 {self.page} 页{here}" if self.page is not None else here
+            return P(N_("文件"))
+        if self.page is not None:
+            if self.unit == "paragraph":
+                return P(N_("第 %(page)s 页第 %(n)s 段"), page=str(self.page), n=str(self.line))
+            return P(N_("第 %(page)s 页第 %(n)s 行"), page=str(self.page), n=str(self.line))
+        if self.unit == "paragraph":
+            return P(N_("第 %(n)s 段"), n=str(self.line))
+        return P(N_("第 %(n)s 行"), n=str(self.line))
+
+    @property
+    def where_zh(self) -> str:
+        return self.where_words.text()
 
     def __reduce__(self):  # keep it picklable despite the constructor's arguments
         return (type(self), (self.line, self.message, self.page, self.unit))

@@ -10,6 +10,7 @@ from newsletter.bulletin import formats, groupnames
 from newsletter.bulletin.checks import Notice
 from newsletter.bulletin.document import IssueDoc, IssueTooLarge, check_size
 from newsletter.bulletin.models import Issue, IssueStatus
+from newsletter.phrase import N_, P, PhraseError
 from subscribers.models import Group, GroupAlias
 
 __all__ = [
@@ -25,8 +26,9 @@ __all__ = [
 ]
 
 
-class IssueImportError(ValueError):
-    pass
+class IssueImportError(PhraseError):
+    """The issue cannot be stored as asked; the message (a phrase) says why. A refused
+    replacement says it in English, like the parser (`parse_messages` has its Chinese)."""
 
 
 def group_directory(session: Session) -> dict[str, str]:
@@ -42,10 +44,10 @@ def remember_alias(session: Session, name: str, group_code: str, by: str = "") -
     """Make `name` mean the group `group_code` from now on (replacing an older choice)."""
     key = groupnames.key(name)
     if not key or len(key) > 128:
-        raise IssueImportError("分组别名应为 1–128 个字符。")
+        raise IssueImportError(P(N_("分组别名应为 1–128 个字符。")))
     group = session.scalar(select(Group).where(Group.code == group_code))
     if group is None:
-        raise IssueImportError(f"没有代码为 {group_code} 的分组。")
+        raise IssueImportError(P(N_("没有代码为 %(code)s 的分组。"), code=group_code))
     alias = session.scalar(select(GroupAlias).where(GroupAlias.alias == key))
     if alias is None:
         alias = GroupAlias(alias=key, group_id=group.id, created_by=by)

@@ -20,7 +20,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from newsletter.bulletin import archive, editing, preview
+from newsletter.bulletin import archive, editing, editops, preview
 from newsletter.bulletin.forms import IssueEditForm, SendTestForm
 from newsletter.bulletin.models import Issue
 from newsletter.delivery.models import Send
@@ -118,7 +118,7 @@ def _issue_page(issue: Issue, edition: Edition, test_form: SendTestForm, status:
         article_count=sum(len(s.articles) for s in issue.sections),
         can_edit=current_user.has_role(Role.EDITOR),
         editable=editing.is_editable(issue),
-        status_label=editing.STATUS_LABELS.get(issue.status, issue.status),
+        status_label=label("issue", issue.status),
         follow_up=_follow_up(issue),
     ), status
 
@@ -224,7 +224,7 @@ def _edit_page(
         errors=list(errors),
         editable=editing.is_editable(issue),
         pending=pending,
-        status_label=editing.STATUS_LABELS.get(issue.status, issue.status),
+        status_label=label("issue", issue.status),
     ), status
 
 
@@ -244,14 +244,7 @@ def issue_edit_save(number: int):
     issue = _issue_or_404(number)
     if not editing.is_editable(issue):
         form = IssueEditForm.from_doc(editing.editable_doc(issue), editing.version_of(issue))
-        flash(
-            _(
-                "第 %(n)s 期%(s)s，内容已定稿，不能再修改。",
-                n=issue.number,
-                s=editing.STATUS_LABELS.get(issue.status, issue.status),
-            ),
-            "error",
-        )
+        flash(say(editing.read_only_message(issue)), "error")
         return _edit_page(issue, form, status=409)
     form = IssueEditForm()
     form.set_choices()
@@ -260,13 +253,13 @@ def issue_edit_save(number: int):
 
     doc, moves = form.to_doc(issue.to_doc())
     try:
-        result = editing.apply_op(doc, request.form.get("op", "save"))
+        result = editops.apply_op(doc, request.form.get("op", "save"))
     except editing.EditError as exc:
-        return _edit_page(issue, form, [("", p.message) for p in exc.problems], status=400)
-    editing.move_articles(result.doc, moves)
+        return _edit_page(issue, form, [("", say(p.message)) for p in exc.problems], status=400)
+    editops.move_articles(result.doc, moves)
     doc = editing.clean_doc(result.doc)
     if not result.save:  # a blank section/article to fill in: shown, not stored yet
-        flash(result.notice, "info")
+        flash(say(result.notice), "info")
         return _edit_page(issue, IssueEditForm.from_doc(doc, form.version.data), pending=True)
     try:
         saved = editing.save_issue(db.session, number, doc, version=form.version.data)
@@ -276,7 +269,7 @@ def issue_edit_save(number: int):
         code = 409 if isinstance(exc, (editing.IssueReadOnly, editing.StaleEdit)) else 422
         return _edit_page(issue, fresh, fresh.add_problems(exc.problems), status=code, pending=True)
     _note_change(saved, review_models.ReviewAction.EDITED)
-    flash(result.notice, "success")
+    flash(say(result.notice), "success")
     anchor = f"#{result.focus}" if result.focus else ""
     return redirect(url_for("bulletin.issue_edit", number=saved.number) + anchor)
 

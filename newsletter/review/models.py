@@ -13,6 +13,7 @@ from enum import StrEnum
 from sqlalchemy import DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from newsletter import states
 from newsletter.orm import Model
 from newsletter.timeutil import utcnow
 
@@ -43,14 +44,8 @@ class ReviewAction(StrEnum):
     REOPENED = "reopened"  # an edit after approval put the issue back in review
 
 
-ACTION_LABELS = {
-    ReviewAction.IMPORTED: "导入",
-    ReviewAction.EDITED: "编辑",
-    ReviewAction.SUBMITTED: "提交复核",
-    ReviewAction.APPROVED: "批准",
-    ReviewAction.SENT_BACK: "退回修改",
-    ReviewAction.REOPENED: "批准后被修改，重新待复核",
-}  # the msgids of display.LABELS["review_action"]: pages show those (translated)
+# The msgids of display.LABELS["review_action"], which the pages show (translated).
+ACTION_LABELS: dict[str, str] = states.REVIEW_ACTION
 
 # Actions that change (or vouch for) the content: whoever did one of these since the last
 # approval may not approve it.

@@ -16,6 +16,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from newsletter.phrase import N_, P, PhraseError
 from newsletter.staff.models import Role, StaffUser
 
 MIN_PASSWORD = 10
@@ -37,8 +38,8 @@ _COMMON = {
 }
 
 
-class AccountError(ValueError):
-    """The account change cannot be made as asked; the message says why."""
+class AccountError(PhraseError):
+    """The account change cannot be made as asked; the message (a phrase) says why."""
 
 
 # --- checks -------------------------------------------------------------------------------
@@ -47,20 +48,20 @@ class AccountError(ValueError):
 def check_email(raw: str) -> str:
     raw = (raw or "").strip()
     if any(ch in raw for ch in "\r\n\x00"):
-        raise AccountError("邮箱不能包含换行或控制字符。")
+        raise AccountError(P(N_("邮箱不能包含换行或控制字符。")))
     try:
         result = validate_email(raw, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError:
-        raise AccountError(f"“{raw[:80]}”不是有效的邮箱地址。") from None
+        raise AccountError(P(N_("“%(email)s”不是有效的邮箱地址。"), email=raw[:80])) from None
     return result.normalized.lower()
 
 
 def check_name(name: str) -> str:
     name = (name or "").strip()
     if len(name) > 200:
-        raise AccountError("姓名最多 200 个字。")
+        raise AccountError(P(N_("姓名最多 200 个字。")))
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
-        raise AccountError("姓名不能包含换行或控制字符。")
+        raise AccountError(P(N_("姓名不能包含换行或控制字符。")))
     return name
 
 
@@ -68,18 +69,18 @@ def check_roles(roles) -> list[str]:
     known = {r.value for r in Role}
     unknown = [r for r in roles if r not in known]
     if unknown:
-        raise AccountError(f"未知角色：{'、'.join(map(str, unknown))}")
+        raise AccountError(P(N_("未知角色：%(roles)s"), roles="、".join(map(str, unknown))))
     return sorted(set(roles))
 
 
 def check_password(password: str, confirm: str | None = None, email: str = "") -> str:
     password = password or ""
     if confirm is not None and password != confirm:
-        raise AccountError("两次输入的密码不一致。")
+        raise AccountError(P(N_("两次输入的密码不一致。")))
     if len(password) < MIN_PASSWORD:
-        raise AccountError(f"密码至少需要 {MIN_PASSWORD} 个字符。")
+        raise AccountError(P(N_("密码至少需要 %(n)s 个字符。"), n=str(MIN_PASSWORD)))
     if len(password) > MAX_PASSWORD:
-        raise AccountError(f"密码最多 {MAX_PASSWORD} 个字符。")
+        raise AccountError(P(N_("密码最多 %(n)s 个字符。"), n=str(MAX_PASSWORD)))
     if (
         password.lower() in _COMMON
         or len(set(password)) < 4
@@ -89,7 +90,7 @@ def check_password(password: str, confirm: str | None = None, email: str = "") -
             and len(email.split("@")[0]) >= 4
         )
     ):
-        raise AccountError("密码太容易被猜到，请换一个（不要用邮箱名、连续或重复的字符）。")
+        raise AccountError(P(N_("密码太容易被猜到，请换一个（不要用邮箱名、连续或重复的字符）。")))
     return password
 
 
@@ -112,9 +113,9 @@ def create_account(session: Session, email: str, name: str, roles) -> StaffUser:
     """A new account with no usable password: send it an invitation link."""
     email, name, roles = check_email(email), check_name(name), check_roles(roles)
     if not roles:
-        raise AccountError("请至少选择一个角色。")
+        raise AccountError(P(N_("请至少选择一个角色。")))
     if by_email(session, email) is not None:
-        raise AccountError(f"{email} 已有账号。")
+        raise AccountError(P(N_("%(email)s 已有账号。"), email=email))
     user = StaffUser(email=email, name=name, roles=roles, active=True, failed_logins=0)
     user.set_password(secrets.token_urlsafe(32))  # unknown to anyone: the link sets one
     session.add(user)
@@ -134,14 +135,14 @@ def update_account(
     """Change name, roles, active; returns what changed. The last active admin stays one."""
     name, roles = check_name(name), check_roles(roles)
     if not roles:
-        raise AccountError("请至少选择一个角色。")
+        raise AccountError(P(N_("请至少选择一个角色。")))
     was_admin = user.active and Role.ADMIN in (user.roles or [])
     if was_admin and (not active or Role.ADMIN not in roles):
         others = [u for u in active_admins(session) if u.id != user.id]
         if not others:
-            raise AccountError("不能移除最后一位管理员：请先把管理员角色交给另一位同事。")
+            raise AccountError(P(N_("不能移除最后一位管理员：请先把管理员角色交给另一位同事。")))
     if acting is not None and acting.id == user.id and not active:
-        raise AccountError("不能停用自己的账号。")
+        raise AccountError(P(N_("不能停用自己的账号。")))
     changes = []
     if name != user.name:
         changes.append("name")
@@ -191,11 +192,11 @@ def user_from_link(session: Session, token: str) -> tuple[StaffUser, str]:
         _serializer().loads(token, max_age=MAX_AGE[purpose])
         user = session.get(StaffUser, int(data["u"]))
     except SignatureExpired:
-        raise AccountError("这个链接已过期，请重新申请重设密码。") from None
+        raise AccountError(P(N_("这个链接已过期，请重新申请重设密码。"))) from None
     except (BadSignature, KeyError, TypeError, ValueError):
-        raise AccountError("这个链接无效：可能复制不完整，或已被改动。") from None
+        raise AccountError(P(N_("这个链接无效：可能复制不完整，或已被改动。"))) from None
     if user is None or not user.active or user.password_stamp != data.get("s"):
-        raise AccountError("这个链接已失效（已经用过，或账号已停用）。请重新申请重设密码。")
+        raise AccountError(P(N_("这个链接已失效（已经用过，或账号已停用）。请重新申请重设密码。")))
     return user, purpose
 
 

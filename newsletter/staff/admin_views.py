@@ -12,6 +12,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 
+from newsletter.display import say
 from newsletter.extensions import db
 from newsletter.staff import accounts, apitokens, audit, audit_text, groups
 from newsletter.staff.auth import role_required
@@ -63,7 +64,7 @@ def account_new():
                 db.session, form.email.data, form.name.data, form.roles.data
             )
         except accounts.AccountError as exc:
-            form.email.errors = [str(exc)]
+            form.email.errors = [say(exc.phrase)]
         else:
             accounts.send_password_link(user, accounts.INVITE)
             audit.record("account.created", user.email, {"roles": user.roles, "invited": True})
@@ -96,7 +97,7 @@ def account_edit(user_id: int):
             )
         except accounts.AccountError as exc:
             db.session.rollback()
-            form.roles.errors = [str(exc)]
+            form.roles.errors = [say(exc.phrase)]
         else:
             after = {"name": user.name, "roles": user.roles, "active": user.active}
             audit.record("account.updated", user.email, {k: [before[k], after[k]] for k in changed})
@@ -173,7 +174,7 @@ def group_create():
                 form.self_service.data,
             )
         except groups.GroupError as exc:
-            form.code.errors = [str(exc)]
+            form.code.errors = [say(exc.phrase)]
         else:
             audit.record(
                 "group.created", group.code, {"name": group.name, "priority": group.is_priority}
@@ -195,7 +196,7 @@ def group_edit(code: str):
     try:
         old = groups.rename_group(db.session, group, form.name.data)
     except groups.GroupError as exc:
-        flash(str(exc), "error")
+        flash(say(exc.phrase), "error")
         return _groups_page(status=400)
     if form.is_priority.data != group.is_priority:
         groups.set_priority(db.session, group, form.is_priority.data)
@@ -233,7 +234,7 @@ def group_merge():
         try:
             added = groups.merge_groups(db.session, source, target)
         except groups.GroupError as exc:
-            form.target.errors = [str(exc)]
+            form.target.errors = [say(exc.phrase)]
         else:
             audit.record("group.merged", target.code, {"from": form.source.data, "added": added})
             flash(
@@ -308,7 +309,7 @@ def tokens():
                 db.session, user, form.name.data, form.scopes.data, form.days.data
             )
         except apitokens.TokenError as exc:
-            form.name.errors = [str(exc)]
+            form.name.errors = [say(exc.phrase)]
         else:
             audit.record(
                 "token.created", f"token:{token.id}", {"name": token.name, "scopes": token.scopes}

@@ -14,6 +14,7 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from newsletter.phrase import N_, P, PhraseError
 from newsletter.staff.models import ApiToken, Role, StaffUser
 from newsletter.timeutil import utcnow
 
@@ -24,8 +25,8 @@ MAX_DAYS = 366
 TOUCH_EVERY = dt.timedelta(seconds=60)
 
 
-class TokenError(ValueError):
-    """The token cannot be made or changed as asked; the message says why."""
+class TokenError(PhraseError):
+    """The token cannot be made or changed as asked; the message (a phrase) says why."""
 
 
 def hash_token(plain: str) -> str:
@@ -38,16 +39,16 @@ def create_token(
     """(token row, plain token). Scopes must be roles the owner holds (admins: any)."""
     name = (name or "").strip()
     if not name or len(name) > MAX_NAME or any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise TokenError(f"请为令牌起一个名字（1–{MAX_NAME} 个字，不含换行）。")
+        raise TokenError(P(N_("请为令牌起一个名字（1–%(n)s 个字，不含换行）。"), n=str(MAX_NAME)))
     scopes = sorted(set(scopes or []))
     known = {r.value for r in Role}
     if not scopes or any(s not in known for s in scopes):
-        raise TokenError("请至少选择一个权限范围（editor、reviewer、sender、admin）。")
+        raise TokenError(P(N_("请至少选择一个权限范围（editor、reviewer、sender、admin）。")))
     beyond = [s for s in scopes if not user.has_role(s)]
     if beyond:
-        raise TokenError(f"您没有这些角色，不能授予令牌：{'、'.join(beyond)}")
+        raise TokenError(P(N_("您没有这些角色，不能授予令牌：%(roles)s"), roles="、".join(beyond)))
     if days is not None and not 1 <= days <= MAX_DAYS:
-        raise TokenError(f"有效期须在 1 到 {MAX_DAYS} 天之间（或不设期限）。")
+        raise TokenError(P(N_("有效期须在 1 到 %(n)s 天之间（或不设期限）。"), n=str(MAX_DAYS)))
     plain = PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
         staff_id=user.id,

@@ -15,22 +15,23 @@ from sqlalchemy.orm import Session, aliased
 
 from newsletter.bulletin import groupnames
 from newsletter.delivery.models import Send, SendStatus
+from newsletter.phrase import N_, P, PhraseError
 from newsletter.timeutil import utcnow
 from subscribers.models import Distribution, Group, GroupAlias, Membership
 
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
-class GroupError(ValueError):
-    """The group change cannot be made as asked; the message says why."""
+class GroupError(PhraseError):
+    """The group change cannot be made as asked; the message (a phrase) says why."""
 
 
 def _name(name: str) -> str:
     name = (name or "").strip()
     if not name or len(name) > 128:
-        raise GroupError("分组名称须为 1–128 个字。")
+        raise GroupError(P(N_("分组名称须为 1–128 个字。")))
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
-        raise GroupError("分组名称不能包含换行或控制字符。")
+        raise GroupError(P(N_("分组名称不能包含换行或控制字符。")))
     return name
 
 
@@ -64,15 +65,19 @@ def create_group(
     code = (code or "").strip().lower()
     if not CODE_RE.fullmatch(code):
         raise GroupError(
-            "代码只能用小写字母、数字、- 和 _（以字母或数字开头，最多 64 个字符），例如 media-2。"
+            P(
+                N_(
+                    "代码只能用小写字母、数字、- 和 _（以字母或数字开头，最多 64 个字符），例如 media-2。"
+                )
+            )
         )
     name = _name(name)
     if distribution not in {d.value for d in Distribution}:
-        raise GroupError("分发方式须为“报”或“发”。")
+        raise GroupError(P(N_("分发方式须为“报”或“发”。")))
     if by_code(session, code) is not None:
-        raise GroupError(f"代码 {code} 已被使用。")
+        raise GroupError(P(N_("代码 %(code)s 已被使用。"), code=code))
     if session.scalar(select(Group.id).where(Group.name == name)) is not None:
-        raise GroupError(f"已有名为“{name}”的分组。")
+        raise GroupError(P(N_("已有名为“%(name)s”的分组。"), name=name))
     position = (session.scalar(select(func.max(Group.position))) or 0) + 1
     group = Group(
         code=code,
@@ -91,7 +96,7 @@ def rename_group(session: Session, group: Group, name: str) -> str:
     """Returns the old name."""
     name = _name(name)
     if session.scalar(select(Group.id).where(Group.name == name, Group.id != group.id)):
-        raise GroupError(f"已有名为“{name}”的分组。")
+        raise GroupError(P(N_("已有名为“%(name)s”的分组。"), name=name))
     old, group.name = group.name, name
     session.commit()
     return old
@@ -107,7 +112,7 @@ def merge_groups(session: Session, source: Group, target: Group) -> int:
     """Move `source`'s members into `target`, then delete `source`. Returns how many
     memberships were added to `target` (members of both are counted once)."""
     if source.id == target.id:
-        raise GroupError("不能把分组合并到它自己。")
+        raise GroupError(P(N_("不能把分组合并到它自己。")))
     other = aliased(Membership)
 
     def members(group_id: int) -> int:

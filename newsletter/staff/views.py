@@ -13,6 +13,7 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
+from newsletter.display import say
 from newsletter.extensions import db, redis_store
 from newsletter.ratelimit import RateLimiter, RateLimitUnavailable
 from newsletter.staff import (
@@ -151,14 +152,14 @@ def password_set(token: str):
         user, purpose = accounts.user_from_link(db.session, token)
     except accounts.AccountError as exc:
         return render_template(
-            "staff/message.html", title=_("链接不可用"), body=str(exc), forgot=True
+            "staff/message.html", title=_("链接不可用"), body=say(exc.phrase), forgot=True
         ), 400
     form = PasswordSetForm()
     if form.validate_on_submit():
         try:
             accounts.set_password(db.session, user, form.password.data, form.confirm.data)
         except accounts.AccountError as exc:
-            form.password.errors = [str(exc)]
+            form.password.errors = [say(exc.phrase)]
         else:
             audit.record(f"password.{purpose}", user.email, actor=user)
             logout_user()
@@ -181,7 +182,7 @@ def me():
             try:
                 accounts.set_password(db.session, user, form.password.data, form.confirm.data)
             except accounts.AccountError as exc:
-                form.password.errors = [str(exc)]
+                form.password.errors = [say(exc.phrase)]
             else:
                 audit.record("password.changed", user.email)
                 login_user(user)  # this session goes on with the new stamp

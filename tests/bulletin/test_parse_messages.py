@@ -48,7 +48,7 @@ def test_every_parser_message_for_a_broken_file_reads_in_chinese():
 
 def test_rules_compile_and_unknown_messages_pass_through():
     assert len(RULES) > 15 and zh("something new") == "something new"
-    assert zh("issue 396 is sent; it cannot be replaced") == "第 396 期已发送，不能覆盖"
+    assert zh("issue 396 is sent; it cannot be replaced") == "第 396 期已完成，不能覆盖"
 
 
 def test_the_import_page_shows_the_chinese_message(app, staff_client):

@@ -71,7 +71,7 @@ def test_the_edit_page_refuses_what_is_over_a_limit_and_names_where(app, sample_
     long.sections[0].articles[0].paragraphs[0] = "很长的一段。" * 1000
     with pytest.raises(editing.EditError) as refused:
         editing.save_issue(db.session, 396, long)
-    (problem,) = [p for p in refused.value.problems if "太长" in p.message]
+    (problem,) = [p for p in refused.value.problems if "太长" in str(p.message)]
     assert problem.path == ("sections", 0, "articles", 0, "body")
     many = copy.deepcopy(doc)
     many.sections[0].articles += [ArticleDoc(f"标题{n}", ["正文。"]) for n in range(200)]

@@ -227,7 +227,7 @@ def test_parse_reports_the_starting_line_of_multiline_records(app):
     with force_locale("zh_CN"):
         rows, result = importer.parse(text, importer.group_lookup(db.session), "media")
     assert [r.line for r in rows] == [2]
-    assert result.errors == [{"line": 4, "reason": "邮箱地址无效：bad"}]
+    assert [(e["line"], e["reason"]) for e in result.errors] == [(4, "邮箱地址无效：bad")]
 
 
 def test_formula_guard_from_an_export_is_taken_off(app):
