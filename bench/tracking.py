@@ -320,9 +320,11 @@ def main() -> None:
     env = build_env(args)
     from redis import Redis
 
+    from newsletter import webserver
+
     redis = Redis.from_url(args.redis_url)
     variants = ["", *args.variant]  # "": the shipped server as it is
-    apps = (("constant", "bench.const_app:create_app"), ("tracking", "newsletter:create_app"))
+    apps = (("constant", "bench.const_app:create_app"), ("tracking", webserver.APP))
     runs: dict[tuple[str, str], list[dict]] = {(v, a): [] for v in variants for a, _ in apps}
     served = 0
     print(f"load average before: {_loadavg()}")

@@ -1,4 +1,4 @@
-"""The web server as shipped: granian serving `newsletter:create_app()` over WSGI, with its
+"""The web server as shipped: granian serving `create_app()` (`served_app`) over WSGI, with its
 options in this one place for the Procfile, the `newsletter-web` command, the tests that
 start the app as production does and bench/tracking.py.
 
@@ -20,7 +20,18 @@ from __future__ import annotations
 import os
 import sys
 
-APP = "newsletter:create_app"
+APP = "newsletter.webserver:served_app"
+
+
+def served_app():
+    """`create_app()` for a server worker, its start-up heap then frozen (newsletter.heap)."""
+    from newsletter import create_app
+    from newsletter.heap import freeze_startup_heap
+
+    app = create_app()
+    freeze_startup_heap()
+    return app
+
 
 # (option, value, granian's environment variable for it). Measured choices in the README.
 OPTIONS: list[tuple[str, str | None, str]] = [

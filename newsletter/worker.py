@@ -23,6 +23,7 @@ from rq import SimpleWorker
 
 from newsletter import load_settings, runtime
 from newsletter.delivery import jobs
+from newsletter.heap import freeze_startup_heap
 from newsletter.redis_client import redis_store
 from newsletter.tracking.jobs import flush_job
 
@@ -114,6 +115,8 @@ def main(argv: list[str] | None = None) -> None:
     config = load_settings()
     runtime.install(runtime.Runtime(config))
     import newsletter.delivery.batch  # noqa: F401  preload what every send job uses
+
+    freeze_startup_heap()  # full collections no longer visit the modules' objects
 
     connection = redis_store.client(config, blocking=True)
     stop = threading.Event()
