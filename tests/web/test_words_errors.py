@@ -296,7 +296,12 @@ def test_a_sent_issues_edit_page_names_its_state_in_the_pages_language(
     db.session.commit()
     client = login(app, staff("editor"))
     page = client.get(f"/issues/{issue.number}/edit?lang={lang}").get_data(as_text=True)
-    _says(page, lang, "This issue is Done: its content is final", "本期已完成，内容已定稿")
+    _says(
+        page,
+        lang,
+        "This issue is in the “Done” state: its content is final",
+        "本期已完成，内容已定稿",
+    )
     assert "已发送，内容已定稿" not in page
     refused = post_form(
         client, f"/issues/{issue.number}/edit", {"op": "save"}, f"/issues/{issue.number}/edit"
@@ -305,7 +310,7 @@ def test_a_sent_issues_edit_page_names_its_state_in_the_pages_language(
         refused,
         409,
         lang,
-        f"Issue {issue.number} is Done: its content is final and cannot be changed.",
+        f"Issue {issue.number} is in the “Done” state: its content is final and cannot be changed.",
         f"第 {issue.number} 期已完成，内容已定稿，不能再修改。",
     )
 
