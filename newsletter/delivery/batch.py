@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from newsletter.bulletin.models import IssueStatus
 from newsletter.delivery import control, leases, lookups, store
 from newsletter.delivery.classify import Classification
+from newsletter.delivery.lookahead import Lookahead
 from newsletter.delivery.marks import Progress
 from newsletter.delivery.message import domain_of
 from newsletter.delivery.models import DeliveryState, Send, SendStatus
@@ -131,8 +132,11 @@ def _hand_over(
     progress: Progress,
     result: BatchResult,
 ) -> None:
-    """The batch's messages, one by one, until done or something stops it."""
+    """The batch's messages, one by one, until done or something stops it. Through one
+    transport, each message is built while the server reads the one before (lookahead.py);
+    the relay pool's path picks a relay per message and builds each in its turn."""
     grace = dt.timedelta(minutes=settings.priority_grace_minutes)
+    ahead = Lookahead(session, settings, senders) if senders.router is None else None
     for n, delivery in enumerate(claimed):
         if n and n % CHECK_EVERY == 0:
             if not regular:
@@ -160,7 +164,9 @@ def _hand_over(
             if trip is Stop.WAITING:  # every relay out of quota or paused: the send waits
                 break
         else:
-            trip = deliver_one(session, settings, senders, delivery, result, progress)
+            if ahead is not None:
+                ahead.expect(claimed[n + 1] if n + 1 < len(claimed) else None)
+            trip = deliver_one(session, settings, senders, delivery, result, progress, ahead=ahead)
         if trip is Stop.LOST:
             result.lease_lost = len(claimed) - n - 1
             break
