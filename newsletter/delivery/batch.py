@@ -35,7 +35,6 @@ from sqlalchemy.orm import Session
 from newsletter.bulletin.models import IssueStatus
 from newsletter.delivery import control, leases, lookups, store
 from newsletter.delivery.classify import Classification
-from newsletter.delivery.lookahead import Lookahead
 from newsletter.delivery.marks import Progress
 from newsletter.delivery.message import domain_of
 from newsletter.delivery.models import DeliveryState, Send, SendStatus
@@ -132,11 +131,8 @@ def _hand_over(
     progress: Progress,
     result: BatchResult,
 ) -> None:
-    """The batch's messages, one by one, until done or something stops it. Through one
-    transport, each message is built while the server reads the one before (lookahead.py);
-    the relay pool's path picks a relay per message and builds each in its turn."""
+    """The batch's messages, one by one, until done or something stops it."""
     grace = dt.timedelta(minutes=settings.priority_grace_minutes)
-    ahead = Lookahead(session, settings, senders) if senders.router is None else None
     for n, delivery in enumerate(claimed):
         if n and n % CHECK_EVERY == 0:
             if not regular:
@@ -164,9 +160,7 @@ def _hand_over(
             if trip is Stop.WAITING:  # every relay out of quota or paused: the send waits
                 break
         else:
-            if ahead is not None:
-                ahead.expect(claimed[n + 1] if n + 1 < len(claimed) else None)
-            trip = deliver_one(session, settings, senders, delivery, result, progress, ahead=ahead)
+            trip = deliver_one(session, settings, senders, delivery, result, progress)
         if trip is Stop.LOST:
             result.lease_lost = len(claimed) - n - 1
             break

@@ -20,14 +20,22 @@ from sqlalchemy.orm import Session
 
 from newsletter.delivery import control, lookups, store
 from newsletter.delivery.classify import Classification, Verdict
-from newsletter.delivery.lookahead import Lookahead, prepare
 from newsletter.delivery.marks import Progress
-from newsletter.delivery.pipeline import PipelineSettings
+from newsletter.delivery.pipeline import (
+    PipelineSettings,
+    _variants,
+    subscriber_links,
+    unsubscribe_mailto,
+    verp_address,
+)
 from newsletter.delivery.relays import Grant
-from newsletter.delivery.routing import RelayRouter, Transport
-from newsletter.delivery.senders import BatchResult, Clock, Senders
+from newsletter.delivery.routing import RelayRouter
+from newsletter.delivery.senders import BatchResult, Clock, Senders, Transport
 from newsletter.delivery.transport import SmtpFailure
 from newsletter.phrase import N_, P, Phrase
+from newsletter.render import personalise
+from newsletter.tracking.bounces import REF_HEADER
+from newsletter.tracking.links import tracking_values
 from subscribers.suppression import suppress_subscriber
 
 log = logging.getLogger(__name__)
@@ -52,32 +60,43 @@ def deliver_one(
     result: BatchResult,
     progress: Progress,
     via: tuple[RelayRouter, Grant] | None = None,
-    ahead: Lookahead | None = None,
 ) -> Outcome:
     """One message (through the granted relay when `via` is given). Returns None,
-    Stop.LOST, or the Classification that trips the breaker. With `ahead`, the message may
-    already be built, and the next one is built while the server reads this one."""
-    prepared = ahead.take(delivery) if ahead is not None else None
-    if prepared is None:
-        prepared = prepare(session, settings, senders, delivery)
+    Stop.LOST, or the Classification that trips the breaker."""
+    fmt, rendered, template = _variants.get(session, settings, delivery.send_id, delivery.variant)
+    links = subscriber_links(settings, delivery.subscriber_id)
+    # Test addresses (no subscriber) are never tracked: they would count as readers.
+    opted_out = delivery.subscriber_id is None or delivery.tracking_opt_out
+    tracking = tracking_values(
+        settings.tracking, delivery.send_id, delivery.id, opted_out=opted_out
+    )
+    html, text = personalise(rendered, {**links, "name": delivery.name, **tracking})
+    unsubscribe = [links["unsubscribe_url"]]
+    if settings.unsubscribe_mailto:
+        unsubscribe.append(unsubscribe_mailto(settings, delivery.subscriber_id))
     streak = senders.streak(delivery.send_id)
+    verp = verp_address(settings, template, delivery.id)
     try:
-        if prepared.error is not None:
-            raise prepared.error  # a ValueError is settled below; anything else ends the batch
+        message = template.build(
+            to_email=delivery.email,
+            to_name=delivery.name,
+            message_id=delivery.message_id,
+            html=None if fmt == "text" else html,
+            text=text,
+            list_unsubscribe=unsubscribe,
+            extra_headers={REF_HEADER: verp},  # names the delivery in bounces without VERP
+        )
+        if senders.signer is not None:
+            message = senders.signer.sign(message)
         if via is not None:
             router, grant = via
             transport: Transport = router.transport(grant.relay)
-            envelope = router.envelope(grant.relay, prepared.verp)
+            envelope = router.envelope(grant.relay, verp)
         elif senders.transport is not None:
-            transport, envelope = senders.transport, prepared.verp
+            transport, envelope = senders.transport, verp
         else:
             raise RuntimeError("Senders needs a transport or a router")
-        answer = transport.send(
-            envelope,
-            delivery.email,
-            prepared.message,
-            while_waiting=ahead.step if ahead is not None else None,
-        )
+        answer = transport.send(envelope, delivery.email, message)
     except SmtpFailure as failure:
         c = failure.classification
         if (

@@ -26,17 +26,9 @@ MAX_WAIT_IN_PLACE = 2.0
 
 
 class Transport(Protocol):
-    """What a batch hands messages to, and a relay's connection is to the router:
-    `SmtpTransport`, or a test's fake. `while_waiting` runs once the message is written,
-    before its answer is read."""
+    """What a relay's connection is to the router: `SmtpTransport`, or a test's fake."""
 
-    def send(
-        self,
-        mail_from: str,
-        rcpt: str,
-        message: bytes,
-        while_waiting: Callable[[], None] | None = None,
-    ) -> str: ...
+    def send(self, mail_from: str, rcpt: str, message: bytes) -> str: ...
 
     def close(self) -> None: ...
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from newsletter.delivery.message import DkimSigner
-from newsletter.delivery.routing import RelayRouter, Transport
+from newsletter.delivery.routing import RelayRouter
 from newsletter.timeutil import utcnow
 
 if TYPE_CHECKING:
@@ -20,6 +20,12 @@ if TYPE_CHECKING:
 
 class Clock(Protocol):
     def now(self) -> dt.datetime: ...
+
+
+class Transport(Protocol):
+    """What a batch hands messages to: transport.SmtpTransport, or a test's fake."""
+
+    def send(self, mail_from: str, rcpt: str, message: bytes) -> str: ...
 
 
 class Limiter(Protocol):

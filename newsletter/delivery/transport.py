@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import smtplib
 import ssl
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -136,17 +135,8 @@ class SmtpTransport:
         """Open the connection now (a probe: raises SmtpFailure as send would)."""
         self._open()
 
-    def send(
-        self,
-        mail_from: str,
-        rcpt: str,
-        message: bytes,
-        while_waiting: Callable[[], None] | None = None,
-    ) -> str:
+    def send(self, mail_from: str, rcpt: str, message: bytes) -> str:
         """Hand one message to the server; returns its answer to DATA (`250 …`).
-        `while_waiting()` runs once the message and its final dot are written, before the
-        answer is read (the batch builds the next message there, while the server reads
-        this one); it must not raise.
 
         Raises SmtpFailure; after a failure the session is reset (or the connection
         dropped, when it is gone or the answer was 4xx), so the next call starts clean.
@@ -154,7 +144,7 @@ class SmtpTransport:
         write and their answers are read in order: a refusal still names its own stage.
         """
         conn = self._open()
-        exchange = _Exchange(conn, while_waiting)
+        exchange = _Exchange(conn)
         try:
             code, resp = exchange.send(mail_from, rcpt, message)
             return f"{code} {_decode(resp)}"[:500]
@@ -261,10 +251,9 @@ class _Exchange:
     """One message's MAIL, RCPT and DATA on an open connection; `stage` is where it is
     (and so where a failure happened). Refusals raise smtplib.SMTPResponseException."""
 
-    def __init__(self, conn: smtplib.SMTP, while_waiting: Callable[[], None] | None = None):
+    def __init__(self, conn: smtplib.SMTP):
         self.conn = conn
         self.stage = Stage.MAIL_FROM
-        self.while_waiting = while_waiting
 
     def send(self, mail_from: str, rcpt: str, message: bytes) -> tuple[int, bytes]:
         conn = self.conn
@@ -331,8 +320,6 @@ class _Exchange:
 
     def _content(self, message: bytes) -> tuple[int, bytes]:
         self.conn.send(message + b".\r\n")  # one copy (~5 µs per 110 KB), one write
-        if self.while_waiting is not None:
-            self.while_waiting()  # the server reads the message meanwhile
         code, resp = self.conn.getreply()
         _expect(code, resp, 250)
         return code, resp

@@ -71,12 +71,10 @@ class FakeTransport:
         self.calls = 0
         self.accepted: list[tuple[str, str]] = []
 
-    def send(self, mail_from: str, rcpt: str, message: bytes, while_waiting=None) -> str:
+    def send(self, mail_from: str, rcpt: str, message: bytes) -> str:
         self.calls += 1
         if self.before is not None:
             self.before(self.calls, rcpt)
-        if while_waiting is not None:  # as SmtpTransport: written, answer not yet read
-            while_waiting()
         answer = self.answer(self.calls, rcpt)
         self.accepted.append((rcpt, _MSGID.search(message).group(1).decode()))
         return answer

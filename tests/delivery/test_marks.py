@@ -254,8 +254,8 @@ def test_a_crash_mid_group_leaves_the_group_in_doubt_and_each_is_resent_once(
             raise Killed()
 
     class Transport(FakeTransport):
-        def send(self, mail_from, rcpt, message, while_waiting=None):
-            got = super().send(mail_from, rcpt, message, while_waiting)
+        def send(self, mail_from, rcpt, message):
+            got = super().send(mail_from, rcpt, message)
             after(self.calls, rcpt)
             return got
 

@@ -87,7 +87,7 @@ class Worker:
             self._killed()
 
     # the transport
-    def send(self, mail_from: str, rcpt: str, message: bytes, while_waiting=None) -> str:
+    def send(self, mail_from: str, rcpt: str, message: bytes) -> str:
         msgid = _MSGID.search(message).group(1).decode()
         if self.action == "defer":
             raise SmtpFailure(Stage.RCPT, 451, "4.7.1 try again later")
@@ -98,8 +98,6 @@ class Worker:
         self.server.append([rcpt, msgid, self])
         if self.action == "die_after_data":
             self._killed()
-        if while_waiting is not None:
-            while_waiting()
         return "250 ok"
 
     def _killed(self) -> None:
