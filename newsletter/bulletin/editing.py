@@ -40,8 +40,6 @@ MAX_EDITOR_NOTE = 5_000
 MAX_SUMMARY_ITEM = 300
 RESERVED_SECTION_NAMES = {"摘要"}  # the renderer treats 摘要 as the summary box
 
-STATUS_LABELS: dict[str, str] = states.ISSUE  # msgids; pages say display.label("issue", …)
-
 # C0/C1 controls other than tab and newline: PostgreSQL refuses NUL, mail clients the rest.
 _CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -248,7 +246,7 @@ def read_only_message(issue: Issue) -> Phrase:
     return P(
         N_("第 %(n)s 期%(s)s，内容已定稿，不能再修改。"),
         n=str(issue.number),
-        s=P(STATUS_LABELS.get(issue.status, issue.status)),
+        s=P(states.ISSUE.get(issue.status, issue.status)),  # the state's one name
     )
 
 

@@ -13,7 +13,6 @@ from enum import StrEnum
 from sqlalchemy import DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from newsletter import states
 from newsletter.orm import Model
 from newsletter.timeutil import utcnow
 
@@ -43,9 +42,6 @@ class ReviewAction(StrEnum):
     SENT_BACK = "sent_back"
     REOPENED = "reopened"  # an edit after approval put the issue back in review
 
-
-# The msgids of display.LABELS["review_action"], which the pages show (translated).
-ACTION_LABELS: dict[str, str] = states.REVIEW_ACTION
 
 # Actions that change (or vouch for) the content: whoever did one of these since the last
 # approval may not approve it.

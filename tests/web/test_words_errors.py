@@ -272,14 +272,12 @@ def test_a_failed_background_import_says_why_in_the_readers_language(app, staff)
 
 def test_each_state_and_step_has_one_name():
     from newsletter import states
-    from newsletter.bulletin.editing import STATUS_LABELS
     from newsletter.bulletin.parse_messages import zh
     from newsletter.display import LABELS
-    from newsletter.review.models import ACTION_LABELS
 
-    assert STATUS_LABELS["sent"] == states.WORKFLOW["sent"] == states.SEND["done"] == "已完成"
+    assert states.ISSUE["sent"] == states.WORKFLOW["sent"] == states.SEND["done"] == "已完成"
     assert LABELS["issue"]["sent"]._args[0] == "已完成"  # type: ignore[attr-defined]
-    assert ACTION_LABELS["edited"] == "修改内容"
+    assert states.REVIEW_ACTION["edited"] == "修改内容"
     assert LABELS["review_action"]["edited"]._args[0] == "修改内容"  # type: ignore[attr-defined]
     assert zh("issue 396 is sent; it cannot be replaced") == "第 396 期已完成，不能覆盖"
 

@@ -39,7 +39,7 @@ class Extracted:
     notices: list[checks.Notice] = field(default_factory=list)
 
     def where(self, no: int) -> IssueParseError:
-        """An error value locating block `no` (its `where_zh` is shown to people)."""
+        """An error value locating block `no` (its `where_words` is shown to people)."""
         if self.pages and no in self.pages:
             page, line = self.pages[no]
             return IssueParseError(line, "", page=page)
