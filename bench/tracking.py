@@ -155,9 +155,16 @@ def drive(args) -> None:
         # Not measured: each server process's first requests (its Redis connection and
         # script, the send's link table, the recorder's thread) took up to ~90 ms, and a
         # paced client counts that stall against every request due meanwhile.
+        # A failure counts as an error, as below: a thread that died here would leave the
+        # others waiting at the gate for ever.
         for _i in range(args.warmup):
-            conn.request("GET", paths[rnd.randrange(len(paths))], headers={"User-Agent": UA})
-            conn.getresponse().read()
+            try:
+                conn.request("GET", paths[rnd.randrange(len(paths))], headers={"User-Agent": UA})
+                conn.getresponse().read()
+            except (OSError, http.client.HTTPException) as exc:
+                errors.append(repr(exc))
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=30)
         start_gate.wait()
         ran0, queued0 = _thread_sched()
         for _i in range(count):

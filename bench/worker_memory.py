@@ -8,7 +8,8 @@ to the step before; then what the extras would add: the Flask app the worker no 
 builds (create_app(web=False)), DKIM (cryptography), the PostgreSQL driver. RssFile is the
 rest (shared libraries, mostly shared between workers). The child runs with the worker's
 interpreter flags (`newsletter.workerproc`: -OO); `--flags ''` measures without them.
-Figures, not a test: run it on a quiet machine before relying on one. bench/send.py gives the peak during a real send.
+Figures, not a test: run it on a quiet machine before relying on one. bench/send.py gives
+the peak during a real send.
 """
 
 from __future__ import annotations
