@@ -41,7 +41,7 @@ class FlakyHandler:
     def __init__(self, seed: int) -> None:
         self.random = random.Random(seed)
         self.lock = threading.Lock()
-        self.accepted: list[tuple[str, str]] = []   # (recipient, Message-ID), in order
+        self.accepted: list[tuple[str, str]] = []  # (recipient, Message-ID), in order
 
     async def handle_RCPT(self, server, session, envelope, address, options):
         if self.random.random() < 0.03:
@@ -57,7 +57,7 @@ class FlakyHandler:
         with self.lock:
             self.accepted.append((envelope.rcpt_tos[0], msg["Message-ID"]))
         await asyncio.sleep(0)
-        return "250 2.0.0 Ok: queued as %s" % uuid.uuid4().hex[:10]
+        return f"250 2.0.0 Ok: queued as {uuid.uuid4().hex[:10]}"
 
 
 def main() -> None:
@@ -81,27 +81,55 @@ def main() -> None:
     cluster = PgCluster() if args.database == "postgresql" else None
     database = cluster.url if cluster else f"sqlite:///{tmp}/fault.db"
     redis_port, smtp_port = free_port(), free_port()
-    redis_cmd = ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-                 "--appendonly", "no", "--dir", tmp]
+    redis_cmd = [
+        "redis-server",
+        "--port",
+        str(redis_port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        tmp,
+    ]
     redis = subprocess.Popen(redis_cmd, stdout=subprocess.DEVNULL)
     handler = FlakyHandler(args.seed)
-    relay = Controller(handler, hostname="127.0.0.1", port=smtp_port,
-                       data_size_limit=10 * 1024 * 1024)
+    relay = Controller(
+        handler, hostname="127.0.0.1", port=smtp_port, data_size_limit=10 * 1024 * 1024
+    )
     relay.start()
-    env = {**os.environ, "APP_ENV": "testing", "DATABASE_URL": database,
-           "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "SMTP_PORT": str(smtp_port),
-           "QUEUE_PREFIX": f"nlfault:{uuid.uuid4().hex[:6]}", "SECRET_KEY": "fault-run-" * 4,
-           "MAIL_FROM": "行业动态周报 <weekly@fault.example.org>", "BATCH_SIZE": "100",
-           "LEASE_SECONDS": "10", "RETRY_BASE_SECONDS": "1", "RETRY_MAX_SECONDS": "5",
-           "TRACKING_ENABLED": "off"}
+    env = {
+        **os.environ,
+        "APP_ENV": "testing",
+        "DATABASE_URL": database,
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "SMTP_PORT": str(smtp_port),
+        "QUEUE_PREFIX": f"nlfault:{uuid.uuid4().hex[:6]}",
+        "SECRET_KEY": "fault-run-" * 4,
+        "MAIL_FROM": "行业动态周报 <weekly@fault.example.org>",
+        "BATCH_SIZE": "100",
+        "LEASE_SECONDS": "10",
+        "RETRY_BASE_SECONDS": "1",
+        "RETRY_MAX_SECONDS": "5",
+        "TRACKING_ENABLED": "off",
+    }
     os.environ.update(env)
     workers: list[subprocess.Popen] = []
     logs = open(f"{tmp}/workers.log", "wb")  # noqa: SIM115
 
     def start_worker() -> None:
-        workers.append(subprocess.Popen(
-            workerproc.command("--sweep-interval", "1"), env=env,
-            cwd=ROOT, stdout=logs, stderr=subprocess.STDOUT, start_new_session=True))
+        workers.append(
+            subprocess.Popen(
+                workerproc.command("--sweep-interval", "1"),
+                env=env,
+                cwd=ROOT,
+                stdout=logs,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
 
     try:
         send_id, leaders = setup(args, database)
@@ -168,10 +196,14 @@ def setup(args, database: str) -> tuple[int, set[str]]:
         approve_for_tests(396)
         leaders = set(bulk_subscribers(50, "leadership", prefix="leader"))
         bulk_subscribers(args.readers - 50, "members", prefix="member")
-        started = service.send_issue(db.session, app.config, 396, ["leadership", "members"],
-                                     via="cli")
-        print(f"{args.database}: send {started.send.id} of {args.readers} readers, "
-              f"{started.jobs} jobs", flush=True)
+        started = service.send_issue(
+            db.session, app.config, 396, ["leadership", "members"], via="cli"
+        )
+        print(
+            f"{args.database}: send {started.send.id} of {args.readers} readers, "
+            f"{started.jobs} jobs",
+            flush=True,
+        )
         send_id = started.send.id
         db.session.remove()
         db.engine.dispose()
@@ -204,11 +236,15 @@ def report(args, send_id, leaders, handler, kills, events, total, done) -> None:
     from newsletter.extensions import db
 
     with _APP[0].app_context():
-        rows = {d.email: d for d in db.session.scalars(
-            select(Delivery).where(Delivery.send_id == send_id))}
+        rows = {
+            d.email: d
+            for d in db.session.scalars(select(Delivery).where(Delivery.send_id == send_id))
+        }
         in_doubt_events = db.session.scalar(
-            select(db.func.count()).select_from(DeliveryEvent)
-            .where(DeliveryEvent.kind == "in_doubt"))
+            select(db.func.count())
+            .select_from(DeliveryEvent)
+            .where(DeliveryEvent.kind == "in_doubt")
+        )
     at_server = collections.defaultdict(list)
     for rcpt, msgid in handler.accepted:
         at_server[rcpt].append(msgid)
@@ -217,8 +253,12 @@ def report(args, send_id, leaders, handler, kills, events, total, done) -> None:
     states = collections.Counter(d.state for d in rows.values())
     lost_sent = [e for e, d in rows.items() if d.state == DeliveryState.SENT and e not in at_server]
     never = [e for e, d in rows.items() if e not in at_server and d.state != DeliveryState.SENT]
-    wrong = [e for e, d in rows.items() if d.state not in DeliveryState.final()
-             or (d.state != DeliveryState.SENT and e in at_server)]
+    wrong = [
+        e
+        for e, d in rows.items()
+        if d.state not in DeliveryState.final()
+        or (d.state != DeliveryState.SENT and e in at_server)
+    ]
     order = [r for r, _ in handler.accepted]
     first_regular = next((i for i, r in enumerate(order) if r not in leaders), len(order))
     late_leaders = sum(1 for r in leaders if r in at_server and order.index(r) > first_regular)
@@ -226,10 +266,11 @@ def report(args, send_id, leaders, handler, kills, events, total, done) -> None:
     print(f"finished: {done} in {total:.0f}s; SIGKILLs: {kills}; " + "; ".join(events))
     print(f"database states: {dict(states)}; in-doubt events: {in_doubt_events}")
     print(f"at the server: {len(at_server)} readers, {len(handler.accepted)} messages")
-    print(f"duplicates: {sum(len(v) - 1 for v in dups.values())} "
-          f"({len(dups)} readers; {same_id} of them with one Message-ID)")
-    print(f"losses: {len(lost_sent)} marked sent but not at the server; "
-          f"{len(never)} never sent")
+    print(
+        f"duplicates: {sum(len(v) - 1 for v in dups.values())} "
+        f"({len(dups)} readers; {same_id} of them with one Message-ID)"
+    )
+    print(f"losses: {len(lost_sent)} marked sent but not at the server; {len(never)} never sent")
     print(f"wrong states: {len(wrong)}")
     print(f"leadership copies after the first regular one: {late_leaders} of {len(leaders)}")
 

@@ -405,9 +405,13 @@ def groups_create() -> ResponseReturnValue:
             bool_field(body, "self_service", True),
         )
     except group_service.GroupError as exc:
-        raise ApiError(409 if "已" in str(exc) else 422, str(exc)) from exc
+        raise _group_error(exc) from exc
     record("group.created", group.code, {"name": group.name})
     return group_out(group, 0), 201
+
+
+def _group_error(exc: group_service.GroupError) -> ApiError:
+    return ApiError(409 if isinstance(exc, group_service.GroupConflict) else 422, str(exc))
 
 
 @bp.patch("/groups/<code>")
@@ -420,13 +424,9 @@ def groups_update(code: str) -> ResponseReturnValue:
     priority = bool_field(body, "is_priority")
     try:
         if name is not None:
-            group_service._name(name)
-            if db.session.scalar(
-                select(Group.id).where(Group.name == name.strip(), Group.id != group.id)
-            ):
-                raise group_service.GroupError(f"已有名为“{name.strip()}”的分组。")
+            group_service.check_rename(db.session, group, name)  # before anything is written
     except group_service.GroupError as exc:
-        raise ApiError(409 if "已有" in str(exc) else 422, str(exc)) from exc
+        raise _group_error(exc) from exc
     if name is not None:
         group_service.rename_group(db.session, group, name)
     if priority is not None:

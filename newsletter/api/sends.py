@@ -137,7 +137,7 @@ def sends_create():
 def _send_error(exc: pipeline.SendError) -> ApiError:
     from newsletter.review.service import NotApproved
 
-    if str(exc).startswith("没有第"):
+    if isinstance(exc, service.NoSuchIssue):
         return ApiError(404, str(exc))
     if isinstance(exc, NotApproved):
         return ApiError(422, str(exc), "not_approved")

@@ -80,6 +80,10 @@ class AlreadyReceived(SendError):
         )
 
 
+class NoSuchIssue(SendError):
+    """No issue has that number."""
+
+
 class NothingToSend(SendError):
     """Only those who have not received it yet were asked for, and there is nobody."""
 
@@ -244,7 +248,7 @@ def _lock_issue(session: Session, number: int) -> int:
     )
     if issue_id is None:
         session.rollback()
-        raise SendError(P(N_("没有第 %(number)s 期。"), number=str(number)))
+        raise NoSuchIssue(P(N_("没有第 %(number)s 期。"), number=str(number)))
     return issue_id
 
 
@@ -432,7 +436,7 @@ def send_test(
         raise TestSendRefused(P(N_("没有这个版本：%(edition)s"), edition=repr(edition)))
     issue = session.scalar(select(Issue).where(Issue.number == number))
     if issue is None:
-        raise SendError(P(N_("没有第 %(number)s 期。"), number=str(number)))
+        raise NoSuchIssue(P(N_("没有第 %(number)s 期。"), number=str(number)))
     try:
         ensure_sendable(session, issue)
     except NotApproved:

@@ -26,6 +26,10 @@ class GroupError(PhraseError):
     """The group change cannot be made as asked; the message (a phrase) says why."""
 
 
+class GroupConflict(GroupError):
+    """Another group already has that code or name."""
+
+
 def _name(name: str) -> str:
     name = (name or "").strip()
     if not name or len(name) > 128:
@@ -75,9 +79,9 @@ def create_group(
     if distribution not in {d.value for d in Distribution}:
         raise GroupError(P(N_("分发方式须为“报”或“发”。")))
     if by_code(session, code) is not None:
-        raise GroupError(P(N_("代码 %(code)s 已被使用。"), code=code))
+        raise GroupConflict(P(N_("代码 %(code)s 已被使用。"), code=code))
     if session.scalar(select(Group.id).where(Group.name == name)) is not None:
-        raise GroupError(P(N_("已有名为“%(name)s”的分组。"), name=name))
+        raise GroupConflict(P(N_("已有名为“%(name)s”的分组。"), name=name))
     position = (session.scalar(select(func.max(Group.position))) or 0) + 1
     group = Group(
         code=code,
@@ -92,11 +96,18 @@ def create_group(
     return group
 
 
-def rename_group(session: Session, group: Group, name: str) -> str:
-    """Returns the old name."""
+def check_rename(session: Session, group: Group, name: str) -> str:
+    """The name `group` may take (stripped), or GroupError: too long, control characters,
+    or GroupConflict: another group has it. Writes nothing."""
     name = _name(name)
     if session.scalar(select(Group.id).where(Group.name == name, Group.id != group.id)):
-        raise GroupError(P(N_("已有名为“%(name)s”的分组。"), name=name))
+        raise GroupConflict(P(N_("已有名为“%(name)s”的分组。"), name=name))
+    return name
+
+
+def rename_group(session: Session, group: Group, name: str) -> str:
+    """Returns the old name."""
+    name = check_rename(session, group, name)
     old, group.name = group.name, name
     session.commit()
     return old

@@ -278,6 +278,23 @@ def test_groups_create_rename_priority_merge(app, api):
     _error(
         client.post("/api/v1/groups", headers=headers, json={"code": "Bad Code!", "name": "x"}), 422
     )
+    _error(
+        client.post("/api/v1/groups", headers=headers, json={"code": "p2", "name": "合作伙伴"}), 409
+    )
+    media_name = db.session.scalar(select(Group.name).where(Group.code == "media"))
+    # Refused renames change nothing, the priority flag in the same request included:
+    # another group's name is a conflict, a blank name is not one, a line break is no text.
+    for name, status in ((media_name, 409), ("   ", 422), ("坏\n名字", 400)):
+        _error(
+            client.patch(
+                "/api/v1/groups/partners", headers=headers, json={"name": name, "is_priority": True}
+            ),
+            status,
+        )
+    kept = client.get("/api/v1/groups", headers=headers).get_json()["items"]
+    assert [(g["name"], g["is_priority"]) for g in kept if g["code"] == "partners"] == [
+        ("合作伙伴", False)
+    ]
     r = client.patch(
         "/api/v1/groups/partners", headers=headers, json={"name": "战略伙伴", "is_priority": True}
     )
