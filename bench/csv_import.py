@@ -197,7 +197,7 @@ def fresh_app(args, tmp: str, cleanups: list):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--postgres", help="server URL; scratch databases are created on it")
     args = ap.parse_args()

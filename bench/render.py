@@ -42,7 +42,7 @@ def timed(fn, n: int) -> list[float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     ap.add_argument("-n", type=int, default=50, help="renderings to time (default 50)")
     ap.add_argument(
         "--scale",

@@ -46,7 +46,7 @@ FROM = "weekly@bench.example.org"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--subscribers", type=int, default=20000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--leaders", type=int, default=50)

@@ -37,7 +37,7 @@ def cpu() -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--messages", type=int, default=3000)
     parser.add_argument("--dkim", action="store_true")
     parser.add_argument("--sink", choices=["minimal", "aiosmtpd"], default="minimal")

@@ -61,7 +61,7 @@ class FlakyHandler:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--readers", type=int, default=5000)
     parser.add_argument("--workers", type=int, default=3)
