@@ -2,14 +2,19 @@
 
 Pure: `check(parsed, names)` takes the parser's `ParsedIssue` and the group directory (see
 `groupnames`). Each `Notice` names the block it is about (`line`, in the numbering of the
-source the parser saw) so that the import preview can put it beside that line.
+source the parser saw) so that the import preview can put it beside that line, and says
+what it found as a phrase (newsletter/phrase.py): the preview says it in the reader's
+language, the CLI and the API say `message`, its zh-CN text.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from newsletter.phrase import N_, P, Param, Phrase
 
 from . import groupnames
 from .parser import ParsedIssue, text_weight
@@ -27,13 +32,52 @@ _LOOSE = re.compile(r"[\s\W_]+")
 @dataclass(frozen=True)
 class Notice:
     code: str
-    message: str
+    words: Phrase  # said in the page's language; the editor's own text is a parameter
     line: int | None = None
     level: str = "warning"  # or "info": worth knowing, nothing to fix
     data: dict = field(default_factory=dict, hash=False, compare=False)
 
+    @property
+    def message(self) -> str:
+        """The words in zh-CN (the CLI, the API, logs)."""
+        return self.words.text()
+
     def to_json(self) -> dict:
-        return asdict(self)
+        """What the API answers: the zh-CN `message`, not the phrase."""
+        return {
+            "code": self.code,
+            "message": self.message,
+            "line": self.line,
+            "level": self.level,
+            "data": dict(self.data),
+        }
+
+    def to_data(self) -> dict:
+        """The notice with its phrase, for the import preview's token (`from_data`)."""
+        said = self.to_json()
+        del said["message"]  # the phrase says it
+        return {**said, "words": self.words.to_json()}
+
+    @classmethod
+    def from_data(cls, data: dict) -> Notice:
+        """KeyError, TypeError, ValueError or AttributeError for anything but `to_data`'s
+        shape (a token made before notices were phrases has no "words")."""
+        line = data["line"]
+        return cls(
+            str(data["code"]),
+            Phrase.from_json(data["words"]),
+            None if line is None else int(line),
+            str(data["level"]),
+            dict(data["data"]),
+        )
+
+
+def listed(items: Sequence[Param]) -> Param:
+    """Items said one after another: "a、b、c" in zh-CN, "a, b, c" in English."""
+    said = items[0]
+    for item in items[1:]:
+        said = P(N_("%(list)s、%(item)s"), list=said, item=item)
+    return said
 
 
 def _loose(text: str) -> str:
@@ -65,7 +109,8 @@ def check(
     titles = [a.title for a in doc.articles]
     for bullet, no in zip(doc.summary, parsed.summary_lines):
         if not any(_matches(bullet, t) for t in titles):
-            out.append(Notice("summary_unmatched", f"摘要“{bullet}”没有对应的文章标题。", no))
+            words = P(N_("摘要“%(text)s”没有对应的文章标题。"), text=bullet)
+            out.append(Notice("summary_unmatched", words, no))
     traced = [
         (art, t_no, pieces)
         for s, (_, arts) in zip(doc.sections, parsed.trace)
@@ -73,24 +118,15 @@ def check(
     ]
     for art, t_no, pieces in traced:
         if text_weight(art.title) > LONG_TITLE:
-            out.append(
-                Notice(
-                    "long_title", f"标题很长（{len(art.title)} 字），是不是把段落当成了标题？", t_no
-                )
-            )
+            words = P(N_("标题很长（%(n)s 字），是不是把段落当成了标题？"), n=len(art.title))
+            out.append(Notice("long_title", words, t_no))
         for k, (para, piece) in enumerate(zip(art.paragraphs, pieces)):
             if text_weight(para) < SHORT_PARAGRAPH:
-                out.append(Notice("short_paragraph", f"段落很短：“{para}”。", piece[0]))
+                words = P(N_("段落很短：“%(text)s”。"), text=para)
+                out.append(Notice("short_paragraph", words, piece[0]))
             nxt = art.paragraphs[k + 1] if k + 1 < len(art.paragraphs) else ""
             if k and (para in doc.summary or (_title_like(para) and _LEAD.match(nxt))):
-                out.append(
-                    Notice(
-                        "article_looks_like_two",
-                        f"《{art.title}》像是两篇文章：“{para}”像另一篇的标题。",
-                        piece[0],
-                        data={"move": "title"},
-                    )
-                )
+                out.append(_looks_like_two(art.title, para, piece[0]))
             # Inside a paragraph glued from several blocks (a page break, or a title that
             # lost its formatting): a title-like block followed by a news lead.
             for j in range(len(piece) - 1) if blocks else ():
@@ -98,33 +134,23 @@ def check(
                     continue  # the first block after a title is its paragraph
                 inner, after = blocks.get(piece[j], ""), blocks.get(piece[j + 1], "")
                 if (_title_like(inner) and _LEAD.match(after)) or inner in doc.summary:
-                    out.append(
-                        Notice(
-                            "article_looks_like_two",
-                            f"《{art.title}》像是两篇文章：“{inner}”像另一篇的标题。",
-                            piece[j],
-                            data={"move": "title"},
-                        )
-                    )
+                    out.append(_looks_like_two(art.title, inner, piece[j]))
     for label in ("报", "发"):
         for name in doc.distribution.get(label, []):
             if groupnames.resolve(name, names) is None:
-                out.append(
-                    Notice(
-                        "unknown_group",
-                        f"{label}：“{name}”不是已有的订阅分组。",
-                        data={"label": label, "name": name},
-                    )
-                )
+                words = P(N_("%(label)s：“%(name)s”不是已有的订阅分组。"), label=label, name=name)
+                out.append(Notice("unknown_group", words, data={"label": label, "name": name}))
     if parsed.dropped:
-        shown = "、".join(f"“{t}”" for _, t in parsed.dropped[:3])
-        out.append(
-            Notice(
-                "dropped_lines",
-                f"去掉了 {len(parsed.dropped)} 行页码或页眉："
-                f"{shown}{'等' if len(parsed.dropped) > 3 else ''}。",
-                parsed.dropped[0][0],
-                level="info",
-            )
+        shown = listed([f"“{t}”" for _, t in parsed.dropped[:3]])  # the file's own lines
+        words = (
+            P(N_("去掉了 %(n)s 行页码或页眉：%(shown)s等。"), n=len(parsed.dropped), shown=shown)
+            if len(parsed.dropped) > 3
+            else P(N_("去掉了 %(n)s 行页码或页眉：%(shown)s。"), n=len(parsed.dropped), shown=shown)
         )
+        out.append(Notice("dropped_lines", words, parsed.dropped[0][0], level="info"))
     return out
+
+
+def _looks_like_two(title: str, text: str, no: int) -> Notice:
+    words = P(N_("《%(title)s》像是两篇文章：“%(text)s”像另一篇的标题。"), title=title, text=text)
+    return Notice("article_looks_like_two", words, no, data={"move": "title"})

@@ -49,7 +49,7 @@ def dump(secret: str, preview: Preview) -> str:
             "f": preview.filename,
             "l": [[l.no, l.text, l.gap, l.starts_block, l.hint] for l in ex.lines],
             "p": {str(k): list(v) for k, v in ex.pages.items()},
-            "x": [n.to_json() for n in ex.notices],
+            "x": [n.to_data() for n in ex.notices],
             "o": {str(k): v for k, v in preview.overrides.items()},
         }
     )
@@ -74,12 +74,12 @@ def load(secret: str, token: str | None) -> Preview:
             data["u"],
             {int(k): (int(v[0]), int(v[1])) for k, v in data["p"].items()},
             data["e"],
-            [Notice(**n) for n in data["x"]],
+            [Notice.from_data(n) for n in data["x"]],
         )
         overrides = {int(k): v for k, v in data["o"].items() if v in HINTS}
     except BadSignature:
         raise PreviewExpired(P(N_("预览已失效（超过 3 小时或被改动），请重新上传文件。"))) from None
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, AttributeError):  # not this version's shape
         raise PreviewExpired(P(N_("预览数据无法读取，请重新上传文件。"))) from None
     return Preview(ex, overrides, str(data.get("f", "")))
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from newsletter.phrase import N_, P, Param
+
 from .. import checks, limits, normalise
 from ..document import IssueDoc
 from ..parser import HINTS, IssueParseError, ParsedIssue, SourceLine, parse_lines, read_text_lines
@@ -105,17 +107,15 @@ def extract(data: bytes, filename_hint: str | None = None) -> Extracted:
         lines, last_no, pages, dropped = read_pdf(data)
         ex = Extracted("pdf", lines, last_no, "block", pages)
         if dropped:
-            ex.notices.append(
-                checks.Notice(
-                    "dropped_lines", f"去掉了 {dropped} 行页眉、页脚或页码。", level="info"
-                )
-            )
+            words = P(N_("去掉了 %(n)s 行页眉、页脚或页码。"), n=dropped)
+            ex.notices.append(checks.Notice("dropped_lines", words, level="info"))
     elif kind == "docx":
         from .docx import read_docx
 
         lines, last_no, notes = read_docx(data)
         ex = Extracted("docx", lines, last_no, "paragraph")
-        ex.notices += [checks.Notice("docx_tables", "Word 文件里的表格没有导入。") for _ in notes]
+        tables = P(N_("Word 文件里的表格没有导入。"))
+        ex.notices += [checks.Notice("docx_tables", tables) for _ in notes]
     else:
         text, encoding = text_format.decode(data)
         if len(text) > limits.MAX_TEXT_CHARS:
@@ -139,11 +139,18 @@ def _normalise(ex: Extracted) -> None:
         for ch in normalise.suspicious(text):
             bad.setdefault(ch, line.no)
     if changed_at:
-        shown = "、".join(f"{a}→{b or '（删除）'}" for a, b in list(examples.items())[:6])
+        pairs: list[Param] = [
+            f"{a}→{b}" if b else P(N_("%(char)s→（删除）"), char=a)
+            for a, b in list(examples.items())[:6]
+        ]
         ex.notices.append(
             checks.Notice(
                 "normalised_chars",
-                f"{len(changed_at)} 处文字含部首或兼容字符，已换成通用汉字（{shown}）。",
+                P(
+                    N_("%(n)s 处文字含部首或兼容字符，已换成通用汉字（%(shown)s）。"),
+                    n=len(changed_at),
+                    shown=checks.listed(pairs),
+                ),
                 changed_at[0],
                 # a PDF's text layer often carries them; a text or Word file should not
                 level="info" if ex.kind == "pdf" else "warning",
@@ -153,7 +160,10 @@ def _normalise(ex: Extracted) -> None:
         ex.notices.append(
             checks.Notice(
                 "suspicious_chars",
-                f"无法识别的字符 U+{ord(ch):04X}（字体私用区或已损坏的文字），请核对原文。",
+                P(
+                    N_("无法识别的字符 U+%(code)s（字体私用区或已损坏的文字），请核对原文。"),
+                    code=f"{ord(ch):04X}",
+                ),
                 no,
             )
         )
