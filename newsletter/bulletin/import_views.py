@@ -9,7 +9,7 @@ steps in a signed hidden field (`importpreview`), never on disk or in the sessio
 from __future__ import annotations
 
 from flask import current_app, flash, redirect, render_template, request, url_for
-from flask_babel import get_locale
+from flask_babel import get_locale, pgettext
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -146,7 +146,7 @@ def _preview_page(preview: importpreview.Preview, problem: str | None = None, st
         problem=problem,
         structure=importpreview.structure(result) if result else [],
         preview=preview,
-        kind=formats.KINDS[preview.extracted.kind],
+        kind=pgettext("import source", formats.KINDS[preview.extracted.kind]),
         groups=groups,
         foot=foot,
         warnings=[n for n in result.notices if n.level == "warning"] if result else [],

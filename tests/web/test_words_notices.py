@@ -81,8 +81,10 @@ def _preview(app, staff, lang: str, data: bytes, name: str = "周报.txt") -> st
 
 
 def test_the_english_preview_says_every_notice_in_english(app, staff):
-    said = _notices_on(_preview(app, staff, "en", DOUBTFUL.encode()))
+    page = _preview(app, staff, "en", DOUBTFUL.encode())
+    said = _notices_on(page)
     assert sorted(said) == sorted(ENGLISH)
+    assert "From plain text" in page and "来自" not in page  # what the file was
     for text in said:
         # what is left once the file's own words (quoted; the 报 label; the characters
         # replaced, ⾏→行) are taken out
@@ -94,6 +96,7 @@ def test_the_chinese_preview_says_what_it_said_before(app, staff):
     page = _preview(app, staff, "zh-CN", DOUBTFUL.encode())
     assert sorted(_notices_on(page)) == sorted(CHINESE)
     assert "7 条提醒：保存前请核对" in page  # the 8th, the dropped lines, is a note
+    assert "来自纯文本" in page
 
 
 TABLE = ("The Word file’s tables were not imported.", "Word 文件里的表格没有导入。")
@@ -113,6 +116,7 @@ def test_a_word_files_table_is_said_in_the_pages_language(app, staff, lang, said
     document.save(out)
     page = _preview(app, staff, lang, out.getvalue(), "周报.docx")
     assert said in _notices_on(page) and not_said not in page
+    assert ("From a Word document" if lang == "en" else "来自Word 文档") in page
 
 
 def test_the_cli_and_the_api_keep_the_chinese_text(app, api, tmp_path):

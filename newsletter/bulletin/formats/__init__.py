@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from newsletter.phrase import N_, P, Param
+from newsletter.phrase import N_, NC_, P, Param
 
 from .. import checks, limits, normalise
 from ..document import IssueDoc
@@ -25,7 +25,12 @@ from . import text as text_format
 _whole = IssueParseError.whole_file
 __all__ = ["Extracted", "ReadResult", "detect", "extract", "parse_extracted", "read_document"]
 
-KINDS = {"text": "纯文本", "docx": "Word 文档", "pdf": "PDF"}
+# What the import preview says the file was ("来自%(kind)s"), in the page's language.
+KINDS = {
+    "text": NC_("import source", "纯文本"),
+    "docx": NC_("import source", "Word 文档"),
+    "pdf": NC_("import source", "PDF"),
+}
 
 
 @dataclass
