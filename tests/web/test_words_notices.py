@@ -84,7 +84,7 @@ def test_the_english_preview_says_every_notice_in_english(app, staff):
     page = _preview(app, staff, "en", DOUBTFUL.encode())
     said = _notices_on(page)
     assert sorted(said) == sorted(ENGLISH)
-    assert "From plain text" in page and "来自" not in page  # what the file was
+    assert "From plain text (UTF-8)" in page and "来自" not in page  # what the file was
     for text in said:
         # what is left once the file's own words (quoted; the 报 label; the characters
         # replaced, ⾏→行) are taken out
@@ -96,7 +96,7 @@ def test_the_chinese_preview_says_what_it_said_before(app, staff):
     page = _preview(app, staff, "zh-CN", DOUBTFUL.encode())
     assert sorted(_notices_on(page)) == sorted(CHINESE)
     assert "7 条提醒：保存前请核对" in page  # the 8th, the dropped lines, is a note
-    assert "来自纯文本" in page
+    assert "来自纯文本（UTF-8）" in page
 
 
 TABLE = ("The Word file’s tables were not imported.", "Word 文件里的表格没有导入。")
