@@ -62,7 +62,7 @@ def _issue_or_404(number: int) -> Issue:
 
 def _names(ids: Iterable[int]) -> list[str]:
     users = [db.session.get(StaffUser, i) for i in ids]
-    return [u.display_name + f"（{u.email}）" for u in users if u is not None]
+    return [_("%(name)s（%(email)s）", name=u.display_name, email=u.email) for u in users if u]
 
 
 @bp.get("/review")

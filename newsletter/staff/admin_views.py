@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -135,7 +136,16 @@ def _groups_page(create=None, merge=None, status: int = 200):
     create = create or GroupCreateForm(formdata=None)
     merge = merge or GroupMergeForm(formdata=None)
     merge.source.choices = merge.target.choices = choices(
-        (g.code, _("%(name)s（%(code)s，%(n)s 人）", name=g.name, code=g.code, n=n))
+        (
+            g.code,
+            ngettext(
+                "%(name)s（%(code)s，%(num)s 人）",
+                "%(name)s（%(code)s，%(num)s 人）",
+                n,
+                name=g.name,
+                code=g.code,
+            ),
+        )
         for g, n in rows
     )
     edit_forms = {

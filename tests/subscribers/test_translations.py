@@ -17,7 +17,14 @@ from tests.conftest import ROOT
 from tests.subscribers.conftest import form_token, mail_text, parse_mail
 
 CATALOGUE = ROOT / "newsletter" / "translations" / "en" / "LC_MESSAGES"
-KEYWORDS = {"_": None, "gettext": None, "_l": None, "lazy_gettext": None, "N_": None}
+KEYWORDS = {
+    "_": None,
+    "gettext": None,
+    "_l": None,
+    "lazy_gettext": None,
+    "N_": None,
+    "ngettext": (1, 2),
+}
 PLACEHOLDER = re.compile(r"%\(\w+\)s")
 
 
@@ -46,12 +53,16 @@ def subscriber_msgids() -> set[str]:
 def test_the_compiled_catalogue_matches_the_po():
     with open(CATALOGUE / "messages.mo", "rb") as f:
         compiled = gettext.GNUTranslations(f)._catalog
-    # GNU catalogues key a message with a context (pgettext) as "context\x04msgid".
-    po = {
-        f"{m.context}\x04{m.id}" if m.context else m.id: m.string
-        for m in english_po()
-        if m.id and m.string
-    }
+    # GNU catalogues key a message with a context (pgettext) as "context\x04msgid", and
+    # each form of a plural message (ngettext) as (singular msgid, form index).
+    po: dict = {}
+    for m in english_po():
+        if not (m.id and m.string):
+            continue
+        if m.pluralizable:
+            po.update({(m.id[0], i): form for i, form in enumerate(m.string)})
+        else:
+            po[f"{m.context}\x04{m.id}" if m.context else m.id] = m.string
     assert {k: v for k, v in compiled.items() if k} == po, (
         "messages.mo is stale: run `pybabel compile -d newsletter/translations -l en`"
     )
@@ -61,14 +72,18 @@ def check_english(ids: set[str], at_least: int) -> None:
     """Every msgid has an English translation with the same placeholders."""
     po = english_po()
     assert len(ids) > at_least
-    missing = sorted(i for i in ids if i not in po or not po[i].string)
+
+    def forms(msgid: str) -> tuple[str, ...]:  # a plural message has one string per form
+        string = po[msgid].string if msgid in po else ""
+        return string if isinstance(string, tuple) else (string,)
+
+    missing = sorted(i for i in ids if not all(forms(i)))
     assert not missing, (
         f"untranslated (run the steps in newsletter/translations/README.md): {missing}"
     )
     for msgid in ids:
-        assert sorted(PLACEHOLDER.findall(msgid)) == sorted(
-            PLACEHOLDER.findall(po[msgid].string)
-        ), msgid
+        for form in forms(msgid):
+            assert sorted(PLACEHOLDER.findall(msgid)) == sorted(PLACEHOLDER.findall(form)), msgid
 
 
 def test_every_subscriber_page_string_has_english_with_the_same_placeholders():

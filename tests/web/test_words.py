@@ -100,6 +100,26 @@ def test_english_pages_are_english(app, staff, sent_world):
     assert "Done" in page and "See the send report" in page
 
 
+def test_english_staff_pages_say_numbers_counts_and_brackets_in_english(app, staff, sent_world):
+    """What surrounds the bulletin's own words: the issue number, the section and article
+    counts, the plain-text part's length, a reviewer's address, a group's head count."""
+    admin = login(app, staff("admin", name="Zhou"))
+    admin.get("/?lang=en")
+    edit = admin.get("/issues/396/edit").get_data(as_text=True)
+    assert "<h1>Edit · No. 396</h1>" in edit and "第 396 期" not in edit
+    assert "7 sections, 31 articles" in edit and "个栏目" not in edit
+    detail = admin.get("/issues/396").get_data(as_text=True)
+    assert re.search(r"Plain-text part \([\d,]+ characters\)", detail) and "字）" not in detail
+    review = admin.get("/issues/396/review").get_data(as_text=True)
+    assert re.search(r"李复核 \(reviewer-\w+@example\.org\)", review), review
+    merge = admin.get("/staff/groups").get_data(as_text=True)
+    assert re.search(r"\(media, 1 person\)", merge) or re.search(r"\(media, 0 people\)", merge)
+    assert "1 people" not in merge and "人）" not in merge
+    admin.get("/?lang=zh-CN")
+    assert "<h1>编辑 · 第 396 期</h1>" in admin.get("/issues/396/edit").get_data(as_text=True)
+    assert "（media，0 人）" in admin.get("/staff/groups").get_data(as_text=True)
+
+
 @pytest.mark.parametrize(
     "code,path,role",
     [
