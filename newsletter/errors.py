@@ -42,16 +42,10 @@ _BARE = (
 
 def _page(exc):
     code = getattr(exc, "code", None) or 500
-    from newsletter.api.core import error_response, is_api_request
+    from newsletter.api.errors import http_error_response, is_api_request
 
-    if is_api_request():
-        text = {
-            404: "no such resource",
-            405: "method not allowed here",
-            400: "malformed request",
-            500: "internal error; it has been logged",
-        }
-        return error_response(code, text.get(code, getattr(exc, "description", "") or ""))
+    if is_api_request():  # JSON, in the API request's language
+        return http_error_response(code)
     title, message = PAGES.get(code, PAGES[500] if code >= 500 else PAGES[400])
     return error_page(code, title, message)
 

@@ -124,10 +124,11 @@ def refuse_nul_bytes():
             and _has_nul(request.form)
         )
     ):
-        from newsletter.api.core import error_response, is_api_request
+        from newsletter.api.errors import error_response, is_api_request
+        from newsletter.phrase import N_, P
 
         if is_api_request():
-            return error_response(400, "NUL bytes are not allowed in a request")
+            return error_response(400, P(N_("请求中不能有 NUL 字节")))
         return error_page(
             400, _("请求无效"), _("请求中含有不允许的字符，没有处理。请返回上一页重试。")
         )
@@ -190,11 +191,11 @@ def set_headers(response):
 @bp.app_errorhandler(413)
 def too_large(exc):
     """A clear answer for an oversized body (pages with their own 413 handler keep theirs)."""
-    from newsletter.api.core import error_response, is_api_request
+    from newsletter.api.errors import error_response, is_api_request, too_large
 
     limit = request.max_content_length or current_app.config["MAX_CONTENT_LENGTH"]
     if is_api_request():
-        return error_response(413, f"request body too large (limit {limit // 1024} KB)")
+        return error_response(413, too_large(limit))
     return error_page(
         413,
         _("文件太大"),

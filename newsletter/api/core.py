@@ -1,4 +1,4 @@
-"""The API blueprint and its plumbing: token auth with scopes, JSON errors, cursors,
+"""The API blueprint and its plumbing: token auth with scopes, JSON errors (errors.py), cursors,
 request-body checks. Resource modules add their routes to `bp`."""
 
 from __future__ import annotations
@@ -8,12 +8,21 @@ import binascii
 import datetime as dt
 import functools
 import re
+from collections.abc import Sequence
 from typing import overload
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, request
 from werkzeug.exceptions import HTTPException
 
+from newsletter.api.errors import (
+    ApiError,
+    error_response,
+    http_error_response,
+    is_api_request,
+    too_large,
+)
 from newsletter.extensions import csrf, db
+from newsletter.phrase import N_, P, Phrase
 from newsletter.staff import apitokens, audit
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -22,43 +31,7 @@ csrf.exempt(bp)  # authenticated by the Authorization header only, never by a co
 MAX_BODY_BYTES = 2 * 1024 * 1024
 MAX_ID = 2**31 - 1  # ids in URLs above this are not ours (and overflow SQLite / int4)
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
-_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "too_large",
-    415: "unsupported_media_type",
-    422: "invalid",
-    429: "rate_limited",
-    500: "internal_error",
-    503: "unavailable",
-}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, code: str | None = None, **extra):
-        super().__init__(message)
-        self.status, self.message = status, message
-        self.code = code or _CODES.get(status, "error")
-        self.extra = extra
-
-
-def error_response(status: int, message: str, code: str | None = None, **extra):
-    body = {"status": status, "code": code or _CODES.get(status, "error"), "message": message}
-    body.update(extra)
-    response = jsonify(error=body)
-    response.status_code = status
-    if status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
-    return response
-
-
-def is_api_request() -> bool:
-    return request.path == "/api/v1" or request.path.startswith("/api/v1/")
 
 
 @bp.errorhandler(ApiError)
@@ -71,20 +44,16 @@ def _http_error(exc: HTTPException):
     """JSON for every HTTP error under /api/v1 (404s of unknown paths too); others as usual."""
     if not is_api_request():
         return exc
-    messages = {
-        404: "no such resource",
-        405: "method not allowed here",
-        413: f"request body too large (limit {MAX_BODY_BYTES // 1024} KB)",
-        400: "malformed request",
-    }
-    return error_response(exc.code or 500, messages.get(exc.code or 0, exc.description or ""))
+    if exc.code == 413:
+        return error_response(413, too_large(MAX_BODY_BYTES))
+    return http_error_response(exc.code or 500)
 
 
 @bp.app_errorhandler(500)
 def _server_error(exc):
     if not is_api_request():
         return exc
-    return error_response(500, "internal error; it has been logged")
+    return http_error_response(500)
 
 
 @bp.before_request
@@ -99,7 +68,7 @@ def _check_request():
     prefix = bp.url_prefix or ""
     unknown = sorted(set(request.args) - _query_names(request.path[len(prefix) :]))
     if unknown:
-        raise ApiError(400, f"unknown query parameter(s): {', '.join(unknown)[:200]}")
+        raise ApiError(400, P(N_("未知的查询参数：%(names)s"), names=", ".join(unknown)[:200]))
 
 
 @functools.cache
@@ -135,13 +104,15 @@ def scope_required(*scopes: str):
             header = request.headers.get("Authorization", "")
             kind, _, plain = header.partition(" ")
             if kind.lower() != "bearer" or not plain.strip():
-                raise ApiError(401, "an API token is required: Authorization: Bearer <token>")
+                raise ApiError(401, P(N_("需要 API 令牌：Authorization: Bearer <令牌>")))
             token = apitokens.authenticate(db.session, plain.strip())
             if token is None:
-                raise ApiError(401, "the API token is unknown, revoked or expired")
+                raise ApiError(401, P(N_("API 令牌不存在、已吊销或已过期")))
             allowed = apitokens.effective_scopes(token)
             if scopes and not allowed & set(scopes):
-                raise ApiError(403, f"this token lacks the scope: {' or '.join(scopes)}")
+                raise ApiError(
+                    403, P(N_("这个令牌缺少权限范围：%(scopes)s"), scopes=" | ".join(scopes))
+                )
             request.environ[audit.API_USER] = token.staff
             request.environ[audit.VIA] = "api"
             request.environ["newsletter.api_token"] = token
@@ -170,6 +141,18 @@ def record(action: str, target: str, detail: dict | None = None) -> None:
 MAX_JSON_DEPTH = 20  # our documents are two or three levels deep
 
 
+def _too_deep() -> Phrase:
+    return P(N_("请求体嵌套超过 %(n)s 层"), n=str(MAX_JSON_DEPTH))
+
+
+def missing_fields(*keys: str) -> Phrase:
+    return P(N_("缺少字段：%(names)s"), names=", ".join(keys))
+
+
+def not_bool(key: str) -> Phrase:
+    return P(N_("%(key)s 必须是 true 或 false"), key=key)
+
+
 def _depth(value, limit: int = MAX_JSON_DEPTH + 1) -> int:
     """Nesting depth of a parsed JSON value, counted up to `limit` (iteratively)."""
     deepest, stack = 0, [(value, 1)]
@@ -187,21 +170,21 @@ def _depth(value, limit: int = MAX_JSON_DEPTH + 1) -> int:
 
 def json_body(allowed: set[str], required: frozenset[str] | set[str] = frozenset()) -> dict:
     if not request.is_json:
-        raise ApiError(415, "send the body as JSON (Content-Type: application/json)")
+        raise ApiError(415, P(N_("请以 JSON 发送请求体（Content-Type: application/json）")))
     try:
         body = request.get_json(silent=True)
     except RecursionError:  # nested deeper than the parser goes: not a document we take
-        raise ApiError(400, "the body is nested too deeply") from None
+        raise ApiError(400, _too_deep()) from None
     if _depth(body) > MAX_JSON_DEPTH:
-        raise ApiError(400, f"the body is nested more than {MAX_JSON_DEPTH} levels deep")
+        raise ApiError(400, _too_deep())
     if not isinstance(body, dict):
-        raise ApiError(400, "the body must be a JSON object")
+        raise ApiError(400, P(N_("请求体必须是 JSON 对象")))
     unknown = sorted(set(body) - allowed)
     if unknown:
-        raise ApiError(400, f"unknown field(s): {', '.join(unknown)}")
+        raise ApiError(400, P(N_("未知字段：%(names)s"), names=", ".join(unknown)))
     missing = sorted(required - set(body))
     if missing:
-        raise ApiError(400, f"missing field(s): {', '.join(missing)}")
+        raise ApiError(400, missing_fields(*missing))
     return body
 
 
@@ -220,22 +203,22 @@ def text_field(
         return default
     value = body[key]
     if not isinstance(value, str):
-        raise ApiError(400, f"{key} must be a string")
+        raise ApiError(400, P(N_("%(key)s 必须是字符串"), key=key))
     if len(value) > max_len:
-        raise ApiError(400, f"{key} is longer than {max_len} characters")
+        raise ApiError(400, P(N_("%(key)s 超过 %(n)s 个字符"), key=key, n=str(max_len)))
     if "\x00" in value or (
         _CONTROL.search(value) if multiline else any(ord(c) < 32 or ord(c) == 127 for c in value)
     ):
         raise ApiError(
             400,
-            f"{key} must not contain line breaks or control characters"
-            if not multiline
-            else f"{key} must not contain control characters",
+            P(N_("%(key)s 不能包含控制字符"), key=key)
+            if multiline
+            else P(N_("%(key)s 不能包含换行或控制字符"), key=key),
         )
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate from a \ud800 escape
-        raise ApiError(400, f"{key} is not valid Unicode text") from None
+        raise ApiError(400, P(N_("%(key)s 不是有效的 Unicode 文本"), key=key)) from None
     return value
 
 
@@ -243,7 +226,7 @@ def required_text(body: dict, key: str, max_len: int, *, multiline: bool = False
     """A string field that must be there (json_body's `required`, or the caller, checked)."""
     value = text_field(body, key, max_len, multiline=multiline)
     if value is None:
-        raise ApiError(400, f"missing field(s): {key}")
+        raise ApiError(400, missing_fields(key))
     return value
 
 
@@ -251,13 +234,27 @@ def base64_field(body: dict, key: str, max_bytes: int) -> bytes:
     """The bytes of a base64 string field (standard alphabet, padding optional)."""
     value = body.get(key)
     if not isinstance(value, str):
-        raise ApiError(400, f"{key} must be a base64 string")
+        raise ApiError(400, P(N_("%(key)s 必须是 base64 字符串"), key=key))
     if len(value) > (max_bytes * 4) // 3 + 4:
-        raise ApiError(413, f"{key} is larger than {max_bytes // (1 << 20)} MB")
+        raise ApiError(413, P(N_("%(key)s 超过 %(n)s MB"), key=key, n=str(max_bytes // (1 << 20))))
     try:
         return base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
     except (binascii.Error, ValueError):
-        raise ApiError(400, f"{key} is not valid base64") from None
+        raise ApiError(400, P(N_("%(key)s 不是有效的 base64"), key=key)) from None
+
+
+def no_groups() -> Phrase:
+    return P(N_("groups 至少要有一个分组代码"))
+
+
+def one_of(key: str, allowed: Sequence[str]) -> Phrase:
+    return P(N_("%(key)s 必须是以下之一：%(choices)s"), key=key, choices=", ".join(allowed))
+
+
+def choice(body: dict, key: str, allowed: tuple[str, ...]) -> str | None:
+    if key in body and body[key] not in allowed:
+        raise ApiError(400, one_of(key, allowed))
+    return body.get(key)
 
 
 @overload
@@ -268,7 +265,7 @@ def bool_field(body: dict, key: str, default: bool | None = None) -> bool | None
     if key not in body:
         return default
     if not isinstance(body[key], bool):
-        raise ApiError(400, f"{key} must be true or false")
+        raise ApiError(400, not_bool(key))
     return body[key]
 
 
@@ -281,7 +278,9 @@ def code_list(body: dict, key: str, max_items: int = 100) -> list[str] | None:
         or len(value) > max_items
         or not all(isinstance(v, str) and 0 < len(v) <= 64 for v in value)
     ):
-        raise ApiError(400, f"{key} must be a list of up to {max_items} codes")
+        raise ApiError(
+            400, P(N_("%(key)s 必须是最多 %(n)s 个代码的列表"), key=key, n=str(max_items))
+        )
     return list(dict.fromkeys(value))
 
 
@@ -297,10 +296,10 @@ def datetime_field(body: dict, key: str) -> dt.datetime | None:
         parsed.astimezone(dt.UTC)
     except (ValueError, OverflowError):
         raise ApiError(
-            400, f"{key} must be an ISO 8601 time, e.g. 2026-12-01T09:00:00+08:00"
+            400, P(N_("%(key)s 必须是 ISO 8601 时间，例如 2026-12-01T09:00:00+08:00"), key=key)
         ) from None
     if parsed.tzinfo is None:
-        raise ApiError(400, f"{key} needs a time zone offset, e.g. +08:00 or Z")
+        raise ApiError(400, P(N_("%(key)s 需要时区偏移，例如 +08:00 或 Z"), key=key))
     return parsed.astimezone(dt.UTC).replace(tzinfo=None)
 
 
@@ -313,7 +312,15 @@ def query_text(name: str, max_len: int, min_len: int = 0) -> str:
     if value is None:
         return ""
     if not min_len <= len(value) <= max_len or any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise ApiError(400, f"{name} must be {min_len}–{max_len} characters of one line")
+        raise ApiError(
+            400,
+            P(
+                N_("%(key)s 必须是一行 %(min)s–%(max)s 个字符"),
+                key=name,
+                min=str(min_len),
+                max=str(max_len),
+            ),
+        )
     return value
 
 
@@ -324,21 +331,19 @@ def page_args() -> tuple[int, int | None]:
     """(limit, the key to continue after) from ?limit= and ?cursor=."""
     raw = request.args.get("limit", str(DEFAULT_LIMIT))
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise ApiError(400, f"limit must be a whole number from 1 to {MAX_LIMIT}")
+        raise ApiError(400, P(N_("limit 必须是 1 到 %(max)s 的整数"), max=str(MAX_LIMIT)))
     cursor = request.args.get("cursor")
     if cursor is None:
         return int(raw), None
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,40}", cursor):
-        raise ApiError(400, "cursor is not valid: pass back next_cursor as it was given")
+        raise ApiError(400, P(N_("cursor 无效：请原样传回 next_cursor")))
     try:
         decoded = base64.urlsafe_b64decode(cursor.encode("ascii") + b"=" * (-len(cursor) % 4))
         kind, _, value = decoded.decode("ascii").partition(":")
         if kind != "k" or not value.isdigit() or len(value) > 18:
             raise ValueError
     except (ValueError, UnicodeError, binascii.Error):
-        raise ApiError(
-            422, "cursor is not one this API gave out: pass back next_cursor as is"
-        ) from None
+        raise ApiError(422, P(N_("cursor 不是本 API 给出的：请原样传回 next_cursor"))) from None
     return int(raw), int(value)
 
 

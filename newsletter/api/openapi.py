@@ -169,11 +169,18 @@ SCHEMAS = {
             "error": _obj(
                 {
                     "status": {"type": "integer"},
-                    "code": {"type": "string"},
-                    "message": {"type": "string"},
+                    "code": {
+                        "type": "string",
+                        "description": "stable machine key: branch on this, not on message",
+                    },
+                    "message": {
+                        "type": "string",
+                        "description": "for people, in the language of Accept-Language "
+                        "(zh-CN by default, or en); its wording may change",
+                    },
                     "line": {"type": "integer"},
                     "page": {"type": "integer", "nullable": True},
-                    "where": {"type": "string"},
+                    "where": {"type": "string", "description": "the place, said like message"},
                 },
                 ["status", "code", "message"],
             )
@@ -625,8 +632,11 @@ def document() -> dict:
             "and send it as `Authorization: Bearer <token>`. A token "
             "can do what its scopes and its owner's roles both allow "
             "(`x-scopes`; `any` = any valid token). Errors are "
-            '`{"error": {"status", "code", "message"}}`. Lists '
-            "page by cursor: pass `next_cursor` back as `?cursor=`.",
+            '`{"error": {"status", "code", "message"}}`: `code` is the stable '
+            "machine key, so branch on it, not on `message`, which is for people and "
+            "follows the request's `Accept-Language` (zh-CN by default, or en; the "
+            "response's `Content-Language` says which). Lists page by cursor: pass "
+            "`next_cursor` back as `?cursor=`.",
         },
         "servers": [{"url": "/api/v1"}],
         "paths": paths(),

@@ -1,10 +1,11 @@
-"""API resources: issues (import, get, list), subscribers (CRUD), groups."""
+"""API resources: issues (import, get, list), subscribers (CRUD); groups in groups.py."""
 
 from __future__ import annotations
 
 from flask import request
 from flask.typing import ResponseReturnValue
-from sqlalchemy import func, select
+from flask_babel import gettext as _
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from newsletter.api.core import (
@@ -15,9 +16,12 @@ from newsletter.api.core import (
     base64_field,
     bool_field,
     bp,
+    choice,
     code_list,
     iso,
     json_body,
+    no_groups,
+    one_of,
     page_args,
     paged,
     query_text,
@@ -26,15 +30,16 @@ from newsletter.api.core import (
     scope_required,
     text_field,
 )
+from newsletter.api.errors import of, parser_words, said_list, say
 from newsletter.bulletin import limits
 from newsletter.bulletin.document import check_size
 from newsletter.bulletin.models import Issue
 from newsletter.bulletin.parser import IssueParseError
 from newsletter.bulletin.service import IssueImportError, IssueTooLarge, read_upload, store_doc
 from newsletter.extensions import db
+from newsletter.phrase import N_, P, Phrase
 from newsletter.review import service as review
 from newsletter.review.models import IssueReview, ReviewAction
-from newsletter.staff import groups as group_service
 from newsletter.staff.models import Role, StaffUser
 from subscribers import admin as subscriber_admin
 from subscribers import mail
@@ -93,7 +98,7 @@ def _issue(number: int) -> Issue:
         db.session.scalar(select(Issue).where(Issue.number == number)) if number <= MAX_ID else None
     )
     if issue is None:
-        raise ApiError(404, f"no issue number {number}")
+        raise ApiError(404, P(N_("没有第 %(number)s 期。"), number=str(number)))
     return issue
 
 
@@ -121,13 +126,15 @@ def issues_import() -> ResponseReturnValue:
     file in any accepted encoding); `dry_run` parses and warns without storing."""
     body = json_body({"text", "file", "dry_run"})
     if ("text" in body) == ("file" in body):
-        raise ApiError(400, "send either text or file (base64), not both or neither")
+        raise ApiError(400, P(N_("请发送 text 或 file（base64）其中之一，不能两个都发或都不发")))
     if "text" in body:
         if (request.content_length or 0) > MAX_BODY_BYTES:  # only a file may be bigger
             raise ApiError(
                 413,
-                f"request body too large (limit {MAX_BODY_BYTES // 1024} KB "
-                "for text; send a larger issue as file)",
+                P(
+                    N_("请求体太大（text 上限 %(kb)s KB；更大的周报请以 file 发送）"),
+                    kb=str(MAX_BODY_BYTES // 1024),
+                ),
                 "too_large",
             )
         data = required_text(body, "text", MAX_ISSUE_TEXT, multiline=True).encode("utf-8")
@@ -145,15 +152,18 @@ def issues_import() -> ResponseReturnValue:
         issue, created = store_doc(db.session, result.doc)
     except IssueParseError as exc:
         db.session.rollback()
+        said = P(
+            N_("%(where)s：%(message)s"), where=exc.where_words, message=parser_words(exc.message)
+        )
         raise ApiError(
-            422, str(exc), "parse_error", line=exc.line, page=exc.page, where=exc.where
+            422, said, "parse_error", line=exc.line, page=exc.page, where=exc.where_words
         ) from exc
     except IssueTooLarge as exc:
         db.session.rollback()
-        raise ApiError(413, str(exc), "too_large") from exc
+        raise ApiError(413, said_list(m for _path, m in exc.problems), "too_large") from exc
     except IssueImportError as exc:
         db.session.rollback()
-        raise ApiError(409, str(exc)) from exc
+        raise ApiError(409, parser_words(say(exc.phrase))) from exc
     review.note_edit(db.session, issue, actor(), ReviewAction.IMPORTED)
     record(
         "issue.imported",
@@ -198,7 +208,7 @@ def subscriber_out(sub: Subscriber) -> dict:
 def _subscriber(subscriber_id: int) -> Subscriber:
     sub = db.session.get(Subscriber, subscriber_id) if subscriber_id <= MAX_ID else None
     if sub is None:
-        raise ApiError(404, f"no subscriber {subscriber_id}")
+        raise ApiError(404, P(N_("没有编号为 %(id)s 的订阅者"), id=str(subscriber_id)))
     return sub
 
 
@@ -206,23 +216,22 @@ def _groups(codes: list[str]) -> list[Group]:
     found = {g.code: g for g in db.session.scalars(select(Group).where(Group.code.in_(codes)))}
     unknown = [c for c in codes if c not in found]
     if unknown:
-        raise ApiError(422, f"unknown group code(s): {', '.join(unknown)}")
+        raise ApiError(422, P(N_("没有这些分组：%(codes)s"), codes=", ".join(unknown)))
     return [found[c] for c in codes]
 
 
-def _choice(body: dict, key: str, allowed: tuple[str, ...]) -> str | None:
-    if key in body and body[key] not in allowed:
-        raise ApiError(400, f"{key} must be one of: {', '.join(allowed)}")
-    return body.get(key)
+def _exists() -> Phrase:
+    return P(N_("已有使用这个邮箱的订阅者"))
 
 
 def _checked(value: str | None, label: str) -> str | None:
+    """The text as stored; a refusal in the request's language (the label said in it too)."""
     if value is None:
         return None
     try:
         return subscriber_service.check_text(value, label)
     except subscriber_service.SubscriptionError as exc:
-        raise ApiError(400, str(exc)) from exc
+        raise ApiError(400, of(exc)) from exc
 
 
 @bp.get("/subscribers")
@@ -232,7 +241,7 @@ def subscribers_list() -> ResponseReturnValue:
     limit, after = page_args()
     status = request.args.get("status")
     if status is not None and status not in subscriber_admin.STATUSES:
-        raise ApiError(400, f"status must be one of: {', '.join(subscriber_admin.STATUSES)}")
+        raise ApiError(400, one_of("status", subscriber_admin.STATUSES))
     f = subscriber_admin.ListFilter(
         q=query_text("q", 200), group=query_text("group", 64, 1), status=status or ""
     )
@@ -257,26 +266,24 @@ def subscribers_create() -> ResponseReturnValue:
     that consent was given elsewhere."""
     body = json_body(SUB_FIELDS, {"email", "groups"})
     if not isinstance(body["email"], str) or len(body["email"]) > 320:
-        raise ApiError(400, "email must be a string of at most 320 characters")
+        raise ApiError(400, P(N_("email 必须是不超过 320 个字符的字符串")))
     try:
         email = subscriber_service.check_address(body["email"])
     except subscriber_service.SubscriptionError as exc:
-        raise ApiError(422, str(exc)) from exc
+        raise ApiError(422, of(exc)) from exc
     codes = code_list(body, "groups")
     if not codes:
-        raise ApiError(400, "groups must name at least one group code")
+        raise ApiError(400, no_groups())
     groups = _groups(codes)
-    status = _choice(body, "status", ("pending", "active")) or "pending"
-    fmt = _choice(body, "format", subscriber_service.FORMATS) or "html"
-    locale = _choice(body, "locale", subscriber_service.LOCALES) or "zh_CN"
-    name = _checked(text_field(body, "name", 200, default=""), "姓名")
-    organisation = _checked(text_field(body, "organisation", 200, default=""), "单位")
+    status = choice(body, "status", ("pending", "active")) or "pending"
+    fmt = choice(body, "format", subscriber_service.FORMATS) or "html"
+    locale = choice(body, "locale", subscriber_service.LOCALES) or "zh_CN"
+    name = _checked(text_field(body, "name", 200, default=""), _("姓名"))
+    organisation = _checked(text_field(body, "organisation", 200, default=""), _("单位"))
     if subscriber_service.is_suppressed(db.session, email):
-        raise ApiError(
-            409, "this address unsubscribed or is suppressed; it cannot be added", "suppressed"
-        )
+        raise ApiError(409, P(N_("这个地址已退订或被屏蔽，不能添加")), "suppressed")
     if db.session.scalar(select(Subscriber.id).where(Subscriber.email == email)):
-        raise ApiError(409, "a subscriber with this email exists", "exists")
+        raise ApiError(409, _exists(), "exists")
     from newsletter.timeutil import utcnow
 
     sub = Subscriber(
@@ -295,7 +302,7 @@ def subscribers_create() -> ResponseReturnValue:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        raise ApiError(409, "a subscriber with this email exists", "exists") from None
+        raise ApiError(409, _exists(), "exists") from None
     if status == "pending":
         mail.send_confirmation(sub)
     record("subscriber.created", f"subscriber:{sub.id}", {"status": status, "groups": codes})
@@ -316,13 +323,13 @@ def subscribers_update(subscriber_id: int) -> ResponseReturnValue:
     """Change name, organisation, groups, format or language (status is the reader's)."""
     sub = _subscriber(subscriber_id)
     body = json_body(SUB_FIELDS - {"email", "status"})
-    name = _checked(text_field(body, "name", 200), "姓名")
-    organisation = _checked(text_field(body, "organisation", 200), "单位")
-    fmt = _choice(body, "format", subscriber_service.FORMATS)
-    locale = _choice(body, "locale", subscriber_service.LOCALES)
+    name = _checked(text_field(body, "name", 200), _("姓名"))
+    organisation = _checked(text_field(body, "organisation", 200), _("单位"))
+    fmt = choice(body, "format", subscriber_service.FORMATS)
+    locale = choice(body, "locale", subscriber_service.LOCALES)
     codes = code_list(body, "groups")
     if codes is not None and not codes:
-        raise ApiError(400, "groups must name at least one group code")
+        raise ApiError(400, no_groups())
     groups = _groups(codes) if codes is not None else None
     # Everything is checked: now write, all in one commit.
     if name is not None:
@@ -353,101 +360,3 @@ def subscribers_delete(subscriber_id: int) -> ResponseReturnValue:
     subscriber_admin.erase(db.session, sub)
     record("subscriber.erased", f"subscriber:{subscriber_id}")
     return "", 204
-
-
-# --- groups ---------------------------------------------------------------------------------
-
-
-def group_out(group: Group, members: int | None = None) -> dict:
-    if members is None:
-        members = db.session.scalar(
-            select(func.count()).select_from(Membership).where(Membership.group_id == group.id)
-        )
-    return {
-        "code": group.code,
-        "name": group.name,
-        "distribution": group.distribution,
-        "is_priority": group.is_priority,
-        "self_service": group.self_service,
-        "members": members,
-    }
-
-
-def _group(code: str) -> Group:
-    group = group_service.by_code(db.session, code)
-    if group is None:
-        raise ApiError(404, f"no group {code!r}")
-    return group
-
-
-@bp.get("/groups")
-@scope_required(*ANY)
-def groups_list() -> ResponseReturnValue:
-    return {"items": [group_out(g, n) for g, n in group_service.with_counts(db.session)]}
-
-
-@bp.post("/groups")
-@scope_required(Role.ADMIN)
-def groups_create() -> ResponseReturnValue:
-    body = json_body(
-        {"code", "name", "distribution", "is_priority", "self_service"}, {"code", "name"}
-    )
-    code = required_text(body, "code", 64)
-    name = required_text(body, "name", 128)
-    distribution = _choice(body, "distribution", ("报", "发")) or "发"
-    try:
-        group = group_service.create_group(
-            db.session,
-            code,
-            name,
-            distribution,
-            bool_field(body, "is_priority", False),
-            bool_field(body, "self_service", True),
-        )
-    except group_service.GroupError as exc:
-        raise _group_error(exc) from exc
-    record("group.created", group.code, {"name": group.name})
-    return group_out(group, 0), 201
-
-
-def _group_error(exc: group_service.GroupError) -> ApiError:
-    return ApiError(409 if isinstance(exc, group_service.GroupConflict) else 422, str(exc))
-
-
-@bp.patch("/groups/<code>")
-@scope_required(Role.ADMIN)
-def groups_update(code: str) -> ResponseReturnValue:
-    """Rename and/or set the priority flag."""
-    group = _group(code)
-    body = json_body({"name", "is_priority"})
-    name = text_field(body, "name", 128)
-    priority = bool_field(body, "is_priority")
-    try:
-        if name is not None:
-            group_service.check_rename(db.session, group, name)  # before anything is written
-    except group_service.GroupError as exc:
-        raise _group_error(exc) from exc
-    if name is not None:
-        group_service.rename_group(db.session, group, name)
-    if priority is not None:
-        group_service.set_priority(db.session, group, priority)
-    record("group.updated", group.code, {"fields": sorted(body)})
-    return group_out(group)
-
-
-@bp.post("/groups/<code>/merge")
-@scope_required(Role.ADMIN)
-def groups_merge(code: str) -> ResponseReturnValue:
-    """Move every member of this group into `into`, then delete this group."""
-    source = _group(code)
-    body = json_body({"into"}, {"into"})
-    into = required_text(body, "into", 64)
-    target = group_service.by_code(db.session, into)
-    if target is None:
-        raise ApiError(422, f"no group {into!r} to merge into")
-    try:
-        added = group_service.merge_groups(db.session, source, target)
-    except group_service.GroupError as exc:
-        raise ApiError(422, str(exc)) from exc
-    record("group.merged", target.code, {"from": code, "added": added})
-    return {"group": group_out(target), "added": added}

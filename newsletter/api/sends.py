@@ -15,6 +15,9 @@ from newsletter.api.core import (
     datetime_field,
     iso,
     json_body,
+    missing_fields,
+    no_groups,
+    not_bool,
     page_args,
     paged,
     record,
@@ -23,6 +26,7 @@ from newsletter.api.core import (
 from newsletter.delivery import control, jobs, pipeline
 from newsletter.delivery.models import Send
 from newsletter.extensions import db
+from newsletter.phrase import N_, P, Phrase
 from newsletter.sends import service
 from newsletter.staff.models import Role
 from newsletter.timeutil import utcnow
@@ -59,10 +63,14 @@ def send_out(send: Send) -> dict:
     }
 
 
+def _not_a_number() -> Phrase:
+    return P(N_("issue 必须是期号"))
+
+
 def _send(send_id: int) -> Send:
     send = db.session.get(Send, send_id, populate_existing=True) if send_id <= MAX_ID else None
     if send is None:
-        raise ApiError(404, f"no send {send_id}")
+        raise ApiError(404, P(N_("没有发送 #%(id)s。"), id=str(send_id)))
     return send
 
 
@@ -75,7 +83,7 @@ def sends_list():
     issue = request.args.get("issue")
     if issue is not None:
         if not issue.isdigit() or not 0 < int(issue) <= MAX_ID:
-            raise ApiError(400, "issue must be an issue number")
+            raise ApiError(400, _not_a_number())
         from newsletter.bulletin.models import Issue
 
         query = query.join(Issue, Issue.id == Send.issue_id).where(Issue.number == int(issue))
@@ -100,21 +108,24 @@ def sends_create():
     body = json_body({"issue", "groups", "scheduled_at", "only_new"}, {"issue"})
     number = body["issue"]
     if not isinstance(number, int) or isinstance(number, bool) or not 0 < number <= MAX_ID:
-        raise ApiError(400, "issue must be an issue number")
+        raise ApiError(400, _not_a_number())
     codes = code_list(body, "groups")
     if codes is None:
         codes = list(db.session.scalars(select(Group.code).order_by(Group.position)))
     if not codes:
-        raise ApiError(400, "groups must name at least one group code")
+        raise ApiError(400, no_groups())
     only_new = body.get("only_new", False)
     if not isinstance(only_new, bool):
-        raise ApiError(400, "only_new must be true or false")
+        raise ApiError(400, not_bool("only_new"))
     at = datetime_field(body, "scheduled_at")
     if at is not None and at <= utcnow():
-        raise ApiError(422, "scheduled_at is in the past")
+        raise ApiError(422, P(N_("scheduled_at 已经过去")))
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is not None and not (0 < len(key) <= 255 and key.isprintable() and key.isascii()):
-        raise ApiError(400, f"{IDEMPOTENCY_HEADER} must be 1 to 255 printable ASCII characters")
+        raise ApiError(
+            400,
+            P(N_("%(header)s 必须是 1 到 255 个可打印 ASCII 字符"), header=IDEMPOTENCY_HEADER),
+        )
     try:
         started = service.send_issue(
             db.session,
@@ -138,14 +149,14 @@ def _send_error(exc: pipeline.SendError) -> ApiError:
     from newsletter.review.service import NotApproved
 
     if isinstance(exc, service.NoSuchIssue):
-        return ApiError(404, str(exc))
+        return ApiError(404, exc.phrase)
     if isinstance(exc, NotApproved):
-        return ApiError(422, str(exc), "not_approved")
+        return ApiError(422, exc.phrase, "not_approved")
     if isinstance(exc, service.AlreadyReceived):
-        return ApiError(409, str(exc), "already_received")
+        return ApiError(409, exc.phrase, "already_received")
     if isinstance(exc, service.IdempotencyConflict):
-        return ApiError(422, str(exc), "idempotency_key_reused")
-    return ApiError(422, str(exc))
+        return ApiError(422, exc.phrase, "idempotency_key_reused")
+    return ApiError(422, exc.phrase)
 
 
 @bp.get("/sends/<int:send_id>")
@@ -162,7 +173,7 @@ def sends_control(send_id: int, action: str):
     try:
         jobs.control_send(send_id, action)
     except pipeline.SendError as exc:
-        raise ApiError(409, str(exc)) from exc
+        raise ApiError(409, exc.phrase) from exc
     record(f"send.{action}", f"send:{send_id}")
     return send_out(_send(send.id))
 
@@ -175,11 +186,12 @@ def sends_schedule(send_id: int):
     body = json_body({"scheduled_at"}, {"scheduled_at"})
     at = datetime_field(body, "scheduled_at")
     if at is None:
-        raise ApiError(400, "scheduled_at is required")
+        raise ApiError(400, missing_fields("scheduled_at"))
     try:
         service.reschedule(db.session, send_id, at)
     except pipeline.SendError as exc:
-        raise ApiError(409 if isinstance(exc, control.StateConflict) else 422, str(exc)) from exc
+        status = 409 if isinstance(exc, control.StateConflict) else 422
+        raise ApiError(status, exc.phrase) from exc
     record("send.rescheduled", f"send:{send_id}", {"scheduled_at": iso(at)})
     return send_out(_send(send_id))
 

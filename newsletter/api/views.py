@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import jsonify
 
-from newsletter.api import resources, sends  # noqa: F401  (they add routes to bp)
+from newsletter.api import groups, resources, sends  # noqa: F401  (they add routes to bp)
 from newsletter.api.core import bp
 from newsletter.api.openapi import document
 

@@ -128,7 +128,9 @@ def test_errors_are_json(app, api):
     _error(client.post("/api/v1/issues", json={"text": "x", "extra": 1}, headers=headers), 400)
     big = {"text": "周" * (1024 * 1024)}
     body = _error(client.post("/api/v1/issues", json=big, headers=headers), 413)
-    assert "too large" in body["message"]
+    assert body["code"] == "too_large" and "请求体太大" in body["message"]
+    english = client.post("/api/v1/issues", json=big, headers={**headers, "Accept-Language": "en"})
+    assert "request body too large" in _error(english, 413)["message"]
     _error(client.get("/api/v1/issues?limit=0", headers=headers), 400)
     _error(client.get("/api/v1/issues?cursor=%%%", headers=headers), 400)
 
