@@ -161,7 +161,7 @@ def send_issue(
     from sqlalchemy import select
 
     from newsletter.delivery.pipeline import SendError
-    from newsletter.sends import service
+    from newsletter.sends import service, testsend
     from subscribers.models import Group
 
     actor = _staff(as_email) if as_email else None
@@ -172,7 +172,7 @@ def send_issue(
     scheduled_at = _parse_local_time(at) if at else None
     try:
         if test_addresses:
-            started = service.send_test(
+            started = testsend.send_test(
                 db.session,
                 current_app.config,
                 number,

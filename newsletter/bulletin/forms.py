@@ -28,7 +28,7 @@ from newsletter.bulletin import editing
 from newsletter.bulletin.document import ArticleDoc, IssueDoc, SectionDoc
 from newsletter.display import say
 from newsletter.render import Edition
-from newsletter.sends.service import MAX_TEST_ADDRESSES
+from newsletter.sends.testsend import MAX_TEST_ADDRESSES
 
 
 class ImportForm(FlaskForm):

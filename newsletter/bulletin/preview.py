@@ -1,4 +1,4 @@
-"""Staff preview of an issue's editions (the test send itself is sends.service.send_test).
+"""Staff preview of an issue's editions (the test send itself is sends.testsend.send_test).
 
 No HTTP here: the views call these with the app's config and show the results.
 """

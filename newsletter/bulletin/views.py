@@ -31,6 +31,7 @@ from newsletter.render import Edition
 from newsletter.review import models as review_models
 from newsletter.review import service as review_service
 from newsletter.sends import service as send_service
+from newsletter.sends import testsend
 from newsletter.staff.auth import role_required
 from newsletter.staff.models import Role
 
@@ -161,7 +162,7 @@ def issue_test_send(number: int):
     edition = _edition_arg(form.edition.data)
     if form.validate():
         try:
-            started = send_service.send_test(
+            started = testsend.send_test(
                 db.session,
                 current_app.config,
                 issue.number,

@@ -15,6 +15,7 @@ from newsletter.extensions import db
 from newsletter.review import service
 from newsletter.review.models import ReviewAction, WorkflowState
 from newsletter.sends import service as send_service
+from newsletter.sends import testsend
 from newsletter.timeutil import utcnow
 from tests.staff.conftest import login, post_form
 
@@ -151,7 +152,7 @@ def test_unapproved_issues_are_not_sent_but_tests_to_staff_are(issue, staff):
         send_service.send_issue(db.session, _config(), issue.number, ["media"])
     assert db.session.query(Send).count() == 0
     editor = staff("editor")
-    test = send_service.send_test(
+    test = testsend.send_test(
         db.session, _config(), issue.number, [editor.email], actor=editor
     ).send
     assert test.is_test

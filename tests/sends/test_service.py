@@ -1,6 +1,6 @@
 """The one send service: never twice (refused re-sends, the follow-up to those who have not
 received it), idempotent pages and API (double clicks, retried requests, also at once from
-two threads), two identical sends at once, and the test-send rules. Counted at a real
+two threads), two identical sends at once, the schedule's sweep. Counted at a real
 aiosmtpd server after RQ's worker drained the real queues (in process: tests/inprocess.py)."""
 
 from __future__ import annotations
@@ -12,22 +12,13 @@ import threading
 import pytest
 from sqlalchemy import func, select, update
 
-from newsletter.bulletin.service import import_issue
 from newsletter.delivery.models import Delivery, DeliveryState, Send
 from newsletter.extensions import db
 from newsletter.sends import service
-from newsletter.staff.models import AuditEntry
-from tests.conftest import approve_for_tests, csrf_token
+from tests.conftest import csrf_token
 from tests.delivery.test_send_end_to_end import READERS, add_readers
 
 ALL = ["leadership", "members", "media", "universities"]
-
-
-@pytest.fixture
-def approved(app, sample_text):
-    issue = approve_for_tests(import_issue(db.session, sample_text)[0])
-    add_readers()
-    return issue
 
 
 def received(smtp) -> collections.Counter:
@@ -264,57 +255,6 @@ def test_the_cli_refuses_a_re_send_and_does_the_follow_up(app, runner, approved,
     assert "1 deliveries" in follow.output and "1 who already have it left out" in follow.output
     run_jobs()
     assert received(smtp) == {"media@example.com": 1, "new@example.org": 1}
-
-
-# --- test sends ----------------------------------------------------------------------------
-
-
-def test_unapproved_content_goes_only_to_staff_addresses(app, sample_text, make_staff, runner):
-    import_issue(db.session, sample_text)
-    editor = make_staff("editor")
-    colleague = make_staff("reviewer")
-    with pytest.raises(service.TestSendRefused, match="只能发到员工账号自己的邮箱.*outside@"):
-        service.send_test(
-            db.session, app.config, 396, [editor.email, "outside@example.org"], actor=editor
-        )
-    assert sends() == 0
-    ok = service.send_test(
-        db.session, app.config, 396, f"{editor.email.upper()}, {colleague.email}", actor=editor
-    )
-    assert ok.send.is_test and sorted(ok.to) == sorted([editor.email, colleague.email])
-    cli = runner.invoke(args=["send", "396", "--test", "outside@example.org"])
-    assert cli.exit_code == 2 and "只能发到员工账号自己的邮箱" in cli.output
-    colleague.active = False  # a deactivated account is no longer staff
-    db.session.commit()
-    with pytest.raises(service.TestSendRefused):
-        service.send_test(db.session, app.config, 396, [colleague.email], actor=editor)
-
-
-def test_approved_content_goes_anywhere_rate_limited_and_audited(app, approved, make_staff):
-    app.config["TEST_SEND_RATE"] = "2/hour"
-    editor = make_staff("editor")
-    for n in range(2):
-        service.send_test(
-            db.session,
-            app.config,
-            396,
-            [f"proof{n}@outside.example"],
-            edition="priority",
-            actor=editor,
-        )
-    with pytest.raises(service.TestSendRefused, match="测试发送太频繁：每人每小时最多 2 次"):
-        service.send_test(db.session, app.config, 396, ["proof9@outside.example"], actor=editor)
-    someone_else = make_staff("editor")  # the limit is per person
-    service.send_test(db.session, app.config, 396, ["proof9@outside.example"], actor=someone_else)
-    assert sends() == 3
-    from newsletter.staff.audit_text import describe
-
-    entries = db.session.scalars(
-        select(AuditEntry).where(AuditEntry.action == "send.created").order_by(AuditEntry.id)
-    ).all()
-    assert [e.actor_email for e in entries] == [editor.email, editor.email, someone_else.email]
-    assert entries[0].detail["test"] is True and entries[0].detail["recipients"] == 1
-    assert "测试发送第 396 期" in describe(entries[0], {})[1]
 
 
 def test_a_scheduled_send_whose_rq_job_was_lost_is_started_by_the_sweep(

@@ -124,12 +124,12 @@ def test_phrases_of_delivery_and_the_send_service_in_english(app):
 
     from newsletter.delivery import control
     from newsletter.delivery.pipeline import SendError
-    from newsletter.sends import service
+    from newsletter.sends import service, testsend
 
     with app.test_request_context("/"):
         for call, zh in (
             (lambda: control.progress(db.session, 999), "没有发送 #999。"),
-            (lambda: service.clean_test_addresses(""), "请填写至少一个收件地址。"),
+            (lambda: testsend.clean_test_addresses(""), "请填写至少一个收件地址。"),
             (lambda: service.send_issue(db.session, app.config, 999, []), "没有第 999 期。"),
         ):
             with pytest.raises(SendError) as caught:
