@@ -4,7 +4,7 @@
 
 `audience` counts recipients per (edition, receiving domain); `relays` gives each relay's
 limits and what its daily window already holds; `paces` the per-domain pacing. The model
-follows the workers (`relays.RelayPool`): each relay sends at the steady rate of its windows
+follows the workers (`relaypool.RelayPool`): each relay sends at the steady rate of its windows
 until its daily quota is used up, then waits until that window opens again; relays fill in
 order; a paced domain never goes faster than its pace; our own pipeline has a ceiling
 (`PIPELINE_PER_SECOND`, measured by bench/send.py). The priority edition goes first, so

@@ -28,7 +28,7 @@ from newsletter.delivery.pipeline import (
     unsubscribe_mailto,
     verp_address,
 )
-from newsletter.delivery.relays import Grant
+from newsletter.delivery.relaypool import Grant
 from newsletter.delivery.routing import RelayRouter
 from newsletter.delivery.senders import BatchResult, Clock, Senders, Transport
 from newsletter.delivery.transport import SmtpFailure

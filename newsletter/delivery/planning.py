@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from newsletter.delivery import audience
 from newsletter.delivery.forecast import Forecast, RelayCapacity, forecast
-from newsletter.delivery.relays import RelayPool, domain_of, load
+from newsletter.delivery.relaypool import RelayPool
+from newsletter.delivery.relays import domain_of, load
 from newsletter.timeutil import utcnow
 
 

@@ -19,7 +19,7 @@ from newsletter.delivery.classify import Classification
 from newsletter.delivery.marks import Progress
 from newsletter.delivery.outcomes import Outcome, Stop, deliver_one, describe, trip_breaker
 from newsletter.delivery.pipeline import PipelineSettings
-from newsletter.delivery.relays import Wait
+from newsletter.delivery.relaypool import Wait
 from newsletter.delivery.routing import RelayRouter
 from newsletter.delivery.senders import BatchResult, Senders
 from newsletter.phrase import N_, P

@@ -4,7 +4,7 @@ Sliding-window log: each window (per second, per hour, ...) is a sorted set of t
 timestamps of messages let through; one Lua script checks every window and records the
 message atomically, using Redis's own clock so workers on different machines agree.
 Limiters combine (`a + b`): a relay's windows and a receiving domain's are checked and
-counted in one atomic step (delivery.relays). `Slots` caps how many messages are in
+counted in one atomic step (delivery.relaypool). `Slots` caps how many messages are in
 flight at once (per receiving domain), with leases so a dead worker's slot frees itself.
 """
 

@@ -16,7 +16,8 @@ from typing import Protocol
 from redis import Redis
 from redis.exceptions import RedisError
 
-from newsletter.delivery.relays import Grant, Relay, RelayConfig, RelayPool, Wait
+from newsletter.delivery.relaypool import Grant, RelayPool, Wait
+from newsletter.delivery.relays import Relay, RelayConfig
 
 # How long a relay stays paused after a relay-level failure when the answer gives no hint.
 RELAY_PAUSE_SECONDS = 300.0

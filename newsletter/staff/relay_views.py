@@ -16,7 +16,8 @@ from newsletter.staff.models import Role
 
 def _context(results=None, error: str = ""):
     from newsletter.delivery.jobs import redis_connection
-    from newsletter.delivery.relays import RelayConfigError, RelayPool, load
+    from newsletter.delivery.relaypool import RelayPool
+    from newsletter.delivery.relays import RelayConfigError, load
 
     config = current_app.config
     try:

@@ -14,7 +14,8 @@ from sqlalchemy import select
 
 from newsletter.bulletin.service import import_issue
 from newsletter.delivery.models import Delivery, DeliveryState, Send, SendStatus
-from newsletter.delivery.relays import RelayPool, load
+from newsletter.delivery.relaypool import RelayPool
+from newsletter.delivery.relays import load
 from newsletter.devsmtp import SinkServer
 from newsletter.extensions import db
 from tests.conftest import REDIS_URL, approve_for_tests

@@ -9,15 +9,8 @@ import uuid
 import pytest
 from redis import Redis
 
-from newsletter.delivery.relays import (
-    DEFAULT_PACES,
-    Grant,
-    Pace,
-    RelayConfigError,
-    RelayPool,
-    Wait,
-    load,
-)
+from newsletter.delivery.relaypool import Grant, RelayPool, Wait
+from newsletter.delivery.relays import DEFAULT_PACES, Pace, RelayConfigError, load
 from tests.conftest import REDIS_URL
 
 GOOD = """
