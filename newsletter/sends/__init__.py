@@ -1,1 +1,2 @@
-"""Staff pages to start, schedule, watch and control sends (thin views over delivery/)."""
+"""Staff pages and `send` commands to start, schedule, watch and control sends (thin over
+delivery/)."""
