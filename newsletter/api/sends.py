@@ -200,7 +200,7 @@ def sends_schedule(send_id: int):
 @scope_required()
 def reports_send(send_id: int):
     """Delivery and engagement totals of a send, overall and per edition."""
-    from newsletter.reports import queries
+    from newsletter.reports import sendreport
 
     _send(send_id)
 
@@ -225,6 +225,6 @@ def reports_send(send_id: int):
 
     return {
         "send_id": send_id,
-        "totals": totals(queries.send_totals(db.session, send_id)),
-        "by_edition": [totals(t) for t in queries.by_edition(db.session, send_id)],
+        "totals": totals(sendreport.send_totals(db.session, send_id)),
+        "by_edition": [totals(t) for t in sendreport.by_edition(db.session, send_id)],
     }

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from newsletter.delivery.models import Send
 from newsletter.display import LABELS, label, when
 from newsletter.extensions import db
-from newsletter.reports import queries
+from newsletter.reports import history, sendreport
 from newsletter.staff.auth import role_required
 from newsletter.staff.models import Role
 from subscribers.models import Subscriber, normalise_email
@@ -64,9 +64,9 @@ def index():
     """Recent sends, trends over 52 weeks, list growth, subscriber lookup."""
     return render_template(
         "reports/index.html",
-        sends=queries.recent_sends(db.session),
-        trends=queries.trends(db.session, tz=_tz()),
-        growth=queries.list_growth(db.session),
+        sends=history.recent_sends(db.session),
+        trends=history.trends(db.session, tz=_tz()),
+        growth=history.list_growth(db.session),
     )
 
 
@@ -75,7 +75,7 @@ def index():
 def send_report(send_id: int):
     """One send: totals and rates, by edition and group, timeline, top links, failures."""
     send = db.get_or_404(Send, send_id)
-    rows, reasons = queries.failures(db.session, send_id)
+    rows, reasons = sendreport.failures(db.session, send_id)
     if not _sees_people():  # the address, also where a server's reply quotes it, is masked
         rows = [
             {**r, "email": mask_email(r["email"]), "reason": mask_emails(r["reason"] or "")}
@@ -85,11 +85,11 @@ def send_report(send_id: int):
     return render_template(
         "reports/send.html",
         send=send,
-        totals=queries.send_totals(db.session, send_id),
-        editions=queries.by_edition(db.session, send_id),
-        groups=queries.by_group(db.session, send_id),
-        timeline=queries.timeline(db.session, send),
-        links=queries.top_links(db.session, send_id),
+        totals=sendreport.send_totals(db.session, send_id),
+        editions=sendreport.by_edition(db.session, send_id),
+        groups=sendreport.by_group(db.session, send_id),
+        timeline=sendreport.timeline(db.session, send),
+        links=sendreport.top_links(db.session, send_id),
         failures=rows,
         reasons=reasons,
         edition_names=EDITION_NAMES,
@@ -120,7 +120,7 @@ def send_csv(send_id: int):
         writer = csv.writer(buf)
         writer.writerow(header)
         yield "\ufeff" + buf.getvalue()
-        for d, s in queries.delivery_rows(db.session, send_id):
+        for d, s in sendreport.delivery_rows(db.session, send_id):
             buf.seek(0)
             buf.truncate()
             writer.writerow(
@@ -181,7 +181,7 @@ def subscriber_report(subscriber_id: int):
         "reports/subscriber.html",
         subscriber=sub,
         email=sub.email,
-        history=queries.subscriber_history(db.session, subscriber_id),
+        history=history.subscriber_history(db.session, subscriber_id),
         not_found=False,
         edition_names=EDITION_NAMES,
     )

@@ -11,7 +11,7 @@ from newsletter.bulletin.service import import_issue
 from newsletter.delivery.models import Delivery, Send
 from newsletter.devsmtp import SinkServer
 from newsletter.extensions import db
-from newsletter.reports import queries
+from newsletter.reports import sendreport
 from newsletter.tracking import signing
 from newsletter.tracking.inbound import BounceHandler
 from newsletter.tracking.jobs import flush_job
@@ -69,7 +69,7 @@ def test_bounce_to_the_real_verp_sender_and_opens_show_in_the_report(
     assert flush_job()["written"] == 2
 
     db.session.expire_all()
-    totals = queries.send_totals(db.session, send.id)
+    totals = sendreport.send_totals(db.session, send.id)
     assert (totals.total, totals.delivered, totals.bounced, totals.unique_opens) == (4, 3, 1, 2)
     assert totals.open_rate == round(100 * 2 / 3, 1)
     page = staff_client("sender").get(f"/reports/sends/{send.id}").get_data(as_text=True)

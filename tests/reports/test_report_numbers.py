@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from newsletter.delivery.models import DeliveryEvent, EventKind
 from newsletter.extensions import db
-from newsletter.reports import queries
+from newsletter.reports import history, sendreport
 from newsletter.timeutil import utcnow
 from newsletter.tracking.models import TrackedEvent
 from subscribers.models import Group
@@ -39,7 +39,7 @@ def expected(sc, members: list[str]) -> dict:
     }
 
 
-def as_dict(t: queries.Totals) -> dict:
+def as_dict(t: sendreport.Totals) -> dict:
     return {
         k: getattr(t, k)
         for k in (
@@ -62,7 +62,7 @@ def as_dict(t: queries.Totals) -> dict:
 
 def test_send_totals_match_the_ledger(scenario):
     sc = scenario
-    totals = queries.send_totals(db.session, sc.s.send.id)
+    totals = sendreport.send_totals(db.session, sc.s.send.id)
     assert as_dict(totals) == expected(sc, sc.emails)
     assert totals.bot_opens == sc.bot_opens
     # and the ledger agrees with the raw events (not the report's tables)
@@ -72,13 +72,13 @@ def test_send_totals_match_the_ledger(scenario):
 
 def test_by_edition_and_by_group_match_the_ledger(scenario):
     sc = scenario
-    editions = {t.key: as_dict(t) for t in queries.by_edition(db.session, sc.s.send.id)}
+    editions = {t.key: as_dict(t) for t in sendreport.by_edition(db.session, sc.s.send.id)}
     regular = [e for e in sc.emails if e not in sc.priority]
     assert editions == {
         "priority": expected(sc, sorted(sc.priority)),
         "regular": expected(sc, regular),
     }
-    groups = {t.key: as_dict(t) for t in queries.by_group(db.session, sc.s.send.id)}
+    groups = {t.key: as_dict(t) for t in sendreport.by_group(db.session, sc.s.send.id)}
     want = {}
     for email, code in sc.groups.items():
         want.setdefault(code, []).append(email)
@@ -87,7 +87,7 @@ def test_by_edition_and_by_group_match_the_ledger(scenario):
 
 def test_top_links_timeline_and_failures(scenario):
     sc = scenario
-    links = queries.top_links(db.session, sc.s.send.id)
+    links = sendreport.top_links(db.session, sc.s.send.id)
     counted: dict[int, list[str]] = {}
     for email, ns in sc.clicks.items():
         for n in ns:
@@ -98,7 +98,7 @@ def test_top_links_timeline_and_failures(scenario):
     top = links[0]
     assert top["article"] == "a-1" and top["label"] == "全国宣传部长会议在京召开 蔡奇出席并讲话"
 
-    tl = queries.timeline(db.session, sc.s.send)
+    tl = sendreport.timeline(db.session, sc.s.send)
     assert len(tl["labels"]) == 72
     assert sum(tl["sent"]) == len(sc.emails) and tl["sent"][0] == len(sc.emails)
     assert sum(tl["opens"]) == sum(sc.opens.values())
@@ -107,7 +107,7 @@ def test_top_links_timeline_and_failures(scenario):
     hour = int((utcnow() - start).total_seconds() // 3600)
     assert tl["opens"][hour] + tl["opens"][max(hour - 1, 0)] == sum(sc.opens.values())
 
-    rows, reasons = queries.failures(db.session, sc.s.send.id)
+    rows, reasons = sendreport.failures(db.session, sc.s.send.id)
     assert {(r["email"], r["state"]) for r in rows} == {
         *((e, "bounced") for e in sc.hard),
         *((e, "failed") for e in sc.failed),
@@ -174,7 +174,7 @@ def test_trends_and_growth_count_per_week(app, scenario, sample_text):
     sc = scenario
     older = make_send(sample_text, sc.emails[:3], created_at=utcnow() - dt.timedelta(days=7))
     make_send(sample_text, ["t@example.com"], is_test=True)  # test sends stay out of trends
-    t = queries.trends(db.session)
+    t = history.trends(db.session)
     assert len(t["labels"]) == 2 and t["labels"][0].startswith("第 396 期")
     first_group = db.session.scalar(select(Group.code).order_by(Group.position))
     assert t["audience"][first_group] == [3, 6]
@@ -185,9 +185,9 @@ def test_trends_and_growth_count_per_week(app, scenario, sample_text):
     assert t["open_rate"][first_group][0] == 0.0
     del older
 
-    g = queries.list_growth(db.session)
+    g = history.list_growth(db.session)
     assert len(g["labels"]) == 52
-    this_week = g["labels"].index(queries.week_start(utcnow()).isoformat())
+    this_week = g["labels"].index(history.week_start(utcnow()).isoformat())
     assert this_week == 51
     assert g["bounced"][this_week] == len(sc.hard) and g["complained"][this_week] == 1
     # subscribers were confirmed when their first send was created (factory): r00..r11 5 h
