@@ -49,15 +49,15 @@ def make_csv(rows: int) -> bytes:
 
 
 def run_import(data: bytes, mode: str = "confirmed") -> tuple[float, dict]:
-    from subscribers import importer
+    from subscribers import importread, importwrite
 
     t = time.perf_counter()
     with force_locale("zh_CN"):
-        text_ = importer.decode(data)
+        text_ = importread.decode(data)
         t_decoded = time.perf_counter()
-        rows, result = importer.parse(text_, importer.group_lookup(db.session))
+        rows, result = importread.parse(text_, importread.group_lookup(db.session))
         t_parsed = time.perf_counter()
-        importer.apply(db.session, rows, mode, result)
+        importwrite.apply(db.session, rows, mode, result)
     t_done = time.perf_counter()
     return t_done - t, {
         "decode": t_decoded - t,
@@ -75,13 +75,15 @@ def run_floor(data: bytes) -> float:
     from sqlalchemy import select
 
     from newsletter.timeutil import utcnow
-    from subscribers import importer
+    from subscribers import importread
     from subscribers.bulk import bulk_load
     from subscribers.models import Group, Subscriber
 
     t = time.perf_counter()
     with force_locale("zh_CN"):
-        rows, _result = importer.parse(importer.decode(data), importer.group_lookup(db.session))
+        rows, _result = importread.parse(
+            importread.decode(data), importread.group_lookup(db.session)
+        )
     now = utcnow()
     bulk_load(
         db.session,
@@ -205,10 +207,10 @@ def main() -> None:
     tmp = tempfile.TemporaryDirectory()
     cleanups: list = []
     data = make_csv(args.rows)
-    from subscribers import importer
+    from subscribers import importread
 
     with force_locale("zh_CN"):  # warm up the checks (and their imports) for both timings
-        importer.parse(importer.decode(make_csv(2000)), {"media": "media"})
+        importread.parse(importread.decode(make_csv(2000)), {"media": "media"})
     try:
         with fresh_app(args, tmp.name, cleanups).app_context():
             floor = run_floor(data)

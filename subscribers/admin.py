@@ -211,7 +211,7 @@ def set_groups(session: Session, sub: Subscriber, codes: list[str]) -> None:
 
 
 def _safe_cell(value) -> str:
-    """A cell a spreadsheet will not run as a formula (the importer takes the ' off)."""
+    """A cell a spreadsheet will not run as a formula (importread.py takes the ' off)."""
     text = "" if value is None else str(value)
     return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 

@@ -28,7 +28,7 @@ subscribers_cli = AppGroup("subscribers", help="Subscriber list maintenance.")
 @click.option("--default-group", default=None, help="Group code for rows without groups.")
 def import_command(path: Path, mode: str, default_group: str | None) -> None:
     """Import subscribers from a CSV file (UTF-8, GBK/GB18030 or UTF-16)."""
-    from subscribers import importer, jobs
+    from subscribers import importread, jobs
 
     try:
         data = path.read_bytes()
@@ -37,11 +37,11 @@ def import_command(path: Path, mode: str, default_group: str | None) -> None:
         sys.exit(2)
     with force_locale("zh_CN"):  # no request here for the locale selector to read
         try:
-            text = importer.decode(data)
-            importer.check_header(text)
-            if default_group and default_group not in importer.group_lookup(db.session).values():
-                raise importer.ImportFileError(f"unknown group code: {default_group}")
-        except importer.ImportFileError as exc:
+            text = importread.decode(data)
+            importread.check_header(text)
+            if default_group and default_group not in importread.group_lookup(db.session).values():
+                raise importread.ImportFileError(f"unknown group code: {default_group}")
+        except importread.ImportFileError as exc:
             click.echo(f"{path}: {exc}", err=True)
             sys.exit(2)
         imp = SubscriberImport(

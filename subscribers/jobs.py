@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from newsletter.extensions import db
 from newsletter.phrase import N_, P, Phrase
 from newsletter.timeutil import utcnow
-from subscribers import importer, mail
+from subscribers import importread, importwrite, mail
 from subscribers.models import ImportStatus, SubscriberImport
 
 log = logging.getLogger(__name__)
@@ -35,8 +35,8 @@ def start_import(
 
     ImportFileError, with nothing written, if the file cannot be read at all.
     """
-    text = importer.decode(data)
-    importer.check_header(text)
+    text = importread.decode(data)
+    importread.check_header(text)
     imp = SubscriberImport(
         filename=filename[:255],
         data=data,
@@ -101,7 +101,7 @@ def _execute(session: Session, import_id: int) -> dict:
     session.commit()
     try:
         result = _run(session, imp)
-    except importer.ImportFileError as exc:
+    except importread.ImportFileError as exc:
         session.rollback()
         _finish(session, import_id, ImportStatus.FAILED, exc.phrase)
         return {"status": ImportStatus.FAILED}
@@ -124,10 +124,10 @@ def _execute(session: Session, import_id: int) -> dict:
     }
 
 
-def _run(session: Session, imp: SubscriberImport) -> importer.ImportResult:
+def _run(session: Session, imp: SubscriberImport) -> importread.ImportResult:
     import_id, mode = imp.id, imp.mode
-    text = importer.decode(imp.data or b"")
-    rows, result = importer.parse(text, importer.group_lookup(session), imp.default_group)
+    text = importread.decode(imp.data or b"")
+    rows, result = importread.parse(text, importread.group_lookup(session), imp.default_group)
     _progress(
         session,
         import_id,
@@ -147,7 +147,7 @@ def _run(session: Session, imp: SubscriberImport) -> importer.ImportResult:
             skipped_count=result.skipped,
         )
 
-    importer.apply(session, rows, mode, result, progress)
+    importwrite.apply(session, rows, mode, result, progress)
     mailed = 0
     for sub in result.mail_to:
         mail.send_confirmation(sub)

@@ -29,7 +29,7 @@ from newsletter.staff.auth import role_required
 from newsletter.staff.forms import form_errors
 from newsletter.staff.models import Role
 from newsletter.timeutil import utcnow
-from subscribers import admin, forms, importer, jobs
+from subscribers import admin, forms, importread, jobs
 from subscribers.models import Group, Subscriber, SubscriberImport
 from subscribers.suppression import lift_wave
 
@@ -235,7 +235,7 @@ def import_csv():
                 form.default_group.data or None,
                 getattr(current_user, "id", None),
             )
-        except importer.ImportFileError as exc:
+        except importread.ImportFileError as exc:
             error = say(exc.phrase)
     if error:
         form.file.errors = [error]

@@ -21,7 +21,7 @@ from newsletter.bulletin.models import Issue
 from newsletter.bulletin.parser import IssueParseError, parse_issue
 from newsletter.bulletin.service import IssueImportError, import_issue
 from newsletter.extensions import db
-from subscribers import importer, jobs
+from subscribers import importread, importwrite, jobs
 from subscribers.models import ImportStatus, Membership, Subscriber, SubscriberImport
 from tests.conftest import SAMPLE
 
@@ -197,9 +197,9 @@ def test_csv_import_never_crashes_or_half_writes(app):
         try:
             with app.test_request_context():  # as the upload view calls it (messages in zh_CN)
                 imp = jobs.start_import(
-                    db.session, data, "fuzz.csv", importer.CONFIRMED, default_group, None
+                    db.session, data, "fuzz.csv", importwrite.CONFIRMED, default_group, None
                 )
-        except importer.ImportFileError as exc:
+        except importread.ImportFileError as exc:
             assert str(exc)
             OUTCOMES["csv_refused"] += 1
             db.session.rollback()

@@ -10,7 +10,7 @@ from flask_babel import force_locale
 from sqlalchemy import func, select
 
 from newsletter.extensions import db
-from subscribers import importer
+from subscribers import importread
 from subscribers.models import (
     ImportStatus,
     Subscriber,
@@ -225,7 +225,7 @@ def test_the_json_progress_of_an_unknown_import_is_a_json_404(editor):
 def test_parse_reports_the_starting_line_of_multiline_records(app):
     text = 'email,name\n"a@example.com","两行\n的名字"\nbad,x\n'
     with force_locale("zh_CN"):
-        rows, result = importer.parse(text, importer.group_lookup(db.session), "media")
+        rows, result = importread.parse(text, importread.group_lookup(db.session), "media")
     assert [r.line for r in rows] == [2]
     assert [(e["line"], e["reason"]) for e in result.errors] == [(4, "邮箱地址无效：bad")]
 
@@ -233,7 +233,7 @@ def test_parse_reports_the_starting_line_of_multiline_records(app):
 def test_formula_guard_from_an_export_is_taken_off(app):
     text = "email,name\na@example.com,'=SUM(A1)\n"
     with force_locale("zh_CN"):
-        rows, _ = importer.parse(text, importer.group_lookup(db.session), "media")
+        rows, _ = importread.parse(text, importread.group_lookup(db.session), "media")
     assert rows[0].name == "=SUM(A1)"
 
 
