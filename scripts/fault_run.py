@@ -76,24 +76,13 @@ def main() -> None:
     from newsletter import workerproc
     from newsletter.devsmtp import free_port
     from tests.pgcluster import PgCluster
+    from tests.redisproc import server_argv
 
     tmp = tempfile.mkdtemp(prefix="nlfault-")
     cluster = PgCluster() if args.database == "postgresql" else None
     database = cluster.url if cluster else f"sqlite:///{tmp}/fault.db"
     redis_port, smtp_port = free_port(), free_port()
-    redis_cmd = [
-        "redis-server",
-        "--port",
-        str(redis_port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        tmp,
-    ]
+    redis_cmd = server_argv(tmp, "--port", str(redis_port))
     redis = subprocess.Popen(redis_cmd, stdout=subprocess.DEVNULL)
     handler = FlakyHandler(args.seed)
     relay = Controller(

@@ -10,6 +10,7 @@ from redis import Redis
 
 from newsletter.devsmtp import SinkServer, free_port
 from tests.delivery.support import wait_until
+from tests.redisproc import server_argv
 
 
 @pytest.fixture
@@ -28,20 +29,7 @@ def own_redis(tmp_path):
 
     def start() -> subprocess.Popen:
         proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(tmp_path),
-            ],
-            stdout=subprocess.DEVNULL,
+            server_argv(tmp_path, "--port", str(port)), stdout=subprocess.DEVNULL
         )
         wait_until(lambda: _pings(port), 10, "redis to start")
         return proc

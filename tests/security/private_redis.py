@@ -11,6 +11,7 @@ from pathlib import Path
 from redis import Redis
 
 from newsletter.devsmtp import free_port
+from tests.redisproc import server_argv
 
 PASSWORD = "s3cret-redis-Passw0rd"
 
@@ -68,19 +69,7 @@ def self_signed_cert(directory: Path) -> tuple[str, str]:
 
 def start(directory: Path, tls: bool = False) -> PrivateRedis:
     port = free_port()
-    args = [
-        "redis-server",
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        str(directory),
-        "--requirepass",
-        PASSWORD,
-    ]
+    args = server_argv(directory, "--requirepass", PASSWORD)
     ca_file = None
     if tls:
         cert, key = self_signed_cert(directory)
