@@ -84,6 +84,11 @@ def main() -> None:
         "--profile", metavar="DIR", help="run the workers under cProfile, writing DIR/worker-N.prof"
     )
     args = parser.parse_args()
+    if args.profile:
+        # cProfile writes its file when the worker exits: a missing folder lost it silently
+        # (the workers' stderr is not kept), so make it now, and absolute (workers run in ROOT).
+        args.profile = str(Path(args.profile).resolve())
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
 
     children = Children()
     tmp = Path(tempfile.mkdtemp(prefix="nlbench-"))
