@@ -142,6 +142,16 @@ def say(words: Phrase | dict | str | None, fallback: str | None = None) -> str:
     return words or fallback or ""
 
 
+def say_parser(message: str) -> str:
+    """A parser message (English, for the CLI and logs: bulletin/parse_messages.py) in the
+    language of the page or API request."""
+    from flask_babel import get_locale
+
+    from newsletter.bulletin import parse_messages
+
+    return message if str(get_locale()).startswith("en") else parse_messages.zh(message)
+
+
 def register(app) -> None:
     app.jinja_env.filters["say"] = say
     app.jinja_env.filters["when"] = when

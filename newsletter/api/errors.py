@@ -4,7 +4,7 @@
 said when the answer is made, in the request's language: its Accept-Language, zh-CN by
 default (newsletter/i18n.py `api_locale`, flask-babel's locale for every /api/v1 request).
 A plain str is taken only for words already said in that language (a SubscriptionError's,
-said by flask-babel where it was raised; the parser's, through `parser_words`).
+said by flask-babel where it was raised; the parser's, through `display.say_parser`).
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from flask import jsonify, request
-from flask_babel import get_locale, gettext
+from flask_babel import get_locale
 
 from newsletter import i18n
+from newsletter.display import say
 from newsletter.phrase import N_, P, Phrase, PhraseError
 
 CODES = {
@@ -64,31 +65,16 @@ def is_api_request() -> bool:
     return i18n.is_api_path(request.path)
 
 
-def say(words: Words) -> str:
-    """A phrase in the request's language; words already said as they are."""
-    return words.text(gettext) if isinstance(words, Phrase) else words
-
-
 def of(exc: Exception) -> Words:
     """A service exception's words: the phrase of a PhraseError (to be said in the request's
     language), else its message (SubscriptionError's is said where it is raised)."""
     return exc.phrase if isinstance(exc, PhraseError) else str(exc)
 
 
-def english() -> bool:
-    return str(get_locale()).startswith("en")
-
-
-def parser_words(message: str) -> str:
-    """A parser message (English, see bulletin/parse_messages.py) in the request's language."""
-    from newsletter.bulletin import parse_messages
-
-    return message if english() else parse_messages.zh(message)
-
-
 def said_list(phrases: Iterable[Phrase]) -> str:
     """Several phrases as one sentence (an issue over several size limits)."""
-    return ("; " if english() else "；").join(say(p) for p in phrases)
+    english = str(get_locale()).startswith("en")
+    return ("; " if english else "；").join(say(p) for p in phrases)
 
 
 def error_response(status: int, message: Words, code: str | None = None, **extra):

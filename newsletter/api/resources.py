@@ -30,12 +30,13 @@ from newsletter.api.core import (
     scope_required,
     text_field,
 )
-from newsletter.api.errors import of, parser_words, said_list, say
+from newsletter.api.errors import of, said_list
 from newsletter.bulletin import limits
 from newsletter.bulletin.document import check_size
 from newsletter.bulletin.models import Issue
 from newsletter.bulletin.parser import IssueParseError
 from newsletter.bulletin.service import IssueImportError, IssueTooLarge, read_upload, store_doc
+from newsletter.display import say, say_parser
 from newsletter.extensions import db
 from newsletter.phrase import N_, P, Phrase
 from newsletter.review import service as review
@@ -153,7 +154,7 @@ def issues_import() -> ResponseReturnValue:
     except IssueParseError as exc:
         db.session.rollback()
         said = P(
-            N_("%(where)s：%(message)s"), where=exc.where_words, message=parser_words(exc.message)
+            N_("%(where)s：%(message)s"), where=exc.where_words, message=say_parser(exc.message)
         )
         raise ApiError(
             422, said, "parse_error", line=exc.line, page=exc.page, where=exc.where_words
@@ -163,7 +164,7 @@ def issues_import() -> ResponseReturnValue:
         raise ApiError(413, said_list(m for _path, m in exc.problems), "too_large") from exc
     except IssueImportError as exc:
         db.session.rollback()
-        raise ApiError(409, parser_words(say(exc.phrase))) from exc
+        raise ApiError(409, say_parser(say(exc.phrase))) from exc
     review.note_edit(db.session, issue, actor(), ReviewAction.IMPORTED)
     record(
         "issue.imported",

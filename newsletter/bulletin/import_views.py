@@ -9,13 +9,13 @@ steps in a signed hidden field (`importpreview`), never on disk or in the sessio
 from __future__ import annotations
 
 from flask import current_app, flash, redirect, render_template, request, url_for
-from flask_babel import get_locale, pgettext
 from flask_babel import gettext as _
+from flask_babel import pgettext
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.datastructures import ImmutableMultiDict
 
-from newsletter.bulletin import formats, groupnames, importpreview, limits, parse_messages
+from newsletter.bulletin import formats, groupnames, importpreview, limits
 from newsletter.bulletin.document import check_size
 from newsletter.bulletin.forms import ImportForm, ImportPreviewForm
 from newsletter.bulletin.parser import IssueParseError
@@ -27,7 +27,7 @@ from newsletter.bulletin.service import (
     store_doc,
 )
 from newsletter.bulletin.views import _note_change, bp
-from newsletter.display import say
+from newsletter.display import say, say_parser
 from newsletter.extensions import db
 from newsletter.review import models as review_models
 from newsletter.staff import audit, audit_text
@@ -75,21 +75,18 @@ def _too_large(exc):
     return render_template("bulletin/import.html", form=form, limit=_import_limit()), 413
 
 
-def _said(message: str) -> str:
-    """The parser's (English) message in the page's language."""
-    return message if str(get_locale()).startswith("en") else parse_messages.zh(message)
-
-
 def _error_text(exc: IssueParseError) -> str:
-    return _("无法导入：%(where)s：%(msg)s", where=say(exc.where_words), msg=_said(exc.message))
+    return _(
+        "无法导入：%(where)s：%(msg)s", where=say(exc.where_words), msg=say_parser(exc.message)
+    )
 
 
 def _refusal(exc: IssueImportError | IssueTooLarge) -> str:
     """Why the issue was not stored: a phrase said in the page's language (a refused
-    replacement is the parser's kind of English message, said through `_said`)."""
+    replacement is the parser's kind of English message, said through `say_parser`)."""
     if isinstance(exc, IssueTooLarge):
         return "；".join(say(message) for _path, message in exc.problems)
-    return _said(say(exc.phrase))
+    return say_parser(say(exc.phrase))
 
 
 @bp.route("/issues/import", methods=["GET", "POST"])
