@@ -76,6 +76,9 @@ class AlreadyReceived(SendError):
 class NoSuchIssue(SendError):
     """No issue has that number."""
 
+    def __init__(self, number: int):
+        super().__init__(P(N_("没有第 %(number)s 期。"), number=str(number)))
+
 
 class NothingToSend(SendError):
     """Only those who have not received it yet were asked for, and there is nobody."""
@@ -237,7 +240,7 @@ def _lock_issue(session: Session, number: int) -> int:
     )
     if issue_id is None:
         session.rollback()
-        raise NoSuchIssue(P(N_("没有第 %(number)s 期。"), number=str(number)))
+        raise NoSuchIssue(number)
     return issue_id
 
 

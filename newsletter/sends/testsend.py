@@ -83,7 +83,7 @@ def send_test(
         raise TestSendRefused(P(N_("没有这个版本：%(edition)s"), edition=repr(edition)))
     issue = session.scalar(select(Issue).where(Issue.number == number))
     if issue is None:
-        raise service.NoSuchIssue(P(N_("没有第 %(number)s 期。"), number=str(number)))
+        raise service.NoSuchIssue(number)
     try:
         ensure_sendable(session, issue)
     except NotApproved:
